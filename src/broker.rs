@@ -1,0 +1,201 @@
+//! The broker's domain state shared by every connection: config, metadata and logs, and the
+//! topic operations that touch both (create, auto-create, delete).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use thiserror::Error;
+
+use crate::clock::SharedClock;
+use crate::config::BrokerConfig;
+use crate::log::{LogConfig, LogError, LogManager, Partition};
+use crate::metadata::{self, topic_config, topic_name, MetadataError, MetadataStore, TopicMetadata};
+
+/// Why a broker could not start.
+#[derive(Debug, Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Metadata(#[from] MetadataError),
+    #[error(transparent)]
+    Log(#[from] LogError),
+}
+
+/// Why a topic operation failed; mapped to Kafka codes in `protocol::errors`.
+#[derive(Debug, Error)]
+pub enum TopicError {
+    #[error("{0}")]
+    InvalidName(String),
+    #[error("Topic '{0}' already exists.")]
+    AlreadyExists(String),
+    #[error("Topic '{0}' does not exist.")]
+    Unknown(String),
+    #[error("{0}")]
+    InvalidPartitions(String),
+    #[error("{0}")]
+    InvalidReplicationFactor(String),
+    #[error("{0}")]
+    InvalidReplicaAssignment(String),
+    #[error("{0}")]
+    InvalidConfig(String),
+    #[error("{0}")]
+    InvalidRequest(String),
+    #[error("storage error: {0}")]
+    Storage(String),
+}
+
+impl From<MetadataError> for TopicError {
+    fn from(error: MetadataError) -> Self {
+        match error {
+            MetadataError::TopicAlreadyExists(name) => Self::AlreadyExists(name),
+            MetadataError::UnknownTopic(name) => Self::Unknown(name),
+            other => Self::Storage(other.to_string()),
+        }
+    }
+}
+
+impl From<LogError> for TopicError {
+    fn from(error: LogError) -> Self {
+        Self::Storage(error.to_string())
+    }
+}
+
+/// A topic to create, as asked (-1 means "broker default").
+#[derive(Debug, Clone, Default)]
+pub struct NewTopic {
+    pub name: String,
+    pub num_partitions: i32,
+    pub replication_factor: i16,
+    /// Explicit replica assignment per partition (CreateTopics `assignments`).
+    pub assignments: Vec<Vec<i32>>,
+    pub configs: BTreeMap<String, Option<String>>,
+}
+
+/// A validated topic creation: what would be (or was) created.
+#[derive(Debug, Clone)]
+pub struct TopicPlan {
+    pub name: String,
+    pub num_partitions: i32,
+    pub replication_factor: i16,
+    pub configs: BTreeMap<String, String>,
+}
+
+/// Shared broker state.
+#[derive(Debug)]
+pub struct Broker {
+    pub config: BrokerConfig,
+    pub metadata: MetadataStore,
+    pub logs: Arc<LogManager>,
+    pub clock: SharedClock,
+}
+
+impl Broker {
+    /// Loads metadata and every partition (recovering them after an unclean shutdown).
+    pub fn open(config: BrokerConfig, clock: SharedClock) -> Result<Self, StartupError> {
+        let metadata = MetadataStore::open(&config.data_dir, config.node_id)?;
+        let logs = Arc::new(LogManager::open(&config.data_dir, Arc::clone(&clock))?);
+        if logs.is_recovering() {
+            tracing::warn!(data_dir = %config.data_dir.display(), "previous run did not shut down cleanly; recovering logs");
+        }
+        let broker = Self { config, metadata, logs, clock };
+        for topic in broker.metadata.image().topics() {
+            broker.logs.open_topic(&topic.name, topic.id, topic.partitions, &broker.log_config(topic))?;
+        }
+        broker.logs.remove_unknown_partition_dirs()?;
+        Ok(broker)
+    }
+
+    /// The log settings for a topic: its overrides on top of the broker defaults.
+    pub fn log_config(&self, topic: &TopicMetadata) -> Arc<LogConfig> {
+        Arc::new(topic_config::log_config(&topic.configs, &self.config))
+    }
+
+    /// The log of `topic`/`partition`, if it exists.
+    pub fn partition(&self, topic: &str, partition: i32) -> Option<Arc<Partition>> {
+        self.logs.partition(topic, partition)
+    }
+
+    /// Checks a creation request against Kafka's rules and fills in defaults.
+    pub fn plan_topic(&self, request: &NewTopic) -> Result<TopicPlan, TopicError> {
+        topic_name::validate(&request.name).map_err(TopicError::InvalidName)?;
+        let live_brokers = 1;
+        let (num_partitions, replication_factor) = if request.assignments.is_empty() {
+            let partitions = match request.num_partitions {
+                -1 => self.config.num_partitions,
+                n if n >= 1 => n,
+                n => return Err(TopicError::InvalidPartitions(format!("Number of partitions was set to an invalid non-positive value: {n}."))),
+            };
+            let factor = match request.replication_factor {
+                -1 => self.config.default_replication_factor,
+                n if n >= 1 => n,
+                n => return Err(TopicError::InvalidReplicationFactor(format!("Replication factor must be larger than 0, or -1 to use the default value: {n}."))),
+            };
+            (partitions, factor)
+        } else {
+            if request.num_partitions != -1 || request.replication_factor != -1 {
+                return Err(TopicError::InvalidRequest(
+                    "Both numPartitions or replicationFactor and replicasAssignments were set. Both cannot be used at the same time.".into(),
+                ));
+            }
+            for replicas in &request.assignments {
+                if replicas.as_slice() != [self.config.node_id] {
+                    return Err(TopicError::InvalidReplicaAssignment(format!(
+                        "Replica assignment {replicas:?} names brokers other than the only live broker {}",
+                        self.config.node_id
+                    )));
+                }
+            }
+            (request.assignments.len() as i32, 1)
+        };
+        if num_partitions > metadata::PARTITIONS_PER_TOPIC_MAX {
+            return Err(TopicError::InvalidPartitions(format!(
+                "Number of partitions {num_partitions} exceeds the limit of {}.",
+                metadata::PARTITIONS_PER_TOPIC_MAX
+            )));
+        }
+        if i32::from(replication_factor) > live_brokers {
+            return Err(TopicError::InvalidReplicationFactor(format!(
+                "Unable to replicate the partition {replication_factor} time(s): The target replication factor of {replication_factor} cannot be reached because only {live_brokers} broker(s) are registered."
+            )));
+        }
+        let mut configs = BTreeMap::new();
+        for (name, value) in &request.configs {
+            let value = value
+                .as_ref()
+                .ok_or_else(|| TopicError::InvalidRequest(format!("Null value not supported for topic configs: {name}")))?;
+            topic_config::validate(name, value).map_err(TopicError::InvalidConfig)?;
+            configs.insert(name.clone(), value.clone());
+        }
+        if self.metadata.image().topic(&request.name).is_some() {
+            return Err(TopicError::AlreadyExists(request.name.clone()));
+        }
+        Ok(TopicPlan { name: request.name.clone(), num_partitions, replication_factor, configs })
+    }
+
+    /// Creates a planned topic: metadata first (the source of truth), then its partitions.
+    pub fn create_topic(&self, plan: TopicPlan) -> Result<Arc<TopicMetadata>, TopicError> {
+        let topic = self.metadata.create_topic(&plan.name, plan.num_partitions, plan.configs)?;
+        self.logs.open_topic(&topic.name, topic.id, topic.partitions, &self.log_config(&topic))?;
+        tracing::info!(topic = %topic.name, id = %topic.id, partitions = topic.partitions, "created topic");
+        Ok(topic)
+    }
+
+    /// Creates `name` with the broker defaults if auto-creation is enabled and the name is legal.
+    pub fn auto_create_topic(&self, name: &str) -> Result<Arc<TopicMetadata>, TopicError> {
+        let request = NewTopic { name: name.to_owned(), num_partitions: -1, replication_factor: -1, ..NewTopic::default() };
+        match self.plan_topic(&request).and_then(|plan| self.create_topic(plan)) {
+            // Lost a race with another creator: the topic is there, which is what was asked.
+            Err(TopicError::AlreadyExists(_)) => {
+                self.metadata.image().topic(name).cloned().ok_or_else(|| TopicError::Unknown(name.to_owned()))
+            }
+            result => result,
+        }
+    }
+
+    /// Deletes a topic: metadata first, then its files.
+    pub fn delete_topic(&self, name: &str) -> Result<Arc<TopicMetadata>, TopicError> {
+        let topic = self.metadata.delete_topic(name)?;
+        self.logs.delete_topic(name)?;
+        tracing::info!(topic = %name, id = %topic.id, "deleted topic");
+        Ok(topic)
+    }
+}

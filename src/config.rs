@@ -1,0 +1,332 @@
+//! Broker configuration: a TOML file using Kafka's key names and defaults, plus CLI overrides.
+//!
+//! Keys may be written flat and quoted (`"num.partitions" = 3`) or as TOML dotted keys
+//! (`num.partitions = 3`); both name the same setting. Unknown keys are errors.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use thiserror::Error;
+
+use crate::log::TimestampType;
+
+/// Kafka's default for `message.max.bytes`.
+pub const MESSAGE_MAX_BYTES_DEFAULT: i64 = 1_048_588;
+/// Kafka's default for `socket.request.max.bytes`.
+pub const SOCKET_REQUEST_MAX_BYTES_DEFAULT: i64 = 104_857_600;
+/// Kafka's default for `log.segment.bytes`: 1 GiB.
+pub const LOG_SEGMENT_BYTES_DEFAULT: i64 = 1 << 30;
+/// Smallest segment Kafka allows.
+pub const LOG_SEGMENT_BYTES_MIN: i64 = 14;
+/// spool's default for `max.connections` (Kafka: unbounded).
+pub const MAX_CONNECTIONS_DEFAULT: i64 = 10_000;
+/// spool's default for `queued.max.request.bytes` (Kafka: unbounded): the broker-wide budget
+/// of request bytes read but not yet answered.
+pub const QUEUED_MAX_REQUEST_BYTES_DEFAULT: i64 = 256 << 20;
+const HOUR_MS: i64 = 3_600_000;
+
+/// A configuration problem, naming the key.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("config file {path} is not valid TOML: {source}")]
+    Parse { path: PathBuf, source: toml::de::Error },
+    #[error("config key `{key}`: {message}")]
+    Invalid { key: String, message: String },
+}
+
+fn invalid(key: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid { key: key.to_owned(), message: message.into() }
+}
+
+/// Broker-wide defaults for topic-level log settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogDefaults {
+    pub segment_bytes: i64,
+    pub roll_ms: i64,
+    pub index_interval_bytes: i64,
+    pub retention_ms: i64,
+    pub retention_bytes: i64,
+    pub flush_interval_messages: i64,
+    pub flush_interval_ms: i64,
+    pub message_timestamp_type: TimestampType,
+}
+
+/// Everything the broker runs with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerConfig {
+    /// `node.id`
+    pub node_id: i32,
+    /// `listeners`: where the broker accepts connections.
+    pub listen: SocketAddr,
+    /// `advertised.listeners`: the host and port clients are told to use.
+    pub advertise: (String, u16),
+    /// `log.dirs` (one directory).
+    pub data_dir: PathBuf,
+    /// `num.partitions`
+    pub num_partitions: i32,
+    /// `default.replication.factor`
+    pub default_replication_factor: i16,
+    /// `auto.create.topics.enable`
+    pub auto_create_topics: bool,
+    /// `message.max.bytes`
+    pub message_max_bytes: i32,
+    /// `socket.request.max.bytes`
+    pub socket_request_max_bytes: i32,
+    /// `max.connections`
+    pub max_connections: usize,
+    /// `queued.max.request.bytes`
+    pub queued_max_request_bytes: usize,
+    /// `flush.on.ack` (spool): acks=all waits for an fsync (group commit) before answering.
+    pub flush_on_ack: bool,
+    pub log: LogDefaults,
+}
+
+/// Command-line values that override the file.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub listen: Option<String>,
+    pub advertise: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub node_id: Option<i32>,
+}
+
+impl BrokerConfig {
+    /// Reads `path` (if given), applies overrides, validates.
+    pub fn load(path: Option<&Path>, overrides: &Overrides) -> Result<Self, ConfigError> {
+        let text = match path {
+            Some(path) => std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?,
+            None => String::new(),
+        };
+        let table: toml::Table = text.parse().map_err(|source| ConfigError::Parse {
+            path: path.map(Path::to_owned).unwrap_or_default(),
+            source,
+        })?;
+        let mut flat = BTreeMap::new();
+        flatten("", table, &mut flat);
+        Self::from_map(flat, overrides)
+    }
+
+    /// Builds the config from flat `key → value` pairs.
+    pub fn from_map(map: BTreeMap<String, toml::Value>, overrides: &Overrides) -> Result<Self, ConfigError> {
+        let mut keys = Keys { map };
+        let node_id = keys.int("node.id", 0, 0, i64::from(i32::MAX))? as i32;
+        let listen_text = match &overrides.listen {
+            Some(listen) => listen.clone(),
+            None => keys.string("listeners", "PLAINTEXT://127.0.0.1:9092")?,
+        };
+        let listen: SocketAddr = strip_listener_name(&listen_text)
+            .parse()
+            .map_err(|_| invalid("listeners", format!("`{listen_text}` is not HOST:PORT with a numeric IP")))?;
+        let advertise_text = match &overrides.advertise {
+            Some(advertise) => Some(advertise.clone()),
+            None => keys.optional_string("advertised.listeners")?,
+        };
+        let advertise = match advertise_text {
+            Some(text) => parse_host_port(strip_listener_name(&text))
+                .ok_or_else(|| invalid("advertised.listeners", format!("`{text}` is not HOST:PORT")))?,
+            None if listen.ip().is_unspecified() => {
+                return Err(invalid("advertised.listeners", "required when listeners binds all interfaces"))
+            }
+            None => (listen.ip().to_string(), listen.port()),
+        };
+        let data_dir_text = keys.string("log.dirs", "./data")?;
+        if data_dir_text.contains(',') {
+            return Err(invalid("log.dirs", "spool supports one data directory"));
+        }
+        let data_dir = overrides.data_dir.clone().unwrap_or_else(|| PathBuf::from(data_dir_text));
+        let node_id = overrides.node_id.unwrap_or(node_id);
+
+        let retention_hours = keys.int("log.retention.hours", 168, -1, i64::MAX / HOUR_MS)?;
+        let retention_minutes = keys.optional_int("log.retention.minutes", -1, i64::MAX / 60_000)?;
+        let retention_ms = keys.optional_int("log.retention.ms", -1, i64::MAX)?;
+        let roll_hours = keys.int("log.roll.hours", 168, 1, i64::MAX / HOUR_MS)?;
+        let roll_ms = keys.optional_int("log.roll.ms", 1, i64::MAX)?;
+        let log = LogDefaults {
+            segment_bytes: keys.int("log.segment.bytes", LOG_SEGMENT_BYTES_DEFAULT, LOG_SEGMENT_BYTES_MIN, i64::from(i32::MAX))?,
+            roll_ms: roll_ms.unwrap_or(roll_hours * HOUR_MS),
+            index_interval_bytes: keys.int("log.index.interval.bytes", 4096, 0, i64::from(i32::MAX))?,
+            retention_ms: retention_ms
+                .or(retention_minutes.map(|minutes| minutes * 60_000))
+                .unwrap_or(retention_hours * HOUR_MS),
+            retention_bytes: keys.int("log.retention.bytes", -1, -1, i64::MAX)?,
+            flush_interval_messages: keys.int("log.flush.interval.messages", i64::MAX, 1, i64::MAX)?,
+            flush_interval_ms: keys.int("log.flush.interval.ms", i64::MAX, 0, i64::MAX)?,
+            message_timestamp_type: parse_timestamp_type(
+                "log.message.timestamp.type",
+                &keys.string("log.message.timestamp.type", "CreateTime")?,
+            )?,
+        };
+        let message_max_bytes = keys.int("message.max.bytes", MESSAGE_MAX_BYTES_DEFAULT, 0, i64::from(i32::MAX))? as i32;
+        let socket_request_max_bytes =
+            keys.int("socket.request.max.bytes", SOCKET_REQUEST_MAX_BYTES_DEFAULT, 1, i64::from(i32::MAX))? as i32;
+        let queued_max_request_bytes =
+            keys.int("queued.max.request.bytes", QUEUED_MAX_REQUEST_BYTES_DEFAULT, 1, i64::MAX)? as usize;
+        if queued_max_request_bytes < socket_request_max_bytes as usize {
+            return Err(invalid("queued.max.request.bytes", "must be at least socket.request.max.bytes"));
+        }
+        let config = Self {
+            node_id,
+            listen,
+            advertise,
+            data_dir,
+            num_partitions: keys.int("num.partitions", 1, 1, i64::from(crate::metadata::PARTITIONS_PER_TOPIC_MAX))? as i32,
+            default_replication_factor: keys.int("default.replication.factor", 1, 1, i64::from(i16::MAX))? as i16,
+            auto_create_topics: keys.bool("auto.create.topics.enable", true)?,
+            message_max_bytes,
+            socket_request_max_bytes,
+            max_connections: keys.int("max.connections", MAX_CONNECTIONS_DEFAULT, 1, i64::from(i32::MAX))? as usize,
+            queued_max_request_bytes,
+            flush_on_ack: keys.bool("flush.on.ack", true)?,
+            log,
+        };
+        if let Some(unknown) = keys.map.keys().next() {
+            return Err(invalid(unknown, "unknown config key"));
+        }
+        Ok(config)
+    }
+}
+
+/// Parses `CreateTime` / `LogAppendTime`.
+pub fn parse_timestamp_type(key: &str, value: &str) -> Result<TimestampType, ConfigError> {
+    match value {
+        "CreateTime" => Ok(TimestampType::CreateTime),
+        "LogAppendTime" => Ok(TimestampType::LogAppendTime),
+        other => Err(invalid(key, format!("`{other}` is not CreateTime or LogAppendTime"))),
+    }
+}
+
+/// `PLAINTEXT://host:port` → `host:port`; plain `host:port` is accepted too.
+fn strip_listener_name(text: &str) -> &str {
+    text.split_once("://").map_or(text, |(_, address)| address)
+}
+
+fn parse_host_port(text: &str) -> Option<(String, u16)> {
+    let (host, port) = text.rsplit_once(':')?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() {
+        return None;
+    }
+    Some((host.to_owned(), port.parse().ok()?))
+}
+
+fn flatten(prefix: &str, table: toml::Table, out: &mut BTreeMap<String, toml::Value>) {
+    for (key, value) in table {
+        let key = if prefix.is_empty() { key } else { format!("{prefix}.{key}") };
+        match value {
+            toml::Value::Table(inner) => flatten(&key, inner, out),
+            value => {
+                out.insert(key, value);
+            }
+        }
+    }
+}
+
+/// The not-yet-consumed keys of a config file; each accessor removes the key it reads.
+struct Keys {
+    map: BTreeMap<String, toml::Value>,
+}
+
+impl Keys {
+    fn optional_int(&mut self, key: &str, min: i64, max: i64) -> Result<Option<i64>, ConfigError> {
+        let Some(value) = self.map.remove(key) else { return Ok(None) };
+        let number = match &value {
+            toml::Value::Integer(number) => *number,
+            toml::Value::String(text) => text.trim().parse().map_err(|_| invalid(key, format!("`{text}` is not an integer")))?,
+            other => return Err(invalid(key, format!("expected an integer, found {}", other.type_str()))),
+        };
+        if !(min..=max).contains(&number) {
+            return Err(invalid(key, format!("{number} is outside [{min}, {max}]")));
+        }
+        Ok(Some(number))
+    }
+
+    fn int(&mut self, key: &str, default: i64, min: i64, max: i64) -> Result<i64, ConfigError> {
+        Ok(self.optional_int(key, min, max)?.unwrap_or(default))
+    }
+
+    fn bool(&mut self, key: &str, default: bool) -> Result<bool, ConfigError> {
+        match self.map.remove(key) {
+            None => Ok(default),
+            Some(toml::Value::Boolean(value)) => Ok(value),
+            Some(toml::Value::String(text)) => text.parse().map_err(|_| invalid(key, format!("`{text}` is not true or false"))),
+            Some(other) => Err(invalid(key, format!("expected true or false, found {}", other.type_str()))),
+        }
+    }
+
+    fn optional_string(&mut self, key: &str) -> Result<Option<String>, ConfigError> {
+        match self.map.remove(key) {
+            None => Ok(None),
+            Some(toml::Value::String(text)) => Ok(Some(text)),
+            Some(other) => Err(invalid(key, format!("expected a string, found {}", other.type_str()))),
+        }
+    }
+
+    fn string(&mut self, key: &str, default: &str) -> Result<String, ConfigError> {
+        Ok(self.optional_string(key)?.unwrap_or_else(|| default.to_owned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<BrokerConfig, ConfigError> {
+        let table: toml::Table = text.parse().unwrap();
+        let mut flat = BTreeMap::new();
+        flatten("", table, &mut flat);
+        BrokerConfig::from_map(flat, &Overrides::default())
+    }
+
+    #[test]
+    fn defaults_are_kafkas() {
+        let config = parse("").unwrap();
+        assert_eq!(config.num_partitions, 1);
+        assert_eq!(config.default_replication_factor, 1);
+        assert!(config.auto_create_topics);
+        assert_eq!(config.log.segment_bytes, 1 << 30);
+        assert_eq!(config.log.index_interval_bytes, 4096);
+        assert_eq!(config.message_max_bytes, 1_048_588);
+        assert_eq!(config.socket_request_max_bytes, 104_857_600);
+        assert_eq!(config.log.retention_ms, 168 * HOUR_MS);
+        assert_eq!(config.listen.to_string(), "127.0.0.1:9092");
+        assert_eq!(config.advertise, ("127.0.0.1".to_owned(), 9092));
+    }
+
+    #[test]
+    fn dotted_and_quoted_keys_are_the_same() {
+        let dotted = parse("num.partitions = 3\nlog.segment.bytes = 4096").unwrap();
+        let quoted = parse("\"num.partitions\" = 3\n\"log.segment.bytes\" = 4096").unwrap();
+        assert_eq!(dotted, quoted);
+        assert_eq!(dotted.num_partitions, 3);
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let error = parse("num.partitions = 0").unwrap_err().to_string();
+        assert!(error.contains("num.partitions"), "{error}");
+        let error = parse("no.such.key = 1").unwrap_err().to_string();
+        assert!(error.contains("no.such.key"), "{error}");
+        let error = parse("listeners = \"nonsense\"").unwrap_err().to_string();
+        assert!(error.contains("listeners"), "{error}");
+        let error = parse("auto.create.topics.enable = 3").unwrap_err().to_string();
+        assert!(error.contains("auto.create.topics.enable"), "{error}");
+    }
+
+    #[test]
+    fn overrides_win() {
+        let overrides = Overrides {
+            listen: Some("127.0.0.1:0".into()),
+            advertise: Some("localhost:1234".into()),
+            data_dir: Some("/tmp/x".into()),
+            node_id: Some(7),
+        };
+        let config = BrokerConfig::from_map(BTreeMap::new(), &overrides).unwrap();
+        assert_eq!(config.listen.port(), 0);
+        assert_eq!(config.advertise, ("localhost".to_owned(), 1234));
+        assert_eq!(config.data_dir, PathBuf::from("/tmp/x"));
+        assert_eq!(config.node_id, 7);
+    }
+}

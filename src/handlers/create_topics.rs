@@ -1,0 +1,87 @@
+//! CreateTopics (key 19): validate each topic (name, partitions, replication factor, replica
+//! assignment, configs), then create it unless `validate_only`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use kafka_protocol::messages::create_topics_response::{CreatableTopicConfigs, CreatableTopicResult};
+use kafka_protocol::messages::{ApiKey, CreateTopicsRequest, CreateTopicsResponse};
+use kafka_protocol::protocol::{StrBytes, VersionRange};
+
+use super::SupportedApi;
+use crate::broker::{Broker, NewTopic, TopicError, TopicPlan};
+use crate::metadata::topic_config;
+use crate::protocol::errors;
+
+pub const API: SupportedApi = SupportedApi { key: ApiKey::CreateTopics, versions: VersionRange { min: 2, max: 7 } };
+
+/// Kafka's `ConfigSource` codes.
+const SOURCE_DYNAMIC_TOPIC_CONFIG: i8 = 1;
+const SOURCE_DEFAULT_CONFIG: i8 = 5;
+
+pub fn handle(broker: &Arc<Broker>, _version: i16, request: CreateTopicsRequest) -> CreateTopicsResponse {
+    let mut name_counts: HashMap<StrBytes, usize> = HashMap::new();
+    for topic in &request.topics {
+        *name_counts.entry(topic.name.0.clone()).or_default() += 1;
+    }
+    let results = request
+        .topics
+        .into_iter()
+        .map(|topic| {
+            let result = CreatableTopicResult::default().with_name(topic.name.clone()).with_num_partitions(-1).with_replication_factor(-1);
+            if name_counts.get(&topic.name.0).copied().unwrap_or(0) > 1 {
+                let error = TopicError::InvalidRequest(format!("Duplicate topic name {} in the request.", topic.name.as_str()));
+                return failed(result, &error);
+            }
+            let new_topic = NewTopic {
+                name: topic.name.to_string(),
+                num_partitions: topic.num_partitions,
+                replication_factor: topic.replication_factor,
+                assignments: topic.assignments.iter().map(|assignment| assignment.broker_ids.iter().map(|id| id.0).collect()).collect(),
+                configs: topic.configs.iter().map(|config| (config.name.to_string(), config.value.as_ref().map(|v| v.to_string()))).collect(),
+            };
+            let planned = broker.plan_topic(&new_topic);
+            let outcome = match planned {
+                Ok(plan) if request.validate_only => Ok((plan, None)),
+                Ok(plan) => broker.create_topic(plan.clone()).map(|created| (plan, Some(created.id))),
+                Err(error) => Err(error),
+            };
+            match outcome {
+                Ok((plan, topic_id)) => describe(broker, result, &plan, topic_id),
+                Err(error) => {
+                    if let TopicError::Storage(_) = error {
+                        tracing::error!(topic = %new_topic.name, %error, "create topic failed");
+                    }
+                    failed(result, &error)
+                }
+            }
+        })
+        .collect();
+    CreateTopicsResponse::default().with_topics(results)
+}
+
+fn failed(result: CreatableTopicResult, error: &TopicError) -> CreatableTopicResult {
+    result
+        .with_error_code(errors::for_topic_error(error).code())
+        .with_error_message(Some(StrBytes::from_string(error.to_string())))
+}
+
+/// Fills the v5+ details: partitions, replication factor and every effective config.
+fn describe(broker: &Broker, result: CreatableTopicResult, plan: &TopicPlan, topic_id: Option<uuid::Uuid>) -> CreatableTopicResult {
+    let configs = topic_config::effective(&plan.configs, &broker.config)
+        .into_iter()
+        .map(|(name, value, overridden)| {
+            CreatableTopicConfigs::default()
+                .with_name(StrBytes::from_static_str(name))
+                .with_value(Some(StrBytes::from_string(value)))
+                .with_read_only(false)
+                .with_is_sensitive(false)
+                .with_config_source(if overridden { SOURCE_DYNAMIC_TOPIC_CONFIG } else { SOURCE_DEFAULT_CONFIG })
+        })
+        .collect();
+    result
+        .with_topic_id(topic_id.unwrap_or_default())
+        .with_num_partitions(plan.num_partitions)
+        .with_replication_factor(plan.replication_factor)
+        .with_configs(Some(configs))
+}

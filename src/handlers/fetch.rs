@@ -1,0 +1,178 @@
+//! Fetch (key 1): sessionless reads of whole batches, honouring `max_bytes`,
+//! `partition_max_bytes` and KIP-74, with long polling that wakes as soon as a produce makes
+//! `min_bytes` available.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::select_all;
+use kafka_protocol::messages::fetch_request::FetchTopic;
+use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::{ApiKey, FetchRequest, FetchResponse, TopicName};
+use kafka_protocol::protocol::VersionRange;
+use kafka_protocol::ResponseError;
+use tokio::sync::watch;
+use tokio::time::Instant;
+use uuid::Uuid;
+
+use super::{check_leader_epoch, SupportedApi};
+use crate::broker::Broker;
+use crate::log::{LogError, Partition};
+use crate::protocol::errors;
+
+pub const API: SupportedApi = SupportedApi { key: ApiKey::Fetch, versions: VersionRange { min: 4, max: 18 } };
+
+/// Fetch v13 addresses topics by id (KIP-516).
+const TOPIC_ID_VERSION: i16 = 13;
+/// Longest long poll the broker honours, whatever the client asks.
+const MAX_WAIT_CAP: Duration = Duration::from_secs(60);
+const READ_COMMITTED: i8 = 1;
+
+/// One requested partition, resolved.
+struct Target {
+    index: i32,
+    fetch_offset: i64,
+    partition_max_bytes: i32,
+    current_leader_epoch: i32,
+    log: Result<Arc<Partition>, ResponseError>,
+}
+
+struct TopicTargets {
+    name: TopicName,
+    topic_id: Uuid,
+    partitions: Vec<Target>,
+}
+
+pub async fn handle(broker: Arc<Broker>, version: i16, request: FetchRequest) -> FetchResponse {
+    if let Some(error) = session_error(version, request.session_id, request.session_epoch) {
+        return FetchResponse::default().with_error_code(error.code());
+    }
+    let topics = resolve(&broker, version, request.topics);
+    let read_committed = request.isolation_level == READ_COMMITTED;
+    let min_bytes = request.min_bytes.max(0) as usize;
+    let max_bytes = request.max_bytes.max(0) as usize;
+    let wait = Duration::from_millis(request.max_wait_ms.max(0) as u64).min(MAX_WAIT_CAP);
+    let deadline = Instant::now() + wait;
+
+    // Subscribe before the first read, so an append between the read and the wait is seen.
+    let mut watchers: Vec<watch::Receiver<i64>> = topics
+        .iter()
+        .flat_map(|topic| topic.partitions.iter())
+        .filter_map(|target| target.log.as_ref().ok().map(|log| log.subscribe()))
+        .collect();
+    loop {
+        let (response, bytes, has_error) = read_all(&topics, max_bytes, read_committed);
+        if bytes >= min_bytes || has_error || watchers.is_empty() || Instant::now() >= deadline {
+            return response;
+        }
+        let changed = select_all(watchers.iter_mut().map(|watcher| Box::pin(watcher.changed())));
+        match tokio::time::timeout_at(deadline, changed).await {
+            Ok((Ok(()), _, _)) => continue,
+            // A partition was deleted (its sender dropped) or the wait timed out: answer now.
+            Ok((Err(_), _, _)) | Err(_) => return read_all(&topics, max_bytes, read_committed).0,
+        }
+    }
+}
+
+/// Sessions (KIP-227) are not kept: a full fetch is answered with session id 0, which tells
+/// the client to keep sending full fetches.
+fn session_error(version: i16, session_id: i32, session_epoch: i32) -> Option<ResponseError> {
+    if version < 7 {
+        return None;
+    }
+    match (session_id, session_epoch) {
+        (0, -1 | 0) => None,
+        (0, _) => Some(ResponseError::InvalidFetchSessionEpoch),
+        _ => Some(ResponseError::FetchSessionIdNotFound),
+    }
+}
+
+fn resolve(broker: &Broker, version: i16, topics: Vec<FetchTopic>) -> Vec<TopicTargets> {
+    let image = broker.metadata.image();
+    topics
+        .into_iter()
+        .map(|requested| {
+            let (topic, unknown) = if version >= TOPIC_ID_VERSION {
+                (image.topic_by_id(requested.topic_id), ResponseError::UnknownTopicId)
+            } else {
+                (image.topic(&requested.topic), ResponseError::UnknownTopicOrPartition)
+            };
+            let partitions = requested
+                .partitions
+                .into_iter()
+                .map(|partition| Target {
+                    index: partition.partition,
+                    fetch_offset: partition.fetch_offset,
+                    partition_max_bytes: partition.partition_max_bytes,
+                    current_leader_epoch: partition.current_leader_epoch,
+                    log: topic
+                        .ok_or(unknown)
+                        .and_then(|topic| broker.partition(&topic.name, partition.partition).ok_or(ResponseError::UnknownTopicOrPartition)),
+                })
+                .collect();
+            TopicTargets { name: requested.topic, topic_id: requested.topic_id, partitions }
+        })
+        .collect()
+}
+
+/// Reads every target once. Returns the response, the record bytes in it, and whether any
+/// partition has an error (which answers the fetch at once, as Kafka does).
+fn read_all(topics: &[TopicTargets], max_bytes: usize, read_committed: bool) -> (FetchResponse, usize, bool) {
+    let mut total = 0usize;
+    let mut has_error = false;
+    let mut responses = Vec::with_capacity(topics.len());
+    for topic in topics {
+        let mut partitions = Vec::with_capacity(topic.partitions.len());
+        for target in &topic.partitions {
+            let budget = (target.partition_max_bytes.max(0) as usize).min(max_bytes.saturating_sub(total));
+            let data = read_partition(target, budget, total == 0, read_committed);
+            has_error |= data.error_code != 0;
+            total += data.records.as_ref().map_or(0, |records| records.len());
+            partitions.push(data);
+        }
+        responses.push(
+            FetchableTopicResponse::default()
+                .with_topic(topic.name.clone())
+                .with_topic_id(topic.topic_id)
+                .with_partitions(partitions),
+        );
+    }
+    (FetchResponse::default().with_responses(responses), total, has_error)
+}
+
+fn read_partition(target: &Target, budget: usize, min_one_batch: bool, read_committed: bool) -> PartitionData {
+    let data = PartitionData::default()
+        .with_partition_index(target.index)
+        .with_high_watermark(-1)
+        .with_last_stable_offset(-1)
+        .with_log_start_offset(-1)
+        .with_preferred_read_replica(kafka_protocol::messages::BrokerId(-1))
+        .with_aborted_transactions(read_committed.then(Vec::new));
+    let log = match &target.log {
+        Ok(log) => log,
+        Err(error) => return data.with_error_code(error.code()),
+    };
+    if let Some(error) = check_leader_epoch(target.current_leader_epoch, log.leader_epoch()) {
+        return data.with_error_code(error.code());
+    }
+    match log.read(target.fetch_offset, budget, min_one_batch) {
+        Ok(read) => data
+            .with_high_watermark(read.high_watermark)
+            .with_last_stable_offset(read.high_watermark)
+            .with_log_start_offset(read.log_start_offset)
+            .with_records(Some(read.records)),
+        Err(error) => {
+            if let LogError::Io(_) = error {
+                tracing::error!(topic = log.topic(), partition = log.index(), %error, "read failed");
+            }
+            let data = data.with_error_code(errors::for_log_error(&error).code());
+            match error {
+                LogError::OffsetOutOfRange { log_start_offset, log_end_offset, .. } => data
+                    .with_high_watermark(log_end_offset)
+                    .with_last_stable_offset(log_end_offset)
+                    .with_log_start_offset(log_start_offset),
+                _ => data,
+            }
+        }
+    }
+}

@@ -1,0 +1,91 @@
+//! One file per Kafka API. Each states the versions it fully supports; [`SUPPORTED_APIS`] is
+//! the one table ApiVersions advertises and the decoder checks, so they cannot drift apart.
+//!
+//! A handler runs in two stages: the call itself is the *dispatch* stage, run in request order
+//! on the connection (Produce assigns offsets here, so pipelined produces stay ordered); the
+//! future it returns is the *response* stage (waiting for an fsync or a long poll), run
+//! concurrently with later requests. Responses still leave in request order.
+
+mod api_versions;
+mod create_topics;
+mod delete_topics;
+mod fetch;
+mod list_offsets;
+mod metadata;
+mod produce;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind};
+use kafka_protocol::protocol::VersionRange;
+
+use crate::broker::Broker;
+use crate::protocol::RequestContext;
+
+/// An API and the versions of it spool fully implements.
+#[derive(Debug, Clone, Copy)]
+pub struct SupportedApi {
+    pub key: ApiKey,
+    pub versions: VersionRange,
+}
+
+/// Everything spool advertises in ApiVersions.
+pub const SUPPORTED_APIS: &[SupportedApi] = &[
+    produce::API,
+    fetch::API,
+    list_offsets::API,
+    metadata::API,
+    api_versions::API,
+    create_topics::API,
+    delete_topics::API,
+];
+
+/// The versions of `key` we handle, if any.
+pub fn supported_versions(key: ApiKey) -> Option<VersionRange> {
+    SUPPORTED_APIS.iter().find(|api| api.key == key).map(|api| api.versions)
+}
+
+/// The response stage of a request: resolves to the response, or `None` when the client
+/// expects none (Produce with acks=0).
+pub type Pending = Pin<Box<dyn Future<Output = Option<ResponseKind>> + Send>>;
+
+fn ready(response: ResponseKind) -> Pending {
+    Box::pin(std::future::ready(Some(response)))
+}
+
+/// Runs the dispatch stage of a decoded request and returns its response stage; `None` for
+/// a request no handler takes (the decoder lets only advertised APIs through, so this is a
+/// bug, and the connection is closed rather than left waiting).
+pub fn dispatch(broker: &Arc<Broker>, context: &RequestContext, request: RequestKind) -> Option<Pending> {
+    let version = context.api_version;
+    Some(match request {
+        RequestKind::ApiVersions(request) => ready(ResponseKind::ApiVersions(api_versions::handle(version, &request))),
+        RequestKind::Metadata(request) => ready(ResponseKind::Metadata(metadata::handle(broker, version, request))),
+        RequestKind::CreateTopics(request) => ready(ResponseKind::CreateTopics(create_topics::handle(broker, version, request))),
+        RequestKind::DeleteTopics(request) => ready(ResponseKind::DeleteTopics(delete_topics::handle(broker, version, request))),
+        RequestKind::ListOffsets(request) => ready(ResponseKind::ListOffsets(list_offsets::handle(broker, version, request))),
+        RequestKind::Produce(request) => produce::handle(broker, version, request),
+        RequestKind::Fetch(request) => {
+            let broker = Arc::clone(broker);
+            Box::pin(async move { Some(ResponseKind::Fetch(fetch::handle(broker, version, request).await)) })
+        }
+        _ => return None,
+    })
+}
+
+/// Kafka's answer to "what may I do here" when no authorizer is configured and the client did
+/// not ask: INT32_MIN means "not requested".
+pub const AUTHORIZED_OPERATIONS_OMITTED: i32 = i32::MIN;
+
+/// Checks the leader epoch a client believes in against ours (KIP-320).
+pub fn check_leader_epoch(requested: i32, ours: i32) -> Option<kafka_protocol::ResponseError> {
+    use kafka_protocol::ResponseError;
+    match requested {
+        -1 => None,
+        epoch if epoch > ours => Some(ResponseError::UnknownLeaderEpoch),
+        epoch if epoch < ours => Some(ResponseError::FencedLeaderEpoch),
+        _ => None,
+    }
+}

@@ -1,0 +1,164 @@
+//! Produce (key 0): validate each partition's batch without decoding its records, append it
+//! (offsets assigned in the dispatch stage, so pipelined produces keep their order), then
+//! answer once the batch is as durable as acks and `flush.on.ack` require.
+
+use std::sync::Arc;
+
+use futures::future::join_all;
+use kafka_protocol::messages::produce_response::{BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::{ApiKey, ProduceRequest, ProduceResponse, ResponseKind, TopicName};
+use kafka_protocol::protocol::{StrBytes, VersionRange};
+use kafka_protocol::ResponseError;
+use uuid::Uuid;
+
+use super::{Pending, SupportedApi};
+use crate::broker::Broker;
+use crate::log::{AppendInfo, LogError, Partition};
+use crate::metadata::TopicMetadata;
+use crate::protocol::errors;
+use crate::records::{batch_size, BatchView};
+
+pub const API: SupportedApi = SupportedApi { key: ApiKey::Produce, versions: VersionRange { min: 3, max: 13 } };
+
+/// Produce v13 addresses topics by id (KIP-516).
+const TOPIC_ID_VERSION: i16 = 13;
+/// Per-record error details (KIP-467) exist from v8.
+const RECORD_ERRORS_VERSION: i16 = 8;
+
+/// One partition's outcome of the dispatch stage.
+struct Appended {
+    index: i32,
+    result: Result<(Arc<Partition>, AppendInfo), (ResponseError, Option<String>)>,
+}
+
+struct TopicAppends {
+    name: TopicName,
+    topic_id: Uuid,
+    partitions: Vec<Appended>,
+}
+
+pub fn handle(broker: &Arc<Broker>, version: i16, request: ProduceRequest) -> Pending {
+    let acks = request.acks;
+    let image = broker.metadata.image();
+    let topics: Vec<TopicAppends> = request
+        .topic_data
+        .into_iter()
+        .map(|topic_data| {
+            let topic = if version >= TOPIC_ID_VERSION {
+                image.topic_by_id(topic_data.topic_id)
+            } else {
+                image.topic(&topic_data.name)
+            };
+            let unknown = if version >= TOPIC_ID_VERSION { ResponseError::UnknownTopicId } else { ResponseError::UnknownTopicOrPartition };
+            let partitions = topic_data
+                .partition_data
+                .into_iter()
+                .map(|data| Appended {
+                    index: data.index,
+                    result: if !matches!(acks, -1 | 0 | 1) {
+                        Err((ResponseError::InvalidRequiredAcks, None))
+                    } else if request.transactional_id.is_some() {
+                        Err((ResponseError::TransactionalIdAuthorizationFailed, Some("transactions are not supported yet".into())))
+                    } else {
+                        match topic {
+                            None => Err((unknown, None)),
+                            Some(topic) => append(broker, topic, data.index, data.records.as_deref()),
+                        }
+                    },
+                })
+                .collect();
+            TopicAppends { name: topic_data.name, topic_id: topic_data.topic_id, partitions }
+        })
+        .collect();
+
+    if acks == 0 {
+        return Box::pin(std::future::ready(None));
+    }
+    let wait_for_flush = acks == -1 && broker.config.flush_on_ack;
+    Box::pin(async move {
+        let mut responses = Vec::with_capacity(topics.len());
+        for topic in topics {
+            let partitions = join_all(topic.partitions.into_iter().map(|appended| respond(appended, version, wait_for_flush))).await;
+            responses.push(
+                TopicProduceResponse::default()
+                    .with_name(topic.name)
+                    .with_topic_id(topic.topic_id)
+                    .with_partition_responses(partitions),
+            );
+        }
+        Some(ResponseKind::Produce(ProduceResponse::default().with_responses(responses)))
+    })
+}
+
+/// Validates and appends one partition's records.
+fn append(
+    broker: &Broker,
+    topic: &TopicMetadata,
+    index: i32,
+    records: Option<&[u8]>,
+) -> Result<(Arc<Partition>, AppendInfo), (ResponseError, Option<String>)> {
+    let log = broker.partition(&topic.name, index).ok_or((ResponseError::UnknownTopicOrPartition, None))?;
+    let records = records.unwrap_or_default();
+    let invalid = |error: ResponseError, message: String| (error, Some(message));
+    let size = batch_size(records).map_err(|error| invalid(errors::for_batch_error(&error), error.to_string()))?;
+    if size < records.len() {
+        return Err(invalid(ResponseError::InvalidRecord, "produce requests must carry exactly one record batch".into()));
+    }
+    let batch = BatchView::parse(records).map_err(|error| invalid(errors::for_batch_error(&error), error.to_string()))?;
+    if batch.producer_id() >= 0 || batch.is_transactional() || batch.is_control() {
+        return Err(invalid(
+            ResponseError::UnknownProducerId,
+            "idempotent and transactional produce are not supported yet".into(),
+        ));
+    }
+    let info = log.append(&batch).map_err(|error| {
+        if let LogError::Io(_) = error {
+            tracing::error!(topic = %topic.name, partition = index, %error, "append failed");
+        }
+        invalid(errors::for_log_error(&error), error.to_string())
+    })?;
+    if log.flush_due() {
+        let log = Arc::clone(&log);
+        tokio::spawn(async move {
+            if let Err(error) = log.flush(info.last_offset + 1).await {
+                tracing::error!(topic = log.topic(), partition = log.index(), %error, "policy flush failed");
+            }
+        });
+    }
+    Ok((log, info))
+}
+
+/// The response stage for one partition: wait for durability if asked, then report.
+async fn respond(appended: Appended, version: i16, wait_for_flush: bool) -> PartitionProduceResponse {
+    let response = PartitionProduceResponse::default().with_index(appended.index);
+    let failure = match appended.result {
+        Ok((log, info)) => {
+            let flushed = if wait_for_flush { log.flush(info.last_offset + 1).await } else { Ok(()) };
+            match flushed {
+                Ok(()) => {
+                    return response
+                        .with_base_offset(info.base_offset)
+                        .with_log_append_time_ms(info.log_append_time_ms)
+                        .with_log_start_offset(info.log_start_offset)
+                }
+                Err(error) => {
+                    tracing::error!(topic = log.topic(), partition = log.index(), %error, "flush failed");
+                    (ResponseError::KafkaStorageError, Some(error.to_string()))
+                }
+            }
+        }
+        Err(failure) => failure,
+    };
+    let (error, message) = failure;
+    let response = response.with_error_code(error.code()).with_base_offset(-1).with_log_append_time_ms(-1).with_log_start_offset(-1);
+    if version < RECORD_ERRORS_VERSION {
+        return response;
+    }
+    let message = message.map(StrBytes::from_string);
+    let record_errors = if error == ResponseError::InvalidRecord {
+        vec![BatchIndexAndErrorMessage::default().with_batch_index(0).with_batch_index_error_message(message.clone())]
+    } else {
+        Vec::new()
+    };
+    response.with_error_message(message).with_record_errors(record_errors)
+}

@@ -1,0 +1,13 @@
+//! spool: a Kafka-wire-compatible message broker on its own segmented log.
+//!
+//! See `ARCHITECTURE.md` at the repository root for the module map and invariants.
+
+pub mod broker;
+pub mod clock;
+pub mod config;
+pub mod handlers;
+pub mod log;
+pub mod metadata;
+pub mod protocol;
+pub mod records;
+pub mod server;

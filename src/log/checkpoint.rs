@@ -1,0 +1,81 @@
+//! Small text files kept beside a partition's segments, written atomically (temp file, fsync,
+//! rename, fsync dir): `partition.metadata` (topic id, as Kafka writes it),
+//! `leader-epoch-checkpoint` (Kafka's format) and `recovery-point` (the first offset not known
+//! to be on disk; segments from there on are scanned after an unclean shutdown).
+
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::path::Path;
+
+use uuid::Uuid;
+
+pub const PARTITION_METADATA_FILE: &str = "partition.metadata";
+pub const LEADER_EPOCH_FILE: &str = "leader-epoch-checkpoint";
+pub const RECOVERY_POINT_FILE: &str = "recovery-point";
+
+/// Replaces `path` with `contents` so that a crash leaves the old or the new file, never a mix.
+pub fn write_atomically(path: &Path, contents: &[u8]) -> io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    {
+        let mut file = File::create(&tmp)?;
+        file.write_all(contents)?;
+        file.sync_all()?;
+    }
+    fs::rename(&tmp, path)?;
+    if let Some(dir) = path.parent() {
+        File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}
+
+pub fn write_topic_id(dir: &Path, topic_id: Uuid) -> io::Result<()> {
+    write_atomically(&dir.join(PARTITION_METADATA_FILE), format!("version: 0\ntopic_id: {topic_id}\n").as_bytes())
+}
+
+/// The topic id recorded in a partition directory, if readable.
+pub fn read_topic_id(dir: &Path) -> Option<Uuid> {
+    let text = fs::read_to_string(dir.join(PARTITION_METADATA_FILE)).ok()?;
+    text.lines().find_map(|line| line.strip_prefix("topic_id: ")).and_then(|id| Uuid::parse_str(id.trim()).ok())
+}
+
+/// Writes Kafka's leader-epoch checkpoint: version, entry count, then `epoch start_offset` lines.
+pub fn write_leader_epochs(dir: &Path, entries: &[(i32, i64)]) -> io::Result<()> {
+    let mut text = format!("0\n{}\n", entries.len());
+    for (epoch, start_offset) in entries {
+        text.push_str(&format!("{epoch} {start_offset}\n"));
+    }
+    write_atomically(&dir.join(LEADER_EPOCH_FILE), text.as_bytes())
+}
+
+/// The latest leader epoch in the checkpoint, if the file is readable.
+pub fn read_latest_leader_epoch(dir: &Path) -> Option<i32> {
+    let text = fs::read_to_string(dir.join(LEADER_EPOCH_FILE)).ok()?;
+    text.lines().skip(2).filter_map(|line| line.split_whitespace().next()?.parse().ok()).last()
+}
+
+pub fn write_recovery_point(dir: &Path, offset: i64) -> io::Result<()> {
+    write_atomically(&dir.join(RECOVERY_POINT_FILE), format!("{offset}\n").as_bytes())
+}
+
+/// The recorded recovery point; 0 (scan everything) when missing or unreadable.
+pub fn read_recovery_point(dir: &Path) -> i64 {
+    fs::read_to_string(dir.join(RECOVERY_POINT_FILE)).ok().and_then(|text| text.trim().parse().ok()).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checkpoints_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let id = Uuid::new_v4();
+        write_topic_id(dir.path(), id).unwrap();
+        assert_eq!(read_topic_id(dir.path()), Some(id));
+        write_leader_epochs(dir.path(), &[(0, 0), (3, 100)]).unwrap();
+        assert_eq!(read_latest_leader_epoch(dir.path()), Some(3));
+        assert_eq!(read_recovery_point(dir.path()), 0);
+        write_recovery_point(dir.path(), 42).unwrap();
+        assert_eq!(read_recovery_point(dir.path()), 42);
+    }
+}

@@ -1,0 +1,154 @@
+//! All partitions under the data directory: loading (with recovery after an unclean
+//! shutdown), creation and deletion of topic directories, the flush scheduler, and the
+//! clean-shutdown marker.
+
+use std::collections::HashMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use uuid::Uuid;
+
+use crate::clock::SharedClock;
+use crate::log::{checkpoint, LogConfig, LogError, Partition};
+
+/// Present in the data dir only between a clean shutdown and the next start.
+pub const CLEAN_SHUTDOWN_MARKER: &str = ".spool-clean-shutdown";
+/// How often the scheduler checks `flush.ms` deadlines.
+const FLUSH_SCHEDULER_TICK: Duration = Duration::from_millis(100);
+
+/// Identifies a partition across the broker.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TopicPartition {
+    pub topic: String,
+    pub partition: i32,
+}
+
+/// Owner of every partition's log.
+#[derive(Debug)]
+pub struct LogManager {
+    data_dir: PathBuf,
+    clock: SharedClock,
+    /// True when the previous run did not shut down cleanly: logs are recovered on load.
+    recover: bool,
+    partitions: RwLock<HashMap<TopicPartition, Arc<Partition>>>,
+}
+
+impl LogManager {
+    /// Opens the data dir and consumes the clean-shutdown marker.
+    pub fn open(data_dir: &Path, clock: SharedClock) -> Result<Self, LogError> {
+        fs::create_dir_all(data_dir)?;
+        let marker = data_dir.join(CLEAN_SHUTDOWN_MARKER);
+        let clean = marker.exists();
+        if clean {
+            fs::remove_file(&marker)?;
+            fs::File::open(data_dir)?.sync_all()?;
+        }
+        Ok(Self { data_dir: data_dir.to_owned(), clock, recover: !clean, partitions: RwLock::default() })
+    }
+
+    /// Whether this start recovers logs (the previous run did not shut down cleanly).
+    pub fn is_recovering(&self) -> bool {
+        self.recover
+    }
+
+    fn partition_dir(&self, topic: &str, partition: i32) -> PathBuf {
+        self.data_dir.join(format!("{topic}-{partition}"))
+    }
+
+    /// Opens (creating where missing) partitions `0..count` of a topic. A directory left by an
+    /// earlier topic of the same name (another topic id) is removed first.
+    pub fn open_topic(&self, topic: &str, topic_id: Uuid, count: i32, config: &Arc<LogConfig>) -> Result<(), LogError> {
+        for partition in 0..count {
+            let dir = self.partition_dir(topic, partition);
+            match checkpoint::read_topic_id(&dir) {
+                Some(id) if id == topic_id => {}
+                Some(_) => {
+                    tracing::warn!(dir = %dir.display(), "removing partition directory of a deleted topic");
+                    fs::remove_dir_all(&dir)?;
+                    fs::create_dir_all(&dir)?;
+                    checkpoint::write_topic_id(&dir, topic_id)?;
+                }
+                None => {
+                    fs::create_dir_all(&dir)?;
+                    checkpoint::write_topic_id(&dir, topic_id)?;
+                }
+            }
+            let log = Partition::open(topic, partition, &dir, Arc::clone(config), self.recover, Arc::clone(&self.clock))?;
+            self.write_map().insert(TopicPartition { topic: topic.to_owned(), partition }, Arc::new(log));
+        }
+        Ok(())
+    }
+
+    /// Removes partition directories that belong to no loaded topic (a delete interrupted by
+    /// a crash, or a topic removed from the metadata).
+    pub fn remove_unknown_partition_dirs(&self) -> Result<(), LogError> {
+        let known: Vec<PathBuf> = self.read_map().values().map(|log| log.dir().to_owned()).collect();
+        for entry in fs::read_dir(&self.data_dir)? {
+            let path = entry?.path();
+            let is_partition_dir = path.join(checkpoint::PARTITION_METADATA_FILE).exists();
+            if is_partition_dir && !known.contains(&path) {
+                tracing::warn!(dir = %path.display(), "removing partition directory of an unknown topic");
+                fs::remove_dir_all(&path)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Drops a topic's partitions and deletes their directories.
+    pub fn delete_topic(&self, topic: &str) -> Result<(), LogError> {
+        let removed: Vec<Arc<Partition>> = {
+            let mut map = self.write_map();
+            let keys: Vec<TopicPartition> = map.keys().filter(|key| key.topic == topic).cloned().collect();
+            keys.iter().filter_map(|key| map.remove(key)).collect()
+        };
+        for log in removed {
+            fs::remove_dir_all(log.dir())?;
+        }
+        Ok(())
+    }
+
+    pub fn partition(&self, topic: &str, partition: i32) -> Option<Arc<Partition>> {
+        self.read_map().get(&TopicPartition { topic: topic.to_owned(), partition }).cloned()
+    }
+
+    /// Every partition, sorted by topic and index.
+    pub fn partitions(&self) -> Vec<Arc<Partition>> {
+        let mut all: Vec<_> = self.read_map().values().cloned().collect();
+        all.sort_by(|a, b| (a.topic(), a.index()).cmp(&(b.topic(), b.index())));
+        all
+    }
+
+    /// Runs until the process ends: fsyncs partitions whose `flush.ms` / `flush.messages`
+    /// policy is due.
+    pub async fn run_flush_scheduler(self: Arc<Self>) {
+        let mut tick = tokio::time::interval(FLUSH_SCHEDULER_TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            for log in self.partitions().into_iter().filter(|log| log.flush_due()) {
+                if let Err(error) = log.flush(log.log_end_offset()).await {
+                    tracing::error!(topic = log.topic(), partition = log.index(), %error, "scheduled flush failed");
+                }
+            }
+        }
+    }
+
+    /// Syncs every log and index and leaves the clean-shutdown marker.
+    pub fn shutdown(&self) -> Result<(), LogError> {
+        for log in self.partitions() {
+            log.sync_for_shutdown()?;
+        }
+        checkpoint::write_atomically(&self.data_dir.join(CLEAN_SHUTDOWN_MARKER), b"")?;
+        Ok(())
+    }
+
+    fn read_map(&self) -> std::sync::RwLockReadGuard<'_, HashMap<TopicPartition, Arc<Partition>>> {
+        self.partitions.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn write_map(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<TopicPartition, Arc<Partition>>> {
+        self.partitions.write().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}

@@ -1,0 +1,59 @@
+//! The storage engine: partitions made of segment files in Kafka's on-disk format.
+//!
+//! Layers, each owning its files: [`LogManager`] (every partition under the data dir, the
+//! clean-shutdown marker, the flush scheduler) → [`Partition`] (segments, append lock, group
+//! commit) → [`Segment`](segment::Segment) (`.log`) → [`Index`](index::Index) (`.index`,
+//! `.timeindex`). Nothing here knows about Kafka requests.
+
+pub mod checkpoint;
+pub mod index;
+pub mod manager;
+pub mod partition;
+pub mod segment;
+
+use thiserror::Error;
+
+use crate::records::BatchError;
+
+pub use manager::LogManager;
+pub use partition::{AppendInfo, Partition, ReadResult};
+
+/// How a partition stamps batch timestamps (`message.timestamp.type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimestampType {
+    CreateTime,
+    LogAppendTime,
+}
+
+/// The settings one partition's log runs with: broker defaults overridden by topic configs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogConfig {
+    /// `segment.bytes`: roll when the active segment would grow past this.
+    pub segment_bytes: u64,
+    /// `segment.ms`: roll a non-empty segment older than this.
+    pub segment_ms: i64,
+    /// `index.interval.bytes`: bytes between sparse index entries.
+    pub index_interval_bytes: u64,
+    /// `max.message.bytes`: the largest batch accepted.
+    pub max_message_bytes: usize,
+    pub timestamp_type: TimestampType,
+    /// `flush.messages`: fsync after this many records (u64::MAX = never by count).
+    pub flush_messages: u64,
+    /// `flush.ms`: fsync data older than this (i64::MAX = never by time).
+    pub flush_ms: i64,
+}
+
+/// Errors of the log layer; handlers map them to Kafka error codes in one place.
+#[derive(Debug, Error)]
+pub enum LogError {
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("offset {offset} is outside [{log_start_offset}, {log_end_offset}]")]
+    OffsetOutOfRange { offset: i64, log_start_offset: i64, log_end_offset: i64 },
+    #[error("invalid record batch: {0}")]
+    InvalidBatch(#[from] BatchError),
+    #[error("batch of {size} bytes exceeds max.message.bytes {max}")]
+    BatchTooLarge { size: usize, max: usize },
+    #[error("partition directory {0} holds another topic's data")]
+    ForeignPartitionDir(String),
+}

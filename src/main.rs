@@ -1,0 +1,106 @@
+//! The `spool` binary: parse the command line, load the config, run the broker until
+//! SIGTERM/SIGINT, then shut down cleanly.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Parser;
+use spool::broker::Broker;
+use spool::clock::SystemClock;
+use spool::config::{BrokerConfig, Overrides};
+
+/// Exit code for configuration errors.
+const EXIT_CONFIG_ERROR: u8 = 2;
+/// How long shutdown waits for in-flight requests before closing the logs anyway.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// A Kafka-compatible broker.
+#[derive(Debug, Parser)]
+#[command(name = "spool", version)]
+struct Cli {
+    /// TOML config file (Kafka key names).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Address to listen on, HOST:PORT (overrides `listeners`).
+    #[arg(long)]
+    listen: Option<String>,
+    /// Address clients are told to connect to, HOST:PORT (overrides `advertised.listeners`).
+    #[arg(long)]
+    advertise: Option<String>,
+    /// Data directory (overrides `log.dirs`).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Node id (overrides `node.id`).
+    #[arg(long)]
+    node_id: Option<i32>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let overrides = Overrides { listen: cli.listen, advertise: cli.advertise, data_dir: cli.data_dir, node_id: cli.node_id };
+    let config = match BrokerConfig::load(cli.config.as_deref(), &overrides) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("spool: {error}");
+            return ExitCode::from(EXIT_CONFIG_ERROR);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("spool: cannot start the runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("spool: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(mut config: BrokerConfig) -> Result<(), Box<dyn std::error::Error>> {
+    let listener = tokio::net::TcpListener::bind(config.listen).await.map_err(|error| format!("cannot listen on {}: {error}", config.listen))?;
+    let bound = listener.local_addr()?;
+    if config.advertise.1 == 0 {
+        config.advertise.1 = bound.port();
+    }
+    let broker = Arc::new(Broker::open(config, Arc::new(SystemClock))?);
+    tokio::spawn(Arc::clone(&broker.logs).run_flush_scheduler());
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    let server = tokio::spawn(spool::server::serve(Arc::clone(&broker), listener, shutdown));
+    tracing::info!(listen = %bound, advertise = ?broker.config.advertise, data_dir = %broker.config.data_dir.display(), "spool started");
+    // A line on stdout that scripts and tests can wait for (the port may have been 0).
+    println!("spool listening on {bound}");
+
+    wait_for_signal().await?;
+    tracing::info!("shutting down");
+    let _ = stop.send(true);
+    if tokio::time::timeout(SHUTDOWN_GRACE, server).await.is_err() {
+        tracing::warn!("in-flight requests did not finish in time");
+    }
+    broker.logs.shutdown()?;
+    tracing::info!("clean shutdown complete");
+    Ok(())
+}
+
+async fn wait_for_signal() -> std::io::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    tokio::select! {
+        _ = terminate.recv() => {}
+        _ = interrupt.recv() => {}
+    }
+    Ok(())
+}

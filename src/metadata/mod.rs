@@ -1,0 +1,14 @@
+//! Cluster metadata: topics, their ids, partition counts and configs. Readers take an
+//! immutable [`Image`]; changes go through the [`MetadataStore`], which persists them and
+//! swaps in a new image.
+
+pub mod image;
+pub mod store;
+pub mod topic_config;
+pub mod topic_name;
+
+pub use image::{Image, TopicMetadata};
+pub use store::{MetadataError, MetadataStore};
+
+/// Most partitions one topic may have (a named limit, checked on create and auto-create).
+pub const PARTITIONS_PER_TOPIC_MAX: i32 = 10_000;

@@ -1,0 +1,154 @@
+//! Persistence of the metadata image in the data dir: `meta.properties` (cluster id and node
+//! id, as Kafka writes it) and `topics.json`, each replaced atomically on change.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+use uuid::Uuid;
+
+use crate::log::checkpoint::write_atomically;
+use crate::metadata::{Image, TopicMetadata};
+
+const META_PROPERTIES_FILE: &str = "meta.properties";
+const TOPICS_FILE: &str = "topics.json";
+
+/// Metadata failures, mapped to Kafka errors by the handlers.
+#[derive(Debug, Error)]
+pub enum MetadataError {
+    #[error("topic '{0}' already exists")]
+    TopicAlreadyExists(String),
+    #[error("topic '{0}' does not exist")]
+    UnknownTopic(String),
+    #[error("metadata I/O error: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("metadata file {path} is corrupt: {message}")]
+    Corrupt { path: PathBuf, message: String },
+    #[error("data dir belongs to node.id {stored}, but this broker is node.id {configured}")]
+    NodeIdMismatch { stored: i32, configured: i32 },
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct TopicsFile {
+    topics: Vec<TopicMetadata>,
+}
+
+/// The durable home of the metadata image.
+#[derive(Debug)]
+pub struct MetadataStore {
+    topics_path: PathBuf,
+    image: RwLock<Arc<Image>>,
+    /// Serializes read-modify-persist-swap sequences.
+    writer: Mutex<()>,
+}
+
+impl MetadataStore {
+    /// Loads (or initializes) the metadata in `data_dir` for broker `node_id`.
+    pub fn open(data_dir: &Path, node_id: i32) -> Result<Self, MetadataError> {
+        fs::create_dir_all(data_dir)?;
+        let cluster_id = load_or_create_identity(data_dir, node_id)?;
+        let topics_path = data_dir.join(TOPICS_FILE);
+        let topics = match fs::read(&topics_path) {
+            Ok(bytes) => serde_json::from_slice::<TopicsFile>(&bytes)
+                .map_err(|error| MetadataError::Corrupt { path: topics_path.clone(), message: error.to_string() })?
+                .topics,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(error) => return Err(error.into()),
+        };
+        Ok(Self { topics_path, image: RwLock::new(Arc::new(Image::new(cluster_id, topics))), writer: Mutex::new(()) })
+    }
+
+    /// The current image.
+    pub fn image(&self) -> Arc<Image> {
+        Arc::clone(&self.image.read().unwrap_or_else(|poisoned| poisoned.into_inner()))
+    }
+
+    /// Adds a topic with a fresh id, persisted before it becomes visible.
+    pub fn create_topic(
+        &self,
+        name: &str,
+        partitions: i32,
+        configs: std::collections::BTreeMap<String, String>,
+    ) -> Result<Arc<TopicMetadata>, MetadataError> {
+        let _writer = self.writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let current = self.image();
+        if current.topic(name).is_some() {
+            return Err(MetadataError::TopicAlreadyExists(name.to_owned()));
+        }
+        let topic = TopicMetadata { name: name.to_owned(), id: Uuid::new_v4(), partitions, configs };
+        let next = current.with_topic(topic);
+        self.persist_and_swap(next)?;
+        self.image().topic(name).cloned().ok_or_else(|| MetadataError::UnknownTopic(name.to_owned()))
+    }
+
+    /// Removes a topic; returns what it was.
+    pub fn delete_topic(&self, name: &str) -> Result<Arc<TopicMetadata>, MetadataError> {
+        let _writer = self.writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let current = self.image();
+        let topic = current.topic(name).cloned().ok_or_else(|| MetadataError::UnknownTopic(name.to_owned()))?;
+        self.persist_and_swap(current.without_topic(name))?;
+        Ok(topic)
+    }
+
+    fn persist_and_swap(&self, next: Image) -> Result<(), MetadataError> {
+        let file = TopicsFile { topics: next.topics().map(|topic| TopicMetadata::clone(topic)).collect() };
+        let json = serde_json::to_vec_pretty(&file).map_err(std::io::Error::other)?;
+        write_atomically(&self.topics_path, &json)?;
+        *self.image.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(next);
+        Ok(())
+    }
+}
+
+/// Reads `meta.properties`, or writes one with a new cluster id; returns the cluster id.
+fn load_or_create_identity(data_dir: &Path, node_id: i32) -> Result<String, MetadataError> {
+    let path = data_dir.join(META_PROPERTIES_FILE);
+    match fs::read_to_string(&path) {
+        Ok(text) => {
+            let value = |key: &str| {
+                text.lines().find_map(|line| line.strip_prefix(key)?.strip_prefix('=').map(str::trim))
+            };
+            let corrupt = |message: &str| MetadataError::Corrupt { path: path.clone(), message: message.to_owned() };
+            let cluster_id = value("cluster.id").ok_or_else(|| corrupt("no cluster.id"))?.to_owned();
+            let stored: i32 = value("node.id").and_then(|id| id.parse().ok()).ok_or_else(|| corrupt("no node.id"))?;
+            if stored != node_id {
+                return Err(MetadataError::NodeIdMismatch { stored, configured: node_id });
+            }
+            Ok(cluster_id)
+        }
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            let cluster_id = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Uuid::new_v4().as_bytes());
+            let text = format!("#spool metadata\nversion=1\ncluster.id={cluster_id}\nnode.id={node_id}\n");
+            write_atomically(&path, text.as_bytes())?;
+            Ok(cluster_id)
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topics_and_cluster_id_survive_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = MetadataStore::open(dir.path(), 1).unwrap();
+        let created = store.create_topic("a", 3, [("retention.ms".to_owned(), "1000".to_owned())].into()).unwrap();
+        assert!(matches!(store.create_topic("a", 1, Default::default()), Err(MetadataError::TopicAlreadyExists(_))));
+        store.create_topic("b", 1, Default::default()).unwrap();
+        store.delete_topic("b").unwrap();
+        let cluster_id = store.image().cluster_id.clone();
+        assert_eq!(cluster_id.len(), 22);
+        drop(store);
+        let reopened = MetadataStore::open(dir.path(), 1).unwrap();
+        let image = reopened.image();
+        assert_eq!(image.cluster_id, cluster_id);
+        assert_eq!(image.topic("a").map(|t| t.as_ref()), Some(created.as_ref()));
+        assert_eq!(image.topic_by_id(created.id).unwrap().name, "a");
+        assert!(image.topic("b").is_none());
+        assert!(matches!(MetadataStore::open(dir.path(), 2), Err(MetadataError::NodeIdMismatch { .. })));
+    }
+}

@@ -1,0 +1,42 @@
+//! The one mapping from internal errors to Kafka error codes.
+
+use kafka_protocol::ResponseError;
+
+use crate::broker::TopicError;
+use crate::log::LogError;
+use crate::records::BatchError;
+
+/// The Kafka error a log failure is reported as.
+pub fn for_log_error(error: &LogError) -> ResponseError {
+    match error {
+        LogError::Io(_) | LogError::ForeignPartitionDir(_) => ResponseError::KafkaStorageError,
+        LogError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
+        LogError::InvalidBatch(batch) => for_batch_error(batch),
+        LogError::BatchTooLarge { .. } => ResponseError::MessageTooLarge,
+    }
+}
+
+/// The Kafka error an invalid produced batch is reported as.
+pub fn for_batch_error(error: &BatchError) -> ResponseError {
+    match error {
+        BatchError::CrcMismatch { .. } | BatchError::Truncated { .. } | BatchError::LengthTooSmall(_) => {
+            ResponseError::CorruptMessage
+        }
+        BatchError::UnsupportedMagic(_) | BatchError::InconsistentCount { .. } => ResponseError::InvalidRecord,
+    }
+}
+
+/// The Kafka error a topic create/delete failure is reported as.
+pub fn for_topic_error(error: &TopicError) -> ResponseError {
+    match error {
+        TopicError::InvalidName(_) => ResponseError::InvalidTopicException,
+        TopicError::AlreadyExists(_) => ResponseError::TopicAlreadyExists,
+        TopicError::Unknown(_) => ResponseError::UnknownTopicOrPartition,
+        TopicError::InvalidPartitions(_) => ResponseError::InvalidPartitions,
+        TopicError::InvalidReplicationFactor(_) => ResponseError::InvalidReplicationFactor,
+        TopicError::InvalidReplicaAssignment(_) => ResponseError::InvalidReplicaAssignment,
+        TopicError::InvalidConfig(_) => ResponseError::InvalidConfig,
+        TopicError::InvalidRequest(_) => ResponseError::InvalidRequest,
+        TopicError::Storage(_) => ResponseError::KafkaStorageError,
+    }
+}

@@ -1,0 +1,372 @@
+//! A structural pre-check of request bodies, run before `kafka-protocol` decodes them.
+//!
+//! The crate trusts array counts: it calls `Vec::with_capacity(count)` before reading any
+//! element, so a 4-byte count of 2^31 makes it try to allocate gigabytes and abort the
+//! process. This walker follows the same wire layout for every API version we advertise and
+//! checks each count against the bytes that remain (every element takes at least one byte),
+//! and every length against the frame, without allocating anything.
+
+use kafka_protocol::messages::ApiKey;
+
+/// One field of a request struct, present in versions `since..=until`.
+#[derive(Debug, Clone, Copy)]
+struct Field {
+    kind: Kind,
+    since: i16,
+    until: i16,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Int8,
+    Int16,
+    Int32,
+    Int64,
+    Uuid,
+    /// string / nullable string (i16 length, or compact when flexible).
+    Str,
+    /// bytes / nullable bytes / records (i32 length, or compact when flexible).
+    Bytes,
+    /// array of int32.
+    Int32s,
+    /// array of strings.
+    Strs,
+    /// array of structs.
+    Structs(&'static [Field]),
+}
+
+const ALL: i16 = i16::MAX;
+
+const fn f(kind: Kind) -> Field {
+    Field { kind, since: 0, until: ALL }
+}
+const fn since(version: i16, kind: Kind) -> Field {
+    Field { kind, since: version, until: ALL }
+}
+const fn between(since: i16, until: i16, kind: Kind) -> Field {
+    Field { kind, since, until }
+}
+
+use Kind::*;
+
+const API_VERSIONS: &[Field] = &[since(3, Str), since(3, Str)];
+
+const METADATA_TOPIC: &[Field] = &[since(10, Uuid), f(Str)];
+const METADATA: &[Field] =
+    &[f(Structs(METADATA_TOPIC)), since(4, Int8), between(8, 10, Int8), since(8, Int8)];
+
+const PRODUCE_PARTITION: &[Field] = &[f(Int32), f(Bytes)];
+const PRODUCE_TOPIC: &[Field] = &[between(0, 12, Str), since(13, Uuid), f(Structs(PRODUCE_PARTITION))];
+const PRODUCE: &[Field] = &[f(Str), f(Int16), f(Int32), f(Structs(PRODUCE_TOPIC))];
+
+const FETCH_PARTITION: &[Field] = &[
+    f(Int32),
+    since(9, Int32),
+    f(Int64),
+    since(12, Int32),
+    since(5, Int64),
+    f(Int32),
+];
+const FETCH_TOPIC: &[Field] = &[between(0, 12, Str), since(13, Uuid), f(Structs(FETCH_PARTITION))];
+const FETCH_FORGOTTEN: &[Field] = &[between(0, 12, Str), since(13, Uuid), f(Int32s)];
+const FETCH: &[Field] = &[
+    between(0, 14, Int32),
+    f(Int32),
+    f(Int32),
+    f(Int32),
+    f(Int8),
+    since(7, Int32),
+    since(7, Int32),
+    f(Structs(FETCH_TOPIC)),
+    since(7, Structs(FETCH_FORGOTTEN)),
+    since(11, Str),
+];
+
+const LIST_OFFSETS_PARTITION: &[Field] = &[f(Int32), since(4, Int32), f(Int64)];
+const LIST_OFFSETS_TOPIC: &[Field] = &[f(Str), f(Structs(LIST_OFFSETS_PARTITION))];
+const LIST_OFFSETS: &[Field] = &[f(Int32), since(2, Int8), f(Structs(LIST_OFFSETS_TOPIC)), since(10, Int32)];
+
+const CREATE_TOPICS_ASSIGNMENT: &[Field] = &[f(Int32), f(Int32s)];
+const CREATE_TOPICS_CONFIG: &[Field] = &[f(Str), f(Str)];
+const CREATE_TOPICS_TOPIC: &[Field] = &[
+    f(Str),
+    f(Int32),
+    f(Int16),
+    f(Structs(CREATE_TOPICS_ASSIGNMENT)),
+    f(Structs(CREATE_TOPICS_CONFIG)),
+];
+const CREATE_TOPICS: &[Field] = &[f(Structs(CREATE_TOPICS_TOPIC)), f(Int32), since(1, Int8)];
+
+const DELETE_TOPICS_STATE: &[Field] = &[f(Str), f(Uuid)];
+const DELETE_TOPICS: &[Field] = &[since(6, Structs(DELETE_TOPICS_STATE)), between(0, 5, Strs), f(Int32)];
+
+/// The body layout of an API and the first version that uses the flexible (compact, tagged)
+/// encoding. `None` for APIs without a layout here, which must not be advertised.
+fn layout(api: ApiKey) -> Option<(&'static [Field], i16)> {
+    Some(match api {
+        ApiKey::ApiVersions => (API_VERSIONS, 3),
+        ApiKey::Metadata => (METADATA, 9),
+        ApiKey::Produce => (PRODUCE, 9),
+        ApiKey::Fetch => (FETCH, 12),
+        ApiKey::ListOffsets => (LIST_OFFSETS, 6),
+        ApiKey::CreateTopics => (CREATE_TOPICS, 5),
+        ApiKey::DeleteTopics => (DELETE_TOPICS, 4),
+        _ => return None,
+    })
+}
+
+/// Whether this guard knows the layout of `api` (every advertised API must be known).
+pub fn covers(api: ApiKey) -> bool {
+    layout(api).is_some()
+}
+
+/// Checks that `body` (the request after its header) is structurally sound for `api` at
+/// `version`. The error names the first problem.
+pub fn check_body(api: ApiKey, version: i16, body: &[u8]) -> Result<(), String> {
+    let (fields, flexible_since) = layout(api).ok_or_else(|| format!("no layout for {api:?}"))?;
+    let mut walker = Walker { bytes: body, at: 0, version, flexible: version >= flexible_since };
+    walker.walk_struct(fields)
+}
+
+/// Checks a request header of `header_version` (1 or 2) and returns its length in bytes.
+pub fn check_header(header_version: i16, frame: &[u8]) -> Result<usize, String> {
+    let mut walker = Walker { bytes: frame, at: 0, version: 0, flexible: false };
+    walker.take(8)?;
+    // The client id keeps its i16 length even in the flexible header v2.
+    walker.string()?;
+    if header_version >= 2 {
+        walker.tagged_fields()?;
+    }
+    Ok(walker.at)
+}
+
+struct Walker<'a> {
+    bytes: &'a [u8],
+    at: usize,
+    version: i16,
+    flexible: bool,
+}
+
+impl<'a> Walker<'a> {
+    fn remaining(&self) -> usize {
+        self.bytes.len() - self.at
+    }
+
+    fn take(&mut self, len: usize) -> Result<&'a [u8], String> {
+        if len > self.remaining() {
+            return Err(format!("needs {len} bytes at {}, {} remain", self.at, self.remaining()));
+        }
+        let bytes = self.bytes;
+        let taken = &bytes[self.at..self.at + len];
+        self.at += len;
+        Ok(taken)
+    }
+
+    fn int16(&mut self) -> Result<i16, String> {
+        let bytes = self.take(2)?;
+        Ok(i16::from_be_bytes([bytes[0], bytes[1]]))
+    }
+
+    fn int32(&mut self) -> Result<i32, String> {
+        let bytes = self.take(4)?;
+        Ok(i32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
+    }
+
+    fn unsigned_varint(&mut self) -> Result<u32, String> {
+        let mut value = 0u32;
+        for shift in (0..35).step_by(7) {
+            let byte = self.take(1)?[0];
+            value |= u32::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                return Ok(value);
+            }
+        }
+        Err("varint longer than 5 bytes".into())
+    }
+
+    /// A length or count: `None` for null, else checked to fit in what remains, each unit
+    /// taking at least `unit_bytes`.
+    fn length(&mut self, classic: Result<i64, String>, unit_bytes: usize) -> Result<Option<usize>, String> {
+        let length = classic?;
+        if length < 0 {
+            return Ok(None);
+        }
+        let length = length as usize;
+        if length.saturating_mul(unit_bytes) > self.remaining() {
+            return Err(format!("length {length} exceeds the {} bytes that remain", self.remaining()));
+        }
+        Ok(Some(length))
+    }
+
+    fn classic_or_compact(&mut self, classic_i16: bool) -> Result<i64, String> {
+        if self.flexible {
+            Ok(i64::from(self.unsigned_varint()?) - 1)
+        } else if classic_i16 {
+            Ok(i64::from(self.int16()?))
+        } else {
+            Ok(i64::from(self.int32()?))
+        }
+    }
+
+    fn string(&mut self) -> Result<(), String> {
+        let length = self.classic_or_compact(true);
+        if let Some(length) = self.length(length, 1)? {
+            self.take(length)?;
+        }
+        Ok(())
+    }
+
+    fn bytes(&mut self) -> Result<(), String> {
+        let length = self.classic_or_compact(false);
+        if let Some(length) = self.length(length, 1)? {
+            self.take(length)?;
+        }
+        Ok(())
+    }
+
+    fn array(&mut self, mut element: impl FnMut(&mut Self) -> Result<(), String>, element_min_bytes: usize) -> Result<(), String> {
+        let count = self.classic_or_compact(false);
+        if let Some(count) = self.length(count, element_min_bytes)? {
+            for _ in 0..count {
+                element(self)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn tagged_fields(&mut self) -> Result<(), String> {
+        let count = self.unsigned_varint()? as usize;
+        if count.saturating_mul(2) > self.remaining() {
+            return Err(format!("{count} tagged fields cannot fit in {} bytes", self.remaining()));
+        }
+        for _ in 0..count {
+            self.unsigned_varint()?;
+            let size = self.unsigned_varint()? as usize;
+            self.take(size)?;
+        }
+        Ok(())
+    }
+
+    fn walk_struct(&mut self, fields: &'static [Field]) -> Result<(), String> {
+        let version = self.version;
+        for field in fields.iter().filter(|field| (field.since..=field.until).contains(&version)) {
+            match field.kind {
+                Int8 => drop(self.take(1)?),
+                Int16 => drop(self.take(2)?),
+                Int32 => drop(self.take(4)?),
+                Int64 => drop(self.take(8)?),
+                Uuid => drop(self.take(16)?),
+                Str => self.string()?,
+                Bytes => self.bytes()?,
+                Int32s => self.array(|walker| walker.take(4).map(drop), 4)?,
+                Strs => self.array(Self::string, 1)?,
+                Structs(inner) => self.array(|walker| walker.walk_struct(inner), 1)?,
+            }
+        }
+        if self.flexible {
+            self.tagged_fields()?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::handlers::SUPPORTED_APIS;
+    use bytes::BytesMut;
+    use kafka_protocol::messages::*;
+    use kafka_protocol::protocol::{Encodable, StrBytes};
+
+    fn encoded(body: &impl Encodable, version: i16) -> Vec<u8> {
+        let mut bytes = BytesMut::new();
+        body.encode(&mut bytes, version).unwrap();
+        bytes.to_vec()
+    }
+
+    fn name(text: &'static str) -> TopicName {
+        TopicName(StrBytes::from_static_str(text))
+    }
+
+    /// Every advertised API at every advertised version: a populated request encoded by the
+    /// crate passes the guard, and every strict prefix of it is refused.
+    #[test]
+    fn accepts_every_advertised_version_and_refuses_truncation() {
+        let produce = |version: i16| {
+            let topic = produce_request::TopicProduceData::default().with_partition_data(vec![
+                produce_request::PartitionProduceData::default().with_index(0).with_records(Some(bytes::Bytes::from_static(b"abc"))),
+            ]);
+            let topic = if version >= 13 { topic.with_topic_id(uuid::Uuid::from_u128(7)) } else { topic.with_name(name("t")) };
+            ProduceRequest::default().with_transactional_id(None).with_topic_data(vec![topic])
+        };
+        let fetch = |version: i16| {
+            let topic = fetch_request::FetchTopic::default()
+                .with_partitions(vec![fetch_request::FetchPartition::default().with_partition(1)]);
+            let topic = if version >= 13 { topic.with_topic_id(uuid::Uuid::from_u128(7)) } else { topic.with_topic(name("t")) };
+            let request = FetchRequest::default().with_topics(vec![topic]);
+            let request = if version >= 7 {
+                let forgotten = fetch_request::ForgottenTopic::default().with_partitions(vec![1, 2]);
+                let forgotten = if version >= 13 { forgotten.with_topic_id(uuid::Uuid::from_u128(8)) } else { forgotten.with_topic(name("u")) };
+                request.with_forgotten_topics_data(vec![forgotten])
+            } else {
+                request
+            };
+            if version >= 12 { request.with_cluster_id(Some(StrBytes::from_static_str("c"))) } else { request }
+        };
+        let metadata = MetadataRequest::default().with_topics(Some(vec![metadata_request::MetadataRequestTopic::default().with_name(Some(name("t")))]));
+        let list_offsets = ListOffsetsRequest::default().with_topics(vec![list_offsets_request::ListOffsetsTopic::default()
+            .with_name(name("t"))
+            .with_partitions(vec![list_offsets_request::ListOffsetsPartition::default()])]);
+        let create = CreateTopicsRequest::default().with_topics(vec![create_topics_request::CreatableTopic::default()
+            .with_name(name("t"))
+            .with_assignments(vec![create_topics_request::CreatableReplicaAssignment::default().with_broker_ids(vec![BrokerId(1)])])
+            .with_configs(vec![create_topics_request::CreatableTopicConfig::default()
+                .with_name(StrBytes::from_static_str("k"))
+                .with_value(None)])]);
+        let delete = |version: i16| {
+            if version >= 6 {
+                DeleteTopicsRequest::default().with_topics(vec![delete_topics_request::DeleteTopicState::default().with_name(Some(name("t")))])
+            } else {
+                DeleteTopicsRequest::default().with_topic_names(vec![name("t")])
+            }
+        };
+        let api_versions = |version: i16| {
+            if version >= 3 {
+                ApiVersionsRequest::default()
+                    .with_client_software_name(StrBytes::from_static_str("x"))
+                    .with_client_software_version(StrBytes::from_static_str("1"))
+            } else {
+                ApiVersionsRequest::default()
+            }
+        };
+        for api in SUPPORTED_APIS {
+            assert!(covers(api.key), "{:?} has no guard layout", api.key);
+            for version in api.versions.min..=api.versions.max {
+                let body = match api.key {
+                    ApiKey::Produce => encoded(&produce(version), version),
+                    ApiKey::Fetch => encoded(&fetch(version), version),
+                    ApiKey::Metadata => encoded(&metadata, version),
+                    ApiKey::ListOffsets => encoded(&list_offsets, version),
+                    ApiKey::CreateTopics => encoded(&create, version),
+                    ApiKey::DeleteTopics => encoded(&delete(version), version),
+                    ApiKey::ApiVersions => encoded(&api_versions(version), version),
+                    other => panic!("no sample for {other:?}"),
+                };
+                check_body(api.key, version, &body).unwrap_or_else(|error| panic!("{:?} v{version}: {error}", api.key));
+                if !body.is_empty() {
+                    assert!(check_body(api.key, version, &body[..body.len() - 1]).is_err(), "{:?} v{version} truncated", api.key);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn refuses_a_huge_array_count() {
+        let mut body = Vec::new();
+        body.extend_from_slice(&(-1i32).to_be_bytes()); // replica id
+        body.extend_from_slice(&[0; 13]); // max wait, min bytes, max bytes, isolation
+        body.extend_from_slice(&[0; 8]); // session id, epoch
+        body.extend_from_slice(&i32::MAX.to_be_bytes()); // topics count
+        assert!(check_body(ApiKey::Fetch, 7, &body).unwrap_err().contains("exceeds"));
+    }
+}

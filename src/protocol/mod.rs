@@ -1,0 +1,198 @@
+//! The Kafka wire protocol around the handlers: request header and body decoding (guarded so
+//! that no client input reaches a decoder it could crash), response framing, and the error
+//! codes every layer's errors map to.
+
+pub mod errors;
+pub mod guard;
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use bytes::{BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::api_versions_response::ApiVersion;
+use kafka_protocol::messages::{ApiKey, ApiVersionsResponse, RequestHeader, RequestKind, ResponseHeader, ResponseKind};
+use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+use kafka_protocol::ResponseError;
+use thiserror::Error;
+
+use crate::handlers;
+
+/// Smallest request header: api key, api version, correlation id, client id length.
+pub const REQUEST_HEADER_MIN_BYTES: usize = 10;
+
+/// What a request header says, kept for the response and for logging.
+#[derive(Debug, Clone)]
+pub struct RequestContext {
+    pub api_key: ApiKey,
+    pub api_version: i16,
+    pub correlation_id: i32,
+    pub client_id: Option<StrBytes>,
+}
+
+/// A decoded request, or the one case answered without decoding a body.
+#[derive(Debug)]
+pub enum Decoded {
+    Request { context: RequestContext, body: RequestKind },
+    /// ApiVersions at a version we do not speak: answered with a v0 UNSUPPORTED_VERSION
+    /// response listing our ranges, so the client can retry with one we do.
+    UnsupportedApiVersions { correlation_id: i32, api_version: i16 },
+}
+
+/// Why a frame could not be decoded; the connection is closed.
+#[derive(Debug, Error)]
+pub enum DecodeError {
+    #[error("frame of {0} bytes is shorter than a request header")]
+    TooShort(usize),
+    #[error("unknown api key {0}")]
+    UnknownApiKey(i16),
+    #[error("{api:?} v{version} is not supported (supported: {supported})")]
+    UnsupportedVersion { api: ApiKey, version: i16, supported: String },
+    #[error("malformed {api:?} v{version} request: {message}")]
+    Malformed { api: ApiKey, version: i16, message: String },
+}
+
+/// Decodes one request frame (the bytes after the size prefix).
+pub fn decode_request(mut frame: Bytes) -> Result<Decoded, DecodeError> {
+    if frame.len() < REQUEST_HEADER_MIN_BYTES {
+        return Err(DecodeError::TooShort(frame.len()));
+    }
+    let raw_key = i16::from_be_bytes([frame[0], frame[1]]);
+    let api_version = i16::from_be_bytes([frame[2], frame[3]]);
+    let correlation_id = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
+    let api = ApiKey::try_from(raw_key).map_err(|_| DecodeError::UnknownApiKey(raw_key))?;
+    let Some(supported) = handlers::supported_versions(api) else {
+        return Err(DecodeError::UnknownApiKey(raw_key));
+    };
+    if !(supported.min..=supported.max).contains(&api_version) {
+        if api == ApiKey::ApiVersions {
+            return Ok(Decoded::UnsupportedApiVersions { correlation_id, api_version });
+        }
+        return Err(DecodeError::UnsupportedVersion { api, version: api_version, supported: supported.to_string() });
+    }
+    let malformed = |message: String| DecodeError::Malformed { api, version: api_version, message };
+    let header_version = api.request_header_version(api_version);
+    let header_len = guard::check_header(header_version, &frame).map_err(malformed)?;
+    guard::check_body(api, api_version, &frame[header_len..]).map_err(malformed)?;
+    // The guard has checked every length and count; should the decoder still panic on some
+    // input, that must cost only this connection, never the broker.
+    let decoded = catch_unwind(AssertUnwindSafe(|| -> Result<(RequestHeader, RequestKind), String> {
+        let header = RequestHeader::decode(&mut frame, header_version)
+            .map_err(|error| error.to_string())?;
+        let body = RequestKind::decode(api, &mut frame, api_version).map_err(|error| error.to_string())?;
+        Ok((header, body))
+    }));
+    match decoded {
+        Ok(Ok((header, body))) => Ok(Decoded::Request {
+            context: RequestContext { api_key: api, api_version, correlation_id, client_id: header.client_id },
+            body,
+        }),
+        Ok(Err(message)) => Err(malformed(message)),
+        Err(_) => Err(malformed("decoder panicked".to_owned())),
+    }
+}
+
+/// Encodes a response frame: size prefix, response header (version chosen by the API), body.
+pub fn encode_response(context: &RequestContext, response: &ResponseKind) -> Result<Bytes, String> {
+    let header_version = context.api_key.response_header_version(context.api_version);
+    let header = ResponseHeader::default().with_correlation_id(context.correlation_id);
+    let mut frame = BytesMut::new();
+    frame.put_i32(0);
+    header.encode(&mut frame, header_version).map_err(|error| error.to_string())?;
+    response.encode(&mut frame, context.api_version).map_err(|error| error.to_string())?;
+    let size = (frame.len() - 4) as i32;
+    frame[..4].copy_from_slice(&size.to_be_bytes());
+    Ok(frame.freeze())
+}
+
+/// Our ApiVersions table entries, from the handler table.
+pub fn api_version_entries() -> Vec<ApiVersion> {
+    handlers::SUPPORTED_APIS
+        .iter()
+        .map(|api| ApiVersion::default().with_api_key(api.key as i16).with_min_version(api.versions.min).with_max_version(api.versions.max))
+        .collect()
+}
+
+/// The v0-encoded UNSUPPORTED_VERSION answer to an ApiVersions request we cannot decode.
+pub fn encode_unsupported_api_versions(correlation_id: i32) -> Bytes {
+    let response = ApiVersionsResponse::default()
+        .with_error_code(ResponseError::UnsupportedVersion.code())
+        .with_api_keys(api_version_entries());
+    let mut frame = BytesMut::new();
+    frame.put_i32(0);
+    frame.put_i32(correlation_id);
+    // v0 of ApiVersionsResponse has only fixed-size fields and arrays: encoding cannot fail.
+    if let Err(error) = response.encode(&mut frame, 0) {
+        tracing::error!(%error, "encoding ApiVersions v0 failed");
+    }
+    let size = (frame.len() - 4) as i32;
+    frame[..4].copy_from_slice(&size.to_be_bytes());
+    frame.freeze()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kafka_protocol::messages::ApiVersionsRequest;
+    use proptest::prelude::*;
+
+    fn frame(api: ApiKey, version: i16, body: &impl Encodable) -> Bytes {
+        let header = RequestHeader::default()
+            .with_request_api_key(api as i16)
+            .with_request_api_version(version)
+            .with_correlation_id(7)
+            .with_client_id(Some(StrBytes::from_static_str("test")));
+        let mut bytes = BytesMut::new();
+        header.encode(&mut bytes, api.request_header_version(version)).unwrap();
+        body.encode(&mut bytes, version).unwrap();
+        bytes.freeze()
+    }
+
+    #[test]
+    fn decodes_every_advertised_api_versions_version() {
+        for version in 0..=3 {
+            let request = ApiVersionsRequest::default()
+                .with_client_software_name(StrBytes::from_static_str("t"))
+                .with_client_software_version(StrBytes::from_static_str("1"));
+            match decode_request(frame(ApiKey::ApiVersions, version, &request)).unwrap() {
+                Decoded::Request { context, body: RequestKind::ApiVersions(_) } => {
+                    assert_eq!(context.correlation_id, 7);
+                    assert_eq!(context.client_id.as_deref(), Some("test"));
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn newer_api_versions_gets_the_v0_fallback() {
+        let decoded = decode_request(frame(ApiKey::ApiVersions, 4, &ApiVersionsRequest::default())).unwrap();
+        assert!(matches!(decoded, Decoded::UnsupportedApiVersions { correlation_id: 7, api_version: 4 }));
+        let response = encode_unsupported_api_versions(7);
+        assert_eq!(&response[4..8], &7i32.to_be_bytes());
+        let mut body = response.slice(8..);
+        let decoded = ApiVersionsResponse::decode(&mut body, 0).unwrap();
+        assert_eq!(decoded.error_code, 35);
+        assert_eq!(decoded.api_keys.len(), handlers::SUPPORTED_APIS.len());
+    }
+
+    #[test]
+    fn rejects_short_unknown_and_unsupported() {
+        assert!(matches!(decode_request(Bytes::from_static(&[0, 3, 0])), Err(DecodeError::TooShort(3))));
+        let unknown = Bytes::from_static(&[0x7f, 0, 0, 0, 0, 0, 0, 1, 0, 0]);
+        assert!(matches!(decode_request(unknown), Err(DecodeError::UnknownApiKey(0x7f00))));
+        let metadata_v14 = Bytes::from_static(&[0, 3, 0, 14, 0, 0, 0, 1, 0xff, 0xff, 0]);
+        assert!(matches!(decode_request(metadata_v14), Err(DecodeError::UnsupportedVersion { .. })));
+    }
+
+    proptest! {
+        #[test]
+        fn garbage_after_a_valid_header_never_panics(api in 0i16..80, version in 0i16..20, tail in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let mut bytes = BytesMut::new();
+            bytes.put_i16(api);
+            bytes.put_i16(version);
+            bytes.put_i32(1);
+            bytes.put_i16(-1);
+            bytes.extend_from_slice(&tail);
+            let _ = decode_request(bytes.freeze());
+        }
+    }
+}

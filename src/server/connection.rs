@@ -1,0 +1,165 @@
+//! One client connection: a reader that frames, decodes and dispatches requests in arrival
+//! order, and a writer that sends their responses in that same order. Any framing or decoding
+//! error closes this connection only.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use thiserror::Error;
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tracing::Instrument;
+
+use super::frame::{read_frame_size, FrameError};
+use super::Limits;
+use crate::broker::Broker;
+use crate::handlers;
+use crate::protocol::{self, DecodeError, Decoded};
+
+/// Requests a connection may have dispatched but not yet answered; past this the connection
+/// stops reading (backpressure). Kafka clients pipeline up to 5 by default.
+pub const REQUESTS_IN_FLIGHT_MAX: usize = 16;
+const READ_BUFFER_BYTES: usize = 64 * 1024;
+
+/// What the writer does for one request.
+enum Reply {
+    Frame(Bytes),
+    /// acks=0 produce: the client expects no response.
+    Nothing,
+    /// The response could not be produced: close rather than leave the client waiting.
+    Close,
+}
+
+#[derive(Debug, Error)]
+enum ConnectionError {
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("bad frame: {0}")]
+    Frame(#[from] FrameError),
+    #[error("bad request: {0}")]
+    Decode(#[from] DecodeError),
+    #[error("request memory budget closed")]
+    BudgetClosed,
+    #[error("no handler for {0:?}")]
+    NoHandler(kafka_protocol::messages::ApiKey),
+}
+
+/// Serves one connection until the peer closes it, an error occurs, or shutdown.
+pub(super) async fn run(
+    broker: Arc<Broker>,
+    limits: Arc<Limits>,
+    socket: TcpStream,
+    peer: SocketAddr,
+    shutdown: watch::Receiver<bool>,
+) {
+    let span = tracing::info_span!("connection", %peer);
+    async move {
+        tracing::debug!("connection opened");
+        let (reader, writer) = socket.into_split();
+        let (replies, pending) = mpsc::channel(REQUESTS_IN_FLIGHT_MAX);
+        let writer = tokio::spawn(write_replies(writer, pending).in_current_span());
+        match read_requests(&broker, &limits, reader, replies, shutdown).await {
+            Ok(()) => tracing::debug!("connection closed"),
+            Err(error) => tracing::warn!(%error, "closing connection"),
+        }
+        match writer.await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::debug!(%error, "writing responses failed"),
+            Err(error) => tracing::error!(%error, "response writer panicked"),
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+async fn read_requests(
+    broker: &Arc<Broker>,
+    limits: &Limits,
+    reader: OwnedReadHalf,
+    replies: mpsc::Sender<JoinHandle<Reply>>,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), ConnectionError> {
+    let mut reader = BufReader::with_capacity(READ_BUFFER_BYTES, reader);
+    loop {
+        let mut prefix = [0u8; 4];
+        tokio::select! {
+            read = reader.read_exact(&mut prefix) => match read {
+                Ok(_) => {}
+                Err(error) if error.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
+                Err(error) => return Err(error.into()),
+            },
+            _ = shutdown.changed() => return Ok(()),
+            _ = replies.closed() => return Ok(()),
+        }
+        let size = read_frame_size(prefix, limits.frame_max_bytes)?;
+        // Wait for room in the broker-wide budget before allocating the body.
+        let budget = Arc::clone(&limits.request_bytes)
+            .acquire_many_owned(size as u32)
+            .await
+            .map_err(|_| ConnectionError::BudgetClosed)?;
+        let mut body = BytesMut::zeroed(size);
+        reader.read_exact(&mut body).await?;
+        let reply = match protocol::decode_request(body.freeze())? {
+            Decoded::UnsupportedApiVersions { correlation_id, api_version } => {
+                tracing::debug!(api_version, "ApiVersions version not supported, answering with v0");
+                drop(budget);
+                tokio::spawn(std::future::ready(Reply::Frame(protocol::encode_unsupported_api_versions(correlation_id))))
+            }
+            Decoded::Request { context, body } => {
+                let span = tracing::debug_span!(
+                    "request",
+                    api = ?context.api_key,
+                    version = context.api_version,
+                    correlation_id = context.correlation_id,
+                    client_id = context.client_id.as_deref().unwrap_or(""),
+                );
+                let pending = span
+                    .in_scope(|| handlers::dispatch(broker, &context, body))
+                    .ok_or(ConnectionError::NoHandler(context.api_key))?;
+                tokio::spawn(
+                    async move {
+                        let response = pending.await;
+                        drop(budget);
+                        match response.map(|response| protocol::encode_response(&context, &response)) {
+                            None => Reply::Nothing,
+                            Some(Ok(frame)) => Reply::Frame(frame),
+                            Some(Err(error)) => {
+                                tracing::error!(%error, "encoding response failed");
+                                Reply::Close
+                            }
+                        }
+                    }
+                    .instrument(span),
+                )
+            }
+        };
+        if replies.send(reply).await.is_err() {
+            return Ok(());
+        }
+    }
+}
+
+/// Writes replies in request order, flushing whenever no further reply is queued.
+async fn write_replies(writer: OwnedWriteHalf, mut pending: mpsc::Receiver<JoinHandle<Reply>>) -> std::io::Result<()> {
+    let mut writer = BufWriter::new(writer);
+    while let Some(reply) = pending.recv().await {
+        match reply.await {
+            Ok(Reply::Frame(frame)) => writer.write_all(&frame).await?,
+            Ok(Reply::Nothing) => {}
+            Ok(Reply::Close) => break,
+            Err(error) => {
+                tracing::error!(%error, "request task failed");
+                break;
+            }
+        }
+        if pending.is_empty() {
+            writer.flush().await?;
+        }
+    }
+    writer.flush().await?;
+    writer.into_inner().shutdown().await
+}
