@@ -91,8 +91,8 @@ pub struct Broker {
 impl Broker {
     /// Loads metadata and every partition (recovering them after an unclean shutdown).
     pub fn open(config: BrokerConfig, clock: SharedClock) -> Result<Self, StartupError> {
-        let metadata = MetadataStore::open(&config.data_dir, config.node_id)?;
         let logs = Arc::new(LogManager::open(&config.data_dir, Arc::clone(&clock))?);
+        let metadata = MetadataStore::open(&config.data_dir, config.node_id)?;
         if logs.is_recovering() {
             tracing::warn!(data_dir = %config.data_dir.display(), "previous run did not shut down cleanly; recovering logs");
         }

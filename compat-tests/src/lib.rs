@@ -1,1 +1,142 @@
+//! Runs the real `spool` binary on an ephemeral loopback port for tests with real clients.
 
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use rdkafka::config::ClientConfig;
+
+/// How long a broker may take to start listening.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a clean shutdown may take.
+const STOP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The broker binary: `SPOOL_BIN`, else the workspace's release build.
+pub fn broker_binary() -> PathBuf {
+    if let Ok(path) = std::env::var("SPOOL_BIN") {
+        return PathBuf::from(path);
+    }
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/spool");
+    assert!(path.exists(), "{} is missing: run `cargo build --release` first (make test does)", path.display());
+    path
+}
+
+/// A broker process and its data directory; killed on drop.
+pub struct SpawnedBroker {
+    child: Option<Child>,
+    data_dir: PathBuf,
+    config: String,
+    _temp: Option<tempfile::TempDir>,
+    /// `127.0.0.1:PORT` the broker listens on.
+    pub bootstrap: String,
+}
+
+impl SpawnedBroker {
+    /// Starts a broker on a fresh data dir; `config` is extra TOML.
+    pub fn start(config: &str) -> Self {
+        let temp = tempfile::tempdir().expect("temp dir");
+        let data_dir = temp.path().join("data");
+        let mut broker = Self { child: None, data_dir, config: config.to_owned(), _temp: Some(temp), bootstrap: String::new() };
+        broker.launch();
+        broker
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    fn launch(&mut self) {
+        let config_path = self.data_dir.with_extension("toml");
+        std::fs::create_dir_all(&self.data_dir).expect("data dir");
+        // Reuse the port of an earlier run so clients configured before a restart reconnect.
+        let listen = if self.bootstrap.is_empty() { "127.0.0.1:0".to_owned() } else { self.bootstrap.clone() };
+        let text = format!(
+            "listeners = \"{listen}\"\n\"log.dirs\" = \"{}\"\n{}\n",
+            self.data_dir.display(),
+            self.config
+        );
+        std::fs::write(&config_path, text).expect("config");
+        let mut child = Command::new(broker_binary())
+            .arg("--config")
+            .arg(&config_path)
+            .env("RUST_LOG", std::env::var("SPOOL_TEST_LOG").unwrap_or_else(|_| "warn".into()))
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn spool");
+        let stdout = child.stdout.take().expect("stdout");
+        let (found, listening) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(address) = line.strip_prefix("spool listening on ") {
+                    let _ = found.send(address.to_owned());
+                }
+            }
+        });
+        self.bootstrap = listening.recv_timeout(START_TIMEOUT).expect("broker did not start listening");
+        self.child = Some(child);
+    }
+
+    /// SIGTERM and wait: a clean shutdown.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+            let deadline = Instant::now() + STOP_TIMEOUT;
+            loop {
+                match child.try_wait().expect("wait") {
+                    Some(status) => {
+                        assert!(status.success(), "broker exited with {status}");
+                        return;
+                    }
+                    None if Instant::now() > deadline => {
+                        let _ = child.kill();
+                        panic!("broker did not stop within {STOP_TIMEOUT:?}");
+                    }
+                    None => std::thread::sleep(Duration::from_millis(20)),
+                }
+            }
+        }
+    }
+
+    /// SIGKILL: a crash.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the broker again on the same data dir and port.
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "stop or kill the broker first");
+        self.launch();
+    }
+
+    /// A client config pointing at this broker.
+    pub fn client_config(&self) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config.set("bootstrap.servers", &self.bootstrap).set("broker.address.family", "v4");
+        config
+    }
+}
+
+impl Drop for SpawnedBroker {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Polls `check` until it returns `Some` or `timeout` passes.
+pub fn wait_for<T>(timeout: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check() {
+            return Some(value);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}

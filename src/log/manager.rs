@@ -36,12 +36,13 @@ pub struct LogManager {
 }
 
 impl LogManager {
-    /// Opens the data dir and consumes the clean-shutdown marker.
+    /// Opens the data dir and consumes the clean-shutdown marker (an empty dir is clean).
     pub fn open(data_dir: &Path, clock: SharedClock) -> Result<Self, LogError> {
         fs::create_dir_all(data_dir)?;
         let marker = data_dir.join(CLEAN_SHUTDOWN_MARKER);
-        let clean = marker.exists();
-        if clean {
+        let is_new = fs::read_dir(data_dir)?.next().is_none();
+        let clean = is_new || marker.exists();
+        if marker.exists() {
             fs::remove_file(&marker)?;
             fs::File::open(data_dir)?.sync_all()?;
         }
