@@ -1,0 +1,32 @@
+# spool: `make run` starts a single-node broker on 127.0.0.1:9092; `make test` runs everything.
+CARGO ?= cargo
+KCAT_LIB := $(CURDIR)/target/kcat-lib
+
+.PHONY: build run test test-deps bench fmt lint clean-data
+
+build:
+	$(CARGO) build --release --workspace
+
+run: build
+	./target/release/spool --config configs/single-node.toml
+
+test-deps:
+	./scripts/install-test-deps.sh
+
+# Unit and property tests, then the compatibility tests (rdkafka, kcat) against brokers the
+# tests start themselves on ephemeral loopback ports.
+test: test-deps build
+	KCAT_LIBRARY_PATH=$(KCAT_LIB) $(CARGO) test --release --workspace
+
+# A first produce/consume throughput run against a broker it starts (not a test).
+bench: build
+	./target/release/spool-bench
+
+fmt:
+	$(CARGO) fmt --all -- --check
+
+lint:
+	$(CARGO) clippy --release --workspace --all-targets -- -D warnings
+
+clean-data:
+	rm -rf ./data

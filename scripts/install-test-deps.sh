@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs what the test suite needs, by package name:
+#   - kcat (Debian) as a second real client;
+#   - confluent-kafka (PyPI), whose wheel bundles a current librdkafka. Debian's kcat links
+#     librdkafka 2.0.x, which cannot parse ApiVersions v3 tagged fields, so kcat is run with
+#     the bundled library first on LD_LIBRARY_PATH (target/kcat-lib).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v kcat >/dev/null; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq kcat >/dev/null
+fi
+
+venv=target/test-venv
+if [ ! -x "$venv/bin/python" ]; then
+    python3 -m venv "$venv"
+fi
+"$venv/bin/pip" install --quiet --disable-pip-version-check confluent-kafka
+
+lib=$(ls "$venv"/lib/python3*/site-packages/confluent_kafka.libs/librdkafka-*.so.1 | head -n 1)
+mkdir -p target/kcat-lib
+ln -sf "$(realpath "$lib")" target/kcat-lib/librdkafka.so.1
+echo "test dependencies ready: kcat with $(basename "$lib")"
