@@ -60,7 +60,7 @@ pub fn consume(broker: &SpawnedBroker, topic: &str, partition: i32, start: Offse
     while messages.len() < expected {
         assert!(std::time::Instant::now() < deadline, "consumed {} of {expected} messages", messages.len());
         match consumer.poll(Duration::from_millis(100)) {
-            Some(Ok(message)) => messages.push(rdkafka::Message::detach(&message)),
+            Some(Ok(message)) => messages.push(message.detach()),
             Some(Err(error)) => panic!("consume error: {error}"),
             None => {}
         }

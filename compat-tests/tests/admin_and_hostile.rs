@@ -1,0 +1,136 @@
+//! AdminClient topic management and hostile frames, against a spawned broker.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use common::*;
+use compat_tests::SpawnedBroker;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::Consumer;
+use rdkafka::types::RDKafkaErrorCode;
+
+fn admin(broker: &SpawnedBroker) -> AdminClient<DefaultClientContext> {
+    broker.client_config().create().expect("admin")
+}
+
+#[tokio::test]
+async fn admin_creates_and_deletes_topics_with_kafka_errors() {
+    let broker = SpawnedBroker::start("");
+    let admin = admin(&broker);
+    let options = AdminOptions::new();
+    let created = admin
+        .create_topics(&[NewTopic::new("orders", 4, TopicReplication::Fixed(1))], &options)
+        .await
+        .unwrap();
+    assert_eq!(created[0], Ok("orders".to_owned()));
+    let again = admin
+        .create_topics(
+            &[
+                NewTopic::new("orders", 4, TopicReplication::Fixed(1)),
+                NewTopic::new("replicated", 1, TopicReplication::Fixed(3)),
+                NewTopic::new("bad name!", 1, TopicReplication::Fixed(1)),
+                NewTopic::new("bad-config", 1, TopicReplication::Fixed(1)).set("retention.ms", "soon"),
+            ],
+            &options,
+        )
+        .await
+        .unwrap();
+    let codes: Vec<RDKafkaErrorCode> = again.into_iter().map(|result| result.unwrap_err().1).collect();
+    assert_eq!(
+        codes,
+        [
+            RDKafkaErrorCode::TopicAlreadyExists,
+            RDKafkaErrorCode::InvalidReplicationFactor,
+            RDKafkaErrorCode::InvalidTopic,
+            RDKafkaErrorCode::InvalidConfig
+        ]
+    );
+    let validate_only = AdminOptions::new().validate_only(true);
+    let checked = admin.create_topics(&[NewTopic::new("dry-run", 2, TopicReplication::Fixed(1))], &validate_only).await.unwrap();
+    assert_eq!(checked[0], Ok("dry-run".to_owned()));
+
+    let consumer = consumer(&broker);
+    let metadata = consumer.fetch_metadata(None, TIMEOUT).unwrap();
+    let names: Vec<&str> = metadata.topics().iter().map(|topic| topic.name()).collect();
+    assert_eq!(names, ["orders"], "validate_only created nothing");
+    assert_eq!(metadata.topics()[0].partitions().len(), 4);
+    assert_eq!(metadata.brokers()[0].port() as usize, broker.bootstrap.rsplit(':').next().unwrap().parse::<usize>().unwrap());
+
+    let deleted = admin.delete_topics(&["orders", "missing"], &options).await.unwrap();
+    assert_eq!(deleted[0], Ok("orders".to_owned()));
+    assert_eq!(deleted[1].as_ref().unwrap_err().1, RDKafkaErrorCode::UnknownTopicOrPartition);
+    assert!(!broker.data_dir().join("orders-0").exists(), "partition files removed");
+    let metadata = consumer.fetch_metadata(None, TIMEOUT).unwrap();
+    assert!(metadata.topics().is_empty());
+}
+
+/// Sends `bytes` on a fresh connection and reports whether the broker closed it.
+fn send_hostile(bootstrap: &str, bytes: &[u8]) -> bool {
+    let mut socket = TcpStream::connect(bootstrap).expect("connect");
+    socket.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let _ = socket.write_all(bytes);
+    let mut buffer = [0u8; 64];
+    matches!(socket.read(&mut buffer), Ok(0) | Err(_))
+}
+
+fn frame(body: &[u8]) -> Vec<u8> {
+    let mut bytes = (body.len() as i32).to_be_bytes().to_vec();
+    bytes.extend_from_slice(body);
+    bytes
+}
+
+#[tokio::test]
+async fn hostile_frames_close_only_their_connection() {
+    let broker = SpawnedBroker::start("");
+    let producer = producer(&broker, &[("acks", "all")]);
+    produce(&producer, "steady", Some(0), 10).await;
+
+    // Metadata v1 header, then a topic array claiming i32::MAX entries.
+    let mut huge_array = vec![0, 3, 0, 1, 0, 0, 0, 9, 0, 1, b'x'];
+    huge_array.extend_from_slice(&i32::MAX.to_be_bytes());
+    // Fetch v7 header with a truncated body.
+    let truncated = [0, 1, 0, 7, 0, 0, 0, 5, 0, 0, 0xff];
+    let mut random_after_header = vec![0, 0, 0, 9, 0, 0, 0, 4, 0, 0];
+    random_after_header.extend((0..200u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8));
+    let hostile: Vec<(&str, Vec<u8>)> = vec![
+        ("size -1", (-1i32).to_be_bytes().to_vec()),
+        ("size 2 GiB", i32::MAX.to_be_bytes().to_vec()),
+        ("3-byte frame", frame(&[0, 18, 0])),
+        ("truncated header", frame(&[0, 3, 0, 1, 0])),
+        ("huge array count", frame(&huge_array)),
+        ("truncated body", frame(&truncated)),
+        ("random bytes after a valid header", frame(&random_after_header)),
+        ("unknown api key", frame(&[0x7f, 0x7f, 0, 0, 0, 0, 0, 1, 0, 0])),
+    ];
+    for (name, bytes) in &hostile {
+        assert!(send_hostile(&broker.bootstrap, bytes), "{name}: connection should be closed");
+        // Other clients are unaffected.
+        let consumer = consumer(&broker);
+        let (_, high) = consumer.fetch_watermarks("steady", 0, TIMEOUT).unwrap_or_else(|error| panic!("after {name}: {error}"));
+        assert_eq!(high, 10, "after {name}");
+    }
+    produce(&producer, "steady", Some(0), 1).await;
+}
+
+#[test]
+fn api_versions_v4_gets_a_v0_answer_with_our_ranges() {
+    let broker = SpawnedBroker::start("");
+    let mut socket = TcpStream::connect(&broker.bootstrap).unwrap();
+    socket.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    // ApiVersions v4, header v2: key, version, correlation id, client id, no tags; body: two
+    // compact strings and no tags.
+    let request = frame(&[0, 18, 0, 4, 0, 0, 0, 42, 0, 1, b'c', 0, 2, b'x', 2, b'1', 0]);
+    socket.write_all(&request).unwrap();
+    let mut size = [0u8; 4];
+    socket.read_exact(&mut size).unwrap();
+    let mut body = vec![0u8; i32::from_be_bytes(size) as usize];
+    socket.read_exact(&mut body).unwrap();
+    assert_eq!(&body[..4], &42i32.to_be_bytes(), "correlation id");
+    assert_eq!(&body[4..6], &35i16.to_be_bytes(), "UNSUPPORTED_VERSION");
+    let count = i32::from_be_bytes(body[6..10].try_into().unwrap());
+    assert!(count >= 7, "our API ranges are listed");
+}
