@@ -143,10 +143,25 @@ async fn read_requests(
     }
 }
 
-/// Writes replies in request order, flushing whenever no further reply is queued.
+/// Writes replies in request order. Buffered bytes are flushed before waiting on a reply that
+/// is not ready yet, so an answered request never waits behind a slow one in the buffer.
 async fn write_replies(writer: OwnedWriteHalf, mut pending: mpsc::Receiver<JoinHandle<Reply>>) -> std::io::Result<()> {
     let mut writer = BufWriter::new(writer);
-    while let Some(reply) = pending.recv().await {
+    loop {
+        let reply = match pending.try_recv() {
+            Ok(reply) => reply,
+            Err(mpsc::error::TryRecvError::Empty) => {
+                writer.flush().await?;
+                match pending.recv().await {
+                    Some(reply) => reply,
+                    None => break,
+                }
+            }
+            Err(mpsc::error::TryRecvError::Disconnected) => break,
+        };
+        if !reply.is_finished() {
+            writer.flush().await?;
+        }
         match reply.await {
             Ok(Reply::Frame(frame)) => writer.write_all(&frame).await?,
             Ok(Reply::Nothing) => {}
@@ -155,9 +170,6 @@ async fn write_replies(writer: OwnedWriteHalf, mut pending: mpsc::Receiver<JoinH
                 tracing::error!(%error, "request task failed");
                 break;
             }
-        }
-        if pending.is_empty() {
-            writer.flush().await?;
         }
     }
     writer.flush().await?;

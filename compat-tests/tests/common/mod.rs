@@ -30,12 +30,13 @@ pub async fn produce(producer: &FutureProducer, topic: &str, partition: Option<i
             if let Some(partition) = partition {
                 record = record.partition(partition);
             }
-            producer.send(record, TIMEOUT)
+            // send_result enqueues now; send() would enqueue only when awaited, one at a time.
+            producer.send_result(record).unwrap_or_else(|(error, _)| panic!("enqueue: {error}"))
         })
         .collect();
     let mut delivered = Vec::with_capacity(count);
     for send in sends {
-        let delivery = send.await.expect("delivery");
+        let delivery = send.await.expect("delivery canceled").expect("delivered");
         delivered.push((delivery.partition, delivery.offset));
     }
     delivered
