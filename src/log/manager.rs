@@ -79,6 +79,8 @@ impl LogManager {
             let log = Partition::open(topic, partition, &dir, Arc::clone(config), self.recover, Arc::clone(&self.clock))?;
             self.write_map().insert(TopicPartition { topic: topic.to_owned(), partition }, Arc::new(log));
         }
+        // New partition directories must survive a machine crash, like the data in them.
+        fs::File::open(&self.data_dir)?.sync_all()?;
         Ok(())
     }
 

@@ -249,6 +249,7 @@ impl Partition {
         let sync = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
             files.iter().try_for_each(|file| file.sync_data())?;
             if rolled > 0 {
+                // Also makes the new segments' directory entries durable (fsync of the dir).
                 checkpoint::write_recovery_point(&dir, active_base)?;
             }
             Ok(())
