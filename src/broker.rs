@@ -9,7 +9,9 @@ use thiserror::Error;
 use crate::clock::SharedClock;
 use crate::config::BrokerConfig;
 use crate::log::{LogConfig, LogError, LogManager, Partition};
-use crate::metadata::{self, topic_config, topic_name, MetadataError, MetadataStore, TopicMetadata};
+use crate::metadata::{
+    self, topic_config, topic_name, MetadataError, MetadataStore, TopicMetadata,
+};
 
 /// Why a broker could not start.
 #[derive(Debug, Error)]
@@ -96,9 +98,19 @@ impl Broker {
         if logs.is_recovering() {
             tracing::warn!(data_dir = %config.data_dir.display(), "previous run did not shut down cleanly; recovering logs");
         }
-        let broker = Self { config, metadata, logs, clock };
+        let broker = Self {
+            config,
+            metadata,
+            logs,
+            clock,
+        };
         for topic in broker.metadata.image().topics() {
-            broker.logs.open_topic(&topic.name, topic.id, topic.partitions, &broker.log_config(topic))?;
+            broker.logs.open_topic(
+                &topic.name,
+                topic.id,
+                topic.partitions,
+                &broker.log_config(topic),
+            )?;
         }
         broker.logs.remove_unknown_partition_dirs()?;
         Ok(broker)
@@ -122,7 +134,11 @@ impl Broker {
             let partitions = match request.num_partitions {
                 -1 => self.config.num_partitions,
                 n if n >= 1 => n,
-                n => return Err(TopicError::InvalidPartitions(format!("Number of partitions was set to an invalid non-positive value: {n}."))),
+                n => {
+                    return Err(TopicError::InvalidPartitions(format!(
+                        "Number of partitions was set to an invalid non-positive value: {n}."
+                    )))
+                }
             };
             let factor = match request.replication_factor {
                 -1 => self.config.default_replication_factor,
@@ -159,34 +175,59 @@ impl Broker {
         }
         let mut configs = BTreeMap::new();
         for (name, value) in &request.configs {
-            let value = value
-                .as_ref()
-                .ok_or_else(|| TopicError::InvalidRequest(format!("Null value not supported for topic configs: {name}")))?;
+            let value = value.as_ref().ok_or_else(|| {
+                TopicError::InvalidRequest(format!(
+                    "Null value not supported for topic configs: {name}"
+                ))
+            })?;
             topic_config::validate(name, value).map_err(TopicError::InvalidConfig)?;
             configs.insert(name.clone(), value.clone());
         }
         if self.metadata.image().topic(&request.name).is_some() {
             return Err(TopicError::AlreadyExists(request.name.clone()));
         }
-        Ok(TopicPlan { name: request.name.clone(), num_partitions, replication_factor, configs })
+        Ok(TopicPlan {
+            name: request.name.clone(),
+            num_partitions,
+            replication_factor,
+            configs,
+        })
     }
 
     /// Creates a planned topic: metadata first (the source of truth), then its partitions.
     pub fn create_topic(&self, plan: TopicPlan) -> Result<Arc<TopicMetadata>, TopicError> {
-        let topic = self.metadata.create_topic(&plan.name, plan.num_partitions, plan.configs)?;
-        self.logs.open_topic(&topic.name, topic.id, topic.partitions, &self.log_config(&topic))?;
+        let topic = self
+            .metadata
+            .create_topic(&plan.name, plan.num_partitions, plan.configs)?;
+        self.logs.open_topic(
+            &topic.name,
+            topic.id,
+            topic.partitions,
+            &self.log_config(&topic),
+        )?;
         tracing::info!(topic = %topic.name, id = %topic.id, partitions = topic.partitions, "created topic");
         Ok(topic)
     }
 
     /// Creates `name` with the broker defaults if auto-creation is enabled and the name is legal.
     pub fn auto_create_topic(&self, name: &str) -> Result<Arc<TopicMetadata>, TopicError> {
-        let request = NewTopic { name: name.to_owned(), num_partitions: -1, replication_factor: -1, ..NewTopic::default() };
-        match self.plan_topic(&request).and_then(|plan| self.create_topic(plan)) {
+        let request = NewTopic {
+            name: name.to_owned(),
+            num_partitions: -1,
+            replication_factor: -1,
+            ..NewTopic::default()
+        };
+        match self
+            .plan_topic(&request)
+            .and_then(|plan| self.create_topic(plan))
+        {
             // Lost a race with another creator: the topic is there, which is what was asked.
-            Err(TopicError::AlreadyExists(_)) => {
-                self.metadata.image().topic(name).cloned().ok_or_else(|| TopicError::Unknown(name.to_owned()))
-            }
+            Err(TopicError::AlreadyExists(_)) => self
+                .metadata
+                .image()
+                .topic(name)
+                .cloned()
+                .ok_or_else(|| TopicError::Unknown(name.to_owned())),
             result => result,
         }
     }

@@ -30,15 +30,24 @@ const HOUR_MS: i64 = 3_600_000;
 #[derive(Debug, Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("config file {path} is not valid TOML: {source}")]
-    Parse { path: PathBuf, source: toml::de::Error },
+    Parse {
+        path: PathBuf,
+        source: toml::de::Error,
+    },
     #[error("config key `{key}`: {message}")]
     Invalid { key: String, message: String },
 }
 
 fn invalid(key: &str, message: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid { key: key.to_owned(), message: message.into() }
+    ConfigError::Invalid {
+        key: key.to_owned(),
+        message: message.into(),
+    }
 }
 
 /// Broker-wide defaults for topic-level log settings.
@@ -97,7 +106,10 @@ impl BrokerConfig {
     /// Reads `path` (if given), applies overrides, validates.
     pub fn load(path: Option<&Path>, overrides: &Overrides) -> Result<Self, ConfigError> {
         let text = match path {
-            Some(path) => std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?,
+            Some(path) => std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.to_owned(),
+                source,
+            })?,
             None => String::new(),
         };
         let table: toml::Table = text.parse().map_err(|source| ConfigError::Parse {
@@ -110,25 +122,35 @@ impl BrokerConfig {
     }
 
     /// Builds the config from flat `key → value` pairs.
-    pub fn from_map(map: BTreeMap<String, toml::Value>, overrides: &Overrides) -> Result<Self, ConfigError> {
+    pub fn from_map(
+        map: BTreeMap<String, toml::Value>,
+        overrides: &Overrides,
+    ) -> Result<Self, ConfigError> {
         let mut keys = Keys { map };
         let node_id = keys.int("node.id", 0, 0, i64::from(i32::MAX))? as i32;
         let listen_text = match &overrides.listen {
             Some(listen) => listen.clone(),
             None => keys.string("listeners", "PLAINTEXT://127.0.0.1:9092")?,
         };
-        let listen: SocketAddr = strip_listener_name(&listen_text)
-            .parse()
-            .map_err(|_| invalid("listeners", format!("`{listen_text}` is not HOST:PORT with a numeric IP")))?;
+        let listen: SocketAddr = strip_listener_name(&listen_text).parse().map_err(|_| {
+            invalid(
+                "listeners",
+                format!("`{listen_text}` is not HOST:PORT with a numeric IP"),
+            )
+        })?;
         let advertise_text = match &overrides.advertise {
             Some(advertise) => Some(advertise.clone()),
             None => keys.optional_string("advertised.listeners")?,
         };
         let advertise = match advertise_text {
-            Some(text) => parse_host_port(strip_listener_name(&text))
-                .ok_or_else(|| invalid("advertised.listeners", format!("`{text}` is not HOST:PORT")))?,
+            Some(text) => parse_host_port(strip_listener_name(&text)).ok_or_else(|| {
+                invalid("advertised.listeners", format!("`{text}` is not HOST:PORT"))
+            })?,
             None if listen.ip().is_unspecified() => {
-                return Err(invalid("advertised.listeners", "required when listeners binds all interfaces"))
+                return Err(invalid(
+                    "advertised.listeners",
+                    "required when listeners binds all interfaces",
+                ))
             }
             None => (listen.ip().to_string(), listen.port()),
         };
@@ -136,48 +158,98 @@ impl BrokerConfig {
         if data_dir_text.contains(',') {
             return Err(invalid("log.dirs", "spool supports one data directory"));
         }
-        let data_dir = overrides.data_dir.clone().unwrap_or_else(|| PathBuf::from(data_dir_text));
+        let data_dir = overrides
+            .data_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(data_dir_text));
         let node_id = overrides.node_id.unwrap_or(node_id);
 
         let retention_hours = keys.int("log.retention.hours", 168, -1, i64::MAX / HOUR_MS)?;
-        let retention_minutes = keys.optional_int("log.retention.minutes", -1, i64::MAX / 60_000)?;
+        let retention_minutes =
+            keys.optional_int("log.retention.minutes", -1, i64::MAX / 60_000)?;
         let retention_ms = keys.optional_int("log.retention.ms", -1, i64::MAX)?;
         let roll_hours = keys.int("log.roll.hours", 168, 1, i64::MAX / HOUR_MS)?;
         let roll_ms = keys.optional_int("log.roll.ms", 1, i64::MAX)?;
         let log = LogDefaults {
-            segment_bytes: keys.int("log.segment.bytes", LOG_SEGMENT_BYTES_DEFAULT, LOG_SEGMENT_BYTES_MIN, i64::from(i32::MAX))?,
+            segment_bytes: keys.int(
+                "log.segment.bytes",
+                LOG_SEGMENT_BYTES_DEFAULT,
+                LOG_SEGMENT_BYTES_MIN,
+                i64::from(i32::MAX),
+            )?,
             roll_ms: roll_ms.unwrap_or(roll_hours * HOUR_MS),
-            index_interval_bytes: keys.int("log.index.interval.bytes", 4096, 0, i64::from(i32::MAX))?,
+            index_interval_bytes: keys.int(
+                "log.index.interval.bytes",
+                4096,
+                0,
+                i64::from(i32::MAX),
+            )?,
             retention_ms: retention_ms
                 .or(retention_minutes.map(|minutes| minutes * 60_000))
                 .unwrap_or(retention_hours * HOUR_MS),
             retention_bytes: keys.int("log.retention.bytes", -1, -1, i64::MAX)?,
-            flush_interval_messages: keys.int("log.flush.interval.messages", i64::MAX, 1, i64::MAX)?,
+            flush_interval_messages: keys.int(
+                "log.flush.interval.messages",
+                i64::MAX,
+                1,
+                i64::MAX,
+            )?,
             flush_interval_ms: keys.int("log.flush.interval.ms", i64::MAX, 0, i64::MAX)?,
             message_timestamp_type: parse_timestamp_type(
                 "log.message.timestamp.type",
                 &keys.string("log.message.timestamp.type", "CreateTime")?,
             )?,
         };
-        let message_max_bytes = keys.int("message.max.bytes", MESSAGE_MAX_BYTES_DEFAULT, 0, i64::from(i32::MAX))? as i32;
-        let socket_request_max_bytes =
-            keys.int("socket.request.max.bytes", SOCKET_REQUEST_MAX_BYTES_DEFAULT, 1, i64::from(i32::MAX))? as i32;
-        let queued_max_request_bytes =
-            keys.int("queued.max.request.bytes", QUEUED_MAX_REQUEST_BYTES_DEFAULT, 1, i64::MAX)? as usize;
+        let message_max_bytes = keys.int(
+            "message.max.bytes",
+            MESSAGE_MAX_BYTES_DEFAULT,
+            0,
+            i64::from(i32::MAX),
+        )? as i32;
+        let socket_request_max_bytes = keys.int(
+            "socket.request.max.bytes",
+            SOCKET_REQUEST_MAX_BYTES_DEFAULT,
+            1,
+            i64::from(i32::MAX),
+        )? as i32;
+        let queued_max_request_bytes = keys.int(
+            "queued.max.request.bytes",
+            QUEUED_MAX_REQUEST_BYTES_DEFAULT,
+            1,
+            i64::MAX,
+        )? as usize;
         if queued_max_request_bytes < socket_request_max_bytes as usize {
-            return Err(invalid("queued.max.request.bytes", "must be at least socket.request.max.bytes"));
+            return Err(invalid(
+                "queued.max.request.bytes",
+                "must be at least socket.request.max.bytes",
+            ));
         }
         let config = Self {
             node_id,
             listen,
             advertise,
             data_dir,
-            num_partitions: keys.int("num.partitions", 1, 1, i64::from(crate::metadata::PARTITIONS_PER_TOPIC_MAX))? as i32,
-            default_replication_factor: keys.int("default.replication.factor", 1, 1, i64::from(i16::MAX))? as i16,
+            num_partitions: keys.int(
+                "num.partitions",
+                1,
+                1,
+                i64::from(crate::metadata::PARTITIONS_PER_TOPIC_MAX),
+            )? as i32,
+            default_replication_factor: keys.int(
+                "default.replication.factor",
+                1,
+                1,
+                i64::from(i16::MAX),
+            )? as i16,
             auto_create_topics: keys.bool("auto.create.topics.enable", true)?,
             message_max_bytes,
             socket_request_max_bytes,
-            max_connections: keys.int("max.connections", MAX_CONNECTIONS_DEFAULT, 1, i64::from(i32::MAX))? as usize,
+            max_connections: keys.int(
+                "max.connections",
+                MAX_CONNECTIONS_DEFAULT,
+                1,
+                i64::from(i32::MAX),
+            )? as usize,
             queued_max_request_bytes,
             flush_on_ack: keys.bool("flush.on.ack", true)?,
             log,
@@ -194,7 +266,10 @@ pub fn parse_timestamp_type(key: &str, value: &str) -> Result<TimestampType, Con
     match value {
         "CreateTime" => Ok(TimestampType::CreateTime),
         "LogAppendTime" => Ok(TimestampType::LogAppendTime),
-        other => Err(invalid(key, format!("`{other}` is not CreateTime or LogAppendTime"))),
+        other => Err(invalid(
+            key,
+            format!("`{other}` is not CreateTime or LogAppendTime"),
+        )),
     }
 }
 
@@ -214,7 +289,11 @@ fn parse_host_port(text: &str) -> Option<(String, u16)> {
 
 fn flatten(prefix: &str, table: toml::Table, out: &mut BTreeMap<String, toml::Value>) {
     for (key, value) in table {
-        let key = if prefix.is_empty() { key } else { format!("{prefix}.{key}") };
+        let key = if prefix.is_empty() {
+            key
+        } else {
+            format!("{prefix}.{key}")
+        };
         match value {
             toml::Value::Table(inner) => flatten(&key, inner, out),
             value => {
@@ -231,11 +310,21 @@ struct Keys {
 
 impl Keys {
     fn optional_int(&mut self, key: &str, min: i64, max: i64) -> Result<Option<i64>, ConfigError> {
-        let Some(value) = self.map.remove(key) else { return Ok(None) };
+        let Some(value) = self.map.remove(key) else {
+            return Ok(None);
+        };
         let number = match &value {
             toml::Value::Integer(number) => *number,
-            toml::Value::String(text) => text.trim().parse().map_err(|_| invalid(key, format!("`{text}` is not an integer")))?,
-            other => return Err(invalid(key, format!("expected an integer, found {}", other.type_str()))),
+            toml::Value::String(text) => text
+                .trim()
+                .parse()
+                .map_err(|_| invalid(key, format!("`{text}` is not an integer")))?,
+            other => {
+                return Err(invalid(
+                    key,
+                    format!("expected an integer, found {}", other.type_str()),
+                ))
+            }
         };
         if !(min..=max).contains(&number) {
             return Err(invalid(key, format!("{number} is outside [{min}, {max}]")));
@@ -251,8 +340,13 @@ impl Keys {
         match self.map.remove(key) {
             None => Ok(default),
             Some(toml::Value::Boolean(value)) => Ok(value),
-            Some(toml::Value::String(text)) => text.parse().map_err(|_| invalid(key, format!("`{text}` is not true or false"))),
-            Some(other) => Err(invalid(key, format!("expected true or false, found {}", other.type_str()))),
+            Some(toml::Value::String(text)) => text
+                .parse()
+                .map_err(|_| invalid(key, format!("`{text}` is not true or false"))),
+            Some(other) => Err(invalid(
+                key,
+                format!("expected true or false, found {}", other.type_str()),
+            )),
         }
     }
 
@@ -260,12 +354,17 @@ impl Keys {
         match self.map.remove(key) {
             None => Ok(None),
             Some(toml::Value::String(text)) => Ok(Some(text)),
-            Some(other) => Err(invalid(key, format!("expected a string, found {}", other.type_str()))),
+            Some(other) => Err(invalid(
+                key,
+                format!("expected a string, found {}", other.type_str()),
+            )),
         }
     }
 
     fn string(&mut self, key: &str, default: &str) -> Result<String, ConfigError> {
-        Ok(self.optional_string(key)?.unwrap_or_else(|| default.to_owned()))
+        Ok(self
+            .optional_string(key)?
+            .unwrap_or_else(|| default.to_owned()))
     }
 }
 
@@ -311,7 +410,9 @@ mod tests {
         assert!(error.contains("no.such.key"), "{error}");
         let error = parse("listeners = \"nonsense\"").unwrap_err().to_string();
         assert!(error.contains("listeners"), "{error}");
-        let error = parse("auto.create.topics.enable = 3").unwrap_err().to_string();
+        let error = parse("auto.create.topics.enable = 3")
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("auto.create.topics.enable"), "{error}");
     }
 

@@ -41,11 +41,17 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
         .init();
-    let overrides = Overrides { listen: cli.listen, advertise: cli.advertise, data_dir: cli.data_dir, node_id: cli.node_id };
+    let overrides = Overrides {
+        listen: cli.listen,
+        advertise: cli.advertise,
+        data_dir: cli.data_dir,
+        node_id: cli.node_id,
+    };
     let config = match BrokerConfig::load(cli.config.as_deref(), &overrides) {
         Ok(config) => config,
         Err(error) => {
@@ -53,7 +59,10 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_CONFIG_ERROR);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("spool: cannot start the runtime: {error}");
@@ -70,7 +79,9 @@ fn main() -> ExitCode {
 }
 
 async fn run(mut config: BrokerConfig) -> Result<(), Box<dyn std::error::Error>> {
-    let listener = tokio::net::TcpListener::bind(config.listen).await.map_err(|error| format!("cannot listen on {}: {error}", config.listen))?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|error| format!("cannot listen on {}: {error}", config.listen))?;
     let bound = listener.local_addr()?;
     if config.advertise.1 == 0 {
         config.advertise.1 = bound.port();
@@ -78,7 +89,11 @@ async fn run(mut config: BrokerConfig) -> Result<(), Box<dyn std::error::Error>>
     let broker = Arc::new(Broker::open(config, Arc::new(SystemClock))?);
     tokio::spawn(Arc::clone(&broker.logs).run_flush_scheduler());
     let (stop, shutdown) = tokio::sync::watch::channel(false);
-    let server = tokio::spawn(spool::server::serve(Arc::clone(&broker), listener, shutdown));
+    let server = tokio::spawn(spool::server::serve(
+        Arc::clone(&broker),
+        listener,
+        shutdown,
+    ));
     tracing::info!(listen = %bound, advertise = ?broker.config.advertise, data_dir = %broker.config.data_dir.display(), "spool started");
     // A line on stdout that scripts and tests can wait for (the port may have been 0).
     println!("spool listening on {bound}");

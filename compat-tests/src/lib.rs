@@ -19,7 +19,11 @@ pub fn broker_binary() -> PathBuf {
         return PathBuf::from(path);
     }
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/spool");
-    assert!(path.exists(), "{} is missing: run `cargo build --release` first (make test does)", path.display());
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --release` first (make test does)",
+        path.display()
+    );
     path
 }
 
@@ -38,7 +42,13 @@ impl SpawnedBroker {
     pub fn start(config: &str) -> Self {
         let temp = tempfile::tempdir().expect("temp dir");
         let data_dir = temp.path().join("data");
-        let mut broker = Self { child: None, data_dir, config: config.to_owned(), _temp: Some(temp), bootstrap: String::new() };
+        let mut broker = Self {
+            child: None,
+            data_dir,
+            config: config.to_owned(),
+            _temp: Some(temp),
+            bootstrap: String::new(),
+        };
         broker.launch();
         broker
     }
@@ -51,7 +61,11 @@ impl SpawnedBroker {
         let config_path = self.data_dir.with_extension("toml");
         std::fs::create_dir_all(&self.data_dir).expect("data dir");
         // Reuse the port of an earlier run so clients configured before a restart reconnect.
-        let listen = if self.bootstrap.is_empty() { "127.0.0.1:0".to_owned() } else { self.bootstrap.clone() };
+        let listen = if self.bootstrap.is_empty() {
+            "127.0.0.1:0".to_owned()
+        } else {
+            self.bootstrap.clone()
+        };
         let text = format!(
             "listeners = \"{listen}\"\n\"log.dirs\" = \"{}\"\n{}\n",
             self.data_dir.display(),
@@ -61,7 +75,10 @@ impl SpawnedBroker {
         let mut child = Command::new(broker_binary())
             .arg("--config")
             .arg(&config_path)
-            .env("RUST_LOG", std::env::var("SPOOL_TEST_LOG").unwrap_or_else(|_| "warn".into()))
+            .env(
+                "RUST_LOG",
+                std::env::var("SPOOL_TEST_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .stdout(Stdio::piped())
             .spawn()
             .expect("spawn spool");
@@ -74,7 +91,9 @@ impl SpawnedBroker {
                 }
             }
         });
-        self.bootstrap = listening.recv_timeout(START_TIMEOUT).expect("broker did not start listening");
+        self.bootstrap = listening
+            .recv_timeout(START_TIMEOUT)
+            .expect("broker did not start listening");
         self.child = Some(child);
     }
 
@@ -116,7 +135,9 @@ impl SpawnedBroker {
     /// A client config pointing at this broker.
     pub fn client_config(&self) -> ClientConfig {
         let mut config = ClientConfig::new();
-        config.set("bootstrap.servers", &self.bootstrap).set("broker.address.family", "v4");
+        config
+            .set("bootstrap.servers", &self.bootstrap)
+            .set("broker.address.family", "v4");
         config
     }
 }

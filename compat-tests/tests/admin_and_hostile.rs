@@ -23,7 +23,10 @@ async fn admin_creates_and_deletes_topics_with_kafka_errors() {
     let admin = admin(&broker);
     let options = AdminOptions::new();
     let created = admin
-        .create_topics(&[NewTopic::new("orders", 4, TopicReplication::Fixed(1))], &options)
+        .create_topics(
+            &[NewTopic::new("orders", 4, TopicReplication::Fixed(1))],
+            &options,
+        )
         .await
         .unwrap();
     assert_eq!(created[0], Ok("orders".to_owned()));
@@ -33,13 +36,17 @@ async fn admin_creates_and_deletes_topics_with_kafka_errors() {
                 NewTopic::new("orders", 4, TopicReplication::Fixed(1)),
                 NewTopic::new("replicated", 1, TopicReplication::Fixed(3)),
                 NewTopic::new("bad name!", 1, TopicReplication::Fixed(1)),
-                NewTopic::new("bad-config", 1, TopicReplication::Fixed(1)).set("retention.ms", "soon"),
+                NewTopic::new("bad-config", 1, TopicReplication::Fixed(1))
+                    .set("retention.ms", "soon"),
             ],
             &options,
         )
         .await
         .unwrap();
-    let codes: Vec<RDKafkaErrorCode> = again.into_iter().map(|result| result.unwrap_err().1).collect();
+    let codes: Vec<RDKafkaErrorCode> = again
+        .into_iter()
+        .map(|result| result.unwrap_err().1)
+        .collect();
     assert_eq!(
         codes,
         [
@@ -50,7 +57,13 @@ async fn admin_creates_and_deletes_topics_with_kafka_errors() {
         ]
     );
     let validate_only = AdminOptions::new().validate_only(true);
-    let checked = admin.create_topics(&[NewTopic::new("dry-run", 2, TopicReplication::Fixed(1))], &validate_only).await.unwrap();
+    let checked = admin
+        .create_topics(
+            &[NewTopic::new("dry-run", 2, TopicReplication::Fixed(1))],
+            &validate_only,
+        )
+        .await
+        .unwrap();
     assert_eq!(checked[0], Ok("dry-run".to_owned()));
 
     let consumer = consumer(&broker);
@@ -58,12 +71,30 @@ async fn admin_creates_and_deletes_topics_with_kafka_errors() {
     let names: Vec<&str> = metadata.topics().iter().map(|topic| topic.name()).collect();
     assert_eq!(names, ["orders"], "validate_only created nothing");
     assert_eq!(metadata.topics()[0].partitions().len(), 4);
-    assert_eq!(metadata.brokers()[0].port() as usize, broker.bootstrap.rsplit(':').next().unwrap().parse::<usize>().unwrap());
+    assert_eq!(
+        metadata.brokers()[0].port() as usize,
+        broker
+            .bootstrap
+            .rsplit(':')
+            .next()
+            .unwrap()
+            .parse::<usize>()
+            .unwrap()
+    );
 
-    let deleted = admin.delete_topics(&["orders", "missing"], &options).await.unwrap();
+    let deleted = admin
+        .delete_topics(&["orders", "missing"], &options)
+        .await
+        .unwrap();
     assert_eq!(deleted[0], Ok("orders".to_owned()));
-    assert_eq!(deleted[1].as_ref().unwrap_err().1, RDKafkaErrorCode::UnknownTopicOrPartition);
-    assert!(!broker.data_dir().join("orders-0").exists(), "partition files removed");
+    assert_eq!(
+        deleted[1].as_ref().unwrap_err().1,
+        RDKafkaErrorCode::UnknownTopicOrPartition
+    );
+    assert!(
+        !broker.data_dir().join("orders-0").exists(),
+        "partition files removed"
+    );
     let metadata = consumer.fetch_metadata(None, TIMEOUT).unwrap();
     assert!(metadata.topics().is_empty());
 }
@@ -71,7 +102,9 @@ async fn admin_creates_and_deletes_topics_with_kafka_errors() {
 /// Sends `bytes` on a fresh connection and reports whether the broker closed it.
 fn send_hostile(bootstrap: &str, bytes: &[u8]) -> bool {
     let mut socket = TcpStream::connect(bootstrap).expect("connect");
-    socket.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     let _ = socket.write_all(bytes);
     let mut buffer = [0u8; 64];
     matches!(socket.read(&mut buffer), Ok(0) | Err(_))
@@ -103,14 +136,25 @@ async fn hostile_frames_close_only_their_connection() {
         ("truncated header", frame(&[0, 3, 0, 1, 0])),
         ("huge array count", frame(&huge_array)),
         ("truncated body", frame(&truncated)),
-        ("random bytes after a valid header", frame(&random_after_header)),
-        ("unknown api key", frame(&[0x7f, 0x7f, 0, 0, 0, 0, 0, 1, 0, 0])),
+        (
+            "random bytes after a valid header",
+            frame(&random_after_header),
+        ),
+        (
+            "unknown api key",
+            frame(&[0x7f, 0x7f, 0, 0, 0, 0, 0, 1, 0, 0]),
+        ),
     ];
     for (name, bytes) in &hostile {
-        assert!(send_hostile(&broker.bootstrap, bytes), "{name}: connection should be closed");
+        assert!(
+            send_hostile(&broker.bootstrap, bytes),
+            "{name}: connection should be closed"
+        );
         // Other clients are unaffected.
         let consumer = consumer(&broker);
-        let (_, high) = consumer.fetch_watermarks("steady", 0, TIMEOUT).unwrap_or_else(|error| panic!("after {name}: {error}"));
+        let (_, high) = consumer
+            .fetch_watermarks("steady", 0, TIMEOUT)
+            .unwrap_or_else(|error| panic!("after {name}: {error}"));
         assert_eq!(high, 10, "after {name}");
     }
     produce(&producer, "steady", Some(0), 1).await;
@@ -120,7 +164,9 @@ async fn hostile_frames_close_only_their_connection() {
 fn api_versions_v4_gets_a_v0_answer_with_our_ranges() {
     let broker = SpawnedBroker::start("");
     let mut socket = TcpStream::connect(&broker.bootstrap).unwrap();
-    socket.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     // ApiVersions v4, header v2: key, version, correlation id, client id, no tags; body: two
     // compact strings and no tags.
     let request = frame(&[0, 18, 0, 4, 0, 0, 0, 42, 0, 1, b'c', 0, 2, b'x', 2, b'1', 0]);

@@ -13,7 +13,10 @@ use rdkafka::{Message, Offset, Timestamp};
 async fn create_topic(broker: &SpawnedBroker, name: &str, partitions: i32) {
     let admin: AdminClient<DefaultClientContext> = broker.client_config().create().expect("admin");
     let results = admin
-        .create_topics(&[NewTopic::new(name, partitions, TopicReplication::Fixed(1))], &AdminOptions::new())
+        .create_topics(
+            &[NewTopic::new(name, partitions, TopicReplication::Fixed(1))],
+            &AdminOptions::new(),
+        )
         .await
         .expect("create_topics");
     for result in results {
@@ -28,11 +31,22 @@ async fn every_acks_level_and_codec_round_trips() {
         for codec in ["none", "gzip", "snappy", "lz4", "zstd"] {
             let topic = format!("codec-{codec}-acks-{acks}");
             create_topic(&broker, &topic, 1).await;
-            let producer = producer(&broker, &[("acks", acks), ("compression.type", codec), ("batch.num.messages", "50")]);
+            let producer = producer(
+                &broker,
+                &[
+                    ("acks", acks),
+                    ("compression.type", codec),
+                    ("batch.num.messages", "50"),
+                ],
+            );
             let delivered = produce(&producer, &topic, Some(0), 200).await;
             if acks != "0" {
                 let offsets: Vec<i64> = delivered.iter().map(|(_, offset)| *offset).collect();
-                assert_eq!(offsets, (0..200).collect::<Vec<_>>(), "{topic}: contiguous offsets");
+                assert_eq!(
+                    offsets,
+                    (0..200).collect::<Vec<_>>(),
+                    "{topic}: contiguous offsets"
+                );
             }
             let messages = consume(&broker, &topic, 0, Offset::Beginning, 200);
             for (i, message) in messages.iter().enumerate() {
@@ -50,11 +64,22 @@ async fn keys_headers_and_timestamps_are_preserved() {
     create_topic(&broker, "headers", 1).await;
     let producer = producer(&broker, &[("acks", "all")]);
     let headers = OwnedHeaders::new()
-        .insert(Header { key: "trace", value: Some("abc") })
-        .insert(Header { key: "empty", value: None::<&str> });
+        .insert(Header {
+            key: "trace",
+            value: Some("abc"),
+        })
+        .insert(Header {
+            key: "empty",
+            value: None::<&str>,
+        });
     producer
         .send(
-            FutureRecord::to("headers").key("k").payload("v").timestamp(1_600_000_000_123).headers(headers).partition(0),
+            FutureRecord::to("headers")
+                .key("k")
+                .payload("v")
+                .timestamp(1_600_000_000_123)
+                .headers(headers)
+                .partition(0),
             TIMEOUT,
         )
         .await
@@ -62,7 +87,10 @@ async fn keys_headers_and_timestamps_are_preserved() {
     let message = consume(&broker, "headers", 0, Offset::Beginning, 1).remove(0);
     assert_eq!(text(message.key()), "k");
     assert_eq!(text(message.payload()), "v");
-    assert_eq!(message.timestamp(), Timestamp::CreateTime(1_600_000_000_123));
+    assert_eq!(
+        message.timestamp(),
+        Timestamp::CreateTime(1_600_000_000_123)
+    );
     let headers = message.headers().expect("headers");
     assert_eq!(headers.count(), 2);
     assert_eq!(headers.get(0).key, "trace");
@@ -80,9 +108,18 @@ async fn many_partitions_and_auto_create() {
     for (partition, _) in &delivered {
         per_partition[*partition as usize] += 1;
     }
-    assert!(per_partition.iter().filter(|count| **count > 0).count() > 6, "keys spread: {per_partition:?}");
+    assert!(
+        per_partition.iter().filter(|count| **count > 0).count() > 6,
+        "keys spread: {per_partition:?}"
+    );
     for (partition, count) in per_partition.iter().enumerate() {
-        let messages = consume(&broker, "auto-created", partition as i32, Offset::Beginning, *count);
+        let messages = consume(
+            &broker,
+            "auto-created",
+            partition as i32,
+            Offset::Beginning,
+            *count,
+        );
         assert_eq!(messages.len(), *count);
     }
 }
@@ -91,12 +128,28 @@ async fn many_partitions_and_auto_create() {
 async fn log_append_time_topics_stamp_the_broker_time() {
     let broker = SpawnedBroker::start("");
     let admin: AdminClient<DefaultClientContext> = broker.client_config().create().expect("admin");
-    let topic = NewTopic::new("append-time", 1, TopicReplication::Fixed(1)).set("message.timestamp.type", "LogAppendTime");
-    admin.create_topics(&[topic], &AdminOptions::new()).await.expect("create")[0].as_ref().expect("created");
-    let before = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    let topic = NewTopic::new("append-time", 1, TopicReplication::Fixed(1))
+        .set("message.timestamp.type", "LogAppendTime");
+    admin
+        .create_topics(&[topic], &AdminOptions::new())
+        .await
+        .expect("create")[0]
+        .as_ref()
+        .expect("created");
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
     let producer = producer(&broker, &[("acks", "all")]);
     producer
-        .send(FutureRecord::to("append-time").key("k").payload("v").timestamp(1_000).partition(0), TIMEOUT)
+        .send(
+            FutureRecord::to("append-time")
+                .key("k")
+                .payload("v")
+                .timestamp(1_000)
+                .partition(0),
+            TIMEOUT,
+        )
         .await
         .expect("delivery");
     let message = consume(&broker, "append-time", 0, Offset::Beginning, 1).remove(0);

@@ -8,11 +8,17 @@ use kafka_protocol::ResponseError;
 use super::SupportedApi;
 use crate::protocol;
 
-pub const API: SupportedApi = SupportedApi { key: ApiKey::ApiVersions, versions: VersionRange { min: 0, max: 3 } };
+pub const API: SupportedApi = SupportedApi {
+    key: ApiKey::ApiVersions,
+    versions: VersionRange { min: 0, max: 3 },
+};
 
 pub fn handle(version: i16, request: &ApiVersionsRequest) -> ApiVersionsResponse {
     let response = ApiVersionsResponse::default().with_api_keys(protocol::api_version_entries());
-    if version >= 3 && !(is_valid_software_field(&request.client_software_name) && is_valid_software_field(&request.client_software_version)) {
+    if version >= 3
+        && !(is_valid_software_field(&request.client_software_name)
+            && is_valid_software_field(&request.client_software_version))
+    {
         return response.with_error_code(ResponseError::InvalidRequest.code());
     }
     response
@@ -24,7 +30,9 @@ fn is_valid_software_field(value: &str) -> bool {
     let edge_ok = |b: Option<&u8>| b.is_some_and(u8::is_ascii_alphanumeric);
     edge_ok(bytes.first())
         && edge_ok(bytes.last())
-        && bytes.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'.')
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'.')
 }
 
 #[cfg(test)]

@@ -4,7 +4,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use kafka_protocol::messages::create_topics_response::{CreatableTopicConfigs, CreatableTopicResult};
+use kafka_protocol::messages::create_topics_response::{
+    CreatableTopicConfigs, CreatableTopicResult,
+};
 use kafka_protocol::messages::{ApiKey, CreateTopicsRequest, CreateTopicsResponse};
 use kafka_protocol::protocol::{StrBytes, VersionRange};
 
@@ -13,13 +15,20 @@ use crate::broker::{Broker, NewTopic, TopicError, TopicPlan};
 use crate::metadata::topic_config;
 use crate::protocol::errors;
 
-pub const API: SupportedApi = SupportedApi { key: ApiKey::CreateTopics, versions: VersionRange { min: 2, max: 7 } };
+pub const API: SupportedApi = SupportedApi {
+    key: ApiKey::CreateTopics,
+    versions: VersionRange { min: 2, max: 7 },
+};
 
 /// Kafka's `ConfigSource` codes.
 const SOURCE_DYNAMIC_TOPIC_CONFIG: i8 = 1;
 const SOURCE_DEFAULT_CONFIG: i8 = 5;
 
-pub fn handle(broker: &Arc<Broker>, _version: i16, request: CreateTopicsRequest) -> CreateTopicsResponse {
+pub fn handle(
+    broker: &Arc<Broker>,
+    _version: i16,
+    request: CreateTopicsRequest,
+) -> CreateTopicsResponse {
     let mut name_counts: HashMap<StrBytes, usize> = HashMap::new();
     for topic in &request.topics {
         *name_counts.entry(topic.name.0.clone()).or_default() += 1;
@@ -28,22 +37,43 @@ pub fn handle(broker: &Arc<Broker>, _version: i16, request: CreateTopicsRequest)
         .topics
         .into_iter()
         .map(|topic| {
-            let result = CreatableTopicResult::default().with_name(topic.name.clone()).with_num_partitions(-1).with_replication_factor(-1);
+            let result = CreatableTopicResult::default()
+                .with_name(topic.name.clone())
+                .with_num_partitions(-1)
+                .with_replication_factor(-1);
             if name_counts.get(&topic.name.0).copied().unwrap_or(0) > 1 {
-                let error = TopicError::InvalidRequest(format!("Duplicate topic name {} in the request.", topic.name.as_str()));
+                let error = TopicError::InvalidRequest(format!(
+                    "Duplicate topic name {} in the request.",
+                    topic.name.as_str()
+                ));
                 return failed(result, &error);
             }
             let new_topic = NewTopic {
                 name: topic.name.to_string(),
                 num_partitions: topic.num_partitions,
                 replication_factor: topic.replication_factor,
-                assignments: topic.assignments.iter().map(|assignment| assignment.broker_ids.iter().map(|id| id.0).collect()).collect(),
-                configs: topic.configs.iter().map(|config| (config.name.to_string(), config.value.as_ref().map(|v| v.to_string()))).collect(),
+                assignments: topic
+                    .assignments
+                    .iter()
+                    .map(|assignment| assignment.broker_ids.iter().map(|id| id.0).collect())
+                    .collect(),
+                configs: topic
+                    .configs
+                    .iter()
+                    .map(|config| {
+                        (
+                            config.name.to_string(),
+                            config.value.as_ref().map(|v| v.to_string()),
+                        )
+                    })
+                    .collect(),
             };
             let planned = broker.plan_topic(&new_topic);
             let outcome = match planned {
                 Ok(plan) if request.validate_only => Ok((plan, None)),
-                Ok(plan) => broker.create_topic(plan.clone()).map(|created| (plan, Some(created.id))),
+                Ok(plan) => broker
+                    .create_topic(plan.clone())
+                    .map(|created| (plan, Some(created.id))),
                 Err(error) => Err(error),
             };
             match outcome {
@@ -67,7 +97,12 @@ fn failed(result: CreatableTopicResult, error: &TopicError) -> CreatableTopicRes
 }
 
 /// Fills the v5+ details: partitions, replication factor and every effective config.
-fn describe(broker: &Broker, result: CreatableTopicResult, plan: &TopicPlan, topic_id: Option<uuid::Uuid>) -> CreatableTopicResult {
+fn describe(
+    broker: &Broker,
+    result: CreatableTopicResult,
+    plan: &TopicPlan,
+    topic_id: Option<uuid::Uuid>,
+) -> CreatableTopicResult {
     let configs = topic_config::effective(&plan.configs, &broker.config)
         .into_iter()
         .map(|(name, value, overridden)| {
@@ -76,7 +111,11 @@ fn describe(broker: &Broker, result: CreatableTopicResult, plan: &TopicPlan, top
                 .with_value(Some(StrBytes::from_string(value)))
                 .with_read_only(false)
                 .with_is_sensitive(false)
-                .with_config_source(if overridden { SOURCE_DYNAMIC_TOPIC_CONFIG } else { SOURCE_DEFAULT_CONFIG })
+                .with_config_source(if overridden {
+                    SOURCE_DYNAMIC_TOPIC_CONFIG
+                } else {
+                    SOURCE_DEFAULT_CONFIG
+                })
         })
         .collect();
     result

@@ -12,39 +12,80 @@ use super::SupportedApi;
 use crate::broker::{Broker, TopicError};
 use crate::protocol::errors;
 
-pub const API: SupportedApi = SupportedApi { key: ApiKey::DeleteTopics, versions: VersionRange { min: 1, max: 6 } };
+pub const API: SupportedApi = SupportedApi {
+    key: ApiKey::DeleteTopics,
+    versions: VersionRange { min: 1, max: 6 },
+};
 
 /// DeleteTopics v6 names topics by name or id (KIP-516).
 const TOPIC_STATES_VERSION: i16 = 6;
 
-pub fn handle(broker: &Arc<Broker>, version: i16, request: DeleteTopicsRequest) -> DeleteTopicsResponse {
+pub fn handle(
+    broker: &Arc<Broker>,
+    version: i16,
+    request: DeleteTopicsRequest,
+) -> DeleteTopicsResponse {
     let wanted: Vec<(Option<TopicName>, Uuid)> = if version >= TOPIC_STATES_VERSION {
-        request.topics.into_iter().map(|topic| (topic.name, topic.topic_id)).collect()
+        request
+            .topics
+            .into_iter()
+            .map(|topic| (topic.name, topic.topic_id))
+            .collect()
     } else {
-        request.topic_names.into_iter().map(|name| (Some(name), Uuid::nil())).collect()
+        request
+            .topic_names
+            .into_iter()
+            .map(|name| (Some(name), Uuid::nil()))
+            .collect()
     };
-    let responses = wanted.into_iter().map(|(name, topic_id)| delete_one(broker, name, topic_id)).collect();
+    let responses = wanted
+        .into_iter()
+        .map(|(name, topic_id)| delete_one(broker, name, topic_id))
+        .collect();
     DeleteTopicsResponse::default().with_responses(responses)
 }
 
 fn delete_one(broker: &Broker, name: Option<TopicName>, topic_id: Uuid) -> DeletableTopicResult {
-    let result = DeletableTopicResult::default().with_name(name.clone()).with_topic_id(topic_id);
+    let result = DeletableTopicResult::default()
+        .with_name(name.clone())
+        .with_topic_id(topic_id);
     let fail = |error: ResponseError, message: String| {
-        result.clone().with_error_code(error.code()).with_error_message(Some(StrBytes::from_string(message)))
+        result
+            .clone()
+            .with_error_code(error.code())
+            .with_error_message(Some(StrBytes::from_string(message)))
     };
     let image = broker.metadata.image();
     let target = match (&name, topic_id.is_nil()) {
-        (Some(_), false) => return fail(ResponseError::InvalidRequest, "Name and topic id may not both be set".into()),
-        (Some(name), true) => image.topic(name).cloned().ok_or(ResponseError::UnknownTopicOrPartition),
-        (None, false) => image.topic_by_id(topic_id).cloned().ok_or(ResponseError::UnknownTopicId),
-        (None, true) => return fail(ResponseError::InvalidRequest, "Neither topic name nor id was set".into()),
+        (Some(_), false) => {
+            return fail(
+                ResponseError::InvalidRequest,
+                "Name and topic id may not both be set".into(),
+            )
+        }
+        (Some(name), true) => image
+            .topic(name)
+            .cloned()
+            .ok_or(ResponseError::UnknownTopicOrPartition),
+        (None, false) => image
+            .topic_by_id(topic_id)
+            .cloned()
+            .ok_or(ResponseError::UnknownTopicId),
+        (None, true) => {
+            return fail(
+                ResponseError::InvalidRequest,
+                "Neither topic name nor id was set".into(),
+            )
+        }
     };
     let topic = match target {
         Ok(topic) => topic,
         Err(error) => return fail(error, error.to_string()),
     };
     match broker.delete_topic(&topic.name) {
-        Ok(deleted) => result.with_name(Some(TopicName(StrBytes::from_string(deleted.name.clone())))).with_topic_id(deleted.id),
+        Ok(deleted) => result
+            .with_name(Some(TopicName(StrBytes::from_string(deleted.name.clone()))))
+            .with_topic_id(deleted.id),
         Err(error) => {
             if let TopicError::Storage(_) = error {
                 tracing::error!(topic = %topic.name, %error, "delete topic failed");

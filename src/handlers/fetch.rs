@@ -20,7 +20,10 @@ use crate::broker::Broker;
 use crate::log::{LogError, Partition};
 use crate::protocol::errors;
 
-pub const API: SupportedApi = SupportedApi { key: ApiKey::Fetch, versions: VersionRange { min: 4, max: 18 } };
+pub const API: SupportedApi = SupportedApi {
+    key: ApiKey::Fetch,
+    versions: VersionRange { min: 4, max: 18 },
+};
 
 /// Fetch v13 addresses topics by id (KIP-516).
 const TOPIC_ID_VERSION: i16 = 13;
@@ -65,7 +68,11 @@ pub async fn handle(broker: Arc<Broker>, version: i16, request: FetchRequest) ->
         if bytes >= min_bytes || has_error || watchers.is_empty() || Instant::now() >= deadline {
             return response;
         }
-        let changed = select_all(watchers.iter_mut().map(|watcher| Box::pin(watcher.changed())));
+        let changed = select_all(
+            watchers
+                .iter_mut()
+                .map(|watcher| Box::pin(watcher.changed())),
+        );
         match tokio::time::timeout_at(deadline, changed).await {
             Ok((Ok(()), _, _)) => continue,
             // A partition was deleted (its sender dropped) or the wait timed out: answer now.
@@ -93,9 +100,15 @@ fn resolve(broker: &Broker, version: i16, topics: Vec<FetchTopic>) -> Vec<TopicT
         .into_iter()
         .map(|requested| {
             let (topic, unknown) = if version >= TOPIC_ID_VERSION {
-                (image.topic_by_id(requested.topic_id), ResponseError::UnknownTopicId)
+                (
+                    image.topic_by_id(requested.topic_id),
+                    ResponseError::UnknownTopicId,
+                )
             } else {
-                (image.topic(&requested.topic), ResponseError::UnknownTopicOrPartition)
+                (
+                    image.topic(&requested.topic),
+                    ResponseError::UnknownTopicOrPartition,
+                )
             };
             let partitions = requested
                 .partitions
@@ -105,26 +118,37 @@ fn resolve(broker: &Broker, version: i16, topics: Vec<FetchTopic>) -> Vec<TopicT
                     fetch_offset: partition.fetch_offset,
                     partition_max_bytes: partition.partition_max_bytes,
                     current_leader_epoch: partition.current_leader_epoch,
-                    log: topic
-                        .ok_or(unknown)
-                        .and_then(|topic| broker.partition(&topic.name, partition.partition).ok_or(ResponseError::UnknownTopicOrPartition)),
+                    log: topic.ok_or(unknown).and_then(|topic| {
+                        broker
+                            .partition(&topic.name, partition.partition)
+                            .ok_or(ResponseError::UnknownTopicOrPartition)
+                    }),
                 })
                 .collect();
-            TopicTargets { name: requested.topic, topic_id: requested.topic_id, partitions }
+            TopicTargets {
+                name: requested.topic,
+                topic_id: requested.topic_id,
+                partitions,
+            }
         })
         .collect()
 }
 
 /// Reads every target once. Returns the response, the record bytes in it, and whether any
 /// partition has an error (which answers the fetch at once, as Kafka does).
-fn read_all(topics: &[TopicTargets], max_bytes: usize, read_committed: bool) -> (FetchResponse, usize, bool) {
+fn read_all(
+    topics: &[TopicTargets],
+    max_bytes: usize,
+    read_committed: bool,
+) -> (FetchResponse, usize, bool) {
     let mut total = 0usize;
     let mut has_error = false;
     let mut responses = Vec::with_capacity(topics.len());
     for topic in topics {
         let mut partitions = Vec::with_capacity(topic.partitions.len());
         for target in &topic.partitions {
-            let budget = (target.partition_max_bytes.max(0) as usize).min(max_bytes.saturating_sub(total));
+            let budget =
+                (target.partition_max_bytes.max(0) as usize).min(max_bytes.saturating_sub(total));
             let data = read_partition(target, budget, total == 0, read_committed);
             has_error |= data.error_code != 0;
             total += data.records.as_ref().map_or(0, |records| records.len());
@@ -137,10 +161,19 @@ fn read_all(topics: &[TopicTargets], max_bytes: usize, read_committed: bool) -> 
                 .with_partitions(partitions),
         );
     }
-    (FetchResponse::default().with_responses(responses), total, has_error)
+    (
+        FetchResponse::default().with_responses(responses),
+        total,
+        has_error,
+    )
 }
 
-fn read_partition(target: &Target, budget: usize, min_one_batch: bool, read_committed: bool) -> PartitionData {
+fn read_partition(
+    target: &Target,
+    budget: usize,
+    min_one_batch: bool,
+    read_committed: bool,
+) -> PartitionData {
     let data = PartitionData::default()
         .with_partition_index(target.index)
         .with_high_watermark(-1)
@@ -167,7 +200,11 @@ fn read_partition(target: &Target, budget: usize, min_one_batch: bool, read_comm
             }
             let data = data.with_error_code(errors::for_log_error(&error).code());
             match error {
-                LogError::OffsetOutOfRange { log_start_offset, log_end_offset, .. } => data
+                LogError::OffsetOutOfRange {
+                    log_start_offset,
+                    log_end_offset,
+                    ..
+                } => data
                     .with_high_watermark(log_end_offset)
                     .with_last_stable_offset(log_end_offset)
                     .with_log_start_offset(log_start_offset),

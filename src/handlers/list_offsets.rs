@@ -4,7 +4,9 @@
 use std::sync::Arc;
 
 use kafka_protocol::messages::list_offsets_request::ListOffsetsPartition;
-use kafka_protocol::messages::list_offsets_response::{ListOffsetsPartitionResponse, ListOffsetsTopicResponse};
+use kafka_protocol::messages::list_offsets_response::{
+    ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
+};
 use kafka_protocol::messages::{ApiKey, ListOffsetsRequest, ListOffsetsResponse};
 use kafka_protocol::protocol::VersionRange;
 use kafka_protocol::ResponseError;
@@ -14,7 +16,10 @@ use crate::broker::Broker;
 use crate::log::Partition;
 use crate::protocol::errors;
 
-pub const API: SupportedApi = SupportedApi { key: ApiKey::ListOffsets, versions: VersionRange { min: 1, max: 10 } };
+pub const API: SupportedApi = SupportedApi {
+    key: ApiKey::ListOffsets,
+    versions: VersionRange { min: 1, max: 10 },
+};
 
 const LATEST: i64 = -1;
 const EARLIEST: i64 = -2;
@@ -22,7 +27,11 @@ const MAX_TIMESTAMP: i64 = -3;
 const EARLIEST_LOCAL: i64 = -4;
 const LATEST_TIERED: i64 = -5;
 
-pub fn handle(broker: &Arc<Broker>, version: i16, request: ListOffsetsRequest) -> ListOffsetsResponse {
+pub fn handle(
+    broker: &Arc<Broker>,
+    version: i16,
+    request: ListOffsetsRequest,
+) -> ListOffsetsResponse {
     let image = broker.metadata.image();
     let topics = request
         .topics
@@ -38,19 +47,29 @@ pub fn handle(broker: &Arc<Broker>, version: i16, request: ListOffsetsRequest) -
                         .with_timestamp(-1)
                         .with_offset(-1)
                         .with_leader_epoch(-1);
-                    match broker.partition(&topic.name, partition.partition_index).filter(|_| known) {
-                        None => response.with_error_code(ResponseError::UnknownTopicOrPartition.code()),
+                    match broker
+                        .partition(&topic.name, partition.partition_index)
+                        .filter(|_| known)
+                    {
+                        None => {
+                            response.with_error_code(ResponseError::UnknownTopicOrPartition.code())
+                        }
                         Some(log) => match lookup(&log, version, &partition) {
                             Ok((offset, timestamp)) => {
                                 let epoch = if offset >= 0 { log.leader_epoch() } else { -1 };
-                                response.with_offset(offset).with_timestamp(timestamp).with_leader_epoch(epoch)
+                                response
+                                    .with_offset(offset)
+                                    .with_timestamp(timestamp)
+                                    .with_leader_epoch(epoch)
                             }
                             Err(error) => response.with_error_code(error.code()),
                         },
                     }
                 })
                 .collect();
-            ListOffsetsTopicResponse::default().with_name(topic.name).with_partitions(partitions)
+            ListOffsetsTopicResponse::default()
+                .with_name(topic.name)
+                .with_partitions(partitions)
         })
         .collect();
     ListOffsetsResponse::default().with_topics(topics)
@@ -58,17 +77,29 @@ pub fn handle(broker: &Arc<Broker>, version: i16, request: ListOffsetsRequest) -
 
 /// The (offset, timestamp) answer for one partition. Read-committed "latest" is the last
 /// stable offset, which equals the high watermark until transactions exist.
-fn lookup(log: &Partition, version: i16, partition: &ListOffsetsPartition) -> Result<(i64, i64), ResponseError> {
+fn lookup(
+    log: &Partition,
+    version: i16,
+    partition: &ListOffsetsPartition,
+) -> Result<(i64, i64), ResponseError> {
     if let Some(error) = check_leader_epoch(partition.current_leader_epoch, log.leader_epoch()) {
         return Err(error);
     }
-    let requires = |min_version: i16| if version >= min_version { Ok(()) } else { Err(ResponseError::UnsupportedVersion) };
+    let requires = |min_version: i16| {
+        if version >= min_version {
+            Ok(())
+        } else {
+            Err(ResponseError::UnsupportedVersion)
+        }
+    };
     match partition.timestamp {
         LATEST => Ok((log.log_end_offset(), -1)),
         EARLIEST => Ok((log.log_start_offset(), -1)),
         MAX_TIMESTAMP => {
             requires(7)?;
-            Ok(log.max_timestamp().map_or((-1, -1), |found| (found.offset, found.timestamp)))
+            Ok(log
+                .max_timestamp()
+                .map_or((-1, -1), |found| (found.offset, found.timestamp)))
         }
         EARLIEST_LOCAL => {
             requires(8)?;

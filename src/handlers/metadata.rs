@@ -10,13 +10,15 @@ use kafka_protocol::messages::{ApiKey, BrokerId, MetadataRequest, MetadataRespon
 use kafka_protocol::protocol::{StrBytes, VersionRange};
 use kafka_protocol::ResponseError;
 
-
 use super::{SupportedApi, AUTHORIZED_OPERATIONS_OMITTED};
 use crate::broker::Broker;
 use crate::metadata::{topic_name, TopicMetadata};
 use crate::protocol::errors;
 
-pub const API: SupportedApi = SupportedApi { key: ApiKey::Metadata, versions: VersionRange { min: 0, max: 13 } };
+pub const API: SupportedApi = SupportedApi {
+    key: ApiKey::Metadata,
+    versions: VersionRange { min: 0, max: 13 },
+};
 
 /// Topic operations allowed without an authorizer: READ, WRITE, CREATE, DELETE, ALTER,
 /// DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS (Kafka's AclOperation codes as bits).
@@ -38,8 +40,13 @@ const fn bits(operations: &[i32]) -> i32 {
 pub fn handle(broker: &Arc<Broker>, version: i16, request: MetadataRequest) -> MetadataResponse {
     let config = &broker.config;
     let node = BrokerId(config.node_id);
-    let allow_auto_create = config.auto_create_topics && (version < 4 || request.allow_auto_topic_creation);
-    let topic_operations = if request.include_topic_authorized_operations { TOPIC_OPERATIONS_ALL } else { AUTHORIZED_OPERATIONS_OMITTED };
+    let allow_auto_create =
+        config.auto_create_topics && (version < 4 || request.allow_auto_topic_creation);
+    let topic_operations = if request.include_topic_authorized_operations {
+        TOPIC_OPERATIONS_ALL
+    } else {
+        AUTHORIZED_OPERATIONS_OMITTED
+    };
 
     let requested: Option<Vec<_>> = match request.topics {
         // v0: an empty list means all topics; v1+: null means all, empty means none.
@@ -47,11 +54,18 @@ pub fn handle(broker: &Arc<Broker>, version: i16, request: MetadataRequest) -> M
         other => other,
     };
     let topics = match requested {
-        None => broker.metadata.image().topics().map(|topic| describe(broker, topic, topic_operations)).collect(),
+        None => broker
+            .metadata
+            .image()
+            .topics()
+            .map(|topic| describe(broker, topic, topic_operations))
+            .collect(),
         Some(requested) => requested
             .into_iter()
             .map(|wanted| match (wanted.name, wanted.topic_id) {
-                (Some(name), _) => lookup_by_name(broker, name, allow_auto_create, topic_operations),
+                (Some(name), _) => {
+                    lookup_by_name(broker, name, allow_auto_create, topic_operations)
+                }
                 (None, id) => match broker.metadata.image().topic_by_id(id) {
                     Some(topic) => describe(broker, topic, topic_operations),
                     None => MetadataResponseTopic::default()
@@ -69,7 +83,9 @@ pub fn handle(broker: &Arc<Broker>, version: i16, request: MetadataRequest) -> M
             .with_node_id(node)
             .with_host(StrBytes::from_string(host.clone()))
             .with_port(i32::from(*port))])
-        .with_cluster_id(Some(StrBytes::from_string(broker.metadata.image().cluster_id.clone())))
+        .with_cluster_id(Some(StrBytes::from_string(
+            broker.metadata.image().cluster_id.clone(),
+        )))
         .with_controller_id(node)
         .with_topics(topics)
         .with_cluster_authorized_operations(if request.include_cluster_authorized_operations {
@@ -79,7 +95,12 @@ pub fn handle(broker: &Arc<Broker>, version: i16, request: MetadataRequest) -> M
         })
 }
 
-fn lookup_by_name(broker: &Broker, name: TopicName, allow_auto_create: bool, topic_operations: i32) -> MetadataResponseTopic {
+fn lookup_by_name(
+    broker: &Broker,
+    name: TopicName,
+    allow_auto_create: bool,
+    topic_operations: i32,
+) -> MetadataResponseTopic {
     if let Some(topic) = broker.metadata.image().topic(&name) {
         return describe(broker, topic, topic_operations);
     }
@@ -104,11 +125,17 @@ fn lookup_by_name(broker: &Broker, name: TopicName, allow_auto_create: bool, top
     }
 }
 
-fn describe(broker: &Broker, topic: &TopicMetadata, topic_operations: i32) -> MetadataResponseTopic {
+fn describe(
+    broker: &Broker,
+    topic: &TopicMetadata,
+    topic_operations: i32,
+) -> MetadataResponseTopic {
     let node = BrokerId(broker.config.node_id);
     let partitions = (0..topic.partitions)
         .map(|index| {
-            let leader_epoch = broker.partition(&topic.name, index).map_or(0, |log| log.leader_epoch());
+            let leader_epoch = broker
+                .partition(&topic.name, index)
+                .map_or(0, |log| log.leader_epoch());
             MetadataResponsePartition::default()
                 .with_partition_index(index)
                 .with_leader_id(node)
@@ -124,4 +151,3 @@ fn describe(broker: &Broker, topic: &TopicMetadata, topic_operations: i32) -> Me
         .with_partitions(partitions)
         .with_topic_authorized_operations(topic_operations)
 }
-

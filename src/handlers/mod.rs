@@ -44,7 +44,10 @@ pub const SUPPORTED_APIS: &[SupportedApi] = &[
 
 /// The versions of `key` we handle, if any.
 pub fn supported_versions(key: ApiKey) -> Option<VersionRange> {
-    SUPPORTED_APIS.iter().find(|api| api.key == key).map(|api| api.versions)
+    SUPPORTED_APIS
+        .iter()
+        .find(|api| api.key == key)
+        .map(|api| api.versions)
 }
 
 /// The response stage of a request: resolves to the response, or `None` when the client
@@ -58,18 +61,36 @@ fn ready(response: ResponseKind) -> Pending {
 /// Runs the dispatch stage of a decoded request and returns its response stage; `None` for
 /// a request no handler takes (the decoder lets only advertised APIs through, so this is a
 /// bug, and the connection is closed rather than left waiting).
-pub fn dispatch(broker: &Arc<Broker>, context: &RequestContext, request: RequestKind) -> Option<Pending> {
+pub fn dispatch(
+    broker: &Arc<Broker>,
+    context: &RequestContext,
+    request: RequestKind,
+) -> Option<Pending> {
     let version = context.api_version;
     Some(match request {
-        RequestKind::ApiVersions(request) => ready(ResponseKind::ApiVersions(api_versions::handle(version, &request))),
-        RequestKind::Metadata(request) => ready(ResponseKind::Metadata(metadata::handle(broker, version, request))),
-        RequestKind::CreateTopics(request) => ready(ResponseKind::CreateTopics(create_topics::handle(broker, version, request))),
-        RequestKind::DeleteTopics(request) => ready(ResponseKind::DeleteTopics(delete_topics::handle(broker, version, request))),
-        RequestKind::ListOffsets(request) => ready(ResponseKind::ListOffsets(list_offsets::handle(broker, version, request))),
+        RequestKind::ApiVersions(request) => ready(ResponseKind::ApiVersions(
+            api_versions::handle(version, &request),
+        )),
+        RequestKind::Metadata(request) => ready(ResponseKind::Metadata(metadata::handle(
+            broker, version, request,
+        ))),
+        RequestKind::CreateTopics(request) => ready(ResponseKind::CreateTopics(
+            create_topics::handle(broker, version, request),
+        )),
+        RequestKind::DeleteTopics(request) => ready(ResponseKind::DeleteTopics(
+            delete_topics::handle(broker, version, request),
+        )),
+        RequestKind::ListOffsets(request) => ready(ResponseKind::ListOffsets(
+            list_offsets::handle(broker, version, request),
+        )),
         RequestKind::Produce(request) => produce::handle(broker, version, request),
         RequestKind::Fetch(request) => {
             let broker = Arc::clone(broker);
-            Box::pin(async move { Some(ResponseKind::Fetch(fetch::handle(broker, version, request).await)) })
+            Box::pin(async move {
+                Some(ResponseKind::Fetch(
+                    fetch::handle(broker, version, request).await,
+                ))
+            })
         }
         _ => return None,
     })

@@ -5,7 +5,9 @@
 use std::sync::Arc;
 
 use futures::future::join_all;
-use kafka_protocol::messages::produce_response::{BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::produce_response::{
+    BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
+};
 use kafka_protocol::messages::{ApiKey, ProduceRequest, ProduceResponse, ResponseKind, TopicName};
 use kafka_protocol::protocol::{StrBytes, VersionRange};
 use kafka_protocol::ResponseError;
@@ -18,7 +20,10 @@ use crate::metadata::TopicMetadata;
 use crate::protocol::errors;
 use crate::records::{batch_size, BatchView};
 
-pub const API: SupportedApi = SupportedApi { key: ApiKey::Produce, versions: VersionRange { min: 3, max: 13 } };
+pub const API: SupportedApi = SupportedApi {
+    key: ApiKey::Produce,
+    versions: VersionRange { min: 3, max: 13 },
+};
 
 /// Produce v13 addresses topics by id (KIP-516).
 const TOPIC_ID_VERSION: i16 = 13;
@@ -49,25 +54,38 @@ pub fn handle(broker: &Arc<Broker>, version: i16, request: ProduceRequest) -> Pe
             } else {
                 image.topic(&topic_data.name)
             };
-            let unknown = if version >= TOPIC_ID_VERSION { ResponseError::UnknownTopicId } else { ResponseError::UnknownTopicOrPartition };
+            let unknown = if version >= TOPIC_ID_VERSION {
+                ResponseError::UnknownTopicId
+            } else {
+                ResponseError::UnknownTopicOrPartition
+            };
             let partitions = topic_data
                 .partition_data
                 .into_iter()
                 .map(|data| Appended {
                     index: data.index,
-                    result: if !matches!(acks, -1 | 0 | 1) {
+                    result: if !(-1..=1).contains(&acks) {
                         Err((ResponseError::InvalidRequiredAcks, None))
                     } else if request.transactional_id.is_some() {
-                        Err((ResponseError::TransactionalIdAuthorizationFailed, Some("transactions are not supported yet".into())))
+                        Err((
+                            ResponseError::TransactionalIdAuthorizationFailed,
+                            Some("transactions are not supported yet".into()),
+                        ))
                     } else {
                         match topic {
                             None => Err((unknown, None)),
-                            Some(topic) => append(broker, topic, data.index, data.records.as_deref()),
+                            Some(topic) => {
+                                append(broker, topic, data.index, data.records.as_deref())
+                            }
                         }
                     },
                 })
                 .collect();
-            TopicAppends { name: topic_data.name, topic_id: topic_data.topic_id, partitions }
+            TopicAppends {
+                name: topic_data.name,
+                topic_id: topic_data.topic_id,
+                partitions,
+            }
         })
         .collect();
 
@@ -78,7 +96,13 @@ pub fn handle(broker: &Arc<Broker>, version: i16, request: ProduceRequest) -> Pe
     Box::pin(async move {
         let mut responses = Vec::with_capacity(topics.len());
         for topic in topics {
-            let partitions = join_all(topic.partitions.into_iter().map(|appended| respond(appended, version, wait_for_flush))).await;
+            let partitions = join_all(
+                topic
+                    .partitions
+                    .into_iter()
+                    .map(|appended| respond(appended, version, wait_for_flush)),
+            )
+            .await;
             responses.push(
                 TopicProduceResponse::default()
                     .with_name(topic.name)
@@ -86,7 +110,9 @@ pub fn handle(broker: &Arc<Broker>, version: i16, request: ProduceRequest) -> Pe
                     .with_partition_responses(partitions),
             );
         }
-        Some(ResponseKind::Produce(ProduceResponse::default().with_responses(responses)))
+        Some(ResponseKind::Produce(
+            ProduceResponse::default().with_responses(responses),
+        ))
     })
 }
 
@@ -97,14 +123,21 @@ fn append(
     index: i32,
     records: Option<&[u8]>,
 ) -> Result<(Arc<Partition>, AppendInfo), (ResponseError, Option<String>)> {
-    let log = broker.partition(&topic.name, index).ok_or((ResponseError::UnknownTopicOrPartition, None))?;
+    let log = broker
+        .partition(&topic.name, index)
+        .ok_or((ResponseError::UnknownTopicOrPartition, None))?;
     let records = records.unwrap_or_default();
     let invalid = |error: ResponseError, message: String| (error, Some(message));
-    let size = batch_size(records).map_err(|error| invalid(errors::for_batch_error(&error), error.to_string()))?;
+    let size = batch_size(records)
+        .map_err(|error| invalid(errors::for_batch_error(&error), error.to_string()))?;
     if size < records.len() {
-        return Err(invalid(ResponseError::InvalidRecord, "produce requests must carry exactly one record batch".into()));
+        return Err(invalid(
+            ResponseError::InvalidRecord,
+            "produce requests must carry exactly one record batch".into(),
+        ));
     }
-    let batch = BatchView::parse(records).map_err(|error| invalid(errors::for_batch_error(&error), error.to_string()))?;
+    let batch = BatchView::parse(records)
+        .map_err(|error| invalid(errors::for_batch_error(&error), error.to_string()))?;
     if batch.producer_id() >= 0 || batch.is_transactional() || batch.is_control() {
         return Err(invalid(
             ResponseError::UnknownProducerId,
@@ -129,11 +162,19 @@ fn append(
 }
 
 /// The response stage for one partition: wait for durability if asked, then report.
-async fn respond(appended: Appended, version: i16, wait_for_flush: bool) -> PartitionProduceResponse {
+async fn respond(
+    appended: Appended,
+    version: i16,
+    wait_for_flush: bool,
+) -> PartitionProduceResponse {
     let response = PartitionProduceResponse::default().with_index(appended.index);
     let failure = match appended.result {
         Ok((log, info)) => {
-            let flushed = if wait_for_flush { log.flush(info.last_offset + 1).await } else { Ok(()) };
+            let flushed = if wait_for_flush {
+                log.flush(info.last_offset + 1).await
+            } else {
+                Ok(())
+            };
             match flushed {
                 Ok(()) => {
                     return response
@@ -150,15 +191,23 @@ async fn respond(appended: Appended, version: i16, wait_for_flush: bool) -> Part
         Err(failure) => failure,
     };
     let (error, message) = failure;
-    let response = response.with_error_code(error.code()).with_base_offset(-1).with_log_append_time_ms(-1).with_log_start_offset(-1);
+    let response = response
+        .with_error_code(error.code())
+        .with_base_offset(-1)
+        .with_log_append_time_ms(-1)
+        .with_log_start_offset(-1);
     if version < RECORD_ERRORS_VERSION {
         return response;
     }
     let message = message.map(StrBytes::from_string);
     let record_errors = if error == ResponseError::InvalidRecord {
-        vec![BatchIndexAndErrorMessage::default().with_batch_index(0).with_batch_index_error_message(message.clone())]
+        vec![BatchIndexAndErrorMessage::default()
+            .with_batch_index(0)
+            .with_batch_index_error_message(message.clone())]
     } else {
         Vec::new()
     };
-    response.with_error_message(message).with_record_errors(record_errors)
+    response
+        .with_error_message(message)
+        .with_record_errors(record_errors)
 }

@@ -29,13 +29,18 @@ pub fn write_atomically(path: &Path, contents: &[u8]) -> io::Result<()> {
 }
 
 pub fn write_topic_id(dir: &Path, topic_id: Uuid) -> io::Result<()> {
-    write_atomically(&dir.join(PARTITION_METADATA_FILE), format!("version: 0\ntopic_id: {topic_id}\n").as_bytes())
+    write_atomically(
+        &dir.join(PARTITION_METADATA_FILE),
+        format!("version: 0\ntopic_id: {topic_id}\n").as_bytes(),
+    )
 }
 
 /// The topic id recorded in a partition directory, if readable.
 pub fn read_topic_id(dir: &Path) -> Option<Uuid> {
     let text = fs::read_to_string(dir.join(PARTITION_METADATA_FILE)).ok()?;
-    text.lines().find_map(|line| line.strip_prefix("topic_id: ")).and_then(|id| Uuid::parse_str(id.trim()).ok())
+    text.lines()
+        .find_map(|line| line.strip_prefix("topic_id: "))
+        .and_then(|id| Uuid::parse_str(id.trim()).ok())
 }
 
 /// Writes Kafka's leader-epoch checkpoint: version, entry count, then `epoch start_offset` lines.
@@ -50,16 +55,25 @@ pub fn write_leader_epochs(dir: &Path, entries: &[(i32, i64)]) -> io::Result<()>
 /// The latest leader epoch in the checkpoint, if the file is readable.
 pub fn read_latest_leader_epoch(dir: &Path) -> Option<i32> {
     let text = fs::read_to_string(dir.join(LEADER_EPOCH_FILE)).ok()?;
-    text.lines().skip(2).filter_map(|line| line.split_whitespace().next()?.parse().ok()).last()
+    text.lines()
+        .skip(2)
+        .filter_map(|line| line.split_whitespace().next()?.parse().ok())
+        .last()
 }
 
 pub fn write_recovery_point(dir: &Path, offset: i64) -> io::Result<()> {
-    write_atomically(&dir.join(RECOVERY_POINT_FILE), format!("{offset}\n").as_bytes())
+    write_atomically(
+        &dir.join(RECOVERY_POINT_FILE),
+        format!("{offset}\n").as_bytes(),
+    )
 }
 
 /// The recorded recovery point; 0 (scan everything) when missing or unreadable.
 pub fn read_recovery_point(dir: &Path) -> i64 {
-    fs::read_to_string(dir.join(RECOVERY_POINT_FILE)).ok().and_then(|text| text.trim().parse().ok()).unwrap_or(0)
+    fs::read_to_string(dir.join(RECOVERY_POINT_FILE))
+        .ok()
+        .and_then(|text| text.trim().parse().ok())
+        .unwrap_or(0)
 }
 
 #[cfg(test)]

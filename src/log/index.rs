@@ -78,7 +78,12 @@ impl<E: IndexEntry> Index<E> {
     /// Opens (or creates) the index file and loads its entries. Returns `None` when the file is
     /// not a well-formed index (odd length, keys not increasing): the caller rebuilds it.
     pub fn open(path: &Path) -> io::Result<Option<Self>> {
-        let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path)?;
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)?;
         let len = file.metadata()?.len() as usize;
         if len % E::BYTES != 0 {
             return Ok(None);
@@ -86,7 +91,10 @@ impl<E: IndexEntry> Index<E> {
         let mut bytes = vec![0u8; len];
         file.read_exact_at(&mut bytes, 0)?;
         let entries: Vec<E> = bytes.chunks_exact(E::BYTES).map(E::decode).collect();
-        if entries.windows(2).any(|pair| pair[0].key() >= pair[1].key()) {
+        if entries
+            .windows(2)
+            .any(|pair| pair[0].key() >= pair[1].key())
+        {
             return Ok(None);
         }
         Ok(Some(Self { file, entries }))
@@ -94,7 +102,12 @@ impl<E: IndexEntry> Index<E> {
 
     /// Replaces the file's contents with `entries`.
     pub fn rewrite(path: &Path, entries: Vec<E>) -> io::Result<Self> {
-        let file = OpenOptions::new().read(true).write(true).create(true).truncate(true).open(path)?;
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(path)?;
         let mut bytes = Vec::with_capacity(entries.len() * E::BYTES);
         entries.iter().for_each(|entry| entry.encode(&mut bytes));
         file.write_all_at(&bytes, 0)?;
@@ -116,7 +129,8 @@ impl<E: IndexEntry> Index<E> {
         }
         let mut bytes = Vec::with_capacity(E::BYTES);
         entry.encode(&mut bytes);
-        self.file.write_all_at(&bytes, (self.entries.len() * E::BYTES) as u64)?;
+        self.file
+            .write_all_at(&bytes, (self.entries.len() * E::BYTES) as u64)?;
         self.entries.push(entry);
         Ok(())
     }
@@ -147,7 +161,10 @@ mod tests {
     use proptest::prelude::*;
 
     fn entry(relative_offset: u32, position: u32) -> OffsetEntry {
-        OffsetEntry { relative_offset, position }
+        OffsetEntry {
+            relative_offset,
+            position,
+        }
     }
 
     #[test]
@@ -172,15 +189,33 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("0.timeindex");
         let mut index = TimeIndex::rewrite(&path, Vec::new()).unwrap();
-        index.append(TimeEntry { timestamp: 10, relative_offset: 0 }).unwrap();
-        index.append(TimeEntry { timestamp: 20, relative_offset: 7 }).unwrap();
+        index
+            .append(TimeEntry {
+                timestamp: 10,
+                relative_offset: 0,
+            })
+            .unwrap();
+        index
+            .append(TimeEntry {
+                timestamp: 20,
+                relative_offset: 7,
+            })
+            .unwrap();
         let reopened = TimeIndex::open(&path).unwrap().expect("well formed");
         assert_eq!(reopened.entries(), index.entries());
         std::fs::write(&path, [0u8; 13]).unwrap();
         assert!(TimeIndex::open(&path).unwrap().is_none());
         let mut decreasing = Vec::new();
-        TimeEntry { timestamp: 20, relative_offset: 0 }.encode(&mut decreasing);
-        TimeEntry { timestamp: 10, relative_offset: 1 }.encode(&mut decreasing);
+        TimeEntry {
+            timestamp: 20,
+            relative_offset: 0,
+        }
+        .encode(&mut decreasing);
+        TimeEntry {
+            timestamp: 10,
+            relative_offset: 1,
+        }
+        .encode(&mut decreasing);
         std::fs::write(&path, decreasing).unwrap();
         assert!(TimeIndex::open(&path).unwrap().is_none());
     }

@@ -46,7 +46,12 @@ impl LogManager {
             fs::remove_file(&marker)?;
             fs::File::open(data_dir)?.sync_all()?;
         }
-        Ok(Self { data_dir: data_dir.to_owned(), clock, recover: !clean, partitions: RwLock::default() })
+        Ok(Self {
+            data_dir: data_dir.to_owned(),
+            clock,
+            recover: !clean,
+            partitions: RwLock::default(),
+        })
     }
 
     /// Whether this start recovers logs (the previous run did not shut down cleanly).
@@ -60,7 +65,13 @@ impl LogManager {
 
     /// Opens (creating where missing) partitions `0..count` of a topic. A directory left by an
     /// earlier topic of the same name (another topic id) is removed first.
-    pub fn open_topic(&self, topic: &str, topic_id: Uuid, count: i32, config: &Arc<LogConfig>) -> Result<(), LogError> {
+    pub fn open_topic(
+        &self,
+        topic: &str,
+        topic_id: Uuid,
+        count: i32,
+        config: &Arc<LogConfig>,
+    ) -> Result<(), LogError> {
         for partition in 0..count {
             let dir = self.partition_dir(topic, partition);
             match checkpoint::read_topic_id(&dir) {
@@ -76,8 +87,21 @@ impl LogManager {
                     checkpoint::write_topic_id(&dir, topic_id)?;
                 }
             }
-            let log = Partition::open(topic, partition, &dir, Arc::clone(config), self.recover, Arc::clone(&self.clock))?;
-            self.write_map().insert(TopicPartition { topic: topic.to_owned(), partition }, Arc::new(log));
+            let log = Partition::open(
+                topic,
+                partition,
+                &dir,
+                Arc::clone(config),
+                self.recover,
+                Arc::clone(&self.clock),
+            )?;
+            self.write_map().insert(
+                TopicPartition {
+                    topic: topic.to_owned(),
+                    partition,
+                },
+                Arc::new(log),
+            );
         }
         // New partition directories must survive a machine crash, like the data in them.
         fs::File::open(&self.data_dir)?.sync_all()?;
@@ -87,7 +111,11 @@ impl LogManager {
     /// Removes partition directories that belong to no loaded topic (a delete interrupted by
     /// a crash, or a topic removed from the metadata).
     pub fn remove_unknown_partition_dirs(&self) -> Result<(), LogError> {
-        let known: Vec<PathBuf> = self.read_map().values().map(|log| log.dir().to_owned()).collect();
+        let known: Vec<PathBuf> = self
+            .read_map()
+            .values()
+            .map(|log| log.dir().to_owned())
+            .collect();
         for entry in fs::read_dir(&self.data_dir)? {
             let path = entry?.path();
             let is_partition_dir = path.join(checkpoint::PARTITION_METADATA_FILE).exists();
@@ -103,7 +131,11 @@ impl LogManager {
     pub fn delete_topic(&self, topic: &str) -> Result<(), LogError> {
         let removed: Vec<Arc<Partition>> = {
             let mut map = self.write_map();
-            let keys: Vec<TopicPartition> = map.keys().filter(|key| key.topic == topic).cloned().collect();
+            let keys: Vec<TopicPartition> = map
+                .keys()
+                .filter(|key| key.topic == topic)
+                .cloned()
+                .collect();
             keys.iter().filter_map(|key| map.remove(key)).collect()
         };
         for log in removed {
@@ -113,7 +145,12 @@ impl LogManager {
     }
 
     pub fn partition(&self, topic: &str, partition: i32) -> Option<Arc<Partition>> {
-        self.read_map().get(&TopicPartition { topic: topic.to_owned(), partition }).cloned()
+        self.read_map()
+            .get(&TopicPartition {
+                topic: topic.to_owned(),
+                partition,
+            })
+            .cloned()
     }
 
     /// Every partition, sorted by topic and index.
@@ -148,10 +185,16 @@ impl LogManager {
     }
 
     fn read_map(&self) -> std::sync::RwLockReadGuard<'_, HashMap<TopicPartition, Arc<Partition>>> {
-        self.partitions.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.partitions
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn write_map(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<TopicPartition, Arc<Partition>>> {
-        self.partitions.write().unwrap_or_else(|poisoned| poisoned.into_inner())
+    fn write_map(
+        &self,
+    ) -> std::sync::RwLockWriteGuard<'_, HashMap<TopicPartition, Arc<Partition>>> {
+        self.partitions
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }

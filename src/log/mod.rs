@@ -49,7 +49,11 @@ pub enum LogError {
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
     #[error("offset {offset} is outside [{log_start_offset}, {log_end_offset}]")]
-    OffsetOutOfRange { offset: i64, log_start_offset: i64, log_end_offset: i64 },
+    OffsetOutOfRange {
+        offset: i64,
+        log_start_offset: i64,
+        log_end_offset: i64,
+    },
     #[error("invalid record batch: {0}")]
     InvalidBatch(#[from] BatchError),
     #[error("batch of {size} bytes exceeds max.message.bytes {max}")]

@@ -62,7 +62,9 @@ impl LogState {
 
     /// Index of the segment that holds `offset` (the last one with base ≤ offset).
     fn segment_index_for(&self, offset: i64) -> usize {
-        self.segments.partition_point(|segment| segment.base_offset() <= offset).saturating_sub(1)
+        self.segments
+            .partition_point(|segment| segment.base_offset() <= offset)
+            .saturating_sub(1)
     }
 }
 
@@ -107,12 +109,16 @@ impl Partition {
         for (at, &base_offset) in base_offsets.iter().enumerate() {
             let is_active = at + 1 == base_offsets.len();
             let scan = recover && (is_active || base_offset >= recovery_point);
-            let (segment, report) = Segment::open(dir, base_offset, config.index_interval_bytes, scan, now)?;
+            let (segment, report) =
+                Segment::open(dir, base_offset, config.index_interval_bytes, scan, now)?;
             segments.push(segment);
             if let Some(report) = report.filter(|report| report.truncated_bytes > 0) {
                 tracing::warn!(
-                    topic, partition = index, base_offset,
-                    valid_bytes = report.valid_bytes, truncated_bytes = report.truncated_bytes,
+                    topic,
+                    partition = index,
+                    base_offset,
+                    valid_bytes = report.valid_bytes,
+                    truncated_bytes = report.truncated_bytes,
                     "recovery truncated a torn segment tail"
                 );
                 // Everything after the first invalid byte is gone, later segments included.
@@ -160,7 +166,9 @@ impl Partition {
     fn lock(&self) -> MutexGuard<'_, LogState> {
         // A panic while holding the lock leaves the state as consistent as the files are;
         // keep serving rather than poisoning every later request.
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     pub fn topic(&self) -> &str {
@@ -183,15 +191,23 @@ impl Partition {
         let mut state = self.lock();
         let config = Arc::clone(&state.config);
         if batch.size() > config.max_message_bytes {
-            return Err(LogError::BatchTooLarge { size: batch.size(), max: config.max_message_bytes });
+            return Err(LogError::BatchTooLarge {
+                size: batch.size(),
+                max: config.max_message_bytes,
+            });
         }
         self.roll_if_needed(&mut state, batch.size() as u64, now)?;
         let base_offset = state.log_end_offset();
         let last_offset = base_offset + i64::from(batch.last_offset_delta());
-        let log_append_time = (config.timestamp_type == TimestampType::LogAppendTime).then_some(now);
+        let log_append_time =
+            (config.timestamp_type == TimestampType::LogAppendTime).then_some(now);
         let header = stamped_header(
             batch,
-            AppendStamp { base_offset, partition_leader_epoch: self.leader_epoch, log_append_time_ms: log_append_time },
+            AppendStamp {
+                base_offset,
+                partition_leader_epoch: self.leader_epoch,
+                log_append_time_ms: log_append_time,
+            },
         );
         let max_timestamp = log_append_time.unwrap_or_else(|| batch.max_timestamp());
         let active = state.segments.len() - 1;
@@ -200,17 +216,32 @@ impl Partition {
         let log_start_offset = state.log_start_offset();
         drop(state);
         self.end_offset.send_replace(last_offset + 1);
-        Ok(AppendInfo { base_offset, last_offset, log_append_time_ms: log_append_time.unwrap_or(-1), log_start_offset })
+        Ok(AppendInfo {
+            base_offset,
+            last_offset,
+            log_append_time_ms: log_append_time.unwrap_or(-1),
+            log_start_offset,
+        })
     }
 
-    fn roll_if_needed(&self, state: &mut LogState, batch_size: u64, now: i64) -> Result<(), LogError> {
+    fn roll_if_needed(
+        &self,
+        state: &mut LogState,
+        batch_size: u64,
+        now: i64,
+    ) -> Result<(), LogError> {
         let active = state.active();
         let full = !active.has_room_for(batch_size, state.config.segment_bytes);
         let aged = !active.is_empty() && now - active.created_at_ms() >= state.config.segment_ms;
         if !(full || aged) {
             return Ok(());
         }
-        let next = Segment::create(&self.dir, active.next_offset(), state.config.index_interval_bytes, now)?;
+        let next = Segment::create(
+            &self.dir,
+            active.next_offset(),
+            state.config.index_interval_bytes,
+            now,
+        )?;
         tracing::debug!(topic = %self.topic, partition = self.index, base_offset = next.base_offset(), "rolled segment");
         let rolled = active.log_file();
         state.rolled_unsynced.push(rolled);
@@ -243,7 +274,12 @@ impl Partition {
             state.last_flush_ms = self.clock.now_ms();
             let mut files = state.rolled_unsynced.clone();
             files.push(state.active().log_file());
-            (files, state.log_end_offset(), state.active().base_offset(), state.rolled_unsynced.len())
+            (
+                files,
+                state.log_end_offset(),
+                state.active().base_offset(),
+                state.rolled_unsynced.len(),
+            )
         };
         let dir = self.dir.clone();
         let sync = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
@@ -276,7 +312,8 @@ impl Partition {
         checkpoint::write_recovery_point(&self.dir, active_base)?;
         state.rolled_unsynced.clear();
         state.recovery_point = active_base;
-        self.durable_offset.fetch_max(state.log_end_offset(), Ordering::AcqRel);
+        self.durable_offset
+            .fetch_max(state.log_end_offset(), Ordering::AcqRel);
         Ok(())
     }
 
@@ -295,13 +332,26 @@ impl Partition {
 
     /// Reads whole batches starting with the one that holds `offset`, at most `max_bytes`
     /// unless `min_one_batch` and the first batch alone is larger (KIP-74).
-    pub fn read(&self, offset: i64, max_bytes: usize, min_one_batch: bool) -> Result<ReadResult, LogError> {
+    pub fn read(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        min_one_batch: bool,
+    ) -> Result<ReadResult, LogError> {
         let state = self.lock();
         let high_watermark = state.log_end_offset();
         let log_start_offset = state.log_start_offset();
-        let empty = ReadResult { records: Bytes::new(), high_watermark, log_start_offset };
+        let empty = ReadResult {
+            records: Bytes::new(),
+            high_watermark,
+            log_start_offset,
+        };
         if offset < log_start_offset || offset > high_watermark {
-            return Err(LogError::OffsetOutOfRange { offset, log_start_offset, log_end_offset: high_watermark });
+            return Err(LogError::OffsetOutOfRange {
+                offset,
+                log_start_offset,
+                log_end_offset: high_watermark,
+            });
         }
         let mut found = None;
         for segment in &state.segments[state.segment_index_for(offset)..] {
@@ -311,7 +361,9 @@ impl Partition {
             }
         }
         drop(state);
-        let Some((file, location, segment_size)) = found else { return Ok(empty) };
+        let Some((file, location, segment_size)) = found else {
+            return Ok(empty);
+        };
         let available = (segment_size - location.position) as usize;
         let first_batch = location.size as usize;
         let len = match max_bytes.min(available) {
@@ -321,13 +373,24 @@ impl Partition {
         };
         let mut bytes = segment::read_range(&file, location.position, len)?;
         bytes.truncate(segment::whole_batches_len(&bytes));
-        Ok(ReadResult { records: Bytes::from(bytes), high_watermark, log_start_offset })
+        Ok(ReadResult {
+            records: Bytes::from(bytes),
+            high_watermark,
+            log_start_offset,
+        })
     }
 
     /// The first batch whose max timestamp is ≥ `timestamp` (ListOffsets by time).
-    pub fn find_offset_by_timestamp(&self, timestamp: i64) -> Result<Option<TimestampMatch>, LogError> {
+    pub fn find_offset_by_timestamp(
+        &self,
+        timestamp: i64,
+    ) -> Result<Option<TimestampMatch>, LogError> {
         let state = self.lock();
-        for segment in state.segments.iter().filter(|segment| segment.max_timestamp() >= timestamp) {
+        for segment in state
+            .segments
+            .iter()
+            .filter(|segment| segment.max_timestamp() >= timestamp)
+        {
             if let Some(found) = segment.find_by_timestamp(timestamp)? {
                 return Ok(Some(found));
             }
@@ -341,7 +404,10 @@ impl Partition {
         let mut best: Option<TimestampMatch> = None;
         for segment in state.segments.iter().filter(|segment| !segment.is_empty()) {
             if best.is_none_or(|best| segment.max_timestamp() > best.timestamp) {
-                best = Some(TimestampMatch { offset: segment.offset_of_max_timestamp(), timestamp: segment.max_timestamp() });
+                best = Some(TimestampMatch {
+                    offset: segment.offset_of_max_timestamp(),
+                    timestamp: segment.max_timestamp(),
+                });
             }
         }
         best
@@ -378,12 +444,22 @@ mod tests {
     }
 
     fn open(dir: &Path, config: LogConfig, recover: bool) -> Partition {
-        Partition::open("t", 0, dir, Arc::new(config), recover, Arc::new(ManualClock::new(1_000))).unwrap()
+        Partition::open(
+            "t",
+            0,
+            dir,
+            Arc::new(config),
+            recover,
+            Arc::new(ManualClock::new(1_000)),
+        )
+        .unwrap()
     }
 
     fn append(partition: &Partition, count: i32, ts: i64) -> AppendInfo {
         let bytes = build_batch(count, ts, &[count as u8; 100]);
-        partition.append(&BatchView::parse(&bytes).unwrap()).unwrap()
+        partition
+            .append(&BatchView::parse(&bytes).unwrap())
+            .unwrap()
     }
 
     #[test]
@@ -403,21 +479,51 @@ mod tests {
             let first = BatchView::parse(&read.records).unwrap();
             assert!(first.base_offset() <= offset && offset <= first.last_offset());
         }
-        assert!(partition.read(expected, 1000, true).unwrap().records.is_empty());
-        assert!(matches!(partition.read(expected + 1, 1000, true), Err(LogError::OffsetOutOfRange { .. })));
+        assert!(partition
+            .read(expected, 1000, true)
+            .unwrap()
+            .records
+            .is_empty());
+        assert!(matches!(
+            partition.read(expected + 1, 1000, true),
+            Err(LogError::OffsetOutOfRange { .. })
+        ));
     }
 
     #[test]
     fn read_respects_max_bytes_and_kip_74() {
         let dir = tempfile::tempdir().unwrap();
-        let partition = open(dir.path(), LogConfig { segment_bytes: 1 << 20, ..test_config() }, false);
+        let partition = open(
+            dir.path(),
+            LogConfig {
+                segment_bytes: 1 << 20,
+                ..test_config()
+            },
+            false,
+        );
         for _ in 0..10 {
             append(&partition, 1, 5);
         }
-        let batch = BatchView::parse(&partition.read(0, 1 << 20, true).unwrap().records).unwrap().size();
-        assert_eq!(partition.read(0, 1 << 20, true).unwrap().records.len(), batch * 10);
-        assert_eq!(partition.read(0, batch * 3 + 5, true).unwrap().records.len(), batch * 3);
-        assert_eq!(partition.read(0, 10, true).unwrap().records.len(), batch, "one batch even if larger");
+        let batch = BatchView::parse(&partition.read(0, 1 << 20, true).unwrap().records)
+            .unwrap()
+            .size();
+        assert_eq!(
+            partition.read(0, 1 << 20, true).unwrap().records.len(),
+            batch * 10
+        );
+        assert_eq!(
+            partition
+                .read(0, batch * 3 + 5, true)
+                .unwrap()
+                .records
+                .len(),
+            batch * 3
+        );
+        assert_eq!(
+            partition.read(0, 10, true).unwrap().records.len(),
+            batch,
+            "one batch even if larger"
+        );
         assert!(partition.read(0, 10, false).unwrap().records.is_empty());
     }
 
@@ -438,7 +544,10 @@ mod tests {
     #[test]
     fn log_append_time_stamps_the_broker_clock() {
         let dir = tempfile::tempdir().unwrap();
-        let config = LogConfig { timestamp_type: TimestampType::LogAppendTime, ..test_config() };
+        let config = LogConfig {
+            timestamp_type: TimestampType::LogAppendTime,
+            ..test_config()
+        };
         let partition = open(dir.path(), config, false);
         let info = append(&partition, 3, 5);
         assert_eq!(info.log_append_time_ms, 1_000);

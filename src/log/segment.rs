@@ -17,7 +17,10 @@ pub const SEGMENT_SIZE_MAX_BYTES: u64 = i32::MAX as u64;
 
 /// File name of a segment file: `00000000000000000042.log`.
 pub fn file_name(base_offset: i64, extension: &str) -> String {
-    format!("{base_offset:0width$}.{extension}", width = FILE_NAME_DIGITS)
+    format!(
+        "{base_offset:0width$}.{extension}",
+        width = FILE_NAME_DIGITS
+    )
 }
 
 /// Deletes a segment's `.log`, `.index` and `.timeindex`, whichever exist.
@@ -84,14 +87,30 @@ pub struct Segment {
 
 impl Segment {
     /// Creates a new empty segment, replacing any files of the same name.
-    pub fn create(dir: &Path, base_offset: i64, index_interval_bytes: u64, now_ms: i64) -> io::Result<Self> {
+    pub fn create(
+        dir: &Path,
+        base_offset: i64,
+        index_interval_bytes: u64,
+        now_ms: i64,
+    ) -> io::Result<Self> {
         let log_path = dir.join(file_name(base_offset, "log"));
-        let log = OpenOptions::new().read(true).write(true).create(true).truncate(true).open(&log_path)?;
+        let log = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&log_path)?;
         Ok(Self {
             base_offset,
             log: Arc::new(log),
-            offset_index: OffsetIndex::rewrite(&dir.join(file_name(base_offset, "index")), Vec::new())?,
-            time_index: TimeIndex::rewrite(&dir.join(file_name(base_offset, "timeindex")), Vec::new())?,
+            offset_index: OffsetIndex::rewrite(
+                &dir.join(file_name(base_offset, "index")),
+                Vec::new(),
+            )?,
+            time_index: TimeIndex::rewrite(
+                &dir.join(file_name(base_offset, "timeindex")),
+                Vec::new(),
+            )?,
             log_path,
             size: 0,
             next_offset: base_offset,
@@ -120,9 +139,10 @@ impl Segment {
         let offset_index_path = dir.join(file_name(base_offset, "index"));
         let time_index_path = dir.join(file_name(base_offset, "timeindex"));
         if !recover {
-            if let (Some(offset_index), Some(time_index)) =
-                (OffsetIndex::open(&offset_index_path)?, TimeIndex::open(&time_index_path)?)
-            {
+            if let (Some(offset_index), Some(time_index)) = (
+                OffsetIndex::open(&offset_index_path)?,
+                TimeIndex::open(&time_index_path)?,
+            ) {
                 let mut segment = Self {
                     base_offset,
                     log_path: log_path.clone(),
@@ -162,7 +182,13 @@ impl Segment {
             segment.log.set_len(valid_bytes)?;
             segment.log.sync_all()?;
         }
-        Ok((segment, Some(RecoveryReport { valid_bytes, truncated_bytes: size - valid_bytes })))
+        Ok((
+            segment,
+            Some(RecoveryReport {
+                valid_bytes,
+                truncated_bytes: size - valid_bytes,
+            }),
+        ))
     }
 
     /// Walks and validates every batch of the file, re-indexing as it goes; returns the
@@ -171,7 +197,9 @@ impl Segment {
         let mut position = 0u64;
         let mut buffer = Vec::new();
         while position < file_size {
-            let Some(location) = self.read_location(position, file_size)? else { break };
+            let Some(location) = self.read_location(position, file_size)? else {
+                break;
+            };
             if location.base_offset < self.next_offset
                 || location.last_offset - self.base_offset > i64::from(u32::MAX)
             {
@@ -179,7 +207,9 @@ impl Segment {
             }
             buffer.resize(location.size as usize, 0);
             self.log.read_exact_at(&mut buffer, position)?;
-            let Ok(view) = BatchView::parse(&buffer) else { break };
+            let Ok(view) = BatchView::parse(&buffer) else {
+                break;
+            };
             let max_timestamp = view.max_timestamp();
             self.record_batch(position, location.last_offset, max_timestamp, location.size)?;
             position += location.size;
@@ -200,7 +230,9 @@ impl Segment {
             None => 0,
         };
         while position < self.size {
-            let Some(location) = self.read_location(position, self.size)? else { return Ok(false) };
+            let Some(location) = self.read_location(position, self.size)? else {
+                return Ok(false);
+            };
             if location.max_timestamp > self.max_timestamp {
                 self.max_timestamp = location.max_timestamp;
                 self.offset_of_max_timestamp = location.last_offset;
@@ -218,7 +250,9 @@ impl Segment {
         }
         let mut bytes = [0u8; BATCH_HEADER_BYTES];
         self.log.read_exact_at(&mut bytes, position)?;
-        let Ok(header) = BatchHeader::parse(&bytes) else { return Ok(None) };
+        let Ok(header) = BatchHeader::parse(&bytes) else {
+            return Ok(None);
+        };
         let size = header.size as u64;
         if size > file_size - position || header.base_offset < self.base_offset {
             return Ok(None);
@@ -234,7 +268,13 @@ impl Segment {
     }
 
     /// Updates indexes and counters for a batch just written at `position`.
-    fn record_batch(&mut self, position: u64, last_offset: i64, max_timestamp: i64, size: u64) -> io::Result<()> {
+    fn record_batch(
+        &mut self,
+        position: u64,
+        last_offset: i64,
+        max_timestamp: i64,
+        size: u64,
+    ) -> io::Result<()> {
         if max_timestamp > self.max_timestamp {
             self.max_timestamp = max_timestamp;
             self.offset_of_max_timestamp = last_offset;
@@ -262,10 +302,19 @@ impl Segment {
 
     /// Appends a batch whose header has been stamped (`header`) and whose remaining bytes are
     /// `view.bytes()[BATCH_HEADER_BYTES..]`.
-    pub fn append(&mut self, header: &[u8; BATCH_HEADER_BYTES], view: &BatchView<'_>, last_offset: i64, max_timestamp: i64) -> io::Result<()> {
+    pub fn append(
+        &mut self,
+        header: &[u8; BATCH_HEADER_BYTES],
+        view: &BatchView<'_>,
+        last_offset: i64,
+        max_timestamp: i64,
+    ) -> io::Result<()> {
         let position = self.size;
         self.log.write_all_at(header, position)?;
-        self.log.write_all_at(&view.bytes()[BATCH_HEADER_BYTES..], position + BATCH_HEADER_BYTES as u64)?;
+        self.log.write_all_at(
+            &view.bytes()[BATCH_HEADER_BYTES..],
+            position + BATCH_HEADER_BYTES as u64,
+        )?;
         self.record_batch(position, last_offset, max_timestamp, view.size() as u64)
     }
 
@@ -279,7 +328,10 @@ impl Segment {
     /// The first batch whose last offset is ≥ `offset`, using the offset index to skip ahead.
     pub fn locate(&self, offset: i64) -> io::Result<Option<BatchLocation>> {
         let relative = (offset - self.base_offset).max(0);
-        let start = self.offset_index.lower(relative).map_or(0, |entry| u64::from(entry.position));
+        let start = self
+            .offset_index
+            .lower(relative)
+            .map_or(0, |entry| u64::from(entry.position));
         self.walk_from(start, |location| location.last_offset >= offset)
     }
 
@@ -305,14 +357,21 @@ impl Segment {
                 } else {
                     location.max_timestamp
                 };
-                return Ok(Some(TimestampMatch { offset: location.base_offset, timestamp: matched }));
+                return Ok(Some(TimestampMatch {
+                    offset: location.base_offset,
+                    timestamp: matched,
+                }));
             }
             position += location.size;
         }
         Ok(None)
     }
 
-    fn walk_from(&self, mut position: u64, found: impl Fn(&BatchLocation) -> bool) -> io::Result<Option<BatchLocation>> {
+    fn walk_from(
+        &self,
+        mut position: u64,
+        found: impl Fn(&BatchLocation) -> bool,
+    ) -> io::Result<Option<BatchLocation>> {
         while let Some(location) = self.read_location(position, self.size)? {
             if found(&location) {
                 return Ok(Some(location));
@@ -392,8 +451,22 @@ mod tests {
         let bytes = build_batch(count, timestamp, payload);
         let view = BatchView::parse(&bytes).unwrap();
         let base_offset = segment.next_offset();
-        let header = stamped_header(&view, AppendStamp { base_offset, partition_leader_epoch: 0, log_append_time_ms: None });
-        segment.append(&header, &view, base_offset + i64::from(count - 1), timestamp).unwrap();
+        let header = stamped_header(
+            &view,
+            AppendStamp {
+                base_offset,
+                partition_leader_epoch: 0,
+                log_append_time_ms: None,
+            },
+        );
+        segment
+            .append(
+                &header,
+                &view,
+                base_offset + i64::from(count - 1),
+                timestamp,
+            )
+            .unwrap();
         base_offset
     }
 
@@ -412,7 +485,10 @@ mod tests {
         for i in 0..50 {
             append(&mut segment, 3, 1000 + i * 10, &[i as u8; 40]);
         }
-        assert!(segment.offset_index.entries().len() > 10, "sparse index was written");
+        assert!(
+            segment.offset_index.entries().len() > 10,
+            "sparse index was written"
+        );
         assert_eq!(segment.next_offset(), 250);
         for offset in 100..250 {
             let location = segment.locate(offset).unwrap().unwrap();
@@ -420,7 +496,13 @@ mod tests {
         }
         assert_eq!(segment.locate(250).unwrap(), None);
         let found = segment.find_by_timestamp(1205).unwrap().unwrap();
-        assert_eq!(found, TimestampMatch { offset: 100 + 21 * 3, timestamp: 1210 });
+        assert_eq!(
+            found,
+            TimestampMatch {
+                offset: 100 + 21 * 3,
+                timestamp: 1210
+            }
+        );
         assert_eq!(segment.find_by_timestamp(0).unwrap().unwrap().offset, 100);
         assert_eq!(segment.find_by_timestamp(5000).unwrap(), None);
     }
@@ -437,7 +519,10 @@ mod tests {
         assert_eq!(reopened.next_offset(), 40);
         assert_eq!(reopened.size(), segment.size());
         assert_eq!(reopened.max_timestamp(), 19);
-        assert_eq!(reopened.offset_index.entries(), segment.offset_index.entries());
+        assert_eq!(
+            reopened.offset_index.entries(),
+            segment.offset_index.entries()
+        );
     }
 
     #[test]
@@ -450,7 +535,10 @@ mod tests {
         std::fs::write(dir.path().join(file_name(0, "index")), [1u8; 5]).unwrap();
         let (reopened, report) = Segment::open(dir.path(), 0, 50, false, 0).unwrap();
         assert_eq!(report.unwrap().truncated_bytes, 0);
-        assert_eq!(reopened.offset_index.entries(), segment.offset_index.entries());
+        assert_eq!(
+            reopened.offset_index.entries(),
+            segment.offset_index.entries()
+        );
         assert_eq!(reopened.time_index.entries(), segment.time_index.entries());
     }
 

@@ -27,7 +27,10 @@ pub struct Image {
 
 impl Image {
     pub fn new(cluster_id: String, topics: impl IntoIterator<Item = TopicMetadata>) -> Self {
-        let mut image = Self { cluster_id, ..Self::default() };
+        let mut image = Self {
+            cluster_id,
+            ..Self::default()
+        };
         topics.into_iter().for_each(|topic| image.insert(topic));
         image
     }

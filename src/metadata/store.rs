@@ -52,18 +52,32 @@ impl MetadataStore {
         let cluster_id = load_or_create_identity(data_dir, node_id)?;
         let topics_path = data_dir.join(TOPICS_FILE);
         let topics = match fs::read(&topics_path) {
-            Ok(bytes) => serde_json::from_slice::<TopicsFile>(&bytes)
-                .map_err(|error| MetadataError::Corrupt { path: topics_path.clone(), message: error.to_string() })?
-                .topics,
+            Ok(bytes) => {
+                serde_json::from_slice::<TopicsFile>(&bytes)
+                    .map_err(|error| MetadataError::Corrupt {
+                        path: topics_path.clone(),
+                        message: error.to_string(),
+                    })?
+                    .topics
+            }
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => Vec::new(),
             Err(error) => return Err(error.into()),
         };
-        Ok(Self { topics_path, image: RwLock::new(Arc::new(Image::new(cluster_id, topics))), writer: Mutex::new(()) })
+        Ok(Self {
+            topics_path,
+            image: RwLock::new(Arc::new(Image::new(cluster_id, topics))),
+            writer: Mutex::new(()),
+        })
     }
 
     /// The current image.
     pub fn image(&self) -> Arc<Image> {
-        Arc::clone(&self.image.read().unwrap_or_else(|poisoned| poisoned.into_inner()))
+        Arc::clone(
+            &self
+                .image
+                .read()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        )
     }
 
     /// Adds a topic with a fresh id, persisted before it becomes visible.
@@ -73,31 +87,56 @@ impl MetadataStore {
         partitions: i32,
         configs: std::collections::BTreeMap<String, String>,
     ) -> Result<Arc<TopicMetadata>, MetadataError> {
-        let _writer = self.writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let _writer = self
+            .writer
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let current = self.image();
         if current.topic(name).is_some() {
             return Err(MetadataError::TopicAlreadyExists(name.to_owned()));
         }
-        let topic = TopicMetadata { name: name.to_owned(), id: Uuid::new_v4(), partitions, configs };
+        let topic = TopicMetadata {
+            name: name.to_owned(),
+            id: Uuid::new_v4(),
+            partitions,
+            configs,
+        };
         let next = current.with_topic(topic);
         self.persist_and_swap(next)?;
-        self.image().topic(name).cloned().ok_or_else(|| MetadataError::UnknownTopic(name.to_owned()))
+        self.image()
+            .topic(name)
+            .cloned()
+            .ok_or_else(|| MetadataError::UnknownTopic(name.to_owned()))
     }
 
     /// Removes a topic; returns what it was.
     pub fn delete_topic(&self, name: &str) -> Result<Arc<TopicMetadata>, MetadataError> {
-        let _writer = self.writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let _writer = self
+            .writer
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let current = self.image();
-        let topic = current.topic(name).cloned().ok_or_else(|| MetadataError::UnknownTopic(name.to_owned()))?;
+        let topic = current
+            .topic(name)
+            .cloned()
+            .ok_or_else(|| MetadataError::UnknownTopic(name.to_owned()))?;
         self.persist_and_swap(current.without_topic(name))?;
         Ok(topic)
     }
 
     fn persist_and_swap(&self, next: Image) -> Result<(), MetadataError> {
-        let file = TopicsFile { topics: next.topics().map(|topic| TopicMetadata::clone(topic)).collect() };
+        let file = TopicsFile {
+            topics: next
+                .topics()
+                .map(|topic| TopicMetadata::clone(topic))
+                .collect(),
+        };
         let json = serde_json::to_vec_pretty(&file).map_err(std::io::Error::other)?;
         write_atomically(&self.topics_path, &json)?;
-        *self.image.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(next);
+        *self
+            .image
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(next);
         Ok(())
     }
 }
@@ -108,19 +147,32 @@ fn load_or_create_identity(data_dir: &Path, node_id: i32) -> Result<String, Meta
     match fs::read_to_string(&path) {
         Ok(text) => {
             let value = |key: &str| {
-                text.lines().find_map(|line| line.strip_prefix(key)?.strip_prefix('=').map(str::trim))
+                text.lines()
+                    .find_map(|line| line.strip_prefix(key)?.strip_prefix('=').map(str::trim))
             };
-            let corrupt = |message: &str| MetadataError::Corrupt { path: path.clone(), message: message.to_owned() };
-            let cluster_id = value("cluster.id").ok_or_else(|| corrupt("no cluster.id"))?.to_owned();
-            let stored: i32 = value("node.id").and_then(|id| id.parse().ok()).ok_or_else(|| corrupt("no node.id"))?;
+            let corrupt = |message: &str| MetadataError::Corrupt {
+                path: path.clone(),
+                message: message.to_owned(),
+            };
+            let cluster_id = value("cluster.id")
+                .ok_or_else(|| corrupt("no cluster.id"))?
+                .to_owned();
+            let stored: i32 = value("node.id")
+                .and_then(|id| id.parse().ok())
+                .ok_or_else(|| corrupt("no node.id"))?;
             if stored != node_id {
-                return Err(MetadataError::NodeIdMismatch { stored, configured: node_id });
+                return Err(MetadataError::NodeIdMismatch {
+                    stored,
+                    configured: node_id,
+                });
             }
             Ok(cluster_id)
         }
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-            let cluster_id = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Uuid::new_v4().as_bytes());
-            let text = format!("#spool metadata\nversion=1\ncluster.id={cluster_id}\nnode.id={node_id}\n");
+            let cluster_id =
+                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Uuid::new_v4().as_bytes());
+            let text =
+                format!("#spool metadata\nversion=1\ncluster.id={cluster_id}\nnode.id={node_id}\n");
             write_atomically(&path, text.as_bytes())?;
             Ok(cluster_id)
         }
@@ -136,8 +188,17 @@ mod tests {
     fn topics_and_cluster_id_survive_reopen() {
         let dir = tempfile::tempdir().unwrap();
         let store = MetadataStore::open(dir.path(), 1).unwrap();
-        let created = store.create_topic("a", 3, [("retention.ms".to_owned(), "1000".to_owned())].into()).unwrap();
-        assert!(matches!(store.create_topic("a", 1, Default::default()), Err(MetadataError::TopicAlreadyExists(_))));
+        let created = store
+            .create_topic(
+                "a",
+                3,
+                [("retention.ms".to_owned(), "1000".to_owned())].into(),
+            )
+            .unwrap();
+        assert!(matches!(
+            store.create_topic("a", 1, Default::default()),
+            Err(MetadataError::TopicAlreadyExists(_))
+        ));
         store.create_topic("b", 1, Default::default()).unwrap();
         store.delete_topic("b").unwrap();
         let cluster_id = store.image().cluster_id.clone();
@@ -149,6 +210,9 @@ mod tests {
         assert_eq!(image.topic("a").map(|t| t.as_ref()), Some(created.as_ref()));
         assert_eq!(image.topic_by_id(created.id).unwrap().name, "a");
         assert!(image.topic("b").is_none());
-        assert!(matches!(MetadataStore::open(dir.path(), 2), Err(MetadataError::NodeIdMismatch { .. })));
+        assert!(matches!(
+            MetadataStore::open(dir.path(), 2),
+            Err(MetadataError::NodeIdMismatch { .. })
+        ));
     }
 }

@@ -25,16 +25,70 @@ const INT_MAX: i64 = i32::MAX as i64;
 
 /// Every topic-level key spool accepts, sorted by name.
 pub const TOPIC_CONFIG_KEYS: &[TopicConfigKey] = &[
-    TopicConfigKey { name: "cleanup.policy", kind: Kind::CleanupPolicy },
-    TopicConfigKey { name: "flush.messages", kind: Kind::Long { min: 1, max: i64::MAX } },
-    TopicConfigKey { name: "flush.ms", kind: Kind::Long { min: 0, max: i64::MAX } },
-    TopicConfigKey { name: "index.interval.bytes", kind: Kind::Long { min: 0, max: INT_MAX } },
-    TopicConfigKey { name: "max.message.bytes", kind: Kind::Long { min: 0, max: INT_MAX } },
-    TopicConfigKey { name: "message.timestamp.type", kind: Kind::TimestampType },
-    TopicConfigKey { name: "retention.bytes", kind: Kind::Long { min: -1, max: i64::MAX } },
-    TopicConfigKey { name: "retention.ms", kind: Kind::Long { min: -1, max: i64::MAX } },
-    TopicConfigKey { name: "segment.bytes", kind: Kind::Long { min: LOG_SEGMENT_BYTES_MIN, max: INT_MAX } },
-    TopicConfigKey { name: "segment.ms", kind: Kind::Long { min: 1, max: i64::MAX } },
+    TopicConfigKey {
+        name: "cleanup.policy",
+        kind: Kind::CleanupPolicy,
+    },
+    TopicConfigKey {
+        name: "flush.messages",
+        kind: Kind::Long {
+            min: 1,
+            max: i64::MAX,
+        },
+    },
+    TopicConfigKey {
+        name: "flush.ms",
+        kind: Kind::Long {
+            min: 0,
+            max: i64::MAX,
+        },
+    },
+    TopicConfigKey {
+        name: "index.interval.bytes",
+        kind: Kind::Long {
+            min: 0,
+            max: INT_MAX,
+        },
+    },
+    TopicConfigKey {
+        name: "max.message.bytes",
+        kind: Kind::Long {
+            min: 0,
+            max: INT_MAX,
+        },
+    },
+    TopicConfigKey {
+        name: "message.timestamp.type",
+        kind: Kind::TimestampType,
+    },
+    TopicConfigKey {
+        name: "retention.bytes",
+        kind: Kind::Long {
+            min: -1,
+            max: i64::MAX,
+        },
+    },
+    TopicConfigKey {
+        name: "retention.ms",
+        kind: Kind::Long {
+            min: -1,
+            max: i64::MAX,
+        },
+    },
+    TopicConfigKey {
+        name: "segment.bytes",
+        kind: Kind::Long {
+            min: LOG_SEGMENT_BYTES_MIN,
+            max: INT_MAX,
+        },
+    },
+    TopicConfigKey {
+        name: "segment.ms",
+        kind: Kind::Long {
+            min: 1,
+            max: i64::MAX,
+        },
+    },
 ];
 
 /// Checks one `name = value` pair; the error text is for the client.
@@ -82,7 +136,10 @@ pub fn default_value(name: &str, broker: &BrokerConfig) -> String {
 }
 
 /// A topic's effective value of each config key, and whether the topic overrides it.
-pub fn effective(overrides: &BTreeMap<String, String>, broker: &BrokerConfig) -> Vec<(&'static str, String, bool)> {
+pub fn effective(
+    overrides: &BTreeMap<String, String>,
+    broker: &BrokerConfig,
+) -> Vec<(&'static str, String, bool)> {
     TOPIC_CONFIG_KEYS
         .iter()
         .map(|key| match overrides.get(key.name) {
@@ -94,15 +151,23 @@ pub fn effective(overrides: &BTreeMap<String, String>, broker: &BrokerConfig) ->
 
 /// The settings a partition of a topic with these overrides runs with.
 pub fn log_config(overrides: &BTreeMap<String, String>, broker: &BrokerConfig) -> LogConfig {
-    let value = |name: &str| overrides.get(name).cloned().unwrap_or_else(|| default_value(name, broker));
+    let value = |name: &str| {
+        overrides
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| default_value(name, broker))
+    };
     let long = |name: &str| value(name).trim().parse::<i64>().unwrap_or(0);
     LogConfig {
         segment_bytes: long("segment.bytes").max(LOG_SEGMENT_BYTES_MIN) as u64,
         segment_ms: long("segment.ms").max(1),
         index_interval_bytes: long("index.interval.bytes").max(0) as u64,
         max_message_bytes: long("max.message.bytes").max(0) as usize,
-        timestamp_type: parse_timestamp_type("message.timestamp.type", &value("message.timestamp.type"))
-            .unwrap_or(TimestampType::CreateTime),
+        timestamp_type: parse_timestamp_type(
+            "message.timestamp.type",
+            &value("message.timestamp.type"),
+        )
+        .unwrap_or(TimestampType::CreateTime),
         flush_messages: long("flush.messages").max(1) as u64,
         flush_ms: long("flush.ms").max(0),
     }
@@ -122,8 +187,14 @@ mod tests {
         assert!(validate("no.such", "1").unwrap_err().contains("no.such"));
         assert!(validate("cleanup.policy", "compact").is_err());
         assert!(validate("message.timestamp.type", "LogAppendTime").is_ok());
-        let overrides: BTreeMap<String, String> =
-            [("segment.bytes".to_owned(), "2048".to_owned()), ("message.timestamp.type".to_owned(), "LogAppendTime".to_owned())].into();
+        let overrides: BTreeMap<String, String> = [
+            ("segment.bytes".to_owned(), "2048".to_owned()),
+            (
+                "message.timestamp.type".to_owned(),
+                "LogAppendTime".to_owned(),
+            ),
+        ]
+        .into();
         let config = log_config(&overrides, &broker);
         assert_eq!(config.segment_bytes, 2048);
         assert_eq!(config.timestamp_type, TimestampType::LogAppendTime);

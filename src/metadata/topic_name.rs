@@ -12,9 +12,14 @@ pub fn validate(name: &str) -> Result<(), String> {
         return Err("Topic name cannot be \".\" or \"..\"".into());
     }
     if name.len() > TOPIC_NAME_MAX_CHARS {
-        return Err(format!("Topic name is illegal, it can't be longer than {TOPIC_NAME_MAX_CHARS} characters"));
+        return Err(format!(
+            "Topic name is illegal, it can't be longer than {TOPIC_NAME_MAX_CHARS} characters"
+        ));
     }
-    if !name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-')) {
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+    {
         return Err(format!(
             "Topic name \"{name}\" is illegal, it contains a character other than ASCII alphanumerics, '.', '_' and '-'"
         ));
@@ -31,7 +36,15 @@ mod tests {
         for good in ["a", "orders.v1", "A_b-c.9", &"x".repeat(249)] {
             assert!(validate(good).is_ok(), "{good}");
         }
-        for bad in ["", ".", "..", "has space", "slash/", "ünï", &"x".repeat(250)] {
+        for bad in [
+            "",
+            ".",
+            "..",
+            "has space",
+            "slash/",
+            "ünï",
+            &"x".repeat(250),
+        ] {
             assert!(validate(bad).is_err(), "{bad}");
         }
     }

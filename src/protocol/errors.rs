@@ -19,10 +19,12 @@ pub fn for_log_error(error: &LogError) -> ResponseError {
 /// The Kafka error an invalid produced batch is reported as.
 pub fn for_batch_error(error: &BatchError) -> ResponseError {
     match error {
-        BatchError::CrcMismatch { .. } | BatchError::Truncated { .. } | BatchError::LengthTooSmall(_) => {
-            ResponseError::CorruptMessage
+        BatchError::CrcMismatch { .. }
+        | BatchError::Truncated { .. }
+        | BatchError::LengthTooSmall(_) => ResponseError::CorruptMessage,
+        BatchError::UnsupportedMagic(_) | BatchError::InconsistentCount { .. } => {
+            ResponseError::InvalidRecord
         }
-        BatchError::UnsupportedMagic(_) | BatchError::InconsistentCount { .. } => ResponseError::InvalidRecord,
     }
 }
 

@@ -38,10 +38,18 @@ enum Kind {
 const ALL: i16 = i16::MAX;
 
 const fn f(kind: Kind) -> Field {
-    Field { kind, since: 0, until: ALL }
+    Field {
+        kind,
+        since: 0,
+        until: ALL,
+    }
 }
 const fn since(version: i16, kind: Kind) -> Field {
-    Field { kind, since: version, until: ALL }
+    Field {
+        kind,
+        since: version,
+        until: ALL,
+    }
 }
 const fn between(since: i16, until: i16, kind: Kind) -> Field {
     Field { kind, since, until }
@@ -52,11 +60,19 @@ use Kind::*;
 const API_VERSIONS: &[Field] = &[since(3, Str), since(3, Str)];
 
 const METADATA_TOPIC: &[Field] = &[since(10, Uuid), f(Str)];
-const METADATA: &[Field] =
-    &[f(Structs(METADATA_TOPIC)), since(4, Int8), between(8, 10, Int8), since(8, Int8)];
+const METADATA: &[Field] = &[
+    f(Structs(METADATA_TOPIC)),
+    since(4, Int8),
+    between(8, 10, Int8),
+    since(8, Int8),
+];
 
 const PRODUCE_PARTITION: &[Field] = &[f(Int32), f(Bytes)];
-const PRODUCE_TOPIC: &[Field] = &[between(0, 12, Str), since(13, Uuid), f(Structs(PRODUCE_PARTITION))];
+const PRODUCE_TOPIC: &[Field] = &[
+    between(0, 12, Str),
+    since(13, Uuid),
+    f(Structs(PRODUCE_PARTITION)),
+];
 const PRODUCE: &[Field] = &[f(Str), f(Int16), f(Int32), f(Structs(PRODUCE_TOPIC))];
 
 const FETCH_PARTITION: &[Field] = &[
@@ -67,7 +83,11 @@ const FETCH_PARTITION: &[Field] = &[
     since(5, Int64),
     f(Int32),
 ];
-const FETCH_TOPIC: &[Field] = &[between(0, 12, Str), since(13, Uuid), f(Structs(FETCH_PARTITION))];
+const FETCH_TOPIC: &[Field] = &[
+    between(0, 12, Str),
+    since(13, Uuid),
+    f(Structs(FETCH_PARTITION)),
+];
 const FETCH_FORGOTTEN: &[Field] = &[between(0, 12, Str), since(13, Uuid), f(Int32s)];
 const FETCH: &[Field] = &[
     between(0, 14, Int32),
@@ -84,7 +104,12 @@ const FETCH: &[Field] = &[
 
 const LIST_OFFSETS_PARTITION: &[Field] = &[f(Int32), since(4, Int32), f(Int64)];
 const LIST_OFFSETS_TOPIC: &[Field] = &[f(Str), f(Structs(LIST_OFFSETS_PARTITION))];
-const LIST_OFFSETS: &[Field] = &[f(Int32), since(2, Int8), f(Structs(LIST_OFFSETS_TOPIC)), since(10, Int32)];
+const LIST_OFFSETS: &[Field] = &[
+    f(Int32),
+    since(2, Int8),
+    f(Structs(LIST_OFFSETS_TOPIC)),
+    since(10, Int32),
+];
 
 const CREATE_TOPICS_ASSIGNMENT: &[Field] = &[f(Int32), f(Int32s)];
 const CREATE_TOPICS_CONFIG: &[Field] = &[f(Str), f(Str)];
@@ -98,7 +123,11 @@ const CREATE_TOPICS_TOPIC: &[Field] = &[
 const CREATE_TOPICS: &[Field] = &[f(Structs(CREATE_TOPICS_TOPIC)), f(Int32), since(1, Int8)];
 
 const DELETE_TOPICS_STATE: &[Field] = &[f(Str), f(Uuid)];
-const DELETE_TOPICS: &[Field] = &[since(6, Structs(DELETE_TOPICS_STATE)), between(0, 5, Strs), f(Int32)];
+const DELETE_TOPICS: &[Field] = &[
+    since(6, Structs(DELETE_TOPICS_STATE)),
+    between(0, 5, Strs),
+    f(Int32),
+];
 
 /// The body layout of an API and the first version that uses the flexible (compact, tagged)
 /// encoding. `None` for APIs without a layout here, which must not be advertised.
@@ -124,13 +153,23 @@ pub fn covers(api: ApiKey) -> bool {
 /// `version`. The error names the first problem.
 pub fn check_body(api: ApiKey, version: i16, body: &[u8]) -> Result<(), String> {
     let (fields, flexible_since) = layout(api).ok_or_else(|| format!("no layout for {api:?}"))?;
-    let mut walker = Walker { bytes: body, at: 0, version, flexible: version >= flexible_since };
+    let mut walker = Walker {
+        bytes: body,
+        at: 0,
+        version,
+        flexible: version >= flexible_since,
+    };
     walker.walk_struct(fields)
 }
 
 /// Checks a request header of `header_version` (1 or 2) and returns its length in bytes.
 pub fn check_header(header_version: i16, frame: &[u8]) -> Result<usize, String> {
-    let mut walker = Walker { bytes: frame, at: 0, version: 0, flexible: false };
+    let mut walker = Walker {
+        bytes: frame,
+        at: 0,
+        version: 0,
+        flexible: false,
+    };
     walker.take(8)?;
     // The client id keeps its i16 length even in the flexible header v2.
     walker.string()?;
@@ -154,7 +193,11 @@ impl<'a> Walker<'a> {
 
     fn take(&mut self, len: usize) -> Result<&'a [u8], String> {
         if len > self.remaining() {
-            return Err(format!("needs {len} bytes at {}, {} remain", self.at, self.remaining()));
+            return Err(format!(
+                "needs {len} bytes at {}, {} remain",
+                self.at,
+                self.remaining()
+            ));
         }
         let bytes = self.bytes;
         let taken = &bytes[self.at..self.at + len];
@@ -186,14 +229,21 @@ impl<'a> Walker<'a> {
 
     /// A length or count: `None` for null, else checked to fit in what remains, each unit
     /// taking at least `unit_bytes`.
-    fn length(&mut self, classic: Result<i64, String>, unit_bytes: usize) -> Result<Option<usize>, String> {
+    fn length(
+        &mut self,
+        classic: Result<i64, String>,
+        unit_bytes: usize,
+    ) -> Result<Option<usize>, String> {
         let length = classic?;
         if length < 0 {
             return Ok(None);
         }
         let length = length as usize;
         if length.saturating_mul(unit_bytes) > self.remaining() {
-            return Err(format!("length {length} exceeds the {} bytes that remain", self.remaining()));
+            return Err(format!(
+                "length {length} exceeds the {} bytes that remain",
+                self.remaining()
+            ));
         }
         Ok(Some(length))
     }
@@ -224,7 +274,11 @@ impl<'a> Walker<'a> {
         Ok(())
     }
 
-    fn array(&mut self, mut element: impl FnMut(&mut Self) -> Result<(), String>, element_min_bytes: usize) -> Result<(), String> {
+    fn array(
+        &mut self,
+        mut element: impl FnMut(&mut Self) -> Result<(), String>,
+        element_min_bytes: usize,
+    ) -> Result<(), String> {
         let count = self.classic_or_compact(false);
         if let Some(count) = self.length(count, element_min_bytes)? {
             for _ in 0..count {
@@ -237,7 +291,10 @@ impl<'a> Walker<'a> {
     fn tagged_fields(&mut self) -> Result<(), String> {
         let count = self.unsigned_varint()? as usize;
         if count.saturating_mul(2) > self.remaining() {
-            return Err(format!("{count} tagged fields cannot fit in {} bytes", self.remaining()));
+            return Err(format!(
+                "{count} tagged fields cannot fit in {} bytes",
+                self.remaining()
+            ));
         }
         for _ in 0..count {
             self.unsigned_varint()?;
@@ -249,7 +306,10 @@ impl<'a> Walker<'a> {
 
     fn walk_struct(&mut self, fields: &'static [Field]) -> Result<(), String> {
         let version = self.version;
-        for field in fields.iter().filter(|field| (field.since..=field.until).contains(&version)) {
+        for field in fields
+            .iter()
+            .filter(|field| (field.since..=field.until).contains(&version))
+        {
             match field.kind {
                 Int8 => drop(self.take(1)?),
                 Int16 => drop(self.take(2)?),
@@ -294,38 +354,71 @@ mod tests {
     fn accepts_every_advertised_version_and_refuses_truncation() {
         let produce = |version: i16| {
             let topic = produce_request::TopicProduceData::default().with_partition_data(vec![
-                produce_request::PartitionProduceData::default().with_index(0).with_records(Some(bytes::Bytes::from_static(b"abc"))),
+                produce_request::PartitionProduceData::default()
+                    .with_index(0)
+                    .with_records(Some(bytes::Bytes::from_static(b"abc"))),
             ]);
-            let topic = if version >= 13 { topic.with_topic_id(uuid::Uuid::from_u128(7)) } else { topic.with_name(name("t")) };
-            ProduceRequest::default().with_transactional_id(None).with_topic_data(vec![topic])
+            let topic = if version >= 13 {
+                topic.with_topic_id(uuid::Uuid::from_u128(7))
+            } else {
+                topic.with_name(name("t"))
+            };
+            ProduceRequest::default()
+                .with_transactional_id(None)
+                .with_topic_data(vec![topic])
         };
         let fetch = |version: i16| {
-            let topic = fetch_request::FetchTopic::default()
-                .with_partitions(vec![fetch_request::FetchPartition::default().with_partition(1)]);
-            let topic = if version >= 13 { topic.with_topic_id(uuid::Uuid::from_u128(7)) } else { topic.with_topic(name("t")) };
+            let topic = fetch_request::FetchTopic::default().with_partitions(vec![
+                fetch_request::FetchPartition::default().with_partition(1),
+            ]);
+            let topic = if version >= 13 {
+                topic.with_topic_id(uuid::Uuid::from_u128(7))
+            } else {
+                topic.with_topic(name("t"))
+            };
             let request = FetchRequest::default().with_topics(vec![topic]);
             let request = if version >= 7 {
-                let forgotten = fetch_request::ForgottenTopic::default().with_partitions(vec![1, 2]);
-                let forgotten = if version >= 13 { forgotten.with_topic_id(uuid::Uuid::from_u128(8)) } else { forgotten.with_topic(name("u")) };
+                let forgotten =
+                    fetch_request::ForgottenTopic::default().with_partitions(vec![1, 2]);
+                let forgotten = if version >= 13 {
+                    forgotten.with_topic_id(uuid::Uuid::from_u128(8))
+                } else {
+                    forgotten.with_topic(name("u"))
+                };
                 request.with_forgotten_topics_data(vec![forgotten])
             } else {
                 request
             };
-            if version >= 12 { request.with_cluster_id(Some(StrBytes::from_static_str("c"))) } else { request }
+            if version >= 12 {
+                request.with_cluster_id(Some(StrBytes::from_static_str("c")))
+            } else {
+                request
+            }
         };
-        let metadata = MetadataRequest::default().with_topics(Some(vec![metadata_request::MetadataRequestTopic::default().with_name(Some(name("t")))]));
-        let list_offsets = ListOffsetsRequest::default().with_topics(vec![list_offsets_request::ListOffsetsTopic::default()
-            .with_name(name("t"))
-            .with_partitions(vec![list_offsets_request::ListOffsetsPartition::default()])]);
-        let create = CreateTopicsRequest::default().with_topics(vec![create_topics_request::CreatableTopic::default()
-            .with_name(name("t"))
-            .with_assignments(vec![create_topics_request::CreatableReplicaAssignment::default().with_broker_ids(vec![BrokerId(1)])])
-            .with_configs(vec![create_topics_request::CreatableTopicConfig::default()
-                .with_name(StrBytes::from_static_str("k"))
-                .with_value(None)])]);
+        let metadata = MetadataRequest::default().with_topics(Some(vec![
+            metadata_request::MetadataRequestTopic::default().with_name(Some(name("t"))),
+        ]));
+        let list_offsets = ListOffsetsRequest::default().with_topics(vec![
+            list_offsets_request::ListOffsetsTopic::default()
+                .with_name(name("t"))
+                .with_partitions(vec![list_offsets_request::ListOffsetsPartition::default()]),
+        ]);
+        let create = CreateTopicsRequest::default().with_topics(vec![
+            create_topics_request::CreatableTopic::default()
+                .with_name(name("t"))
+                .with_assignments(vec![
+                    create_topics_request::CreatableReplicaAssignment::default()
+                        .with_broker_ids(vec![BrokerId(1)]),
+                ])
+                .with_configs(vec![create_topics_request::CreatableTopicConfig::default()
+                    .with_name(StrBytes::from_static_str("k"))
+                    .with_value(None)]),
+        ]);
         let delete = |version: i16| {
             if version >= 6 {
-                DeleteTopicsRequest::default().with_topics(vec![delete_topics_request::DeleteTopicState::default().with_name(Some(name("t")))])
+                DeleteTopicsRequest::default()
+                    .with_topics(vec![delete_topics_request::DeleteTopicState::default()
+                        .with_name(Some(name("t")))])
             } else {
                 DeleteTopicsRequest::default().with_topic_names(vec![name("t")])
             }
@@ -352,9 +445,14 @@ mod tests {
                     ApiKey::ApiVersions => encoded(&api_versions(version), version),
                     other => panic!("no sample for {other:?}"),
                 };
-                check_body(api.key, version, &body).unwrap_or_else(|error| panic!("{:?} v{version}: {error}", api.key));
+                check_body(api.key, version, &body)
+                    .unwrap_or_else(|error| panic!("{:?} v{version}: {error}", api.key));
                 if !body.is_empty() {
-                    assert!(check_body(api.key, version, &body[..body.len() - 1]).is_err(), "{:?} v{version} truncated", api.key);
+                    assert!(
+                        check_body(api.key, version, &body[..body.len() - 1]).is_err(),
+                        "{:?} v{version} truncated",
+                        api.key
+                    );
                 }
             }
         }
@@ -367,6 +465,8 @@ mod tests {
         body.extend_from_slice(&[0; 13]); // max wait, min bytes, max bytes, isolation
         body.extend_from_slice(&[0; 8]); // session id, epoch
         body.extend_from_slice(&i32::MAX.to_be_bytes()); // topics count
-        assert!(check_body(ApiKey::Fetch, 7, &body).unwrap_err().contains("exceeds"));
+        assert!(check_body(ApiKey::Fetch, 7, &body)
+            .unwrap_err()
+            .contains("exceeds"));
     }
 }

@@ -9,7 +9,9 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::api_versions_response::ApiVersion;
-use kafka_protocol::messages::{ApiKey, ApiVersionsResponse, RequestHeader, RequestKind, ResponseHeader, ResponseKind};
+use kafka_protocol::messages::{
+    ApiKey, ApiVersionsResponse, RequestHeader, RequestKind, ResponseHeader, ResponseKind,
+};
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use kafka_protocol::ResponseError;
 use thiserror::Error;
@@ -31,10 +33,16 @@ pub struct RequestContext {
 /// A decoded request, or the one case answered without decoding a body.
 #[derive(Debug)]
 pub enum Decoded {
-    Request { context: RequestContext, body: RequestKind },
+    Request {
+        context: RequestContext,
+        body: Box<RequestKind>,
+    },
     /// ApiVersions at a version we do not speak: answered with a v0 UNSUPPORTED_VERSION
     /// response listing our ranges, so the client can retry with one we do.
-    UnsupportedApiVersions { correlation_id: i32, api_version: i16 },
+    UnsupportedApiVersions {
+        correlation_id: i32,
+        api_version: i16,
+    },
 }
 
 /// Why a frame could not be decoded; the connection is closed.
@@ -45,9 +53,17 @@ pub enum DecodeError {
     #[error("unknown api key {0}")]
     UnknownApiKey(i16),
     #[error("{api:?} v{version} is not supported (supported: {supported})")]
-    UnsupportedVersion { api: ApiKey, version: i16, supported: String },
+    UnsupportedVersion {
+        api: ApiKey,
+        version: i16,
+        supported: String,
+    },
     #[error("malformed {api:?} v{version} request: {message}")]
-    Malformed { api: ApiKey, version: i16, message: String },
+    Malformed {
+        api: ApiKey,
+        version: i16,
+        message: String,
+    },
 }
 
 /// Decodes one request frame (the bytes after the size prefix).
@@ -64,26 +80,45 @@ pub fn decode_request(mut frame: Bytes) -> Result<Decoded, DecodeError> {
     };
     if !(supported.min..=supported.max).contains(&api_version) {
         if api == ApiKey::ApiVersions {
-            return Ok(Decoded::UnsupportedApiVersions { correlation_id, api_version });
+            return Ok(Decoded::UnsupportedApiVersions {
+                correlation_id,
+                api_version,
+            });
         }
-        return Err(DecodeError::UnsupportedVersion { api, version: api_version, supported: supported.to_string() });
+        return Err(DecodeError::UnsupportedVersion {
+            api,
+            version: api_version,
+            supported: supported.to_string(),
+        });
     }
-    let malformed = |message: String| DecodeError::Malformed { api, version: api_version, message };
+    let malformed = |message: String| DecodeError::Malformed {
+        api,
+        version: api_version,
+        message,
+    };
     let header_version = api.request_header_version(api_version);
     let header_len = guard::check_header(header_version, &frame).map_err(malformed)?;
     guard::check_body(api, api_version, &frame[header_len..]).map_err(malformed)?;
     // The guard has checked every length and count; should the decoder still panic on some
     // input, that must cost only this connection, never the broker.
-    let decoded = catch_unwind(AssertUnwindSafe(|| -> Result<(RequestHeader, RequestKind), String> {
-        let header = RequestHeader::decode(&mut frame, header_version)
-            .map_err(|error| error.to_string())?;
-        let body = RequestKind::decode(api, &mut frame, api_version).map_err(|error| error.to_string())?;
-        Ok((header, body))
-    }));
+    let decoded = catch_unwind(AssertUnwindSafe(
+        || -> Result<(RequestHeader, RequestKind), String> {
+            let header = RequestHeader::decode(&mut frame, header_version)
+                .map_err(|error| error.to_string())?;
+            let body = RequestKind::decode(api, &mut frame, api_version)
+                .map_err(|error| error.to_string())?;
+            Ok((header, body))
+        },
+    ));
     match decoded {
         Ok(Ok((header, body))) => Ok(Decoded::Request {
-            context: RequestContext { api_key: api, api_version, correlation_id, client_id: header.client_id },
-            body,
+            context: RequestContext {
+                api_key: api,
+                api_version,
+                correlation_id,
+                client_id: header.client_id,
+            },
+            body: Box::new(body),
         }),
         Ok(Err(message)) => Err(malformed(message)),
         Err(_) => Err(malformed("decoder panicked".to_owned())),
@@ -96,8 +131,12 @@ pub fn encode_response(context: &RequestContext, response: &ResponseKind) -> Res
     let header = ResponseHeader::default().with_correlation_id(context.correlation_id);
     let mut frame = BytesMut::new();
     frame.put_i32(0);
-    header.encode(&mut frame, header_version).map_err(|error| error.to_string())?;
-    response.encode(&mut frame, context.api_version).map_err(|error| error.to_string())?;
+    header
+        .encode(&mut frame, header_version)
+        .map_err(|error| error.to_string())?;
+    response
+        .encode(&mut frame, context.api_version)
+        .map_err(|error| error.to_string())?;
     let size = (frame.len() - 4) as i32;
     frame[..4].copy_from_slice(&size.to_be_bytes());
     Ok(frame.freeze())
@@ -107,7 +146,12 @@ pub fn encode_response(context: &RequestContext, response: &ResponseKind) -> Res
 pub fn api_version_entries() -> Vec<ApiVersion> {
     handlers::SUPPORTED_APIS
         .iter()
-        .map(|api| ApiVersion::default().with_api_key(api.key as i16).with_min_version(api.versions.min).with_max_version(api.versions.max))
+        .map(|api| {
+            ApiVersion::default()
+                .with_api_key(api.key as i16)
+                .with_min_version(api.versions.min)
+                .with_max_version(api.versions.max)
+        })
         .collect()
 }
 
@@ -141,7 +185,9 @@ mod tests {
             .with_correlation_id(7)
             .with_client_id(Some(StrBytes::from_static_str("test")));
         let mut bytes = BytesMut::new();
-        header.encode(&mut bytes, api.request_header_version(version)).unwrap();
+        header
+            .encode(&mut bytes, api.request_header_version(version))
+            .unwrap();
         body.encode(&mut bytes, version).unwrap();
         bytes.freeze()
     }
@@ -153,7 +199,9 @@ mod tests {
                 .with_client_software_name(StrBytes::from_static_str("t"))
                 .with_client_software_version(StrBytes::from_static_str("1"));
             match decode_request(frame(ApiKey::ApiVersions, version, &request)).unwrap() {
-                Decoded::Request { context, body: RequestKind::ApiVersions(_) } => {
+                Decoded::Request { context, body }
+                    if matches!(*body, RequestKind::ApiVersions(_)) =>
+                {
                     assert_eq!(context.correlation_id, 7);
                     assert_eq!(context.client_id.as_deref(), Some("test"));
                 }
@@ -164,8 +212,19 @@ mod tests {
 
     #[test]
     fn newer_api_versions_gets_the_v0_fallback() {
-        let decoded = decode_request(frame(ApiKey::ApiVersions, 4, &ApiVersionsRequest::default())).unwrap();
-        assert!(matches!(decoded, Decoded::UnsupportedApiVersions { correlation_id: 7, api_version: 4 }));
+        let decoded = decode_request(frame(
+            ApiKey::ApiVersions,
+            4,
+            &ApiVersionsRequest::default(),
+        ))
+        .unwrap();
+        assert!(matches!(
+            decoded,
+            Decoded::UnsupportedApiVersions {
+                correlation_id: 7,
+                api_version: 4
+            }
+        ));
         let response = encode_unsupported_api_versions(7);
         assert_eq!(&response[4..8], &7i32.to_be_bytes());
         let mut body = response.slice(8..);
@@ -176,11 +235,20 @@ mod tests {
 
     #[test]
     fn rejects_short_unknown_and_unsupported() {
-        assert!(matches!(decode_request(Bytes::from_static(&[0, 3, 0])), Err(DecodeError::TooShort(3))));
+        assert!(matches!(
+            decode_request(Bytes::from_static(&[0, 3, 0])),
+            Err(DecodeError::TooShort(3))
+        ));
         let unknown = Bytes::from_static(&[0x7f, 0, 0, 0, 0, 0, 0, 1, 0, 0]);
-        assert!(matches!(decode_request(unknown), Err(DecodeError::UnknownApiKey(0x7f00))));
+        assert!(matches!(
+            decode_request(unknown),
+            Err(DecodeError::UnknownApiKey(0x7f00))
+        ));
         let metadata_v14 = Bytes::from_static(&[0, 3, 0, 14, 0, 0, 0, 1, 0xff, 0xff, 0]);
-        assert!(matches!(decode_request(metadata_v14), Err(DecodeError::UnsupportedVersion { .. })));
+        assert!(matches!(
+            decode_request(metadata_v14),
+            Err(DecodeError::UnsupportedVersion { .. })
+        ));
     }
 
     proptest! {

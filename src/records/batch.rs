@@ -56,7 +56,10 @@ pub enum BatchError {
 /// checking only that the length field is sane. Used to walk a buffer batch by batch.
 pub fn batch_size(bytes: &[u8]) -> Result<usize, BatchError> {
     if bytes.len() < LOG_OVERHEAD_BYTES {
-        return Err(BatchError::Truncated { needed: LOG_OVERHEAD_BYTES, available: bytes.len() });
+        return Err(BatchError::Truncated {
+            needed: LOG_OVERHEAD_BYTES,
+            available: bytes.len(),
+        });
     }
     let length = read_i32(bytes, BATCH_LENGTH_AT);
     if length < (BATCH_HEADER_BYTES - LOG_OVERHEAD_BYTES) as i32 {
@@ -87,7 +90,10 @@ impl BatchHeader {
         let last_offset_delta = read_i32(header, LAST_OFFSET_DELTA_AT);
         if last_offset_delta < 0 {
             let count = read_i32(header, RECORDS_COUNT_AT);
-            return Err(BatchError::InconsistentCount { count, last_offset_delta });
+            return Err(BatchError::InconsistentCount {
+                count,
+                last_offset_delta,
+            });
         }
         Ok(Self {
             base_offset: read_i64(header, BASE_OFFSET_AT),
@@ -123,17 +129,25 @@ impl<'a> BatchView<'a> {
     pub fn parse_header(bytes: &'a [u8]) -> Result<Self, BatchError> {
         let size = batch_size(bytes)?;
         if bytes.len() < BATCH_HEADER_BYTES.max(size) {
-            return Err(BatchError::Truncated { needed: size.max(BATCH_HEADER_BYTES), available: bytes.len() });
+            return Err(BatchError::Truncated {
+                needed: size.max(BATCH_HEADER_BYTES),
+                available: bytes.len(),
+            });
         }
         let magic = bytes[MAGIC_AT] as i8;
         if magic != MAGIC_V2 {
             return Err(BatchError::UnsupportedMagic(magic));
         }
-        let view = Self { bytes: &bytes[..size] };
+        let view = Self {
+            bytes: &bytes[..size],
+        };
         let count = view.records_count();
         let last_offset_delta = view.last_offset_delta();
         if count <= 0 || last_offset_delta < 0 || last_offset_delta != count - 1 {
-            return Err(BatchError::InconsistentCount { count, last_offset_delta });
+            return Err(BatchError::InconsistentCount {
+                count,
+                last_offset_delta,
+            });
         }
         Ok(view)
     }
@@ -260,7 +274,8 @@ pub mod testing {
         bytes[MAGIC_AT] = MAGIC_V2 as u8;
         bytes[LAST_OFFSET_DELTA_AT..LAST_OFFSET_DELTA_AT + 4]
             .copy_from_slice(&(count - 1).to_be_bytes());
-        bytes[BASE_TIMESTAMP_AT..BASE_TIMESTAMP_AT + 8].copy_from_slice(&max_timestamp.to_be_bytes());
+        bytes[BASE_TIMESTAMP_AT..BASE_TIMESTAMP_AT + 8]
+            .copy_from_slice(&max_timestamp.to_be_bytes());
         bytes[MAX_TIMESTAMP_AT..MAX_TIMESTAMP_AT + 8].copy_from_slice(&max_timestamp.to_be_bytes());
         bytes[PRODUCER_ID_AT..PRODUCER_ID_AT + 8].copy_from_slice(&(-1i64).to_be_bytes());
         bytes[RECORDS_COUNT_AT..RECORDS_COUNT_AT + 4].copy_from_slice(&count.to_be_bytes());
@@ -292,26 +307,44 @@ mod tests {
         let mut bytes = build_batch(1, 0, b"payload");
         let last = bytes.len() - 1;
         bytes[last] ^= 1;
-        assert!(matches!(BatchView::parse(&bytes), Err(BatchError::CrcMismatch { .. })));
+        assert!(matches!(
+            BatchView::parse(&bytes),
+            Err(BatchError::CrcMismatch { .. })
+        ));
     }
 
     #[test]
     fn rejects_old_magic_and_bad_counts() {
         let mut bytes = build_batch(1, 0, b"x");
         bytes[MAGIC_AT] = 1;
-        assert_eq!(BatchView::parse(&bytes).unwrap_err(), BatchError::UnsupportedMagic(1));
+        assert_eq!(
+            BatchView::parse(&bytes).unwrap_err(),
+            BatchError::UnsupportedMagic(1)
+        );
         let bytes = build_batch(0, 0, b"x");
-        assert!(matches!(BatchView::parse(&bytes), Err(BatchError::InconsistentCount { .. })));
+        assert!(matches!(
+            BatchView::parse(&bytes),
+            Err(BatchError::InconsistentCount { .. })
+        ));
     }
 
     #[test]
     fn rejects_short_and_undersized_frames() {
-        assert!(matches!(batch_size(&[0u8; 5]), Err(BatchError::Truncated { .. })));
+        assert!(matches!(
+            batch_size(&[0u8; 5]),
+            Err(BatchError::Truncated { .. })
+        ));
         let mut bytes = build_batch(1, 0, b"x");
         bytes[BATCH_LENGTH_AT..BATCH_LENGTH_AT + 4].copy_from_slice(&10i32.to_be_bytes());
-        assert_eq!(BatchView::parse(&bytes).unwrap_err(), BatchError::LengthTooSmall(10));
+        assert_eq!(
+            BatchView::parse(&bytes).unwrap_err(),
+            BatchError::LengthTooSmall(10)
+        );
         let bytes = build_batch(1, 0, b"xyz");
-        assert!(matches!(BatchView::parse(&bytes[..bytes.len() - 1]), Err(BatchError::Truncated { .. })));
+        assert!(matches!(
+            BatchView::parse(&bytes[..bytes.len() - 1]),
+            Err(BatchError::Truncated { .. })
+        ));
     }
 
     proptest! {

@@ -104,10 +104,18 @@ async fn read_requests(
         let mut body = BytesMut::zeroed(size);
         reader.read_exact(&mut body).await?;
         let reply = match protocol::decode_request(body.freeze())? {
-            Decoded::UnsupportedApiVersions { correlation_id, api_version } => {
-                tracing::debug!(api_version, "ApiVersions version not supported, answering with v0");
+            Decoded::UnsupportedApiVersions {
+                correlation_id,
+                api_version,
+            } => {
+                tracing::debug!(
+                    api_version,
+                    "ApiVersions version not supported, answering with v0"
+                );
                 drop(budget);
-                tokio::spawn(std::future::ready(Reply::Frame(protocol::encode_unsupported_api_versions(correlation_id))))
+                tokio::spawn(std::future::ready(Reply::Frame(
+                    protocol::encode_unsupported_api_versions(correlation_id),
+                )))
             }
             Decoded::Request { context, body } => {
                 let span = tracing::debug_span!(
@@ -118,13 +126,15 @@ async fn read_requests(
                     client_id = context.client_id.as_deref().unwrap_or(""),
                 );
                 let pending = span
-                    .in_scope(|| handlers::dispatch(broker, &context, body))
+                    .in_scope(|| handlers::dispatch(broker, &context, *body))
                     .ok_or(ConnectionError::NoHandler(context.api_key))?;
                 tokio::spawn(
                     async move {
                         let response = pending.await;
                         drop(budget);
-                        match response.map(|response| protocol::encode_response(&context, &response)) {
+                        match response
+                            .map(|response| protocol::encode_response(&context, &response))
+                        {
                             None => Reply::Nothing,
                             Some(Ok(frame)) => Reply::Frame(frame),
                             Some(Err(error)) => {
@@ -145,7 +155,10 @@ async fn read_requests(
 
 /// Writes replies in request order. Buffered bytes are flushed before waiting on a reply that
 /// is not ready yet, so an answered request never waits behind a slow one in the buffer.
-async fn write_replies(writer: OwnedWriteHalf, mut pending: mpsc::Receiver<JoinHandle<Reply>>) -> std::io::Result<()> {
+async fn write_replies(
+    writer: OwnedWriteHalf,
+    mut pending: mpsc::Receiver<JoinHandle<Reply>>,
+) -> std::io::Result<()> {
     let mut writer = BufWriter::new(writer);
     loop {
         let reply = match pending.try_recv() {

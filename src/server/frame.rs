@@ -26,7 +26,10 @@ pub fn read_frame_size(prefix: [u8; 4], max_bytes: usize) -> Result<usize, Frame
         return Err(FrameError::TooSmall(size));
     }
     if size as usize > max_bytes {
-        return Err(FrameError::TooLarge { size, max: max_bytes });
+        return Err(FrameError::TooLarge {
+            size,
+            max: max_bytes,
+        });
     }
     Ok(size as usize)
 }
@@ -37,9 +40,21 @@ mod tests {
 
     #[test]
     fn sizes_are_checked() {
-        assert_eq!(read_frame_size((-1i32).to_be_bytes(), 100), Err(FrameError::Negative(-1)));
-        assert_eq!(read_frame_size(3i32.to_be_bytes(), 100), Err(FrameError::TooSmall(3)));
-        assert_eq!(read_frame_size(101i32.to_be_bytes(), 100), Err(FrameError::TooLarge { size: 101, max: 100 }));
+        assert_eq!(
+            read_frame_size((-1i32).to_be_bytes(), 100),
+            Err(FrameError::Negative(-1))
+        );
+        assert_eq!(
+            read_frame_size(3i32.to_be_bytes(), 100),
+            Err(FrameError::TooSmall(3))
+        );
+        assert_eq!(
+            read_frame_size(101i32.to_be_bytes(), 100),
+            Err(FrameError::TooLarge {
+                size: 101,
+                max: 100
+            })
+        );
         assert_eq!(read_frame_size(100i32.to_be_bytes(), 100), Ok(100));
     }
 }

@@ -24,7 +24,11 @@ struct Limits {
 
 /// Serves `listener` until `shutdown` turns true, then stops accepting, lets connections
 /// finish the requests they are answering, and returns.
-pub async fn serve(broker: Arc<Broker>, listener: TcpListener, mut shutdown: watch::Receiver<bool>) {
+pub async fn serve(
+    broker: Arc<Broker>,
+    listener: TcpListener,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let connections = Arc::new(Semaphore::new(broker.config.max_connections));
     let limits = Arc::new(Limits {
         request_bytes: Arc::new(Semaphore::new(broker.config.queued_max_request_bytes)),
@@ -63,6 +67,9 @@ pub async fn serve(broker: Arc<Broker>, listener: TcpListener, mut shutdown: wat
         // Reap finished connection tasks so the set does not grow without bound.
         while tasks.try_join_next().is_some() {}
     }
-    tracing::info!(open_connections = tasks.len(), "stopped accepting connections");
+    tracing::info!(
+        open_connections = tasks.len(),
+        "stopped accepting connections"
+    );
     while tasks.join_next().await.is_some() {}
 }

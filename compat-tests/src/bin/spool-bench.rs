@@ -29,7 +29,9 @@ async fn main() {
     let mut pending = Vec::with_capacity(10_000);
     let mut produced = 0;
     while produced < MESSAGES && started.elapsed() < TIME_LIMIT {
-        let record = FutureRecord::<(), _>::to("bench").payload(&payload).partition(0);
+        let record = FutureRecord::<(), _>::to("bench")
+            .payload(&payload)
+            .partition(0);
         match producer.send_result(record) {
             Ok(delivery) => pending.push(delivery),
             Err((error, _)) => panic!("enqueue failed: {error}"),
@@ -40,7 +42,11 @@ async fn main() {
         }
     }
     await_deliveries(&mut pending).await;
-    report("produce (acks=all, fsync group commit)", produced, started.elapsed());
+    report(
+        "produce (acks=all, fsync group commit)",
+        produced,
+        started.elapsed(),
+    );
 
     let consumer: BaseConsumer = broker
         .client_config()
@@ -50,7 +56,9 @@ async fn main() {
         .create()
         .expect("consumer");
     let mut assignment = TopicPartitionList::new();
-    assignment.add_partition_offset("bench", 0, Offset::Beginning).expect("assignment");
+    assignment
+        .add_partition_offset("bench", 0, Offset::Beginning)
+        .expect("assignment");
     consumer.assign(&assignment).expect("assign");
     let started = Instant::now();
     let mut consumed = 0;
@@ -65,7 +73,10 @@ async fn main() {
 
 async fn await_deliveries(pending: &mut Vec<rdkafka::producer::DeliveryFuture>) {
     for delivery in pending.drain(..) {
-        delivery.await.expect("delivery canceled").expect("delivered");
+        delivery
+            .await
+            .expect("delivery canceled")
+            .expect("delivered");
     }
 }
 

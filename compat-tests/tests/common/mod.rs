@@ -13,7 +13,9 @@ pub const TIMEOUT: Duration = Duration::from_secs(30);
 
 pub fn producer(broker: &SpawnedBroker, settings: &[(&str, &str)]) -> FutureProducer {
     let mut config = broker.client_config();
-    config.set("linger.ms", "5").set("message.timeout.ms", "30000");
+    config
+        .set("linger.ms", "5")
+        .set("message.timeout.ms", "30000");
     for (key, value) in settings {
         config.set(*key, *value);
     }
@@ -21,8 +23,15 @@ pub fn producer(broker: &SpawnedBroker, settings: &[(&str, &str)]) -> FutureProd
 }
 
 /// Produces `count` keyed records to `partition`; returns their (partition, offset).
-pub async fn produce(producer: &FutureProducer, topic: &str, partition: Option<i32>, count: usize) -> Vec<(i32, i64)> {
-    let records: Vec<(String, String)> = (0..count).map(|i| (format!("key-{i}"), format!("value-{i}"))).collect();
+pub async fn produce(
+    producer: &FutureProducer,
+    topic: &str,
+    partition: Option<i32>,
+    count: usize,
+) -> Vec<(i32, i64)> {
+    let records: Vec<(String, String)> = (0..count)
+        .map(|i| (format!("key-{i}"), format!("value-{i}")))
+        .collect();
     let sends: Vec<_> = records
         .iter()
         .map(|(key, value)| {
@@ -31,7 +40,9 @@ pub async fn produce(producer: &FutureProducer, topic: &str, partition: Option<i
                 record = record.partition(partition);
             }
             // send_result enqueues now; send() would enqueue only when awaited, one at a time.
-            producer.send_result(record).unwrap_or_else(|(error, _)| panic!("enqueue: {error}"))
+            producer
+                .send_result(record)
+                .unwrap_or_else(|(error, _)| panic!("enqueue: {error}"))
         })
         .collect();
     let mut delivered = Vec::with_capacity(count);
@@ -46,20 +57,35 @@ pub fn consumer(broker: &SpawnedBroker) -> BaseConsumer {
     let mut config = broker.client_config();
     // librdkafka's assign() needs a group handle; with auto-commit off and no subscribe()
     // it never joins the group, it only fetches.
-    config.set("group.id", "compat-tests").set("enable.auto.commit", "false").set("fetch.wait.max.ms", "100");
+    config
+        .set("group.id", "compat-tests")
+        .set("enable.auto.commit", "false")
+        .set("fetch.wait.max.ms", "100");
     config.create().expect("consumer")
 }
 
 /// Reads `expected` messages of `topic`/`partition` from `start`.
-pub fn consume(broker: &SpawnedBroker, topic: &str, partition: i32, start: Offset, expected: usize) -> Vec<OwnedMessage> {
+pub fn consume(
+    broker: &SpawnedBroker,
+    topic: &str,
+    partition: i32,
+    start: Offset,
+    expected: usize,
+) -> Vec<OwnedMessage> {
     let consumer = consumer(broker);
     let mut assignment = TopicPartitionList::new();
-    assignment.add_partition_offset(topic, partition, start).expect("assignment");
+    assignment
+        .add_partition_offset(topic, partition, start)
+        .expect("assignment");
     consumer.assign(&assignment).expect("assign");
     let deadline = std::time::Instant::now() + TIMEOUT;
     let mut messages = Vec::with_capacity(expected);
     while messages.len() < expected {
-        assert!(std::time::Instant::now() < deadline, "consumed {} of {expected} messages", messages.len());
+        assert!(
+            std::time::Instant::now() < deadline,
+            "consumed {} of {expected} messages",
+            messages.len()
+        );
         match consumer.poll(Duration::from_millis(100)) {
             Some(Ok(message)) => messages.push(message.detach()),
             Some(Err(error)) => panic!("consume error: {error}"),
