@@ -51,28 +51,18 @@ async fn offsets_for_times_finds_the_first_batch_at_or_after() {
             .expect("delivery");
     }
     let consumer = consumer(&broker);
-    let mut query = TopicPartitionList::new();
-    query
-        .add_partition_offset("times", 0, Offset::Offset(1_004_500))
-        .unwrap();
-    let found = consumer
-        .offsets_for_times(query, TIMEOUT)
-        .expect("offsets_for_times");
-    assert_eq!(
-        found.find_partition("times", 0).unwrap().offset(),
-        Offset::Offset(5)
-    );
-    let mut query = TopicPartitionList::new();
-    query
-        .add_partition_offset("times", 0, Offset::Offset(9_000_000))
-        .unwrap();
-    let found = consumer
-        .offsets_for_times(query, TIMEOUT)
-        .expect("offsets_for_times");
-    assert_eq!(
-        found.find_partition("times", 0).unwrap().offset(),
-        Offset::End
-    );
+    let offset_for_time = |timestamp: i64| {
+        let mut query = TopicPartitionList::new();
+        query
+            .add_partition_offset("times", 0, Offset::Offset(timestamp))
+            .unwrap();
+        let found = consumer
+            .offsets_for_times(query, TIMEOUT)
+            .expect("offsets_for_times");
+        found.find_partition("times", 0).unwrap().offset()
+    };
+    assert_eq!(offset_for_time(1_004_500), Offset::Offset(5));
+    assert_eq!(offset_for_time(9_000_000), Offset::End);
 }
 
 #[tokio::test]

@@ -100,26 +100,45 @@ impl Segment {
             .create(true)
             .truncate(true)
             .open(&log_path)?;
-        Ok(Self {
+        let offset_index =
+            OffsetIndex::rewrite(&dir.join(file_name(base_offset, "index")), Vec::new())?;
+        let time_index =
+            TimeIndex::rewrite(&dir.join(file_name(base_offset, "timeindex")), Vec::new())?;
+        Ok(Self::unscanned(
             base_offset,
-            log: Arc::new(log),
-            offset_index: OffsetIndex::rewrite(
-                &dir.join(file_name(base_offset, "index")),
-                Vec::new(),
-            )?,
-            time_index: TimeIndex::rewrite(
-                &dir.join(file_name(base_offset, "timeindex")),
-                Vec::new(),
-            )?,
             log_path,
+            log,
+            offset_index,
+            time_index,
+            index_interval_bytes,
+            now_ms,
+        ))
+    }
+
+    /// A segment over its files whose contents are not walked yet: empty derived state.
+    fn unscanned(
+        base_offset: i64,
+        log_path: PathBuf,
+        log: File,
+        offset_index: OffsetIndex,
+        time_index: TimeIndex,
+        index_interval_bytes: u64,
+        created_at_ms: i64,
+    ) -> Self {
+        Self {
+            base_offset,
+            log_path,
+            log: Arc::new(log),
+            offset_index,
+            time_index,
             size: 0,
             next_offset: base_offset,
             max_timestamp: -1,
             offset_of_max_timestamp: -1,
             bytes_since_index_entry: 0,
             index_interval_bytes,
-            created_at_ms: now_ms,
-        })
+            created_at_ms,
+        }
     }
 
     /// Opens an existing segment. With `recover`, every batch is validated (lengths, offsets,
@@ -143,40 +162,33 @@ impl Segment {
                 OffsetIndex::open(&offset_index_path)?,
                 TimeIndex::open(&time_index_path)?,
             ) {
-                let mut segment = Self {
+                let mut segment = Self::unscanned(
                     base_offset,
-                    log_path: log_path.clone(),
-                    log: Arc::new(log.try_clone()?),
+                    log_path.clone(),
+                    log.try_clone()?,
                     offset_index,
                     time_index,
-                    size,
-                    next_offset: base_offset,
-                    max_timestamp: -1,
-                    offset_of_max_timestamp: -1,
-                    bytes_since_index_entry: 0,
                     index_interval_bytes,
-                    created_at_ms: now_ms,
-                };
+                    now_ms,
+                );
+                segment.size = size;
                 if segment.load_tail()? {
                     return Ok((segment, None));
                 }
                 tracing::warn!(path = %log_path.display(), "segment index or tail inconsistent, recovering");
             }
         }
-        let mut segment = Self {
+        let offset_index = OffsetIndex::rewrite(&offset_index_path, Vec::new())?;
+        let time_index = TimeIndex::rewrite(&time_index_path, Vec::new())?;
+        let mut segment = Self::unscanned(
             base_offset,
             log_path,
-            log: Arc::new(log),
-            offset_index: OffsetIndex::rewrite(&offset_index_path, Vec::new())?,
-            time_index: TimeIndex::rewrite(&time_index_path, Vec::new())?,
-            size: 0,
-            next_offset: base_offset,
-            max_timestamp: -1,
-            offset_of_max_timestamp: -1,
-            bytes_since_index_entry: 0,
+            log,
+            offset_index,
+            time_index,
             index_interval_bytes,
-            created_at_ms: now_ms,
-        };
+            now_ms,
+        );
         let valid_bytes = segment.rebuild(size)?;
         if valid_bytes < size {
             segment.log.set_len(valid_bytes)?;

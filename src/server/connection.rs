@@ -64,6 +64,8 @@ pub(super) async fn run(
         let writer = tokio::spawn(write_replies(writer, pending).in_current_span());
         match read_requests(&broker, &limits, reader, replies, shutdown).await {
             Ok(()) => tracing::debug!("connection closed"),
+            // A peer that drops the connection is routine; bad input is worth a warning.
+            Err(ConnectionError::Io(error)) => tracing::debug!(%error, "connection lost"),
             Err(error) => tracing::warn!(%error, "closing connection"),
         }
         match writer.await {
