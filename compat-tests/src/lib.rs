@@ -1,5 +1,7 @@
 //! Runs the real `spool` binary on an ephemeral loopback port for tests with real clients.
 
+pub mod wire;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
