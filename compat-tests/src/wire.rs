@@ -20,8 +20,13 @@ pub struct WireClient {
 impl WireClient {
     pub fn connect(bootstrap: &str) -> Self {
         let stream = TcpStream::connect(bootstrap).expect("connect");
-        stream.set_read_timeout(Some(READ_TIMEOUT)).expect("timeout");
-        Self { stream, next_correlation_id: 1 }
+        stream
+            .set_read_timeout(Some(READ_TIMEOUT))
+            .expect("timeout");
+        Self {
+            stream,
+            next_correlation_id: 1,
+        }
     }
 
     /// Writes one request without waiting; returns its correlation id.
@@ -34,7 +39,9 @@ impl WireClient {
             .with_correlation_id(correlation_id)
             .with_client_id(Some(StrBytes::from_static_str("spool-wire-test")));
         let mut body = BytesMut::new();
-        header.encode(&mut body, R::header_version(version)).expect("encode header");
+        header
+            .encode(&mut body, R::header_version(version))
+            .expect("encode header");
         request.encode(&mut body, version).expect("encode request");
         let mut frame = (body.len() as i32).to_be_bytes().to_vec();
         frame.extend_from_slice(&body);
@@ -49,7 +56,8 @@ impl WireClient {
         let mut frame = vec![0u8; i32::from_be_bytes(size) as usize];
         self.stream.read_exact(&mut frame).expect("response body");
         let mut bytes = Bytes::from(frame);
-        let header = ResponseHeader::decode(&mut bytes, R::Response::header_version(version)).expect("response header");
+        let header = ResponseHeader::decode(&mut bytes, R::Response::header_version(version))
+            .expect("response header");
         let response = R::Response::decode(&mut bytes, version).expect("response body");
         (header.correlation_id, response)
     }

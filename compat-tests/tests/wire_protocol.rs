@@ -36,21 +36,37 @@ fn create_topic(client: &mut WireClient, topic: &str, partitions: i32) -> Uuid {
         .with_num_partitions(partitions)
         .with_replication_factor(1)]);
     let response = client.call(7, &request);
-    assert_eq!(response.topics[0].error_code, 0, "{:?}", response.topics[0].error_message);
+    assert_eq!(
+        response.topics[0].error_code, 0,
+        "{:?}",
+        response.topics[0].error_message
+    );
     assert_eq!(response.topics[0].num_partitions, partitions);
     response.topics[0].topic_id
 }
 
 fn produce_request(topic: TopicProduceData, acks: i16) -> ProduceRequest {
-    ProduceRequest::default().with_acks(acks).with_timeout_ms(30_000).with_topic_data(vec![topic])
+    ProduceRequest::default()
+        .with_acks(acks)
+        .with_timeout_ms(30_000)
+        .with_topic_data(vec![topic])
 }
 
 fn partition_data(records: Vec<u8>) -> PartitionProduceData {
-    PartitionProduceData::default().with_index(0).with_records(Some(Bytes::from(records)))
+    PartitionProduceData::default()
+        .with_index(0)
+        .with_records(Some(Bytes::from(records)))
 }
 
-fn produce(client: &mut WireClient, version: i16, topic: &str, records: Vec<u8>) -> PartitionProduceResponse {
-    let data = TopicProduceData::default().with_name(name(topic)).with_partition_data(vec![partition_data(records)]);
+fn produce(
+    client: &mut WireClient,
+    version: i16,
+    topic: &str,
+    records: Vec<u8>,
+) -> PartitionProduceResponse {
+    let data = TopicProduceData::default()
+        .with_name(name(topic))
+        .with_partition_data(vec![partition_data(records)]);
     let mut response = client.call(version, &produce_request(data, -1));
     response.responses.remove(0).partition_responses.remove(0)
 }
@@ -66,7 +82,10 @@ fn fetch_request(topic: FetchTopic, max_bytes: i32) -> FetchRequest {
 }
 
 fn fetch_partition(offset: i64, max_bytes: i32) -> FetchPartition {
-    FetchPartition::default().with_partition(0).with_fetch_offset(offset).with_partition_max_bytes(max_bytes)
+    FetchPartition::default()
+        .with_partition(0)
+        .with_fetch_offset(offset)
+        .with_partition_max_bytes(max_bytes)
 }
 
 #[test]
@@ -74,17 +93,31 @@ fn pipelined_requests_are_answered_in_order() {
     let broker = SpawnedBroker::start("");
     let mut client = WireClient::connect(&broker.bootstrap);
     create_topic(&mut client, "pipelined", 1);
-    let data = || TopicProduceData::default().with_name(name("pipelined")).with_partition_data(vec![partition_data(build_batch(3, 5, b"abc"))]);
+    let data = || {
+        TopicProduceData::default()
+            .with_name(name("pipelined"))
+            .with_partition_data(vec![partition_data(build_batch(3, 5, b"abc"))])
+    };
     // A durable produce (waits for an fsync) followed by requests that answer at once.
     let first = client.send(9, &produce_request(data(), -1));
     let second = client.send(12, &MetadataRequest::default().with_topics(None));
-    let third = client.send(3, &ApiVersionsRequest::default()
-        .with_client_software_name(StrBytes::from_static_str("t"))
-        .with_client_software_version(StrBytes::from_static_str("1")));
+    let third = client.send(
+        3,
+        &ApiVersionsRequest::default()
+            .with_client_software_name(StrBytes::from_static_str("t"))
+            .with_client_software_version(StrBytes::from_static_str("1")),
+    );
     let fourth = client.send(9, &produce_request(data(), 1));
-    let fifth = client.send(7, &ListOffsetsRequest::default().with_replica_id(BrokerId(-1)).with_topics(vec![
-        ListOffsetsTopic::default().with_name(name("pipelined")).with_partitions(vec![ListOffsetsPartition::default().with_timestamp(-1)]),
-    ]));
+    let fifth = client.send(
+        7,
+        &ListOffsetsRequest::default()
+            .with_replica_id(BrokerId(-1))
+            .with_topics(vec![ListOffsetsTopic::default()
+                .with_name(name("pipelined"))
+                .with_partitions(vec![
+                    ListOffsetsPartition::default().with_timestamp(-1)
+                ])]),
+    );
     let (id, produced) = client.receive::<ProduceRequest>(9);
     assert_eq!(id, first);
     assert_eq!(produced.responses[0].partition_responses[0].base_offset, 0);
@@ -109,12 +142,24 @@ fn topic_and_cluster_ids_survive_restarts() {
         let topic = &response.topics[0];
         assert_eq!(topic.partitions.len(), 2);
         assert_eq!(topic.partitions[0].leader_epoch, 0);
-        (response.cluster_id.clone().unwrap().to_string(), topic.topic_id, response.controller_id)
+        (
+            response.cluster_id.clone().unwrap().to_string(),
+            topic.topic_id,
+            response.controller_id,
+        )
     };
     let before = describe(&broker);
     assert_eq!(before.1, created);
     broker.stop();
+    assert!(
+        broker.data_dir().join(".spool-clean-shutdown").exists(),
+        "clean shutdown leaves its marker"
+    );
     broker.restart();
+    assert!(
+        !broker.data_dir().join(".spool-clean-shutdown").exists(),
+        "the marker is consumed on start"
+    );
     assert_eq!(describe(&broker), before, "after a clean restart");
     broker.kill();
     broker.restart();
@@ -127,25 +172,42 @@ fn produce_and_fetch_by_topic_id() {
     let mut client = WireClient::connect(&broker.bootstrap);
     let id = create_topic(&mut client, "by-id", 1);
     let batch = build_batch(4, 1_000, b"payload-by-id");
-    let data = TopicProduceData::default().with_topic_id(id).with_partition_data(vec![partition_data(batch.clone())]);
+    let data = TopicProduceData::default()
+        .with_topic_id(id)
+        .with_partition_data(vec![partition_data(batch.clone())]);
     let response = client.call(13, &produce_request(data, -1));
     assert_eq!(response.responses[0].topic_id, id);
     assert_eq!(response.responses[0].partition_responses[0].error_code, 0);
     for version in [13, 15, 16, 17, 18] {
-        let topic = FetchTopic::default().with_topic_id(id).with_partitions(vec![fetch_partition(0, 1 << 20)]);
+        let topic = FetchTopic::default()
+            .with_topic_id(id)
+            .with_partitions(vec![fetch_partition(0, 1 << 20)]);
         let response = client.call(version, &fetch_request(topic, 1 << 20));
         let partition = &response.responses[0].partitions[0];
         assert_eq!(response.responses[0].topic_id, id, "v{version}");
-        assert_eq!((partition.error_code, partition.high_watermark, partition.last_stable_offset), (0, 4, 4), "v{version}");
+        assert_eq!(
+            (
+                partition.error_code,
+                partition.high_watermark,
+                partition.last_stable_offset
+            ),
+            (0, 4, 4),
+            "v{version}"
+        );
         let records = partition.records.as_ref().unwrap();
         // Stored as sent but for the stamped base offset (0) and leader epoch (0).
         assert_eq!(&records[..8], &0i64.to_be_bytes());
         assert_eq!(&records[12..16], &0i32.to_be_bytes());
         assert_eq!(&records[16..], &batch[16..], "v{version}");
     }
-    let unknown = FetchTopic::default().with_topic_id(Uuid::from_u128(42)).with_partitions(vec![fetch_partition(0, 1024)]);
+    let unknown = FetchTopic::default()
+        .with_topic_id(Uuid::from_u128(42))
+        .with_partitions(vec![fetch_partition(0, 1024)]);
     let response = client.call(13, &fetch_request(unknown, 1024));
-    assert_eq!(response.responses[0].partitions[0].error_code, UNKNOWN_TOPIC_ID);
+    assert_eq!(
+        response.responses[0].partitions[0].error_code,
+        UNKNOWN_TOPIC_ID
+    );
 }
 
 #[test]
@@ -155,7 +217,10 @@ fn produce_rejects_bad_batches_with_kafka_errors() {
     create_topic(&mut client, "strict", 1);
     let mut corrupt = build_batch(2, 0, b"payload");
     *corrupt.last_mut().unwrap() ^= 0xff;
-    assert_eq!(produce(&mut client, 9, "strict", corrupt).error_code, CORRUPT_MESSAGE);
+    assert_eq!(
+        produce(&mut client, 9, "strict", corrupt).error_code,
+        CORRUPT_MESSAGE
+    );
     let mut old_magic = build_batch(1, 0, b"x");
     old_magic[16] = 1;
     let response = produce(&mut client, 9, "strict", old_magic);
@@ -163,16 +228,30 @@ fn produce_rejects_bad_batches_with_kafka_errors() {
     assert_eq!(response.record_errors[0].batch_index, 0, "KIP-467 details");
     let mut two_batches = build_batch(1, 0, b"a");
     two_batches.extend(build_batch(1, 0, b"b"));
-    assert_eq!(produce(&mut client, 9, "strict", two_batches).error_code, INVALID_RECORD);
-    assert_eq!(produce(&mut client, 9, "missing-topic", build_batch(1, 0, b"a")).error_code, UNKNOWN_TOPIC_OR_PARTITION);
+    assert_eq!(
+        produce(&mut client, 9, "strict", two_batches).error_code,
+        INVALID_RECORD
+    );
+    assert_eq!(
+        produce(&mut client, 9, "missing-topic", build_batch(1, 0, b"a")).error_code,
+        UNKNOWN_TOPIC_OR_PARTITION
+    );
     let bad_partition = TopicProduceData::default()
         .with_name(name("strict"))
         .with_partition_data(vec![partition_data(build_batch(1, 0, b"a")).with_index(7)]);
     let response = client.call(9, &produce_request(bad_partition, 1));
-    assert_eq!(response.responses[0].partition_responses[0].error_code, UNKNOWN_TOPIC_OR_PARTITION);
-    let data = TopicProduceData::default().with_name(name("strict")).with_partition_data(vec![partition_data(build_batch(1, 0, b"a"))]);
+    assert_eq!(
+        response.responses[0].partition_responses[0].error_code,
+        UNKNOWN_TOPIC_OR_PARTITION
+    );
+    let data = TopicProduceData::default()
+        .with_name(name("strict"))
+        .with_partition_data(vec![partition_data(build_batch(1, 0, b"a"))]);
     let response = client.call(9, &produce_request(data, 2));
-    assert_eq!(response.responses[0].partition_responses[0].error_code, INVALID_REQUIRED_ACKS);
+    assert_eq!(
+        response.responses[0].partition_responses[0].error_code,
+        INVALID_REQUIRED_ACKS
+    );
     // Nothing above was appended.
     let good = produce(&mut client, 9, "strict", build_batch(1, 0, b"ok"));
     assert_eq!((good.error_code, good.base_offset), (0, 0));
@@ -186,20 +265,42 @@ fn fetch_out_of_range_min_one_batch_and_sessions() {
     for _ in 0..3 {
         produce(&mut client, 9, "reads", build_batch(2, 0, &[7u8; 500]));
     }
-    let topic = |offset: i64, max_bytes: i32| FetchTopic::default().with_topic(name("reads")).with_partitions(vec![fetch_partition(offset, max_bytes)]);
+    let topic = |offset: i64, max_bytes: i32| {
+        FetchTopic::default()
+            .with_topic(name("reads"))
+            .with_partitions(vec![fetch_partition(offset, max_bytes)])
+    };
     let response = client.call(12, &fetch_request(topic(100, 1024), 1024));
     let partition = &response.responses[0].partitions[0];
-    assert_eq!((partition.error_code, partition.high_watermark, partition.log_start_offset), (OFFSET_OUT_OF_RANGE, 6, 0));
+    assert_eq!(
+        (
+            partition.error_code,
+            partition.high_watermark,
+            partition.log_start_offset
+        ),
+        (OFFSET_OUT_OF_RANGE, 6, 0)
+    );
     // max_bytes of 1: still one whole batch (KIP-74), and only one.
     let response = client.call(12, &fetch_request(topic(2, 1), 1));
     let records = response.responses[0].partitions[0].records.clone().unwrap();
     assert_eq!(records.len(), build_batch(2, 0, &[7u8; 500]).len());
     assert_eq!(&records[..8], &2i64.to_be_bytes());
-    let with_session = fetch_request(topic(0, 1024), 1024).with_session_id(5).with_session_epoch(1);
-    assert_eq!(client.call(12, &with_session).error_code, FETCH_SESSION_ID_NOT_FOUND);
-    let new_session = fetch_request(topic(0, 1024), 1024).with_session_id(0).with_session_epoch(0);
+    let with_session = fetch_request(topic(0, 1024), 1024)
+        .with_session_id(5)
+        .with_session_epoch(1);
+    assert_eq!(
+        client.call(12, &with_session).error_code,
+        FETCH_SESSION_ID_NOT_FOUND
+    );
+    let new_session = fetch_request(topic(0, 1024), 1024)
+        .with_session_id(0)
+        .with_session_epoch(0);
     let response = client.call(12, &new_session);
-    assert_eq!((response.error_code, response.session_id), (0, 0), "sessionless answer");
+    assert_eq!(
+        (response.error_code, response.session_id),
+        (0, 0),
+        "sessionless answer"
+    );
 }
 
 #[test]
@@ -211,16 +312,24 @@ fn list_offsets_special_timestamps() {
         produce(&mut client, 9, "offsets", build_batch(2, timestamp, b"x"));
     }
     let query = |client: &mut WireClient, version: i16, timestamp: i64| {
-        let request = ListOffsetsRequest::default().with_replica_id(BrokerId(-1)).with_topics(vec![ListOffsetsTopic::default()
-            .with_name(name("offsets"))
-            .with_partitions(vec![ListOffsetsPartition::default().with_timestamp(timestamp).with_current_leader_epoch(-1)])]);
+        let request = ListOffsetsRequest::default()
+            .with_replica_id(BrokerId(-1))
+            .with_topics(vec![ListOffsetsTopic::default()
+                .with_name(name("offsets"))
+                .with_partitions(vec![ListOffsetsPartition::default()
+                    .with_timestamp(timestamp)
+                    .with_current_leader_epoch(-1)])]);
         let response = client.call(version, &request);
         let partition = &response.topics[0].partitions[0];
         (partition.error_code, partition.offset, partition.timestamp)
     };
     assert_eq!(query(&mut client, 9, -1), (0, 6, -1));
     assert_eq!(query(&mut client, 9, -2), (0, 0, -1));
-    assert_eq!(query(&mut client, 9, -3), (0, 3, 900), "max timestamp: last offset of its batch");
+    assert_eq!(
+        query(&mut client, 9, -3),
+        (0, 3, 900),
+        "max timestamp: last offset of its batch"
+    );
     assert_eq!(query(&mut client, 9, -4), (0, 0, -1));
     assert_eq!(query(&mut client, 9, -5), (0, -1, -1));
     assert_eq!(query(&mut client, 9, 400), (0, 2, 900));
@@ -240,14 +349,31 @@ fn metadata_and_delete_by_id() {
     assert!(none_v1.topics.is_empty(), "v1+: an empty list means none");
     let wanted = |names: &[&str]| {
         MetadataRequest::default()
-            .with_topics(Some(names.iter().map(|n| MetadataRequestTopic::default().with_name(Some(name(n)))).collect()))
+            .with_topics(Some(
+                names
+                    .iter()
+                    .map(|n| MetadataRequestTopic::default().with_name(Some(name(n))))
+                    .collect(),
+            ))
             .with_allow_auto_topic_creation(false)
     };
     let response = client.call(12, &wanted(&["bad name", "absent"]));
-    let codes: Vec<i16> = response.topics.iter().map(|topic| topic.error_code).collect();
+    let codes: Vec<i16> = response
+        .topics
+        .iter()
+        .map(|topic| topic.error_code)
+        .collect();
     assert_eq!(codes, [INVALID_TOPIC_EXCEPTION, UNKNOWN_TOPIC_OR_PARTITION]);
-    let by_id = client.call(12, &MetadataRequest::default().with_topics(Some(vec![MetadataRequestTopic::default().with_name(None).with_topic_id(id)])));
-    assert_eq!(by_id.topics[0].name.as_ref().map(|n| n.to_string()), Some("doomed".to_owned()));
+    let by_id = client.call(
+        12,
+        &MetadataRequest::default().with_topics(Some(vec![MetadataRequestTopic::default()
+            .with_name(None)
+            .with_topic_id(id)])),
+    );
+    assert_eq!(
+        by_id.topics[0].name.as_ref().map(|n| n.to_string()),
+        Some("doomed".to_owned())
+    );
 
     let delete = DeleteTopicsRequest::default().with_topics(vec![
         DeleteTopicState::default().with_topic_id(id),
@@ -255,9 +381,16 @@ fn metadata_and_delete_by_id() {
     ]);
     let response = client.call(6, &delete);
     assert_eq!(response.responses[0].error_code, 0);
-    assert_eq!(response.responses[0].name.as_ref().map(|n| n.to_string()), Some("doomed".to_owned()));
+    assert_eq!(
+        response.responses[0].name.as_ref().map(|n| n.to_string()),
+        Some("doomed".to_owned())
+    );
     assert_eq!(response.responses[1].error_code, UNKNOWN_TOPIC_ID);
     let remaining = client.call(12, &MetadataRequest::default().with_topics(None));
-    let names: Vec<String> = remaining.topics.iter().filter_map(|topic| topic.name.as_ref().map(|n| n.to_string())).collect();
+    let names: Vec<String> = remaining
+        .topics
+        .iter()
+        .filter_map(|topic| topic.name.as_ref().map(|n| n.to_string()))
+        .collect();
     assert_eq!(names, ["kept"]);
 }

@@ -595,6 +595,36 @@ mod tests {
         assert!(!partition.flush_due());
     }
 
+    #[test]
+    fn flush_policy_by_count_and_by_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(ManualClock::new(1_000));
+        let config = LogConfig {
+            flush_messages: 5,
+            flush_ms: 200,
+            ..test_config()
+        };
+        let partition =
+            Partition::open("t", 0, dir.path(), Arc::new(config), false, clock.clone()).unwrap();
+        assert!(!partition.flush_due(), "nothing to flush");
+        append(&partition, 2, 1);
+        assert!(!partition.flush_due());
+        append(&partition, 3, 1);
+        assert!(partition.flush_due(), "flush.messages reached");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        runtime
+            .block_on(partition.flush(partition.log_end_offset()))
+            .unwrap();
+        assert!(!partition.flush_due());
+        append(&partition, 1, 1);
+        clock.advance(199);
+        assert!(!partition.flush_due());
+        clock.advance(1);
+        assert!(partition.flush_due(), "flush.ms reached");
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(24))]
         /// Random appends, a crash that tears the active segment at a random byte, recovery:

@@ -236,15 +236,22 @@ impl Segment {
             self.max_timestamp = last.timestamp;
             self.offset_of_max_timestamp = self.base_offset + i64::from(last.relative_offset);
         }
-        let mut position = match self.offset_index.last() {
-            Some(entry) if u64::from(entry.position) >= self.size => return Ok(false),
-            Some(entry) => u64::from(entry.position),
-            None => 0,
-        };
+        let last_entry = self.offset_index.last();
+        let mut position = last_entry.map_or(0, |entry| u64::from(entry.position));
+        if last_entry.is_some() && position >= self.size {
+            return Ok(false);
+        }
+        let tail_start = position;
         while position < self.size {
             let Some(location) = self.read_location(position, self.size)? else {
                 return Ok(false);
             };
+            // The last index entry must name the batch that starts where it points.
+            if let Some(entry) = last_entry.filter(|_| position == tail_start) {
+                if location.last_offset != self.base_offset + i64::from(entry.relative_offset) {
+                    return Ok(false);
+                }
+            }
             if location.max_timestamp > self.max_timestamp {
                 self.max_timestamp = location.max_timestamp;
                 self.offset_of_max_timestamp = location.last_offset;
@@ -252,7 +259,8 @@ impl Segment {
             self.next_offset = location.last_offset + 1;
             position += location.size;
         }
-        Ok(position == self.size)
+        self.bytes_since_index_entry = self.size - tail_start;
+        Ok(position == self.size && self.offset_of_max_timestamp < self.next_offset)
     }
 
     /// Reads the batch header at `position` and checks that the batch fits in `file_size`.
@@ -535,6 +543,23 @@ mod tests {
             reopened.offset_index.entries(),
             segment.offset_index.entries()
         );
+    }
+
+    #[test]
+    fn index_entry_naming_the_wrong_batch_is_rebuilt() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut segment = Segment::create(dir.path(), 0, 50, 0).unwrap();
+        for i in 0..20 {
+            append(&mut segment, 1, i, &[1; 30]);
+        }
+        let entries = segment.offset_index.entries().to_vec();
+        let mut wrong = entries.clone();
+        let last = wrong.len() - 1;
+        wrong[last].relative_offset += 1;
+        OffsetIndex::rewrite(&dir.path().join(file_name(0, "index")), wrong).unwrap();
+        let (reopened, report) = Segment::open(dir.path(), 0, 50, false, 0).unwrap();
+        assert!(report.is_some(), "fell back to recovery");
+        assert_eq!(reopened.offset_index.entries(), entries.as_slice());
     }
 
     #[test]
