@@ -8,6 +8,7 @@ use thiserror::Error;
 
 use crate::clock::SharedClock;
 use crate::config::BrokerConfig;
+use crate::group::{GroupCoordinator, OFFSETS_TOPIC};
 use crate::log::{LogConfig, LogError, LogManager, Partition};
 use crate::metadata::{
     self, topic_config, topic_name, MetadataError, MetadataStore, TopicMetadata,
@@ -87,6 +88,7 @@ pub struct Broker {
     pub config: BrokerConfig,
     pub metadata: MetadataStore,
     pub logs: Arc<LogManager>,
+    pub groups: GroupCoordinator,
     pub clock: SharedClock,
 }
 
@@ -98,22 +100,30 @@ impl Broker {
         if logs.is_recovering() {
             tracing::warn!(data_dir = %config.data_dir.display(), "previous run did not shut down cleanly; recovering logs");
         }
-        let broker = Self {
+        let log_config =
+            |topic: &TopicMetadata| Arc::new(topic_config::log_config(&topic.configs, &config));
+        for topic in metadata.image().topics() {
+            logs.open_topic(&topic.name, topic.id, topic.partitions, &log_config(topic))?;
+        }
+        if metadata.image().topic(OFFSETS_TOPIC).is_none() {
+            let partitions = config.group.offsets_topic_partitions;
+            let topic = metadata.create_topic(OFFSETS_TOPIC, partitions, BTreeMap::new())?;
+            logs.open_topic(&topic.name, topic.id, topic.partitions, &log_config(&topic))?;
+        }
+        logs.remove_unknown_partition_dirs()?;
+        let groups = GroupCoordinator::open(config.group, Arc::clone(&clock), Arc::clone(&logs))?;
+        Ok(Self {
             config,
             metadata,
             logs,
+            groups,
             clock,
-        };
-        for topic in broker.metadata.image().topics() {
-            broker.logs.open_topic(
-                &topic.name,
-                topic.id,
-                topic.partitions,
-                &broker.log_config(topic),
-            )?;
-        }
-        broker.logs.remove_unknown_partition_dirs()?;
-        Ok(broker)
+        })
+    }
+
+    /// Whether `topic` is internal to the broker (clients may read it, not write or delete it).
+    pub fn is_internal_topic(topic: &str) -> bool {
+        topic == OFFSETS_TOPIC
     }
 
     /// The log settings for a topic: its overrides on top of the broker defaults.
@@ -234,6 +244,11 @@ impl Broker {
 
     /// Deletes a topic: metadata first, then its files.
     pub fn delete_topic(&self, name: &str) -> Result<Arc<TopicMetadata>, TopicError> {
+        if Self::is_internal_topic(name) {
+            return Err(TopicError::InvalidName(format!(
+                "Internal topic {name} cannot be deleted"
+            )));
+        }
         let topic = self.metadata.delete_topic(name)?;
         self.logs.delete_topic(name)?;
         tracing::info!(topic = %name, id = %topic.id, "deleted topic");

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
+use crate::group::GroupConfig;
 use crate::log::TimestampType;
 
 /// Kafka's default for `message.max.bytes`.
@@ -91,6 +92,7 @@ pub struct BrokerConfig {
     /// `flush.on.ack` (spool): acks=all waits for an fsync (group commit) before answering.
     pub flush_on_ack: bool,
     pub log: LogDefaults,
+    pub group: GroupConfig,
 }
 
 /// Command-line values that override the file.
@@ -253,7 +255,45 @@ impl BrokerConfig {
             queued_max_request_bytes,
             flush_on_ack: keys.bool("flush.on.ack", true)?,
             log,
+            group: GroupConfig {
+                initial_rebalance_delay_ms: keys.int(
+                    "group.initial.rebalance.delay.ms",
+                    3000,
+                    0,
+                    i64::from(i32::MAX),
+                )?,
+                min_session_timeout_ms: keys.int(
+                    "group.min.session.timeout.ms",
+                    6000,
+                    0,
+                    i64::from(i32::MAX),
+                )? as i32,
+                max_session_timeout_ms: keys.int(
+                    "group.max.session.timeout.ms",
+                    1_800_000,
+                    0,
+                    i64::from(i32::MAX),
+                )? as i32,
+                offsets_topic_partitions: keys.int(
+                    "offsets.topic.num.partitions",
+                    50,
+                    1,
+                    i64::from(crate::metadata::PARTITIONS_PER_TOPIC_MAX),
+                )? as i32,
+                offset_metadata_max_bytes: keys.int(
+                    "offset.metadata.max.bytes",
+                    4096,
+                    0,
+                    i64::from(i32::MAX),
+                )? as usize,
+            },
         };
+        if config.group.min_session_timeout_ms > config.group.max_session_timeout_ms {
+            return Err(invalid(
+                "group.min.session.timeout.ms",
+                "must not exceed group.max.session.timeout.ms",
+            ));
+        }
         if let Some(unknown) = keys.map.keys().next() {
             return Err(invalid(unknown, "unknown config key"));
         }
@@ -392,6 +432,15 @@ mod tests {
         assert_eq!(config.log.retention_ms, 168 * HOUR_MS);
         assert_eq!(config.listen.to_string(), "127.0.0.1:9092");
         assert_eq!(config.advertise, ("127.0.0.1".to_owned(), 9092));
+        assert_eq!(config.group.initial_rebalance_delay_ms, 3000);
+        assert_eq!(config.group.offsets_topic_partitions, 50);
+        assert_eq!(
+            (
+                config.group.min_session_timeout_ms,
+                config.group.max_session_timeout_ms
+            ),
+            (6000, 1_800_000)
+        );
     }
 
     #[test]

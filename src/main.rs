@@ -88,6 +88,8 @@ async fn run(mut config: BrokerConfig) -> Result<(), Box<dyn std::error::Error>>
     }
     let broker = Arc::new(Broker::open(config, Arc::new(SystemClock))?);
     tokio::spawn(Arc::clone(&broker.logs).run_flush_scheduler());
+    let timers = Arc::clone(&broker);
+    tokio::spawn(async move { timers.groups.run_timers().await });
     let (stop, shutdown) = tokio::sync::watch::channel(false);
     let server = tokio::spawn(spool::server::serve(
         Arc::clone(&broker),

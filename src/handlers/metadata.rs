@@ -147,7 +147,7 @@ fn describe(
     MetadataResponseTopic::default()
         .with_name(Some(TopicName(StrBytes::from_string(topic.name.clone()))))
         .with_topic_id(topic.id)
-        .with_is_internal(false)
+        .with_is_internal(Broker::is_internal_topic(&topic.name))
         .with_partitions(partitions)
         .with_topic_authorized_operations(topic_operations)
 }

@@ -9,10 +9,19 @@
 mod api_versions;
 mod create_topics;
 mod delete_topics;
+mod describe_groups;
 mod fetch;
+mod find_coordinator;
+mod heartbeat;
+mod join_group;
+mod leave_group;
+mod list_groups;
 mod list_offsets;
 mod metadata;
+mod offset_commit;
+mod offset_fetch;
 mod produce;
+mod sync_group;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -40,6 +49,15 @@ pub const SUPPORTED_APIS: &[SupportedApi] = &[
     api_versions::API,
     create_topics::API,
     delete_topics::API,
+    find_coordinator::API,
+    join_group::API,
+    sync_group::API,
+    heartbeat::API,
+    leave_group::API,
+    offset_commit::API,
+    offset_fetch::API,
+    list_groups::API,
+    describe_groups::API,
 ];
 
 /// The versions of `key` we handle, if any.
@@ -92,6 +110,27 @@ pub fn dispatch(
                 ))
             })
         }
+        RequestKind::FindCoordinator(request) => ready(ResponseKind::FindCoordinator(
+            find_coordinator::handle(broker, version, request),
+        )),
+        RequestKind::JoinGroup(request) => join_group::handle(broker, context, request),
+        RequestKind::SyncGroup(request) => sync_group::handle(broker, version, request),
+        RequestKind::Heartbeat(request) => {
+            ready(ResponseKind::Heartbeat(heartbeat::handle(broker, request)))
+        }
+        RequestKind::LeaveGroup(request) => ready(ResponseKind::LeaveGroup(leave_group::handle(
+            broker, version, request,
+        ))),
+        RequestKind::OffsetCommit(request) => offset_commit::handle(broker, request),
+        RequestKind::OffsetFetch(request) => ready(ResponseKind::OffsetFetch(
+            offset_fetch::handle(broker, version, request),
+        )),
+        RequestKind::ListGroups(request) => ready(ResponseKind::ListGroups(list_groups::handle(
+            broker, request,
+        ))),
+        RequestKind::DescribeGroups(request) => ready(ResponseKind::DescribeGroups(
+            describe_groups::handle(broker, version, request),
+        )),
         _ => return None,
     })
 }

@@ -123,6 +123,10 @@ fn append(
     index: i32,
     records: Option<&[u8]>,
 ) -> Result<(Arc<Partition>, AppendInfo), (ResponseError, Option<String>)> {
+    if Broker::is_internal_topic(&topic.name) {
+        let message = format!("Cannot append to internal topic {}", topic.name);
+        return Err((ResponseError::InvalidTopicException, Some(message)));
+    }
     let log = broker
         .partition(&topic.name, index)
         .ok_or((ResponseError::UnknownTopicOrPartition, None))?;

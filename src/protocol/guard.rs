@@ -129,6 +129,68 @@ const DELETE_TOPICS: &[Field] = &[
     f(Int32),
 ];
 
+const FIND_COORDINATOR: &[Field] = &[between(0, 3, Str), since(1, Int8), since(4, Strs)];
+
+const JOIN_GROUP_PROTOCOL: &[Field] = &[f(Str), f(Bytes)];
+const JOIN_GROUP: &[Field] = &[
+    f(Str),
+    f(Int32),
+    since(1, Int32),
+    f(Str),
+    since(5, Str),
+    f(Str),
+    f(Structs(JOIN_GROUP_PROTOCOL)),
+    since(8, Str),
+];
+
+const SYNC_GROUP_ASSIGNMENT: &[Field] = &[f(Str), f(Bytes)];
+const SYNC_GROUP: &[Field] = &[
+    f(Str),
+    f(Int32),
+    f(Str),
+    since(3, Str),
+    since(5, Str),
+    since(5, Str),
+    f(Structs(SYNC_GROUP_ASSIGNMENT)),
+];
+
+const HEARTBEAT: &[Field] = &[f(Str), f(Int32), f(Str), since(3, Str)];
+
+const LEAVE_GROUP_MEMBER: &[Field] = &[f(Str), f(Str), since(5, Str)];
+const LEAVE_GROUP: &[Field] = &[
+    f(Str),
+    between(0, 2, Str),
+    since(3, Structs(LEAVE_GROUP_MEMBER)),
+];
+
+const OFFSET_COMMIT_PARTITION: &[Field] = &[f(Int32), f(Int64), since(6, Int32), f(Str)];
+const OFFSET_COMMIT_TOPIC: &[Field] = &[f(Str), f(Structs(OFFSET_COMMIT_PARTITION))];
+const OFFSET_COMMIT: &[Field] = &[
+    f(Str),
+    f(Int32),
+    f(Str),
+    since(7, Str),
+    between(2, 4, Int64),
+    f(Structs(OFFSET_COMMIT_TOPIC)),
+];
+
+const OFFSET_FETCH_TOPIC: &[Field] = &[f(Str), f(Int32s)];
+const OFFSET_FETCH_GROUP: &[Field] = &[
+    f(Str),
+    since(9, Str),
+    since(9, Int32),
+    f(Structs(OFFSET_FETCH_TOPIC)),
+];
+const OFFSET_FETCH: &[Field] = &[
+    between(0, 7, Str),
+    between(0, 7, Structs(OFFSET_FETCH_TOPIC)),
+    since(8, Structs(OFFSET_FETCH_GROUP)),
+    since(7, Int8),
+];
+
+const LIST_GROUPS: &[Field] = &[since(4, Strs), since(5, Strs)];
+const DESCRIBE_GROUPS: &[Field] = &[f(Strs), since(3, Int8)];
+
 /// The body layout of an API and the first version that uses the flexible (compact, tagged)
 /// encoding. `None` for APIs without a layout here, which must not be advertised.
 fn layout(api: ApiKey) -> Option<(&'static [Field], i16)> {
@@ -140,6 +202,15 @@ fn layout(api: ApiKey) -> Option<(&'static [Field], i16)> {
         ApiKey::ListOffsets => (LIST_OFFSETS, 6),
         ApiKey::CreateTopics => (CREATE_TOPICS, 5),
         ApiKey::DeleteTopics => (DELETE_TOPICS, 4),
+        ApiKey::FindCoordinator => (FIND_COORDINATOR, 3),
+        ApiKey::JoinGroup => (JOIN_GROUP, 6),
+        ApiKey::SyncGroup => (SYNC_GROUP, 4),
+        ApiKey::Heartbeat => (HEARTBEAT, 4),
+        ApiKey::LeaveGroup => (LEAVE_GROUP, 4),
+        ApiKey::OffsetCommit => (OFFSET_COMMIT, 8),
+        ApiKey::OffsetFetch => (OFFSET_FETCH, 6),
+        ApiKey::ListGroups => (LIST_GROUPS, 3),
+        ApiKey::DescribeGroups => (DESCRIBE_GROUPS, 5),
         _ => return None,
     })
 }
@@ -443,7 +514,8 @@ mod tests {
                     ApiKey::CreateTopics => encoded(&create, version),
                     ApiKey::DeleteTopics => encoded(&delete(version), version),
                     ApiKey::ApiVersions => encoded(&api_versions(version), version),
-                    other => panic!("no sample for {other:?}"),
+                    other => group_sample(other, version)
+                        .unwrap_or_else(|| panic!("no sample for {other:?}")),
                 };
                 check_body(api.key, version, &body)
                     .unwrap_or_else(|error| panic!("{:?} v{version}: {error}", api.key));
@@ -456,6 +528,144 @@ mod tests {
                 }
             }
         }
+    }
+
+    fn text(value: &'static str) -> StrBytes {
+        StrBytes::from_static_str(value)
+    }
+
+    /// A populated group API request valid at `version`, encoded.
+    fn group_sample(api: ApiKey, version: i16) -> Option<Vec<u8>> {
+        let from = |min: i16, value: &'static str| (version >= min).then(|| text(value));
+        let group = GroupId(text("g"));
+        Some(match api {
+            ApiKey::FindCoordinator => {
+                let request = FindCoordinatorRequest::default().with_key_type(if version >= 1 {
+                    1
+                } else {
+                    0
+                });
+                let request = if version >= 4 {
+                    request.with_coordinator_keys(vec![text("g")])
+                } else {
+                    request.with_key(text("g"))
+                };
+                encoded(&request, version)
+            }
+            ApiKey::JoinGroup => encoded(
+                &JoinGroupRequest::default()
+                    .with_group_id(group)
+                    .with_session_timeout_ms(10_000)
+                    .with_rebalance_timeout_ms(if version >= 1 { 30_000 } else { -1 })
+                    .with_member_id(text("m"))
+                    .with_group_instance_id(from(5, "i"))
+                    .with_protocol_type(text("consumer"))
+                    .with_protocols(vec![join_group_request::JoinGroupRequestProtocol::default(
+                    )
+                    .with_name(text("range"))
+                    .with_metadata(bytes::Bytes::from_static(b"meta"))])
+                    .with_reason(from(8, "why")),
+                version,
+            ),
+            ApiKey::SyncGroup => encoded(
+                &SyncGroupRequest::default()
+                    .with_group_id(group)
+                    .with_generation_id(1)
+                    .with_member_id(text("m"))
+                    .with_group_instance_id(from(3, "i"))
+                    .with_protocol_type(from(5, "consumer"))
+                    .with_protocol_name(from(5, "range"))
+                    .with_assignments(vec![
+                        sync_group_request::SyncGroupRequestAssignment::default()
+                            .with_member_id(text("m"))
+                            .with_assignment(bytes::Bytes::from_static(b"a")),
+                    ]),
+                version,
+            ),
+            ApiKey::Heartbeat => encoded(
+                &HeartbeatRequest::default()
+                    .with_group_id(group)
+                    .with_generation_id(1)
+                    .with_member_id(text("m"))
+                    .with_group_instance_id(from(3, "i")),
+                version,
+            ),
+            ApiKey::LeaveGroup => {
+                let request = LeaveGroupRequest::default().with_group_id(group);
+                let request = if version >= 3 {
+                    request.with_members(vec![leave_group_request::MemberIdentity::default()
+                        .with_member_id(text("m"))
+                        .with_group_instance_id(Some(text("i")))
+                        .with_reason(from(5, "bye"))])
+                } else {
+                    request.with_member_id(text("m"))
+                };
+                encoded(&request, version)
+            }
+            ApiKey::OffsetCommit => encoded(
+                &OffsetCommitRequest::default()
+                    .with_group_id(group)
+                    .with_generation_id_or_member_epoch(1)
+                    .with_member_id(text("m"))
+                    .with_group_instance_id(from(7, "i"))
+                    .with_topics(vec![
+                        offset_commit_request::OffsetCommitRequestTopic::default()
+                            .with_name(name("t"))
+                            .with_partitions(vec![
+                                offset_commit_request::OffsetCommitRequestPartition::default()
+                                    .with_committed_offset(5)
+                                    .with_committed_leader_epoch(if version >= 6 { 2 } else { -1 })
+                                    .with_committed_metadata(Some(text("meta"))),
+                            ]),
+                    ]),
+                version,
+            ),
+            ApiKey::OffsetFetch => {
+                let request = if version >= 8 {
+                    OffsetFetchRequest::default().with_groups(vec![
+                        offset_fetch_request::OffsetFetchRequestGroup::default()
+                            .with_group_id(group)
+                            .with_member_id(from(9, "m"))
+                            .with_member_epoch(if version >= 9 { 3 } else { -1 })
+                            .with_topics(Some(vec![
+                                offset_fetch_request::OffsetFetchRequestTopics::default()
+                                    .with_name(name("t"))
+                                    .with_partition_indexes(vec![0, 1]),
+                            ])),
+                    ])
+                } else {
+                    OffsetFetchRequest::default()
+                        .with_group_id(group)
+                        .with_topics(Some(vec![
+                            offset_fetch_request::OffsetFetchRequestTopic::default()
+                                .with_name(name("t"))
+                                .with_partition_indexes(vec![0, 1]),
+                        ]))
+                };
+                encoded(&request.with_require_stable(version >= 7), version)
+            }
+            ApiKey::ListGroups => encoded(
+                &ListGroupsRequest::default()
+                    .with_states_filter(if version >= 4 {
+                        vec![text("Stable")]
+                    } else {
+                        Vec::new()
+                    })
+                    .with_types_filter(if version >= 5 {
+                        vec![text("classic")]
+                    } else {
+                        Vec::new()
+                    }),
+                version,
+            ),
+            ApiKey::DescribeGroups => encoded(
+                &DescribeGroupsRequest::default()
+                    .with_groups(vec![group])
+                    .with_include_authorized_operations(version >= 3),
+                version,
+            ),
+            _ => return None,
+        })
     }
 
     #[test]

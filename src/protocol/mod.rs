@@ -28,6 +28,8 @@ pub struct RequestContext {
     pub api_version: i16,
     pub correlation_id: i32,
     pub client_id: Option<StrBytes>,
+    /// The peer's address as Kafka reports it (`/127.0.0.1`); set by the connection.
+    pub client_host: String,
 }
 
 /// A decoded request, or the one case answered without decoding a body.
@@ -117,6 +119,7 @@ pub fn decode_request(mut frame: Bytes) -> Result<Decoded, DecodeError> {
                 api_version,
                 correlation_id,
                 client_id: header.client_id,
+                client_host: String::new(),
             },
             body: Box::new(body),
         }),

@@ -62,7 +62,7 @@ pub(super) async fn run(
         let (reader, writer) = socket.into_split();
         let (replies, pending) = mpsc::channel(REQUESTS_IN_FLIGHT_MAX);
         let writer = tokio::spawn(write_replies(writer, pending).in_current_span());
-        match read_requests(&broker, &limits, reader, replies, shutdown).await {
+        match read_requests(&broker, peer, &limits, reader, replies, shutdown).await {
             Ok(()) => tracing::debug!("connection closed"),
             // A peer that drops the connection is routine; bad input is worth a warning.
             Err(ConnectionError::Io(error)) => tracing::debug!(%error, "connection lost"),
@@ -80,6 +80,7 @@ pub(super) async fn run(
 
 async fn read_requests(
     broker: &Arc<Broker>,
+    peer: SocketAddr,
     limits: &Limits,
     reader: OwnedReadHalf,
     replies: mpsc::Sender<JoinHandle<Reply>>,
@@ -119,7 +120,8 @@ async fn read_requests(
                     protocol::encode_unsupported_api_versions(correlation_id),
                 )))
             }
-            Decoded::Request { context, body } => {
+            Decoded::Request { mut context, body } => {
+                context.client_host = format!("/{}", peer.ip());
                 let span = tracing::debug_span!(
                     "request",
                     api = ?context.api_key,

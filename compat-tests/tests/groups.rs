@@ -1,0 +1,261 @@
+//! Consumer groups with rdkafka: subscribe, rebalances between members, commits (auto,
+//! sync, async) and resuming exactly after the committed offset across broker restarts.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use compat_tests::{wait_for, SpawnedBroker};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::{Message, Offset, TopicPartitionList};
+
+/// Broker settings for group tests: no initial rebalance delay.
+const GROUP_CONFIG: &str = "\"group.initial.rebalance.delay.ms\" = 0";
+
+async fn create_topic(broker: &SpawnedBroker, name: &str, partitions: i32) {
+    let admin: AdminClient<DefaultClientContext> = broker.client_config().create().expect("admin");
+    let created = admin
+        .create_topics(
+            &[NewTopic::new(name, partitions, TopicReplication::Fixed(1))],
+            &AdminOptions::new(),
+        )
+        .await
+        .expect("create_topics");
+    created[0].as_ref().expect("created");
+}
+
+fn group_consumer(broker: &SpawnedBroker, group: &str, settings: &[(&str, &str)]) -> BaseConsumer {
+    let mut config = broker.client_config();
+    config
+        .set("group.id", group)
+        .set("auto.offset.reset", "earliest")
+        .set("session.timeout.ms", "6000")
+        .set("heartbeat.interval.ms", "500")
+        .set("enable.auto.commit", "false");
+    for (key, value) in settings {
+        config.set(*key, *value);
+    }
+    config.create().expect("consumer")
+}
+
+/// Polls `consumer` until it has received `count` messages; returns their offsets.
+fn receive(consumer: &BaseConsumer, count: usize) -> Vec<(i32, i64)> {
+    let deadline = Instant::now() + TIMEOUT;
+    let mut received = Vec::with_capacity(count);
+    while received.len() < count {
+        assert!(
+            Instant::now() < deadline,
+            "received {} of {count}",
+            received.len()
+        );
+        if let Some(result) = consumer.poll(Duration::from_millis(50)) {
+            let message = result.expect("message");
+            received.push((message.partition(), message.offset()));
+        }
+    }
+    received
+}
+
+/// Polls all consumers until each has `expected` partitions assigned.
+fn wait_for_assignment(consumers: &[&BaseConsumer], expected: &[usize]) {
+    let settled = wait_for(TIMEOUT, || {
+        for consumer in consumers {
+            let _ = consumer.poll(Duration::from_millis(20));
+        }
+        let counts: Vec<usize> = consumers
+            .iter()
+            .map(|consumer| consumer.assignment().map_or(0, |tpl| tpl.count()))
+            .collect();
+        (counts == expected).then_some(())
+    });
+    let counts: Vec<usize> = consumers
+        .iter()
+        .map(|consumer| consumer.assignment().map_or(0, |tpl| tpl.count()))
+        .collect();
+    assert!(
+        settled.is_some(),
+        "assignment {counts:?}, expected {expected:?}"
+    );
+}
+
+fn committed_offset(consumer: &BaseConsumer, topic: &str, partition: i32) -> Offset {
+    let committed = consumer.committed(TIMEOUT).expect("committed");
+    committed
+        .find_partition(topic, partition)
+        .map_or(Offset::Invalid, |element| element.offset())
+}
+
+#[tokio::test]
+async fn commit_sync_then_kill_dash_nine_resumes_exactly_after_the_commit() {
+    let mut broker = SpawnedBroker::start(GROUP_CONFIG);
+    create_topic(&broker, "resume", 1).await;
+    let producer = producer(&broker, &[("acks", "all")]);
+    produce(&producer, "resume", Some(0), 100).await;
+
+    let first = group_consumer(&broker, "resumers", &[]);
+    first.subscribe(&["resume"]).unwrap();
+    let received = receive(&first, 40);
+    assert_eq!(
+        received
+            .iter()
+            .map(|(_, offset)| *offset)
+            .collect::<Vec<_>>(),
+        (0..40).collect::<Vec<_>>()
+    );
+    let mut commit = TopicPartitionList::new();
+    commit
+        .add_partition_offset("resume", 0, Offset::Offset(40))
+        .unwrap();
+    first.commit(&commit, CommitMode::Sync).expect("commit");
+    assert_eq!(committed_offset(&first, "resume", 0), Offset::Offset(40));
+    drop(first);
+
+    broker.kill();
+    broker.restart();
+    let second = group_consumer(&broker, "resumers", &[]);
+    second.subscribe(&["resume"]).unwrap();
+    let resumed = receive(&second, 60);
+    assert_eq!(
+        resumed.first(),
+        Some(&(0, 40)),
+        "resumes at the committed offset"
+    );
+    assert_eq!(resumed.last(), Some(&(0, 99)));
+    assert_eq!(committed_offset(&second, "resume", 0), Offset::Offset(40));
+}
+
+#[tokio::test]
+async fn auto_commit_and_async_commit_are_stored() {
+    let broker = SpawnedBroker::start(GROUP_CONFIG);
+    create_topic(&broker, "auto", 2).await;
+    let producer = producer(&broker, &[("acks", "all")]);
+    produce(&producer, "auto", Some(0), 30).await;
+    produce(&producer, "auto", Some(1), 20).await;
+
+    let auto = group_consumer(
+        &broker,
+        "auto-group",
+        &[
+            ("enable.auto.commit", "true"),
+            ("auto.commit.interval.ms", "100"),
+        ],
+    );
+    auto.subscribe(&["auto"]).unwrap();
+    receive(&auto, 50);
+    let committed = wait_for(TIMEOUT, || {
+        let _ = auto.poll(Duration::from_millis(20));
+        let both = (
+            committed_offset(&auto, "auto", 0),
+            committed_offset(&auto, "auto", 1),
+        );
+        (both == (Offset::Offset(30), Offset::Offset(20))).then_some(both)
+    });
+    assert!(
+        committed.is_some(),
+        "auto-commit stored the consumed positions"
+    );
+    drop(auto);
+
+    let manual = group_consumer(&broker, "async-group", &[]);
+    manual.subscribe(&["auto"]).unwrap();
+    let received = receive(&manual, 50);
+    for (partition, offset) in &received {
+        let mut commit = TopicPartitionList::new();
+        commit
+            .add_partition_offset("auto", *partition, Offset::Offset(offset + 1))
+            .unwrap();
+        manual
+            .commit(&commit, CommitMode::Async)
+            .expect("async commit");
+    }
+    let stored = wait_for(TIMEOUT, || {
+        let _ = manual.poll(Duration::from_millis(20));
+        let both = (
+            committed_offset(&manual, "auto", 0),
+            committed_offset(&manual, "auto", 1),
+        );
+        (both == (Offset::Offset(30), Offset::Offset(20))).then_some(())
+    });
+    let last = (
+        committed_offset(&manual, "auto", 0),
+        committed_offset(&manual, "auto", 1),
+    );
+    assert!(stored.is_some(), "async commits stored: {last:?}");
+}
+
+#[tokio::test]
+async fn three_members_share_six_partitions_and_take_over_when_one_leaves() {
+    let broker = SpawnedBroker::start(GROUP_CONFIG);
+    create_topic(&broker, "shared", 6).await;
+    let consumers: Vec<BaseConsumer> = (0..3)
+        .map(|_| group_consumer(&broker, "sharers", &[]))
+        .collect();
+    for consumer in &consumers {
+        consumer.subscribe(&["shared"]).unwrap();
+    }
+    let refs: Vec<&BaseConsumer> = consumers.iter().collect();
+    wait_for_assignment(&refs, &[2, 2, 2]);
+    let mut assigned: Vec<i32> = consumers
+        .iter()
+        .flat_map(|consumer| {
+            consumer
+                .assignment()
+                .unwrap()
+                .elements()
+                .iter()
+                .map(|element| element.partition())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assigned.sort_unstable();
+    assert_eq!(
+        assigned,
+        (0..6).collect::<Vec<_>>(),
+        "every partition exactly once"
+    );
+
+    let mut consumers = consumers;
+    drop(consumers.pop()); // closes: LeaveGroup
+    let refs: Vec<&BaseConsumer> = consumers.iter().collect();
+    wait_for_assignment(&refs, &[3, 3]);
+
+    // The survivors consume everything produced now.
+    let producer = producer(&broker, &[("acks", "1")]);
+    produce(&producer, "shared", None, 60).await;
+    let deadline = Instant::now() + TIMEOUT;
+    let mut total = 0;
+    while total < 60 {
+        assert!(Instant::now() < deadline, "received {total} of 60");
+        for consumer in &consumers {
+            if let Some(result) = consumer.poll(Duration::from_millis(20)) {
+                result.expect("message");
+                total += 1;
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_new_group_gets_its_first_message_quickly() {
+    for (delay_ms, budget) in [(0, Duration::from_secs(2)), (3000, Duration::from_secs(5))] {
+        let broker = SpawnedBroker::start(&format!(
+            "\"group.initial.rebalance.delay.ms\" = {delay_ms}"
+        ));
+        create_topic(&broker, "first", 1).await;
+        let producer = producer(&broker, &[("acks", "all")]);
+        produce(&producer, "first", Some(0), 1).await;
+        let consumer = group_consumer(&broker, "fresh", &[]);
+        let started = Instant::now();
+        consumer.subscribe(&["first"]).unwrap();
+        receive(&consumer, 1);
+        let elapsed = started.elapsed();
+        println!(
+            "time to first message with group.initial.rebalance.delay.ms={delay_ms}: {elapsed:?}"
+        );
+        assert!(elapsed >= Duration::from_millis(delay_ms), "{elapsed:?}");
+        assert!(elapsed < budget, "{elapsed:?} with delay {delay_ms} ms");
+    }
+}

@@ -1,0 +1,31 @@
+//! The group coordinator for Kafka's classic consumer group protocol: membership and
+//! rebalances ([`state`]), committed offsets stored durably in `__consumer_offsets`
+//! ([`offsets`]), and the [`GroupCoordinator`] tying them to the broker.
+//!
+//! Time comes from the injected clock; nothing here sleeps. A broker task calls
+//! [`GroupCoordinator::tick`] to expire sessions and end rebalances.
+
+pub mod coordinator;
+pub mod offsets;
+pub mod state;
+
+pub use coordinator::GroupCoordinator;
+
+/// Name of the internal topic holding committed offsets.
+pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
+
+/// Coordinator settings (Kafka's `group.*` / `offsets.*` broker configs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GroupConfig {
+    /// `group.initial.rebalance.delay.ms`: how long the first rebalance of an empty group
+    /// waits for more members.
+    pub initial_rebalance_delay_ms: i64,
+    /// `group.min.session.timeout.ms`
+    pub min_session_timeout_ms: i32,
+    /// `group.max.session.timeout.ms`
+    pub max_session_timeout_ms: i32,
+    /// `offsets.topic.num.partitions`
+    pub offsets_topic_partitions: i32,
+    /// `offset.metadata.max.bytes`
+    pub offset_metadata_max_bytes: usize,
+}

@@ -1,0 +1,377 @@
+//! Committed offsets: an in-memory table rebuilt on start by replaying `__consumer_offsets`,
+//! whose records use Kafka's schemas (offset commit key v1, value v3) so that standard tools
+//! can read them.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use kafka_protocol::records::{
+    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+};
+
+use crate::log::{LogError, LogManager};
+
+/// Kafka's key schema version for an offset commit (v0 and v1 share the layout).
+const OFFSET_KEY_VERSION: i16 = 1;
+/// Kafka's key schema version for group metadata (ignored by this store).
+const GROUP_METADATA_KEY_VERSION: i16 = 2;
+/// The value schema version written: offset, leader epoch, metadata, commit timestamp.
+const OFFSET_VALUE_VERSION: i16 = 3;
+/// Bytes read from the log per replay step.
+const REPLAY_READ_BYTES: usize = 1 << 20;
+
+/// One committed offset, with what Kafka keeps beside it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommittedOffset {
+    pub offset: i64,
+    pub leader_epoch: i32,
+    pub metadata: String,
+    pub commit_timestamp_ms: i64,
+}
+
+/// A topic partition's position in a group's offsets.
+pub type OffsetSlot = (String, i32);
+
+/// Kafka's choice of `__consumer_offsets` partition: `Utils.abs(groupId.hashCode) % partitions`
+/// with Java's String hash (UTF-16 units) and Kafka's abs (MIN_VALUE maps to 0).
+pub fn partition_for(group_id: &str, partitions: i32) -> i32 {
+    let hash = group_id.encode_utf16().fold(0i32, |hash, unit| {
+        hash.wrapping_mul(31).wrapping_add(i32::from(unit))
+    });
+    let positive = if hash == i32::MIN { 0 } else { hash.abs() };
+    positive % partitions.max(1)
+}
+
+fn put_string(buf: &mut BytesMut, value: &str) {
+    buf.put_i16(value.len() as i16);
+    buf.put_slice(value.as_bytes());
+}
+
+fn get_string(buf: &mut Bytes) -> Option<String> {
+    if buf.remaining() < 2 {
+        return None;
+    }
+    let len = buf.get_i16();
+    if len < 0 || buf.remaining() < len as usize {
+        return None;
+    }
+    String::from_utf8(buf.split_to(len as usize).to_vec()).ok()
+}
+
+/// The record key of an offset commit.
+pub fn encode_key(group_id: &str, topic: &str, partition: i32) -> Bytes {
+    let mut buf = BytesMut::new();
+    buf.put_i16(OFFSET_KEY_VERSION);
+    put_string(&mut buf, group_id);
+    put_string(&mut buf, topic);
+    buf.put_i32(partition);
+    buf.freeze()
+}
+
+/// The record value of an offset commit.
+pub fn encode_value(committed: &CommittedOffset) -> Bytes {
+    let mut buf = BytesMut::new();
+    buf.put_i16(OFFSET_VALUE_VERSION);
+    buf.put_i64(committed.offset);
+    buf.put_i32(committed.leader_epoch);
+    put_string(&mut buf, &committed.metadata);
+    buf.put_i64(committed.commit_timestamp_ms);
+    buf.freeze()
+}
+
+/// Decodes an offset commit key; `None` for other record types (group metadata) or garbage.
+pub fn decode_key(mut bytes: Bytes) -> Option<(String, OffsetSlot)> {
+    if bytes.remaining() < 2 {
+        return None;
+    }
+    match bytes.get_i16() {
+        0 | 1 => {
+            let group = get_string(&mut bytes)?;
+            let topic = get_string(&mut bytes)?;
+            (bytes.remaining() >= 4).then(|| (group, (topic, bytes.get_i32())))
+        }
+        GROUP_METADATA_KEY_VERSION => None,
+        _ => None,
+    }
+}
+
+/// Decodes an offset commit value (schema versions 1 and 3).
+pub fn decode_value(mut bytes: Bytes) -> Option<CommittedOffset> {
+    if bytes.remaining() < 2 {
+        return None;
+    }
+    let version = bytes.get_i16();
+    if bytes.remaining() < 8 {
+        return None;
+    }
+    let offset = bytes.get_i64();
+    let leader_epoch = match version {
+        3 if bytes.remaining() >= 4 => bytes.get_i32(),
+        1 => -1,
+        _ => return None,
+    };
+    let metadata = get_string(&mut bytes)?;
+    (bytes.remaining() >= 8).then(|| CommittedOffset {
+        offset,
+        leader_epoch,
+        metadata,
+        commit_timestamp_ms: bytes.get_i64(),
+    })
+}
+
+/// A RecordBatch v2 holding one commit record per entry.
+pub fn commit_batch(
+    group_id: &str,
+    entries: &[(OffsetSlot, CommittedOffset)],
+    now_ms: i64,
+) -> Result<Bytes, String> {
+    let records: Vec<Record> = entries
+        .iter()
+        .enumerate()
+        .map(|(at, ((topic, partition), committed))| Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: -1,
+            producer_id: -1,
+            producer_epoch: -1,
+            timestamp_type: TimestampType::Creation,
+            offset: at as i64,
+            // No producer sequence: the encoder derives the base sequence (-1) from the
+            // first record's and keeps offset − sequence constant within a batch.
+            sequence: at as i32 - 1,
+            timestamp: now_ms,
+            key: Some(encode_key(group_id, topic, *partition)),
+            value: Some(encode_value(committed)),
+            headers: Default::default(),
+        })
+        .collect();
+    let mut buf = BytesMut::new();
+    let options = RecordEncodeOptions {
+        version: 2,
+        compression: Compression::None,
+    };
+    RecordBatchEncoder::encode(&mut buf, &records, &options).map_err(|error| error.to_string())?;
+    Ok(buf.freeze())
+}
+
+/// Every group's committed offsets.
+#[derive(Debug, Default)]
+pub struct OffsetStore {
+    groups: Mutex<HashMap<String, BTreeMap<OffsetSlot, Stored>>>,
+}
+
+/// A committed offset and the `__consumer_offsets` offset of the record that holds it: the
+/// later record wins, whatever order commits become durable in.
+#[derive(Debug, Clone)]
+struct Stored {
+    committed: CommittedOffset,
+    log_offset: i64,
+}
+
+impl OffsetStore {
+    /// Rebuilds the table by replaying every partition of `topic`, oldest record first.
+    pub fn replay(logs: &LogManager, topic: &str, partitions: i32) -> Result<Self, LogError> {
+        let store = Self::default();
+        let mut records = 0usize;
+        for index in 0..partitions {
+            let Some(log) = logs.partition(topic, index) else {
+                continue;
+            };
+            let mut offset = log.log_start_offset();
+            loop {
+                let read = log.read(offset, REPLAY_READ_BYTES, true)?;
+                if read.records.is_empty() {
+                    break;
+                }
+                let mut bytes = read.records;
+                let sets = RecordBatchDecoder::decode_all(&mut bytes).map_err(|error| {
+                    LogError::Io(std::io::Error::other(format!(
+                        "{topic}-{index} at {offset}: {error}"
+                    )))
+                })?;
+                for record in sets.into_iter().flat_map(|set| set.records) {
+                    offset = offset.max(record.offset + 1);
+                    records += 1;
+                    let Some((group, slot)) = record.key.and_then(decode_key) else {
+                        continue;
+                    };
+                    match record.value.and_then(decode_value) {
+                        Some(committed) => store.apply(&group, [(slot, committed)], record.offset),
+                        None => store.forget(&group, &slot),
+                    }
+                }
+            }
+        }
+        tracing::info!(
+            records,
+            groups = store.lock().len(),
+            "replayed committed offsets"
+        );
+        Ok(store)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, BTreeMap<OffsetSlot, Stored>>> {
+        self.groups
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Records durable commits whose records start at `first_log_offset` (one record each, in
+    /// order); an entry already holding a later record is kept.
+    pub fn apply(
+        &self,
+        group_id: &str,
+        entries: impl IntoIterator<Item = (OffsetSlot, CommittedOffset)>,
+        first_log_offset: i64,
+    ) {
+        let mut groups = self.lock();
+        let offsets = groups.entry(group_id.to_owned()).or_default();
+        for ((slot, committed), log_offset) in entries.into_iter().zip(first_log_offset..) {
+            if offsets
+                .get(&slot)
+                .is_none_or(|stored| stored.log_offset < log_offset)
+            {
+                offsets.insert(
+                    slot,
+                    Stored {
+                        committed,
+                        log_offset,
+                    },
+                );
+            }
+        }
+    }
+
+    fn forget(&self, group_id: &str, slot: &OffsetSlot) {
+        let mut groups = self.lock();
+        if let Some(offsets) = groups.get_mut(group_id) {
+            offsets.remove(slot);
+            if offsets.is_empty() {
+                groups.remove(group_id);
+            }
+        }
+    }
+
+    pub fn get(&self, group_id: &str, topic: &str, partition: i32) -> Option<CommittedOffset> {
+        Some(
+            self.lock()
+                .get(group_id)?
+                .get(&(topic.to_owned(), partition))?
+                .committed
+                .clone(),
+        )
+    }
+
+    /// All of a group's offsets, sorted by topic and partition.
+    pub fn group_offsets(&self, group_id: &str) -> Vec<(OffsetSlot, CommittedOffset)> {
+        let groups = self.lock();
+        let Some(offsets) = groups.get(group_id) else {
+            return Vec::new();
+        };
+        offsets
+            .iter()
+            .map(|(slot, stored)| (slot.clone(), stored.committed.clone()))
+            .collect()
+    }
+
+    /// Groups that have committed offsets.
+    pub fn groups(&self) -> Vec<String> {
+        self.lock().keys().cloned().collect()
+    }
+
+    pub fn has_group(&self, group_id: &str) -> bool {
+        self.lock().contains_key(group_id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::records::BatchView;
+
+    #[test]
+    fn partition_matches_java_string_hash() {
+        // Java: "test".hashCode() == 3556498, "my-group".hashCode() == -1906497762.
+        assert_eq!(partition_for("test", 50), 3_556_498 % 50);
+        assert_eq!(partition_for("my-group", 50), 1_906_497_762 % 50);
+        assert!((0..50).contains(&partition_for("∂-non-ascii-ü", 50)));
+    }
+
+    #[test]
+    fn key_and_value_round_trip() {
+        let committed = CommittedOffset {
+            offset: 42,
+            leader_epoch: 3,
+            metadata: "meta".into(),
+            commit_timestamp_ms: 1_700,
+        };
+        assert_eq!(
+            decode_key(encode_key("g", "t", 7)),
+            Some(("g".to_owned(), ("t".to_owned(), 7)))
+        );
+        assert_eq!(decode_value(encode_value(&committed)), Some(committed));
+        assert_eq!(
+            decode_key(Bytes::from_static(&[0, 2, 0, 1, b'g'])),
+            None,
+            "group metadata keys are skipped"
+        );
+        assert_eq!(decode_value(Bytes::from_static(&[0, 3, 1])), None);
+    }
+
+    #[test]
+    fn the_later_record_wins_whatever_the_apply_order() {
+        let store = OffsetStore::default();
+        let at = |offset: i64| CommittedOffset {
+            offset,
+            leader_epoch: -1,
+            metadata: String::new(),
+            commit_timestamp_ms: 0,
+        };
+        let slot = ("t".to_owned(), 0);
+        store.apply("g", [(slot.clone(), at(30))], 11);
+        store.apply("g", [(slot.clone(), at(29))], 10);
+        assert_eq!(store.get("g", "t", 0).map(|c| c.offset), Some(30));
+    }
+
+    #[test]
+    fn commit_batches_are_valid_v2_batches() {
+        let entries = vec![
+            (
+                ("t".to_owned(), 0),
+                CommittedOffset {
+                    offset: 1,
+                    leader_epoch: -1,
+                    metadata: String::new(),
+                    commit_timestamp_ms: 5,
+                },
+            ),
+            (
+                ("t".to_owned(), 1),
+                CommittedOffset {
+                    offset: 2,
+                    leader_epoch: 0,
+                    metadata: "m".into(),
+                    commit_timestamp_ms: 5,
+                },
+            ),
+        ];
+        let batch = commit_batch("g", &entries, 5).unwrap();
+        let view = BatchView::parse(&batch).expect("valid batch");
+        assert_eq!(view.records_count(), 2);
+        let mut bytes = batch.clone();
+        let sets = RecordBatchDecoder::decode_all(&mut bytes).unwrap();
+        let decoded: Vec<_> = sets[0]
+            .records
+            .iter()
+            .map(|r| {
+                (
+                    decode_key(r.key.clone().unwrap()).unwrap().1,
+                    decode_value(r.value.clone().unwrap()).unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(decoded, entries);
+    }
+}

@@ -1,0 +1,148 @@
+//! OffsetFetch (key 9): committed offsets of one group (v1–v7) or several (v8+); -1 where
+//! nothing was committed. A null topic list means every committed partition.
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::offset_fetch_response::{
+    OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
+    OffsetFetchResponseTopic, OffsetFetchResponseTopics,
+};
+use kafka_protocol::messages::{
+    ApiKey, GroupId, OffsetFetchRequest, OffsetFetchResponse, TopicName,
+};
+use kafka_protocol::protocol::{StrBytes, VersionRange};
+
+use super::SupportedApi;
+use crate::broker::Broker;
+use crate::group::offsets::CommittedOffset;
+
+pub const API: SupportedApi = SupportedApi {
+    key: ApiKey::OffsetFetch,
+    versions: VersionRange { min: 1, max: 9 },
+};
+
+/// OffsetFetch v8 asks for several groups at once (KIP-709).
+const MULTI_GROUP_VERSION: i16 = 8;
+
+/// One partition's answer: (topic, partition, committed offset or None).
+type Fetched = (String, i32, Option<CommittedOffset>);
+
+pub fn handle(
+    broker: &Arc<Broker>,
+    version: i16,
+    request: OffsetFetchRequest,
+) -> OffsetFetchResponse {
+    if version < MULTI_GROUP_VERSION {
+        let wanted = request.topics.map(|topics| {
+            topics
+                .into_iter()
+                .map(|topic| (topic.name, topic.partition_indexes))
+                .collect()
+        });
+        let topics = group_topics(
+            lookup(broker, &request.group_id, wanted),
+            |index, committed| {
+                let (offset, epoch, metadata) = fields(committed);
+                OffsetFetchResponsePartition::default()
+                    .with_partition_index(index)
+                    .with_committed_offset(offset)
+                    .with_committed_leader_epoch(epoch)
+                    .with_metadata(Some(metadata))
+            },
+        )
+        .into_iter()
+        .map(|(name, partitions)| {
+            OffsetFetchResponseTopic::default()
+                .with_name(name)
+                .with_partitions(partitions)
+        })
+        .collect();
+        return OffsetFetchResponse::default().with_topics(topics);
+    }
+    let groups = request
+        .groups
+        .into_iter()
+        .map(|group| {
+            let wanted = group.topics.map(|topics| {
+                topics
+                    .into_iter()
+                    .map(|topic| (topic.name, topic.partition_indexes))
+                    .collect()
+            });
+            let topics = group_topics(
+                lookup(broker, &group.group_id, wanted),
+                |index, committed| {
+                    let (offset, epoch, metadata) = fields(committed);
+                    OffsetFetchResponsePartitions::default()
+                        .with_partition_index(index)
+                        .with_committed_offset(offset)
+                        .with_committed_leader_epoch(epoch)
+                        .with_metadata(Some(metadata))
+                },
+            )
+            .into_iter()
+            .map(|(name, partitions)| {
+                OffsetFetchResponseTopics::default()
+                    .with_name(name)
+                    .with_partitions(partitions)
+            })
+            .collect();
+            OffsetFetchResponseGroup::default()
+                .with_group_id(GroupId(group.group_id.0))
+                .with_topics(topics)
+        })
+        .collect();
+    OffsetFetchResponse::default().with_groups(groups)
+}
+
+fn fields(committed: Option<CommittedOffset>) -> (i64, i32, StrBytes) {
+    match committed {
+        Some(committed) => (
+            committed.offset,
+            committed.leader_epoch,
+            StrBytes::from_string(committed.metadata),
+        ),
+        None => (-1, -1, StrBytes::default()),
+    }
+}
+
+/// The requested partitions (or, for `None`, every committed one) with their offsets.
+fn lookup(
+    broker: &Broker,
+    group_id: &str,
+    wanted: Option<Vec<(TopicName, Vec<i32>)>>,
+) -> Vec<Fetched> {
+    match wanted {
+        None => broker
+            .groups
+            .group_offsets(group_id)
+            .into_iter()
+            .map(|((topic, partition), committed)| (topic, partition, Some(committed)))
+            .collect(),
+        Some(topics) => topics
+            .into_iter()
+            .flat_map(|(topic, partitions)| {
+                partitions.into_iter().map(move |partition| {
+                    let committed = broker.groups.committed(group_id, &topic, partition);
+                    (topic.to_string(), partition, committed)
+                })
+            })
+            .collect(),
+    }
+}
+
+/// Groups fetched partitions by topic, keeping first-seen order.
+fn group_topics<P>(
+    fetched: Vec<Fetched>,
+    partition: impl Fn(i32, Option<CommittedOffset>) -> P,
+) -> Vec<(TopicName, Vec<P>)> {
+    let mut topics: Vec<(TopicName, Vec<P>)> = Vec::new();
+    for (topic, index, committed) in fetched {
+        let entry = partition(index, committed);
+        match topics.iter_mut().find(|(name, _)| name.as_str() == topic) {
+            Some((_, partitions)) => partitions.push(entry),
+            None => topics.push((TopicName(StrBytes::from_string(topic)), vec![entry])),
+        }
+    }
+    topics
+}
