@@ -259,3 +259,128 @@ async fn a_new_group_gets_its_first_message_quickly() {
         assert!(elapsed < budget, "{elapsed:?} with delay {delay_ms} ms");
     }
 }
+
+#[tokio::test]
+async fn a_killed_member_is_replaced_within_the_session_timeout() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    let broker = SpawnedBroker::start(GROUP_CONFIG);
+    create_topic(&broker, "crashy", 4).await;
+    let binary =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/group-member");
+    let mut child = Command::new(binary)
+        .args([broker.bootstrap.as_str(), "crashers", "crashy"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("group-member runs (make build builds it)");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let survivor = group_consumer(&broker, "crashers", &[]);
+    survivor.subscribe(&["crashy"]).unwrap();
+    // Poll the survivor while reading the child's reports on another thread.
+    let (reports, reported) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in lines.by_ref().map_while(Result::ok) {
+            let _ = reports.send(line);
+        }
+    });
+    let mut child_assigned = 0;
+    let split = wait_for(TIMEOUT, || {
+        let _ = survivor.poll(Duration::from_millis(20));
+        while let Ok(line) = reported.try_recv() {
+            child_assigned = line.trim_start_matches("assigned ").parse().unwrap_or(0);
+        }
+        let mine = survivor.assignment().map_or(0, |tpl| tpl.count());
+        (mine == 2 && child_assigned == 2).then_some(())
+    });
+    assert!(
+        split.is_some(),
+        "the two members split 4 partitions (child has {child_assigned})"
+    );
+
+    child.kill().expect("SIGKILL");
+    let _ = child.wait();
+    let killed_at = Instant::now();
+    wait_for_assignment(&[&survivor], &[4]);
+    let took = killed_at.elapsed();
+    println!("takeover after SIGKILL of a member: {took:?}");
+    assert!(
+        took < Duration::from_secs(6 + 5),
+        "took {took:?} with a 6 s session timeout"
+    );
+}
+
+#[tokio::test]
+async fn list_describe_and_delete_groups() {
+    let broker = SpawnedBroker::start(GROUP_CONFIG);
+    create_topic(&broker, "listed", 2).await;
+    create_topic(&broker, "other", 1).await;
+    let active = group_consumer(&broker, "active", &[("client.id", "active-client")]);
+    active.subscribe(&["listed"]).unwrap();
+    wait_for_assignment(&[&active], &[2]);
+
+    // A group-less commit (assign + commit, generation -1) creates an Empty group.
+    let idle = group_consumer(&broker, "idle", &[]);
+    let mut assignment = TopicPartitionList::new();
+    assignment
+        .add_partition_offset("other", 0, Offset::Offset(0))
+        .unwrap();
+    idle.assign(&assignment).unwrap();
+    let mut commit = TopicPartitionList::new();
+    commit
+        .add_partition_offset("other", 0, Offset::Offset(7))
+        .unwrap();
+    idle.commit(&commit, CommitMode::Sync)
+        .expect("group-less commit");
+    assert_eq!(committed_offset(&idle, "other", 0), Offset::Offset(7));
+    drop(idle);
+
+    let groups = active.fetch_group_list(None, TIMEOUT).expect("group list");
+    let mut listed: Vec<(String, String)> = groups
+        .groups()
+        .iter()
+        .map(|group| (group.name().to_owned(), group.state().to_owned()))
+        .collect();
+    listed.sort();
+    assert_eq!(
+        listed,
+        [
+            ("active".to_owned(), "Stable".to_owned()),
+            ("idle".to_owned(), "Empty".to_owned())
+        ]
+    );
+    let described = groups
+        .groups()
+        .iter()
+        .find(|group| group.name() == "active")
+        .unwrap();
+    assert_eq!(described.protocol_type(), "consumer");
+    assert_eq!(described.members().len(), 1);
+    assert_eq!(described.members()[0].client_id(), "active-client");
+    assert_eq!(described.members()[0].client_host(), "/127.0.0.1");
+
+    let admin: AdminClient<DefaultClientContext> = broker.client_config().create().unwrap();
+    let deleted = admin
+        .delete_groups(&["active", "idle", "missing"], &AdminOptions::new())
+        .await
+        .unwrap();
+    let codes: Vec<Option<rdkafka::types::RDKafkaErrorCode>> = deleted
+        .into_iter()
+        .map(|result| result.err().map(|(_, code)| code))
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            Some(rdkafka::types::RDKafkaErrorCode::NonEmptyGroup),
+            None,
+            Some(rdkafka::types::RDKafkaErrorCode::GroupIdNotFound)
+        ]
+    );
+    let check = group_consumer(&broker, "idle", &[]);
+    check.assign(&assignment).unwrap();
+    assert_eq!(
+        committed_offset(&check, "other", 0),
+        Offset::Invalid,
+        "deleted with the group"
+    );
+}

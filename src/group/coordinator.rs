@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use kafka_protocol::ResponseError;
 use tokio::sync::oneshot;
 
-use super::offsets::{self, CommittedOffset, OffsetSlot, OffsetStore};
+use super::offsets::{self, CommittedOffset, OffsetSlot, OffsetStore, OffsetUpdate};
 use super::state::{Group, GroupState, JoinRequest, JoinResponse, SyncRequest, SyncResponse};
 use super::{GroupConfig, OFFSETS_TOPIC};
 use crate::clock::SharedClock;
@@ -58,7 +58,7 @@ pub struct Committer {
 pub struct AppendedCommit {
     log: Arc<Partition>,
     group_id: String,
-    entries: Vec<(OffsetSlot, CommittedOffset)>,
+    entries: Vec<OffsetUpdate>,
     first_log_offset: i64,
 }
 
@@ -237,7 +237,7 @@ impl GroupCoordinator {
     pub fn append_commit(
         &self,
         group_id: &str,
-        entries: Vec<(OffsetSlot, CommittedOffset)>,
+        entries: Vec<OffsetUpdate>,
     ) -> Result<Option<AppendedCommit>, LogError> {
         if entries.is_empty() {
             return Ok(None);
@@ -251,7 +251,7 @@ impl GroupCoordinator {
                     "{OFFSETS_TOPIC}-{partition} is not open"
                 )))
             })?;
-        let batch = offsets::commit_batch(group_id, &entries, self.clock.now_ms())
+        let batch = offsets::offsets_batch(group_id, &entries, self.clock.now_ms())
             .map_err(|message| LogError::Io(std::io::Error::other(message)))?;
         let appended = log.append(&BatchView::parse(&batch)?)?;
         Ok(Some(AppendedCommit {
@@ -260,6 +260,82 @@ impl GroupCoordinator {
             entries,
             first_log_offset: appended.base_offset,
         }))
+    }
+
+    /// Deletes an empty group and its committed offsets (tombstones, appended now).
+    pub fn delete_group(&self, group_id: &str) -> Result<Option<AppendedCommit>, ResponseError> {
+        {
+            let mut groups = self.lock();
+            match groups.get(group_id) {
+                Some(group) if group.state() != GroupState::Empty => {
+                    return Err(ResponseError::NonEmptyGroup)
+                }
+                None if !self.offsets.has_group(group_id) => {
+                    return Err(ResponseError::GroupIdNotFound)
+                }
+                _ => {}
+            }
+            groups.remove(group_id);
+        }
+        let tombstones = self
+            .offsets
+            .group_offsets(group_id)
+            .into_iter()
+            .map(|(slot, _)| (slot, None))
+            .collect();
+        self.append_commit(group_id, tombstones).map_err(|error| {
+            tracing::error!(group = %group_id, %error, "writing group tombstones failed");
+            ResponseError::CoordinatorNotAvailable
+        })
+    }
+
+    /// Deletes committed offsets of partitions the group does not consume (OffsetDelete);
+    /// the per-partition answer is None when the offset is deleted.
+    pub fn delete_offsets(
+        &self,
+        group_id: &str,
+        slots: Vec<OffsetSlot>,
+    ) -> Result<
+        (
+            Vec<(OffsetSlot, Option<ResponseError>)>,
+            Option<AppendedCommit>,
+        ),
+        ResponseError,
+    > {
+        let subscribed = {
+            let groups = self.lock();
+            match groups.get(group_id) {
+                None if !self.offsets.has_group(group_id) => {
+                    return Err(ResponseError::GroupIdNotFound)
+                }
+                Some(group) if group.state() != GroupState::Empty => {
+                    Some(group.subscribed_topics())
+                }
+                _ => None,
+            }
+        };
+        let results: Vec<(OffsetSlot, Option<ResponseError>)> = slots
+            .into_iter()
+            .map(|slot| {
+                let in_use = match &subscribed {
+                    Some(Some(topics)) => topics.contains(&slot.0),
+                    Some(None) => true,
+                    None => false,
+                };
+                let error = in_use.then_some(ResponseError::GroupSubscribedToTopic);
+                (slot, error)
+            })
+            .collect();
+        let tombstones = results
+            .iter()
+            .filter(|(_, error)| error.is_none())
+            .map(|(slot, _)| (slot.clone(), None))
+            .collect();
+        let appended = self.append_commit(group_id, tombstones).map_err(|error| {
+            tracing::error!(group = %group_id, %error, "writing offset tombstones failed");
+            ResponseError::CoordinatorNotAvailable
+        })?;
+        Ok((results, appended))
     }
 
     /// Waits until an appended commit is durable, then makes it visible to OffsetFetch.

@@ -5,6 +5,7 @@
 //! Time comes from the injected clock; nothing here sleeps. A broker task calls
 //! [`GroupCoordinator::tick`] to expire sessions and end rebalances.
 
+pub mod consumer_protocol;
 pub mod coordinator;
 pub mod offsets;
 pub mod state;

@@ -120,10 +120,13 @@ pub fn decode_value(mut bytes: Bytes) -> Option<CommittedOffset> {
     })
 }
 
-/// A RecordBatch v2 holding one commit record per entry.
-pub fn commit_batch(
+/// A commit (`Some`) or a deletion (`None`, written as a tombstone) of one partition's offset.
+pub type OffsetUpdate = (OffsetSlot, Option<CommittedOffset>);
+
+/// A RecordBatch v2 holding one record per update.
+pub fn offsets_batch(
     group_id: &str,
-    entries: &[(OffsetSlot, CommittedOffset)],
+    entries: &[OffsetUpdate],
     now_ms: i64,
 ) -> Result<Bytes, String> {
     let records: Vec<Record> = entries
@@ -143,7 +146,7 @@ pub fn commit_batch(
             sequence: at as i32 - 1,
             timestamp: now_ms,
             key: Some(encode_key(group_id, topic, *partition)),
-            value: Some(encode_value(committed)),
+            value: committed.as_ref().map(encode_value),
             headers: Default::default(),
         })
         .collect();
@@ -197,10 +200,8 @@ impl OffsetStore {
                     let Some((group, slot)) = record.key.and_then(decode_key) else {
                         continue;
                     };
-                    match record.value.and_then(decode_value) {
-                        Some(committed) => store.apply(&group, [(slot, committed)], record.offset),
-                        None => store.forget(&group, &slot),
-                    }
+                    let committed = record.value.and_then(decode_value);
+                    store.apply(&group, [(slot, committed)], record.offset);
                 }
             }
         }
@@ -218,39 +219,36 @@ impl OffsetStore {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Records durable commits whose records start at `first_log_offset` (one record each, in
-    /// order); an entry already holding a later record is kept.
+    /// Records durable updates whose records start at `first_log_offset` (one record each, in
+    /// order); a partition already holding a later record keeps it.
     pub fn apply(
         &self,
         group_id: &str,
-        entries: impl IntoIterator<Item = (OffsetSlot, CommittedOffset)>,
+        updates: impl IntoIterator<Item = OffsetUpdate>,
         first_log_offset: i64,
     ) {
         let mut groups = self.lock();
         let offsets = groups.entry(group_id.to_owned()).or_default();
-        for ((slot, committed), log_offset) in entries.into_iter().zip(first_log_offset..) {
+        for ((slot, committed), log_offset) in updates.into_iter().zip(first_log_offset..) {
             if offsets
                 .get(&slot)
-                .is_none_or(|stored| stored.log_offset < log_offset)
+                .is_some_and(|stored| stored.log_offset > log_offset)
             {
-                offsets.insert(
+                continue;
+            }
+            match committed {
+                Some(committed) => offsets.insert(
                     slot,
                     Stored {
                         committed,
                         log_offset,
                     },
-                );
-            }
+                ),
+                None => offsets.remove(&slot),
+            };
         }
-    }
-
-    fn forget(&self, group_id: &str, slot: &OffsetSlot) {
-        let mut groups = self.lock();
-        if let Some(offsets) = groups.get_mut(group_id) {
-            offsets.remove(slot);
-            if offsets.is_empty() {
-                groups.remove(group_id);
-            }
+        if offsets.is_empty() {
+            groups.remove(group_id);
         }
     }
 
@@ -330,45 +328,39 @@ mod tests {
             commit_timestamp_ms: 0,
         };
         let slot = ("t".to_owned(), 0);
-        store.apply("g", [(slot.clone(), at(30))], 11);
-        store.apply("g", [(slot.clone(), at(29))], 10);
+        store.apply("g", [(slot.clone(), Some(at(30)))], 11);
+        store.apply("g", [(slot.clone(), Some(at(29)))], 10);
         assert_eq!(store.get("g", "t", 0).map(|c| c.offset), Some(30));
+        store.apply("g", [(slot.clone(), None)], 12);
+        assert_eq!(store.get("g", "t", 0), None, "a tombstone deletes");
+        assert!(!store.has_group("g"));
     }
 
     #[test]
     fn commit_batches_are_valid_v2_batches() {
+        let committed = |offset: i64, metadata: &str| CommittedOffset {
+            offset,
+            leader_epoch: -1,
+            metadata: metadata.to_owned(),
+            commit_timestamp_ms: 5,
+        };
         let entries = vec![
-            (
-                ("t".to_owned(), 0),
-                CommittedOffset {
-                    offset: 1,
-                    leader_epoch: -1,
-                    metadata: String::new(),
-                    commit_timestamp_ms: 5,
-                },
-            ),
-            (
-                ("t".to_owned(), 1),
-                CommittedOffset {
-                    offset: 2,
-                    leader_epoch: 0,
-                    metadata: "m".into(),
-                    commit_timestamp_ms: 5,
-                },
-            ),
+            (("t".to_owned(), 0), Some(committed(1, ""))),
+            (("t".to_owned(), 1), Some(committed(2, "m"))),
+            (("t".to_owned(), 2), None),
         ];
-        let batch = commit_batch("g", &entries, 5).unwrap();
+        let batch = offsets_batch("g", &entries, 5).unwrap();
         let view = BatchView::parse(&batch).expect("valid batch");
-        assert_eq!(view.records_count(), 2);
+        assert_eq!(view.records_count(), 3);
         let mut bytes = batch.clone();
         let sets = RecordBatchDecoder::decode_all(&mut bytes).unwrap();
-        let decoded: Vec<_> = sets[0]
+        let decoded: Vec<OffsetUpdate> = sets[0]
             .records
             .iter()
             .map(|r| {
                 (
                     decode_key(r.key.clone().unwrap()).unwrap().1,
-                    decode_value(r.value.clone().unwrap()).unwrap(),
+                    r.value.clone().and_then(decode_value),
                 )
             })
             .collect();

@@ -11,7 +11,7 @@ use kafka_protocol::ResponseError;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
-use super::GroupConfig;
+use super::{consumer_protocol, GroupConfig};
 
 /// Where a group is in the rebalance protocol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -214,6 +214,22 @@ impl Group {
     }
     pub fn has_member(&self, member_id: &str) -> bool {
         self.members.contains_key(member_id)
+    }
+
+    /// Topics the members subscribe to; `None` when that cannot be known (another protocol
+    /// type, or unreadable metadata), which callers treat as "possibly any topic".
+    pub fn subscribed_topics(&self) -> Option<std::collections::HashSet<String>> {
+        if self.protocol_type.as_deref() != Some(consumer_protocol::CONSUMER_PROTOCOL_TYPE) {
+            return None;
+        }
+        let protocol = self.protocol_name.as_deref()?;
+        let mut topics = std::collections::HashSet::new();
+        for member in self.members.values() {
+            topics.extend(consumer_protocol::subscription_topics(
+                &member.metadata_for(protocol),
+            )?);
+        }
+        Some(topics)
     }
 
     /// Whether `instance_id` is bound to a member other than `member_id` (KIP-345).

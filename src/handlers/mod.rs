@@ -8,6 +8,7 @@
 
 mod api_versions;
 mod create_topics;
+mod delete_groups;
 mod delete_topics;
 mod describe_groups;
 mod fetch;
@@ -19,6 +20,7 @@ mod list_groups;
 mod list_offsets;
 mod metadata;
 mod offset_commit;
+mod offset_delete;
 mod offset_fetch;
 mod produce;
 mod sync_group;
@@ -58,6 +60,8 @@ pub const SUPPORTED_APIS: &[SupportedApi] = &[
     offset_fetch::API,
     list_groups::API,
     describe_groups::API,
+    delete_groups::API,
+    offset_delete::API,
 ];
 
 /// The versions of `key` we handle, if any.
@@ -131,6 +135,8 @@ pub fn dispatch(
         RequestKind::DescribeGroups(request) => ready(ResponseKind::DescribeGroups(
             describe_groups::handle(broker, version, request),
         )),
+        RequestKind::DeleteGroups(request) => delete_groups::handle(broker, request),
+        RequestKind::OffsetDelete(request) => offset_delete::handle(broker, request),
         _ => return None,
     })
 }

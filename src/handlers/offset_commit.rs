@@ -53,12 +53,12 @@ pub fn handle(broker: &Arc<Broker>, request: OffsetCommitRequest) -> Pending {
                 } else {
                     entries.push((
                         (topic.name.to_string(), partition.partition_index),
-                        CommittedOffset {
+                        Some(CommittedOffset {
                             offset: partition.committed_offset,
                             leader_epoch: partition.committed_leader_epoch,
                             metadata,
                             commit_timestamp_ms: now,
-                        },
+                        }),
                     ));
                     None
                 };

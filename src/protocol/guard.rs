@@ -190,6 +190,11 @@ const OFFSET_FETCH: &[Field] = &[
 
 const LIST_GROUPS: &[Field] = &[since(4, Strs), since(5, Strs)];
 const DESCRIBE_GROUPS: &[Field] = &[f(Strs), since(3, Int8)];
+const DELETE_GROUPS: &[Field] = &[f(Strs)];
+
+const OFFSET_DELETE_PARTITION: &[Field] = &[f(Int32)];
+const OFFSET_DELETE_TOPIC: &[Field] = &[f(Str), f(Structs(OFFSET_DELETE_PARTITION))];
+const OFFSET_DELETE: &[Field] = &[f(Str), f(Structs(OFFSET_DELETE_TOPIC))];
 
 /// The body layout of an API and the first version that uses the flexible (compact, tagged)
 /// encoding. `None` for APIs without a layout here, which must not be advertised.
@@ -211,6 +216,9 @@ fn layout(api: ApiKey) -> Option<(&'static [Field], i16)> {
         ApiKey::OffsetFetch => (OFFSET_FETCH, 6),
         ApiKey::ListGroups => (LIST_GROUPS, 3),
         ApiKey::DescribeGroups => (DESCRIBE_GROUPS, 5),
+        ApiKey::DeleteGroups => (DELETE_GROUPS, 2),
+        // OffsetDelete has no flexible version.
+        ApiKey::OffsetDelete => (OFFSET_DELETE, i16::MAX),
         _ => return None,
     })
 }
@@ -662,6 +670,23 @@ mod tests {
                 &DescribeGroupsRequest::default()
                     .with_groups(vec![group])
                     .with_include_authorized_operations(version >= 3),
+                version,
+            ),
+            ApiKey::DeleteGroups => encoded(
+                &DeleteGroupsRequest::default().with_groups_names(vec![group]),
+                version,
+            ),
+            ApiKey::OffsetDelete => encoded(
+                &OffsetDeleteRequest::default()
+                    .with_group_id(group)
+                    .with_topics(vec![
+                        offset_delete_request::OffsetDeleteRequestTopic::default()
+                            .with_name(name("t"))
+                            .with_partitions(vec![
+                                offset_delete_request::OffsetDeleteRequestPartition::default()
+                                    .with_partition_index(3),
+                            ]),
+                    ]),
                 version,
             ),
             _ => return None,

@@ -1,0 +1,83 @@
+//! OffsetDelete (key 47): removes committed offsets of topics the group no longer consumes.
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::offset_delete_response::{
+    OffsetDeleteResponsePartition, OffsetDeleteResponseTopic,
+};
+use kafka_protocol::messages::{
+    ApiKey, OffsetDeleteRequest, OffsetDeleteResponse, ResponseKind, TopicName,
+};
+use kafka_protocol::protocol::{StrBytes, VersionRange};
+use kafka_protocol::ResponseError;
+
+use super::{Pending, SupportedApi};
+use crate::broker::Broker;
+
+pub const API: SupportedApi = SupportedApi {
+    key: ApiKey::OffsetDelete,
+    versions: VersionRange { min: 0, max: 0 },
+};
+
+pub fn handle(broker: &Arc<Broker>, request: OffsetDeleteRequest) -> Pending {
+    let image = broker.metadata.image();
+    let mut unknown = Vec::new();
+    let mut slots = Vec::new();
+    for topic in &request.topics {
+        let partitions = image.topic(&topic.name).map_or(0, |meta| meta.partitions);
+        for partition in &topic.partitions {
+            let slot = (topic.name.to_string(), partition.partition_index);
+            if (0..partitions).contains(&partition.partition_index) {
+                slots.push(slot);
+            } else {
+                unknown.push(slot);
+            }
+        }
+    }
+    let deleted = broker.groups.delete_offsets(&request.group_id, slots);
+    let broker = Arc::clone(broker);
+    Box::pin(async move {
+        let response = match deleted {
+            Err(error) => OffsetDeleteResponse::default().with_error_code(error.code()),
+            Ok((results, appended)) => {
+                let write_error =
+                    match appended {
+                        Some(tombstones) => broker
+                            .groups
+                            .complete_commit(tombstones)
+                            .await
+                            .err()
+                            .map(|error| {
+                                tracing::error!(%error, "offset deletion not durable");
+                                ResponseError::CoordinatorNotAvailable
+                            }),
+                        None => None,
+                    };
+                let errors = results
+                    .into_iter()
+                    .map(|(slot, error)| (slot, error.or(write_error)))
+                    .chain(
+                        unknown
+                            .into_iter()
+                            .map(|slot| (slot, Some(ResponseError::UnknownTopicOrPartition))),
+                    );
+                let mut topics: Vec<OffsetDeleteResponseTopic> = Vec::new();
+                for ((topic, index), error) in errors {
+                    let partition = OffsetDeleteResponsePartition::default()
+                        .with_partition_index(index)
+                        .with_error_code(error.map_or(0, |e| e.code()));
+                    match topics.iter_mut().find(|entry| entry.name.as_str() == topic) {
+                        Some(entry) => entry.partitions.push(partition),
+                        None => topics.push(
+                            OffsetDeleteResponseTopic::default()
+                                .with_name(TopicName(StrBytes::from_string(topic)))
+                                .with_partitions(vec![partition]),
+                        ),
+                    }
+                }
+                OffsetDeleteResponse::default().with_topics(topics)
+            }
+        };
+        Some(ResponseKind::OffsetDelete(response))
+    })
+}
