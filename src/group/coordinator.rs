@@ -62,6 +62,13 @@ pub struct AppendedCommit {
     first_log_offset: i64,
 }
 
+/// OffsetDelete's outcome: each partition's refusal (None: deleted), and the tombstones
+/// appended for the deleted ones.
+pub type OffsetDeletion = (
+    Vec<(OffsetSlot, Option<ResponseError>)>,
+    Option<AppendedCommit>,
+);
+
 /// All groups of this broker.
 #[derive(Debug)]
 pub struct GroupCoordinator {
@@ -295,13 +302,7 @@ impl GroupCoordinator {
         &self,
         group_id: &str,
         slots: Vec<OffsetSlot>,
-    ) -> Result<
-        (
-            Vec<(OffsetSlot, Option<ResponseError>)>,
-            Option<AppendedCommit>,
-        ),
-        ResponseError,
-    > {
+    ) -> Result<OffsetDeletion, ResponseError> {
         let subscribed = {
             let groups = self.lock();
             match groups.get(group_id) {
