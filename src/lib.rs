@@ -3,6 +3,7 @@
 //! See `ARCHITECTURE.md` at the repository root for the module map and invariants.
 
 pub mod broker;
+pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod group;

@@ -16,10 +16,12 @@ const EXIT_CONFIG_ERROR: u8 = 2;
 /// How long shutdown waits for in-flight requests before closing the logs anyway.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
-/// A Kafka-compatible broker.
+/// A Kafka-compatible broker, and tools that talk to any Kafka-compatible broker.
 #[derive(Debug, Parser)]
 #[command(name = "spool", version)]
 struct Cli {
+    #[command(subcommand)]
+    tool: Option<Tool>,
     /// TOML config file (Kafka key names).
     #[arg(long)]
     config: Option<PathBuf>,
@@ -37,8 +39,68 @@ struct Cli {
     node_id: Option<i32>,
 }
 
+/// Tools; without one, `spool` runs the broker.
+#[derive(Debug, clap::Subcommand)]
+enum Tool {
+    /// Consumer groups: list them, or describe one with its lag.
+    Groups {
+        #[command(subcommand)]
+        command: GroupsCommand,
+    },
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum GroupsCommand {
+    /// Every group and its state.
+    List {
+        #[arg(long, default_value = "127.0.0.1:9092")]
+        bootstrap: String,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// A group's members, committed offsets, log end offsets and lag.
+    Describe {
+        group: String,
+        #[arg(long, default_value = "127.0.0.1:9092")]
+        bootstrap: String,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn run_tool(tool: Tool) -> ExitCode {
+    let output = match tool {
+        Tool::Groups {
+            command: GroupsCommand::List { bootstrap, json },
+        } => spool::cli::groups_list(&bootstrap, json),
+        Tool::Groups {
+            command:
+                GroupsCommand::Describe {
+                    group,
+                    bootstrap,
+                    json,
+                },
+        } => spool::cli::groups_describe(&bootstrap, &group, json),
+    };
+    match output {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("spool: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(tool) = cli.tool {
+        return run_tool(tool);
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()

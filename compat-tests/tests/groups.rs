@@ -384,3 +384,95 @@ async fn list_describe_and_delete_groups() {
         "deleted with the group"
     );
 }
+
+/// Runs the `spool` tool binary with `args`; returns stdout.
+fn spool_tool(args: &[&str]) -> String {
+    let output = std::process::Command::new(compat_tests::broker_binary())
+        .args(args)
+        .output()
+        .expect("spool runs");
+    assert!(
+        output.status.success(),
+        "spool {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("utf-8")
+}
+
+#[tokio::test]
+async fn spool_groups_describe_shows_the_lag_a_client_computes() {
+    let broker = SpawnedBroker::start(GROUP_CONFIG);
+    create_topic(&broker, "lagged", 2).await;
+    let producer = producer(&broker, &[("acks", "all")]);
+    produce(&producer, "lagged", Some(0), 30).await;
+    produce(&producer, "lagged", Some(1), 20).await;
+    let consumer = group_consumer(&broker, "laggers", &[("client.id", "lag-client")]);
+    consumer.subscribe(&["lagged"]).unwrap();
+    receive(&consumer, 50);
+    let mut commit = TopicPartitionList::new();
+    commit
+        .add_partition_offset("lagged", 0, Offset::Offset(10))
+        .unwrap();
+    commit
+        .add_partition_offset("lagged", 1, Offset::Offset(20))
+        .unwrap();
+    consumer.commit(&commit, CommitMode::Sync).unwrap();
+
+    let json = spool_tool(&[
+        "groups",
+        "describe",
+        "laggers",
+        "--bootstrap",
+        &broker.bootstrap,
+        "--json",
+    ]);
+    let report: serde_json::Value = serde_json::from_str(&json).expect("json");
+    assert_eq!(report["state"], "Stable");
+    let rows = report["partitions"].as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    for row in rows {
+        let partition = row["partition"].as_i64().unwrap() as i32;
+        // What the client itself computes from its committed offsets and the watermarks.
+        let committed = match committed_offset(&consumer, "lagged", partition) {
+            Offset::Offset(offset) => offset,
+            other => panic!("committed {other:?}"),
+        };
+        let (_, high) = consumer
+            .fetch_watermarks("lagged", partition, TIMEOUT)
+            .unwrap();
+        assert_eq!(row["current_offset"].as_i64(), Some(committed));
+        assert_eq!(row["log_end_offset"].as_i64(), Some(high));
+        assert_eq!(row["lag"].as_i64(), Some(high - committed));
+        assert_eq!(row["client_id"], "lag-client");
+        assert_eq!(row["host"], "/127.0.0.1");
+    }
+    assert_eq!(rows[0]["lag"].as_i64(), Some(20));
+    assert_eq!(rows[1]["lag"].as_i64(), Some(0));
+
+    let table = spool_tool(&[
+        "groups",
+        "describe",
+        "laggers",
+        "--bootstrap",
+        &broker.bootstrap,
+    ]);
+    assert!(
+        table.contains("CURRENT-OFFSET  LOG-END-OFFSET  LAG"),
+        "{table}"
+    );
+    let cells: Vec<Vec<&str>> = table
+        .lines()
+        .map(|line| line.split_whitespace().collect())
+        .collect();
+    assert!(
+        cells
+            .iter()
+            .any(|row| row.len() == 9 && row[..6] == ["laggers", "lagged", "0", "10", "30", "20"]),
+        "{table}"
+    );
+    let listed = spool_tool(&["groups", "list", "--bootstrap", &broker.bootstrap]);
+    assert!(
+        listed.lines().any(|line| line == "laggers\tStable"),
+        "{listed}"
+    );
+}
