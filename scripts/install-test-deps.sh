@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs, by package name:
 #   - kcat (Debian) as a second real client;
+#   - kafka-python (PyPI), a client with its own protocol implementation;
 #   - confluent-kafka (PyPI), whose wheel bundles a current librdkafka. Debian's kcat links
 #     librdkafka 2.0.x, which cannot parse ApiVersions v3 tagged fields, so kcat is run with
 #     the bundled library first on LD_LIBRARY_PATH (target/kcat-lib).
@@ -17,7 +18,7 @@ venv=target/test-venv
 if [ ! -x "$venv/bin/python" ]; then
     python3 -m venv "$venv"
 fi
-"$venv/bin/pip" install --quiet --disable-pip-version-check confluent-kafka
+"$venv/bin/pip" install --quiet --disable-pip-version-check "confluent-kafka==2.16.1" "kafka-python==3.0.12"
 
 lib=$(ls "$venv"/lib/python3*/site-packages/confluent_kafka.libs/librdkafka-*.so.1 | head -n 1)
 mkdir -p target/kcat-lib

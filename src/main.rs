@@ -165,6 +165,7 @@ async fn run(mut config: BrokerConfig) -> Result<(), Box<dyn std::error::Error>>
     wait_for_signal().await?;
     tracing::info!("shutting down");
     let _ = stop.send(true);
+    broker.groups.shutdown();
     if tokio::time::timeout(SHUTDOWN_GRACE, server).await.is_err() {
         tracing::warn!("in-flight requests did not finish in time");
     }

@@ -200,11 +200,15 @@ impl GroupCoordinator {
         for group in groups.values_mut() {
             group.tick(now, &self.config);
         }
-        groups.retain(|group_id, group| {
-            group.state() != GroupState::Empty
-                || group.members().next().is_some()
-                || self.offsets.has_group(group_id)
-        });
+        groups.retain(|group_id, group| !group.is_idle() || self.offsets.has_group(group_id));
+    }
+
+    /// Answers every waiting JoinGroup/SyncGroup with NOT_COORDINATOR, so that a shutting
+    /// down broker does not hold connections open for a rebalance timeout.
+    pub fn shutdown(&self) {
+        for group in self.lock().values_mut() {
+            group.abandon_waiters(ResponseError::NotCoordinator);
+        }
     }
 
     /// Checks whether `committer` may commit for `group_id` (Kafka's rules, including simple

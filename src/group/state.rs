@@ -212,6 +212,26 @@ impl Group {
     pub fn members(&self) -> impl Iterator<Item = &Member> {
         self.members.values()
     }
+    /// Empty with nobody about to join: the group can be forgotten if it has no offsets.
+    pub fn is_idle(&self) -> bool {
+        self.state == GroupState::Empty
+            && self.members.is_empty()
+            && self.pending_members.is_empty()
+    }
+
+    /// Answers every waiting JoinGroup and SyncGroup with `error` (the coordinator is going
+    /// away); members rejoin wherever the group is coordinated next.
+    pub fn abandon_waiters(&mut self, error: ResponseError) {
+        for member in self.members.values_mut() {
+            if let Some(waiter) = member.join_waiter.take() {
+                let _ = waiter.send(JoinResponse::error(error, &member.id));
+            }
+            if let Some(waiter) = member.sync_waiter.take() {
+                let _ = waiter.send(SyncResponse::error(error));
+            }
+        }
+    }
+
     pub fn has_member(&self, member_id: &str) -> bool {
         self.members.contains_key(member_id)
     }
