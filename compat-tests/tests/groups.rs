@@ -476,3 +476,87 @@ async fn spool_groups_describe_shows_the_lag_a_client_computes() {
         "{listed}"
     );
 }
+
+/// Counts the rebalances (revocations and assignments) a consumer goes through.
+#[derive(Clone, Default)]
+struct RebalanceCounter(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl rdkafka::client::ClientContext for RebalanceCounter {}
+
+impl rdkafka::consumer::ConsumerContext for RebalanceCounter {
+    fn post_rebalance(&self, _: &BaseConsumer<Self>, _: &rdkafka::consumer::Rebalance<'_>) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[tokio::test]
+async fn a_restarted_static_member_gets_its_partitions_back_without_a_rebalance() {
+    let broker = SpawnedBroker::start(GROUP_CONFIG);
+    create_topic(&broker, "static", 4).await;
+    let member = |instance: &str| {
+        let mut config = broker.client_config();
+        config
+            .set("group.id", "statics")
+            .set("group.instance.id", instance)
+            .set("session.timeout.ms", "10000")
+            .set("heartbeat.interval.ms", "500")
+            .set("enable.auto.commit", "false");
+        config
+    };
+    let counter = RebalanceCounter::default();
+    let steady: BaseConsumer<RebalanceCounter> = member("steady")
+        .create_with_context(counter.clone())
+        .unwrap();
+    steady.subscribe(&["static"]).unwrap();
+    let restarted: BaseConsumer = member("restarting").create().unwrap();
+    restarted.subscribe(&["static"]).unwrap();
+    let both = wait_for(TIMEOUT, || {
+        let _ = steady.poll(Duration::from_millis(20));
+        let _ = restarted.poll(Duration::from_millis(20));
+        let counts = (
+            steady.assignment().map_or(0, |a| a.count()),
+            restarted.assignment().map_or(0, |a| a.count()),
+        );
+        (counts == (2, 2)).then_some(())
+    });
+    assert!(both.is_some(), "two static members split four partitions");
+    let partitions_of = |assignment: TopicPartitionList| {
+        let mut partitions: Vec<i32> = assignment
+            .elements()
+            .iter()
+            .map(|element| element.partition())
+            .collect();
+        partitions.sort_unstable();
+        partitions
+    };
+    let before = partitions_of(restarted.assignment().unwrap());
+    let steady_partitions = partitions_of(steady.assignment().unwrap());
+    let rebalances = counter.0.load(std::sync::atomic::Ordering::SeqCst);
+    drop(restarted); // a static member sends no LeaveGroup (KIP-345)
+
+    let again: BaseConsumer = member("restarting").create().unwrap();
+    again.subscribe(&["static"]).unwrap();
+    let back = wait_for(TIMEOUT, || {
+        let _ = steady.poll(Duration::from_millis(20));
+        let _ = again.poll(Duration::from_millis(20));
+        (again.assignment().map_or(0, |a| a.count()) == 2).then_some(())
+    });
+    assert!(back.is_some(), "the restarted member is assigned again");
+    assert_eq!(
+        partitions_of(again.assignment().unwrap()),
+        before,
+        "same partitions as before the restart"
+    );
+    for _ in 0..20 {
+        let _ = steady.poll(Duration::from_millis(50));
+    }
+    assert_eq!(
+        partitions_of(steady.assignment().unwrap()),
+        steady_partitions
+    );
+    assert_eq!(
+        counter.0.load(std::sync::atomic::Ordering::SeqCst),
+        rebalances,
+        "the other member saw no rebalance"
+    );
+}
