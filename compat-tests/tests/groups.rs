@@ -560,3 +560,55 @@ async fn a_restarted_static_member_gets_its_partitions_back_without_a_rebalance(
         "the other member saw no rebalance"
     );
 }
+
+#[tokio::test]
+async fn a_stable_group_survives_a_broker_restart_without_rebalancing() {
+    let mut broker = SpawnedBroker::start(GROUP_CONFIG);
+    create_topic(&broker, "survivor", 2).await;
+    let counter = RebalanceCounter::default();
+    let mut config = broker.client_config();
+    config
+        .set("group.id", "survivors")
+        .set("session.timeout.ms", "10000")
+        .set("heartbeat.interval.ms", "300")
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false");
+    let consumer: BaseConsumer<RebalanceCounter> =
+        config.create_with_context(counter.clone()).unwrap();
+    consumer.subscribe(&["survivor"]).unwrap();
+    let assigned = wait_for(TIMEOUT, || {
+        let _ = consumer.poll(Duration::from_millis(20));
+        (consumer.assignment().map_or(0, |a| a.count()) == 2).then_some(())
+    });
+    assert!(assigned.is_some());
+    let rebalances = counter.0.load(std::sync::atomic::Ordering::SeqCst);
+
+    broker.kill();
+    broker.restart();
+    // The group (generation, members, assignment) was replayed from __consumer_offsets:
+    // heartbeats keep succeeding and consumption goes on in the same generation.
+    let producer = producer(&broker, &[("acks", "all")]);
+    produce(&producer, "survivor", Some(1), 5).await;
+    let deadline = Instant::now() + TIMEOUT;
+    let mut received = 0;
+    while received < 5 {
+        assert!(
+            Instant::now() < deadline,
+            "received {received} of 5 after the restart"
+        );
+        match consumer.poll(Duration::from_millis(50)) {
+            Some(Ok(_)) => received += 1,
+            // The restart itself is reported (all brokers down, then back): not fatal.
+            Some(Err(error)) => eprintln!("while the broker restarted: {error}"),
+            None => {}
+        }
+    }
+    for _ in 0..20 {
+        let _ = consumer.poll(Duration::from_millis(50));
+    }
+    assert_eq!(
+        counter.0.load(std::sync::atomic::Ordering::SeqCst),
+        rebalances,
+        "no rebalance across the restart"
+    );
+}

@@ -9,7 +9,7 @@ use tokio::sync::oneshot;
 
 use super::offsets::{self, CommittedOffset, OffsetSlot, OffsetStore, OffsetUpdate};
 use super::state::{Group, GroupState, JoinRequest, JoinResponse, SyncRequest, SyncResponse};
-use super::{GroupConfig, OFFSETS_TOPIC};
+use super::{group_record, GroupConfig, OFFSETS_TOPIC};
 use crate::clock::SharedClock;
 use crate::log::{LogError, LogManager, Partition};
 use crate::records::BatchView;
@@ -80,18 +80,24 @@ pub struct GroupCoordinator {
 }
 
 impl GroupCoordinator {
-    /// Rebuilds committed offsets from `__consumer_offsets` (which must be open).
+    /// Rebuilds committed offsets and groups from `__consumer_offsets` (which must be open).
     pub fn open(
         config: GroupConfig,
         clock: SharedClock,
         logs: Arc<LogManager>,
     ) -> Result<Self, LogError> {
-        let offsets = OffsetStore::replay(&logs, OFFSETS_TOPIC, config.offsets_topic_partitions)?;
+        let (offsets, snapshots) =
+            OffsetStore::replay(&logs, OFFSETS_TOPIC, config.offsets_topic_partitions)?;
+        let now = clock.now_ms();
+        let groups = snapshots
+            .into_iter()
+            .map(|(id, snapshot)| (id.clone(), Group::restore(&id, snapshot, now)))
+            .collect();
         Ok(Self {
             config,
             clock,
             logs,
-            groups: Mutex::new(HashMap::new()),
+            groups: Mutex::new(groups),
             offsets,
         })
     }
@@ -110,16 +116,7 @@ impl GroupCoordinator {
     pub fn join(&self, group_id: &str, request: JoinRequest) -> oneshot::Receiver<JoinResponse> {
         let (waiter, answer) = oneshot::channel();
         let session = request.session_timeout_ms;
-        let refuse = |error: ResponseError| JoinResponse {
-            error: Some(error),
-            generation_id: -1,
-            protocol_type: None,
-            protocol_name: None,
-            leader_id: String::new(),
-            member_id: request.member_id.clone(),
-            members: Vec::new(),
-            skip_assignment: false,
-        };
+        let refuse = |error: ResponseError| JoinResponse::error(error, &request.member_id);
         if group_id.is_empty() {
             let _ = waiter.send(refuse(ResponseError::InvalidGroupId));
         } else if session < self.config.min_session_timeout_ms
@@ -127,12 +124,9 @@ impl GroupCoordinator {
         {
             let _ = waiter.send(refuse(ResponseError::InvalidSessionTimeout));
         } else {
-            let now = self.clock.now_ms();
-            let mut groups = self.lock();
-            let group = groups
-                .entry(group_id.to_owned())
-                .or_insert_with(|| Group::new(group_id));
-            group.join(request, waiter, now, &self.config);
+            self.with_group(group_id, true, |group, now| {
+                group.join(request, waiter, now, &self.config)
+            });
         }
         answer
     }
@@ -140,17 +134,14 @@ impl GroupCoordinator {
     /// Starts a SyncGroup; the receiver resolves when the leader's assignment is in.
     pub fn sync(&self, group_id: &str, request: SyncRequest) -> oneshot::Receiver<SyncResponse> {
         let (waiter, answer) = oneshot::channel();
-        let now = self.clock.now_ms();
-        match self.lock().get_mut(group_id) {
-            Some(group) => group.sync(request, waiter, now),
-            None => {
-                let _ = waiter.send(SyncResponse {
-                    error: Some(ResponseError::UnknownMemberId),
-                    protocol_type: None,
-                    protocol_name: None,
-                    assignment: bytes::Bytes::new(),
-                });
+        let mut waiter = Some(waiter);
+        let known = self.with_group(group_id, false, |group, now| {
+            if let Some(waiter) = waiter.take() {
+                group.sync(request, waiter, now);
             }
+        });
+        if let (None, Some(waiter)) = (known, waiter) {
+            let _ = waiter.send(SyncResponse::error(ResponseError::UnknownMemberId));
         }
         answer
     }
@@ -162,11 +153,10 @@ impl GroupCoordinator {
         generation_id: i32,
         instance_id: Option<&str>,
     ) -> Result<(), ResponseError> {
-        let now = self.clock.now_ms();
-        match self.lock().get_mut(group_id) {
-            Some(group) => group.heartbeat(member_id, generation_id, instance_id, now),
-            None => Err(ResponseError::UnknownMemberId),
-        }
+        self.with_group(group_id, false, |group, now| {
+            group.heartbeat(member_id, generation_id, instance_id, now)
+        })
+        .unwrap_or(Err(ResponseError::UnknownMemberId))
     }
 
     /// Removes members; the outer error is for the whole request (unknown group).
@@ -175,11 +165,72 @@ impl GroupCoordinator {
         group_id: &str,
         members: &[(String, Option<String>)],
     ) -> Result<Vec<Result<(), ResponseError>>, ResponseError> {
+        self.with_group(group_id, false, |group, now| {
+            group.leave(members, now, &self.config)
+        })
+        .ok_or(ResponseError::UnknownMemberId)
+    }
+
+    /// Runs `operation` on a group (created if `create`), then records the group's metadata
+    /// if the operation made it Stable or Empty.
+    fn with_group<T>(
+        &self,
+        group_id: &str,
+        create: bool,
+        operation: impl FnOnce(&mut Group, i64) -> T,
+    ) -> Option<T> {
         let now = self.clock.now_ms();
-        match self.lock().get_mut(group_id) {
-            Some(group) => Ok(group.leave(members, now, &self.config)),
-            None => Err(ResponseError::UnknownMemberId),
+        let mut groups = self.lock();
+        if create && !groups.contains_key(group_id) {
+            groups.insert(group_id.to_owned(), Group::new(group_id));
         }
+        let group = groups.get_mut(group_id)?;
+        let before = (group.state(), group.generation_id());
+        let result = operation(group, now);
+        self.record_transition(group, before, now);
+        Some(result)
+    }
+
+    /// Appends the group's metadata record when it has just become Stable or Empty. Not
+    /// awaited: the next fsync of the partition makes it durable, and a lost record only
+    /// makes members rejoin.
+    fn record_transition(&self, group: &Group, before: (GroupState, i32), now: i64) {
+        let after = (group.state(), group.generation_id());
+        if after == before || !matches!(after.0, GroupState::Stable | GroupState::Empty) {
+            return;
+        }
+        let record = (
+            group_record::encode_key(&group.id),
+            Some(group_record::encode_value(&group.snapshot(now))),
+        );
+        if let Err(error) = self.append_records(&group.id, vec![record]) {
+            tracing::error!(group = %group.id, %error, "writing group metadata failed");
+        }
+    }
+
+    /// The `__consumer_offsets` partition that holds `group_id`'s records.
+    fn offsets_log(&self, group_id: &str) -> Result<Arc<Partition>, LogError> {
+        let partition = offsets::partition_for(group_id, self.config.offsets_topic_partitions);
+        self.logs
+            .partition(OFFSETS_TOPIC, partition)
+            .ok_or_else(|| {
+                LogError::Io(std::io::Error::other(format!(
+                    "{OFFSETS_TOPIC}-{partition} is not open"
+                )))
+            })
+    }
+
+    /// Appends records for `group_id`; returns the log and the first record's offset.
+    fn append_records(
+        &self,
+        group_id: &str,
+        records: Vec<(bytes::Bytes, Option<bytes::Bytes>)>,
+    ) -> Result<(Arc<Partition>, i64), LogError> {
+        let log = self.offsets_log(group_id)?;
+        let batch = offsets::records_batch(records, self.clock.now_ms())
+            .map_err(|message| LogError::Io(std::io::Error::other(message)))?;
+        let appended = log.append(&BatchView::parse(&batch)?)?;
+        Ok((log, appended.base_offset))
     }
 
     /// Runs until the process ends: calls [`GroupCoordinator::tick`] every `TICK`.
@@ -198,7 +249,9 @@ impl GroupCoordinator {
         let now = self.clock.now_ms();
         let mut groups = self.lock();
         for group in groups.values_mut() {
+            let before = (group.state(), group.generation_id());
             group.tick(now, &self.config);
+            self.record_transition(group, before, now);
         }
         groups.retain(|group_id, group| !group.is_idle() || self.offsets.has_group(group_id));
     }
@@ -253,23 +306,18 @@ impl GroupCoordinator {
         if entries.is_empty() {
             return Ok(None);
         }
-        let partition = offsets::partition_for(group_id, self.config.offsets_topic_partitions);
-        let log = self
-            .logs
-            .partition(OFFSETS_TOPIC, partition)
-            .ok_or_else(|| {
-                LogError::Io(std::io::Error::other(format!(
-                    "{OFFSETS_TOPIC}-{partition} is not open"
-                )))
-            })?;
-        let batch = offsets::offsets_batch(group_id, &entries, self.clock.now_ms())
-            .map_err(|message| LogError::Io(std::io::Error::other(message)))?;
-        let appended = log.append(&BatchView::parse(&batch)?)?;
+        let records = entries.iter().map(|((topic, partition), committed)| {
+            (
+                offsets::encode_key(group_id, topic, *partition),
+                committed.as_ref().map(offsets::encode_value),
+            )
+        });
+        let (log, first_log_offset) = self.append_records(group_id, records.collect())?;
         Ok(Some(AppendedCommit {
             log,
             group_id: group_id.to_owned(),
             entries,
-            first_log_offset: appended.base_offset,
+            first_log_offset,
         }))
     }
 
@@ -287,6 +335,12 @@ impl GroupCoordinator {
                 _ => {}
             }
             groups.remove(group_id);
+        }
+        if let Err(error) =
+            self.append_records(group_id, vec![(group_record::encode_key(group_id), None)])
+        {
+            tracing::error!(group = %group_id, %error, "writing the group tombstone failed");
+            return Err(ResponseError::CoordinatorNotAvailable);
         }
         let tombstones = self
             .offsets

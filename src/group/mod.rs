@@ -7,6 +7,7 @@
 
 pub mod consumer_protocol;
 pub mod coordinator;
+pub mod group_record;
 pub mod offsets;
 pub mod state;
 

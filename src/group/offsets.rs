@@ -10,12 +10,11 @@ use kafka_protocol::records::{
     Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
 
+use super::group_record::{self, GroupSnapshot};
 use crate::log::{LogError, LogManager};
 
 /// Kafka's key schema version for an offset commit (v0 and v1 share the layout).
 const OFFSET_KEY_VERSION: i16 = 1;
-/// Kafka's key schema version for group metadata (ignored by this store).
-const GROUP_METADATA_KEY_VERSION: i16 = 2;
 /// The value schema version written: offset, leader epoch, metadata, commit timestamp.
 const OFFSET_VALUE_VERSION: i16 = 3;
 /// Bytes read from the log per replay step.
@@ -80,8 +79,15 @@ pub fn encode_value(committed: &CommittedOffset) -> Bytes {
     buf.freeze()
 }
 
-/// Decodes an offset commit key; `None` for other record types (group metadata) or garbage.
-pub fn decode_key(mut bytes: Bytes) -> Option<(String, OffsetSlot)> {
+/// What a `__consumer_offsets` record is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecordKey {
+    Offset(String, OffsetSlot),
+    Group(String),
+}
+
+/// Decodes a record key; `None` for unknown versions or garbage.
+pub fn decode_key(mut bytes: Bytes) -> Option<RecordKey> {
     if bytes.remaining() < 2 {
         return None;
     }
@@ -89,9 +95,11 @@ pub fn decode_key(mut bytes: Bytes) -> Option<(String, OffsetSlot)> {
         0 | 1 => {
             let group = get_string(&mut bytes)?;
             let topic = get_string(&mut bytes)?;
-            (bytes.remaining() >= 4).then(|| (group, (topic, bytes.get_i32())))
+            (bytes.remaining() >= 4).then(|| RecordKey::Offset(group, (topic, bytes.get_i32())))
         }
-        GROUP_METADATA_KEY_VERSION => None,
+        group_record::GROUP_KEY_VERSION => {
+            group_record::decode_key_body(bytes).map(RecordKey::Group)
+        }
         _ => None,
     }
 }
@@ -129,10 +137,24 @@ pub fn offsets_batch(
     entries: &[OffsetUpdate],
     now_ms: i64,
 ) -> Result<Bytes, String> {
-    let records: Vec<Record> = entries
-        .iter()
+    let records = entries.iter().map(|((topic, partition), committed)| {
+        (
+            encode_key(group_id, topic, *partition),
+            committed.as_ref().map(encode_value),
+        )
+    });
+    records_batch(records, now_ms)
+}
+
+/// A RecordBatch v2 of `(key, value)` records (a `None` value is a tombstone).
+pub fn records_batch(
+    records: impl IntoIterator<Item = (Bytes, Option<Bytes>)>,
+    now_ms: i64,
+) -> Result<Bytes, String> {
+    let records: Vec<Record> = records
+        .into_iter()
         .enumerate()
-        .map(|(at, ((topic, partition), committed))| Record {
+        .map(|(at, (key, value))| Record {
             transactional: false,
             control: false,
             delete_horizon: false,
@@ -145,8 +167,8 @@ pub fn offsets_batch(
             // first record's and keeps offset − sequence constant within a batch.
             sequence: at as i32 - 1,
             timestamp: now_ms,
-            key: Some(encode_key(group_id, topic, *partition)),
-            value: committed.as_ref().map(encode_value),
+            key: Some(key),
+            value,
             headers: Default::default(),
         })
         .collect();
@@ -175,8 +197,13 @@ struct Stored {
 
 impl OffsetStore {
     /// Rebuilds the table by replaying every partition of `topic`, oldest record first.
-    pub fn replay(logs: &LogManager, topic: &str, partitions: i32) -> Result<Self, LogError> {
+    pub fn replay(
+        logs: &LogManager,
+        topic: &str,
+        partitions: i32,
+    ) -> Result<(Self, HashMap<String, GroupSnapshot>), LogError> {
         let store = Self::default();
+        let mut groups = HashMap::new();
         let mut records = 0usize;
         for index in 0..partitions {
             let Some(log) = logs.partition(topic, index) else {
@@ -197,20 +224,33 @@ impl OffsetStore {
                 for record in sets.into_iter().flat_map(|set| set.records) {
                     offset = offset.max(record.offset + 1);
                     records += 1;
-                    let Some((group, slot)) = record.key.and_then(decode_key) else {
-                        continue;
-                    };
-                    let committed = record.value.and_then(decode_value);
-                    store.apply(&group, [(slot, committed)], record.offset);
+                    match record.key.and_then(decode_key) {
+                        Some(RecordKey::Offset(group, slot)) => {
+                            let committed = record.value.and_then(decode_value);
+                            store.apply(&group, [(slot, committed)], record.offset);
+                        }
+                        Some(RecordKey::Group(group)) => {
+                            match record.value.and_then(group_record::decode_value) {
+                                Some(snapshot) => {
+                                    groups.insert(group, snapshot);
+                                }
+                                None => {
+                                    groups.remove(&group);
+                                }
+                            }
+                        }
+                        None => {}
+                    }
                 }
             }
         }
         tracing::info!(
             records,
-            groups = store.lock().len(),
-            "replayed committed offsets"
+            groups = groups.len(),
+            groups_with_offsets = store.lock().len(),
+            "replayed __consumer_offsets"
         );
-        Ok(store)
+        Ok((store, groups))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, BTreeMap<OffsetSlot, Stored>>> {
@@ -307,14 +347,14 @@ mod tests {
         };
         assert_eq!(
             decode_key(encode_key("g", "t", 7)),
-            Some(("g".to_owned(), ("t".to_owned(), 7)))
+            Some(RecordKey::Offset("g".to_owned(), ("t".to_owned(), 7)))
         );
         assert_eq!(decode_value(encode_value(&committed)), Some(committed));
         assert_eq!(
             decode_key(Bytes::from_static(&[0, 2, 0, 1, b'g'])),
-            None,
-            "group metadata keys are skipped"
+            Some(RecordKey::Group("g".to_owned()))
         );
+        assert_eq!(decode_key(Bytes::from_static(&[0, 9, 0, 1, b'g'])), None);
         assert_eq!(decode_value(Bytes::from_static(&[0, 3, 1])), None);
     }
 
@@ -357,11 +397,9 @@ mod tests {
         let decoded: Vec<OffsetUpdate> = sets[0]
             .records
             .iter()
-            .map(|r| {
-                (
-                    decode_key(r.key.clone().unwrap()).unwrap().1,
-                    r.value.clone().and_then(decode_value),
-                )
+            .map(|r| match decode_key(r.key.clone().unwrap()) {
+                Some(RecordKey::Offset(_, slot)) => (slot, r.value.clone().and_then(decode_value)),
+                other => panic!("unexpected key {other:?}"),
             })
             .collect();
         assert_eq!(decoded, entries);

@@ -11,6 +11,7 @@ use kafka_protocol::ResponseError;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
+use super::group_record::{GroupSnapshot, MemberSnapshot};
 use super::{consumer_protocol, GroupConfig};
 
 /// Where a group is in the rebalance protocol.
@@ -76,7 +77,8 @@ pub struct JoinResponse {
 }
 
 impl JoinResponse {
-    fn error(error: ResponseError, member_id: &str) -> Self {
+    /// An answer carrying only `error` (and the member id, for MEMBER_ID_REQUIRED).
+    pub fn error(error: ResponseError, member_id: &str) -> Self {
         Self {
             error: Some(error),
             generation_id: -1,
@@ -100,7 +102,8 @@ pub struct SyncResponse {
 }
 
 impl SyncResponse {
-    fn error(error: ResponseError) -> Self {
+    /// An answer carrying only `error`.
+    pub fn error(error: ResponseError) -> Self {
         Self {
             error: Some(error),
             protocol_type: None,
@@ -192,6 +195,73 @@ impl Group {
             initial_delay_until_ms: None,
             initial_delay_started_ms: 0,
         }
+    }
+
+    /// What a group metadata record stores of this group.
+    pub fn snapshot(&self, now: i64) -> GroupSnapshot {
+        let protocol = self.protocol_name.clone().unwrap_or_default();
+        GroupSnapshot {
+            protocol_type: self.protocol_type.clone().unwrap_or_default(),
+            generation_id: self.generation_id,
+            protocol_name: self.protocol_name.clone(),
+            leader_id: self.leader_id.clone(),
+            state_timestamp_ms: now,
+            members: self
+                .members
+                .values()
+                .map(|member| MemberSnapshot {
+                    member_id: member.id.clone(),
+                    group_instance_id: member.group_instance_id.clone(),
+                    client_id: member.client_id.clone(),
+                    client_host: member.client_host.clone(),
+                    rebalance_timeout_ms: member.rebalance_timeout_ms,
+                    session_timeout_ms: member.session_timeout_ms,
+                    subscription: member.metadata_for(&protocol),
+                    assignment: member.assignment.clone(),
+                })
+                .collect(),
+        }
+    }
+
+    /// Rebuilds a group from its last metadata record: Stable with its members (who have a
+    /// session timeout from `now` to heartbeat again) or Empty.
+    pub fn restore(id: &str, snapshot: GroupSnapshot, now: i64) -> Self {
+        let mut group = Self::new(id);
+        group.generation_id = snapshot.generation_id;
+        if snapshot.members.is_empty() {
+            return group;
+        }
+        let protocol = snapshot.protocol_name.clone().unwrap_or_default();
+        for member in snapshot.members {
+            if let Some(instance) = &member.group_instance_id {
+                group
+                    .static_members
+                    .insert(instance.clone(), member.member_id.clone());
+            }
+            group.members.insert(
+                member.member_id.clone(),
+                Member {
+                    id: member.member_id,
+                    group_instance_id: member.group_instance_id,
+                    client_id: member.client_id,
+                    client_host: member.client_host,
+                    session_timeout_ms: member.session_timeout_ms,
+                    rebalance_timeout_ms: member.rebalance_timeout_ms,
+                    protocols: vec![(protocol.clone(), member.subscription)],
+                    assignment: member.assignment,
+                    join_waiter: None,
+                    sync_waiter: None,
+                    last_heartbeat_ms: now,
+                },
+            );
+        }
+        group.state = GroupState::Stable;
+        group.protocol_type = Some(snapshot.protocol_type);
+        group.protocol_name = snapshot.protocol_name;
+        group.leader_id = snapshot
+            .leader_id
+            .filter(|leader| group.members.contains_key(leader));
+        group
     }
 
     pub fn state(&self) -> GroupState {
@@ -1097,6 +1167,31 @@ mod tests {
             .map(|answer| answer.try_recv().unwrap().generation_id)
             .collect();
         assert_eq!(generations, [1, 1, 1]);
+    }
+
+    #[test]
+    fn a_restored_stable_group_keeps_its_members_and_generation() {
+        let mut group = Group::new("g");
+        let (member, mut answer) = join_new(&mut group, &["range"], 0);
+        answer.try_recv().unwrap();
+        sync(&mut group, &member, 1, &[(&member, "mine")], 0)
+            .try_recv()
+            .unwrap();
+        let restored = Group::restore("g", group.snapshot(5), 1_000);
+        let mut restored = restored;
+        assert_eq!(restored.state(), GroupState::Stable);
+        assert_eq!(restored.generation_id(), 1);
+        assert_eq!(restored.heartbeat(&member, 1, None, 1_500), Ok(()));
+        let synced = sync(&mut restored, &member, 1, &[], 1_600)
+            .try_recv()
+            .unwrap();
+        assert_eq!(synced.assignment, Bytes::from("mine"));
+        restored.tick(1_600 + 10_000, &CONFIG);
+        assert_eq!(
+            restored.state(),
+            GroupState::Empty,
+            "a member that never returns expires"
+        );
     }
 
     #[test]
