@@ -286,6 +286,18 @@ impl BrokerConfig {
                     0,
                     i64::from(i32::MAX),
                 )? as usize,
+                offsets_retention_ms: keys.int(
+                    "offsets.retention.minutes",
+                    10_080,
+                    1,
+                    i64::from(i32::MAX),
+                )? * 60_000,
+                offsets_retention_check_interval_ms: keys.int(
+                    "offsets.retention.check.interval.ms",
+                    600_000,
+                    1,
+                    i64::MAX,
+                )?,
             },
         };
         if config.group.min_session_timeout_ms > config.group.max_session_timeout_ms {

@@ -77,6 +77,8 @@ pub struct GroupCoordinator {
     logs: Arc<LogManager>,
     groups: Mutex<HashMap<String, Group>>,
     offsets: OffsetStore,
+    /// When offset retention was last checked (`offsets.retention.check.interval.ms`).
+    retention_checked_ms: std::sync::atomic::AtomicI64,
 }
 
 impl GroupCoordinator {
@@ -99,6 +101,7 @@ impl GroupCoordinator {
             logs,
             groups: Mutex::new(groups),
             offsets,
+            retention_checked_ms: std::sync::atomic::AtomicI64::new(now),
         })
     }
 
@@ -254,6 +257,55 @@ impl GroupCoordinator {
             self.record_transition(group, before, now);
         }
         groups.retain(|group_id, group| !group.is_idle() || self.offsets.has_group(group_id));
+        drop(groups);
+        let checked = self
+            .retention_checked_ms
+            .load(std::sync::atomic::Ordering::Relaxed);
+        if now - checked >= self.config.offsets_retention_check_interval_ms {
+            self.retention_checked_ms
+                .store(now, std::sync::atomic::Ordering::Relaxed);
+            self.expire_offsets(now);
+        }
+    }
+
+    /// Deletes the offsets of groups nobody consumes with (KIP-211): an Empty group's offsets
+    /// once it has been empty, and the offset unchanged, for `offsets.retention.minutes`; a
+    /// group-less committer's offsets once they are that old.
+    fn expire_offsets(&self, now: i64) {
+        let retention = self.config.offsets_retention_ms;
+        for group_id in self.offsets.groups() {
+            let empty_since = match self.lock().get(&group_id) {
+                Some(group) => match group.empty_since_ms() {
+                    Some(since) => since,
+                    None if group.is_idle() => i64::MIN,
+                    None => continue,
+                },
+                None => i64::MIN,
+            };
+            let expired: Vec<OffsetUpdate> = self
+                .offsets
+                .group_offsets(&group_id)
+                .into_iter()
+                .filter(|(_, committed)| {
+                    committed
+                        .commit_timestamp_ms
+                        .max(empty_since)
+                        .saturating_add(retention)
+                        <= now
+                })
+                .map(|(slot, _)| (slot, None))
+                .collect();
+            let count = expired.len();
+            match self.append_commit(&group_id, expired) {
+                Ok(Some(commit)) => {
+                    self.offsets
+                        .apply(&commit.group_id, commit.entries, commit.first_log_offset);
+                    tracing::info!(group = %group_id, count, "expired committed offsets");
+                }
+                Ok(None) => {}
+                Err(error) => tracing::error!(group = %group_id, %error, "expiring offsets failed"),
+            }
+        }
     }
 
     /// Answers every waiting JoinGroup/SyncGroup with NOT_COORDINATOR, so that a shutting
@@ -495,5 +547,125 @@ impl GroupCoordinator {
             protocol_name,
             members,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::{Clock, ManualClock};
+    use crate::config::{BrokerConfig, Overrides};
+    use crate::metadata::topic_config;
+
+    const MINUTE: i64 = 60_000;
+
+    fn open(dir: &std::path::Path, clock: &Arc<ManualClock>) -> GroupCoordinator {
+        let broker = BrokerConfig::from_map(Default::default(), &Overrides::default()).unwrap();
+        let config = GroupConfig {
+            offsets_topic_partitions: 2,
+            offsets_retention_ms: MINUTE,
+            offsets_retention_check_interval_ms: 1_000,
+            initial_rebalance_delay_ms: 0,
+            ..broker.group
+        };
+        let logs = Arc::new(LogManager::open(dir, clock.clone()).unwrap());
+        let log_config = Arc::new(topic_config::log_config(&Default::default(), &broker));
+        logs.open_topic(OFFSETS_TOPIC, uuid::Uuid::from_u128(1), 2, &log_config)
+            .unwrap();
+        GroupCoordinator::open(config, clock.clone(), logs).unwrap()
+    }
+
+    #[tokio::test]
+    async fn group_less_offsets_expire_after_retention_and_stay_gone() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(ManualClock::new(10 * MINUTE));
+        let coordinator = open(dir.path(), &clock);
+        let committed = CommittedOffset {
+            offset: 5,
+            leader_epoch: -1,
+            metadata: String::new(),
+            commit_timestamp_ms: clock.now_ms(),
+        };
+        let commit = coordinator
+            .append_commit("standalone", vec![(("t".into(), 0), Some(committed))])
+            .unwrap()
+            .unwrap();
+        coordinator.complete_commit(commit).await.unwrap();
+        clock.advance(MINUTE - 1_000);
+        coordinator.tick();
+        assert_eq!(
+            coordinator
+                .committed("standalone", "t", 0)
+                .map(|c| c.offset),
+            Some(5)
+        );
+        clock.advance(2_000);
+        coordinator.tick();
+        assert_eq!(coordinator.committed("standalone", "t", 0), None, "expired");
+        assert!(coordinator.list_groups().is_empty());
+        drop(coordinator);
+        let reopened = open(dir.path(), &clock);
+        assert_eq!(
+            reopened.committed("standalone", "t", 0),
+            None,
+            "the tombstone was replayed"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_active_group_keeps_its_offsets_until_it_has_been_empty_for_retention() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(ManualClock::new(10 * MINUTE));
+        let coordinator = open(dir.path(), &clock);
+        let join = JoinRequest {
+            member_id: String::new(),
+            group_instance_id: None,
+            client_id: "c".into(),
+            client_host: "/127.0.0.1".into(),
+            session_timeout_ms: 10 * MINUTE as i32,
+            rebalance_timeout_ms: MINUTE as i32,
+            protocol_type: "consumer".into(),
+            protocols: vec![("range".into(), bytes::Bytes::new())],
+            require_known_member_id: false,
+        };
+        let joined = coordinator.join("active", join).await.unwrap();
+        let sync = SyncRequest {
+            member_id: joined.member_id.clone(),
+            generation_id: joined.generation_id,
+            group_instance_id: None,
+            protocol_type: None,
+            protocol_name: None,
+            assignments: Vec::new(),
+        };
+        assert_eq!(coordinator.sync("active", sync).await.unwrap().error, None);
+        let committed = CommittedOffset {
+            offset: 9,
+            leader_epoch: -1,
+            metadata: String::new(),
+            commit_timestamp_ms: clock.now_ms(),
+        };
+        let commit = coordinator
+            .append_commit("active", vec![(("t".into(), 1), Some(committed))])
+            .unwrap()
+            .unwrap();
+        coordinator.complete_commit(commit).await.unwrap();
+        clock.advance(2 * MINUTE);
+        coordinator.tick();
+        assert!(
+            coordinator.committed("active", "t", 1).is_some(),
+            "a group with members keeps its offsets"
+        );
+        coordinator
+            .leave("active", &[(joined.member_id.clone(), None)])
+            .unwrap();
+        clock.advance(MINUTE - 1_000);
+        coordinator.tick();
+        assert!(
+            coordinator.committed("active", "t", 1).is_some(),
+            "empty for less than the retention"
+        );
+        clock.advance(2_000);
+        coordinator.tick();
+        assert_eq!(coordinator.committed("active", "t", 1), None);
     }
 }

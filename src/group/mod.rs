@@ -30,4 +30,8 @@ pub struct GroupConfig {
     pub offsets_topic_partitions: i32,
     /// `offset.metadata.max.bytes`
     pub offset_metadata_max_bytes: usize,
+    /// `offsets.retention.minutes` (in ms): how long an empty group's offsets outlive it.
+    pub offsets_retention_ms: i64,
+    /// `offsets.retention.check.interval.ms`
+    pub offsets_retention_check_interval_ms: i64,
 }

@@ -177,6 +177,8 @@ pub struct Group {
     /// While set, the first rebalance of an empty group waits for more members.
     initial_delay_until_ms: Option<i64>,
     initial_delay_started_ms: i64,
+    /// When the group last became Empty (for offset retention, KIP-211).
+    empty_since_ms: Option<i64>,
 }
 
 impl Group {
@@ -194,7 +196,14 @@ impl Group {
             rebalance_deadline_ms: 0,
             initial_delay_until_ms: None,
             initial_delay_started_ms: 0,
+            empty_since_ms: None,
         }
+    }
+
+    /// When the group became Empty, if it is.
+    pub fn empty_since_ms(&self) -> Option<i64> {
+        self.empty_since_ms
+            .filter(|_| self.state == GroupState::Empty)
     }
 
     /// What a group metadata record stores of this group.
@@ -229,6 +238,7 @@ impl Group {
         let mut group = Self::new(id);
         group.generation_id = snapshot.generation_id;
         if snapshot.members.is_empty() {
+            group.empty_since_ms = Some(snapshot.state_timestamp_ms);
             return group;
         }
         let protocol = snapshot.protocol_name.clone().unwrap_or_default();
@@ -630,6 +640,7 @@ impl Group {
         self.generation_id += 1;
         if self.members.is_empty() {
             self.state = GroupState::Empty;
+            self.empty_since_ms = Some(now);
             self.protocol_type = None;
             self.protocol_name = None;
             self.leader_id = None;
@@ -909,6 +920,8 @@ mod tests {
         max_session_timeout_ms: 1_800_000,
         offsets_topic_partitions: 50,
         offset_metadata_max_bytes: 4096,
+        offsets_retention_ms: 7 * 24 * 3_600_000,
+        offsets_retention_check_interval_ms: 600_000,
     };
 
     fn request(member_id: &str, protocols: &[&str]) -> JoinRequest {
