@@ -403,3 +403,186 @@ fn metadata_and_delete_by_id() {
         .collect();
     assert_eq!(names, ["kept"]);
 }
+
+const ILLEGAL_GENERATION: i16 = 22;
+const INVALID_REQUEST: i16 = 42;
+const INVALID_SESSION_TIMEOUT: i16 = 26;
+const UNKNOWN_MEMBER_ID: i16 = 25;
+const MEMBER_ID_REQUIRED: i16 = 79;
+const GROUP_ID_NOT_FOUND: i16 = 69;
+
+fn join_request(member_id: &str, session_timeout_ms: i32) -> JoinGroupRequest {
+    JoinGroupRequest::default()
+        .with_group_id(GroupId(StrBytes::from_static_str("wire-group")))
+        .with_session_timeout_ms(session_timeout_ms)
+        .with_rebalance_timeout_ms(10_000)
+        .with_member_id(StrBytes::from_string(member_id.to_owned()))
+        .with_protocol_type(StrBytes::from_static_str("consumer"))
+        .with_protocols(vec![join_group_request::JoinGroupRequestProtocol::default(
+        )
+        .with_name(StrBytes::from_static_str("range"))
+        .with_metadata(Bytes::from_static(
+            b"\x00\x00\x00\x00\x00\x01\x00\x01t\xff\xff\xff\xff",
+        ))])
+}
+
+#[test]
+fn group_apis_answer_with_kafkas_errors() {
+    let broker = SpawnedBroker::start("\"group.initial.rebalance.delay.ms\" = 0");
+    let mut client = WireClient::connect(&broker.bootstrap);
+    create_topic(&mut client, "t", 1);
+
+    // FindCoordinator: both key types are coordinated here; other key types are invalid.
+    let find = FindCoordinatorRequest::default()
+        .with_key_type(1)
+        .with_coordinator_keys(vec![StrBytes::from_static_str("txn-id")]);
+    let found = client.call(4, &find);
+    assert_eq!(
+        (
+            found.coordinators[0].error_code,
+            found.coordinators[0].node_id
+        ),
+        (0, BrokerId(0))
+    );
+    let bad = client.call(4, &find.clone().with_key_type(7));
+    assert_eq!(bad.coordinators[0].error_code, INVALID_REQUEST);
+    let old = client.call(
+        1,
+        &FindCoordinatorRequest::default().with_key(StrBytes::from_static_str("g")),
+    );
+    assert_eq!(
+        (old.error_code, old.port.to_string()),
+        (0, broker.bootstrap.rsplit(':').next().unwrap().to_owned())
+    );
+
+    // JoinGroup: session timeout bounds, KIP-394, then a complete generation.
+    assert_eq!(
+        client.call(7, &join_request("", 1_000)).error_code,
+        INVALID_SESSION_TIMEOUT
+    );
+    let required = client.call(7, &join_request("", 10_000));
+    assert_eq!(required.error_code, MEMBER_ID_REQUIRED);
+    let member_id = required.member_id.to_string();
+    let joined = client.call(7, &join_request(&member_id, 10_000));
+    assert_eq!(
+        (
+            joined.error_code,
+            joined.generation_id,
+            joined.leader.to_string()
+        ),
+        (0, 1, member_id.clone())
+    );
+    let synced = client.call(
+        5,
+        &SyncGroupRequest::default()
+            .with_group_id(GroupId(StrBytes::from_static_str("wire-group")))
+            .with_generation_id(1)
+            .with_member_id(StrBytes::from_string(member_id.clone()))
+            .with_protocol_type(Some(StrBytes::from_static_str("consumer")))
+            .with_protocol_name(Some(StrBytes::from_static_str("range")))
+            .with_assignments(vec![
+                sync_group_request::SyncGroupRequestAssignment::default()
+                    .with_member_id(StrBytes::from_string(member_id.clone()))
+                    .with_assignment(Bytes::from_static(b"assigned")),
+            ]),
+    );
+    assert_eq!(
+        (synced.error_code, synced.assignment.as_ref()),
+        (0, &b"assigned"[..])
+    );
+    let heartbeat = |client: &mut WireClient, generation: i32, member: &str| {
+        let request = HeartbeatRequest::default()
+            .with_group_id(GroupId(StrBytes::from_static_str("wire-group")))
+            .with_generation_id(generation)
+            .with_member_id(StrBytes::from_string(member.to_owned()));
+        client.call(4, &request).error_code
+    };
+    assert_eq!(heartbeat(&mut client, 1, &member_id), 0);
+    assert_eq!(heartbeat(&mut client, 2, &member_id), ILLEGAL_GENERATION);
+    assert_eq!(heartbeat(&mut client, 1, "stranger"), UNKNOWN_MEMBER_ID);
+
+    // OffsetCommit: members of the current generation only; unknown groups need generation -1.
+    let commit = |client: &mut WireClient, group: &'static str, generation: i32, member: &str| {
+        let request = OffsetCommitRequest::default()
+            .with_group_id(GroupId(StrBytes::from_static_str(group)))
+            .with_generation_id_or_member_epoch(generation)
+            .with_member_id(StrBytes::from_string(member.to_owned()))
+            .with_topics(vec![
+                offset_commit_request::OffsetCommitRequestTopic::default()
+                    .with_name(name("t"))
+                    .with_partitions(vec![
+                        offset_commit_request::OffsetCommitRequestPartition::default()
+                            .with_committed_offset(3)
+                            .with_committed_metadata(Some(StrBytes::from_static_str("meta"))),
+                    ]),
+            ]);
+        client.call(8, &request).topics[0].partitions[0].error_code
+    };
+    assert_eq!(commit(&mut client, "wire-group", 1, &member_id), 0);
+    assert_eq!(
+        commit(&mut client, "wire-group", 1, "stranger"),
+        UNKNOWN_MEMBER_ID
+    );
+    assert_eq!(
+        commit(&mut client, "wire-group", 7, &member_id),
+        ILLEGAL_GENERATION
+    );
+    assert_eq!(
+        commit(&mut client, "nobody-home", 5, ""),
+        ILLEGAL_GENERATION
+    );
+    assert_eq!(commit(&mut client, "group-less", -1, ""), 0);
+
+    // OffsetFetch v8: several groups at once, require_stable, -1 where nothing was committed.
+    let fetch = OffsetFetchRequest::default()
+        .with_require_stable(true)
+        .with_groups(
+            ["wire-group", "group-less", "never-committed"]
+                .into_iter()
+                .map(|group| {
+                    offset_fetch_request::OffsetFetchRequestGroup::default()
+                        .with_group_id(GroupId(StrBytes::from_static_str(group)))
+                        .with_topics(Some(vec![
+                            offset_fetch_request::OffsetFetchRequestTopics::default()
+                                .with_name(name("t"))
+                                .with_partition_indexes(vec![0]),
+                        ]))
+                })
+                .collect(),
+        );
+    let fetched = client.call(8, &fetch);
+    let offsets: Vec<(i64, String)> = fetched
+        .groups
+        .iter()
+        .map(|group| {
+            let partition = &group.topics[0].partitions[0];
+            (
+                partition.committed_offset,
+                partition.metadata.clone().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        offsets,
+        [
+            (3, "meta".to_owned()),
+            (3, "meta".to_owned()),
+            (-1, String::new())
+        ]
+    );
+
+    // DescribeGroups v6: an unknown group is GROUP_ID_NOT_FOUND; ours is Stable with its member.
+    let described = client.call(
+        6,
+        &DescribeGroupsRequest::default().with_groups(vec![
+            GroupId(StrBytes::from_static_str("wire-group")),
+            GroupId(StrBytes::from_static_str("ghost")),
+        ]),
+    );
+    assert_eq!(described.groups[0].group_state.as_str(), "Stable");
+    assert_eq!(
+        described.groups[0].members[0].member_assignment.as_ref(),
+        b"assigned"
+    );
+    assert_eq!(described.groups[1].error_code, GROUP_ID_NOT_FOUND);
+}
