@@ -585,4 +585,42 @@ fn group_apis_answer_with_kafkas_errors() {
         b"assigned"
     );
     assert_eq!(described.groups[1].error_code, GROUP_ID_NOT_FOUND);
+
+    // ListGroups v4 filters by state.
+    let listed = |client: &mut WireClient, state: &'static str| {
+        let request =
+            ListGroupsRequest::default().with_states_filter(vec![StrBytes::from_static_str(state)]);
+        let mut groups: Vec<String> = client
+            .call(4, &request)
+            .groups
+            .iter()
+            .map(|g| g.group_id.to_string())
+            .collect();
+        groups.sort();
+        groups
+    };
+    assert_eq!(listed(&mut client, "Stable"), ["wire-group"]);
+    assert_eq!(
+        listed(&mut client, "empty"),
+        ["group-less"],
+        "state names match case-insensitively"
+    );
+
+    // LeaveGroup v3 leaves in batches with an answer per member.
+    let leave = LeaveGroupRequest::default()
+        .with_group_id(GroupId(StrBytes::from_static_str("wire-group")))
+        .with_members(vec![
+            leave_group_request::MemberIdentity::default()
+                .with_member_id(StrBytes::from_string(member_id.clone())),
+            leave_group_request::MemberIdentity::default()
+                .with_member_id(StrBytes::from_static_str("stranger")),
+        ]);
+    let left = client.call(3, &leave);
+    let codes: Vec<i16> = left
+        .members
+        .iter()
+        .map(|member| member.error_code)
+        .collect();
+    assert_eq!((left.error_code, codes), (0, vec![0, UNKNOWN_MEMBER_ID]));
+    assert_eq!(listed(&mut client, "Empty"), ["group-less", "wire-group"]);
 }
