@@ -24,8 +24,8 @@ pub const API: SupportedApi = SupportedApi {
 /// OffsetFetch v8 asks for several groups at once (KIP-709).
 const MULTI_GROUP_VERSION: i16 = 8;
 
-/// One partition's answer: (topic, partition, committed offset or None).
-type Fetched = (String, i32, Option<CommittedOffset>);
+/// A group's answer: per topic, each partition with its committed offset, if any.
+type Fetched = Vec<(TopicName, Vec<(i32, Option<CommittedOffset>)>)>;
 
 pub fn handle(
     broker: &Arc<Broker>,
@@ -36,27 +36,28 @@ pub fn handle(
         let wanted = request.topics.map(|topics| {
             topics
                 .into_iter()
-                .map(|topic| (topic.name, topic.partition_indexes))
+                .map(|t| (t.name, t.partition_indexes))
                 .collect()
         });
-        let topics = group_topics(
-            lookup(broker, &request.group_id, wanted),
-            |index, committed| {
-                let (offset, epoch, metadata) = fields(committed);
-                OffsetFetchResponsePartition::default()
-                    .with_partition_index(index)
-                    .with_committed_offset(offset)
-                    .with_committed_leader_epoch(epoch)
-                    .with_metadata(Some(metadata))
-            },
-        )
-        .into_iter()
-        .map(|(name, partitions)| {
-            OffsetFetchResponseTopic::default()
-                .with_name(name)
-                .with_partitions(partitions)
-        })
-        .collect();
+        let topics = fetch(broker, &request.group_id, wanted)
+            .into_iter()
+            .map(|(name, partitions)| {
+                let partitions = partitions
+                    .into_iter()
+                    .map(|(index, committed)| {
+                        let (offset, epoch, metadata) = fields(committed);
+                        OffsetFetchResponsePartition::default()
+                            .with_partition_index(index)
+                            .with_committed_offset(offset)
+                            .with_committed_leader_epoch(epoch)
+                            .with_metadata(Some(metadata))
+                    })
+                    .collect();
+                OffsetFetchResponseTopic::default()
+                    .with_name(name)
+                    .with_partitions(partitions)
+            })
+            .collect();
         return OffsetFetchResponse::default().with_topics(topics);
     }
     let groups = request
@@ -66,27 +67,28 @@ pub fn handle(
             let wanted = group.topics.map(|topics| {
                 topics
                     .into_iter()
-                    .map(|topic| (topic.name, topic.partition_indexes))
+                    .map(|t| (t.name, t.partition_indexes))
                     .collect()
             });
-            let topics = group_topics(
-                lookup(broker, &group.group_id, wanted),
-                |index, committed| {
-                    let (offset, epoch, metadata) = fields(committed);
-                    OffsetFetchResponsePartitions::default()
-                        .with_partition_index(index)
-                        .with_committed_offset(offset)
-                        .with_committed_leader_epoch(epoch)
-                        .with_metadata(Some(metadata))
-                },
-            )
-            .into_iter()
-            .map(|(name, partitions)| {
-                OffsetFetchResponseTopics::default()
-                    .with_name(name)
-                    .with_partitions(partitions)
-            })
-            .collect();
+            let topics = fetch(broker, &group.group_id, wanted)
+                .into_iter()
+                .map(|(name, partitions)| {
+                    let partitions = partitions
+                        .into_iter()
+                        .map(|(index, committed)| {
+                            let (offset, epoch, metadata) = fields(committed);
+                            OffsetFetchResponsePartitions::default()
+                                .with_partition_index(index)
+                                .with_committed_offset(offset)
+                                .with_committed_leader_epoch(epoch)
+                                .with_metadata(Some(metadata))
+                        })
+                        .collect();
+                    OffsetFetchResponseTopics::default()
+                        .with_name(name)
+                        .with_partitions(partitions)
+                })
+                .collect();
             OffsetFetchResponseGroup::default()
                 .with_group_id(GroupId(group.group_id.0))
                 .with_topics(topics)
@@ -106,13 +108,10 @@ fn fields(committed: Option<CommittedOffset>) -> (i64, i32, StrBytes) {
     }
 }
 
-/// The requested partitions (or, for `None`, every committed one) with their offsets.
-fn lookup(
-    broker: &Broker,
-    group_id: &str,
-    wanted: Option<Vec<(TopicName, Vec<i32>)>>,
-) -> Vec<Fetched> {
-    match wanted {
+/// The requested partitions (or, for `None`, every committed one) with their offsets,
+/// grouped by topic in first-seen order.
+fn fetch(broker: &Broker, group_id: &str, wanted: Option<Vec<(TopicName, Vec<i32>)>>) -> Fetched {
+    let flat: Vec<(String, i32, Option<CommittedOffset>)> = match wanted {
         None => broker
             .groups
             .group_offsets(group_id)
@@ -128,20 +127,15 @@ fn lookup(
                 })
             })
             .collect(),
-    }
-}
-
-/// Groups fetched partitions by topic, keeping first-seen order.
-fn group_topics<P>(
-    fetched: Vec<Fetched>,
-    partition: impl Fn(i32, Option<CommittedOffset>) -> P,
-) -> Vec<(TopicName, Vec<P>)> {
-    let mut topics: Vec<(TopicName, Vec<P>)> = Vec::new();
-    for (topic, index, committed) in fetched {
-        let entry = partition(index, committed);
+    };
+    let mut topics: Fetched = Vec::new();
+    for (topic, index, committed) in flat {
         match topics.iter_mut().find(|(name, _)| name.as_str() == topic) {
-            Some((_, partitions)) => partitions.push(entry),
-            None => topics.push((TopicName(StrBytes::from_string(topic)), vec![entry])),
+            Some((_, partitions)) => partitions.push((index, committed)),
+            None => topics.push((
+                TopicName(StrBytes::from_string(topic)),
+                vec![(index, committed)],
+            )),
         }
     }
     topics

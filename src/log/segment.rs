@@ -100,6 +100,26 @@ impl Segment {
             .create(true)
             .truncate(true)
             .open(&log_path)?;
+        Self::with_empty_indexes(
+            dir,
+            base_offset,
+            log_path,
+            log,
+            index_interval_bytes,
+            now_ms,
+        )
+    }
+
+    /// A segment over `log` whose indexes are (re)created empty, for a new segment or one
+    /// about to be rebuilt.
+    fn with_empty_indexes(
+        dir: &Path,
+        base_offset: i64,
+        log_path: PathBuf,
+        log: File,
+        index_interval_bytes: u64,
+        now_ms: i64,
+    ) -> io::Result<Self> {
         let offset_index =
             OffsetIndex::rewrite(&dir.join(file_name(base_offset, "index")), Vec::new())?;
         let time_index =
@@ -178,17 +198,14 @@ impl Segment {
                 tracing::warn!(path = %log_path.display(), "segment index or tail inconsistent, recovering");
             }
         }
-        let offset_index = OffsetIndex::rewrite(&offset_index_path, Vec::new())?;
-        let time_index = TimeIndex::rewrite(&time_index_path, Vec::new())?;
-        let mut segment = Self::unscanned(
+        let mut segment = Self::with_empty_indexes(
+            dir,
             base_offset,
             log_path,
             log,
-            offset_index,
-            time_index,
             index_interval_bytes,
             now_ms,
-        );
+        )?;
         let valid_bytes = segment.rebuild(size)?;
         if valid_bytes < size {
             segment.log.set_len(valid_bytes)?;
