@@ -13,6 +13,7 @@ use crate::log::{LogConfig, LogError, LogManager, Partition};
 use crate::metadata::{
     self, topic_config, topic_name, MetadataError, MetadataStore, TopicMetadata,
 };
+use crate::producer_ids::ProducerIds;
 
 /// Why a broker could not start.
 #[derive(Debug, Error)]
@@ -89,6 +90,7 @@ pub struct Broker {
     pub metadata: MetadataStore,
     pub logs: Arc<LogManager>,
     pub groups: GroupCoordinator,
+    pub producer_ids: ProducerIds,
     pub clock: SharedClock,
 }
 
@@ -112,11 +114,13 @@ impl Broker {
         }
         logs.remove_unknown_partition_dirs()?;
         let groups = GroupCoordinator::open(config.group, Arc::clone(&clock), Arc::clone(&logs))?;
+        let producer_ids = ProducerIds::open(&config.data_dir).map_err(LogError::Io)?;
         Ok(Self {
             config,
             metadata,
             logs,
             groups,
+            producer_ids,
             clock,
         })
     }

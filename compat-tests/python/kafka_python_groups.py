@@ -50,8 +50,8 @@ admin = KafkaAdminClient(bootstrap_servers=BOOTSTRAP)
 admin.create_topics([NewTopic(TOPIC, 3, 1)])
 print("PASS create topic", flush=True)
 
-# Idempotence needs InitProducerId, which spool does not offer yet.
-producer = KafkaProducer(bootstrap_servers=BOOTSTRAP, acks="all", enable_idempotence=False)
+# kafka-python 3 producers are idempotent by default (InitProducerId, sequence numbers).
+producer = KafkaProducer(bootstrap_servers=BOOTSTRAP, acks="all")
 for i in range(RECORDS):
     producer.send(TOPIC, key=b"key-%d" % i, value=b"value-%d" % i, headers=[("n", str(i).encode())])
 producer.flush()

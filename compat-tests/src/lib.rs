@@ -1,5 +1,6 @@
 //! Runs the real `spool` binary on an ephemeral loopback port for tests with real clients.
 
+pub mod proxy;
 pub mod wire;
 
 use std::io::{BufRead, BufReader};

@@ -624,3 +624,95 @@ fn group_apis_answer_with_kafkas_errors() {
     assert_eq!((left.error_code, codes), (0, vec![0, UNKNOWN_MEMBER_ID]));
     assert_eq!(listed(&mut client, "Empty"), ["group-less", "wire-group"]);
 }
+
+const OUT_OF_ORDER_SEQUENCE_NUMBER: i16 = 45;
+const INVALID_PRODUCER_EPOCH: i16 = 47;
+const TRANSACTIONAL_ID_AUTHORIZATION_FAILED: i16 = 53;
+const UNKNOWN_PRODUCER_ID: i16 = 59;
+
+#[test]
+fn idempotent_produce_deduplicates_and_checks_sequences() {
+    use spool::records::batch::testing::build_idempotent_batch;
+    let broker = SpawnedBroker::start("");
+    let mut client = WireClient::connect(&broker.bootstrap);
+    create_topic(&mut client, "idem", 1);
+    let init = client.call(
+        4,
+        &InitProducerIdRequest::default()
+            .with_transactional_id(None)
+            .with_transaction_timeout_ms(60_000),
+    );
+    assert_eq!(init.error_code, 0);
+    let (producer_id, epoch) = (init.producer_id.0, init.producer_epoch);
+    assert_eq!(epoch, 0);
+    let second = client.call(
+        4,
+        &InitProducerIdRequest::default().with_transactional_id(None),
+    );
+    assert_ne!(
+        second.producer_id.0, producer_id,
+        "every producer gets its own id"
+    );
+    let transactional = client.call(
+        4,
+        &InitProducerIdRequest::default()
+            .with_transactional_id(Some(TransactionalId(StrBytes::from_static_str("tx")))),
+    );
+    assert_eq!(
+        transactional.error_code, TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+        "transactions are not coordinated yet"
+    );
+
+    let send = |client: &mut WireClient, epoch: i16, sequence: i32| {
+        produce(
+            client,
+            9,
+            "idem",
+            build_idempotent_batch(producer_id, epoch, sequence, 3, 7, b"idempotent"),
+        )
+    };
+    assert_eq!(send(&mut client, 0, 0).base_offset, 0);
+    assert_eq!(send(&mut client, 0, 3).base_offset, 3);
+    let retried = send(&mut client, 0, 0);
+    assert_eq!(
+        (retried.error_code, retried.base_offset),
+        (0, 0),
+        "a retried batch gets its original offset"
+    );
+    assert_eq!(
+        send(&mut client, 0, 9).error_code,
+        OUT_OF_ORDER_SEQUENCE_NUMBER
+    );
+    assert_eq!(
+        send(&mut client, 1, 0).base_offset,
+        6,
+        "a new epoch starts at sequence 0"
+    );
+    assert_eq!(send(&mut client, 0, 6).error_code, INVALID_PRODUCER_EPOCH);
+    let stranger = produce(
+        &mut client,
+        9,
+        "idem",
+        build_idempotent_batch(producer_id + 1000, 0, 5, 1, 7, b"x"),
+    );
+    assert_eq!(stranger.error_code, UNKNOWN_PRODUCER_ID);
+
+    let described = client.call(
+        0,
+        &DescribeProducersRequest::default().with_topics(vec![
+            describe_producers_request::TopicRequest::default()
+                .with_name(name("idem"))
+                .with_partition_indexes(vec![0]),
+        ]),
+    );
+    let producers = &described.topics[0].partitions[0].active_producers;
+    assert_eq!(producers.len(), 1);
+    assert_eq!(
+        (
+            producers[0].producer_id.0,
+            producers[0].producer_epoch,
+            producers[0].last_sequence
+        ),
+        (producer_id, 1, 2)
+    );
+}

@@ -11,9 +11,11 @@ mod create_topics;
 mod delete_groups;
 mod delete_topics;
 mod describe_groups;
+mod describe_producers;
 mod fetch;
 mod find_coordinator;
 mod heartbeat;
+mod init_producer_id;
 mod join_group;
 mod leave_group;
 mod list_groups;
@@ -62,6 +64,8 @@ pub const SUPPORTED_APIS: &[SupportedApi] = &[
     describe_groups::API,
     delete_groups::API,
     offset_delete::API,
+    init_producer_id::API,
+    describe_producers::API,
 ];
 
 /// The versions of `key` we handle, if any.
@@ -137,6 +141,12 @@ pub fn dispatch(
         )),
         RequestKind::DeleteGroups(request) => delete_groups::handle(broker, request),
         RequestKind::OffsetDelete(request) => offset_delete::handle(broker, request),
+        RequestKind::InitProducerId(request) => ready(ResponseKind::InitProducerId(
+            init_producer_id::handle(broker, request),
+        )),
+        RequestKind::DescribeProducers(request) => ready(ResponseKind::DescribeProducers(
+            describe_producers::handle(broker, request),
+        )),
         _ => return None,
     })
 }

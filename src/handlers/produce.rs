@@ -142,11 +142,9 @@ fn append(
     }
     let batch = BatchView::parse(records)
         .map_err(|error| invalid(errors::for_batch_error(&error), error.to_string()))?;
-    if batch.producer_id() >= 0 || batch.is_transactional() || batch.is_control() {
-        return Err(invalid(
-            ResponseError::UnknownProducerId,
-            "idempotent and transactional produce are not supported yet".into(),
-        ));
+    if batch.is_transactional() || batch.is_control() {
+        let message = "transactional produce is not supported yet".to_owned();
+        return Err((ResponseError::InvalidTxnState, Some(message)));
     }
     let info = log.append(&batch).map_err(|error| {
         if let LogError::Io(_) = error {

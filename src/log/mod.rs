@@ -9,6 +9,7 @@ pub mod checkpoint;
 pub mod index;
 pub mod manager;
 pub mod partition;
+pub mod producer_state;
 pub mod segment;
 
 use thiserror::Error;
@@ -60,4 +61,6 @@ pub enum LogError {
     BatchTooLarge { size: usize, max: usize },
     #[error("partition directory {0} holds another topic's data")]
     ForeignPartitionDir(String),
+    #[error(transparent)]
+    Producer(#[from] producer_state::ProducerError),
 }

@@ -11,6 +11,7 @@ use tokio::sync::watch;
 
 use crate::clock::SharedClock;
 use crate::log::checkpoint;
+use crate::log::producer_state::{ProducerBatch, ProducerStates, SequenceCheck};
 use crate::log::segment::{self, Segment, TimestampMatch};
 use crate::log::{LogConfig, LogError, TimestampType};
 use crate::records::{stamped_header, AppendStamp, BatchView};
@@ -45,6 +46,8 @@ struct LogState {
     recovery_point: i64,
     records_since_flush: u64,
     last_flush_ms: i64,
+    /// Idempotent producers' recent batches, rebuilt from the log on open.
+    producers: ProducerStates,
 }
 
 impl LogState {
@@ -141,6 +144,25 @@ impl Partition {
                 0
             }
         };
+        let mut producers = ProducerStates::default();
+        for segment in &segments {
+            segment.for_each_batch(|batch| {
+                if batch.producer_id >= 0 {
+                    let producer = ProducerBatch {
+                        producer_id: batch.producer_id,
+                        epoch: batch.producer_epoch,
+                        first_sequence: batch.base_sequence,
+                        record_count: batch.records_count,
+                    };
+                    producers.record(
+                        &producer,
+                        batch.base_offset,
+                        batch.last_offset,
+                        batch.max_timestamp,
+                    );
+                }
+            })?;
+        }
         let state = LogState {
             config,
             segments,
@@ -148,6 +170,7 @@ impl Partition {
             recovery_point,
             records_since_flush: 0,
             last_flush_ms: now,
+            producers,
         };
         let log_end_offset = state.log_end_offset();
         Ok(Self {
@@ -196,11 +219,28 @@ impl Partition {
                 max: config.max_message_bytes,
             });
         }
+        let log_append_time =
+            (config.timestamp_type == TimestampType::LogAppendTime).then_some(now);
+        let producer = (batch.producer_id() >= 0).then(|| ProducerBatch {
+            producer_id: batch.producer_id(),
+            epoch: batch.producer_epoch(),
+            first_sequence: batch.base_sequence(),
+            record_count: batch.records_count(),
+        });
+        if let Some(producer) = &producer {
+            if let SequenceCheck::Duplicate(original) = state.producers.check(producer)? {
+                // A retry of a batch already appended: answer with where it went.
+                return Ok(AppendInfo {
+                    base_offset: original.base_offset,
+                    last_offset: original.last_offset,
+                    log_append_time_ms: log_append_time.map_or(-1, |_| original.timestamp),
+                    log_start_offset: state.log_start_offset(),
+                });
+            }
+        }
         self.roll_if_needed(&mut state, batch.size() as u64, now)?;
         let base_offset = state.log_end_offset();
         let last_offset = base_offset + i64::from(batch.last_offset_delta());
-        let log_append_time =
-            (config.timestamp_type == TimestampType::LogAppendTime).then_some(now);
         let header = stamped_header(
             batch,
             AppendStamp {
@@ -213,6 +253,11 @@ impl Partition {
         let active = state.segments.len() - 1;
         state.segments[active].append(&header, batch, last_offset, max_timestamp)?;
         state.records_since_flush += batch.records_count() as u64;
+        if let Some(producer) = &producer {
+            state
+                .producers
+                .record(producer, base_offset, last_offset, max_timestamp);
+        }
         let log_start_offset = state.log_start_offset();
         drop(state);
         self.end_offset.send_replace(last_offset + 1);
@@ -413,6 +458,26 @@ impl Partition {
         best
     }
 
+    /// The idempotent producers with state in this partition: (id, epoch, last sequence,
+    /// last timestamp), sorted by id.
+    pub fn producers(&self) -> Vec<(i64, i16, i32, i64)> {
+        let state = self.lock();
+        let mut producers: Vec<_> = state
+            .producers
+            .producers()
+            .map(|(id, entry)| {
+                (
+                    id,
+                    entry.epoch,
+                    entry.last_sequence(),
+                    entry.last_timestamp(),
+                )
+            })
+            .collect();
+        producers.sort_unstable();
+        producers
+    }
+
     /// Number of segments (for tests and metrics).
     pub fn segment_count(&self) -> usize {
         self.lock().segments.len()
@@ -593,6 +658,36 @@ mod tests {
         assert_eq!(partition.durable_offset.load(Ordering::Acquire), last + 1);
         assert!(checkpoint::read_recovery_point(dir.path()) > 0);
         assert!(!partition.flush_due());
+    }
+
+    #[test]
+    fn idempotent_retries_get_their_original_offsets_even_after_reopening() {
+        use crate::records::batch::testing::build_idempotent_batch;
+        let dir = tempfile::tempdir().unwrap();
+        let partition = open(dir.path(), test_config(), false);
+        let append = |partition: &Partition, sequence: i32| {
+            let bytes = build_idempotent_batch(42, 0, sequence, 2, 5, b"idempotent");
+            partition.append(&BatchView::parse(&bytes).unwrap())
+        };
+        let first = append(&partition, 0).unwrap();
+        let second = append(&partition, 2).unwrap();
+        assert_eq!((first.base_offset, second.base_offset), (0, 2));
+        assert_eq!(append(&partition, 0).unwrap().base_offset, 0, "duplicate");
+        assert_eq!(partition.log_end_offset(), 4, "nothing appended twice");
+        assert!(
+            matches!(append(&partition, 9), Err(LogError::Producer(_))),
+            "gap"
+        );
+        partition.sync_for_shutdown().unwrap();
+        drop(partition);
+        let reopened = open(dir.path(), test_config(), true);
+        assert_eq!(
+            append(&reopened, 2).unwrap().base_offset,
+            2,
+            "state rebuilt from the log"
+        );
+        assert_eq!(append(&reopened, 4).unwrap().base_offset, 4);
+        assert_eq!(reopened.producers(), vec![(42, 0, 5, 5)]);
     }
 
     #[test]

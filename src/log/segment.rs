@@ -52,6 +52,10 @@ pub struct BatchLocation {
     pub size: u64,
     pub base_timestamp: i64,
     pub max_timestamp: i64,
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    pub base_sequence: i32,
+    pub records_count: i32,
 }
 
 /// The batch found for a timestamp lookup.
@@ -301,6 +305,10 @@ impl Segment {
             size,
             base_timestamp: header.base_timestamp,
             max_timestamp: header.max_timestamp,
+            producer_id: header.producer_id,
+            producer_epoch: header.producer_epoch,
+            base_sequence: header.base_sequence,
+            records_count: header.records_count,
         }))
     }
 
@@ -404,10 +412,19 @@ impl Segment {
         Ok(None)
     }
 
+    /// Visits every batch header of the segment, in order.
+    pub fn for_each_batch(&self, mut visit: impl FnMut(&BatchLocation)) -> io::Result<()> {
+        self.walk_from(0, |location| {
+            visit(location);
+            false
+        })
+        .map(drop)
+    }
+
     fn walk_from(
         &self,
         mut position: u64,
-        found: impl Fn(&BatchLocation) -> bool,
+        mut found: impl FnMut(&BatchLocation) -> bool,
     ) -> io::Result<Option<BatchLocation>> {
         while let Some(location) = self.read_location(position, self.size)? {
             if found(&location) {

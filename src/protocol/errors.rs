@@ -3,6 +3,7 @@
 use kafka_protocol::ResponseError;
 
 use crate::broker::TopicError;
+use crate::log::producer_state::ProducerError;
 use crate::log::LogError;
 use crate::records::BatchError;
 
@@ -13,6 +14,11 @@ pub fn for_log_error(error: &LogError) -> ResponseError {
         LogError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
         LogError::InvalidBatch(batch) => for_batch_error(batch),
         LogError::BatchTooLarge { .. } => ResponseError::MessageTooLarge,
+        LogError::Producer(producer) => match producer {
+            ProducerError::OutOfOrderSequence { .. } => ResponseError::OutOfOrderSequenceNumber,
+            ProducerError::InvalidEpoch { .. } => ResponseError::InvalidProducerEpoch,
+            ProducerError::UnknownProducer { .. } => ResponseError::UnknownProducerId,
+        },
     }
 }
 

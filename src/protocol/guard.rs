@@ -192,6 +192,10 @@ const LIST_GROUPS: &[Field] = &[since(4, Strs), since(5, Strs)];
 const DESCRIBE_GROUPS: &[Field] = &[f(Strs), since(3, Int8)];
 const DELETE_GROUPS: &[Field] = &[f(Strs)];
 
+const INIT_PRODUCER_ID: &[Field] = &[f(Str), f(Int32), since(3, Int64), since(3, Int16)];
+const DESCRIBE_PRODUCERS_TOPIC: &[Field] = &[f(Str), f(Int32s)];
+const DESCRIBE_PRODUCERS: &[Field] = &[f(Structs(DESCRIBE_PRODUCERS_TOPIC))];
+
 const OFFSET_DELETE_PARTITION: &[Field] = &[f(Int32)];
 const OFFSET_DELETE_TOPIC: &[Field] = &[f(Str), f(Structs(OFFSET_DELETE_PARTITION))];
 const OFFSET_DELETE: &[Field] = &[f(Str), f(Structs(OFFSET_DELETE_TOPIC))];
@@ -219,6 +223,8 @@ fn layout(api: ApiKey) -> Option<(&'static [Field], i16)> {
         ApiKey::DeleteGroups => (DELETE_GROUPS, 2),
         // OffsetDelete has no flexible version.
         ApiKey::OffsetDelete => (OFFSET_DELETE, i16::MAX),
+        ApiKey::InitProducerId => (INIT_PRODUCER_ID, 2),
+        ApiKey::DescribeProducers => (DESCRIBE_PRODUCERS, 0),
         _ => return None,
     })
 }
@@ -687,6 +693,22 @@ mod tests {
                                     .with_partition_index(3),
                             ]),
                     ]),
+                version,
+            ),
+            ApiKey::InitProducerId => encoded(
+                &InitProducerIdRequest::default()
+                    .with_transactional_id(None)
+                    .with_transaction_timeout_ms(60_000)
+                    .with_producer_id(ProducerId(if version >= 3 { 5 } else { -1 }))
+                    .with_producer_epoch(if version >= 3 { 2 } else { -1 }),
+                version,
+            ),
+            ApiKey::DescribeProducers => encoded(
+                &DescribeProducersRequest::default().with_topics(vec![
+                    describe_producers_request::TopicRequest::default()
+                        .with_name(name("t"))
+                        .with_partition_indexes(vec![0, 1]),
+                ]),
                 version,
             ),
             _ => return None,

@@ -30,6 +30,8 @@ const LAST_OFFSET_DELTA_AT: usize = 23;
 const BASE_TIMESTAMP_AT: usize = 27;
 const MAX_TIMESTAMP_AT: usize = 35;
 const PRODUCER_ID_AT: usize = 43;
+const PRODUCER_EPOCH_AT: usize = 51;
+const BASE_SEQUENCE_AT: usize = 53;
 const RECORDS_COUNT_AT: usize = 57;
 
 const ATTRIBUTE_COMPRESSION_MASK: i16 = 0x07;
@@ -77,6 +79,11 @@ pub struct BatchHeader {
     pub last_offset_delta: i32,
     pub base_timestamp: i64,
     pub max_timestamp: i64,
+    /// -1 unless the batch comes from an idempotent or transactional producer.
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    pub base_sequence: i32,
+    pub records_count: i32,
 }
 
 impl BatchHeader {
@@ -101,6 +108,10 @@ impl BatchHeader {
             last_offset_delta,
             base_timestamp: read_i64(header, BASE_TIMESTAMP_AT),
             max_timestamp: read_i64(header, MAX_TIMESTAMP_AT),
+            producer_id: read_i64(header, PRODUCER_ID_AT),
+            producer_epoch: read_i16(header, PRODUCER_EPOCH_AT),
+            base_sequence: read_i32(header, BASE_SEQUENCE_AT),
+            records_count: read_i32(header, RECORDS_COUNT_AT),
         })
     }
 
@@ -207,6 +218,12 @@ impl<'a> BatchView<'a> {
     pub fn producer_id(&self) -> i64 {
         read_i64(self.bytes, PRODUCER_ID_AT)
     }
+    pub fn producer_epoch(&self) -> i16 {
+        read_i16(self.bytes, PRODUCER_EPOCH_AT)
+    }
+    pub fn base_sequence(&self) -> i32 {
+        read_i32(self.bytes, BASE_SEQUENCE_AT)
+    }
     pub fn records_count(&self) -> i32 {
         read_i32(self.bytes, RECORDS_COUNT_AT)
     }
@@ -266,6 +283,18 @@ pub mod testing {
     /// A v2 batch of `count` records whose record area is `payload` (not real records: the
     /// broker never looks inside), with a correct CRC.
     pub fn build_batch(count: i32, max_timestamp: i64, payload: &[u8]) -> Vec<u8> {
+        build_idempotent_batch(-1, -1, -1, count, max_timestamp, payload)
+    }
+
+    /// Like [`build_batch`], from producer `producer_id` at `epoch`, first sequence `sequence`.
+    pub fn build_idempotent_batch(
+        producer_id: i64,
+        epoch: i16,
+        sequence: i32,
+        count: i32,
+        max_timestamp: i64,
+        payload: &[u8],
+    ) -> Vec<u8> {
         let mut bytes = vec![0u8; BATCH_HEADER_BYTES];
         bytes.extend_from_slice(payload);
         let length = (bytes.len() - LOG_OVERHEAD_BYTES) as i32;
@@ -277,7 +306,9 @@ pub mod testing {
         bytes[BASE_TIMESTAMP_AT..BASE_TIMESTAMP_AT + 8]
             .copy_from_slice(&max_timestamp.to_be_bytes());
         bytes[MAX_TIMESTAMP_AT..MAX_TIMESTAMP_AT + 8].copy_from_slice(&max_timestamp.to_be_bytes());
-        bytes[PRODUCER_ID_AT..PRODUCER_ID_AT + 8].copy_from_slice(&(-1i64).to_be_bytes());
+        bytes[PRODUCER_ID_AT..PRODUCER_ID_AT + 8].copy_from_slice(&producer_id.to_be_bytes());
+        bytes[PRODUCER_EPOCH_AT..PRODUCER_EPOCH_AT + 2].copy_from_slice(&epoch.to_be_bytes());
+        bytes[BASE_SEQUENCE_AT..BASE_SEQUENCE_AT + 4].copy_from_slice(&sequence.to_be_bytes());
         bytes[RECORDS_COUNT_AT..RECORDS_COUNT_AT + 4].copy_from_slice(&count.to_be_bytes());
         let crc = crc32c::crc32c(&bytes[ATTRIBUTES_AT..]);
         bytes[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
