@@ -11,7 +11,7 @@ use tokio::sync::watch;
 
 use crate::clock::SharedClock;
 use crate::log::checkpoint;
-use crate::log::producer_state::{ProducerBatch, ProducerStates, SequenceCheck};
+use crate::log::producer_state::{self, ProducerBatch, ProducerStates, SequenceCheck};
 use crate::log::segment::{self, Segment, TimestampMatch};
 use crate::log::{LogConfig, LogError, TimestampType};
 use crate::records::{stamped_header, AppendStamp, BatchView};
@@ -144,25 +144,7 @@ impl Partition {
                 0
             }
         };
-        let mut producers = ProducerStates::default();
-        for segment in &segments {
-            segment.for_each_batch(|batch| {
-                if batch.producer_id >= 0 {
-                    let producer = ProducerBatch {
-                        producer_id: batch.producer_id,
-                        epoch: batch.producer_epoch,
-                        first_sequence: batch.base_sequence,
-                        record_count: batch.records_count,
-                    };
-                    producers.record(
-                        &producer,
-                        batch.base_offset,
-                        batch.last_offset,
-                        batch.max_timestamp,
-                    );
-                }
-            })?;
-        }
+        let producers = load_producer_states(dir, &segments)?;
         let state = LogState {
             config,
             segments,
@@ -313,23 +295,28 @@ impl Partition {
         if self.durable_offset.load(Ordering::Acquire) >= up_to {
             return Ok(());
         }
-        let (files, target, active_base, rolled) = {
+        let (files, target, active_base, rolled, producers) = {
             let mut state = self.lock();
             state.records_since_flush = 0;
             state.last_flush_ms = self.clock.now_ms();
             let mut files = state.rolled_unsynced.clone();
             files.push(state.active().log_file());
+            let rolled = state.rolled_unsynced.len();
+            // After a roll, also snapshot the producer state (as of the same log end).
+            let producers = (rolled > 0).then(|| state.producers.clone());
             (
                 files,
                 state.log_end_offset(),
                 state.active().base_offset(),
-                state.rolled_unsynced.len(),
+                rolled,
+                producers,
             )
         };
         let dir = self.dir.clone();
         let sync = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
             files.iter().try_for_each(|file| file.sync_data())?;
-            if rolled > 0 {
+            if let Some(producers) = producers {
+                producer_state::write_snapshot(&dir, target, &producers)?;
                 // Also makes the new segments' directory entries durable (fsync of the dir).
                 checkpoint::write_recovery_point(&dir, active_base)?;
             }
@@ -353,6 +340,7 @@ impl Partition {
     pub fn sync_for_shutdown(&self) -> Result<(), LogError> {
         let mut state = self.lock();
         state.segments.iter().try_for_each(Segment::sync_all)?;
+        producer_state::write_snapshot(&self.dir, state.log_end_offset(), &state.producers)?;
         let active_base = state.active().base_offset();
         checkpoint::write_recovery_point(&self.dir, active_base)?;
         state.rolled_unsynced.clear();
@@ -487,6 +475,39 @@ impl Partition {
     pub fn set_config(&self, config: Arc<LogConfig>) {
         self.lock().config = config;
     }
+}
+
+/// Producer state as of the end of the log: the snapshot (if it is not past the log end)
+/// plus every batch after it.
+fn load_producer_states(dir: &Path, segments: &[Segment]) -> Result<ProducerStates, LogError> {
+    let log_end = segments.last().map_or(0, Segment::next_offset);
+    let log_start = segments.first().map_or(0, Segment::base_offset);
+    let (from, mut producers) = match producer_state::read_snapshot(dir) {
+        Some((offset, states)) if (log_start..=log_end).contains(&offset) => (offset, states),
+        _ => (log_start, ProducerStates::default()),
+    };
+    for segment in segments
+        .iter()
+        .filter(|segment| segment.next_offset() > from)
+    {
+        segment.for_each_batch(|batch| {
+            if batch.producer_id >= 0 && batch.base_offset >= from {
+                let producer = ProducerBatch {
+                    producer_id: batch.producer_id,
+                    epoch: batch.producer_epoch,
+                    first_sequence: batch.base_sequence,
+                    record_count: batch.records_count,
+                };
+                producers.record(
+                    &producer,
+                    batch.base_offset,
+                    batch.last_offset,
+                    batch.max_timestamp,
+                );
+            }
+        })?;
+    }
+    Ok(producers)
 }
 
 #[cfg(test)]
@@ -688,6 +709,24 @@ mod tests {
         );
         assert_eq!(append(&reopened, 4).unwrap().base_offset, 4);
         assert_eq!(reopened.producers(), vec![(42, 0, 5, 5)]);
+        // A crash after the snapshot: batches past it are replayed from the log.
+        drop(reopened);
+        let crashed = open(dir.path(), test_config(), true);
+        assert_eq!(
+            append(&crashed, 4).unwrap().base_offset,
+            4,
+            "batch after the snapshot found again"
+        );
+        assert_eq!(crashed.log_end_offset(), 6);
+        // A snapshot past the log end (the log was truncated) is ignored.
+        producer_state::write_snapshot(dir.path(), 1_000, &ProducerStates::default()).unwrap();
+        drop(crashed);
+        let truncated = open(dir.path(), test_config(), true);
+        assert_eq!(
+            append(&truncated, 0).unwrap().base_offset,
+            0,
+            "full replay still knows sequence 0"
+        );
     }
 
     #[test]

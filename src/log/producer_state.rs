@@ -4,6 +4,8 @@
 
 use std::collections::{HashMap, VecDeque};
 
+use serde::{Deserialize, Serialize};
+
 use thiserror::Error;
 
 /// Batches remembered per producer: clients keep at most five in flight.
@@ -46,7 +48,7 @@ impl ProducerBatch {
 }
 
 /// Where a remembered batch landed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BatchRecord {
     pub first_sequence: i32,
     pub last_sequence: i32,
@@ -56,7 +58,7 @@ pub struct BatchRecord {
 }
 
 /// One producer's state in a partition.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProducerEntry {
     pub epoch: i16,
     batches: VecDeque<BatchRecord>,
@@ -86,7 +88,7 @@ fn in_sequence(last: i32, next: i32) -> bool {
 }
 
 /// Every producer's state in one partition.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProducerStates {
     producers: HashMap<i64, ProducerEntry>,
 }
@@ -174,6 +176,38 @@ impl ProducerStates {
     pub fn producers(&self) -> impl Iterator<Item = (i64, &ProducerEntry)> {
         self.producers.iter().map(|(id, entry)| (*id, entry))
     }
+}
+
+/// The snapshot file beside a partition's segments (Kafka keeps `.snapshot` files for the
+/// same purpose): the producer state as of `offset`, so that opening the log replays only
+/// the batches after it.
+pub const SNAPSHOT_FILE: &str = "producer-state.snapshot";
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Snapshot {
+    offset: i64,
+    states: ProducerStates,
+}
+
+/// Writes the state as of log offset `offset`.
+pub fn write_snapshot(
+    dir: &std::path::Path,
+    offset: i64,
+    states: &ProducerStates,
+) -> std::io::Result<()> {
+    let json = serde_json::to_vec(&Snapshot {
+        offset,
+        states: states.clone(),
+    })
+    .map_err(std::io::Error::other)?;
+    crate::log::checkpoint::write_atomically(&dir.join(SNAPSHOT_FILE), &json)
+}
+
+/// The last snapshot, if present and readable: (offset, state).
+pub fn read_snapshot(dir: &std::path::Path) -> Option<(i64, ProducerStates)> {
+    let bytes = std::fs::read(dir.join(SNAPSHOT_FILE)).ok()?;
+    let snapshot: Snapshot = serde_json::from_slice(&bytes).ok()?;
+    Some((snapshot.offset, snapshot.states))
 }
 
 #[cfg(test)]
