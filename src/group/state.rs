@@ -457,33 +457,31 @@ impl Group {
             ));
             return;
         };
-        let unchanged = member.protocols == request.protocols;
         member.last_heartbeat_ms = now;
-        match self.state {
-            GroupState::CompletingRebalance | GroupState::Stable
-                if unchanged
-                    && (self.state == GroupState::CompletingRebalance
-                        || self.leader_id.as_deref() != Some(&member_id)) =>
-            {
-                // Nothing changed: the member probably missed our answer; give it again.
-                let response = self.current_generation_response(&member_id, false);
-                let _ = waiter.send(response);
-            }
-            _ => {
-                let member = self.members.get_mut(&member_id).expect("checked above");
-                member.protocols = request.protocols;
-                member.session_timeout_ms = request.session_timeout_ms;
-                member.rebalance_timeout_ms = request.rebalance_timeout_ms;
-                if let Some(old) = member.join_waiter.replace(waiter) {
-                    let _ = old.send(JoinResponse::error(
-                        ResponseError::UnknownMemberId,
-                        &member_id,
-                    ));
-                }
-                if self.state != GroupState::PreparingRebalance {
-                    self.prepare_rebalance(now, config);
-                }
-            }
+        let resend = member.protocols == request.protocols
+            && match self.state {
+                GroupState::CompletingRebalance => true,
+                // A leader rejoining a stable group wants a new assignment round.
+                GroupState::Stable => self.leader_id.as_deref() != Some(member_id.as_str()),
+                _ => false,
+            };
+        if resend {
+            // Nothing changed: the member probably missed our answer; give it again.
+            let response = self.current_generation_response(&member_id, false);
+            let _ = waiter.send(response);
+            return;
+        }
+        member.protocols = request.protocols;
+        member.session_timeout_ms = request.session_timeout_ms;
+        member.rebalance_timeout_ms = request.rebalance_timeout_ms;
+        if let Some(old) = member.join_waiter.replace(waiter) {
+            let _ = old.send(JoinResponse::error(
+                ResponseError::UnknownMemberId,
+                &member_id,
+            ));
+        }
+        if self.state != GroupState::PreparingRebalance {
+            self.prepare_rebalance(now, config);
         }
     }
 
