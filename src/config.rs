@@ -91,6 +91,10 @@ pub struct BrokerConfig {
     pub queued_max_request_bytes: usize,
     /// `flush.on.ack` (spool): acks=all waits for an fsync (group commit) before answering.
     pub flush_on_ack: bool,
+    /// `producer.id.expiration.ms`: idle idempotent producers are forgotten after this.
+    pub producer_id_expiration_ms: i64,
+    /// `producer.id.expiration.check.interval.ms`
+    pub producer_id_expiration_check_interval_ms: i64,
     pub log: LogDefaults,
     pub group: GroupConfig,
 }
@@ -254,6 +258,18 @@ impl BrokerConfig {
             )? as usize,
             queued_max_request_bytes,
             flush_on_ack: keys.bool("flush.on.ack", true)?,
+            producer_id_expiration_ms: keys.int(
+                "producer.id.expiration.ms",
+                86_400_000,
+                1,
+                i64::MAX,
+            )?,
+            producer_id_expiration_check_interval_ms: keys.int(
+                "producer.id.expiration.check.interval.ms",
+                600_000,
+                1,
+                i64::MAX,
+            )?,
             log,
             group: GroupConfig {
                 initial_rebalance_delay_ms: keys.int(

@@ -175,6 +175,28 @@ impl LogManager {
         }
     }
 
+    /// Runs until the process ends: every `check_interval`, forgets idempotent producers idle
+    /// for longer than `expiration_ms` (`producer.id.expiration.ms`).
+    pub async fn run_producer_expiry(
+        self: Arc<Self>,
+        expiration_ms: i64,
+        check_interval: Duration,
+    ) {
+        let mut tick = tokio::time::interval(check_interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let expired: usize = self
+                .partitions()
+                .iter()
+                .map(|log| log.expire_producers(expiration_ms))
+                .sum();
+            if expired > 0 {
+                tracing::info!(expired, "forgot idle producers");
+            }
+        }
+    }
+
     /// Syncs every log and index and leaves the clean-shutdown marker.
     pub fn shutdown(&self) -> Result<(), LogError> {
         for log in self.partitions() {

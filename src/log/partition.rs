@@ -466,6 +466,12 @@ impl Partition {
         producers
     }
 
+    /// Forgets producers idle for longer than `expiration_ms`; returns how many.
+    pub fn expire_producers(&self, expiration_ms: i64) -> usize {
+        let oldest = self.clock.now_ms().saturating_sub(expiration_ms);
+        self.lock().producers.expire(oldest)
+    }
+
     /// Number of segments (for tests and metrics).
     pub fn segment_count(&self) -> usize {
         self.lock().segments.len()

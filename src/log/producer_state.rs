@@ -172,6 +172,16 @@ impl ProducerStates {
         });
     }
 
+    /// Forgets producers whose last batch is older than `oldest_timestamp` (Kafka's
+    /// `producer.id.expiration.ms`); a forgotten producer that continues mid-sequence gets
+    /// UNKNOWN_PRODUCER_ID and starts over. Returns how many were forgotten.
+    pub fn expire(&mut self, oldest_timestamp: i64) -> usize {
+        let before = self.producers.len();
+        self.producers
+            .retain(|_, entry| entry.last_timestamp() >= oldest_timestamp);
+        before - self.producers.len()
+    }
+
     /// Producers with state here, by id.
     pub fn producers(&self) -> impl Iterator<Item = (i64, &ProducerEntry)> {
         self.producers.iter().map(|(id, entry)| (*id, entry))
@@ -271,6 +281,29 @@ mod tests {
             states.check(&unknown),
             Err(ProducerError::UnknownProducer { .. })
         ));
+    }
+
+    #[test]
+    fn idle_producers_expire() {
+        let mut states = ProducerStates::default();
+        states.record(&batch(0, 0, 1), 0, 0, 1_000);
+        states.record(
+            &ProducerBatch {
+                producer_id: 8,
+                epoch: 0,
+                first_sequence: 0,
+                record_count: 1,
+            },
+            1,
+            1,
+            5_000,
+        );
+        assert_eq!(states.expire(2_000), 1);
+        assert!(matches!(
+            states.check(&batch(0, 1, 1)),
+            Err(ProducerError::UnknownProducer { .. })
+        ));
+        assert_eq!(states.producers().count(), 1);
     }
 
     #[test]
