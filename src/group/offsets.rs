@@ -11,7 +11,7 @@ use kafka_protocol::records::{
 };
 
 use super::group_record::{self, GroupSnapshot};
-use crate::log::{LogError, LogManager};
+use crate::log::{Isolation, LogError, LogManager};
 
 /// Kafka's key schema version for an offset commit (v0 and v1 share the layout).
 const OFFSET_KEY_VERSION: i16 = 1;
@@ -211,7 +211,7 @@ impl OffsetStore {
             };
             let mut offset = log.log_start_offset();
             loop {
-                let read = log.read(offset, REPLAY_READ_BYTES, true)?;
+                let read = log.read(offset, REPLAY_READ_BYTES, true, Isolation::ReadUncommitted)?;
                 if read.records.is_empty() {
                     break;
                 }

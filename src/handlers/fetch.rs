@@ -7,8 +7,10 @@ use std::time::Duration;
 
 use futures::future::select_all;
 use kafka_protocol::messages::fetch_request::FetchTopic;
-use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
-use kafka_protocol::messages::{ApiKey, FetchRequest, FetchResponse, TopicName};
+use kafka_protocol::messages::fetch_response::{
+    AbortedTransaction, FetchableTopicResponse, PartitionData,
+};
+use kafka_protocol::messages::{ApiKey, FetchRequest, FetchResponse, ProducerId, TopicName};
 use kafka_protocol::protocol::VersionRange;
 use kafka_protocol::ResponseError;
 use tokio::sync::watch;
@@ -17,7 +19,7 @@ use uuid::Uuid;
 
 use super::{check_leader_epoch, SupportedApi};
 use crate::broker::Broker;
-use crate::log::{LogError, Partition};
+use crate::log::{Isolation, LogError, Partition};
 use crate::protocol::errors;
 
 pub const API: SupportedApi = SupportedApi {
@@ -188,12 +190,29 @@ fn read_partition(
     if let Some(error) = check_leader_epoch(target.current_leader_epoch, log.leader_epoch()) {
         return data.with_error_code(error.code());
     }
-    match log.read(target.fetch_offset, budget, min_one_batch) {
-        Ok(read) => data
-            .with_high_watermark(read.high_watermark)
-            .with_last_stable_offset(read.high_watermark)
-            .with_log_start_offset(read.log_start_offset)
-            .with_records(Some(read.records)),
+    let isolation = if read_committed {
+        Isolation::ReadCommitted
+    } else {
+        Isolation::ReadUncommitted
+    };
+    match log.read(target.fetch_offset, budget, min_one_batch, isolation) {
+        Ok(read) => {
+            let aborted = read_committed.then(|| {
+                read.aborted
+                    .iter()
+                    .map(|txn| {
+                        AbortedTransaction::default()
+                            .with_producer_id(ProducerId(txn.producer_id))
+                            .with_first_offset(txn.first_offset)
+                    })
+                    .collect()
+            });
+            data.with_high_watermark(read.high_watermark)
+                .with_last_stable_offset(read.last_stable_offset)
+                .with_log_start_offset(read.log_start_offset)
+                .with_aborted_transactions(aborted)
+                .with_records(Some(read.records))
+        }
         Err(error) => {
             if let LogError::Io(_) = error {
                 tracing::error!(topic = log.topic(), partition = log.index(), %error, "read failed");

@@ -22,6 +22,7 @@ pub const API: SupportedApi = SupportedApi {
 };
 
 const LATEST: i64 = -1;
+const READ_COMMITTED: i8 = 1;
 const EARLIEST: i64 = -2;
 const MAX_TIMESTAMP: i64 = -3;
 const EARLIEST_LOCAL: i64 = -4;
@@ -33,6 +34,7 @@ pub fn handle(
     request: ListOffsetsRequest,
 ) -> ListOffsetsResponse {
     let image = broker.metadata.image();
+    let read_committed = request.isolation_level == READ_COMMITTED;
     let topics = request
         .topics
         .into_iter()
@@ -54,7 +56,7 @@ pub fn handle(
                         None => {
                             response.with_error_code(ResponseError::UnknownTopicOrPartition.code())
                         }
-                        Some(log) => match lookup(&log, version, &partition) {
+                        Some(log) => match lookup(&log, version, read_committed, &partition) {
                             Ok((offset, timestamp)) => {
                                 let epoch = if offset >= 0 { log.leader_epoch() } else { -1 };
                                 response
@@ -76,10 +78,11 @@ pub fn handle(
 }
 
 /// The (offset, timestamp) answer for one partition. Read-committed "latest" is the last
-/// stable offset, which equals the high watermark until transactions exist.
+/// stable offset.
 fn lookup(
     log: &Partition,
     version: i16,
+    read_committed: bool,
     partition: &ListOffsetsPartition,
 ) -> Result<(i64, i64), ResponseError> {
     if let Some(error) = check_leader_epoch(partition.current_leader_epoch, log.leader_epoch()) {
@@ -93,6 +96,7 @@ fn lookup(
         }
     };
     match partition.timestamp {
+        LATEST if read_committed => Ok((log.last_stable_offset(), -1)),
         LATEST => Ok((log.log_end_offset(), -1)),
         EARLIEST => Ok((log.log_start_offset(), -1)),
         MAX_TIMESTAMP => {

@@ -11,6 +11,7 @@ pub mod manager;
 pub mod partition;
 pub mod producer_state;
 pub mod segment;
+pub mod transactions;
 
 use thiserror::Error;
 
@@ -18,6 +19,15 @@ use crate::records::BatchError;
 
 pub use manager::LogManager;
 pub use partition::{AppendInfo, Partition, ReadResult};
+
+/// Which records a read may return (Fetch/ListOffsets `isolation_level`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Isolation {
+    /// Everything up to the high watermark.
+    ReadUncommitted,
+    /// Only up to the last stable offset, with the aborted transactions to skip.
+    ReadCommitted,
+}
 
 /// How a partition stamps batch timestamps (`message.timestamp.type`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -11,9 +11,12 @@ use tokio::sync::watch;
 
 use crate::clock::SharedClock;
 use crate::log::checkpoint;
-use crate::log::producer_state::{self, ProducerBatch, ProducerStates, SequenceCheck};
+use crate::log::producer_state::{self, ProducerBatch, ProducerStates, SequenceCheck, Snapshot};
 use crate::log::segment::{self, Segment, TimestampMatch};
+use crate::log::transactions::{AbortedTxn, TxnState};
+use crate::log::Isolation;
 use crate::log::{LogConfig, LogError, TimestampType};
+use crate::records::control;
 use crate::records::{stamped_header, AppendStamp, BatchView};
 
 /// Where an appended batch landed.
@@ -32,7 +35,10 @@ pub struct ReadResult {
     /// Whole batches; may start before the requested offset (clients skip those records).
     pub records: Bytes,
     pub high_watermark: i64,
+    pub last_stable_offset: i64,
     pub log_start_offset: i64,
+    /// Aborted transactions in the returned range (read_committed reads only).
+    pub aborted: Vec<AbortedTxn>,
 }
 
 /// The mutable part of a partition, guarded by the append lock.
@@ -48,6 +54,8 @@ struct LogState {
     last_flush_ms: i64,
     /// Idempotent producers' recent batches, rebuilt from the log on open.
     producers: ProducerStates,
+    /// Open and aborted transactions, rebuilt with the producers.
+    txns: TxnState,
 }
 
 impl LogState {
@@ -144,7 +152,11 @@ impl Partition {
                 0
             }
         };
-        let producers = load_producer_states(dir, &segments)?;
+        let Snapshot {
+            states: producers,
+            txns,
+            ..
+        } = load_producer_states(dir, &segments)?;
         let state = LogState {
             config,
             segments,
@@ -153,6 +165,7 @@ impl Partition {
             records_since_flush: 0,
             last_flush_ms: now,
             producers,
+            txns,
         };
         let log_end_offset = state.log_end_offset();
         Ok(Self {
@@ -203,7 +216,7 @@ impl Partition {
         }
         let log_append_time =
             (config.timestamp_type == TimestampType::LogAppendTime).then_some(now);
-        let producer = (batch.producer_id() >= 0).then(|| ProducerBatch {
+        let producer = (batch.producer_id() >= 0 && !batch.is_control()).then(|| ProducerBatch {
             producer_id: batch.producer_id(),
             epoch: batch.producer_epoch(),
             first_sequence: batch.base_sequence(),
@@ -240,6 +253,19 @@ impl Partition {
                 .producers
                 .record(producer, base_offset, last_offset, max_timestamp);
         }
+        if batch.is_transactional() {
+            match batch
+                .is_control()
+                .then(|| control::marker_kind(batch.bytes()))
+                .flatten()
+            {
+                Some(commit) => state
+                    .txns
+                    .on_marker(batch.producer_id(), commit, base_offset),
+                None if !batch.is_control() => state.txns.on_data(batch.producer_id(), base_offset),
+                None => {}
+            }
+        }
         let log_start_offset = state.log_start_offset();
         drop(state);
         self.end_offset.send_replace(last_offset + 1);
@@ -249,6 +275,32 @@ impl Partition {
             log_append_time_ms: log_append_time.unwrap_or(-1),
             log_start_offset,
         })
+    }
+
+    /// Ends `producer_id`'s transaction in this partition with a COMMIT or ABORT marker.
+    pub fn append_marker(
+        &self,
+        producer_id: i64,
+        epoch: i16,
+        commit: bool,
+        coordinator_epoch: i32,
+    ) -> Result<AppendInfo, LogError> {
+        let batch = control::marker_batch(
+            producer_id,
+            epoch,
+            commit,
+            coordinator_epoch,
+            self.clock.now_ms(),
+        )
+        .map_err(|message| LogError::Io(std::io::Error::other(message)))?;
+        self.append(&BatchView::parse(&batch)?)
+    }
+
+    /// The offset below which every transaction is decided (= high watermark without
+    /// open transactions).
+    pub fn last_stable_offset(&self) -> i64 {
+        let state = self.lock();
+        state.txns.last_stable_offset(state.log_end_offset())
     }
 
     fn roll_if_needed(
@@ -295,7 +347,7 @@ impl Partition {
         if self.durable_offset.load(Ordering::Acquire) >= up_to {
             return Ok(());
         }
-        let (files, target, active_base, rolled, producers) = {
+        let (files, target, active_base, rolled, snapshot) = {
             let mut state = self.lock();
             state.records_since_flush = 0;
             state.last_flush_ms = self.clock.now_ms();
@@ -303,20 +355,24 @@ impl Partition {
             files.push(state.active().log_file());
             let rolled = state.rolled_unsynced.len();
             // After a roll, also snapshot the producer state (as of the same log end).
-            let producers = (rolled > 0).then(|| state.producers.clone());
+            let snapshot = (rolled > 0).then(|| Snapshot {
+                offset: state.log_end_offset(),
+                states: state.producers.clone(),
+                txns: state.txns.clone(),
+            });
             (
                 files,
                 state.log_end_offset(),
                 state.active().base_offset(),
                 rolled,
-                producers,
+                snapshot,
             )
         };
         let dir = self.dir.clone();
         let sync = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
             files.iter().try_for_each(|file| file.sync_data())?;
-            if let Some(producers) = producers {
-                producer_state::write_snapshot(&dir, target, &producers)?;
+            if let Some(snapshot) = snapshot {
+                producer_state::write_snapshot(&dir, &snapshot)?;
                 // Also makes the new segments' directory entries durable (fsync of the dir).
                 checkpoint::write_recovery_point(&dir, active_base)?;
             }
@@ -340,7 +396,12 @@ impl Partition {
     pub fn sync_for_shutdown(&self) -> Result<(), LogError> {
         let mut state = self.lock();
         state.segments.iter().try_for_each(Segment::sync_all)?;
-        producer_state::write_snapshot(&self.dir, state.log_end_offset(), &state.producers)?;
+        let snapshot = Snapshot {
+            offset: state.log_end_offset(),
+            states: state.producers.clone(),
+            txns: state.txns.clone(),
+        };
+        producer_state::write_snapshot(&self.dir, &snapshot)?;
         let active_base = state.active().base_offset();
         checkpoint::write_recovery_point(&self.dir, active_base)?;
         state.rolled_unsynced.clear();
@@ -364,20 +425,25 @@ impl Partition {
     }
 
     /// Reads whole batches starting with the one that holds `offset`, at most `max_bytes`
-    /// unless `min_one_batch` and the first batch alone is larger (KIP-74).
+    /// unless `min_one_batch` and the first batch alone is larger (KIP-74); read_committed
+    /// stops at the last stable offset and lists the aborted transactions in range.
     pub fn read(
         &self,
         offset: i64,
         max_bytes: usize,
         min_one_batch: bool,
+        isolation: Isolation,
     ) -> Result<ReadResult, LogError> {
         let state = self.lock();
         let high_watermark = state.log_end_offset();
+        let last_stable_offset = state.txns.last_stable_offset(high_watermark);
         let log_start_offset = state.log_start_offset();
-        let empty = ReadResult {
+        let mut result = ReadResult {
             records: Bytes::new(),
             high_watermark,
+            last_stable_offset,
             log_start_offset,
+            aborted: Vec::new(),
         };
         if offset < log_start_offset || offset > high_watermark {
             return Err(LogError::OffsetOutOfRange {
@@ -386,6 +452,13 @@ impl Partition {
                 log_end_offset: high_watermark,
             });
         }
+        let upper = match isolation {
+            Isolation::ReadUncommitted => high_watermark,
+            Isolation::ReadCommitted => {
+                result.aborted = state.txns.aborted_between(offset, last_stable_offset);
+                last_stable_offset
+            }
+        };
         let mut found = None;
         for segment in &state.segments[state.segment_index_for(offset)..] {
             if let Some(location) = segment.locate(offset)? {
@@ -394,23 +467,26 @@ impl Partition {
             }
         }
         drop(state);
-        let Some((file, location, segment_size)) = found else {
-            return Ok(empty);
+        let Some((file, location, segment_size)) =
+            found.filter(|(_, location, _)| location.base_offset < upper)
+        else {
+            result.aborted.clear();
+            return Ok(result);
         };
         let available = (segment_size - location.position) as usize;
         let first_batch = location.size as usize;
         let len = match max_bytes.min(available) {
             len if len >= first_batch => len,
             _ if min_one_batch => first_batch,
-            _ => return Ok(empty),
+            _ => {
+                result.aborted.clear();
+                return Ok(result);
+            }
         };
         let mut bytes = segment::read_range(&file, location.position, len)?;
-        bytes.truncate(segment::whole_batches_len(&bytes));
-        Ok(ReadResult {
-            records: Bytes::from(bytes),
-            high_watermark,
-            log_start_offset,
-        })
+        bytes.truncate(segment::whole_batches_below(&bytes, upper));
+        result.records = Bytes::from(bytes);
+        Ok(result)
     }
 
     /// The first batch whose max timestamp is ≥ `timestamp` (ListOffsets by time).
@@ -483,37 +559,62 @@ impl Partition {
     }
 }
 
-/// Producer state as of the end of the log: the snapshot (if it is not past the log end)
-/// plus every batch after it.
-fn load_producer_states(dir: &Path, segments: &[Segment]) -> Result<ProducerStates, LogError> {
+/// Producer and transaction state as of the end of the log: the snapshot (if it is not past
+/// the log end) plus every batch after it.
+fn load_producer_states(dir: &Path, segments: &[Segment]) -> Result<Snapshot, LogError> {
     let log_end = segments.last().map_or(0, Segment::next_offset);
     let log_start = segments.first().map_or(0, Segment::base_offset);
-    let (from, mut producers) = match producer_state::read_snapshot(dir) {
-        Some((offset, states)) if (log_start..=log_end).contains(&offset) => (offset, states),
-        _ => (log_start, ProducerStates::default()),
+    let mut loaded = match producer_state::read_snapshot(dir) {
+        Some(snapshot) if (log_start..=log_end).contains(&snapshot.offset) => snapshot,
+        _ => Snapshot {
+            offset: log_start,
+            ..Snapshot::default()
+        },
     };
+    let from = loaded.offset;
     for segment in segments
         .iter()
         .filter(|segment| segment.next_offset() > from)
     {
+        let mut failure = None;
         segment.for_each_batch(|batch| {
-            if batch.producer_id >= 0 && batch.base_offset >= from {
+            if batch.producer_id < 0 || batch.base_offset < from {
+                return;
+            }
+            if !batch.is_control {
                 let producer = ProducerBatch {
                     producer_id: batch.producer_id,
                     epoch: batch.producer_epoch,
                     first_sequence: batch.base_sequence,
                     record_count: batch.records_count,
                 };
-                producers.record(
+                loaded.states.record(
                     &producer,
                     batch.base_offset,
                     batch.last_offset,
                     batch.max_timestamp,
                 );
+                if batch.is_transactional {
+                    loaded.txns.on_data(batch.producer_id, batch.base_offset);
+                }
+                return;
+            }
+            match segment.read_batch(batch) {
+                Ok(bytes) => {
+                    if let Some(commit) = control::marker_kind(&bytes) {
+                        loaded
+                            .txns
+                            .on_marker(batch.producer_id, commit, batch.base_offset);
+                    }
+                }
+                Err(error) => failure = Some(error),
             }
         })?;
+        if let Some(error) = failure {
+            return Err(error.into());
+        }
     }
-    Ok(producers)
+    Ok(loaded)
 }
 
 #[cfg(test)]
@@ -567,17 +668,19 @@ mod tests {
         assert!(partition.segment_count() > 3, "1 KiB segments rolled");
         assert_eq!(partition.log_end_offset(), expected);
         for offset in 0..expected {
-            let read = partition.read(offset, 64, true).unwrap();
+            let read = partition
+                .read(offset, 64, true, Isolation::ReadUncommitted)
+                .unwrap();
             let first = BatchView::parse(&read.records).unwrap();
             assert!(first.base_offset() <= offset && offset <= first.last_offset());
         }
         assert!(partition
-            .read(expected, 1000, true)
+            .read(expected, 1000, true, Isolation::ReadUncommitted)
             .unwrap()
             .records
             .is_empty());
         assert!(matches!(
-            partition.read(expected + 1, 1000, true),
+            partition.read(expected + 1, 1000, true, Isolation::ReadUncommitted),
             Err(LogError::OffsetOutOfRange { .. })
         ));
     }
@@ -596,27 +699,44 @@ mod tests {
         for _ in 0..10 {
             append(&partition, 1, 5);
         }
-        let batch = BatchView::parse(&partition.read(0, 1 << 20, true).unwrap().records)
-            .unwrap()
-            .size();
+        let batch = BatchView::parse(
+            &partition
+                .read(0, 1 << 20, true, Isolation::ReadUncommitted)
+                .unwrap()
+                .records,
+        )
+        .unwrap()
+        .size();
         assert_eq!(
-            partition.read(0, 1 << 20, true).unwrap().records.len(),
+            partition
+                .read(0, 1 << 20, true, Isolation::ReadUncommitted)
+                .unwrap()
+                .records
+                .len(),
             batch * 10
         );
         assert_eq!(
             partition
-                .read(0, batch * 3 + 5, true)
+                .read(0, batch * 3 + 5, true, Isolation::ReadUncommitted)
                 .unwrap()
                 .records
                 .len(),
             batch * 3
         );
         assert_eq!(
-            partition.read(0, 10, true).unwrap().records.len(),
+            partition
+                .read(0, 10, true, Isolation::ReadUncommitted)
+                .unwrap()
+                .records
+                .len(),
             batch,
             "one batch even if larger"
         );
-        assert!(partition.read(0, 10, false).unwrap().records.is_empty());
+        assert!(partition
+            .read(0, 10, false, Isolation::ReadUncommitted)
+            .unwrap()
+            .records
+            .is_empty());
     }
 
     #[test]
@@ -643,7 +763,9 @@ mod tests {
         let partition = open(dir.path(), config, false);
         let info = append(&partition, 3, 5);
         assert_eq!(info.log_append_time_ms, 1_000);
-        let read = partition.read(0, 4096, true).unwrap();
+        let read = partition
+            .read(0, 4096, true, Isolation::ReadUncommitted)
+            .unwrap();
         let batch = BatchView::parse(&read.records).unwrap();
         assert_eq!(batch.max_timestamp(), 1_000);
     }
@@ -725,7 +847,11 @@ mod tests {
         );
         assert_eq!(crashed.log_end_offset(), 6);
         // A snapshot past the log end (the log was truncated) is ignored.
-        producer_state::write_snapshot(dir.path(), 1_000, &ProducerStates::default()).unwrap();
+        let past_the_end = Snapshot {
+            offset: 1_000,
+            ..Snapshot::default()
+        };
+        producer_state::write_snapshot(dir.path(), &past_the_end).unwrap();
         drop(crashed);
         let truncated = open(dir.path(), test_config(), true);
         assert_eq!(
@@ -733,6 +859,96 @@ mod tests {
             0,
             "full replay still knows sequence 0"
         );
+    }
+
+    #[test]
+    fn read_committed_stops_at_the_lso_and_lists_aborted_transactions() {
+        use crate::records::batch::testing::build_transactional_batch;
+        let dir = tempfile::tempdir().unwrap();
+        let partition = open(
+            dir.path(),
+            LogConfig {
+                segment_bytes: 1 << 20,
+                ..test_config()
+            },
+            false,
+        );
+        let data = |partition: &Partition, producer_id: i64, sequence: i32| {
+            let bytes = build_transactional_batch(producer_id, 0, sequence, 2, 5, b"txn");
+            partition
+                .append(&BatchView::parse(&bytes).unwrap())
+                .unwrap()
+        };
+        assert_eq!(data(&partition, 1, 0).base_offset, 0); // txn 1: 0-1
+        append(&partition, 1, 5); // plain record: 2
+        assert_eq!(data(&partition, 2, 0).base_offset, 3); // txn 2: 3-4
+        assert_eq!(partition.last_stable_offset(), 0, "txn 1 is open");
+        let committed = partition
+            .read(0, 1 << 20, true, Isolation::ReadCommitted)
+            .unwrap();
+        assert!(committed.records.is_empty(), "nothing is stable yet");
+        assert_eq!(
+            partition.append_marker(1, 0, false, 0).unwrap().base_offset,
+            5
+        ); // abort txn 1
+        assert_eq!(partition.last_stable_offset(), 3, "txn 2 still open");
+        let committed = partition
+            .read(0, 1 << 20, true, Isolation::ReadCommitted)
+            .unwrap();
+        assert_eq!(committed.last_stable_offset, 3);
+        assert_eq!(
+            committed.aborted,
+            vec![AbortedTxn {
+                producer_id: 1,
+                first_offset: 0,
+                last_offset: 5
+            }]
+        );
+        let batches: Vec<i64> = {
+            let mut offsets = Vec::new();
+            let mut rest = &committed.records[..];
+            while let Ok(view) = BatchView::parse(rest) {
+                offsets.push(view.base_offset());
+                rest = &rest[view.size()..];
+            }
+            offsets
+        };
+        assert_eq!(batches, [0, 2], "batches below the LSO only");
+        partition.append_marker(2, 0, true, 0).unwrap(); // commit txn 2 at 6
+        assert_eq!(partition.last_stable_offset(), 7);
+        let uncommitted = partition
+            .read(0, 1 << 20, true, Isolation::ReadUncommitted)
+            .unwrap();
+        assert!(uncommitted.aborted.is_empty());
+        // Reopening (with and without the snapshot) rebuilds the same state.
+        partition.sync_for_shutdown().unwrap();
+        drop(partition);
+        for remove_snapshot in [false, true] {
+            if remove_snapshot {
+                std::fs::remove_file(dir.path().join(producer_state::SNAPSHOT_FILE)).unwrap();
+            }
+            let reopened = open(
+                dir.path(),
+                LogConfig {
+                    segment_bytes: 1 << 20,
+                    ..test_config()
+                },
+                true,
+            );
+            assert_eq!(reopened.last_stable_offset(), 7);
+            let read = reopened
+                .read(0, 1 << 20, true, Isolation::ReadCommitted)
+                .unwrap();
+            assert_eq!(
+                read.aborted,
+                vec![AbortedTxn {
+                    producer_id: 1,
+                    first_offset: 0,
+                    last_offset: 5
+                }]
+            );
+            drop(reopened);
+        }
     }
 
     #[test]
@@ -786,7 +1002,7 @@ mod tests {
             let end = recovered.log_end_offset();
             for info in &appended {
                 if info.last_offset < end {
-                    let read = recovered.read(info.base_offset, 1 << 16, true).unwrap();
+                    let read = recovered.read(info.base_offset, 1 << 16, true, Isolation::ReadUncommitted).unwrap();
                     let batch = BatchView::parse(&read.records).unwrap();
                     prop_assert_eq!(batch.base_offset(), info.base_offset);
                     prop_assert_eq!(batch.last_offset(), info.last_offset);

@@ -6,6 +6,8 @@ use std::collections::{HashMap, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
+use crate::log::transactions::TxnState;
+
 use thiserror::Error;
 
 /// Batches remembered per producer: clients keep at most five in flight.
@@ -193,31 +195,25 @@ impl ProducerStates {
 /// the batches after it.
 pub const SNAPSHOT_FILE: &str = "producer-state.snapshot";
 
-#[derive(Debug, Serialize, Deserialize)]
-struct Snapshot {
-    offset: i64,
-    states: ProducerStates,
+/// What a snapshot holds: producer and transaction state as of `offset`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub offset: i64,
+    pub states: ProducerStates,
+    #[serde(default)]
+    pub txns: TxnState,
 }
 
-/// Writes the state as of log offset `offset`.
-pub fn write_snapshot(
-    dir: &std::path::Path,
-    offset: i64,
-    states: &ProducerStates,
-) -> std::io::Result<()> {
-    let json = serde_json::to_vec(&Snapshot {
-        offset,
-        states: states.clone(),
-    })
-    .map_err(std::io::Error::other)?;
+/// Writes a snapshot.
+pub fn write_snapshot(dir: &std::path::Path, snapshot: &Snapshot) -> std::io::Result<()> {
+    let json = serde_json::to_vec(snapshot).map_err(std::io::Error::other)?;
     crate::log::checkpoint::write_atomically(&dir.join(SNAPSHOT_FILE), &json)
 }
 
-/// The last snapshot, if present and readable: (offset, state).
-pub fn read_snapshot(dir: &std::path::Path) -> Option<(i64, ProducerStates)> {
+/// The last snapshot, if present and readable.
+pub fn read_snapshot(dir: &std::path::Path) -> Option<Snapshot> {
     let bytes = std::fs::read(dir.join(SNAPSHOT_FILE)).ok()?;
-    let snapshot: Snapshot = serde_json::from_slice(&bytes).ok()?;
-    Some((snapshot.offset, snapshot.states))
+    serde_json::from_slice(&bytes).ok()
 }
 
 #[cfg(test)]

@@ -56,6 +56,8 @@ pub struct BatchLocation {
     pub producer_epoch: i16,
     pub base_sequence: i32,
     pub records_count: i32,
+    pub is_transactional: bool,
+    pub is_control: bool,
 }
 
 /// The batch found for a timestamp lookup.
@@ -309,6 +311,8 @@ impl Segment {
             producer_epoch: header.producer_epoch,
             base_sequence: header.base_sequence,
             records_count: header.records_count,
+            is_transactional: header.is_transactional,
+            is_control: header.is_control,
         }))
     }
 
@@ -412,6 +416,11 @@ impl Segment {
         Ok(None)
     }
 
+    /// The bytes of the batch at `location`.
+    pub fn read_batch(&self, location: &BatchLocation) -> io::Result<Vec<u8>> {
+        read_range(&self.log, location.position, location.size as usize)
+    }
+
     /// Visits every batch header of the segment, in order.
     pub fn for_each_batch(&self, mut visit: impl FnMut(&BatchLocation)) -> io::Result<()> {
         self.walk_from(0, |location| {
@@ -482,11 +491,14 @@ pub fn read_range(file: &File, position: u64, len: usize) -> io::Result<Vec<u8>>
     Ok(bytes)
 }
 
-/// Length of the longest prefix of `bytes` made of whole batches.
-pub fn whole_batches_len(bytes: &[u8]) -> usize {
+/// Length of the longest prefix of `bytes` made of whole batches that start below `upper`.
+pub fn whole_batches_below(bytes: &[u8], upper: i64) -> usize {
     let mut end = 0;
     while let Ok(size) = batch::batch_size(&bytes[end..]) {
-        if end + size > bytes.len() {
+        let base_offset = bytes[end..]
+            .get(..8)
+            .map(|b| i64::from_be_bytes(b.try_into().unwrap_or_default()));
+        if end + size > bytes.len() || base_offset.is_none_or(|base| base >= upper) {
             break;
         }
         end += size;

@@ -84,6 +84,8 @@ pub struct BatchHeader {
     pub producer_epoch: i16,
     pub base_sequence: i32,
     pub records_count: i32,
+    pub is_transactional: bool,
+    pub is_control: bool,
 }
 
 impl BatchHeader {
@@ -112,6 +114,8 @@ impl BatchHeader {
             producer_epoch: read_i16(header, PRODUCER_EPOCH_AT),
             base_sequence: read_i32(header, BASE_SEQUENCE_AT),
             records_count: read_i32(header, RECORDS_COUNT_AT),
+            is_transactional: read_i16(header, ATTRIBUTES_AT) & ATTRIBUTE_TRANSACTIONAL != 0,
+            is_control: read_i16(header, ATTRIBUTES_AT) & ATTRIBUTE_CONTROL != 0,
         })
     }
 
@@ -284,6 +288,24 @@ pub mod testing {
     /// broker never looks inside), with a correct CRC.
     pub fn build_batch(count: i32, max_timestamp: i64, payload: &[u8]) -> Vec<u8> {
         build_idempotent_batch(-1, -1, -1, count, max_timestamp, payload)
+    }
+
+    /// Like [`build_idempotent_batch`], inside a transaction.
+    pub fn build_transactional_batch(
+        producer_id: i64,
+        epoch: i16,
+        sequence: i32,
+        count: i32,
+        max_timestamp: i64,
+        payload: &[u8],
+    ) -> Vec<u8> {
+        let mut bytes =
+            build_idempotent_batch(producer_id, epoch, sequence, count, max_timestamp, payload);
+        let attributes = read_i16(&bytes, ATTRIBUTES_AT) | ATTRIBUTE_TRANSACTIONAL;
+        bytes[ATTRIBUTES_AT..ATTRIBUTES_AT + 2].copy_from_slice(&attributes.to_be_bytes());
+        let crc = crc32c::crc32c(&bytes[ATTRIBUTES_AT..]);
+        bytes[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
+        bytes
     }
 
     /// Like [`build_batch`], from producer `producer_id` at `epoch`, first sequence `sequence`.

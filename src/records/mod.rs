@@ -2,5 +2,6 @@
 //! Records inside a batch stay opaque bytes on the produce and fetch paths.
 
 pub mod batch;
+pub mod control;
 
 pub use batch::{batch_size, stamped_header, AppendStamp, BatchError, BatchView};
