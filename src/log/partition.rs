@@ -468,7 +468,7 @@ impl Partition {
         }
         drop(state);
         let Some((file, location, segment_size)) =
-            found.filter(|(_, location, _)| location.base_offset < upper)
+            found.filter(|(_, location, _)| location.base_offset() < upper)
         else {
             result.aborted.clear();
             return Ok(result);
@@ -578,33 +578,37 @@ fn load_producer_states(dir: &Path, segments: &[Segment]) -> Result<Snapshot, Lo
     {
         let mut failure = None;
         segment.for_each_batch(|batch| {
-            if batch.producer_id < 0 || batch.base_offset < from {
+            if batch.header.producer_id < 0 || batch.base_offset() < from {
                 return;
             }
-            if !batch.is_control {
+            if !batch.header.is_control {
                 let producer = ProducerBatch {
-                    producer_id: batch.producer_id,
-                    epoch: batch.producer_epoch,
-                    first_sequence: batch.base_sequence,
-                    record_count: batch.records_count,
+                    producer_id: batch.header.producer_id,
+                    epoch: batch.header.producer_epoch,
+                    first_sequence: batch.header.base_sequence,
+                    record_count: batch.header.records_count,
                 };
                 loaded.states.record(
                     &producer,
-                    batch.base_offset,
-                    batch.last_offset,
-                    batch.max_timestamp,
+                    batch.base_offset(),
+                    batch.last_offset(),
+                    batch.header.max_timestamp,
                 );
-                if batch.is_transactional {
-                    loaded.txns.on_data(batch.producer_id, batch.base_offset);
+                if batch.header.is_transactional {
+                    loaded
+                        .txns
+                        .on_data(batch.header.producer_id, batch.base_offset());
                 }
                 return;
             }
             match segment.read_batch(batch) {
                 Ok(bytes) => {
                     if let Some(commit) = control::marker_kind(&bytes) {
-                        loaded
-                            .txns
-                            .on_marker(batch.producer_id, commit, batch.base_offset);
+                        loaded.txns.on_marker(
+                            batch.header.producer_id,
+                            commit,
+                            batch.base_offset(),
+                        );
                     }
                 }
                 Err(error) => failure = Some(error),

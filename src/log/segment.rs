@@ -43,21 +43,21 @@ pub fn parse_log_file_name(name: &str) -> Option<i64> {
     stem.parse().ok()
 }
 
-/// Where a batch sits in a segment, as found by [`Segment::locate`].
+/// Where a batch sits in a segment, as found by [`Segment::locate`], with its header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BatchLocation {
     pub position: u64,
-    pub base_offset: i64,
-    pub last_offset: i64,
     pub size: u64,
-    pub base_timestamp: i64,
-    pub max_timestamp: i64,
-    pub producer_id: i64,
-    pub producer_epoch: i16,
-    pub base_sequence: i32,
-    pub records_count: i32,
-    pub is_transactional: bool,
-    pub is_control: bool,
+    pub header: BatchHeader,
+}
+
+impl BatchLocation {
+    pub fn base_offset(&self) -> i64 {
+        self.header.base_offset
+    }
+    pub fn last_offset(&self) -> i64 {
+        self.header.last_offset()
+    }
 }
 
 /// The batch found for a timestamp lookup.
@@ -235,8 +235,8 @@ impl Segment {
             let Some(location) = self.read_location(position, file_size)? else {
                 break;
             };
-            if location.base_offset < self.next_offset
-                || location.last_offset - self.base_offset > i64::from(u32::MAX)
+            if location.base_offset() < self.next_offset
+                || location.last_offset() - self.base_offset > i64::from(u32::MAX)
             {
                 break;
             }
@@ -246,7 +246,12 @@ impl Segment {
                 break;
             };
             let max_timestamp = view.max_timestamp();
-            self.record_batch(position, location.last_offset, max_timestamp, location.size)?;
+            self.record_batch(
+                position,
+                location.last_offset(),
+                max_timestamp,
+                location.size,
+            )?;
             position += location.size;
         }
         Ok(position)
@@ -271,15 +276,15 @@ impl Segment {
             };
             // The last index entry must name the batch that starts where it points.
             if let Some(entry) = last_entry.filter(|_| position == tail_start) {
-                if location.last_offset != self.base_offset + i64::from(entry.relative_offset) {
+                if location.last_offset() != self.base_offset + i64::from(entry.relative_offset) {
                     return Ok(false);
                 }
             }
-            if location.max_timestamp > self.max_timestamp {
-                self.max_timestamp = location.max_timestamp;
-                self.offset_of_max_timestamp = location.last_offset;
+            if location.header.max_timestamp > self.max_timestamp {
+                self.max_timestamp = location.header.max_timestamp;
+                self.offset_of_max_timestamp = location.last_offset();
             }
-            self.next_offset = location.last_offset + 1;
+            self.next_offset = location.last_offset() + 1;
             position += location.size;
         }
         self.bytes_since_index_entry = self.size - tail_start;
@@ -302,17 +307,8 @@ impl Segment {
         }
         Ok(Some(BatchLocation {
             position,
-            base_offset: header.base_offset,
-            last_offset: header.last_offset(),
             size,
-            base_timestamp: header.base_timestamp,
-            max_timestamp: header.max_timestamp,
-            producer_id: header.producer_id,
-            producer_epoch: header.producer_epoch,
-            base_sequence: header.base_sequence,
-            records_count: header.records_count,
-            is_transactional: header.is_transactional,
-            is_control: header.is_control,
+            header,
         }))
     }
 
@@ -381,7 +377,7 @@ impl Segment {
             .offset_index
             .lower(relative)
             .map_or(0, |entry| u64::from(entry.position));
-        self.walk_from(start, |location| location.last_offset >= offset)
+        self.walk_from(start, |location| location.last_offset() >= offset)
     }
 
     /// The first batch whose max timestamp is ≥ `timestamp`.
@@ -398,16 +394,16 @@ impl Segment {
         };
         let mut position = start;
         while let Some(location) = self.read_location(position, self.size)? {
-            if location.max_timestamp >= timestamp {
+            if location.header.max_timestamp >= timestamp {
                 // Batch granularity: the batch's first record when its timestamp already
                 // qualifies (exact), else the batch's newest timestamp.
-                let matched = if location.base_timestamp >= timestamp {
-                    location.base_timestamp
+                let matched = if location.header.base_timestamp >= timestamp {
+                    location.header.base_timestamp
                 } else {
-                    location.max_timestamp
+                    location.header.max_timestamp
                 };
                 return Ok(Some(TimestampMatch {
-                    offset: location.base_offset,
+                    offset: location.base_offset(),
                     timestamp: matched,
                 }));
             }
@@ -558,7 +554,7 @@ mod tests {
         assert_eq!(segment.next_offset(), 250);
         for offset in 100..250 {
             let location = segment.locate(offset).unwrap().unwrap();
-            assert!(location.base_offset <= offset && offset <= location.last_offset);
+            assert!(location.base_offset() <= offset && offset <= location.last_offset());
         }
         assert_eq!(segment.locate(250).unwrap(), None);
         let found = segment.find_by_timestamp(1205).unwrap().unwrap();
