@@ -14,6 +14,7 @@ use crate::metadata::{
     self, topic_config, topic_name, MetadataError, MetadataStore, TopicMetadata,
 };
 use crate::producer_ids::ProducerIds;
+use crate::txn::{TxnCoordinator, TRANSACTION_TOPIC};
 
 /// Why a broker could not start.
 #[derive(Debug, Error)]
@@ -91,6 +92,7 @@ pub struct Broker {
     pub logs: Arc<LogManager>,
     pub groups: GroupCoordinator,
     pub producer_ids: ProducerIds,
+    pub txns: TxnCoordinator,
     pub clock: SharedClock,
 }
 
@@ -107,27 +109,34 @@ impl Broker {
         for topic in metadata.image().topics() {
             logs.open_topic(&topic.name, topic.id, topic.partitions, &log_config(topic))?;
         }
-        if metadata.image().topic(OFFSETS_TOPIC).is_none() {
-            let partitions = config.group.offsets_topic_partitions;
-            let topic = metadata.create_topic(OFFSETS_TOPIC, partitions, BTreeMap::new())?;
-            logs.open_topic(&topic.name, topic.id, topic.partitions, &log_config(&topic))?;
+        let internal = [
+            (OFFSETS_TOPIC, config.group.offsets_topic_partitions),
+            (TRANSACTION_TOPIC, config.txn.state_partitions),
+        ];
+        for (name, partitions) in internal {
+            if metadata.image().topic(name).is_none() {
+                let topic = metadata.create_topic(name, partitions, BTreeMap::new())?;
+                logs.open_topic(&topic.name, topic.id, topic.partitions, &log_config(&topic))?;
+            }
         }
         logs.remove_unknown_partition_dirs()?;
         let groups = GroupCoordinator::open(config.group, Arc::clone(&clock), Arc::clone(&logs))?;
         let producer_ids = ProducerIds::open(&config.data_dir).map_err(LogError::Io)?;
+        let txns = TxnCoordinator::open(config.txn, Arc::clone(&clock), Arc::clone(&logs))?;
         Ok(Self {
             config,
             metadata,
             logs,
             groups,
             producer_ids,
+            txns,
             clock,
         })
     }
 
     /// Whether `topic` is internal to the broker (clients may read it, not write or delete it).
     pub fn is_internal_topic(topic: &str) -> bool {
-        topic == OFFSETS_TOPIC
+        topic == OFFSETS_TOPIC || topic == TRANSACTION_TOPIC
     }
 
     /// The log settings for a topic: its overrides on top of the broker defaults.

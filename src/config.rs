@@ -11,6 +11,7 @@ use thiserror::Error;
 
 use crate::group::GroupConfig;
 use crate::log::TimestampType;
+use crate::txn::TxnConfig;
 
 /// Kafka's default for `message.max.bytes`.
 pub const MESSAGE_MAX_BYTES_DEFAULT: i64 = 1_048_588;
@@ -97,6 +98,7 @@ pub struct BrokerConfig {
     pub producer_id_expiration_check_interval_ms: i64,
     pub log: LogDefaults,
     pub group: GroupConfig,
+    pub txn: TxnConfig,
 }
 
 /// Command-line values that override the file.
@@ -230,7 +232,28 @@ impl BrokerConfig {
                 "must be at least socket.request.max.bytes",
             ));
         }
+        let txn = TxnConfig {
+            state_partitions: keys.int(
+                "transaction.state.log.num.partitions",
+                50,
+                1,
+                i64::from(crate::metadata::PARTITIONS_PER_TOPIC_MAX),
+            )? as i32,
+            max_timeout_ms: keys.int(
+                "transaction.max.timeout.ms",
+                900_000,
+                1,
+                i64::from(i32::MAX),
+            )?,
+            abort_check_interval_ms: keys.int(
+                "transaction.abort.timed.out.transaction.cleanup.interval.ms",
+                10_000,
+                1,
+                i64::MAX,
+            )?,
+        };
         let config = Self {
+            txn,
             node_id,
             listen,
             advertise,

@@ -14,3 +14,4 @@ pub mod producer_ids;
 pub mod protocol;
 pub mod records;
 pub mod server;
+pub mod txn;

@@ -156,6 +156,8 @@ async fn run(mut config: BrokerConfig) -> Result<(), Box<dyn std::error::Error>>
     ));
     let timers = Arc::clone(&broker);
     tokio::spawn(async move { timers.groups.run_timers().await });
+    let transactions = Arc::clone(&broker);
+    tokio::spawn(async move { transactions.txns.run_timers(&transactions.groups).await });
     let (stop, shutdown) = tokio::sync::watch::channel(false);
     let server = tokio::spawn(spool::server::serve(
         Arc::clone(&broker),

@@ -230,7 +230,7 @@ impl GroupCoordinator {
         records: Vec<(bytes::Bytes, Option<bytes::Bytes>)>,
     ) -> Result<(Arc<Partition>, i64), LogError> {
         let log = self.offsets_log(group_id)?;
-        let batch = offsets::records_batch(records, self.clock.now_ms())
+        let batch = offsets::records_batch(records, None, self.clock.now_ms())
             .map_err(|message| LogError::Io(std::io::Error::other(message)))?;
         let appended = log.append(&BatchView::parse(&batch)?)?;
         Ok((log, appended.base_offset))
@@ -447,6 +447,49 @@ impl GroupCoordinator {
             ResponseError::CoordinatorNotAvailable
         })?;
         Ok((results, appended))
+    }
+
+    /// TxnOffsetCommit: writes the commits as part of `producer_id`'s transaction and keeps
+    /// them pending until the transaction's marker (see [`Self::complete_transaction`]).
+    pub async fn commit_transactional(
+        &self,
+        group_id: &str,
+        producer_id: i64,
+        epoch: i16,
+        entries: Vec<OffsetUpdate>,
+    ) -> Result<(), LogError> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let records: Vec<_> = entries
+            .iter()
+            .map(|((topic, partition), committed)| {
+                (
+                    offsets::encode_key(group_id, topic, *partition),
+                    committed.as_ref().map(offsets::encode_value),
+                )
+            })
+            .collect();
+        let log = self.offsets_log(group_id)?;
+        let batch =
+            offsets::records_batch(records, Some((producer_id, epoch)), self.clock.now_ms())
+                .map_err(|message| LogError::Io(std::io::Error::other(message)))?;
+        let appended = log.append(&BatchView::parse(&batch)?)?;
+        log.flush(appended.last_offset + 1).await?;
+        for (update, log_offset) in entries.into_iter().zip(appended.base_offset..) {
+            let pending = offsets::PendingCommit {
+                group_id: group_id.to_owned(),
+                update,
+                log_offset,
+            };
+            self.offsets.add_pending(producer_id, pending);
+        }
+        Ok(())
+    }
+
+    /// A transaction ended: its pending offset commits take effect (commit) or vanish.
+    pub fn complete_transaction(&self, producer_id: i64, commit: bool) {
+        self.offsets.complete_transaction(producer_id, commit);
     }
 
     /// Waits until an appended commit is durable, then makes it visible to OffsetFetch.

@@ -143,24 +143,28 @@ pub fn offsets_batch(
             committed.as_ref().map(encode_value),
         )
     });
-    records_batch(records, now_ms)
+    records_batch(records, None, now_ms)
 }
 
 /// A RecordBatch v2 of `(key, value)` records (a `None` value is a tombstone).
+/// With `transaction = Some((producer id, epoch))` the batch belongs to that producer's
+/// transaction (transactional offset commits).
 pub fn records_batch(
     records: impl IntoIterator<Item = (Bytes, Option<Bytes>)>,
+    transaction: Option<(i64, i16)>,
     now_ms: i64,
 ) -> Result<Bytes, String> {
+    let (producer_id, producer_epoch) = transaction.unwrap_or((-1, -1));
     let records: Vec<Record> = records
         .into_iter()
         .enumerate()
         .map(|(at, (key, value))| Record {
-            transactional: false,
+            transactional: transaction.is_some(),
             control: false,
             delete_horizon: false,
             partition_leader_epoch: -1,
-            producer_id: -1,
-            producer_epoch: -1,
+            producer_id,
+            producer_epoch,
             timestamp_type: TimestampType::Creation,
             offset: at as i64,
             // No producer sequence: the encoder derives the base sequence (-1) from the
@@ -185,6 +189,16 @@ pub fn records_batch(
 #[derive(Debug, Default)]
 pub struct OffsetStore {
     groups: Mutex<HashMap<String, BTreeMap<OffsetSlot, Stored>>>,
+    /// Transactional commits by producer id, applied when its COMMIT marker is written.
+    pending: Mutex<HashMap<i64, Vec<PendingCommit>>>,
+}
+
+/// A transactional offset commit waiting for its transaction's outcome.
+#[derive(Debug, Clone)]
+pub struct PendingCommit {
+    pub group_id: String,
+    pub update: OffsetUpdate,
+    pub log_offset: i64,
 }
 
 /// A committed offset and the `__consumer_offsets` offset of the record that holds it: the
@@ -224,7 +238,28 @@ impl OffsetStore {
                 for record in sets.into_iter().flat_map(|set| set.records) {
                     offset = offset.max(record.offset + 1);
                     records += 1;
+                    if record.control {
+                        // A transaction marker: its pending offset commits take effect or not.
+                        let commit = record
+                            .key
+                            .as_ref()
+                            .and_then(|key| key.get(2..4))
+                            .map(|kind| kind == [0, 1]);
+                        store.complete_transaction(record.producer_id, commit == Some(true));
+                        continue;
+                    }
                     match record.key.and_then(decode_key) {
+                        Some(RecordKey::Offset(group, slot)) if record.transactional => {
+                            let update = (slot, record.value.and_then(decode_value));
+                            store.add_pending(
+                                record.producer_id,
+                                PendingCommit {
+                                    group_id: group,
+                                    update,
+                                    log_offset: record.offset,
+                                },
+                            );
+                        }
                         Some(RecordKey::Offset(group, slot)) => {
                             let committed = record.value.and_then(decode_value);
                             store.apply(&group, [(slot, committed)], record.offset);
@@ -289,6 +324,30 @@ impl OffsetStore {
         }
         if offsets.is_empty() {
             groups.remove(group_id);
+        }
+    }
+
+    /// Holds a transactional commit until its transaction ends.
+    pub fn add_pending(&self, producer_id: i64, commit: PendingCommit) {
+        self.pending
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .entry(producer_id)
+            .or_default()
+            .push(commit);
+    }
+
+    /// Applies (`commit`) or drops the producer's pending transactional commits.
+    pub fn complete_transaction(&self, producer_id: i64, commit: bool) {
+        let pending = self
+            .pending
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .remove(&producer_id);
+        if commit {
+            for entry in pending.unwrap_or_default() {
+                self.apply(&entry.group_id, [entry.update], entry.log_offset);
+            }
         }
     }
 

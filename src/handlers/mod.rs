@@ -6,12 +6,15 @@
 //! future it returns is the *response* stage (waiting for an fsync or a long poll), run
 //! concurrently with later requests. Responses still leave in request order.
 
+mod add_offsets_to_txn;
+mod add_partitions_to_txn;
 mod api_versions;
 mod create_topics;
 mod delete_groups;
 mod delete_topics;
 mod describe_groups;
 mod describe_producers;
+mod end_txn;
 mod fetch;
 mod find_coordinator;
 mod heartbeat;
@@ -26,6 +29,7 @@ mod offset_delete;
 mod offset_fetch;
 mod produce;
 mod sync_group;
+mod txn_offset_commit;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -66,6 +70,10 @@ pub const SUPPORTED_APIS: &[SupportedApi] = &[
     offset_delete::API,
     init_producer_id::API,
     describe_producers::API,
+    add_partitions_to_txn::API,
+    add_offsets_to_txn::API,
+    end_txn::API,
+    txn_offset_commit::API,
 ];
 
 /// The versions of `key` we handle, if any.
@@ -141,9 +149,15 @@ pub fn dispatch(
         )),
         RequestKind::DeleteGroups(request) => delete_groups::handle(broker, request),
         RequestKind::OffsetDelete(request) => offset_delete::handle(broker, request),
-        RequestKind::InitProducerId(request) => ready(ResponseKind::InitProducerId(
-            init_producer_id::handle(broker, request),
-        )),
+        RequestKind::InitProducerId(request) => init_producer_id::handle(broker, request),
+        RequestKind::AddPartitionsToTxn(request) => {
+            add_partitions_to_txn::handle(broker, version, request)
+        }
+        RequestKind::AddOffsetsToTxn(request) => add_offsets_to_txn::handle(broker, request),
+        RequestKind::EndTxn(request) => end_txn::handle(broker, request),
+        RequestKind::TxnOffsetCommit(request) => {
+            txn_offset_commit::handle(broker, version, request)
+        }
         RequestKind::DescribeProducers(request) => ready(ResponseKind::DescribeProducers(
             describe_producers::handle(broker, request),
         )),

@@ -66,11 +66,6 @@ pub fn handle(broker: &Arc<Broker>, version: i16, request: ProduceRequest) -> Pe
                     index: data.index,
                     result: if !(-1..=1).contains(&acks) {
                         Err((ResponseError::InvalidRequiredAcks, None))
-                    } else if request.transactional_id.is_some() {
-                        Err((
-                            ResponseError::TransactionalIdAuthorizationFailed,
-                            Some("transactions are not supported yet".into()),
-                        ))
                     } else {
                         match topic {
                             None => Err((unknown, None)),
@@ -142,9 +137,27 @@ fn append(
     }
     let batch = BatchView::parse(records)
         .map_err(|error| invalid(errors::for_batch_error(&error), error.to_string()))?;
-    if batch.is_transactional() || batch.is_control() {
-        let message = "transactional produce is not supported yet".to_owned();
-        return Err((ResponseError::InvalidTxnState, Some(message)));
+    if batch.is_control() {
+        let message = "client produce requests must not carry control batches".to_owned();
+        return Err((ResponseError::InvalidRecord, Some(message)));
+    }
+    if batch.is_transactional() {
+        // The partition must be part of the producer's open transaction (added with
+        // AddPartitionsToTxn at the producer's current epoch).
+        broker
+            .txns
+            .check_write(
+                batch.producer_id(),
+                batch.producer_epoch(),
+                &topic.name,
+                index,
+            )
+            .map_err(|error| {
+                (
+                    error,
+                    Some("partition is not part of the producer's transaction".to_owned()),
+                )
+            })?;
     }
     let info = log.append(&batch).map_err(|error| {
         if let LogError::Io(_) = error {

@@ -216,7 +216,11 @@ impl Partition {
         }
         let log_append_time =
             (config.timestamp_type == TimestampType::LogAppendTime).then_some(now);
-        let producer = (batch.producer_id() >= 0 && !batch.is_control()).then(|| ProducerBatch {
+        // Sequences are checked for client batches; markers and the coordinators' own
+        // transactional batches carry no sequence.
+        let sequenced =
+            batch.producer_id() >= 0 && !batch.is_control() && batch.base_sequence() >= 0;
+        let producer = sequenced.then(|| ProducerBatch {
             producer_id: batch.producer_id(),
             epoch: batch.producer_epoch(),
             first_sequence: batch.base_sequence(),
@@ -582,6 +586,14 @@ fn load_producer_states(dir: &Path, segments: &[Segment]) -> Result<Snapshot, Lo
                 return;
             }
             if !batch.header.is_control {
+                if batch.header.is_transactional {
+                    loaded
+                        .txns
+                        .on_data(batch.header.producer_id, batch.base_offset());
+                }
+                if batch.header.base_sequence < 0 {
+                    return;
+                }
                 let producer = ProducerBatch {
                     producer_id: batch.header.producer_id,
                     epoch: batch.header.producer_epoch,
@@ -594,11 +606,7 @@ fn load_producer_states(dir: &Path, segments: &[Segment]) -> Result<Snapshot, Lo
                     batch.last_offset(),
                     batch.header.max_timestamp,
                 );
-                if batch.header.is_transactional {
-                    loaded
-                        .txns
-                        .on_data(batch.header.producer_id, batch.base_offset());
-                }
+
                 return;
             }
             match segment.read_batch(batch) {

@@ -192,6 +192,30 @@ const LIST_GROUPS: &[Field] = &[since(4, Strs), since(5, Strs)];
 const DESCRIBE_GROUPS: &[Field] = &[f(Strs), since(3, Int8)];
 const DELETE_GROUPS: &[Field] = &[f(Strs)];
 
+const TXN_TOPIC: &[Field] = &[f(Str), f(Int32s)];
+const ADD_PARTITIONS_TRANSACTION: &[Field] =
+    &[f(Str), f(Int64), f(Int16), f(Int8), f(Structs(TXN_TOPIC))];
+const ADD_PARTITIONS_TO_TXN: &[Field] = &[
+    between(0, 3, Str),
+    between(0, 3, Int64),
+    between(0, 3, Int16),
+    between(0, 3, Structs(TXN_TOPIC)),
+    since(4, Structs(ADD_PARTITIONS_TRANSACTION)),
+];
+const ADD_OFFSETS_TO_TXN: &[Field] = &[f(Str), f(Int64), f(Int16), f(Str)];
+const END_TXN: &[Field] = &[f(Str), f(Int64), f(Int16), f(Int8)];
+const TXN_OFFSET_COMMIT_PARTITION: &[Field] = &[f(Int32), f(Int64), since(2, Int32), f(Str)];
+const TXN_OFFSET_COMMIT_TOPIC: &[Field] = &[f(Str), f(Structs(TXN_OFFSET_COMMIT_PARTITION))];
+const TXN_OFFSET_COMMIT: &[Field] = &[
+    f(Str),
+    f(Str),
+    f(Int64),
+    f(Int16),
+    since(3, Int32),
+    since(3, Str),
+    since(3, Str),
+    f(Structs(TXN_OFFSET_COMMIT_TOPIC)),
+];
 const INIT_PRODUCER_ID: &[Field] = &[f(Str), f(Int32), since(3, Int64), since(3, Int16)];
 const DESCRIBE_PRODUCERS_TOPIC: &[Field] = &[f(Str), f(Int32s)];
 const DESCRIBE_PRODUCERS: &[Field] = &[f(Structs(DESCRIBE_PRODUCERS_TOPIC))];
@@ -225,6 +249,10 @@ fn layout(api: ApiKey) -> Option<(&'static [Field], i16)> {
         ApiKey::OffsetDelete => (OFFSET_DELETE, i16::MAX),
         ApiKey::InitProducerId => (INIT_PRODUCER_ID, 2),
         ApiKey::DescribeProducers => (DESCRIBE_PRODUCERS, 0),
+        ApiKey::AddPartitionsToTxn => (ADD_PARTITIONS_TO_TXN, 3),
+        ApiKey::AddOffsetsToTxn => (ADD_OFFSETS_TO_TXN, 3),
+        ApiKey::EndTxn => (END_TXN, 3),
+        ApiKey::TxnOffsetCommit => (TXN_OFFSET_COMMIT, 3),
         _ => return None,
     })
 }
@@ -709,6 +737,69 @@ mod tests {
                         .with_name(name("t"))
                         .with_partition_indexes(vec![0, 1]),
                 ]),
+                version,
+            ),
+            ApiKey::AddPartitionsToTxn => {
+                let topic = add_partitions_to_txn_request::AddPartitionsToTxnTopic::default()
+                    .with_name(name("t"))
+                    .with_partitions(vec![0, 1]);
+                let request = if version >= 4 {
+                    AddPartitionsToTxnRequest::default().with_transactions(vec![
+                        add_partitions_to_txn_request::AddPartitionsToTxnTransaction::default()
+                            .with_transactional_id(TransactionalId(text("tx")))
+                            .with_producer_id(ProducerId(3))
+                            .with_producer_epoch(1)
+                            .with_verify_only(true)
+                            .with_topics(vec![topic]),
+                    ])
+                } else {
+                    AddPartitionsToTxnRequest::default()
+                        .with_v3_and_below_transactional_id(TransactionalId(text("tx")))
+                        .with_v3_and_below_producer_id(ProducerId(3))
+                        .with_v3_and_below_producer_epoch(1)
+                        .with_v3_and_below_topics(vec![topic])
+                };
+                encoded(&request, version)
+            }
+            ApiKey::AddOffsetsToTxn => encoded(
+                &AddOffsetsToTxnRequest::default()
+                    .with_transactional_id(TransactionalId(text("tx")))
+                    .with_producer_id(ProducerId(3))
+                    .with_producer_epoch(1)
+                    .with_group_id(group),
+                version,
+            ),
+            ApiKey::EndTxn => encoded(
+                &EndTxnRequest::default()
+                    .with_transactional_id(TransactionalId(text("tx")))
+                    .with_producer_id(ProducerId(3))
+                    .with_producer_epoch(1)
+                    .with_committed(true),
+                version,
+            ),
+            ApiKey::TxnOffsetCommit => encoded(
+                &TxnOffsetCommitRequest::default()
+                    .with_transactional_id(TransactionalId(text("tx")))
+                    .with_group_id(group)
+                    .with_producer_id(ProducerId(3))
+                    .with_producer_epoch(1)
+                    .with_generation_id(if version >= 3 { 4 } else { -1 })
+                    .with_member_id(if version >= 3 {
+                        text("m")
+                    } else {
+                        StrBytes::default()
+                    })
+                    .with_group_instance_id(from(3, "i"))
+                    .with_topics(vec![
+                        txn_offset_commit_request::TxnOffsetCommitRequestTopic::default()
+                            .with_name(name("t"))
+                            .with_partitions(vec![
+                        txn_offset_commit_request::TxnOffsetCommitRequestPartition::default()
+                            .with_committed_offset(5)
+                            .with_committed_leader_epoch(if version >= 2 { 1 } else { -1 })
+                            .with_committed_metadata(Some(text("m"))),
+                    ]),
+                    ]),
                 version,
             ),
             _ => return None,

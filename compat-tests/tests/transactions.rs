@@ -1,0 +1,279 @@
+//! Transactions with rdkafka: commit visible to read_committed, abort invisible to it but
+//! visible to read_uncommitted, consume-transform-produce with send_offsets_to_transaction,
+//! and zombie fencing by a second producer with the same transactional id.
+
+mod common;
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use common::*;
+use compat_tests::SpawnedBroker;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::{Message, Offset, TopicPartitionList};
+
+const CONFIG: &str = "\"group.initial.rebalance.delay.ms\" = 0\n\"num.partitions\" = 2";
+
+fn transactional_producer(
+    broker: &SpawnedBroker,
+    id: &str,
+) -> ThreadedProducer<DefaultProducerContext> {
+    let mut config = broker.client_config();
+    config
+        .set("transactional.id", id)
+        .set("linger.ms", "1")
+        .set("transaction.timeout.ms", "30000");
+    let producer: ThreadedProducer<DefaultProducerContext> = config.create().expect("producer");
+    producer
+        .init_transactions(TIMEOUT)
+        .expect("init_transactions");
+    producer
+}
+
+fn send(
+    producer: &ThreadedProducer<DefaultProducerContext>,
+    topic: &str,
+    values: impl IntoIterator<Item = String>,
+) {
+    for value in values {
+        producer
+            .send(
+                BaseRecord::<str, str>::to(topic)
+                    .key(&value)
+                    .payload(&value),
+            )
+            .expect("enqueue");
+    }
+}
+
+/// Every value in `topic` as a consumer with `isolation` sees it, reading to the end.
+fn read_all(broker: &SpawnedBroker, topic: &str, partitions: i32, isolation: &str) -> Vec<String> {
+    let mut config = broker.client_config();
+    config
+        .set("group.id", "reader")
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", isolation);
+    let consumer: BaseConsumer = config.create().unwrap();
+    let mut assignment = TopicPartitionList::new();
+    let mut ends = HashMap::new();
+    for partition in 0..partitions {
+        assignment
+            .add_partition_offset(topic, partition, Offset::Beginning)
+            .unwrap();
+        let (_, high) = consumer
+            .fetch_watermarks(topic, partition, TIMEOUT)
+            .unwrap();
+        ends.insert(partition, high);
+    }
+    consumer.assign(&assignment).unwrap();
+    let deadline = Instant::now() + TIMEOUT;
+    let mut values = Vec::new();
+    loop {
+        let done = (0..partitions).all(|partition| {
+            let position = consumer.position().unwrap();
+            let offset = position
+                .find_partition(topic, partition)
+                .map(|element| element.offset());
+            ends[&partition] == 0
+                || matches!(offset, Some(Offset::Offset(at)) if at >= ends[&partition])
+        });
+        if done {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "did not reach the end of {topic}: {ends:?}"
+        );
+        if let Some(Ok(message)) = consumer.poll(Duration::from_millis(50)) {
+            values.push(text(message.payload()));
+        }
+    }
+    values.sort();
+    values
+}
+
+#[tokio::test]
+async fn committed_is_visible_and_aborted_is_not_to_read_committed() {
+    let broker = SpawnedBroker::start(CONFIG);
+    let producer = transactional_producer(&broker, "txn-visibility");
+    producer.begin_transaction().unwrap();
+    send(
+        &producer,
+        "txn-out",
+        (0..10).map(|i| format!("committed-{i:02}")),
+    );
+    producer.commit_transaction(TIMEOUT).expect("commit");
+    producer.begin_transaction().unwrap();
+    send(
+        &producer,
+        "txn-out",
+        (0..5).map(|i| format!("aborted-{i:02}")),
+    );
+    producer.flush(TIMEOUT).unwrap();
+    producer.abort_transaction(TIMEOUT).expect("abort");
+
+    let committed = read_all(&broker, "txn-out", 2, "read_committed");
+    assert_eq!(
+        committed,
+        (0..10)
+            .map(|i| format!("committed-{i:02}"))
+            .collect::<Vec<_>>()
+    );
+    let uncommitted = read_all(&broker, "txn-out", 2, "read_uncommitted");
+    assert_eq!(
+        uncommitted.len(),
+        15,
+        "aborted records stay in the log: {uncommitted:?}"
+    );
+}
+
+#[tokio::test]
+async fn consume_transform_produce_commits_offsets_with_the_output() {
+    let broker = SpawnedBroker::start(CONFIG);
+    let plain = producer(&broker, &[("acks", "all")]);
+    produce(&plain, "ctp-in", None, 20).await;
+    let mut config = broker.client_config();
+    config
+        .set("group.id", "transformers")
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("isolation.level", "read_committed");
+    let consumer: BaseConsumer = config.create().unwrap();
+    consumer.subscribe(&["ctp-in"]).unwrap();
+    let producer = transactional_producer(&broker, "transformer");
+    let mut done = 0;
+    let deadline = Instant::now() + TIMEOUT;
+    while done < 20 {
+        assert!(Instant::now() < deadline, "transformed {done} of 20");
+        let Some(Ok(message)) = consumer.poll(Duration::from_millis(50)) else {
+            continue;
+        };
+        producer.begin_transaction().unwrap();
+        let transformed = text(message.payload()).to_uppercase();
+        producer
+            .send(
+                BaseRecord::<str, str>::to("ctp-out")
+                    .key(&transformed)
+                    .payload(&transformed),
+            )
+            .unwrap();
+        let mut offsets = TopicPartitionList::new();
+        offsets
+            .add_partition_offset(
+                "ctp-in",
+                message.partition(),
+                Offset::Offset(message.offset() + 1),
+            )
+            .unwrap();
+        producer
+            .send_offsets_to_transaction(&offsets, &consumer.group_metadata().unwrap(), TIMEOUT)
+            .unwrap();
+        producer.commit_transaction(TIMEOUT).expect("commit");
+        done += 1;
+    }
+    let output = read_all(&broker, "ctp-out", 2, "read_committed");
+    assert_eq!(output.len(), 20);
+    assert!(output.iter().all(|value| value.starts_with("VALUE-")));
+    let committed = consumer.committed(TIMEOUT).unwrap();
+    let total: i64 = committed
+        .elements()
+        .iter()
+        .map(|element| match element.offset() {
+            Offset::Offset(at) => at,
+            _ => 0,
+        })
+        .sum();
+    assert_eq!(
+        total, 20,
+        "the transactions committed the input offsets: {committed:?}"
+    );
+    let _ = consumer.commit_consumer_state(CommitMode::Sync);
+}
+
+#[tokio::test]
+async fn a_second_producer_with_the_same_id_fences_the_first() {
+    let broker = SpawnedBroker::start(CONFIG);
+    let zombie = transactional_producer(&broker, "shared-id");
+    zombie.begin_transaction().unwrap();
+    send(&zombie, "fenced", ["from-zombie".to_owned()]);
+    zombie.flush(TIMEOUT).unwrap();
+    // The new instance bumps the epoch and aborts the zombie's open transaction.
+    let fresh = transactional_producer(&broker, "shared-id");
+    let zombie_commit = zombie.commit_transaction(TIMEOUT);
+    assert!(zombie_commit.is_err(), "the zombie must not commit");
+    fresh.begin_transaction().unwrap();
+    send(&fresh, "fenced", ["from-fresh".to_owned()]);
+    fresh
+        .commit_transaction(TIMEOUT)
+        .expect("the new instance commits");
+    assert_eq!(
+        read_all(&broker, "fenced", 2, "read_committed"),
+        ["from-fresh"]
+    );
+}
+
+#[tokio::test]
+async fn a_transaction_open_during_kill_dash_nine_is_resolved_after_restart() {
+    let mut broker = SpawnedBroker::start(&format!(
+        "{CONFIG}\n\"transaction.abort.timed.out.transaction.cleanup.interval.ms\" = 200"
+    ));
+    // Committed across the crash: the producer commits after the broker came back.
+    let survivor = transactional_producer(&broker, "survives-crash");
+    survivor.begin_transaction().unwrap();
+    send(&survivor, "crash-txn", (0..5).map(|i| format!("kept-{i}")));
+    survivor.flush(TIMEOUT).unwrap();
+    // Abandoned across the crash: its producer never returns, the timeout aborts it.
+    let mut config = broker.client_config();
+    config
+        .set("transactional.id", "abandoned")
+        .set("transaction.timeout.ms", "2000");
+    let abandoned: ThreadedProducer<DefaultProducerContext> = config.create().unwrap();
+    abandoned.init_transactions(TIMEOUT).unwrap();
+    abandoned.begin_transaction().unwrap();
+    send(&abandoned, "crash-txn", (0..3).map(|i| format!("lost-{i}")));
+    abandoned.flush(TIMEOUT).unwrap();
+    drop(abandoned);
+
+    broker.kill();
+    broker.restart();
+    survivor
+        .commit_transaction(TIMEOUT)
+        .expect("commit after the restart");
+    let committed = compat_tests::wait_for(TIMEOUT, || {
+        let values = read_all(&broker, "crash-txn", 2, "read_committed");
+        (values.len() == 5).then_some(values)
+    });
+    assert_eq!(
+        committed,
+        Some((0..5).map(|i| format!("kept-{i}")).collect::<Vec<_>>())
+    );
+    assert_eq!(
+        read_all(&broker, "crash-txn", 2, "read_uncommitted").len(),
+        8,
+        "aborted data stays in the log"
+    );
+    // The abandoned transaction times out and is aborted: the last stable offset catches up
+    // with the high watermark everywhere.
+    let watermark = |isolation: &str, partition: i32| {
+        let mut config = broker.client_config();
+        config
+            .set("group.id", "watermarks")
+            .set("isolation.level", isolation);
+        let consumer: BaseConsumer = config.create().unwrap();
+        consumer
+            .fetch_watermarks("crash-txn", partition, TIMEOUT)
+            .unwrap()
+            .1
+    };
+    let settled = compat_tests::wait_for(TIMEOUT, || {
+        (0..2)
+            .all(|p| watermark("read_committed", p) == watermark("read_uncommitted", p))
+            .then_some(())
+    });
+    assert!(
+        settled.is_some(),
+        "the abandoned transaction was not aborted"
+    );
+    assert_eq!(read_all(&broker, "crash-txn", 2, "read_committed").len(), 5);
+}

@@ -1,0 +1,39 @@
+//! AddOffsetsToTxn (key 25): the transaction will commit offsets for a group, so the
+//! group's `__consumer_offsets` partition joins it.
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::{
+    AddOffsetsToTxnRequest, AddOffsetsToTxnResponse, ApiKey, ResponseKind,
+};
+use kafka_protocol::protocol::VersionRange;
+
+use super::{Pending, SupportedApi};
+use crate::broker::Broker;
+
+pub const API: SupportedApi = SupportedApi {
+    key: ApiKey::AddOffsetsToTxn,
+    versions: VersionRange { min: 0, max: 4 },
+};
+
+pub fn handle(broker: &Arc<Broker>, request: AddOffsetsToTxnRequest) -> Pending {
+    let broker = Arc::clone(broker);
+    Box::pin(async move {
+        let partition = broker
+            .txns
+            .offsets_partition(&request.group_id, &broker.groups);
+        let added = broker
+            .txns
+            .add_partitions(
+                &request.transactional_id,
+                request.producer_id.0,
+                request.producer_epoch,
+                &[partition],
+                false,
+            )
+            .await;
+        let response =
+            AddOffsetsToTxnResponse::default().with_error_code(added.err().map_or(0, |e| e.code()));
+        Some(ResponseKind::AddOffsetsToTxn(response))
+    })
+}

@@ -1,0 +1,380 @@
+//! The transaction coordinator: transactional ids → producer id, epoch and the current
+//! transaction, persisted in `__transaction_state` before every answer, and the two-phase
+//! end of a transaction (PrepareCommit/PrepareAbort, markers in every partition,
+//! CompleteCommit/CompleteAbort). A prepared transaction found on start is completed.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+
+use kafka_protocol::ResponseError;
+
+use super::record;
+use super::state::{TxnMetadata, TxnStatus};
+use super::{TxnConfig, TRANSACTION_TOPIC};
+use crate::clock::SharedClock;
+use crate::group::offsets::{partition_for, records_batch};
+use crate::group::{GroupCoordinator, OFFSETS_TOPIC};
+use crate::log::{Isolation, LogError, LogManager};
+use crate::producer_ids::ProducerIds;
+use crate::records::BatchView;
+
+/// Bytes read per step when replaying `__transaction_state`.
+const REPLAY_READ_BYTES: usize = 1 << 20;
+
+/// The partitions an open transaction may write to, by producer id (for Produce checks).
+type Writable = HashMap<i64, (i16, BTreeSet<(String, i32)>)>;
+
+/// All transactional ids of this broker.
+#[derive(Debug)]
+pub struct TxnCoordinator {
+    config: TxnConfig,
+    clock: SharedClock,
+    logs: Arc<LogManager>,
+    /// Serializes transaction operations (each awaits its state write).
+    txns: tokio::sync::Mutex<HashMap<String, TxnMetadata>>,
+    writable: Mutex<Writable>,
+}
+
+fn storage(error: LogError) -> ResponseError {
+    tracing::error!(%error, "transaction state write failed");
+    ResponseError::CoordinatorNotAvailable
+}
+
+impl TxnCoordinator {
+    /// Replays `__transaction_state` (which must be open).
+    pub fn open(
+        config: TxnConfig,
+        clock: SharedClock,
+        logs: Arc<LogManager>,
+    ) -> Result<Self, LogError> {
+        let mut txns = HashMap::new();
+        for index in 0..config.state_partitions {
+            let Some(log) = logs.partition(TRANSACTION_TOPIC, index) else {
+                continue;
+            };
+            let mut offset = log.log_start_offset();
+            loop {
+                let read = log.read(offset, REPLAY_READ_BYTES, true, Isolation::ReadUncommitted)?;
+                if read.records.is_empty() {
+                    break;
+                }
+                let mut bytes = read.records;
+                let sets = kafka_protocol::records::RecordBatchDecoder::decode_all(&mut bytes)
+                    .map_err(|error| LogError::Io(std::io::Error::other(error.to_string())))?;
+                for found in sets.into_iter().flat_map(|set| set.records) {
+                    offset = offset.max(found.offset + 1);
+                    let Some(id) = found.key.and_then(record::decode_key) else {
+                        continue;
+                    };
+                    match found.value.and_then(record::decode_value) {
+                        Some(meta) => txns.insert(id, meta),
+                        None => txns.remove(&id),
+                    };
+                }
+            }
+        }
+        let writable = txns
+            .values()
+            .filter(|meta| meta.status == TxnStatus::Ongoing)
+            .map(|meta| (meta.producer_id, (meta.epoch, meta.partitions.clone())))
+            .collect();
+        Ok(Self {
+            config,
+            clock,
+            logs,
+            txns: tokio::sync::Mutex::new(txns),
+            writable: Mutex::new(writable),
+        })
+    }
+
+    fn update_writable(&self, meta: &TxnMetadata) {
+        let mut writable = self
+            .writable
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if meta.status == TxnStatus::Ongoing {
+            writable.insert(meta.producer_id, (meta.epoch, meta.partitions.clone()));
+        } else {
+            writable.remove(&meta.producer_id);
+        }
+    }
+
+    /// Whether a transactional batch from `producer_id` at `epoch` may go to `topic`/`partition`.
+    pub fn check_write(
+        &self,
+        producer_id: i64,
+        epoch: i16,
+        topic: &str,
+        partition: i32,
+    ) -> Result<(), ResponseError> {
+        let writable = self
+            .writable
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        match writable.get(&producer_id) {
+            Some((current, _)) if epoch < *current => Err(ResponseError::ProducerFenced),
+            Some((current, partitions))
+                if epoch == *current && partitions.contains(&(topic.to_owned(), partition)) =>
+            {
+                Ok(())
+            }
+            _ => Err(ResponseError::InvalidTxnState),
+        }
+    }
+
+    /// Writes `meta` to `__transaction_state` and waits until it is durable.
+    async fn persist(
+        &self,
+        transactional_id: &str,
+        meta: &TxnMetadata,
+    ) -> Result<(), ResponseError> {
+        let index = partition_for(transactional_id, self.config.state_partitions);
+        let log = self
+            .logs
+            .partition(TRANSACTION_TOPIC, index)
+            .ok_or(ResponseError::CoordinatorNotAvailable)?;
+        let value = record::encode_value(meta);
+        let batch = records_batch(
+            [(record::encode_key(transactional_id), Some(value))],
+            None,
+            self.clock.now_ms(),
+        )
+        .map_err(|message| storage(LogError::Io(std::io::Error::other(message))))?;
+        let appended = log
+            .append(&BatchView::parse(&batch).map_err(|e| storage(e.into()))?)
+            .map_err(storage)?;
+        log.flush(appended.last_offset + 1).await.map_err(storage)?;
+        self.update_writable(meta);
+        Ok(())
+    }
+
+    /// InitProducerId with a transactional id: a new id at epoch 0, or the next epoch of the
+    /// existing one (fencing its previous instance, whose open transaction is aborted).
+    pub async fn init_producer_id(
+        &self,
+        transactional_id: &str,
+        timeout_ms: i32,
+        ids: &ProducerIds,
+        groups: &GroupCoordinator,
+    ) -> Result<(i64, i16), ResponseError> {
+        if timeout_ms <= 0 || i64::from(timeout_ms) > self.config.max_timeout_ms {
+            return Err(ResponseError::InvalidTransactionTimeout);
+        }
+        let mut txns = self.txns.lock().await;
+        let now = self.clock.now_ms();
+        let next = match txns.get(transactional_id).cloned() {
+            None => {
+                let producer_id = ids.next_id().map_err(|error| storage(error.into()))?;
+                TxnMetadata {
+                    producer_id,
+                    epoch: 0,
+                    timeout_ms,
+                    status: TxnStatus::Empty,
+                    partitions: BTreeSet::new(),
+                    start_ms: -1,
+                    last_update_ms: now,
+                }
+            }
+            Some(mut meta) => {
+                if matches!(
+                    meta.status,
+                    TxnStatus::Ongoing | TxnStatus::PrepareAbort | TxnStatus::PrepareCommit
+                ) {
+                    let commit = meta.status == TxnStatus::PrepareCommit;
+                    meta = self.finish(transactional_id, meta, commit, groups).await?;
+                }
+                let (producer_id, epoch) = if meta.epoch >= i16::MAX - 1 {
+                    (ids.next_id().map_err(|error| storage(error.into()))?, 0)
+                } else {
+                    (meta.producer_id, meta.epoch + 1)
+                };
+                TxnMetadata {
+                    producer_id,
+                    epoch,
+                    timeout_ms,
+                    status: TxnStatus::Empty,
+                    partitions: BTreeSet::new(),
+                    start_ms: -1,
+                    last_update_ms: now,
+                }
+            }
+        };
+        self.persist(transactional_id, &next).await?;
+        let answer = (next.producer_id, next.epoch);
+        txns.insert(transactional_id.to_owned(), next);
+        Ok(answer)
+    }
+
+    /// AddPartitionsToTxn / AddOffsetsToTxn: the transaction will write to `partitions`.
+    /// With `verify_only`, only checks that they are already part of it.
+    pub async fn add_partitions(
+        &self,
+        transactional_id: &str,
+        producer_id: i64,
+        epoch: i16,
+        partitions: &[(String, i32)],
+        verify_only: bool,
+    ) -> Result<(), ResponseError> {
+        let mut txns = self.txns.lock().await;
+        let meta = txns
+            .get(transactional_id)
+            .ok_or(ResponseError::InvalidProducerIdMapping)?;
+        meta.check_producer(producer_id, epoch)?;
+        meta.check_can_add()?;
+        if verify_only {
+            let ongoing = meta.status == TxnStatus::Ongoing;
+            return match partitions
+                .iter()
+                .all(|partition| ongoing && meta.partitions.contains(partition))
+            {
+                true => Ok(()),
+                false => Err(ResponseError::InvalidTxnState),
+            };
+        }
+        if meta.status == TxnStatus::Ongoing
+            && partitions
+                .iter()
+                .all(|partition| meta.partitions.contains(partition))
+        {
+            return Ok(());
+        }
+        let mut next = meta.clone();
+        let now = self.clock.now_ms();
+        if next.status != TxnStatus::Ongoing {
+            next.status = TxnStatus::Ongoing;
+            next.start_ms = now;
+            next.partitions.clear();
+        }
+        next.partitions.extend(partitions.iter().cloned());
+        next.last_update_ms = now;
+        self.persist(transactional_id, &next).await?;
+        txns.insert(transactional_id.to_owned(), next);
+        Ok(())
+    }
+
+    /// The `__consumer_offsets` partition that holds `group_id`'s offsets.
+    pub fn offsets_partition(&self, group_id: &str, groups: &GroupCoordinator) -> (String, i32) {
+        (
+            OFFSETS_TOPIC.to_owned(),
+            partition_for(group_id, groups.config().offsets_topic_partitions),
+        )
+    }
+
+    /// EndTxn: commits or aborts the open transaction.
+    pub async fn end_txn(
+        &self,
+        transactional_id: &str,
+        producer_id: i64,
+        epoch: i16,
+        commit: bool,
+        groups: &GroupCoordinator,
+    ) -> Result<(), ResponseError> {
+        let mut txns = self.txns.lock().await;
+        let meta = txns
+            .get(transactional_id)
+            .cloned()
+            .ok_or(ResponseError::InvalidProducerIdMapping)?;
+        meta.check_producer(producer_id, epoch)?;
+        match (meta.status, commit) {
+            (TxnStatus::Ongoing, _) => {}
+            // A retry of the request that already ended it.
+            (TxnStatus::CompleteCommit, true) | (TxnStatus::CompleteAbort, false) => return Ok(()),
+            (TxnStatus::PrepareCommit | TxnStatus::PrepareAbort, _) => {
+                return Err(ResponseError::ConcurrentTransactions)
+            }
+            _ => return Err(ResponseError::InvalidTxnState),
+        }
+        let done = self.finish(transactional_id, meta, commit, groups).await?;
+        txns.insert(transactional_id.to_owned(), done);
+        Ok(())
+    }
+
+    /// Two-phase end: persist the decision, write a marker into every partition (making
+    /// transactional offsets visible on commit), persist completion.
+    async fn finish(
+        &self,
+        transactional_id: &str,
+        mut meta: TxnMetadata,
+        commit: bool,
+        groups: &GroupCoordinator,
+    ) -> Result<TxnMetadata, ResponseError> {
+        meta.status = if commit {
+            TxnStatus::PrepareCommit
+        } else {
+            TxnStatus::PrepareAbort
+        };
+        meta.last_update_ms = self.clock.now_ms();
+        self.persist(transactional_id, &meta).await?;
+        for (topic, partition) in &meta.partitions {
+            let Some(log) = self.logs.partition(topic, *partition) else {
+                continue;
+            };
+            let marker = log
+                .append_marker(meta.producer_id, meta.epoch, commit, 0)
+                .map_err(storage)?;
+            log.flush(marker.last_offset + 1).await.map_err(storage)?;
+        }
+        groups.complete_transaction(meta.producer_id, commit);
+        meta.status = if commit {
+            TxnStatus::CompleteCommit
+        } else {
+            TxnStatus::CompleteAbort
+        };
+        meta.partitions.clear();
+        meta.last_update_ms = self.clock.now_ms();
+        self.persist(transactional_id, &meta).await?;
+        tracing::debug!(transactional_id, commit, "transaction ended");
+        Ok(meta)
+    }
+
+    /// Completes transactions that were prepared when the broker stopped, and aborts those
+    /// open longer than their timeout (bumping the epoch, which fences the producer).
+    pub async fn complete_and_expire(&self, groups: &GroupCoordinator) {
+        let now = self.clock.now_ms();
+        let mut txns = self.txns.lock().await;
+        let due: Vec<(String, TxnMetadata)> = txns
+            .iter()
+            .filter(|(_, meta)| match meta.status {
+                TxnStatus::PrepareCommit | TxnStatus::PrepareAbort => true,
+                TxnStatus::Ongoing => now - meta.start_ms > i64::from(meta.timeout_ms),
+                _ => false,
+            })
+            .map(|(id, meta)| (id.clone(), meta.clone()))
+            .collect();
+        for (id, meta) in due {
+            let commit = meta.status == TxnStatus::PrepareCommit;
+            let timed_out = meta.status == TxnStatus::Ongoing;
+            let fenced = if timed_out && meta.epoch < i16::MAX - 1 {
+                TxnMetadata {
+                    epoch: meta.epoch + 1,
+                    ..meta
+                }
+            } else {
+                meta
+            };
+            match self.finish(&id, fenced, commit, groups).await {
+                Ok(done) => {
+                    if timed_out {
+                        tracing::info!(transactional_id = %id, "aborted a timed-out transaction");
+                    }
+                    txns.insert(id, done);
+                }
+                Err(error) => {
+                    tracing::error!(transactional_id = %id, %error, "completing a transaction failed")
+                }
+            }
+        }
+    }
+
+    /// Runs until the process ends: completes and expires transactions every interval.
+    pub async fn run_timers(&self, groups: &GroupCoordinator) {
+        let interval =
+            std::time::Duration::from_millis(self.config.abort_check_interval_ms.max(1) as u64);
+        let mut tick = tokio::time::interval(interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            self.complete_and_expire(groups).await;
+        }
+    }
+}
