@@ -348,10 +348,16 @@ fn metadata_and_delete_by_id() {
     let id = create_topic(&mut client, "doomed", 1);
     create_topic(&mut client, "kept", 1);
     let all_v0 = client.call(0, &MetadataRequest::default().with_topics(Some(Vec::new())));
+    // Metadata v0 has no is_internal flag: count the internal topics by name.
+    let internal = all_v0
+        .topics
+        .iter()
+        .filter(|topic| topic.name.as_ref().is_some_and(|n| n.starts_with("__")))
+        .count();
     assert_eq!(
-        all_v0.topics.len(),
-        3,
-        "v0: an empty list means all topics (with __consumer_offsets)"
+        (all_v0.topics.len(), internal),
+        (4, 2),
+        "v0: an empty list means all topics, internal ones included"
     );
     let none_v1 = client.call(1, &MetadataRequest::default().with_topics(Some(Vec::new())));
     assert!(none_v1.topics.is_empty(), "v1+: an empty list means none");
@@ -627,7 +633,7 @@ fn group_apis_answer_with_kafkas_errors() {
 
 const OUT_OF_ORDER_SEQUENCE_NUMBER: i16 = 45;
 const INVALID_PRODUCER_EPOCH: i16 = 47;
-const TRANSACTIONAL_ID_AUTHORIZATION_FAILED: i16 = 53;
+const INVALID_TRANSACTION_TIMEOUT: i16 = 50;
 const UNKNOWN_PRODUCER_ID: i16 = 59;
 
 #[test]
@@ -653,14 +659,30 @@ fn idempotent_produce_deduplicates_and_checks_sequences() {
         second.producer_id.0, producer_id,
         "every producer gets its own id"
     );
-    let transactional = client.call(
-        4,
-        &InitProducerIdRequest::default()
-            .with_transactional_id(Some(TransactionalId(StrBytes::from_static_str("tx")))),
+    let init_transactional = |client: &mut WireClient| {
+        let request = InitProducerIdRequest::default()
+            .with_transactional_id(Some(TransactionalId(StrBytes::from_static_str("tx"))))
+            .with_transaction_timeout_ms(60_000);
+        client.call(4, &request)
+    };
+    let first = init_transactional(&mut client);
+    let again = init_transactional(&mut client);
+    assert_eq!((first.error_code, again.error_code), (0, 0));
+    assert_eq!(
+        again.producer_id, first.producer_id,
+        "a transactional id keeps its producer id"
     );
     assert_eq!(
-        transactional.error_code, TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
-        "transactions are not coordinated yet"
+        again.producer_epoch,
+        first.producer_epoch + 1,
+        "and the epoch is bumped"
+    );
+    let too_long = InitProducerIdRequest::default()
+        .with_transactional_id(Some(TransactionalId(StrBytes::from_static_str("tx2"))))
+        .with_transaction_timeout_ms(i32::MAX);
+    assert_eq!(
+        client.call(4, &too_long).error_code,
+        INVALID_TRANSACTION_TIMEOUT
     );
 
     let send = |client: &mut WireClient, epoch: i16, sequence: i32| {
