@@ -277,3 +277,105 @@ async fn a_transaction_open_during_kill_dash_nine_is_resolved_after_restart() {
     );
     assert_eq!(read_all(&broker, "crash-txn", 2, "read_committed").len(), 5);
 }
+
+/// One consume-transform-produce step; any error means "start over from the committed
+/// offsets" for the caller.
+fn transform_one(
+    consumer: &BaseConsumer,
+    producer: &ThreadedProducer<DefaultProducerContext>,
+    kill_before_commit: &mut dyn FnMut(),
+) -> Result<Option<String>, rdkafka::error::KafkaError> {
+    let Some(message) = consumer.poll(Duration::from_millis(50)) else {
+        return Ok(None);
+    };
+    let message = message?;
+    let input = text(message.payload());
+    producer.begin_transaction()?;
+    let output = format!("out-{input}");
+    producer
+        .send(
+            BaseRecord::<str, str>::to("eos-out")
+                .key(&output)
+                .payload(&output),
+        )
+        .map_err(|(error, _)| error)?;
+    let mut offsets = TopicPartitionList::new();
+    offsets.add_partition_offset(
+        "eos-in",
+        message.partition(),
+        Offset::Offset(message.offset() + 1),
+    )?;
+    producer.send_offsets_to_transaction(
+        &offsets,
+        &consumer.group_metadata().expect("group metadata"),
+        TIMEOUT,
+    )?;
+    kill_before_commit();
+    producer.commit_transaction(TIMEOUT)?;
+    Ok(Some(input))
+}
+
+#[tokio::test]
+async fn exactly_once_pipeline_survives_broker_kills_mid_transaction() {
+    let mut broker = SpawnedBroker::start(CONFIG);
+    let plain = producer(&broker, &[("acks", "all")]);
+    produce(&plain, "eos-in", None, 40).await;
+    drop(plain);
+    let consumer_for = |broker: &SpawnedBroker| -> BaseConsumer {
+        let mut config = broker.client_config();
+        config
+            .set("group.id", "eos")
+            .set("enable.auto.commit", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("isolation.level", "read_committed");
+        let consumer: BaseConsumer = config.create().unwrap();
+        consumer.subscribe(&["eos-in"]).unwrap();
+        consumer
+    };
+    let mut consumer = consumer_for(&broker);
+    let mut producer = transactional_producer(&broker, "eos-pipeline");
+    let mut committed_inputs = std::collections::HashSet::new();
+    let mut kills = 0;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while committed_inputs.len() < 40 {
+        assert!(
+            Instant::now() < deadline,
+            "processed {} of 40",
+            committed_inputs.len()
+        );
+        let mut kill = || {
+            if kills < 2 && committed_inputs.len() >= 10 + 15 * kills {
+                kills += 1;
+                broker.kill();
+                broker.restart();
+            }
+        };
+        match transform_one(&consumer, &producer, &mut kill) {
+            Ok(Some(input)) => {
+                assert!(
+                    committed_inputs.insert(input.clone()),
+                    "{input} was committed twice"
+                );
+            }
+            Ok(None) => {}
+            Err(error) => {
+                // Start over from what was committed: a new producer fences the old one and
+                // aborts its transaction; a new consumer resumes at the committed offsets.
+                eprintln!("starting over after: {error}");
+                let _ = producer.abort_transaction(Duration::from_secs(5));
+                drop(consumer);
+                consumer = consumer_for(&broker);
+                producer = transactional_producer(&broker, "eos-pipeline");
+            }
+        }
+    }
+    assert_eq!(kills, 2);
+    let outputs = read_all(&broker, "eos-out", 2, "read_committed");
+    let distinct: std::collections::HashSet<&String> = outputs.iter().collect();
+    assert_eq!(
+        outputs.len(),
+        40,
+        "every input produced exactly one committed output: {outputs:?}"
+    );
+    assert_eq!(distinct.len(), 40, "no duplicate output");
+}
