@@ -379,3 +379,72 @@ async fn exactly_once_pipeline_survives_broker_kills_mid_transaction() {
     );
     assert_eq!(distinct.len(), 40, "no duplicate output");
 }
+
+#[tokio::test]
+async fn describe_and_list_transactions_show_an_open_transaction() {
+    use compat_tests::wire::WireClient;
+    use kafka_protocol::messages::{
+        DescribeTransactionsRequest, ListTransactionsRequest, TransactionalId,
+    };
+    use kafka_protocol::protocol::StrBytes;
+
+    let broker = SpawnedBroker::start(CONFIG);
+    let producer = transactional_producer(&broker, "described");
+    producer.begin_transaction().unwrap();
+    send(&producer, "described-topic", ["x".to_owned()]);
+    producer.flush(TIMEOUT).unwrap();
+
+    let mut client = WireClient::connect(&broker.bootstrap);
+    let described = client.call(
+        0,
+        &DescribeTransactionsRequest::default().with_transactional_ids(vec![
+            TransactionalId(StrBytes::from_static_str("described")),
+            TransactionalId(StrBytes::from_static_str("nobody")),
+        ]),
+    );
+    let state = &described.transaction_states[0];
+    assert_eq!(
+        (state.error_code, state.transaction_state.as_str()),
+        (0, "Ongoing")
+    );
+    assert_eq!(state.topics[0].topic.as_str(), "described-topic");
+    assert_eq!(state.transaction_timeout_ms, 30_000);
+    assert_eq!(
+        described.transaction_states[1].error_code, 105,
+        "TRANSACTIONAL_ID_NOT_FOUND"
+    );
+
+    let listed = client.call(
+        1,
+        &ListTransactionsRequest::default()
+            .with_state_filters(vec![
+                StrBytes::from_static_str("Ongoing"),
+                StrBytes::from_static_str("Bogus"),
+            ])
+            .with_duration_filter(-1),
+    );
+    let ids: Vec<&str> = listed
+        .transaction_states
+        .iter()
+        .map(|state| state.transactional_id.as_str())
+        .collect();
+    assert_eq!(ids, ["described"]);
+    assert_eq!(
+        listed
+            .unknown_state_filters
+            .iter()
+            .map(|f| f.as_str())
+            .collect::<Vec<_>>(),
+        ["Bogus"]
+    );
+    producer.commit_transaction(TIMEOUT).unwrap();
+    let after = client.call(
+        0,
+        &ListTransactionsRequest::default()
+            .with_state_filters(vec![StrBytes::from_static_str("Ongoing")]),
+    );
+    assert!(
+        after.transaction_states.is_empty(),
+        "committed: no longer ongoing"
+    );
+}

@@ -14,6 +14,7 @@ mod delete_groups;
 mod delete_topics;
 mod describe_groups;
 mod describe_producers;
+mod describe_transactions;
 mod end_txn;
 mod fetch;
 mod find_coordinator;
@@ -23,6 +24,7 @@ mod join_group;
 mod leave_group;
 mod list_groups;
 mod list_offsets;
+mod list_transactions;
 mod metadata;
 mod offset_commit;
 mod offset_delete;
@@ -74,6 +76,8 @@ pub const SUPPORTED_APIS: &[SupportedApi] = &[
     add_offsets_to_txn::API,
     end_txn::API,
     txn_offset_commit::API,
+    describe_transactions::API,
+    list_transactions::API,
 ];
 
 /// The versions of `key` we handle, if any.
@@ -158,6 +162,10 @@ pub fn dispatch(
         RequestKind::TxnOffsetCommit(request) => {
             txn_offset_commit::handle(broker, version, request)
         }
+        RequestKind::DescribeTransactions(request) => {
+            describe_transactions::handle(broker, request)
+        }
+        RequestKind::ListTransactions(request) => list_transactions::handle(broker, request),
         RequestKind::DescribeProducers(request) => ready(ResponseKind::DescribeProducers(
             describe_producers::handle(broker, request),
         )),

@@ -29,6 +29,8 @@ enum Kind {
     Bytes,
     /// array of int32.
     Int32s,
+    /// array of int64.
+    Int64s,
     /// array of strings.
     Strs,
     /// array of structs.
@@ -216,6 +218,8 @@ const TXN_OFFSET_COMMIT: &[Field] = &[
     since(3, Str),
     f(Structs(TXN_OFFSET_COMMIT_TOPIC)),
 ];
+const DESCRIBE_TRANSACTIONS: &[Field] = &[f(Strs)];
+const LIST_TRANSACTIONS: &[Field] = &[f(Strs), f(Int64s), since(1, Int64), since(2, Str)];
 const INIT_PRODUCER_ID: &[Field] = &[f(Str), f(Int32), since(3, Int64), since(3, Int16)];
 const DESCRIBE_PRODUCERS_TOPIC: &[Field] = &[f(Str), f(Int32s)];
 const DESCRIBE_PRODUCERS: &[Field] = &[f(Structs(DESCRIBE_PRODUCERS_TOPIC))];
@@ -253,6 +257,8 @@ fn layout(api: ApiKey) -> Option<(&'static [Field], i16)> {
         ApiKey::AddOffsetsToTxn => (ADD_OFFSETS_TO_TXN, 3),
         ApiKey::EndTxn => (END_TXN, 3),
         ApiKey::TxnOffsetCommit => (TXN_OFFSET_COMMIT, 3),
+        ApiKey::DescribeTransactions => (DESCRIBE_TRANSACTIONS, 0),
+        ApiKey::ListTransactions => (LIST_TRANSACTIONS, 0),
         _ => return None,
     })
 }
@@ -432,6 +438,7 @@ impl<'a> Walker<'a> {
                 Str => self.string()?,
                 Bytes => self.bytes()?,
                 Int32s => self.array(|walker| walker.take(4).map(drop), 4)?,
+                Int64s => self.array(|walker| walker.take(8).map(drop), 8)?,
                 Strs => self.array(Self::string, 1)?,
                 Structs(inner) => self.array(|walker| walker.walk_struct(inner), 1)?,
             }
@@ -800,6 +807,18 @@ mod tests {
                             .with_committed_metadata(Some(text("m"))),
                     ]),
                     ]),
+                version,
+            ),
+            ApiKey::DescribeTransactions => encoded(
+                &DescribeTransactionsRequest::default()
+                    .with_transactional_ids(vec![TransactionalId(text("tx"))]),
+                version,
+            ),
+            ApiKey::ListTransactions => encoded(
+                &ListTransactionsRequest::default()
+                    .with_state_filters(vec![text("Ongoing")])
+                    .with_producer_id_filters(vec![ProducerId(1), ProducerId(2)])
+                    .with_duration_filter(if version >= 1 { 1_000 } else { -1 }),
                 version,
             ),
             _ => return None,

@@ -366,6 +366,17 @@ impl TxnCoordinator {
         }
     }
 
+    /// Every transactional id with its state, sorted by id.
+    pub async fn list(&self) -> Vec<(String, TxnMetadata)> {
+        let txns = self.txns.lock().await;
+        let mut all: Vec<_> = txns
+            .iter()
+            .map(|(id, meta)| (id.clone(), meta.clone()))
+            .collect();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        all
+    }
+
     /// Runs until the process ends: completes and expires transactions every interval.
     pub async fn run_timers(&self, groups: &GroupCoordinator) {
         let interval =

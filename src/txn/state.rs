@@ -18,6 +18,30 @@ pub enum TxnStatus {
 }
 
 impl TxnStatus {
+    /// Kafka's name for the state (ListTransactions/DescribeTransactions).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Empty => "Empty",
+            Self::Ongoing => "Ongoing",
+            Self::PrepareCommit => "PrepareCommit",
+            Self::PrepareAbort => "PrepareAbort",
+            Self::CompleteCommit => "CompleteCommit",
+            Self::CompleteAbort => "CompleteAbort",
+            Self::Dead => "Dead",
+        }
+    }
+
+    /// Every state, for validating filters.
+    pub const ALL: [Self; 7] = [
+        Self::Empty,
+        Self::Ongoing,
+        Self::PrepareCommit,
+        Self::PrepareAbort,
+        Self::CompleteCommit,
+        Self::CompleteAbort,
+        Self::Dead,
+    ];
+
     pub fn from_code(code: i8) -> Option<Self> {
         Some(match code {
             0 => Self::Empty,

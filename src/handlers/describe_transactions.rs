@@ -1,0 +1,61 @@
+//! DescribeTransactions (key 65): a transactional id's producer, state, timeout and the
+//! partitions of its open transaction.
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::describe_transactions_response::{TopicData, TransactionState};
+use kafka_protocol::messages::{
+    ApiKey, DescribeTransactionsRequest, DescribeTransactionsResponse, ProducerId, ResponseKind,
+    TopicName,
+};
+use kafka_protocol::protocol::{StrBytes, VersionRange};
+use kafka_protocol::ResponseError;
+
+use super::{Pending, SupportedApi};
+use crate::broker::Broker;
+
+pub const API: SupportedApi = SupportedApi {
+    key: ApiKey::DescribeTransactions,
+    versions: VersionRange { min: 0, max: 0 },
+};
+
+pub fn handle(broker: &Arc<Broker>, request: DescribeTransactionsRequest) -> Pending {
+    let broker = Arc::clone(broker);
+    Box::pin(async move {
+        let all = broker.txns.list().await;
+        let states = request
+            .transactional_ids
+            .into_iter()
+            .map(|id| {
+                let Some((_, meta)) = all.iter().find(|(known, _)| known.as_str() == id.as_str())
+                else {
+                    return TransactionState::default()
+                        .with_transactional_id(id)
+                        .with_error_code(ResponseError::TransactionalIdNotFound.code());
+                };
+                let mut topics: Vec<TopicData> = Vec::new();
+                for (topic, partition) in &meta.partitions {
+                    match topics.iter_mut().find(|data| data.topic.as_str() == topic) {
+                        Some(data) => data.partitions.push(*partition),
+                        None => topics.push(
+                            TopicData::default()
+                                .with_topic(TopicName(StrBytes::from_string(topic.clone())))
+                                .with_partitions(vec![*partition]),
+                        ),
+                    }
+                }
+                TransactionState::default()
+                    .with_transactional_id(id)
+                    .with_transaction_state(StrBytes::from_static_str(meta.status.name()))
+                    .with_transaction_timeout_ms(meta.timeout_ms)
+                    .with_transaction_start_time_ms(meta.start_ms)
+                    .with_producer_id(ProducerId(meta.producer_id))
+                    .with_producer_epoch(meta.epoch)
+                    .with_topics(topics)
+            })
+            .collect();
+        Some(ResponseKind::DescribeTransactions(
+            DescribeTransactionsResponse::default().with_transaction_states(states),
+        ))
+    })
+}
