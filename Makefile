@@ -2,10 +2,10 @@
 CARGO ?= cargo
 KCAT_LIB := $(CURDIR)/target/kcat-lib
 
-.PHONY: build run test test-deps bench fmt lint clean-data
+.PHONY: build run test test-deps bench java-examples fmt lint clean-data
 
 build:
-	$(CARGO) build --release --workspace
+	$(CARGO) build --release --workspace --examples
 
 run: build
 	./target/release/spool --config configs/single-node.toml
@@ -21,6 +21,10 @@ test: test-deps build
 # A first produce/consume throughput run against a broker it starts (not a test).
 bench: build
 	./target/release/spool-bench
+
+# The classic Java producer/consumer examples; needs KAFKA_HOME (skipped, saying so, without).
+java-examples: build
+	./scripts/java-examples.sh
 
 fmt:
 	$(CARGO) fmt --all -- --check

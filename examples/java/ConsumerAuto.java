@@ -1,0 +1,41 @@
+import java.time.Duration;
+import java.util.Collections;
+import java.util.Properties;
+
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.ConsumerRecords;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.common.serialization.StringDeserializer;
+
+/** Consumer with auto commits; stops 5 s after the last record (60 s at most). Usage: ConsumerAuto [bootstrap] */
+public class ConsumerAuto {
+    public static void main(String[] args) {
+        String bootstrap = args.length > 0 ? args[0] : "localhost:9092";
+        Properties props = new Properties();
+        props.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        props.put(ConsumerConfig.GROUP_ID_CONFIG, "peter-basic01-auto");
+        props.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, StringDeserializer.class.getName());
+        props.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, StringDeserializer.class.getName());
+        props.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
+        props.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "true");
+        props.put(ConsumerConfig.AUTO_COMMIT_INTERVAL_MS_CONFIG, "1000");
+        long started = System.currentTimeMillis();
+        long lastRecord = started;
+        int consumed = 0;
+        try (KafkaConsumer<String, String> consumer = new KafkaConsumer<>(props)) {
+            consumer.subscribe(Collections.singletonList("peter-basic01"));
+            while (System.currentTimeMillis() - started < 60_000
+                    && (consumed == 0 || System.currentTimeMillis() - lastRecord < 5_000)) {
+                ConsumerRecords<String, String> records = consumer.poll(Duration.ofMillis(1000));
+                for (ConsumerRecord<String, String> record : records) {
+                    consumed++;
+                    lastRecord = System.currentTimeMillis();
+                }
+
+            }
+
+        }
+        System.out.println("consumed " + consumed + " records");
+    }
+}
