@@ -5,7 +5,7 @@ KCAT_LIB := $(CURDIR)/target/kcat-lib
 .PHONY: build run test test-deps bench java-examples fmt lint clean-data
 
 build:
-	$(CARGO) build --release --workspace --examples
+	$(CARGO) build --release --workspace --bins --examples
 
 run: build
 	./target/release/spool --config configs/single-node.toml

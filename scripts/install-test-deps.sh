@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs, by package name:
 #   - kcat (Debian) as a second real client;
-#   - kafka-python (PyPI), a client with its own protocol implementation;
+#   - kafka-python (PyPI) and kafkajs (npm, compat-tests/js), clients with their own protocol
+#     implementations;
 #   - confluent-kafka (PyPI), whose wheel bundles a current librdkafka. Debian's kcat links
 #     librdkafka 2.0.x, which cannot parse ApiVersions v3 tagged fields, so kcat is run with
 #     the bundled library first on LD_LIBRARY_PATH (target/kcat-lib).
@@ -19,6 +20,8 @@ if [ ! -x "$venv/bin/python" ]; then
     python3 -m venv "$venv"
 fi
 "$venv/bin/pip" install --quiet --disable-pip-version-check "confluent-kafka==2.16.1" "kafka-python==3.0.12"
+
+npm ci --prefix compat-tests/js --no-audit --no-fund --silent
 
 lib=$(ls "$venv"/lib/python3*/site-packages/confluent_kafka.libs/librdkafka-*.so.1 | head -n 1)
 mkdir -p target/kcat-lib

@@ -58,7 +58,12 @@ pub fn handle(
                         }
                         Some(log) => match lookup(&log, version, read_committed, &partition) {
                             Ok((offset, timestamp)) => {
-                                let epoch = if offset >= 0 { log.leader_epoch() } else { -1 };
+                                // The leader epoch exists from v4 (KIP-320).
+                                let epoch = if offset >= 0 && version >= 4 {
+                                    log.leader_epoch()
+                                } else {
+                                    -1
+                                };
                                 response
                                     .with_offset(offset)
                                     .with_timestamp(timestamp)

@@ -451,7 +451,7 @@ impl<'a> Walker<'a> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::handlers::SUPPORTED_APIS;
     use bytes::BytesMut;
@@ -468,15 +468,15 @@ mod tests {
         TopicName(StrBytes::from_static_str(text))
     }
 
-    /// Every advertised API at every advertised version: a populated request encoded by the
-    /// crate passes the guard, and every strict prefix of it is refused.
-    #[test]
-    fn accepts_every_advertised_version_and_refuses_truncation() {
+    /// A populated request body of `api` valid at `version` (topic "t", group "g").
+    pub(crate) fn sample(api: ApiKey, version: i16) -> Vec<u8> {
         let produce = |version: i16| {
             let topic = produce_request::TopicProduceData::default().with_partition_data(vec![
                 produce_request::PartitionProduceData::default()
                     .with_index(0)
-                    .with_records(Some(bytes::Bytes::from_static(b"abc"))),
+                    .with_records(Some(bytes::Bytes::from(
+                        crate::records::batch::testing::build_batch(1, 0, b"abc"),
+                    ))),
             ]);
             let topic = if version >= 13 {
                 topic.with_topic_id(uuid::Uuid::from_u128(7))
@@ -521,7 +521,9 @@ mod tests {
         let list_offsets = ListOffsetsRequest::default().with_topics(vec![
             list_offsets_request::ListOffsetsTopic::default()
                 .with_name(name("t"))
-                .with_partitions(vec![list_offsets_request::ListOffsetsPartition::default()]),
+                .with_partitions(vec![
+                    list_offsets_request::ListOffsetsPartition::default().with_timestamp(-1)
+                ]),
         ]);
         let create = CreateTopicsRequest::default().with_topics(vec![
             create_topics_request::CreatableTopic::default()
@@ -552,20 +554,28 @@ mod tests {
                 ApiVersionsRequest::default()
             }
         };
+        match api {
+            ApiKey::Produce => encoded(&produce(version), version),
+            ApiKey::Fetch => encoded(&fetch(version), version),
+            ApiKey::Metadata => encoded(&metadata, version),
+            ApiKey::ListOffsets => encoded(&list_offsets, version),
+            ApiKey::CreateTopics => encoded(&create, version),
+            ApiKey::DeleteTopics => encoded(&delete(version), version),
+            ApiKey::ApiVersions => encoded(&api_versions(version), version),
+            other => {
+                group_sample(other, version).unwrap_or_else(|| panic!("no sample for {other:?}"))
+            }
+        }
+    }
+
+    /// Every advertised API at every advertised version: a populated request encoded by the
+    /// crate passes the guard, and every strict prefix of it is refused.
+    #[test]
+    fn accepts_every_advertised_version_and_refuses_truncation() {
         for api in SUPPORTED_APIS {
             assert!(covers(api.key), "{:?} has no guard layout", api.key);
             for version in api.versions.min..=api.versions.max {
-                let body = match api.key {
-                    ApiKey::Produce => encoded(&produce(version), version),
-                    ApiKey::Fetch => encoded(&fetch(version), version),
-                    ApiKey::Metadata => encoded(&metadata, version),
-                    ApiKey::ListOffsets => encoded(&list_offsets, version),
-                    ApiKey::CreateTopics => encoded(&create, version),
-                    ApiKey::DeleteTopics => encoded(&delete(version), version),
-                    ApiKey::ApiVersions => encoded(&api_versions(version), version),
-                    other => group_sample(other, version)
-                        .unwrap_or_else(|| panic!("no sample for {other:?}")),
-                };
+                let body = sample(api.key, version);
                 check_body(api.key, version, &body)
                     .unwrap_or_else(|error| panic!("{:?} v{version}: {error}", api.key));
                 if !body.is_empty() {

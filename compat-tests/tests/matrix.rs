@@ -1,0 +1,159 @@
+//! The client compatibility matrix: each client's own scenario script (compat-tests/python,
+//! compat-tests/js) runs against a fresh broker; the results are printed as a table and
+//! written to `target/compat/matrix.md`. Every scenario a client supports must pass.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use compat_tests::SpawnedBroker;
+
+const SCENARIOS: [&str; 7] = [
+    "create-topic",
+    "produce-keyed-with-headers",
+    "consume-from-beginning",
+    "group-commit",
+    "resume-at-committed-offset",
+    "list-describe-groups",
+    "lag",
+];
+
+/// Scenario name → (outcome, detail), as a client script reported them.
+type Outcomes = BTreeMap<String, (String, String)>;
+
+/// A client and how to run its script against a bootstrap address.
+struct Client {
+    name: &'static str,
+    program: PathBuf,
+    script: PathBuf,
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf()
+}
+
+fn clients() -> Vec<Client> {
+    let python = root().join("../target/test-venv/bin/python");
+    vec![
+        Client {
+            name: "confluent-kafka (librdkafka)",
+            program: python.clone(),
+            script: root().join("python/matrix_confluent.py"),
+        },
+        Client {
+            name: "kafka-python",
+            program: python,
+            script: root().join("python/matrix_kafka_python.py"),
+        },
+        Client {
+            name: "kafkajs",
+            program: PathBuf::from("node"),
+            script: root().join("js/matrix_kafkajs.js"),
+        },
+    ]
+}
+
+fn installed(client: &Client) -> bool {
+    let probe = match client.name {
+        "kafkajs" => root().join("js/node_modules/kafkajs").exists(),
+        _ => client.program.exists(),
+    };
+    if !probe {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{} is missing: make test installs it",
+            client.name
+        );
+        eprintln!("{} not installed; run `make test-deps`", client.name);
+    }
+    probe
+}
+
+/// Runs one client's scenarios; returns scenario → (outcome, detail).
+fn run(client: &Client) -> Outcomes {
+    let broker = SpawnedBroker::start("\"group.initial.rebalance.delay.ms\" = 0");
+    let output = Command::new("timeout")
+        .arg("240")
+        .arg(&client.program)
+        .arg(&client.script)
+        .arg(&broker.bootstrap)
+        .current_dir(client.script.parent().expect("script dir"))
+        .output()
+        .expect("client script runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() {
+        eprintln!(
+            "{} exited with {}:\n{}",
+            client.name,
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    stdout
+        .lines()
+        .filter_map(|line| line.strip_prefix("SCENARIO "))
+        .map(|rest| {
+            let mut parts = rest.splitn(3, ' ');
+            let name = parts.next().unwrap_or_default().to_owned();
+            let outcome = parts.next().unwrap_or_default().to_owned();
+            (
+                name,
+                (outcome, parts.next().unwrap_or_default().trim().to_owned()),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn every_client_passes_every_scenario_it_supports() {
+    let results: Vec<(&'static str, Outcomes)> = clients()
+        .into_iter()
+        .filter(installed)
+        .map(|client| (client.name, run(&client)))
+        .collect();
+    let mut columns: Vec<String> = SCENARIOS.iter().map(|s| s.to_string()).collect();
+    for (_, outcomes) in &results {
+        for name in outcomes.keys() {
+            if !columns.contains(name) {
+                columns.push(name.clone());
+            }
+        }
+    }
+    let mut table = format!(
+        "| client | {} |\n|---|{}\n",
+        columns.join(" | "),
+        "---|".repeat(columns.len())
+    );
+    for (client, outcomes) in &results {
+        let cells: Vec<&str> = columns
+            .iter()
+            .map(
+                |column| match outcomes.get(column).map(|(outcome, _)| outcome.as_str()) {
+                    Some("pass") => "pass",
+                    Some("fail") => "FAIL",
+                    _ => "n/a",
+                },
+            )
+            .collect();
+        table.push_str(&format!("| {client} | {} |\n", cells.join(" | ")));
+    }
+    println!("{table}");
+    let target = root().join("../target/compat");
+    std::fs::create_dir_all(&target).expect("target/compat");
+    std::fs::write(target.join("matrix.md"), &table).expect("matrix.md");
+
+    let mut failures = Vec::new();
+    for (client, outcomes) in &results {
+        for scenario in SCENARIOS {
+            if !outcomes.contains_key(scenario) {
+                failures.push(format!("{client}: {scenario} did not run"));
+            }
+        }
+        for (scenario, (outcome, detail)) in outcomes {
+            if outcome != "pass" {
+                failures.push(format!("{client}: {scenario}: {outcome} {detail}"));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{table}\n{}", failures.join("\n"));
+}
