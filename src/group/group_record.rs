@@ -4,6 +4,10 @@
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
+use crate::records::fields::{
+    get_bytes, get_i32, get_nullable_string, get_string, put_bytes, put_nullable_string, put_string,
+};
+
 /// Kafka's key schema version for group metadata.
 pub const GROUP_KEY_VERSION: i16 = 2;
 /// The value schema version written.
@@ -32,58 +36,6 @@ pub struct GroupSnapshot {
     pub leader_id: Option<String>,
     pub state_timestamp_ms: i64,
     pub members: Vec<MemberSnapshot>,
-}
-
-fn put_string(buf: &mut BytesMut, value: &str) {
-    buf.put_i16(value.len() as i16);
-    buf.put_slice(value.as_bytes());
-}
-
-fn put_nullable_string(buf: &mut BytesMut, value: Option<&str>) {
-    match value {
-        Some(value) => put_string(buf, value),
-        None => buf.put_i16(-1),
-    }
-}
-
-fn put_bytes(buf: &mut BytesMut, value: &[u8]) {
-    buf.put_i32(value.len() as i32);
-    buf.put_slice(value);
-}
-
-fn get_nullable_string(buf: &mut Bytes) -> Option<Option<String>> {
-    if buf.remaining() < 2 {
-        return None;
-    }
-    let len = buf.get_i16();
-    if len < 0 {
-        return Some(None);
-    }
-    if buf.remaining() < len as usize {
-        return None;
-    }
-    String::from_utf8(buf.split_to(len as usize).to_vec())
-        .ok()
-        .map(Some)
-}
-
-fn get_string(buf: &mut Bytes) -> Option<String> {
-    get_nullable_string(buf)?
-}
-
-fn get_bytes(buf: &mut Bytes) -> Option<Bytes> {
-    if buf.remaining() < 4 {
-        return None;
-    }
-    let len = buf.get_i32();
-    if len < 0 {
-        return Some(Bytes::new());
-    }
-    (buf.remaining() >= len as usize).then(|| buf.split_to(len as usize))
-}
-
-fn get_i32(buf: &mut Bytes) -> Option<i32> {
-    (buf.remaining() >= 4).then(|| buf.get_i32())
 }
 
 /// The record key of a group's metadata.

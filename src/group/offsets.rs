@@ -12,6 +12,7 @@ use kafka_protocol::records::{
 
 use super::group_record::{self, GroupSnapshot};
 use crate::log::{Isolation, LogError, LogManager};
+use crate::records::fields::{get_string, put_string};
 
 /// Kafka's key schema version for an offset commit (v0 and v1 share the layout).
 const OFFSET_KEY_VERSION: i16 = 1;
@@ -40,22 +41,6 @@ pub fn partition_for(group_id: &str, partitions: i32) -> i32 {
     });
     let positive = if hash == i32::MIN { 0 } else { hash.abs() };
     positive % partitions.max(1)
-}
-
-fn put_string(buf: &mut BytesMut, value: &str) {
-    buf.put_i16(value.len() as i16);
-    buf.put_slice(value.as_bytes());
-}
-
-fn get_string(buf: &mut Bytes) -> Option<String> {
-    if buf.remaining() < 2 {
-        return None;
-    }
-    let len = buf.get_i16();
-    if len < 0 || buf.remaining() < len as usize {
-        return None;
-    }
-    String::from_utf8(buf.split_to(len as usize).to_vec()).ok()
 }
 
 /// The record key of an offset commit.

@@ -3,5 +3,6 @@
 
 pub mod batch;
 pub mod control;
+pub mod fields;
 
 pub use batch::{batch_size, stamped_header, AppendStamp, BatchError, BatchView};
