@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs, by package name:
 #   - kcat (Debian) as a second real client;
-#   - kafka-python (PyPI) and kafkajs (npm, compat-tests/js), clients with their own protocol
-#     implementations;
+#   - kafka-python and aiokafka (PyPI) and kafkajs (npm, compat-tests/js), clients with their
+#     own protocol implementations;
 #   - confluent-kafka (PyPI), whose wheel bundles a current librdkafka. Debian's kcat links
 #     librdkafka 2.0.x, which cannot parse ApiVersions v3 tagged fields, so kcat is run with
 #     the bundled library first on LD_LIBRARY_PATH (target/kcat-lib).
@@ -19,7 +19,7 @@ venv=target/test-venv
 if [ ! -x "$venv/bin/python" ]; then
     python3 -m venv "$venv"
 fi
-"$venv/bin/pip" install --quiet --disable-pip-version-check "confluent-kafka==2.16.1" "kafka-python==3.0.12"
+"$venv/bin/pip" install --quiet --disable-pip-version-check "confluent-kafka==2.16.1" "kafka-python==3.0.12" "aiokafka==0.14.0"
 
 npm ci --prefix compat-tests/js --no-audit --no-fund --silent
 

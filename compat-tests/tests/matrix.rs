@@ -42,8 +42,13 @@ fn clients() -> Vec<Client> {
         },
         Client {
             name: "kafka-python",
-            program: python,
+            program: python.clone(),
             script: root().join("python/matrix_kafka_python.py"),
+        },
+        Client {
+            name: "aiokafka",
+            program: python,
+            script: root().join("python/matrix_aiokafka.py"),
         },
         Client {
             name: "kafkajs",
