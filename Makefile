@@ -2,7 +2,7 @@
 CARGO ?= cargo
 KCAT_LIB := $(CURDIR)/target/kcat-lib
 
-.PHONY: build run test test-deps bench java-examples fmt lint clean-data
+.PHONY: build run test test-deps compat bench java-examples fmt lint clean-data
 
 build:
 	$(CARGO) build --release --workspace --bins --examples
@@ -17,6 +17,10 @@ test-deps:
 # tests start themselves on ephemeral loopback ports.
 test: test-deps build
 	KCAT_LIBRARY_PATH=$(KCAT_LIB) $(CARGO) test --release --workspace
+
+# The client compatibility matrix alone, with its table (also part of make test).
+compat: test-deps build
+	KCAT_LIBRARY_PATH=$(KCAT_LIB) $(CARGO) test --release -p compat-tests --test matrix -- --nocapture
 
 # A first produce/consume throughput run against a broker it starts (not a test).
 bench: build
