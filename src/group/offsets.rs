@@ -7,19 +7,17 @@ use std::sync::Mutex;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::records::{
-    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
 
 use super::group_record::{self, GroupSnapshot};
-use crate::log::{Isolation, LogError, LogManager};
+use crate::log::{LogError, LogManager};
 use crate::records::fields::{get_string, put_string};
 
 /// Kafka's key schema version for an offset commit (v0 and v1 share the layout).
 const OFFSET_KEY_VERSION: i16 = 1;
 /// The value schema version written: offset, leader epoch, metadata, commit timestamp.
 const OFFSET_VALUE_VERSION: i16 = 3;
-/// Bytes read from the log per replay step.
-const REPLAY_READ_BYTES: usize = 1 << 20;
 
 /// One committed offset, with what Kafka keeps beside it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -203,67 +201,46 @@ impl OffsetStore {
     ) -> Result<(Self, HashMap<String, GroupSnapshot>), LogError> {
         let store = Self::default();
         let mut groups = HashMap::new();
-        let mut records = 0usize;
-        for index in 0..partitions {
-            let Some(log) = logs.partition(topic, index) else {
-                continue;
-            };
-            let mut offset = log.log_start_offset();
-            loop {
-                let read = log.read(offset, REPLAY_READ_BYTES, true, Isolation::ReadUncommitted)?;
-                if read.records.is_empty() {
-                    break;
-                }
-                let mut bytes = read.records;
-                let sets = RecordBatchDecoder::decode_all(&mut bytes).map_err(|error| {
-                    LogError::Io(std::io::Error::other(format!(
-                        "{topic}-{index} at {offset}: {error}"
-                    )))
-                })?;
-                for record in sets.into_iter().flat_map(|set| set.records) {
-                    offset = offset.max(record.offset + 1);
-                    records += 1;
-                    if record.control {
-                        // A transaction marker: its pending offset commits take effect or not.
-                        let commit = record
-                            .key
-                            .as_ref()
-                            .and_then(|key| key.get(2..4))
-                            .map(|kind| kind == [0, 1]);
-                        store.complete_transaction(record.producer_id, commit == Some(true));
-                        continue;
-                    }
-                    match record.key.and_then(decode_key) {
-                        Some(RecordKey::Offset(group, slot)) if record.transactional => {
-                            let update = (slot, record.value.and_then(decode_value));
-                            store.add_pending(
-                                record.producer_id,
-                                PendingCommit {
-                                    group_id: group,
-                                    update,
-                                    log_offset: record.offset,
-                                },
-                            );
-                        }
-                        Some(RecordKey::Offset(group, slot)) => {
-                            let committed = record.value.and_then(decode_value);
-                            store.apply(&group, [(slot, committed)], record.offset);
-                        }
-                        Some(RecordKey::Group(group)) => {
-                            match record.value.and_then(group_record::decode_value) {
-                                Some(snapshot) => {
-                                    groups.insert(group, snapshot);
-                                }
-                                None => {
-                                    groups.remove(&group);
-                                }
-                            }
-                        }
-                        None => {}
-                    }
-                }
+        let records = logs.replay_records(topic, partitions, |record| {
+            if record.control {
+                // A transaction marker: its pending offset commits take effect or not.
+                let commit = record
+                    .key
+                    .as_ref()
+                    .and_then(|key| key.get(2..4))
+                    .map(|kind| kind == [0, 1]);
+                store.complete_transaction(record.producer_id, commit == Some(true));
+                return;
             }
-        }
+            match record.key.and_then(decode_key) {
+                Some(RecordKey::Offset(group, slot)) if record.transactional => {
+                    let update = (slot, record.value.and_then(decode_value));
+                    store.add_pending(
+                        record.producer_id,
+                        PendingCommit {
+                            group_id: group,
+                            update,
+                            log_offset: record.offset,
+                        },
+                    );
+                }
+                Some(RecordKey::Offset(group, slot)) => {
+                    let committed = record.value.and_then(decode_value);
+                    store.apply(&group, [(slot, committed)], record.offset);
+                }
+                Some(RecordKey::Group(group)) => {
+                    match record.value.and_then(group_record::decode_value) {
+                        Some(snapshot) => {
+                            groups.insert(group, snapshot);
+                        }
+                        None => {
+                            groups.remove(&group);
+                        }
+                    }
+                }
+                None => {}
+            }
+        })?;
         tracing::info!(
             records,
             groups = groups.len(),
@@ -372,6 +349,7 @@ impl OffsetStore {
 mod tests {
     use super::*;
     use crate::records::BatchView;
+    use kafka_protocol::records::RecordBatchDecoder;
 
     #[test]
     fn partition_matches_java_string_hash() {

@@ -11,10 +11,14 @@ use std::time::Duration;
 use uuid::Uuid;
 
 use crate::clock::SharedClock;
-use crate::log::{checkpoint, LogConfig, LogError, Partition};
+use kafka_protocol::records::{Record, RecordBatchDecoder};
+
+use crate::log::{checkpoint, Isolation, LogConfig, LogError, Partition};
 
 /// Present in the data dir only between a clean shutdown and the next start.
 pub const CLEAN_SHUTDOWN_MARKER: &str = ".spool-clean-shutdown";
+/// Bytes read per step when replaying an internal topic.
+const REPLAY_READ_BYTES: usize = 1 << 20;
 /// How often the scheduler checks `flush.ms` deadlines.
 const FLUSH_SCHEDULER_TICK: Duration = Duration::from_millis(100);
 
@@ -158,6 +162,41 @@ impl LogManager {
         let mut all: Vec<_> = self.read_map().values().cloned().collect();
         all.sort_by(|a, b| (a.topic(), a.index()).cmp(&(b.topic(), b.index())));
         all
+    }
+
+    /// Visits every record of partitions `0..partitions` of `topic`, oldest first per
+    /// partition (the replay of the coordinators' internal topics). Returns how many.
+    pub fn replay_records(
+        &self,
+        topic: &str,
+        partitions: i32,
+        mut visit: impl FnMut(Record),
+    ) -> Result<usize, LogError> {
+        let mut records = 0;
+        for index in 0..partitions {
+            let Some(log) = self.partition(topic, index) else {
+                continue;
+            };
+            let mut offset = log.log_start_offset();
+            loop {
+                let read = log.read(offset, REPLAY_READ_BYTES, true, Isolation::ReadUncommitted)?;
+                if read.records.is_empty() {
+                    break;
+                }
+                let mut bytes = read.records;
+                let sets = RecordBatchDecoder::decode_all(&mut bytes).map_err(|error| {
+                    LogError::Io(std::io::Error::other(format!(
+                        "{topic}-{index} at {offset}: {error}"
+                    )))
+                })?;
+                for record in sets.into_iter().flat_map(|set| set.records) {
+                    offset = offset.max(record.offset + 1);
+                    records += 1;
+                    visit(record);
+                }
+            }
+        }
+        Ok(records)
     }
 
     /// Runs until the process ends: fsyncs partitions whose `flush.ms` / `flush.messages`

@@ -14,12 +14,9 @@ use super::{TxnConfig, TRANSACTION_TOPIC};
 use crate::clock::SharedClock;
 use crate::group::offsets::{partition_for, records_batch};
 use crate::group::{GroupCoordinator, OFFSETS_TOPIC};
-use crate::log::{Isolation, LogError, LogManager};
+use crate::log::{LogError, LogManager};
 use crate::producer_ids::ProducerIds;
 use crate::records::BatchView;
-
-/// Bytes read per step when replaying `__transaction_state`.
-const REPLAY_READ_BYTES: usize = 1 << 20;
 
 /// The partitions an open transaction may write to, by producer id (for Produce checks).
 type Writable = HashMap<i64, (i16, BTreeSet<(String, i32)>)>;
@@ -48,31 +45,15 @@ impl TxnCoordinator {
         logs: Arc<LogManager>,
     ) -> Result<Self, LogError> {
         let mut txns = HashMap::new();
-        for index in 0..config.state_partitions {
-            let Some(log) = logs.partition(TRANSACTION_TOPIC, index) else {
-                continue;
+        logs.replay_records(TRANSACTION_TOPIC, config.state_partitions, |found| {
+            let Some(id) = found.key.and_then(record::decode_key) else {
+                return;
             };
-            let mut offset = log.log_start_offset();
-            loop {
-                let read = log.read(offset, REPLAY_READ_BYTES, true, Isolation::ReadUncommitted)?;
-                if read.records.is_empty() {
-                    break;
-                }
-                let mut bytes = read.records;
-                let sets = kafka_protocol::records::RecordBatchDecoder::decode_all(&mut bytes)
-                    .map_err(|error| LogError::Io(std::io::Error::other(error.to_string())))?;
-                for found in sets.into_iter().flat_map(|set| set.records) {
-                    offset = offset.max(found.offset + 1);
-                    let Some(id) = found.key.and_then(record::decode_key) else {
-                        continue;
-                    };
-                    match found.value.and_then(record::decode_value) {
-                        Some(meta) => txns.insert(id, meta),
-                        None => txns.remove(&id),
-                    };
-                }
-            }
-        }
+            match found.value.and_then(record::decode_value) {
+                Some(meta) => txns.insert(id, meta),
+                None => txns.remove(&id),
+            };
+        })?;
         let writable = txns
             .values()
             .filter(|meta| meta.status == TxnStatus::Ongoing)
