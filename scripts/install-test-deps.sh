@@ -19,7 +19,8 @@ venv=target/test-venv
 if [ ! -x "$venv/bin/python" ]; then
     python3 -m venv "$venv"
 fi
-"$venv/bin/pip" install --quiet --disable-pip-version-check "confluent-kafka==2.16.1" "kafka-python==3.0.12" "aiokafka==0.14.0"
+"$venv/bin/pip" install --quiet --disable-pip-version-check "confluent-kafka==2.16.1" "kafka-python==3.0.12" "aiokafka==0.14.0" \
+    "lz4==4.4.5" "python-snappy==0.7.3" "zstandard==0.25.0" "cramjam==2.14.0"
 
 npm ci --prefix compat-tests/js --no-audit --no-fund --silent
 

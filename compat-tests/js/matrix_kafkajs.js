@@ -2,7 +2,22 @@
 // Usage: node matrix_kafkajs.js BOOTSTRAP. Prints `SCENARIO <name> pass|fail <detail>` lines.
 'use strict';
 
-const { Kafka, logLevel, CompressionTypes } = require('kafkajs');
+const { Kafka, logLevel, CompressionTypes, CompressionCodecs } = require('kafkajs');
+const SnappyCodec = require('kafkajs-snappy');
+const lz4 = require('lz4js');
+const zstd = require('@bokuweb/zstd-wasm');
+
+// kafkajs ships gzip only; users plug in the other codecs like this.
+CompressionCodecs[CompressionTypes.Snappy] = SnappyCodec;
+CompressionCodecs[CompressionTypes.LZ4] = () => ({
+  compress: async (encoder) => Buffer.from(lz4.compress(encoder.buffer)),
+  decompress: async (buffer) => Buffer.from(lz4.decompress(buffer)),
+});
+CompressionCodecs[CompressionTypes.ZSTD] = () => ({
+  compress: async (encoder) => Buffer.from(zstd.compress(encoder.buffer, 3)),
+  decompress: async (buffer) => Buffer.from(zstd.decompress(buffer)),
+});
+const CODECS = { gzip: CompressionTypes.GZIP, lz4: CompressionTypes.LZ4, snappy: CompressionTypes.Snappy, zstd: CompressionTypes.ZSTD };
 
 const bootstrap = process.argv[2];
 const kafka = new Kafka({ clientId: 'matrix-kafkajs', brokers: [bootstrap], logLevel: logLevel.NOTHING });
@@ -52,6 +67,7 @@ async function take(groupId, count, options = {}) {
 }
 
 async function main() {
+  await zstd.init();
   const admin = kafka.admin();
   await admin.connect();
   const state = {};
@@ -100,16 +116,18 @@ async function main() {
     check(lag === 0, `lag ${lag}`);
     return 'lag 0';
   });
-  await run('compression-gzip', async () => {
-    const topic = `${TOPIC}-gzip`;
-    const producer = kafka.producer({ allowAutoTopicCreation: true });
-    await producer.connect();
-    const messages = [...Array(10).keys()].map((i) => ({ key: `k${i}`, value: `v${i}` }));
-    await producer.send({ topic, compression: CompressionTypes.GZIP, messages });
-    await producer.disconnect();
-    const got = await take('matrix-kafkajs-gzip', 10, { topic });
-    check(got.map((m) => m.value.toString()).sort().join() === messages.map((m) => m.value).sort().join(), 'values');
-  });
+  for (const [name, codec] of Object.entries(CODECS)) {
+    await run(`compression-${name}`, async () => {
+      const topic = `${TOPIC}-${name}`;
+      const producer = kafka.producer({ allowAutoTopicCreation: true });
+      await producer.connect();
+      const messages = [...Array(10).keys()].map((i) => ({ key: `k${i}`, value: `v${i} `.repeat(50) }));
+      await producer.send({ topic, compression: codec, messages });
+      await producer.disconnect();
+      const got = await take(`matrix-kafkajs-${name}`, 10, { topic });
+      check(got.map((m) => m.value.toString()).sort().join() === messages.map((m) => m.value).sort().join(), 'values');
+    });
+  }
   await admin.disconnect();
 }
 

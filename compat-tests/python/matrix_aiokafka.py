@@ -120,22 +120,26 @@ async def main():
             await consumer.stop()
         return "lag 0"
 
-    async def compression_gzip():
-        topic = TOPIC + "-gzip"
-        producer = AIOKafkaProducer(bootstrap_servers=BOOTSTRAP, compression_type="gzip")
-        await producer.start()
-        try:
-            for i in range(10):
-                await producer.send_and_wait(topic, key=b"k%d" % i, value=b"v%d" % i)
-        finally:
-            await producer.stop()
-        consumer = group_consumer("matrix-aiokafka-gzip", topic)
-        await consumer.start()
-        try:
-            got = await take(consumer, 10)
-        finally:
-            await consumer.stop()
-        check(sorted(m.value for m in got) == sorted(b"v%d" % i for i in range(10)), "values")
+    def compression(codec):
+        """Produces and consumes with `codec` (lz4, snappy and zstd come from cramjam)."""
+        async def scenario():
+            topic = TOPIC + "-" + codec
+            values = [(b"v%d " % i) * 50 for i in range(10)]
+            producer = AIOKafkaProducer(bootstrap_servers=BOOTSTRAP, compression_type=codec)
+            await producer.start()
+            try:
+                for i, value in enumerate(values):
+                    await producer.send_and_wait(topic, key=b"k%d" % i, value=value)
+            finally:
+                await producer.stop()
+            consumer = group_consumer("matrix-aiokafka-" + codec, topic)
+            await consumer.start()
+            try:
+                got = await take(consumer, 10)
+            finally:
+                await consumer.stop()
+            check(sorted(m.value for m in got) == sorted(values), "values")
+        return scenario
 
     await run("create-topic", create_topic)
     await run("produce-keyed-with-headers", produce)
@@ -144,7 +148,8 @@ async def main():
     await run("resume-at-committed-offset", resume)
     await run("list-describe-groups", list_describe)
     await run("lag", lag)
-    await run("compression-gzip", compression_gzip)
+    for codec in ("gzip", "lz4", "snappy", "zstd"):
+        await run("compression-" + codec, compression(codec))
 
 
 asyncio.run(main())

@@ -93,17 +93,22 @@ def lag():
     return "lag 0"
 
 
-def compression_gzip():
-    topic = TOPIC + "-gzip"
-    producer = KafkaProducer(bootstrap_servers=BOOTSTRAP, compression_type="gzip")
-    for i in range(10):
-        producer.send(topic, key=b"k%d" % i, value=b"v%d" % i)
-    producer.flush()
-    c = KafkaConsumer(topic, bootstrap_servers=BOOTSTRAP, group_id="matrix-kp-gzip", auto_offset_reset="earliest",
-                      consumer_timeout_ms=15000)
-    got = take(c, 10)
-    c.close()
-    check(sorted(m.value for m in got) == sorted(b"v%d" % i for i in range(10)), "values")
+def compression(codec):
+    """Produces and consumes through spool with `codec` (lz4, snappy and zstd need the lz4,
+    python-snappy and zstandard packages, which the test set-up installs)."""
+    def scenario():
+        topic = TOPIC + "-" + codec
+        producer = KafkaProducer(bootstrap_servers=BOOTSTRAP, compression_type=codec)
+        values = [(b"v%d " % i) * 50 for i in range(10)]
+        for i, value in enumerate(values):
+            producer.send(topic, key=b"k%d" % i, value=value)
+        producer.flush()
+        c = KafkaConsumer(topic, bootstrap_servers=BOOTSTRAP, group_id="matrix-kp-" + codec,
+                          auto_offset_reset="earliest", consumer_timeout_ms=15000)
+        got = take(c, 10)
+        c.close()
+        check(sorted(m.value for m in got) == sorted(values), "values")
+    return scenario
 
 
 run("create-topic", create_topic)
@@ -113,4 +118,5 @@ run("group-commit", group_commit)
 run("resume-at-committed-offset", resume)
 run("list-describe-groups", list_describe)
 run("lag", lag)
-run("compression-gzip", compression_gzip)
+for codec in ("gzip", "lz4", "snappy", "zstd"):
+    run("compression-" + codec, compression(codec))
