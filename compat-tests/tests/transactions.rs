@@ -11,6 +11,7 @@ use common::*;
 use compat_tests::SpawnedBroker;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::{Message, Offset, TopicPartitionList};
 
 const CONFIG: &str = "\"group.initial.rebalance.delay.ms\" = 0\n\"num.partitions\" = 2";
@@ -200,8 +201,17 @@ async fn a_second_producer_with_the_same_id_fences_the_first() {
     zombie.flush(TIMEOUT).unwrap();
     // The new instance bumps the epoch and aborts the zombie's open transaction.
     let fresh = transactional_producer(&broker, "shared-id");
-    let zombie_commit = zombie.commit_transaction(TIMEOUT);
-    assert!(zombie_commit.is_err(), "the zombie must not commit");
+    // The zombie writes again to the partition it already wrote to: the older epoch is
+    // INVALID_PRODUCER_EPOCH, which librdkafka treats as fatal fencing.
+    send(&zombie, "fenced", ["from-zombie".to_owned()]);
+    let _ = zombie.flush(TIMEOUT);
+    match zombie.commit_transaction(TIMEOUT) {
+        Err(KafkaError::Transaction(error)) => {
+            assert!(error.is_fatal(), "fencing must be fatal: {error}");
+            assert_eq!(error.code(), RDKafkaErrorCode::Fenced, "{error}");
+        }
+        other => panic!("the zombie must not commit: {other:?}"),
+    }
     fresh.begin_transaction().unwrap();
     send(&fresh, "fenced", ["from-fresh".to_owned()]);
     fresh

@@ -18,8 +18,29 @@ use crate::log::{LogError, LogManager};
 use crate::producer_ids::ProducerIds;
 use crate::records::BatchView;
 
-/// The partitions an open transaction may write to, by producer id (for Produce checks).
-type Writable = HashMap<i64, (i16, BTreeSet<(String, i32)>)>;
+/// What a transactional producer may write (for Produce checks), by producer id.
+#[derive(Debug)]
+struct WriteState {
+    /// The producer's current epoch: batches with an older one come from a fenced instance.
+    epoch: i16,
+    /// The partitions of its open transaction (empty when none is open).
+    open: BTreeSet<(String, i32)>,
+}
+
+impl WriteState {
+    fn of(meta: &TxnMetadata) -> Self {
+        let open = match meta.status {
+            TxnStatus::Ongoing => meta.partitions.clone(),
+            _ => BTreeSet::new(),
+        };
+        Self {
+            epoch: meta.epoch,
+            open,
+        }
+    }
+}
+
+type Writable = HashMap<i64, WriteState>;
 
 /// All transactional ids of this broker.
 #[derive(Debug)]
@@ -56,8 +77,7 @@ impl TxnCoordinator {
         })?;
         let writable = txns
             .values()
-            .filter(|meta| meta.status == TxnStatus::Ongoing)
-            .map(|meta| (meta.producer_id, (meta.epoch, meta.partitions.clone())))
+            .map(|meta| (meta.producer_id, WriteState::of(meta)))
             .collect();
         Ok(Self {
             config,
@@ -73,14 +93,13 @@ impl TxnCoordinator {
             .writable
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if meta.status == TxnStatus::Ongoing {
-            writable.insert(meta.producer_id, (meta.epoch, meta.partitions.clone()));
-        } else {
-            writable.remove(&meta.producer_id);
-        }
+        writable.insert(meta.producer_id, WriteState::of(meta));
     }
 
     /// Whether a transactional batch from `producer_id` at `epoch` may go to `topic`/`partition`.
+    /// An older epoch is INVALID_PRODUCER_EPOCH, as Kafka's partition producer state answers
+    /// (the abort or commit markers carry the newer epoch); a partition outside the open
+    /// transaction is INVALID_TXN_STATE.
     pub fn check_write(
         &self,
         producer_id: i64,
@@ -93,9 +112,9 @@ impl TxnCoordinator {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         match writable.get(&producer_id) {
-            Some((current, _)) if epoch < *current => Err(ResponseError::ProducerFenced),
-            Some((current, partitions))
-                if epoch == *current && partitions.contains(&(topic.to_owned(), partition)) =>
+            Some(state) if epoch < state.epoch => Err(ResponseError::InvalidProducerEpoch),
+            Some(state)
+                if epoch == state.epoch && state.open.contains(&(topic.to_owned(), partition)) =>
             {
                 Ok(())
             }
