@@ -18,9 +18,11 @@ test-deps:
 test: test-deps build
 	KCAT_LIBRARY_PATH=$(KCAT_LIB) $(CARGO) test --release --workspace
 
-# The client compatibility matrix alone, with its table (also part of make test).
+# The client compatibility matrix with its table, and every listed test of librdkafka's own
+# suite (compat-tests/librdkafka-tests.md; make test runs the matrix and the fast tier).
 compat: test-deps build
 	KCAT_LIBRARY_PATH=$(KCAT_LIB) $(CARGO) test --release -p compat-tests --test matrix -- --nocapture
+	SPOOL_LIBRDKAFKA_TIER=full $(CARGO) test --release -p compat-tests --test librdkafka_suite -- --nocapture
 
 # A first produce/consume throughput run against a broker it starts (not a test).
 bench: build

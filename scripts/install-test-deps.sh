@@ -5,14 +5,23 @@
 #     own protocol implementations;
 #   - confluent-kafka (PyPI), whose wheel bundles a current librdkafka. Debian's kcat links
 #     librdkafka 2.0.x, which cannot parse ApiVersions v3 tagged fields, so kcat is run with
-#     the bundled library first on LD_LIBRARY_PATH (target/kcat-lib).
+#     the bundled library first on LD_LIBRARY_PATH (target/kcat-lib);
+#   - the codec packages the Python and Node.js clients need for lz4, snappy and zstd;
+#   - what librdkafka's own test runner builds with (Debian: a C/C++ tool chain, pkg-config,
+#     zlib, zstd and RapidJSON headers), then the runner (scripts/build-librdkafka-tests.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v kcat >/dev/null; then
+apt_packages=(kcat g++ make pkg-config zlib1g-dev libzstd-dev rapidjson-dev)
+missing=()
+for package in "${apt_packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' ||
+        missing+=("$package")
+done
+if [ ${#missing[@]} -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    apt-get install -y -qq kcat >/dev/null
+    apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
 venv=target/test-venv
@@ -27,4 +36,5 @@ npm ci --prefix compat-tests/js --no-audit --no-fund --silent
 lib=$(ls "$venv"/lib/python3*/site-packages/confluent_kafka.libs/librdkafka-*.so.1 | head -n 1)
 mkdir -p target/kcat-lib
 ln -sf "$(realpath "$lib")" target/kcat-lib/librdkafka.so.1
+./scripts/build-librdkafka-tests.sh
 echo "test dependencies ready: kcat with $(basename "$lib")"
