@@ -96,6 +96,22 @@ pub struct Broker {
     pub clock: SharedClock,
 }
 
+/// Configs of the internal topics: compacted, never deleted by retention (as in Kafka; the
+/// coordinators replay the latest record per key).
+fn internal_topic_configs() -> BTreeMap<String, String> {
+    BTreeMap::from([("cleanup.policy".to_owned(), "compact".to_owned())])
+}
+
+/// A topic's overrides on top of the broker defaults; internal topics always keep their own
+/// configs (also when their metadata was written before those existed).
+fn topic_log_config(topic: &TopicMetadata, config: &BrokerConfig) -> Arc<LogConfig> {
+    let mut overrides = topic.configs.clone();
+    if Broker::is_internal_topic(&topic.name) {
+        overrides.extend(internal_topic_configs());
+    }
+    Arc::new(topic_config::log_config(&overrides, config))
+}
+
 impl Broker {
     /// Loads metadata and every partition (recovering them after an unclean shutdown).
     pub fn open(config: BrokerConfig, clock: SharedClock) -> Result<Self, StartupError> {
@@ -104,8 +120,7 @@ impl Broker {
         if logs.is_recovering() {
             tracing::warn!(data_dir = %config.data_dir.display(), "previous run did not shut down cleanly; recovering logs");
         }
-        let log_config =
-            |topic: &TopicMetadata| Arc::new(topic_config::log_config(&topic.configs, &config));
+        let log_config = |topic: &TopicMetadata| topic_log_config(topic, &config);
         for topic in metadata.image().topics() {
             logs.open_topic(&topic.name, topic.id, topic.partitions, &log_config(topic))?;
         }
@@ -115,7 +130,7 @@ impl Broker {
         ];
         for (name, partitions) in internal {
             if metadata.image().topic(name).is_none() {
-                let topic = metadata.create_topic(name, partitions, BTreeMap::new())?;
+                let topic = metadata.create_topic(name, partitions, internal_topic_configs())?;
                 logs.open_topic(&topic.name, topic.id, topic.partitions, &log_config(&topic))?;
             }
         }
@@ -141,7 +156,7 @@ impl Broker {
 
     /// The log settings for a topic: its overrides on top of the broker defaults.
     pub fn log_config(&self, topic: &TopicMetadata) -> Arc<LogConfig> {
-        Arc::new(topic_config::log_config(&topic.configs, &self.config))
+        topic_log_config(topic, &self.config)
     }
 
     /// The log of `topic`/`partition`, if it exists.

@@ -60,6 +60,8 @@ pub struct LogDefaults {
     pub index_interval_bytes: i64,
     pub retention_ms: i64,
     pub retention_bytes: i64,
+    /// `log.retention.check.interval.ms`: how often retention runs.
+    pub retention_check_interval_ms: i64,
     pub flush_interval_messages: i64,
     pub flush_interval_ms: i64,
     pub message_timestamp_type: TimestampType,
@@ -196,6 +198,12 @@ impl BrokerConfig {
                 .or(retention_minutes.map(|minutes| minutes * 60_000))
                 .unwrap_or(retention_hours * HOUR_MS),
             retention_bytes: keys.int("log.retention.bytes", -1, -1, i64::MAX)?,
+            retention_check_interval_ms: keys.int(
+                "log.retention.check.interval.ms",
+                300_000,
+                1,
+                i64::MAX,
+            )?,
             flush_interval_messages: keys.int(
                 "log.flush.interval.messages",
                 i64::MAX,

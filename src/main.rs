@@ -150,6 +150,11 @@ async fn run(mut config: BrokerConfig) -> Result<(), Box<dyn std::error::Error>>
     }
     let broker = Arc::new(Broker::open(config, Arc::new(SystemClock))?);
     tokio::spawn(Arc::clone(&broker.logs).run_flush_scheduler());
+    tokio::spawn(
+        Arc::clone(&broker.logs).run_retention(Duration::from_millis(
+            broker.config.log.retention_check_interval_ms as u64,
+        )),
+    );
     tokio::spawn(Arc::clone(&broker.logs).run_producer_expiry(
         broker.config.producer_id_expiration_ms,
         Duration::from_millis(broker.config.producer_id_expiration_check_interval_ms as u64),

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use common::*;
 use compat_tests::SpawnedBroker;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
-use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::{Message, Offset, TopicPartitionList};
 
 const CONFIG: &str = "\"group.initial.rebalance.delay.ms\" = 0\n\"num.partitions\" = 2";

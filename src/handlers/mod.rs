@@ -11,6 +11,7 @@ mod add_partitions_to_txn;
 mod api_versions;
 mod create_topics;
 mod delete_groups;
+mod delete_records;
 mod delete_topics;
 mod describe_groups;
 mod describe_producers;
@@ -70,6 +71,7 @@ pub const SUPPORTED_APIS: &[SupportedApi] = &[
     describe_groups::API,
     delete_groups::API,
     offset_delete::API,
+    delete_records::API,
     init_producer_id::API,
     describe_producers::API,
     add_partitions_to_txn::API,
@@ -153,6 +155,7 @@ pub fn dispatch(
         )),
         RequestKind::DeleteGroups(request) => delete_groups::handle(broker, request),
         RequestKind::OffsetDelete(request) => offset_delete::handle(broker, request),
+        RequestKind::DeleteRecords(request) => delete_records::handle(broker, request),
         RequestKind::InitProducerId(request) => init_producer_id::handle(broker, request),
         RequestKind::AddPartitionsToTxn(request) => {
             add_partitions_to_txn::handle(broker, version, request)

@@ -1,7 +1,8 @@
 //! Small text files kept beside a partition's segments, written atomically (temp file, fsync,
 //! rename, fsync dir): `partition.metadata` (topic id, as Kafka writes it),
-//! `leader-epoch-checkpoint` (Kafka's format) and `recovery-point` (the first offset not known
-//! to be on disk; segments from there on are scanned after an unclean shutdown).
+//! `leader-epoch-checkpoint` (Kafka's format), `recovery-point` (the first offset not known
+//! to be on disk; segments from there on are scanned after an unclean shutdown) and
+//! `log-start-offset` (the first offset readable, once DeleteRecords or retention moved it).
 
 use std::fs::{self, File};
 use std::io::{self, Write};
@@ -12,6 +13,7 @@ use uuid::Uuid;
 pub const PARTITION_METADATA_FILE: &str = "partition.metadata";
 pub const LEADER_EPOCH_FILE: &str = "leader-epoch-checkpoint";
 pub const RECOVERY_POINT_FILE: &str = "recovery-point";
+pub const LOG_START_OFFSET_FILE: &str = "log-start-offset";
 
 /// Replaces `path` with `contents` so that a crash leaves the old or the new file, never a mix.
 pub fn write_atomically(path: &Path, contents: &[u8]) -> io::Result<()> {
@@ -70,10 +72,23 @@ pub fn write_recovery_point(dir: &Path, offset: i64) -> io::Result<()> {
 
 /// The recorded recovery point; 0 (scan everything) when missing or unreadable.
 pub fn read_recovery_point(dir: &Path) -> i64 {
-    fs::read_to_string(dir.join(RECOVERY_POINT_FILE))
-        .ok()
-        .and_then(|text| text.trim().parse().ok())
-        .unwrap_or(0)
+    read_offset(&dir.join(RECOVERY_POINT_FILE)).unwrap_or(0)
+}
+
+pub fn write_log_start_offset(dir: &Path, offset: i64) -> io::Result<()> {
+    write_atomically(
+        &dir.join(LOG_START_OFFSET_FILE),
+        format!("{offset}\n").as_bytes(),
+    )
+}
+
+/// The recorded log start offset, if one was written and is readable.
+pub fn read_log_start_offset(dir: &Path) -> Option<i64> {
+    read_offset(&dir.join(LOG_START_OFFSET_FILE))
+}
+
+fn read_offset(path: &Path) -> Option<i64> {
+    fs::read_to_string(path).ok()?.trim().parse().ok()
 }
 
 #[cfg(test)]
@@ -91,5 +106,8 @@ mod tests {
         assert_eq!(read_recovery_point(dir.path()), 0);
         write_recovery_point(dir.path(), 42).unwrap();
         assert_eq!(read_recovery_point(dir.path()), 42);
+        assert_eq!(read_log_start_offset(dir.path()), None);
+        write_log_start_offset(dir.path(), 7).unwrap();
+        assert_eq!(read_log_start_offset(dir.path()), Some(7));
     }
 }

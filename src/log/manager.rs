@@ -177,23 +177,35 @@ impl LogManager {
             let Some(log) = self.partition(topic, index) else {
                 continue;
             };
-            let mut offset = log.log_start_offset();
+            let start = log.log_start_offset();
+            let mut offset = start;
             loop {
                 let read = log.read(offset, REPLAY_READ_BYTES, true, Isolation::ReadUncommitted)?;
                 if read.records.is_empty() {
                     break;
                 }
+                // Where the next read starts, even if no record of these batches is visited.
+                let next = crate::records::batch::last_offset_in(&read.records)
+                    .map_or(offset, |last| last + 1);
                 let mut bytes = read.records;
                 let sets = RecordBatchDecoder::decode_all(&mut bytes).map_err(|error| {
                     LogError::Io(std::io::Error::other(format!(
                         "{topic}-{index} at {offset}: {error}"
                     )))
                 })?;
-                for record in sets.into_iter().flat_map(|set| set.records) {
-                    offset = offset.max(record.offset + 1);
+                // The first batch may begin below the log start offset (DeleteRecords).
+                for record in sets
+                    .into_iter()
+                    .flat_map(|set| set.records)
+                    .filter(|record| record.offset >= start)
+                {
                     records += 1;
                     visit(record);
                 }
+                if next <= offset {
+                    break;
+                }
+                offset = next;
             }
         }
         Ok(records)
@@ -234,6 +246,34 @@ impl LogManager {
                 tracing::info!(expired, "forgot idle producers");
             }
         }
+    }
+
+    /// Runs until the process ends: every `check_interval` (`log.retention.check.interval.ms`)
+    /// deletes the segments that retention or DeleteRecords left below the log start.
+    pub async fn run_retention(self: Arc<Self>, check_interval: Duration) {
+        let mut tick = tokio::time::interval(check_interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let logs = Arc::clone(&self);
+            if let Err(error) = tokio::task::spawn_blocking(move || logs.apply_retention()).await {
+                tracing::error!(%error, "retention task failed");
+            }
+        }
+    }
+
+    /// One retention pass over every partition; returns how many segments were deleted.
+    pub fn apply_retention(&self) -> usize {
+        self.partitions()
+            .iter()
+            .map(|log| match log.apply_retention() {
+                Ok(deleted) => deleted,
+                Err(error) => {
+                    tracing::error!(topic = log.topic(), partition = log.index(), %error, "retention failed");
+                    0
+                }
+            })
+            .sum()
     }
 
     /// Syncs every log and index and leaves the clean-shutdown marker.

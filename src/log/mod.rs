@@ -10,6 +10,7 @@ pub mod index;
 pub mod manager;
 pub mod partition;
 pub mod producer_state;
+pub mod retention;
 pub mod segment;
 pub mod transactions;
 
@@ -52,6 +53,13 @@ pub struct LogConfig {
     pub flush_messages: u64,
     /// `flush.ms`: fsync data older than this (i64::MAX = never by time).
     pub flush_ms: i64,
+    /// `retention.ms`: closed segments whose newest record is older are deleted (-1: never).
+    pub retention_ms: i64,
+    /// `retention.bytes`: oldest closed segments are deleted while the log is larger (-1: no
+    /// limit).
+    pub retention_bytes: i64,
+    /// `cleanup.policy` contains `delete` (retention applies).
+    pub delete_enabled: bool,
 }
 
 /// Errors of the log layer; handlers map them to Kafka error codes in one place.

@@ -12,6 +12,7 @@ use tokio::sync::watch;
 use crate::clock::SharedClock;
 use crate::log::checkpoint;
 use crate::log::producer_state::{self, ProducerBatch, ProducerStates, SequenceCheck, Snapshot};
+use crate::log::retention::{self, SegmentSummary};
 use crate::log::segment::{self, Segment, TimestampMatch};
 use crate::log::transactions::{AbortedTxn, TxnState};
 use crate::log::Isolation;
@@ -56,6 +57,8 @@ struct LogState {
     producers: ProducerStates,
     /// Open and aborted transactions, rebuilt with the producers.
     txns: TxnState,
+    /// First readable offset: the first segment's base, or later once DeleteRecords moved it.
+    log_start_offset: i64,
 }
 
 impl LogState {
@@ -68,7 +71,7 @@ impl LogState {
     }
 
     fn log_start_offset(&self) -> i64 {
-        self.segments[0].base_offset()
+        self.log_start_offset
     }
 
     /// Index of the segment that holds `offset` (the last one with base ≤ offset).
@@ -95,6 +98,8 @@ pub struct Partition {
     /// Held by the one task running an fsync; waiters queue here and usually find their
     /// offset covered when they get it (group commit).
     flush_lock: tokio::sync::Mutex<()>,
+    /// Serializes moves of the log start offset (checkpoint write, then segment removal).
+    start_lock: Mutex<()>,
 }
 
 impl Partition {
@@ -157,6 +162,10 @@ impl Partition {
             txns,
             ..
         } = load_producer_states(dir, &segments)?;
+        let log_end_offset = segments[segments.len() - 1].next_offset();
+        let log_start_offset = checkpoint::read_log_start_offset(dir)
+            .unwrap_or(0)
+            .clamp(segments[0].base_offset(), log_end_offset);
         let state = LogState {
             config,
             segments,
@@ -166,8 +175,8 @@ impl Partition {
             last_flush_ms: now,
             producers,
             txns,
+            log_start_offset,
         };
-        let log_end_offset = state.log_end_offset();
         Ok(Self {
             topic: topic.to_owned(),
             index,
@@ -178,6 +187,7 @@ impl Partition {
             end_offset: watch::Sender::new(log_end_offset),
             durable_offset: AtomicI64::new(log_end_offset),
             flush_lock: tokio::sync::Mutex::new(()),
+            start_lock: Mutex::new(()),
         })
     }
 
@@ -561,6 +571,91 @@ impl Partition {
     pub fn set_config(&self, config: Arc<LogConfig>) {
         self.lock().config = config;
     }
+
+    /// DeleteRecords: makes `offset` (at most the high watermark) the first readable offset,
+    /// durably, and deletes the segments entirely below it. Returns the new log start offset.
+    pub fn delete_records_before(&self, offset: i64) -> Result<i64, LogError> {
+        let _moving = self.start_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let (start, end) = {
+            let state = self.lock();
+            (state.log_start_offset(), state.log_end_offset())
+        };
+        if !(0..=end).contains(&offset) {
+            return Err(LogError::OffsetOutOfRange {
+                offset,
+                log_start_offset: start,
+                log_end_offset: end,
+            });
+        }
+        if offset > start {
+            self.move_log_start(offset)?;
+        }
+        Ok(self.log_start_offset())
+    }
+
+    /// Deletes the oldest segments retention (or an earlier DeleteRecords) allows; returns how
+    /// many went.
+    pub fn apply_retention(&self) -> Result<usize, LogError> {
+        let _moving = self.start_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let now = self.clock.now_ms();
+        let (deletable, new_start) = {
+            let state = self.lock();
+            let summaries: Vec<SegmentSummary> = state
+                .segments
+                .iter()
+                .map(|segment| SegmentSummary {
+                    base_offset: segment.base_offset(),
+                    next_offset: segment.next_offset(),
+                    size: segment.size(),
+                    max_timestamp: segment.max_timestamp(),
+                })
+                .collect();
+            let deletable =
+                retention::deletable_prefix(&summaries, &state.config, state.log_start_offset, now);
+            let new_start = summaries[deletable].base_offset.max(state.log_start_offset);
+            (deletable, new_start)
+        };
+        if deletable == 0 {
+            return Ok(0);
+        }
+        self.move_log_start(new_start)
+    }
+
+    /// Records `new_start` as the log start offset (checkpoint first, so a crash never brings
+    /// deleted records back), then drops and deletes the closed segments entirely below it.
+    /// Returns how many segments were deleted. The caller holds `start_lock`.
+    fn move_log_start(&self, new_start: i64) -> Result<usize, LogError> {
+        checkpoint::write_log_start_offset(&self.dir, new_start)?;
+        let removed: Vec<i64> = {
+            let mut state = self.lock();
+            state.log_start_offset = state.log_start_offset.max(new_start);
+            let closed = state.segments.len() - 1;
+            let below = state.segments[..closed]
+                .iter()
+                .take_while(|segment| segment.next_offset() <= new_start)
+                .count();
+            state.txns.forget_before(new_start);
+            state
+                .segments
+                .drain(..below)
+                .map(|segment| segment.base_offset())
+                .collect()
+        };
+        // Readers still holding a removed segment's file keep reading it until they drop it.
+        for base_offset in &removed {
+            segment::remove_files(&self.dir, *base_offset)?;
+        }
+        if !removed.is_empty() {
+            tracing::info!(
+                topic = %self.topic,
+                partition = self.index,
+                segments = removed.len(),
+                log_start_offset = new_start,
+                "deleted segments below the log start offset"
+            );
+        }
+        Ok(removed.len())
+    }
 }
 
 /// Producer and transaction state as of the end of the log: the snapshot (if it is not past
@@ -630,7 +725,7 @@ fn load_producer_states(dir: &Path, segments: &[Segment]) -> Result<Snapshot, Lo
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::clock::ManualClock;
     use crate::records::batch::testing::build_batch;
@@ -645,6 +740,9 @@ mod tests {
             timestamp_type: TimestampType::CreateTime,
             flush_messages: u64::MAX,
             flush_ms: i64::MAX,
+            retention_ms: -1,
+            retention_bytes: -1,
+            delete_enabled: true,
         }
     }
 
@@ -961,6 +1059,93 @@ mod tests {
             );
             drop(reopened);
         }
+    }
+
+    #[test]
+    fn delete_records_moves_the_log_start_durably_and_drops_whole_segments() {
+        let dir = tempfile::tempdir().unwrap();
+        let partition = open(dir.path(), test_config(), false);
+        for i in 0..30 {
+            append(&partition, 2, i);
+        }
+        let segments = partition.segment_count();
+        assert!(segments > 3);
+        let end = partition.log_end_offset();
+        assert!(matches!(
+            partition.delete_records_before(end + 1),
+            Err(LogError::OffsetOutOfRange { .. })
+        ));
+        assert_eq!(partition.delete_records_before(25).unwrap(), 25);
+        assert_eq!(partition.log_start_offset(), 25);
+        assert!(
+            partition.segment_count() < segments,
+            "segments below 25 deleted"
+        );
+        // Moving backwards is a no-op.
+        assert_eq!(partition.delete_records_before(3).unwrap(), 25);
+        assert!(matches!(
+            partition.read(24, 1000, true, Isolation::ReadUncommitted),
+            Err(LogError::OffsetOutOfRange { .. })
+        ));
+        let read = partition
+            .read(25, 1000, true, Isolation::ReadUncommitted)
+            .unwrap();
+        assert_eq!(read.log_start_offset, 25);
+        assert!(BatchView::parse(&read.records).unwrap().last_offset() >= 25);
+        drop(partition);
+        // After a crash (no clean shutdown) the start offset is still 25.
+        let reopened = open(dir.path(), test_config(), true);
+        assert_eq!(reopened.log_start_offset(), 25);
+        assert_eq!(reopened.log_end_offset(), end);
+        // Deleting up to the high watermark empties the log but keeps its end.
+        assert_eq!(reopened.delete_records_before(end).unwrap(), end);
+        assert_eq!(reopened.segment_count(), 1);
+        assert_eq!(append(&reopened, 1, 99).base_offset, end);
+    }
+
+    #[test]
+    fn retention_deletes_expired_and_excess_segments() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(ManualClock::new(1_000));
+        let config = LogConfig {
+            retention_ms: 10_000,
+            ..test_config()
+        };
+        let partition =
+            Partition::open("t", 0, dir.path(), Arc::new(config), false, clock.clone()).unwrap();
+        // Old records (timestamp 0), then new ones (timestamp 20 000).
+        for _ in 0..20 {
+            append(&partition, 2, 0);
+        }
+        let old_end = partition.log_end_offset();
+        for _ in 0..20 {
+            append(&partition, 2, 20_000);
+        }
+        assert_eq!(
+            partition.apply_retention().unwrap(),
+            0,
+            "nothing older than 10 s"
+        );
+        clock.advance(20_000);
+        let deleted = partition.apply_retention().unwrap();
+        assert!(deleted > 0);
+        let start = partition.log_start_offset();
+        assert!(
+            start > 0 && start <= old_end,
+            "start {start} within the old records"
+        );
+        // By size: keep at most ~2 KiB.
+        partition.set_config(Arc::new(LogConfig {
+            retention_bytes: 2048,
+            ..test_config()
+        }));
+        partition.apply_retention().unwrap();
+        let remaining: u64 = partition.lock().segments.iter().map(Segment::size).sum();
+        assert!(
+            (2048..2048 + 1024).contains(&remaining),
+            "{remaining} bytes left"
+        );
+        assert!(partition.log_start_offset() > start);
     }
 
     #[test]

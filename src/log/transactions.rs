@@ -31,6 +31,11 @@ impl TxnState {
         self.ongoing.entry(producer_id).or_insert(base_offset);
     }
 
+    /// Forgets aborted transactions that ended below `offset` (no longer readable).
+    pub fn forget_before(&mut self, offset: i64) {
+        self.aborted.retain(|aborted| aborted.last_offset >= offset);
+    }
+
     /// A COMMIT (`commit`) or ABORT marker was appended at `marker_offset`.
     pub fn on_marker(&mut self, producer_id: i64, commit: bool, marker_offset: i64) {
         if let Some(first_offset) = self.ongoing.remove(&producer_id) {

@@ -170,6 +170,11 @@ pub fn log_config(overrides: &BTreeMap<String, String>, broker: &BrokerConfig) -
         .unwrap_or(TimestampType::CreateTime),
         flush_messages: long("flush.messages").max(1) as u64,
         flush_ms: long("flush.ms").max(0),
+        retention_ms: long("retention.ms").max(-1),
+        retention_bytes: long("retention.bytes").max(-1),
+        delete_enabled: value("cleanup.policy")
+            .split(',')
+            .any(|policy| policy.trim() == "delete"),
     }
 }
 

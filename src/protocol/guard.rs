@@ -224,6 +224,10 @@ const INIT_PRODUCER_ID: &[Field] = &[f(Str), f(Int32), since(3, Int64), since(3,
 const DESCRIBE_PRODUCERS_TOPIC: &[Field] = &[f(Str), f(Int32s)];
 const DESCRIBE_PRODUCERS: &[Field] = &[f(Structs(DESCRIBE_PRODUCERS_TOPIC))];
 
+const DELETE_RECORDS_PARTITION: &[Field] = &[f(Int32), f(Int64)];
+const DELETE_RECORDS_TOPIC: &[Field] = &[f(Str), f(Structs(DELETE_RECORDS_PARTITION))];
+const DELETE_RECORDS: &[Field] = &[f(Structs(DELETE_RECORDS_TOPIC)), f(Int32)];
+
 const OFFSET_DELETE_PARTITION: &[Field] = &[f(Int32)];
 const OFFSET_DELETE_TOPIC: &[Field] = &[f(Str), f(Structs(OFFSET_DELETE_PARTITION))];
 const OFFSET_DELETE: &[Field] = &[f(Str), f(Structs(OFFSET_DELETE_TOPIC))];
@@ -239,6 +243,7 @@ fn layout(api: ApiKey) -> Option<(&'static [Field], i16)> {
         ApiKey::ListOffsets => (LIST_OFFSETS, 6),
         ApiKey::CreateTopics => (CREATE_TOPICS, 5),
         ApiKey::DeleteTopics => (DELETE_TOPICS, 4),
+        ApiKey::DeleteRecords => (DELETE_RECORDS, 2),
         ApiKey::FindCoordinator => (FIND_COORDINATOR, 3),
         ApiKey::JoinGroup => (JOIN_GROUP, 6),
         ApiKey::SyncGroup => (SYNC_GROUP, 4),
@@ -561,6 +566,18 @@ pub(crate) mod tests {
             ApiKey::ListOffsets => encoded(&list_offsets, version),
             ApiKey::CreateTopics => encoded(&create, version),
             ApiKey::DeleteTopics => encoded(&delete(version), version),
+            ApiKey::DeleteRecords => encoded(
+                &DeleteRecordsRequest::default()
+                    .with_topics(vec![delete_records_request::DeleteRecordsTopic::default()
+                        .with_name(name("t"))
+                        .with_partitions(vec![
+                            delete_records_request::DeleteRecordsPartition::default()
+                                .with_partition_index(1)
+                                .with_offset(5),
+                        ])])
+                    .with_timeout_ms(100),
+                version,
+            ),
             ApiKey::ApiVersions => encoded(&api_versions(version), version),
             other => {
                 group_sample(other, version).unwrap_or_else(|| panic!("no sample for {other:?}"))

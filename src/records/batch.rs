@@ -54,6 +54,19 @@ pub enum BatchError {
     InconsistentCount { count: i32, last_offset_delta: i32 },
 }
 
+/// The last offset of the last whole batch in `bytes` (batches back to back, as a log read
+/// returns them), without CRC checks.
+pub fn last_offset_in(bytes: &[u8]) -> Option<i64> {
+    let mut at = 0;
+    let mut last = None;
+    while at < bytes.len() {
+        let view = BatchView::parse_header(&bytes[at..]).ok()?;
+        last = Some(view.last_offset());
+        at += view.size();
+    }
+    last
+}
+
 /// Reads the total size (including the 12-byte log overhead) of the batch starting at `bytes`,
 /// checking only that the length field is sane. Used to walk a buffer batch by batch.
 pub fn batch_size(bytes: &[u8]) -> Result<usize, BatchError> {
