@@ -106,9 +106,10 @@ fn lookup(
         EARLIEST => Ok((log.log_start_offset(), -1)),
         MAX_TIMESTAMP => {
             requires(7)?;
-            Ok(log
-                .max_timestamp()
-                .map_or((-1, -1), |found| (found.offset, found.timestamp)))
+            match log.max_timestamp() {
+                Ok(found) => Ok(found.map_or((-1, -1), |found| (found.offset, found.timestamp))),
+                Err(error) => Err(errors::for_log_error(&error)),
+            }
         }
         EARLIEST_LOCAL => {
             requires(8)?;

@@ -19,7 +19,7 @@ use thiserror::Error;
 use crate::records::BatchError;
 
 pub use manager::LogManager;
-pub use partition::{AppendInfo, Partition, ReadResult};
+pub use partition::{AppendInfo, Partition, ReadResult, TimestampMatch};
 
 /// Which records a read may return (Fetch/ListOffsets `isolation_level`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -13,11 +13,11 @@ use crate::clock::SharedClock;
 use crate::log::checkpoint;
 use crate::log::producer_state::{self, ProducerBatch, ProducerStates, SequenceCheck, Snapshot};
 use crate::log::retention::{self, SegmentSummary};
-use crate::log::segment::{self, Segment, TimestampMatch};
+use crate::log::segment::{self, Segment};
 use crate::log::transactions::{AbortedTxn, TxnState};
 use crate::log::Isolation;
 use crate::log::{LogConfig, LogError, TimestampType};
-use crate::records::control;
+use crate::records::{control, stamps};
 use crate::records::{stamped_header, AppendStamp, BatchView};
 
 /// Where an appended batch landed.
@@ -28,6 +28,22 @@ pub struct AppendInfo {
     /// The broker's timestamp for LogAppendTime topics, -1 for CreateTime.
     pub log_append_time_ms: i64,
     pub log_start_offset: i64,
+}
+
+/// A record found by a timestamp lookup (ListOffsets).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimestampMatch {
+    pub offset: i64,
+    pub timestamp: i64,
+}
+
+impl From<stamps::RecordStamp> for TimestampMatch {
+    fn from(record: stamps::RecordStamp) -> Self {
+        Self {
+            offset: record.offset,
+            timestamp: record.timestamp,
+        }
+    }
 }
 
 /// Batches read for a fetch, with the partition's offsets at the time of the read.
@@ -503,37 +519,51 @@ impl Partition {
         Ok(result)
     }
 
-    /// The first batch whose max timestamp is ≥ `timestamp` (ListOffsets by time).
+    /// The first readable record stamped at or after `timestamp` (ListOffsets by time): the
+    /// indexes find the batch, decoding that one batch finds the record.
     pub fn find_offset_by_timestamp(
         &self,
         timestamp: i64,
     ) -> Result<Option<TimestampMatch>, LogError> {
         let state = self.lock();
-        for segment in state
-            .segments
-            .iter()
-            .filter(|segment| segment.max_timestamp() >= timestamp)
-        {
-            if let Some(found) = segment.find_by_timestamp(timestamp)? {
-                return Ok(Some(found));
+        let mut from = state.log_start_offset;
+        for segment in &state.segments {
+            while let Some(location) = segment.find_by_timestamp(timestamp, from)? {
+                let found = stamps::record_stamps(&segment.read_batch(&location)?)?
+                    .into_iter()
+                    .find(|record| record.offset >= from && record.timestamp >= timestamp);
+                if let Some(record) = found {
+                    return Ok(Some(record.into()));
+                }
+                from = location.last_offset() + 1;
             }
         }
         Ok(None)
     }
 
-    /// The batch holding the largest timestamp (ListOffsets `MAX_TIMESTAMP`, KIP-734).
-    pub fn max_timestamp(&self) -> Option<TimestampMatch> {
+    /// The first record holding the partition's largest timestamp (ListOffsets
+    /// `MAX_TIMESTAMP`, KIP-734).
+    pub fn max_timestamp(&self) -> Result<Option<TimestampMatch>, LogError> {
         let state = self.lock();
-        let mut best: Option<TimestampMatch> = None;
-        for segment in state.segments.iter().filter(|segment| !segment.is_empty()) {
-            if best.is_none_or(|best| segment.max_timestamp() > best.timestamp) {
-                best = Some(TimestampMatch {
-                    offset: segment.offset_of_max_timestamp(),
-                    timestamp: segment.max_timestamp(),
-                });
-            }
-        }
-        best
+        let Some(segment) = state
+            .segments
+            .iter()
+            .filter(|segment| !segment.is_empty())
+            .reduce(|best, segment| {
+                if segment.max_timestamp() > best.max_timestamp() {
+                    segment
+                } else {
+                    best
+                }
+            })
+        else {
+            return Ok(None);
+        };
+        let Some(location) = segment.locate(segment.offset_of_max_timestamp())? else {
+            return Ok(None);
+        };
+        let batch = segment.read_batch(&location)?;
+        Ok(stamps::first_with_max_timestamp(&batch)?.map(TimestampMatch::from))
     }
 
     /// The idempotent producers with state in this partition: (id, epoch, last sequence,
@@ -850,17 +880,33 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn timestamp_lookups_span_segments() {
+    fn timestamp_lookups_find_records_across_segments() {
+        use crate::records::batch::testing::build_records_batch;
+        use kafka_protocol::records::Compression;
         let dir = tempfile::tempdir().unwrap();
         let partition = open(dir.path(), test_config(), false);
+        // Batch i holds offsets 3i..3i+2 stamped 100+10i, 105+10i and 101+10i.
         for i in 0..30 {
-            append(&partition, 2, 100 + i * 10);
+            let t = 100 + i * 10;
+            let bytes = build_records_batch(&[t, t + 5, t + 1], Compression::Lz4);
+            partition
+                .append(&BatchView::parse(&bytes).unwrap())
+                .unwrap();
         }
-        let found = partition.find_offset_by_timestamp(255).unwrap().unwrap();
-        assert_eq!((found.offset, found.timestamp), (32, 260));
+        assert!(partition.segment_count() > 2);
+        let found = partition.find_offset_by_timestamp(253).unwrap().unwrap();
+        assert_eq!(
+            (found.offset, found.timestamp),
+            (46, 255),
+            "mid-batch record"
+        );
         assert_eq!(partition.find_offset_by_timestamp(10_000).unwrap(), None);
-        let max = partition.max_timestamp().unwrap();
-        assert_eq!((max.offset, max.timestamp), (59, 390));
+        let max = partition.max_timestamp().unwrap().unwrap();
+        assert_eq!((max.offset, max.timestamp), (88, 395));
+        // Below the log start offset nothing is found.
+        partition.delete_records_before(47).unwrap();
+        let found = partition.find_offset_by_timestamp(253).unwrap().unwrap();
+        assert_eq!((found.offset, found.timestamp), (48, 260));
     }
 
     #[test]

@@ -60,13 +60,6 @@ impl BatchLocation {
     }
 }
 
-/// The batch found for a timestamp lookup.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TimestampMatch {
-    pub offset: i64,
-    pub timestamp: i64,
-}
-
 /// What recovery found in a segment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RecoveryReport {
@@ -380,8 +373,12 @@ impl Segment {
         self.walk_from(start, |location| location.last_offset() >= offset)
     }
 
-    /// The first batch whose max timestamp is ≥ `timestamp`.
-    pub fn find_by_timestamp(&self, timestamp: i64) -> io::Result<Option<TimestampMatch>> {
+    /// The first batch at or after `from_offset` whose max timestamp is ≥ `timestamp`.
+    pub fn find_by_timestamp(
+        &self,
+        timestamp: i64,
+        from_offset: i64,
+    ) -> io::Result<Option<BatchLocation>> {
         if self.max_timestamp < timestamp {
             return Ok(None);
         }
@@ -392,24 +389,9 @@ impl Segment {
                 .map_or(0, |entry| u64::from(entry.position)),
             None => 0,
         };
-        let mut position = start;
-        while let Some(location) = self.read_location(position, self.size)? {
-            if location.header.max_timestamp >= timestamp {
-                // Batch granularity: the batch's first record when its timestamp already
-                // qualifies (exact), else the batch's newest timestamp.
-                let matched = if location.header.base_timestamp >= timestamp {
-                    location.header.base_timestamp
-                } else {
-                    location.header.max_timestamp
-                };
-                return Ok(Some(TimestampMatch {
-                    offset: location.base_offset(),
-                    timestamp: matched,
-                }));
-            }
-            position += location.size;
-        }
-        Ok(None)
+        self.walk_from(start, |location| {
+            location.last_offset() >= from_offset && location.header.max_timestamp >= timestamp
+        })
     }
 
     /// The bytes of the batch at `location`.
@@ -557,16 +539,20 @@ mod tests {
             assert!(location.base_offset() <= offset && offset <= location.last_offset());
         }
         assert_eq!(segment.locate(250).unwrap(), None);
-        let found = segment.find_by_timestamp(1205).unwrap().unwrap();
+        let found = segment.find_by_timestamp(1205, 0).unwrap().unwrap();
+        assert_eq!(found.base_offset(), 100 + 21 * 3);
+        assert_eq!(found.header.max_timestamp, 1210);
+        let later = segment.find_by_timestamp(1205, 200).unwrap().unwrap();
+        assert!(later.base_offset() <= 200 && 200 <= later.last_offset());
         assert_eq!(
-            found,
-            TimestampMatch {
-                offset: 100 + 21 * 3,
-                timestamp: 1210
-            }
+            segment
+                .find_by_timestamp(0, 0)
+                .unwrap()
+                .unwrap()
+                .base_offset(),
+            100
         );
-        assert_eq!(segment.find_by_timestamp(0).unwrap().unwrap().offset, 100);
-        assert_eq!(segment.find_by_timestamp(5000).unwrap(), None);
+        assert_eq!(segment.find_by_timestamp(5000, 0).unwrap(), None);
     }
 
     #[test]

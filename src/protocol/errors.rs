@@ -27,7 +27,8 @@ pub fn for_batch_error(error: &BatchError) -> ResponseError {
     match error {
         BatchError::CrcMismatch { .. }
         | BatchError::Truncated { .. }
-        | BatchError::LengthTooSmall(_) => ResponseError::CorruptMessage,
+        | BatchError::LengthTooSmall(_)
+        | BatchError::Records(_) => ResponseError::CorruptMessage,
         BatchError::UnsupportedMagic(_) | BatchError::InconsistentCount { .. } => {
             ResponseError::InvalidRecord
         }

@@ -52,6 +52,8 @@ pub enum BatchError {
     CrcMismatch { stored: u32, computed: u32 },
     #[error("batch has {count} records but last offset delta {last_offset_delta}")]
     InconsistentCount { count: i32, last_offset_delta: i32 },
+    #[error("records do not decode: {0}")]
+    Records(String),
 }
 
 /// The last offset of the last whole batch in `bytes` (batches back to back, as a log read
@@ -223,6 +225,11 @@ impl<'a> BatchView<'a> {
     pub fn is_transactional(&self) -> bool {
         self.attributes() & ATTRIBUTE_TRANSACTIONAL != 0
     }
+    /// The broker stamped the batch (LogAppendTime): every record's timestamp is the batch's
+    /// max timestamp.
+    pub fn is_log_append_time(&self) -> bool {
+        self.attributes() & ATTRIBUTE_LOG_APPEND_TIME != 0
+    }
     pub fn is_control(&self) -> bool {
         self.attributes() & ATTRIBUTE_CONTROL != 0
     }
@@ -301,6 +308,49 @@ pub mod testing {
     /// broker never looks inside), with a correct CRC.
     pub fn build_batch(count: i32, max_timestamp: i64, payload: &[u8]) -> Vec<u8> {
         build_idempotent_batch(-1, -1, -1, count, max_timestamp, payload)
+    }
+
+    /// A batch of real records (kafka-protocol's encoder), one per timestamp, keys `k<i>` and
+    /// 200-byte values, with `compression`.
+    pub fn build_records_batch(
+        timestamps: &[i64],
+        compression: kafka_protocol::records::Compression,
+    ) -> Vec<u8> {
+        use kafka_protocol::records::{
+            Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+        };
+        let records: Vec<Record> = timestamps
+            .iter()
+            .enumerate()
+            .map(|(i, &timestamp)| Record {
+                transactional: false,
+                control: false,
+                delete_horizon: false,
+                partition_leader_epoch: 0,
+                producer_id: -1,
+                producer_epoch: -1,
+                timestamp_type: TimestampType::Creation,
+                offset: i as i64,
+                // The encoder keeps records in one batch while offset - sequence is constant;
+                // this makes the batch's base sequence -1 (no producer).
+                sequence: i as i32 - 1,
+                timestamp,
+                key: Some(bytes::Bytes::from(format!("k{i}"))),
+                value: Some(bytes::Bytes::from(vec![b'v'; 200])),
+                headers: Default::default(),
+            })
+            .collect();
+        let mut bytes = bytes::BytesMut::new();
+        RecordBatchEncoder::encode(
+            &mut bytes,
+            &records,
+            &RecordEncodeOptions {
+                version: 2,
+                compression,
+            },
+        )
+        .expect("encodable records");
+        bytes.to_vec()
     }
 
     /// Like [`build_idempotent_batch`], inside a transaction.

@@ -4,5 +4,6 @@
 pub mod batch;
 pub mod control;
 pub mod fields;
+pub mod stamps;
 
 pub use batch::{batch_size, stamped_header, AppendStamp, BatchError, BatchView};

@@ -1,0 +1,83 @@
+//! The offset and timestamp of every record in one stored batch, for the few paths that need
+//! record granularity (ListOffsets by time and by max timestamp). Decoding, and decompressing
+//! with the batch's codec, happens only here; the produce and fetch paths never do it.
+
+use bytes::Bytes;
+use kafka_protocol::records::RecordBatchDecoder;
+
+use super::{BatchError, BatchView};
+
+/// One record's offset and timestamp.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordStamp {
+    pub offset: i64,
+    pub timestamp: i64,
+}
+
+/// The records of the batch at the start of `batch`, in offset order. In a LogAppendTime batch
+/// every record carries the batch's max timestamp (the time the broker appended it).
+pub fn record_stamps(batch: &[u8]) -> Result<Vec<RecordStamp>, BatchError> {
+    let view = BatchView::parse_header(batch)?;
+    let mut bytes = Bytes::copy_from_slice(view.bytes());
+    let set = RecordBatchDecoder::decode(&mut bytes)
+        .map_err(|error| BatchError::Records(error.to_string()))?;
+    let append_time = view.is_log_append_time().then(|| view.max_timestamp());
+    Ok(set
+        .records
+        .iter()
+        .map(|record| RecordStamp {
+            offset: record.offset,
+            timestamp: append_time.unwrap_or(record.timestamp),
+        })
+        .collect())
+}
+
+/// The first record stamped at or after `timestamp`.
+pub fn first_at_or_after(batch: &[u8], timestamp: i64) -> Result<Option<RecordStamp>, BatchError> {
+    Ok(record_stamps(batch)?
+        .into_iter()
+        .find(|record| record.timestamp >= timestamp))
+}
+
+/// The first record holding the batch's largest timestamp.
+pub fn first_with_max_timestamp(batch: &[u8]) -> Result<Option<RecordStamp>, BatchError> {
+    let stamps = record_stamps(batch)?;
+    let max = stamps.iter().map(|record| record.timestamp).max();
+    Ok(stamps
+        .into_iter()
+        .find(|record| Some(record.timestamp) == max))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::records::batch::testing::build_records_batch;
+    use kafka_protocol::records::Compression;
+
+    #[test]
+    fn finds_the_record_not_just_the_batch() {
+        for compression in [
+            Compression::None,
+            Compression::Gzip,
+            Compression::Snappy,
+            Compression::Lz4,
+            Compression::Zstd,
+        ] {
+            let bytes = build_records_batch(&[1234, 5000, 999_999_999_999, 7], compression);
+            let found = first_at_or_after(&bytes, 999_999_999_999).unwrap();
+            assert_eq!(found.map(|r| r.offset), Some(2), "{compression:?}");
+            assert_eq!(
+                first_at_or_after(&bytes, 2000).unwrap().map(|r| r.offset),
+                Some(1)
+            );
+            assert_eq!(first_at_or_after(&bytes, i64::MAX).unwrap(), None);
+            assert_eq!(
+                first_with_max_timestamp(&bytes).unwrap(),
+                Some(RecordStamp {
+                    offset: 2,
+                    timestamp: 999_999_999_999
+                })
+            );
+        }
+    }
+}
