@@ -47,6 +47,14 @@ enum Tool {
         #[command(subcommand)]
         command: GroupsCommand,
     },
+    /// Print the batches of a segment file (like kafka-dump-log.sh).
+    DumpLog {
+        /// A segment's `.log` file.
+        file: std::path::PathBuf,
+        /// Also check the `.index` and `.timeindex` beside it; exit 1 if inconsistent.
+        #[arg(long)]
+        verify: bool,
+    },
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -83,6 +91,9 @@ fn run_tool(tool: Tool) -> ExitCode {
                     json,
                 },
         } => spool::cli::groups_describe(&bootstrap, &group, json),
+        Tool::DumpLog { file, verify } => {
+            spool::cli::dump_log::run(&file, verify).map_err(spool::cli::CliError::Inspection)
+        }
     };
     match output {
         Ok(text) => {

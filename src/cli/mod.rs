@@ -1,7 +1,9 @@
 //! The `spool` command-line tools (beside running the broker): Kafka-protocol clients for
-//! operators, like Redpanda's `rpk`. Today: `spool groups list|describe`.
+//! operators, like Redpanda's `rpk` (`spool groups list|describe`), and offline inspection of
+//! segment files (`spool dump-log`).
 
 pub mod client;
+pub mod dump_log;
 pub mod groups;
 
 use thiserror::Error;
@@ -15,6 +17,9 @@ pub enum CliError {
     Client(ClientError),
     #[error("{0}")]
     Kafka(String),
+    /// An offline tool found a problem; the text is its report.
+    #[error("{0}")]
+    Inspection(String),
 }
 
 /// `spool groups list`.

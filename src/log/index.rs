@@ -100,6 +100,13 @@ impl<E: IndexEntry> Index<E> {
         Ok(Some(Self { file, entries }))
     }
 
+    /// The entries of an index file, read without opening it for writing (inspection tools).
+    /// Trailing bytes that do not make a whole entry are ignored.
+    pub fn read_entries(path: &Path) -> io::Result<Vec<E>> {
+        let bytes = std::fs::read(path)?;
+        Ok(bytes.chunks_exact(E::BYTES).map(E::decode).collect())
+    }
+
     /// Replaces the file's contents with `entries`.
     pub fn rewrite(path: &Path, entries: Vec<E>) -> io::Result<Self> {
         let file = OpenOptions::new()
