@@ -2,7 +2,7 @@
 CARGO ?= cargo
 KCAT_LIB := $(CURDIR)/target/kcat-lib
 
-.PHONY: build run test test-deps compat bench java-examples fmt lint clean-data
+.PHONY: build run test test-deps compat crash-test bench java-examples fmt lint clean-data
 
 build:
 	$(CARGO) build --release --workspace --bins --examples
@@ -23,6 +23,11 @@ test: test-deps build
 compat: test-deps build
 	KCAT_LIBRARY_PATH=$(KCAT_LIB) $(CARGO) test --release -p compat-tests --test matrix -- --nocapture
 	SPOOL_LIBRDKAFKA_TIER=full $(CARGO) test --release -p compat-tests --test librdkafka_suite -- --nocapture
+
+# The long crash test: 100 kill -9 cycles against acks=all producers, every acknowledged record
+# checked after each restart (make test runs a 6-cycle form). CYCLES=n SEED=s to vary.
+crash-test: build
+	./target/release/spool-crash-test $(or $(CYCLES),100) $(SEED)
 
 # A first produce/consume throughput run against a broker it starts (not a test).
 bench: build

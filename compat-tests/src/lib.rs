@@ -1,5 +1,6 @@
 //! Runs the real `spool` binary on an ephemeral loopback port for tests with real clients.
 
+pub mod crash;
 pub mod proxy;
 pub mod wire;
 
@@ -57,6 +58,14 @@ impl SpawnedBroker {
     }
 
     pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// Keeps the data directory after the broker is dropped (to inspect a failure); returns it.
+    pub fn keep_data(&mut self) -> &Path {
+        if let Some(temp) = self._temp.take() {
+            let _ = temp.keep();
+        }
         &self.data_dir
     }
 

@@ -63,6 +63,14 @@ pub fn run(path: &Path, verify: bool) -> Result<String, String> {
     Ok(report)
 }
 
+/// How many leading bytes of a `.log` file are whole, CRC-valid batches (where recovery
+/// truncates a torn tail).
+pub fn valid_length(bytes: &[u8]) -> u64 {
+    walk(bytes)
+        .garbage
+        .map_or(bytes.len() as u64, |(position, _)| position)
+}
+
 fn walk(bytes: &[u8]) -> Walk {
     let mut lines = String::new();
     let mut entries = Vec::new();

@@ -1,0 +1,536 @@
+//! Crash testing: idempotent and plain acks=all producers write to a broker that is killed with
+//! SIGKILL at random moments and restarted on the same data. After every restart the harness
+//! checks that every acknowledged record is readable at its acknowledged offset with the same
+//! key, value and headers, that offsets are unique and increasing, that a committed group
+//! offset survived, and that every segment's indexes agree with its batches
+//! (`spool dump-log --verify`). Some cycles also append garbage to a segment before the restart
+//! and check that recovery truncates exactly at the end of the last valid batch.
+//!
+//! `make test` runs a short form (tests/crash_recovery.rs); `make crash-test` the long form
+//! (`spool-crash-test`, 100 cycles).
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::message::{Header, Headers, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{Message, Offset, TopicPartitionList};
+
+use crate::SpawnedBroker;
+
+const TOPIC: &str = "crash";
+const GROUP: &str = "crash-group";
+/// Producer deliveries still pending this long after a restart count as failed (not acked).
+const DELIVERY_TIMEOUT_MS: &str = "15000";
+/// Longest the verification of one cycle may take.
+const VERIFY_TIMEOUT: Duration = Duration::from_secs(120);
+/// Records a producer enqueues before it waits for their acknowledgements.
+const ROUND_RECORDS: usize = 20;
+/// Pause between rounds: keeps writes flowing for the whole run (about 2000 records/s per
+/// producer at most) so the kill lands among writes in flight.
+const ROUND_PAUSE: Duration = Duration::from_millis(10);
+
+/// What a run does.
+#[derive(Debug, Clone)]
+pub struct CrashConfig {
+    pub cycles: usize,
+    /// Producers write for a random time up to this before the kill.
+    pub max_run: Duration,
+    pub partitions: i32,
+    /// Half of them idempotent.
+    pub producers: usize,
+    /// Records per producer per cycle, at most (writes stop earlier, at the kill).
+    pub records_per_cycle: usize,
+    /// Every n-th cycle appends garbage to a segment before restarting.
+    pub torn_tail_every: usize,
+    pub seed: u64,
+}
+
+/// What a run checked.
+#[derive(Debug, Clone, Default)]
+pub struct CrashReport {
+    pub cycles: usize,
+    pub acknowledged: usize,
+    /// Acknowledged records found intact, summed over every verification.
+    pub records_checked: usize,
+    pub torn_tails_recovered: usize,
+    pub segments_verified: usize,
+}
+
+/// One acknowledged record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Acked {
+    key: String,
+    value: Vec<u8>,
+    cycle: String,
+}
+
+/// Every acknowledgement so far, by (partition, offset), and any offset acknowledged for two
+/// different records (which must never happen).
+#[derive(Debug, Default)]
+struct Ledger {
+    acked: BTreeMap<(i32, i64), Acked>,
+    conflicts: Vec<String>,
+}
+
+impl Ledger {
+    fn record(&mut self, partition: i32, offset: i64, record: Acked) {
+        if let Some(previous) = self.acked.insert((partition, offset), record.clone()) {
+            if previous != record {
+                self.conflicts.push(format!(
+                    "partition {partition} offset {offset} acknowledged for {} and {}",
+                    previous.key, record.key
+                ));
+            }
+        }
+    }
+
+    /// The offset after the newest acknowledged record of `partition` (0 if none).
+    fn next_offset(&self, partition: i32) -> i64 {
+        self.acked
+            .range((partition, 0)..(partition + 1, 0))
+            .next_back()
+            .map_or(0, |((_, offset), _)| offset + 1)
+    }
+}
+
+/// Small deterministic generator (xorshift64*), so a failing seed can be replayed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, bound: u64) -> u64 {
+        self.next() % bound.max(1)
+    }
+}
+
+/// Runs the crash cycles; the error says which check failed, with the seed and the data
+/// directory (kept for inspection).
+pub async fn run(config: &CrashConfig) -> Result<CrashReport, String> {
+    let mut broker = SpawnedBroker::start(&format!(
+        "\"num.partitions\" = {}\n\"log.segment.bytes\" = 65536\n\"log.index.interval.bytes\" = 1024\n\"group.initial.rebalance.delay.ms\" = 0",
+        config.partitions
+    ));
+    match run_cycles(config, &mut broker).await {
+        Ok(report) => {
+            broker.stop();
+            Ok(report)
+        }
+        Err(error) => Err(format!(
+            "{error} (seed {}; data kept in {})",
+            config.seed,
+            broker.keep_data().display()
+        )),
+    }
+}
+
+async fn run_cycles(
+    config: &CrashConfig,
+    broker: &mut SpawnedBroker,
+) -> Result<CrashReport, String> {
+    let mut rng = Rng(config.seed | 1);
+    create_topic(broker, config.partitions).await?;
+    let producers: Vec<FutureProducer> = (0..config.producers)
+        .map(|index| {
+            broker
+                .client_config()
+                .set("acks", "all")
+                .set(
+                    "enable.idempotence",
+                    if index % 2 == 0 { "true" } else { "false" },
+                )
+                .set("linger.ms", "2")
+                .set("message.timeout.ms", DELIVERY_TIMEOUT_MS)
+                .set("reconnect.backoff.max.ms", "200")
+                .create()
+                .expect("producer")
+        })
+        .collect();
+    let ledger: Arc<Mutex<Ledger>> = Arc::default();
+    let mut committed: Option<i64> = None;
+    let mut report = CrashReport::default();
+    let mut checked_from: HashMap<i32, i64> = HashMap::new();
+
+    for cycle in 0..config.cycles {
+        // Write for a while, commit a group offset, then kill the broker mid-flight.
+        let run_for = Duration::from_millis(50 + rng.below(config.max_run.as_millis() as u64));
+        let stop = Arc::new(AtomicBool::new(false));
+        let writers: Vec<_> = producers
+            .iter()
+            .enumerate()
+            .map(|(index, producer)| {
+                write(
+                    producer.clone(),
+                    cycle,
+                    index,
+                    config.records_per_cycle,
+                    Arc::clone(&stop),
+                    Arc::clone(&ledger),
+                )
+            })
+            .map(tokio::spawn)
+            .collect();
+        tokio::time::sleep(run_for / 2).await;
+        let next = ledger.lock().unwrap().next_offset(0);
+        if next > 0 && commit(broker, next).is_ok() {
+            committed = Some(next);
+        }
+        tokio::time::sleep(run_for / 2).await;
+        broker.kill();
+        stop.store(true, Ordering::Relaxed);
+
+        let torn = config.torn_tail_every > 0
+            && cycle % config.torn_tail_every == config.torn_tail_every - 1;
+        let torn_file = if torn {
+            let partition = rng.below(config.partitions as u64) as i32;
+            Some(tear_tail(broker.data_dir(), partition)?)
+        } else {
+            None
+        };
+        broker.restart();
+        // Every delivery resolves (acked after the restart, or failed) before checking.
+        for writer in writers {
+            writer
+                .await
+                .map_err(|error| format!("writer task: {error}"))?;
+        }
+        if let Some((path, valid_prefix)) = torn_file {
+            check_truncated_at(&path, &valid_prefix)?;
+            report.torn_tails_recovered += 1;
+        }
+
+        // Every cycle checks what is new since the last check; every tenth, and the last,
+        // re-reads everything.
+        let full = cycle % 10 == 9 || cycle + 1 == config.cycles;
+        let (acked_now, conflicts, next_offsets) = {
+            let ledger = ledger.lock().unwrap();
+            let next: HashMap<i32, i64> = (0..config.partitions)
+                .map(|partition| (partition, ledger.next_offset(partition)))
+                .collect();
+            (ledger.acked.clone(), ledger.conflicts.clone(), next)
+        };
+        let from = if full { HashMap::new() } else { checked_from };
+        report.records_checked += verify_records(broker, config.partitions, &acked_now, &from)
+            .map_err(|message| format!("cycle {cycle}: {message}; {conflicts:?}"))?;
+        if let Some(conflict) = conflicts.first() {
+            return Err(format!("cycle {cycle}: {conflict}"));
+        }
+        checked_from = next_offsets;
+        if let Some(offset) = committed {
+            verify_commit(broker, offset).map_err(|message| format!("cycle {cycle}: {message}"))?;
+        }
+        report.segments_verified += verify_segments(broker.data_dir())?;
+        report.cycles = cycle + 1;
+        report.acknowledged = acked_now.len();
+    }
+    Ok(report)
+}
+
+async fn create_topic(broker: &SpawnedBroker, partitions: i32) -> Result<(), String> {
+    let admin: AdminClient<DefaultClientContext> =
+        broker.client_config().create().map_err(|e| e.to_string())?;
+    let topic = NewTopic::new(TOPIC, partitions, TopicReplication::Fixed(1));
+    let results = admin
+        .create_topics([&topic], &AdminOptions::new())
+        .await
+        .map_err(|e| e.to_string())?;
+    match results.into_iter().next() {
+        Some(Ok(_)) => Ok(()),
+        other => Err(format!("create topic: {other:?}")),
+    }
+}
+
+/// Writes up to `count` records in paced rounds until `stop`, then waits for every delivery
+/// (acknowledged, possibly after the restart, or failed); records every acknowledgement.
+async fn write(
+    producer: FutureProducer,
+    cycle: usize,
+    index: usize,
+    count: usize,
+    stop: Arc<AtomicBool>,
+    ledger: Arc<Mutex<Ledger>>,
+) {
+    let mut pending = Vec::with_capacity(ROUND_RECORDS);
+    let cycle_text = cycle.to_string();
+    for i in 0..count {
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+        let key = format!("c{cycle}-p{index}-{i}");
+        let value = format!("{key}:{}", "v".repeat(i % 100)).into_bytes();
+        let headers = OwnedHeaders::new().insert(Header {
+            key: "cycle",
+            value: Some(cycle_text.as_str()),
+        });
+        let record = FutureRecord::to(TOPIC)
+            .key(&key)
+            .payload(&value)
+            .headers(headers);
+        match producer.send_result(record) {
+            Ok(delivery) => pending.push((key, value, delivery)),
+            // The local queue is full or the producer is failing: stop this cycle's writes.
+            Err(_) => break,
+        }
+        if pending.len() >= ROUND_RECORDS {
+            if settle(&mut pending, &cycle_text, &ledger).await {
+                break;
+            }
+            tokio::time::sleep(ROUND_PAUSE).await;
+        }
+    }
+    settle(&mut pending, &cycle_text, &ledger).await;
+}
+
+/// Awaits every pending delivery; returns whether any failed.
+async fn settle(
+    pending: &mut Vec<(String, Vec<u8>, rdkafka::producer::DeliveryFuture)>,
+    cycle: &str,
+    ledger: &Mutex<Ledger>,
+) -> bool {
+    let mut failed = false;
+    for (key, value, delivery) in pending.drain(..) {
+        match delivery.await {
+            Ok(Ok(delivery)) => ledger.lock().unwrap().record(
+                delivery.partition,
+                delivery.offset,
+                Acked {
+                    key,
+                    value,
+                    cycle: cycle.to_owned(),
+                },
+            ),
+            _ => failed = true,
+        }
+    }
+    failed
+}
+
+/// Commits `offset` for partition 0 synchronously (Ok once the broker acknowledged it).
+fn commit(broker: &SpawnedBroker, offset: i64) -> Result<(), String> {
+    let consumer: BaseConsumer = broker
+        .client_config()
+        .set("group.id", GROUP)
+        .set("enable.auto.commit", "false")
+        .create()
+        .map_err(|e| e.to_string())?;
+    let mut offsets = TopicPartitionList::new();
+    offsets
+        .add_partition_offset(TOPIC, 0, Offset::Offset(offset))
+        .map_err(|e| e.to_string())?;
+    consumer
+        .commit(&offsets, CommitMode::Sync)
+        .map_err(|e| e.to_string())
+}
+
+/// The group's committed offset for partition 0 is at least the last acknowledged commit.
+fn verify_commit(broker: &SpawnedBroker, expected: i64) -> Result<(), String> {
+    let consumer: BaseConsumer = broker
+        .client_config()
+        .set("group.id", GROUP)
+        .set("enable.auto.commit", "false")
+        .create()
+        .map_err(|e| e.to_string())?;
+    let mut wanted = TopicPartitionList::new();
+    wanted.add_partition(TOPIC, 0);
+    let committed = consumer
+        .committed_offsets(wanted, Duration::from_secs(30))
+        .map_err(|e| format!("committed offsets: {e}"))?;
+    match committed
+        .find_partition(TOPIC, 0)
+        .map(|element| element.offset())
+    {
+        Some(Offset::Offset(offset)) if offset >= expected => Ok(()),
+        other => Err(format!(
+            "committed offset {other:?}, acknowledged commit was {expected}"
+        )),
+    }
+}
+
+/// Reads every partition from `from` (default: the beginning) to its high watermark and checks
+/// the acknowledged records there; returns how many were checked.
+fn verify_records(
+    broker: &SpawnedBroker,
+    partitions: i32,
+    acked: &BTreeMap<(i32, i64), Acked>,
+    from: &HashMap<i32, i64>,
+) -> Result<usize, String> {
+    let consumer: BaseConsumer = broker
+        .client_config()
+        .set("group.id", "crash-verifier")
+        .set("enable.auto.commit", "false")
+        .set("fetch.wait.max.ms", "50")
+        .create()
+        .map_err(|e| e.to_string())?;
+    let mut assignment = TopicPartitionList::new();
+    let mut ends = HashMap::new();
+    for partition in 0..partitions {
+        let start = from.get(&partition).copied().unwrap_or(0);
+        let (_, high) = consumer
+            .fetch_watermarks(TOPIC, partition, Duration::from_secs(30))
+            .map_err(|e| format!("watermarks: {e}"))?;
+        if start < high {
+            assignment
+                .add_partition_offset(TOPIC, partition, Offset::Offset(start))
+                .map_err(|e| e.to_string())?;
+            ends.insert(partition, high);
+        }
+    }
+    let mut stored: HashMap<(i32, i64), Acked> = HashMap::new();
+    let mut last_offset: HashMap<i32, i64> = HashMap::new();
+    if !ends.is_empty() {
+        consumer.assign(&assignment).map_err(|e| e.to_string())?;
+    }
+    let deadline = Instant::now() + VERIFY_TIMEOUT;
+    while !ends.is_empty() {
+        if Instant::now() > deadline {
+            return Err(format!("reading back timed out; partitions left {ends:?}"));
+        }
+        let Some(message) = consumer.poll(Duration::from_millis(100)) else {
+            continue;
+        };
+        let message = message.map_err(|e| format!("consume: {e}"))?;
+        let (partition, offset) = (message.partition(), message.offset());
+        if let Some(previous) = last_offset.insert(partition, offset) {
+            if offset <= previous {
+                return Err(format!(
+                    "partition {partition}: offset {offset} after {previous}"
+                ));
+            }
+        }
+        let cycle = message
+            .headers()
+            .and_then(|headers| headers.iter().find(|header| header.key == "cycle"))
+            .and_then(|header| header.value)
+            .map(|value| String::from_utf8_lossy(value).into_owned())
+            .unwrap_or_default();
+        stored.insert(
+            (partition, offset),
+            Acked {
+                key: String::from_utf8_lossy(message.key().unwrap_or_default()).into_owned(),
+                value: message.payload().unwrap_or_default().to_vec(),
+                cycle,
+            },
+        );
+        if ends.get(&partition).is_some_and(|&high| offset + 1 >= high) {
+            ends.remove(&partition);
+        }
+    }
+    let mut checked = 0;
+    for (&(partition, offset), record) in acked {
+        if offset < from.get(&partition).copied().unwrap_or(0) {
+            continue;
+        }
+        match stored.get(&(partition, offset)) {
+            Some(found) if found == record => checked += 1,
+            Some(found) => {
+                return Err(format!(
+                "partition {partition} offset {offset}: acknowledged {record:?}, stored {found:?}"
+            ))
+            }
+            None => {
+                return Err(format!(
+                    "partition {partition} offset {offset}: acknowledged record {} is missing",
+                    record.key
+                ))
+            }
+        }
+    }
+    Ok(checked)
+}
+
+fn topic_dirs(data_dir: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(data_dir)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|entry| entry.path())
+                .filter(|path| {
+                    path.file_name().is_some_and(|name| {
+                        name.to_string_lossy().starts_with(&format!("{TOPIC}-"))
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn segment_files(data_dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = topic_dirs(data_dir)
+        .iter()
+        .flat_map(|dir| {
+            std::fs::read_dir(dir)
+                .into_iter()
+                .flatten()
+                .filter_map(Result::ok)
+        })
+        .map(|entry| entry.path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "log"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// `spool dump-log --verify` over every segment; returns how many were checked.
+fn verify_segments(data_dir: &Path) -> Result<usize, String> {
+    let files = segment_files(data_dir);
+    for file in &files {
+        spool::cli::dump_log::run(file, true).map_err(|report| {
+            format!(
+                "{}: {}",
+                file.display(),
+                report.lines().last().unwrap_or("")
+            )
+        })?;
+    }
+    Ok(files.len())
+}
+
+/// Appends garbage (a plausible batch header start, then junk) to the newest segment of
+/// `partition`; returns the file and its valid prefix (what recovery must keep).
+fn tear_tail(data_dir: &Path, partition: i32) -> Result<(PathBuf, Vec<u8>), String> {
+    let dir = data_dir.join(format!("{TOPIC}-{partition}"));
+    let newest = segment_files(data_dir)
+        .into_iter()
+        .rfind(|path| path.parent() == Some(dir.as_path()))
+        .ok_or_else(|| format!("no segment in {}", dir.display()))?;
+    let mut bytes = std::fs::read(&newest).map_err(|e| e.to_string())?;
+    let valid = spool::cli::dump_log::valid_length(&bytes) as usize;
+    let valid_prefix = bytes[..valid].to_vec();
+    bytes.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 9, 0, 0, 1, 0]);
+    bytes.extend_from_slice(&[0x5A; 100]);
+    std::fs::write(&newest, bytes).map_err(|e| e.to_string())?;
+    Ok((newest, valid_prefix))
+}
+
+/// After recovery (and any appends since), the file starts with exactly the valid prefix and
+/// holds only valid batches: the garbage was cut where the last valid batch ended.
+fn check_truncated_at(path: &Path, valid_prefix: &[u8]) -> Result<(), String> {
+    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+    let valid = spool::cli::dump_log::valid_length(&bytes) as usize;
+    if bytes.len() < valid_prefix.len() || bytes[..valid_prefix.len()] != *valid_prefix {
+        return Err(format!(
+            "recovery changed the valid prefix of {} ({} bytes)",
+            path.display(),
+            valid_prefix.len()
+        ));
+    }
+    if valid != bytes.len() {
+        return Err(format!(
+            "{} still holds invalid bytes at {valid} after recovery (valid prefix {})",
+            path.display(),
+            valid_prefix.len()
+        ));
+    }
+    Ok(())
+}
