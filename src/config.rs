@@ -53,7 +53,7 @@ fn invalid(key: &str, message: impl Into<String>) -> ConfigError {
 }
 
 /// Broker-wide defaults for topic-level log settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LogDefaults {
     pub segment_bytes: i64,
     pub roll_ms: i64,
@@ -62,13 +62,25 @@ pub struct LogDefaults {
     pub retention_bytes: i64,
     /// `log.retention.check.interval.ms`: how often retention runs.
     pub retention_check_interval_ms: i64,
+    /// `log.cleanup.policy`: the default `cleanup.policy` (delete, compact, or both).
+    pub cleanup_policy: String,
+    /// `log.cleaner.delete.retention.ms`: default `delete.retention.ms`.
+    pub delete_retention_ms: i64,
+    /// `log.cleaner.min.compaction.lag.ms`: default `min.compaction.lag.ms`.
+    pub min_compaction_lag_ms: i64,
+    /// `log.cleaner.min.cleanable.ratio`: default `min.cleanable.dirty.ratio`.
+    pub min_cleanable_ratio: f64,
+    /// `log.cleaner.backoff.ms`: pause between compaction passes.
+    pub cleaner_backoff_ms: i64,
+    /// `log.cleaner.dedupe.buffer.size`: memory for one pass's key map.
+    pub cleaner_dedupe_buffer_bytes: i64,
     pub flush_interval_messages: i64,
     pub flush_interval_ms: i64,
     pub message_timestamp_type: TimestampType,
 }
 
 /// Everything the broker runs with.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BrokerConfig {
     /// `node.id`
     pub node_id: i32,
@@ -202,6 +214,27 @@ impl BrokerConfig {
                 "log.retention.check.interval.ms",
                 300_000,
                 1,
+                i64::MAX,
+            )?,
+            cleanup_policy: {
+                let policy = keys.string("log.cleanup.policy", "delete")?;
+                crate::metadata::topic_config::validate("cleanup.policy", &policy)
+                    .map_err(|message| invalid("log.cleanup.policy", message))?;
+                policy
+            },
+            delete_retention_ms: keys.int(
+                "log.cleaner.delete.retention.ms",
+                86_400_000,
+                0,
+                i64::MAX,
+            )?,
+            min_compaction_lag_ms: keys.int("log.cleaner.min.compaction.lag.ms", 0, 0, i64::MAX)?,
+            min_cleanable_ratio: keys.ratio("log.cleaner.min.cleanable.ratio", 0.5)?,
+            cleaner_backoff_ms: keys.int("log.cleaner.backoff.ms", 15_000, 1, i64::MAX)?,
+            cleaner_dedupe_buffer_bytes: keys.int(
+                "log.cleaner.dedupe.buffer.size",
+                134_217_728,
+                1 << 20,
                 i64::MAX,
             )?,
             flush_interval_messages: keys.int(
@@ -429,6 +462,29 @@ impl Keys {
             return Err(invalid(key, format!("{number} is outside [{min}, {max}]")));
         }
         Ok(Some(number))
+    }
+
+    /// A number in [0, 1] (integer or float, or a string of one).
+    fn ratio(&mut self, key: &str, default: f64) -> Result<f64, ConfigError> {
+        let value = match self.map.remove(key) {
+            None => return Ok(default),
+            Some(toml::Value::Float(value)) => value,
+            Some(toml::Value::Integer(value)) => value as f64,
+            Some(toml::Value::String(text)) => text
+                .trim()
+                .parse()
+                .map_err(|_| invalid(key, format!("`{text}` is not a number")))?,
+            Some(other) => {
+                return Err(invalid(
+                    key,
+                    format!("expected a number, found {}", other.type_str()),
+                ))
+            }
+        };
+        if !(0.0..=1.0).contains(&value) {
+            return Err(invalid(key, format!("{value} is outside [0, 1]")));
+        }
+        Ok(value)
     }
 
     fn int(&mut self, key: &str, default: i64, min: i64, max: i64) -> Result<i64, ConfigError> {

@@ -166,6 +166,10 @@ async fn run(mut config: BrokerConfig) -> Result<(), Box<dyn std::error::Error>>
             broker.config.log.retention_check_interval_ms as u64,
         )),
     );
+    tokio::spawn(Arc::clone(&broker.logs).run_cleaner(
+        Duration::from_millis(broker.config.log.cleaner_backoff_ms as u64),
+        usize::try_from(broker.config.log.cleaner_dedupe_buffer_bytes).unwrap_or(usize::MAX),
+    ));
     tokio::spawn(Arc::clone(&broker.logs).run_producer_expiry(
         broker.config.producer_id_expiration_ms,
         Duration::from_millis(broker.config.producer_id_expiration_check_interval_ms as u64),

@@ -57,8 +57,26 @@ impl SpawnedBroker {
         broker
     }
 
+    /// Starts a broker on `data_dir`, which the caller owns (e.g. on a file system it mounted).
+    pub fn start_in(data_dir: &Path, config: &str) -> Self {
+        let mut broker = Self {
+            child: None,
+            data_dir: data_dir.to_owned(),
+            config: config.to_owned(),
+            _temp: None,
+            bootstrap: String::new(),
+        };
+        broker.launch();
+        broker
+    }
+
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
+    }
+
+    /// The broker's process id while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     /// Keeps the data directory after the broker is dropped (to inspect a failure); returns it.

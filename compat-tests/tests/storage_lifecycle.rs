@@ -197,10 +197,184 @@ async fn retention_by_time_and_by_size_deletes_old_segments() {
             send.await.expect("delivery").expect("delivered");
         }
     }
-    let start = wait_for(TIMEOUT, || {
-        let low = low_watermark(&broker, "bounded");
-        (low > 0).then_some(low)
+    // What is kept is at least retention.bytes, and less than that plus a closed segment
+    // plus the active one.
+    let log_bytes = || -> u64 {
+        std::fs::read_dir(broker.data_dir().join("bounded-0"))
+            .unwrap()
+            .filter_map(Result::ok)
+            .filter(|entry| entry.path().extension().is_some_and(|ext| ext == "log"))
+            .map(|entry| entry.metadata().unwrap().len())
+            .sum()
+    };
+    let kept = wait_for(TIMEOUT, || {
+        let kept = log_bytes();
+        (kept < 65536 + 2 * 16384).then_some(kept)
     })
-    .expect("size retention moved the log start");
-    assert!(start > 300 && start < 1000, "start {start}");
+    .expect("size retention deleted segments");
+    assert!(kept >= 65536, "kept {kept} bytes");
+    assert!(low_watermark(&broker, "bounded") > 0);
+}
+
+/// Every (offset, key, value) of `topic`/0 from the beginning to the high watermark.
+fn read_partition(broker: &SpawnedBroker, topic: &str) -> Vec<(i64, String, Option<String>)> {
+    let consumer = consumer(broker);
+    let (_, high) = consumer.fetch_watermarks(topic, 0, TIMEOUT).unwrap();
+    let mut assignment = TopicPartitionList::new();
+    assignment
+        .add_partition_offset(topic, 0, Offset::Beginning)
+        .unwrap();
+    consumer.assign(&assignment).unwrap();
+    let mut records = Vec::new();
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    while records
+        .last()
+        .is_none_or(|(offset, _, _)| offset + 1 < high)
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "read {} records",
+            records.len()
+        );
+        match consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(message)) => records.push((
+                message.offset(),
+                text(message.key()),
+                message.payload().map(|value| text(Some(value))),
+            )),
+            Some(Err(error)) => panic!("consume: {error}"),
+            None => {}
+        }
+    }
+    records
+}
+
+#[tokio::test]
+async fn compaction_keeps_the_newest_value_per_key_through_real_clients() {
+    let broker = SpawnedBroker::start(
+        "\"log.cleaner.backoff.ms\" = 100\n\"log.segment.bytes\" = 16384\n\"num.partitions\" = 1",
+    );
+    create_topic(
+        &broker,
+        "compacted",
+        &[
+            ("cleanup.policy", "compact"),
+            ("min.cleanable.dirty.ratio", "0.01"),
+            ("segment.bytes", "4096"),
+        ],
+    )
+    .await;
+    let producer = producer(&broker, &[("compression.type", "lz4"), ("linger.ms", "20")]);
+    let mut newest = std::collections::HashMap::new();
+    for round in 0..40 {
+        let sends: Vec<_> = (0..50)
+            .map(|key| {
+                let key = format!("key-{key}");
+                let value = format!("{key}-v{round}-{}", "x".repeat(100));
+                let send = producer
+                    .send_result(FutureRecord::to("compacted").key(&key).payload(&value))
+                    .unwrap_or_else(|(error, _)| panic!("enqueue: {error}"));
+                (key, value, send)
+            })
+            .collect();
+        for (key, value, send) in sends {
+            let delivery = send.await.unwrap().expect("delivered");
+            newest.insert(key, (delivery.offset, Some(value)));
+        }
+    }
+    // Tombstones for five keys.
+    for key in 0..5 {
+        let key = format!("key-{key}");
+        let delivery = producer
+            .send(FutureRecord::<str, str>::to("compacted").key(&key), TIMEOUT)
+            .await
+            .expect("tombstone delivered");
+        newest.insert(key, (delivery.offset, None));
+    }
+    // A keyless record is refused, as Kafka refuses it for compacted topics.
+    let refused = producer
+        .send(
+            FutureRecord::<str, str>::to("compacted").payload("no key"),
+            TIMEOUT,
+        )
+        .await;
+    assert!(
+        matches!(&refused, Err((e, _)) if e.rdkafka_error_code() == Some(RDKafkaErrorCode::InvalidRecord)),
+        "{refused:?}"
+    );
+
+    // Unique-key filler rolls the segments holding the updates, so all of them are closed
+    // (the active segment is never compacted).
+    for i in 0..300 {
+        let key = format!("filler-{i}");
+        producer
+            .send(
+                FutureRecord::to("compacted")
+                    .key(&key)
+                    .payload(&"f".repeat(100)),
+                TIMEOUT,
+            )
+            .await
+            .expect("filler delivered");
+    }
+    // Compacted: one record per key, its newest.
+    let compacted = wait_for(TIMEOUT, || {
+        let records = read_partition(&broker, "compacted");
+        let mut per_key = std::collections::HashMap::new();
+        for (_, key, _) in &records {
+            *per_key.entry(key.clone()).or_insert(0) += 1;
+        }
+        per_key.values().all(|&count| count == 1).then_some(records)
+    })
+    .expect("the cleaner compacted the closed segments");
+    assert!(
+        compacted.windows(2).all(|pair| pair[0].0 < pair[1].0),
+        "offsets increase"
+    );
+    for (key, (offset, value)) in &newest {
+        assert!(
+            compacted.contains(&(*offset, key.clone(), value.clone())),
+            "newest {key} at {offset} is kept"
+        );
+    }
+}
+
+#[tokio::test]
+async fn consumer_offsets_are_compacted_and_commits_survive_it() {
+    let mut broker = SpawnedBroker::start(
+        "\"log.cleaner.backoff.ms\" = 100\n\"log.segment.bytes\" = 16384\n\"offsets.topic.num.partitions\" = 1\n\"log.cleaner.min.cleanable.ratio\" = 0.01",
+    );
+    create_topic(&broker, "anything", &[]).await;
+    let mut config = broker.client_config();
+    config
+        .set("group.id", "committer")
+        .set("enable.auto.commit", "false");
+    let committer: BaseConsumer = config.create().unwrap();
+    for offset in 1..=600 {
+        let mut offsets = TopicPartitionList::new();
+        offsets
+            .add_partition_offset("anything", 0, Offset::Offset(offset))
+            .unwrap();
+        committer
+            .commit(&offsets, rdkafka::consumer::CommitMode::Sync)
+            .expect("commit");
+    }
+    let records = wait_for(TIMEOUT, || {
+        let records = read_partition(&broker, "__consumer_offsets");
+        (records.len() < 300).then_some(records)
+    })
+    .expect("__consumer_offsets compacted");
+    assert!(!records.is_empty());
+    broker.stop();
+    broker.restart();
+    let mut config = broker.client_config();
+    config.set("group.id", "committer");
+    let reader: BaseConsumer = config.create().unwrap();
+    let mut wanted = TopicPartitionList::new();
+    wanted.add_partition("anything", 0);
+    let committed = reader.committed_offsets(wanted, TIMEOUT).unwrap();
+    assert_eq!(
+        committed.find_partition("anything", 0).unwrap().offset(),
+        Offset::Offset(600)
+    );
 }

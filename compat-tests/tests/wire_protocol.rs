@@ -13,7 +13,7 @@ use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProdu
 use kafka_protocol::messages::produce_response::PartitionProduceResponse;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
-use spool::records::batch::testing::build_batch;
+use spool::records::batch::testing::{build_batch, build_keyed_batch};
 use uuid::Uuid;
 
 const CORRUPT_MESSAGE: i16 = 2;
@@ -312,8 +312,16 @@ fn list_offsets_special_timestamps() {
     let broker = SpawnedBroker::start("");
     let mut client = WireClient::connect(&broker.bootstrap);
     create_topic(&mut client, "offsets", 1);
+    // Real records (ListOffsets by time reads them): batches of two, stamped 300, 900, 500.
     for timestamp in [300, 900, 500] {
-        produce(&mut client, 9, "offsets", build_batch(2, timestamp, b"x"));
+        let batch = build_keyed_batch(
+            &[
+                (Some(&b"a"[..]), Some(&b"x"[..]), timestamp),
+                (Some(&b"b"[..]), Some(&b"y"[..]), timestamp),
+            ],
+            kafka_protocol::records::Compression::None,
+        );
+        produce(&mut client, 9, "offsets", batch);
     }
     let query = |client: &mut WireClient, version: i16, timestamp: i64| {
         let request = ListOffsetsRequest::default()
@@ -331,8 +339,8 @@ fn list_offsets_special_timestamps() {
     assert_eq!(query(&mut client, 9, -2), (0, 0, -1));
     assert_eq!(
         query(&mut client, 9, -3),
-        (0, 3, 900),
-        "max timestamp: last offset of its batch"
+        (0, 2, 900),
+        "max timestamp: the first record holding it"
     );
     assert_eq!(query(&mut client, 9, -4), (0, 0, -1));
     assert_eq!(query(&mut client, 9, -5), (0, -1, -1));

@@ -1,6 +1,7 @@
-//! Produce (key 0): validate each partition's batch without decoding its records, append it
-//! (offsets assigned in the dispatch stage, so pipelined produces keep their order), then
-//! answer once the batch is as durable as acks and `flush.on.ack` require.
+//! Produce (key 0): validate each partition's batch without decoding its records (except the
+//! keys a compacted topic requires), append it (offsets assigned in the dispatch stage, so
+//! pipelined produces keep their order), then answer once the batch is as durable as acks and
+//! `flush.on.ack` require.
 
 use std::sync::Arc;
 
@@ -18,7 +19,7 @@ use crate::broker::Broker;
 use crate::log::{AppendInfo, LogError, Partition};
 use crate::metadata::TopicMetadata;
 use crate::protocol::errors;
-use crate::records::{batch_size, BatchView};
+use crate::records::{batch_size, raw, BatchError, BatchView};
 
 pub const API: SupportedApi = SupportedApi {
     key: ApiKey::Produce,
@@ -30,10 +31,28 @@ const TOPIC_ID_VERSION: i16 = 13;
 /// Per-record error details (KIP-467) exist from v8.
 const RECORD_ERRORS_VERSION: i16 = 8;
 
+/// Why a partition's batch was not appended.
+struct Rejection {
+    error: ResponseError,
+    message: Option<String>,
+    /// The offending records' indexes in the batch (KIP-467); empty: the batch as a whole.
+    records: Vec<i32>,
+}
+
+impl Rejection {
+    fn new(error: ResponseError, message: Option<String>) -> Self {
+        Self {
+            error,
+            message,
+            records: Vec::new(),
+        }
+    }
+}
+
 /// One partition's outcome of the dispatch stage.
 struct Appended {
     index: i32,
-    result: Result<(Arc<Partition>, AppendInfo), (ResponseError, Option<String>)>,
+    result: Result<(Arc<Partition>, AppendInfo), Rejection>,
 }
 
 struct TopicAppends {
@@ -65,10 +84,10 @@ pub fn handle(broker: &Arc<Broker>, version: i16, request: ProduceRequest) -> Pe
                 .map(|data| Appended {
                     index: data.index,
                     result: if !(-1..=1).contains(&acks) {
-                        Err((ResponseError::InvalidRequiredAcks, None))
+                        Err(Rejection::new(ResponseError::InvalidRequiredAcks, None))
                     } else {
                         match topic {
-                            None => Err((unknown, None)),
+                            None => Err(Rejection::new(unknown, None)),
                             Some(topic) => {
                                 append(broker, topic, data.index, data.records.as_deref())
                             }
@@ -117,16 +136,16 @@ fn append(
     topic: &TopicMetadata,
     index: i32,
     records: Option<&[u8]>,
-) -> Result<(Arc<Partition>, AppendInfo), (ResponseError, Option<String>)> {
+) -> Result<(Arc<Partition>, AppendInfo), Rejection> {
+    let invalid = |error: ResponseError, message: String| Rejection::new(error, Some(message));
     if Broker::is_internal_topic(&topic.name) {
         let message = format!("Cannot append to internal topic {}", topic.name);
-        return Err((ResponseError::InvalidTopicException, Some(message)));
+        return Err(invalid(ResponseError::InvalidTopicException, message));
     }
     let log = broker
         .partition(&topic.name, index)
-        .ok_or((ResponseError::UnknownTopicOrPartition, None))?;
+        .ok_or(Rejection::new(ResponseError::UnknownTopicOrPartition, None))?;
     let records = records.unwrap_or_default();
-    let invalid = |error: ResponseError, message: String| (error, Some(message));
     let size = batch_size(records)
         .map_err(|error| invalid(errors::for_batch_error(&error), error.to_string()))?;
     if size < records.len() {
@@ -136,10 +155,14 @@ fn append(
         ));
     }
     let batch = BatchView::parse(records)
+        .and_then(|batch| batch.check_dense().map(|()| batch))
         .map_err(|error| invalid(errors::for_batch_error(&error), error.to_string()))?;
     if batch.is_control() {
         let message = "client produce requests must not carry control batches".to_owned();
-        return Err((ResponseError::InvalidRecord, Some(message)));
+        return Err(invalid(ResponseError::InvalidRecord, message));
+    }
+    if log.is_compacted() {
+        check_keys(&batch, &topic.name, index)?;
     }
     if batch.is_transactional() {
         // The partition must be part of the producer's open transaction (added with
@@ -153,9 +176,9 @@ fn append(
                 index,
             )
             .map_err(|error| {
-                (
+                invalid(
                     error,
-                    Some("partition is not part of the producer's transaction".to_owned()),
+                    "partition is not part of the producer's transaction".to_owned(),
                 )
             })?;
     }
@@ -174,6 +197,32 @@ fn append(
         });
     }
     Ok((log, info))
+}
+
+/// A compacted topic needs a key on every record (as Kafka's log validator demands); the
+/// only produce path that decodes records, and only for compacted topics.
+fn check_keys(batch: &BatchView<'_>, topic: &str, index: i32) -> Result<(), Rejection> {
+    let corrupt = |error: BatchError| {
+        Rejection::new(errors::for_batch_error(&error), Some(error.to_string()))
+    };
+    let section = raw::decompressed_section(batch).map_err(corrupt)?;
+    let keyless: Vec<i32> = raw::records(&section)
+        .map_err(corrupt)?
+        .iter()
+        .enumerate()
+        .filter(|(_, record)| record.key.is_none())
+        .map(|(at, _)| at as i32)
+        .collect();
+    if keyless.is_empty() {
+        return Ok(());
+    }
+    Err(Rejection {
+        error: ResponseError::InvalidRecord,
+        message: Some(format!(
+            "Compacted topic cannot accept message without key in topic partition {topic}-{index}."
+        )),
+        records: keyless,
+    })
 }
 
 /// The response stage for one partition: wait for durability if asked, then report.
@@ -199,13 +248,17 @@ async fn respond(
                 }
                 Err(error) => {
                     tracing::error!(topic = log.topic(), partition = log.index(), %error, "flush failed");
-                    (ResponseError::KafkaStorageError, Some(error.to_string()))
+                    Rejection::new(ResponseError::KafkaStorageError, Some(error.to_string()))
                 }
             }
         }
         Err(failure) => failure,
     };
-    let (error, message) = failure;
+    let Rejection {
+        error,
+        message,
+        records,
+    } = failure;
     let response = response
         .with_error_code(error.code())
         .with_base_offset(-1)
@@ -215,12 +268,18 @@ async fn respond(
         return response;
     }
     let message = message.map(StrBytes::from_string);
-    let record_errors = if error == ResponseError::InvalidRecord {
-        vec![BatchIndexAndErrorMessage::default()
+    let record_errors = match (error, records.is_empty()) {
+        (ResponseError::InvalidRecord, true) => vec![BatchIndexAndErrorMessage::default()
             .with_batch_index(0)
-            .with_batch_index_error_message(message.clone())]
-    } else {
-        Vec::new()
+            .with_batch_index_error_message(message.clone())],
+        _ => records
+            .into_iter()
+            .map(|at| {
+                BatchIndexAndErrorMessage::default()
+                    .with_batch_index(at)
+                    .with_batch_index_error_message(message.clone())
+            })
+            .collect(),
     };
     response
         .with_error_message(message)

@@ -142,6 +142,14 @@ impl<E: IndexEntry> Index<E> {
         Ok(())
     }
 
+    /// Drops the last entry (undoing an append whose batch did not make it).
+    pub fn remove_last(&mut self) -> io::Result<()> {
+        if self.entries.pop().is_some() {
+            self.file.set_len((self.entries.len() * E::BYTES) as u64)?;
+        }
+        Ok(())
+    }
+
     /// The last entry whose key is ≤ `key`.
     pub fn floor(&self, key: i64) -> Option<E> {
         let after = self.entries.partition_point(|entry| entry.key() <= key);

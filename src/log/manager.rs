@@ -276,6 +276,33 @@ impl LogManager {
             .sum()
     }
 
+    /// Runs until the process ends: a compaction pass over every compacted partition, then a
+    /// pause of `backoff` (`log.cleaner.backoff.ms`).
+    pub async fn run_cleaner(self: Arc<Self>, backoff: Duration, dedupe_limit: usize) {
+        loop {
+            let logs = Arc::clone(&self);
+            if let Err(error) = tokio::task::spawn_blocking(move || logs.clean(dedupe_limit)).await
+            {
+                tracing::error!(%error, "cleaner task failed");
+            }
+            tokio::time::sleep(backoff).await;
+        }
+    }
+
+    /// One compaction pass over every partition; returns how many segments were rewritten.
+    pub fn clean(&self, dedupe_limit: usize) -> usize {
+        self.partitions()
+            .iter()
+            .map(|log| match log.clean(dedupe_limit) {
+                Ok(report) => report.segments,
+                Err(error) => {
+                    tracing::error!(topic = log.topic(), partition = log.index(), %error, "compaction failed");
+                    0
+                }
+            })
+            .sum()
+    }
+
     /// Syncs every log and index and leaves the clean-shutdown marker.
     pub fn shutdown(&self) -> Result<(), LogError> {
         for log in self.partitions() {

@@ -6,6 +6,7 @@
 //! `.timeindex`). Nothing here knows about Kafka requests.
 
 pub mod checkpoint;
+pub mod cleaner;
 pub mod index;
 pub mod manager;
 pub mod partition;
@@ -38,7 +39,7 @@ pub enum TimestampType {
 }
 
 /// The settings one partition's log runs with: broker defaults overridden by topic configs.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LogConfig {
     /// `segment.bytes`: roll when the active segment would grow past this.
     pub segment_bytes: u64,
@@ -60,6 +61,14 @@ pub struct LogConfig {
     pub retention_bytes: i64,
     /// `cleanup.policy` contains `delete` (retention applies).
     pub delete_enabled: bool,
+    /// `cleanup.policy` contains `compact` (the cleaner keeps the newest record per key).
+    pub compact_enabled: bool,
+    /// `min.compaction.lag.ms`: segments with newer records are not compacted yet.
+    pub min_compaction_lag_ms: i64,
+    /// `delete.retention.ms`: how long compaction keeps tombstones.
+    pub delete_retention_ms: i64,
+    /// `min.cleanable.dirty.ratio`: compact once this share of the compactable bytes is new.
+    pub min_cleanable_dirty_ratio: f64,
 }
 
 /// Errors of the log layer; handlers map them to Kafka error codes in one place.
@@ -81,4 +90,6 @@ pub enum LogError {
     ForeignPartitionDir(String),
     #[error(transparent)]
     Producer(#[from] producer_state::ProducerError),
+    #[error("the partition stopped taking writes after an fsync failure; restart the broker")]
+    Offline,
 }

@@ -3,7 +3,7 @@
 
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
@@ -11,6 +11,7 @@ use tokio::sync::watch;
 
 use crate::clock::SharedClock;
 use crate::log::checkpoint;
+use crate::log::cleaner::{self, CleanRules, DirtySegment};
 use crate::log::producer_state::{self, ProducerBatch, ProducerStates, SequenceCheck, Snapshot};
 use crate::log::retention::{self, SegmentSummary};
 use crate::log::segment::{self, Segment};
@@ -114,9 +115,30 @@ pub struct Partition {
     /// Held by the one task running an fsync; waiters queue here and usually find their
     /// offset covered when they get it (group commit).
     flush_lock: tokio::sync::Mutex<()>,
-    /// Serializes moves of the log start offset (checkpoint write, then segment removal).
-    start_lock: Mutex<()>,
+    /// Serializes changes to closed segments: moves of the log start offset (checkpoint
+    /// write, then segment removal) and compaction's segment swaps.
+    closed_segments_lock: Mutex<()>,
+    /// Compaction has covered every closed segment below this offset.
+    cleaned_up_to: AtomicI64,
+    /// An fsync failed: what the kernel kept of the unsynced data is unknown, so the partition
+    /// takes no more writes until a restart recovers it from the files (Kafka takes the log
+    /// directory offline for the same reason).
+    sync_failed: AtomicBool,
 }
+
+/// What one compaction pass did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CleanReport {
+    pub segments: usize,
+    pub bytes_before: u64,
+    pub bytes_after: u64,
+    pub records_removed: u64,
+}
+
+/// Suffixes of compaction's temporary segment files: `.cleaned` is being written (deleted on
+/// open), `.swap` is complete and replaces the segment (finished on open).
+const CLEANED_SUFFIX: &str = "cleaned";
+const SWAP_SUFFIX: &str = "swap";
 
 impl Partition {
     /// Opens the partition in `dir`, creating an empty log if it has no segment. With
@@ -131,6 +153,7 @@ impl Partition {
     ) -> Result<Self, LogError> {
         fs::create_dir_all(dir)?;
         let now = clock.now_ms();
+        let swapped = finish_interrupted_cleaning(dir)?;
         let mut base_offsets: Vec<i64> = fs::read_dir(dir)?
             .filter_map(|entry| entry.ok())
             .filter_map(|entry| segment::parse_log_file_name(&entry.file_name().to_string_lossy()))
@@ -140,7 +163,8 @@ impl Partition {
         let mut segments = Vec::with_capacity(base_offsets.len().max(1));
         for (at, &base_offset) in base_offsets.iter().enumerate() {
             let is_active = at + 1 == base_offsets.len();
-            let scan = recover && (is_active || base_offset >= recovery_point);
+            let scan = (recover && (is_active || base_offset >= recovery_point))
+                || swapped.contains(&base_offset);
             let (segment, report) =
                 Segment::open(dir, base_offset, config.index_interval_bytes, scan, now)?;
             segments.push(segment);
@@ -203,7 +227,9 @@ impl Partition {
             end_offset: watch::Sender::new(log_end_offset),
             durable_offset: AtomicI64::new(log_end_offset),
             flush_lock: tokio::sync::Mutex::new(()),
-            start_lock: Mutex::new(()),
+            closed_segments_lock: Mutex::new(()),
+            cleaned_up_to: AtomicI64::new(0),
+            sync_failed: AtomicBool::new(false),
         })
     }
 
@@ -231,6 +257,9 @@ impl Partition {
     /// Validated-elsewhere batch in, offsets assigned under the append lock, bytes written.
     /// The batch is acknowledged only after [`Partition::flush`] when the policy asks for it.
     pub fn append(&self, batch: &BatchView<'_>) -> Result<AppendInfo, LogError> {
+        if self.sync_failed.load(Ordering::Acquire) {
+            return Err(LogError::Offline);
+        }
         let now = self.clock.now_ms();
         let mut state = self.lock();
         let config = Arc::clone(&state.config);
@@ -408,9 +437,14 @@ impl Partition {
             }
             Ok(())
         });
-        match sync.await {
-            Ok(result) => result?,
-            Err(join_error) => return Err(LogError::Io(std::io::Error::other(join_error))),
+        let synced = match sync.await {
+            Ok(result) => result,
+            Err(join_error) => Err(std::io::Error::other(join_error)),
+        };
+        if let Err(error) = synced {
+            self.sync_failed.store(true, Ordering::Release);
+            tracing::error!(topic = %self.topic, partition = self.index, %error, "fsync failed; the partition takes no more writes until the broker restarts");
+            return Err(error.into());
         }
         let mut state = self.lock();
         state.rolled_unsynced.drain(..rolled);
@@ -597,6 +631,11 @@ impl Partition {
         self.lock().segments.len()
     }
 
+    /// Whether the topic is compacted (produce then requires keys).
+    pub fn is_compacted(&self) -> bool {
+        self.lock().config.compact_enabled
+    }
+
     /// Replaces the config the log runs with (topic config change).
     pub fn set_config(&self, config: Arc<LogConfig>) {
         self.lock().config = config;
@@ -605,7 +644,10 @@ impl Partition {
     /// DeleteRecords: makes `offset` (at most the high watermark) the first readable offset,
     /// durably, and deletes the segments entirely below it. Returns the new log start offset.
     pub fn delete_records_before(&self, offset: i64) -> Result<i64, LogError> {
-        let _moving = self.start_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let _changing = self
+            .closed_segments_lock
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         let (start, end) = {
             let state = self.lock();
             (state.log_start_offset(), state.log_end_offset())
@@ -626,7 +668,10 @@ impl Partition {
     /// Deletes the oldest segments retention (or an earlier DeleteRecords) allows; returns how
     /// many went.
     pub fn apply_retention(&self) -> Result<usize, LogError> {
-        let _moving = self.start_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let _changing = self
+            .closed_segments_lock
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         let now = self.clock.now_ms();
         let (deletable, new_start) = {
             let state = self.lock();
@@ -653,7 +698,7 @@ impl Partition {
 
     /// Records `new_start` as the log start offset (checkpoint first, so a crash never brings
     /// deleted records back), then drops and deletes the closed segments entirely below it.
-    /// Returns how many segments were deleted. The caller holds `start_lock`.
+    /// Returns how many segments were deleted. The caller holds `closed_segments_lock`.
     fn move_log_start(&self, new_start: i64) -> Result<usize, LogError> {
         checkpoint::write_log_start_offset(&self.dir, new_start)?;
         let removed: Vec<i64> = {
@@ -686,6 +731,160 @@ impl Partition {
         }
         Ok(removed.len())
     }
+
+    /// One compaction pass (see [`cleaner`]) when the topic is compacted and enough of its
+    /// compactable bytes are new: rewrites the eligible closed segments, each replaced
+    /// atomically. `dedupe_limit` bounds the key map (`log.cleaner.dedupe.buffer.size`).
+    pub fn clean(&self, dedupe_limit: usize) -> Result<CleanReport, LogError> {
+        let _changing = self
+            .closed_segments_lock
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let now = self.clock.now_ms();
+        let (segments, aborted, producers_last_batch, config) = {
+            let state = self.lock();
+            let config = Arc::clone(&state.config);
+            if !config.compact_enabled {
+                return Ok(CleanReport::default());
+            }
+            let stable = state.txns.last_stable_offset(state.log_end_offset());
+            let closed = &state.segments[..state.segments.len() - 1];
+            let eligible: Vec<DirtySegment> = closed
+                .iter()
+                .take_while(|segment| {
+                    segment.next_offset() <= stable
+                        && now.saturating_sub(segment.max_timestamp())
+                            >= config.min_compaction_lag_ms
+                })
+                .map(|segment| DirtySegment {
+                    base_offset: segment.base_offset(),
+                    next_offset: segment.next_offset(),
+                    file: segment.log_file(),
+                    size: segment.size(),
+                })
+                .collect();
+            let total: u64 = eligible.iter().map(|segment| segment.size).sum();
+            let cleaned_up_to = self.cleaned_up_to.load(Ordering::Acquire);
+            let dirty: u64 = closed[..eligible.len()]
+                .iter()
+                .filter(|segment| segment.next_offset() > cleaned_up_to)
+                .map(Segment::size)
+                .sum();
+            if dirty == 0 || (dirty as f64) < config.min_cleanable_dirty_ratio * total as f64 {
+                return Ok(CleanReport::default());
+            }
+            let producers_last_batch = state
+                .producers
+                .producers()
+                .filter_map(|(id, entry)| Some((id, entry.last_base_offset()?)))
+                .collect::<std::collections::HashMap<_, _>>();
+            (
+                eligible,
+                state.txns.aborted_between(0, stable),
+                producers_last_batch,
+                config,
+            )
+        };
+        let (newest, covered) = cleaner::newest_offsets(&segments, &aborted, dedupe_limit)?;
+        let rules = CleanRules {
+            newest: &newest,
+            aborted: &aborted,
+            producers_last_batch: &producers_last_batch,
+            tombstone_horizon_ms: now.saturating_sub(config.delete_retention_ms),
+        };
+        let mut report = CleanReport::default();
+        for segment in &segments[..covered] {
+            let cleaned_path = self.dir.join(format!(
+                "{}.{CLEANED_SUFFIX}",
+                segment::file_name(segment.base_offset, "log")
+            ));
+            let mut out = std::io::BufWriter::new(File::create(&cleaned_path)?);
+            let cleaned = cleaner::clean_segment(segment, &rules, &mut out)?;
+            let file = out
+                .into_inner()
+                .map_err(|error| LogError::Io(error.into_error()))?;
+            report.bytes_before += segment.size;
+            report.bytes_after += cleaned.bytes_written;
+            report.records_removed += cleaned.records_removed;
+            if cleaned.bytes_written == segment.size {
+                drop(file);
+                fs::remove_file(&cleaned_path)?;
+                continue;
+            }
+            file.sync_all()?;
+            drop(file);
+            self.swap_in_cleaned(segment.base_offset, &cleaned_path)?;
+            report.segments += 1;
+        }
+        if let Some(last) = segments[..covered].last() {
+            self.cleaned_up_to
+                .fetch_max(last.next_offset, Ordering::AcqRel);
+        }
+        if report.segments > 0 {
+            tracing::info!(
+                topic = %self.topic,
+                partition = self.index,
+                segments = report.segments,
+                bytes_before = report.bytes_before,
+                bytes_after = report.bytes_after,
+                records_removed = report.records_removed,
+                "compacted"
+            );
+        }
+        Ok(report)
+    }
+
+    /// Replaces closed segment `base_offset` with its cleaned file: rename to `.swap` (from here
+    /// a crash completes the swap on open), drop the old indexes, rename over the `.log`,
+    /// rebuild the indexes, and put the new segment in the list.
+    fn swap_in_cleaned(&self, base_offset: i64, cleaned_path: &Path) -> Result<(), LogError> {
+        let log_name = segment::file_name(base_offset, "log");
+        let swap_path = self.dir.join(format!("{log_name}.{SWAP_SUFFIX}"));
+        fs::rename(cleaned_path, &swap_path)?;
+        File::open(&self.dir)?.sync_all()?;
+        complete_swap(&self.dir, base_offset, &swap_path)?;
+        let interval = self.lock().config.index_interval_bytes;
+        let (segment, _) =
+            Segment::open(&self.dir, base_offset, interval, true, self.clock.now_ms())?;
+        let mut state = self.lock();
+        let at = state.segment_index_for(base_offset);
+        if state.segments[at].base_offset() == base_offset {
+            state.segments[at] = segment;
+        }
+        Ok(())
+    }
+}
+
+/// Removes the old indexes of `base_offset` and renames its `.swap` file over the `.log`.
+fn complete_swap(dir: &Path, base_offset: i64, swap_path: &Path) -> std::io::Result<()> {
+    for extension in ["index", "timeindex"] {
+        match fs::remove_file(dir.join(segment::file_name(base_offset, extension))) {
+            Err(error) if error.kind() != std::io::ErrorKind::NotFound => return Err(error),
+            _ => {}
+        }
+    }
+    fs::rename(swap_path, dir.join(segment::file_name(base_offset, "log")))?;
+    File::open(dir)?.sync_all()
+}
+
+/// After a crash during compaction: deletes half-written `.cleaned` files and completes swaps
+/// whose `.swap` file was made. Returns the base offsets of swapped segments (to be scanned).
+fn finish_interrupted_cleaning(dir: &Path) -> std::io::Result<Vec<i64>> {
+    let mut swapped = Vec::new();
+    for entry in fs::read_dir(dir)?.filter_map(Result::ok) {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if let Some(log_name) = name.strip_suffix(&format!(".{CLEANED_SUFFIX}")) {
+            if segment::parse_log_file_name(log_name).is_some() {
+                fs::remove_file(entry.path())?;
+            }
+        } else if let Some(log_name) = name.strip_suffix(&format!(".{SWAP_SUFFIX}")) {
+            if let Some(base_offset) = segment::parse_log_file_name(log_name) {
+                complete_swap(dir, base_offset, &entry.path())?;
+                swapped.push(base_offset);
+            }
+        }
+    }
+    Ok(swapped)
 }
 
 /// Producer and transaction state as of the end of the log: the snapshot (if it is not past
@@ -773,6 +972,10 @@ pub(crate) mod tests {
             retention_ms: -1,
             retention_bytes: -1,
             delete_enabled: true,
+            compact_enabled: false,
+            min_compaction_lag_ms: 0,
+            delete_retention_ms: 86_400_000,
+            min_cleanable_dirty_ratio: 0.5,
         }
     }
 
@@ -1192,6 +1395,156 @@ pub(crate) mod tests {
             "{remaining} bytes left"
         );
         assert!(partition.log_start_offset() > start);
+    }
+
+    /// Every (offset, key, value) readable from the start, decoded.
+    fn read_all_records(partition: &Partition) -> Vec<(i64, Vec<u8>, Option<Vec<u8>>)> {
+        let mut records = Vec::new();
+        let mut offset = partition.log_start_offset();
+        while offset < partition.log_end_offset() {
+            let read = partition
+                .read(offset, 1 << 20, true, Isolation::ReadUncommitted)
+                .unwrap();
+            let next = crate::records::batch::last_offset_in(&read.records).unwrap() + 1;
+            let mut bytes = read.records;
+            for set in kafka_protocol::records::RecordBatchDecoder::decode_all(&mut bytes).unwrap()
+            {
+                for record in set.records.into_iter().filter(|r| r.offset >= offset) {
+                    records.push((
+                        record.offset,
+                        record.key.unwrap().to_vec(),
+                        record.value.map(|v| v.to_vec()),
+                    ));
+                }
+            }
+            offset = next;
+        }
+        records
+    }
+
+    fn append_keyed(partition: &Partition, key: &str, value: Option<&str>, timestamp: i64) -> i64 {
+        use crate::records::batch::testing::build_keyed_batch;
+        let bytes = build_keyed_batch(
+            &[(Some(key.as_bytes()), value.map(str::as_bytes), timestamp)],
+            kafka_protocol::records::Compression::Gzip,
+        );
+        partition
+            .append(&BatchView::parse(&bytes).unwrap())
+            .unwrap()
+            .base_offset
+    }
+
+    #[test]
+    fn compaction_keeps_the_newest_record_per_key_and_swaps_segments_safely() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(ManualClock::new(10_000));
+        let config = LogConfig {
+            compact_enabled: true,
+            delete_enabled: false,
+            min_cleanable_dirty_ratio: 0.0,
+            segment_bytes: 600,
+            ..test_config()
+        };
+        let partition = Partition::open(
+            "t",
+            0,
+            dir.path(),
+            Arc::new(config.clone()),
+            false,
+            clock.clone(),
+        )
+        .unwrap();
+        let mut newest = std::collections::HashMap::new();
+        for i in 0..60 {
+            let key = format!("k{}", i % 5);
+            let value = format!("v{i}-{}", "x".repeat(40));
+            let offset = append_keyed(&partition, &key, Some(&value), 5_000);
+            newest.insert(key, (offset, value));
+        }
+        let tombstone = append_keyed(&partition, "k4", None, 5_000);
+        for i in 0..20 {
+            append_keyed(
+                &partition,
+                "later",
+                Some(&format!("l{i}-{}", "y".repeat(40))),
+                5_000,
+            );
+        }
+        let segments = partition.segment_count();
+        assert!(segments > 5);
+        let before = read_all_records(&partition);
+        let report = partition.clean(1 << 20).unwrap();
+        assert!(
+            report.segments > 0 && report.records_removed > 0,
+            "{report:?}"
+        );
+        assert!(report.bytes_after < report.bytes_before);
+        let after = read_all_records(&partition);
+        // Offsets are kept; each key's newest survives; older versions are gone.
+        for (key, (offset, value)) in &newest {
+            if key == "k4" {
+                continue;
+            }
+            assert!(after.contains(&(
+                *offset,
+                key.clone().into_bytes(),
+                Some(value.clone().into_bytes())
+            )));
+            assert_eq!(
+                after.iter().filter(|(_, k, _)| k == key.as_bytes()).count(),
+                1,
+                "{key}"
+            );
+        }
+        assert!(after
+            .iter()
+            .any(|(offset, key, value)| *offset == tombstone && key == b"k4" && value.is_none()));
+        assert!(after.len() < before.len());
+        assert!(after.windows(2).all(|pair| pair[0].0 < pair[1].0));
+        assert_eq!(
+            partition.segment_count(),
+            segments,
+            "segments are rewritten, not merged"
+        );
+
+        // A crash mid-swap: the .swap file is completed on open, a .cleaned file is dropped.
+        let first = dir.path().join(segment::file_name(0, "log"));
+        std::fs::copy(&first, first.with_extension("log.swap")).unwrap();
+        std::fs::write(&first, b"half-replaced garbage").unwrap();
+        std::fs::write(first.with_extension("log.cleaned"), b"half-written").unwrap();
+        drop(partition);
+        let reopened = Partition::open(
+            "t",
+            0,
+            dir.path(),
+            Arc::new(config.clone()),
+            true,
+            clock.clone(),
+        )
+        .unwrap();
+        assert_eq!(read_all_records(&reopened), after);
+        assert!(!first.with_extension("log.swap").exists());
+        assert!(!first.with_extension("log.cleaned").exists());
+
+        // Tombstones go once older than delete.retention.ms (when new data makes a pass due).
+        reopened.set_config(Arc::new(LogConfig {
+            delete_retention_ms: 1_000,
+            ..config
+        }));
+        for i in 0..20 {
+            append_keyed(
+                &reopened,
+                "more",
+                Some(&format!("m{i}-{}", "z".repeat(40))),
+                10_000,
+            );
+        }
+        reopened.clean(1 << 20).unwrap();
+        let last = read_all_records(&reopened);
+        assert!(
+            !last.iter().any(|(_, key, _)| key == b"k4"),
+            "tombstone and its key are gone"
+        );
     }
 
     #[test]

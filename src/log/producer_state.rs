@@ -71,6 +71,11 @@ impl ProducerEntry {
         self.batches.back().map_or(-1, |batch| batch.last_sequence)
     }
 
+    /// Base offset of the producer's last batch here.
+    pub fn last_base_offset(&self) -> Option<i64> {
+        self.batches.back().map(|batch| batch.base_offset)
+    }
+
     pub fn last_timestamp(&self) -> i64 {
         self.batches.back().map_or(-1, |batch| batch.timestamp)
     }

@@ -305,7 +305,9 @@ impl Segment {
         }))
     }
 
-    /// Updates indexes and counters for a batch just written at `position`.
+    /// Updates indexes and counters for a batch just written at `position`. On an error
+    /// (a full disk) nothing changes: no index entry points at the batch, which the next
+    /// append overwrites.
     fn record_batch(
         &mut self,
         position: u64,
@@ -313,21 +315,28 @@ impl Segment {
         max_timestamp: i64,
         size: u64,
     ) -> io::Result<()> {
-        if max_timestamp > self.max_timestamp {
-            self.max_timestamp = max_timestamp;
-            self.offset_of_max_timestamp = last_offset;
-        }
+        let (max_timestamp, offset_of_max_timestamp) = if max_timestamp > self.max_timestamp {
+            (max_timestamp, last_offset)
+        } else {
+            (self.max_timestamp, self.offset_of_max_timestamp)
+        };
         if self.bytes_since_index_entry > self.index_interval_bytes {
             self.offset_index.append(OffsetEntry {
                 relative_offset: self.relative(last_offset),
                 position: position as u32,
             })?;
-            self.time_index.append(TimeEntry {
-                timestamp: self.max_timestamp,
-                relative_offset: self.relative(self.offset_of_max_timestamp),
-            })?;
+            let timed = self.time_index.append(TimeEntry {
+                timestamp: max_timestamp,
+                relative_offset: self.relative(offset_of_max_timestamp),
+            });
+            if let Err(error) = timed {
+                self.offset_index.remove_last()?;
+                return Err(error);
+            }
             self.bytes_since_index_entry = 0;
         }
+        self.max_timestamp = max_timestamp;
+        self.offset_of_max_timestamp = offset_of_max_timestamp;
         self.bytes_since_index_entry += size;
         self.size = position + size;
         self.next_offset = last_offset + 1;
@@ -348,12 +357,24 @@ impl Segment {
         max_timestamp: i64,
     ) -> io::Result<()> {
         let position = self.size;
-        self.log.write_all_at(header, position)?;
-        self.log.write_all_at(
-            &view.bytes()[BATCH_HEADER_BYTES..],
-            position + BATCH_HEADER_BYTES as u64,
-        )?;
-        self.record_batch(position, last_offset, max_timestamp, view.size() as u64)
+        let written = self
+            .log
+            .write_all_at(header, position)
+            .and_then(|()| {
+                self.log.write_all_at(
+                    &view.bytes()[BATCH_HEADER_BYTES..],
+                    position + BATCH_HEADER_BYTES as u64,
+                )
+            })
+            .and_then(|()| {
+                self.record_batch(position, last_offset, max_timestamp, view.size() as u64)
+            });
+        if written.is_err() {
+            // Drop whatever part of the batch reached the file, so the file ends where the
+            // log does (best effort: the next append overwrites it anyway).
+            let _ = self.log.set_len(position);
+        }
+        written
     }
 
     /// Whether a batch of `batch_size` bytes may still go into this segment.

@@ -9,7 +9,12 @@ use crate::log::{LogConfig, TimestampType};
 /// How a topic config value is checked.
 #[derive(Debug, Clone, Copy)]
 enum Kind {
-    Long { min: i64, max: i64 },
+    Long {
+        min: i64,
+        max: i64,
+    },
+    /// A double in [0, 1].
+    Ratio,
     TimestampType,
     CleanupPolicy,
 }
@@ -28,6 +33,13 @@ pub const TOPIC_CONFIG_KEYS: &[TopicConfigKey] = &[
     TopicConfigKey {
         name: "cleanup.policy",
         kind: Kind::CleanupPolicy,
+    },
+    TopicConfigKey {
+        name: "delete.retention.ms",
+        kind: Kind::Long {
+            min: 0,
+            max: i64::MAX,
+        },
     },
     TopicConfigKey {
         name: "flush.messages",
@@ -60,6 +72,17 @@ pub const TOPIC_CONFIG_KEYS: &[TopicConfigKey] = &[
     TopicConfigKey {
         name: "message.timestamp.type",
         kind: Kind::TimestampType,
+    },
+    TopicConfigKey {
+        name: "min.cleanable.dirty.ratio",
+        kind: Kind::Ratio,
+    },
+    TopicConfigKey {
+        name: "min.compaction.lag.ms",
+        kind: Kind::Long {
+            min: 0,
+            max: i64::MAX,
+        },
     },
     TopicConfigKey {
         name: "retention.bytes",
@@ -100,17 +123,33 @@ pub fn validate(name: &str, value: &str) -> Result<(), String> {
     match key.kind {
         Kind::Long { min, max } => match value.trim().parse::<i64>() {
             Ok(number) if (min..=max).contains(&number) => Ok(()),
-            Ok(number) => Err(format!("Invalid value {number} for configuration {name}: must be in [{min}, {max}]")),
-            Err(_) => Err(format!("Invalid value {value} for configuration {name}: not a number")),
+            Ok(number) => Err(format!(
+                "Invalid value {number} for configuration {name}: must be in [{min}, {max}]"
+            )),
+            Err(_) => Err(format!(
+                "Invalid value {value} for configuration {name}: not a number"
+            )),
         },
-        Kind::TimestampType => parse_timestamp_type(name, value).map(|_| ()).map_err(|error| error.to_string()),
-        Kind::CleanupPolicy => match value.trim() {
-            "delete" => Ok(()),
-            "compact" | "compact,delete" | "delete,compact" => {
-                Err(format!("Invalid value {value} for configuration {name}: log compaction is not supported yet"))
+        Kind::Ratio => match value.trim().parse::<f64>() {
+            Ok(number) if (0.0..=1.0).contains(&number) => Ok(()),
+            _ => Err(format!(
+                "Invalid value {value} for configuration {name}: must be a number in [0, 1]"
+            )),
+        },
+        Kind::TimestampType => parse_timestamp_type(name, value)
+            .map(|_| ())
+            .map_err(|error| error.to_string()),
+        Kind::CleanupPolicy => {
+            let policies: Vec<&str> = value.split(',').map(str::trim).collect();
+            if policies.is_empty()
+                || policies
+                    .iter()
+                    .any(|policy| !matches!(*policy, "delete" | "compact"))
+            {
+                return Err(format!("Invalid value {value} for configuration {name}: must be delete, compact, or both"));
             }
-            other => Err(format!("Invalid value {other} for configuration {name}: must be delete")),
-        },
+            Ok(())
+        }
     }
 }
 
@@ -118,7 +157,10 @@ pub fn validate(name: &str, value: &str) -> Result<(), String> {
 pub fn default_value(name: &str, broker: &BrokerConfig) -> String {
     let log = &broker.log;
     match name {
-        "cleanup.policy" => "delete".to_owned(),
+        "cleanup.policy" => log.cleanup_policy.clone(),
+        "delete.retention.ms" => log.delete_retention_ms.to_string(),
+        "min.cleanable.dirty.ratio" => log.min_cleanable_ratio.to_string(),
+        "min.compaction.lag.ms" => log.min_compaction_lag_ms.to_string(),
         "flush.messages" => log.flush_interval_messages.to_string(),
         "flush.ms" => log.flush_interval_ms.to_string(),
         "index.interval.bytes" => log.index_interval_bytes.to_string(),
@@ -172,10 +214,20 @@ pub fn log_config(overrides: &BTreeMap<String, String>, broker: &BrokerConfig) -
         flush_ms: long("flush.ms").max(0),
         retention_ms: long("retention.ms").max(-1),
         retention_bytes: long("retention.bytes").max(-1),
-        delete_enabled: value("cleanup.policy")
-            .split(',')
-            .any(|policy| policy.trim() == "delete"),
+        delete_enabled: has_policy(&value("cleanup.policy"), "delete"),
+        compact_enabled: has_policy(&value("cleanup.policy"), "compact"),
+        min_compaction_lag_ms: long("min.compaction.lag.ms").max(0),
+        delete_retention_ms: long("delete.retention.ms").max(0),
+        min_cleanable_dirty_ratio: value("min.cleanable.dirty.ratio")
+            .trim()
+            .parse::<f64>()
+            .unwrap_or(0.5)
+            .clamp(0.0, 1.0),
     }
+}
+
+fn has_policy(policies: &str, wanted: &str) -> bool {
+    policies.split(',').any(|policy| policy.trim() == wanted)
 }
 
 #[cfg(test)]
@@ -190,7 +242,11 @@ mod tests {
         assert!(validate("retention.ms", "-2").is_err());
         assert!(validate("segment.bytes", "abc").is_err());
         assert!(validate("no.such", "1").unwrap_err().contains("no.such"));
-        assert!(validate("cleanup.policy", "compact").is_err());
+        assert!(validate("cleanup.policy", "compact").is_ok());
+        assert!(validate("cleanup.policy", "compact,delete").is_ok());
+        assert!(validate("cleanup.policy", "shred").is_err());
+        assert!(validate("min.cleanable.dirty.ratio", "0.1").is_ok());
+        assert!(validate("min.cleanable.dirty.ratio", "2").is_err());
         assert!(validate("message.timestamp.type", "LogAppendTime").is_ok());
         let overrides: BTreeMap<String, String> = [
             ("segment.bytes".to_owned(), "2048".to_owned()),

@@ -10,7 +10,9 @@ use crate::records::BatchError;
 /// The Kafka error a log failure is reported as.
 pub fn for_log_error(error: &LogError) -> ResponseError {
     match error {
-        LogError::Io(_) | LogError::ForeignPartitionDir(_) => ResponseError::KafkaStorageError,
+        LogError::Io(_) | LogError::ForeignPartitionDir(_) | LogError::Offline => {
+            ResponseError::KafkaStorageError
+        }
         LogError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
         LogError::InvalidBatch(batch) => for_batch_error(batch),
         LogError::BatchTooLarge { .. } => ResponseError::MessageTooLarge,

@@ -56,6 +56,15 @@ pub enum BatchError {
     Records(String),
 }
 
+/// Sets a rebuilt batch's record count, then its length and CRC to match its bytes.
+pub fn set_records(bytes: &mut [u8], count: i32) {
+    bytes[RECORDS_COUNT_AT..RECORDS_COUNT_AT + 4].copy_from_slice(&count.to_be_bytes());
+    let length = (bytes.len() - LOG_OVERHEAD_BYTES) as i32;
+    bytes[BATCH_LENGTH_AT..BATCH_LENGTH_AT + 4].copy_from_slice(&length.to_be_bytes());
+    let crc = crc32c::crc32c(&bytes[ATTRIBUTES_AT..]);
+    bytes[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
+}
+
 /// The last offset of the last whole batch in `bytes` (batches back to back, as a log read
 /// returns them), without CRC checks.
 pub fn last_offset_in(bytes: &[u8]) -> Option<i64> {
@@ -173,13 +182,28 @@ impl<'a> BatchView<'a> {
         };
         let count = view.records_count();
         let last_offset_delta = view.last_offset_delta();
-        if count <= 0 || last_offset_delta < 0 || last_offset_delta != count - 1 {
+        // Compaction leaves fewer records than offsets (even none), never more.
+        if count < 0 || last_offset_delta < 0 || i64::from(count) > i64::from(last_offset_delta) + 1
+        {
             return Err(BatchError::InconsistentCount {
                 count,
                 last_offset_delta,
             });
         }
         Ok(view)
+    }
+
+    /// A client's batch has one record per offset: count = last offset delta + 1, at least one.
+    pub fn check_dense(&self) -> Result<(), BatchError> {
+        let count = self.records_count();
+        let last_offset_delta = self.last_offset_delta();
+        if count <= 0 || last_offset_delta != count - 1 {
+            return Err(BatchError::InconsistentCount {
+                count,
+                last_offset_delta,
+            });
+        }
+        Ok(())
     }
 
     fn verify_crc(&self) -> Result<(), BatchError> {
@@ -310,19 +334,39 @@ pub mod testing {
         build_idempotent_batch(-1, -1, -1, count, max_timestamp, payload)
     }
 
+    /// A test record: key, value (`None` for null) and timestamp.
+    pub type TestRecord<'a> = (Option<&'a [u8]>, Option<&'a [u8]>, i64);
+
     /// A batch of real records (kafka-protocol's encoder), one per timestamp, keys `k<i>` and
     /// 200-byte values, with `compression`.
     pub fn build_records_batch(
         timestamps: &[i64],
         compression: kafka_protocol::records::Compression,
     ) -> Vec<u8> {
+        let keys: Vec<Vec<u8>> = (0..timestamps.len())
+            .map(|i| format!("k{i}").into_bytes())
+            .collect();
+        let value = vec![b'v'; 200];
+        let records: Vec<TestRecord<'_>> = keys
+            .iter()
+            .zip(timestamps)
+            .map(|(key, &timestamp)| (Some(key.as_slice()), Some(value.as_slice()), timestamp))
+            .collect();
+        build_keyed_batch(&records, compression)
+    }
+
+    /// A batch of real records: (key, value, timestamp) each, `None` for null.
+    pub fn build_keyed_batch(
+        records: &[TestRecord<'_>],
+        compression: kafka_protocol::records::Compression,
+    ) -> Vec<u8> {
         use kafka_protocol::records::{
             Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
         };
-        let records: Vec<Record> = timestamps
+        let records: Vec<Record> = records
             .iter()
             .enumerate()
-            .map(|(i, &timestamp)| Record {
+            .map(|(i, (key, value, timestamp))| Record {
                 transactional: false,
                 control: false,
                 delete_horizon: false,
@@ -334,9 +378,9 @@ pub mod testing {
                 // The encoder keeps records in one batch while offset - sequence is constant;
                 // this makes the batch's base sequence -1 (no producer).
                 sequence: i as i32 - 1,
-                timestamp,
-                key: Some(bytes::Bytes::from(format!("k{i}"))),
-                value: Some(bytes::Bytes::from(vec![b'v'; 200])),
+                timestamp: *timestamp,
+                key: key.map(bytes::Bytes::copy_from_slice),
+                value: value.map(bytes::Bytes::copy_from_slice),
                 headers: Default::default(),
             })
             .collect();
@@ -349,7 +393,7 @@ pub mod testing {
                 compression,
             },
         )
-        .expect("encodable records");
+        .unwrap_or_else(|error| panic!("test records do not encode: {error}"));
         bytes.to_vec()
     }
 
@@ -442,6 +486,15 @@ mod tests {
             BatchView::parse(&bytes),
             Err(BatchError::InconsistentCount { .. })
         ));
+        // Fewer records than offsets: a compacted batch, stored but never produced.
+        let mut bytes = build_batch(3, 0, b"x");
+        set_records(&mut bytes, 1);
+        let compacted = BatchView::parse(&bytes).expect("stored form");
+        assert!(compacted.check_dense().is_err());
+        assert!(BatchView::parse(&build_batch(3, 0, b"x"))
+            .unwrap()
+            .check_dense()
+            .is_ok());
     }
 
     #[test]

@@ -4,6 +4,7 @@
 pub mod batch;
 pub mod control;
 pub mod fields;
+pub mod raw;
 pub mod stamps;
 
 pub use batch::{batch_size, stamped_header, AppendStamp, BatchError, BatchView};

@@ -1,6 +1,9 @@
 //! A first produce/consume throughput run (`make bench`): starts a broker on a temporary data
 //! dir, produces 1 KiB messages with acks=all through rdkafka, consumes them back, and prints
-//! the figures. Bounded in count and time. The performance issue grows this into the full tool.
+//! the figures; then 16 producers write to one partition at once, and `perf` (when it can
+//! trace the broker) counts the broker's fsyncs and appended batches, to show how many
+//! acknowledged batches one group-commit fsync covers. Bounded in count and time. The
+//! performance issue grows this into the full tool.
 
 use std::time::{Duration, Instant};
 
@@ -69,6 +72,146 @@ async fn main() {
         }
     }
     report("consume", consumed, started.elapsed());
+
+    group_commit(&broker).await;
+}
+
+/// Producers writing to one partition at once in the group-commit phase.
+const CONCURRENT_PRODUCERS: usize = 16;
+/// Messages each of them sends, in rounds of `ROUND` awaited deliveries.
+const MESSAGES_PER_PRODUCER: usize = 4000;
+const ROUND: usize = 50;
+
+/// 16 producers with acks=all on one partition; reports acknowledged batches per fsync.
+async fn group_commit(broker: &SpawnedBroker) {
+    let payload = vec![b'x'; MESSAGE_BYTES];
+    let tracer = broker.pid().and_then(SyscallCounter::attach);
+    let started = Instant::now();
+    let producers = (0..CONCURRENT_PRODUCERS).map(|_| {
+        let producer: FutureProducer = broker
+            .client_config()
+            .set("acks", "all")
+            .set("linger.ms", "1")
+            .create()
+            .expect("producer");
+        let payload = payload.clone();
+        tokio::spawn(async move {
+            let mut sent = 0;
+            while sent < MESSAGES_PER_PRODUCER && started.elapsed() < TIME_LIMIT {
+                let mut pending: Vec<_> = (0..ROUND)
+                    .map(|_| {
+                        let record = FutureRecord::<(), _>::to("bench-16")
+                            .payload(&payload)
+                            .partition(0);
+                        producer.send_result(record).expect("enqueue")
+                    })
+                    .collect();
+                await_deliveries(&mut pending).await;
+                sent += ROUND;
+            }
+            sent
+        })
+    });
+    let mut produced = 0;
+    for producer in producers.collect::<Vec<_>>() {
+        produced += producer.await.expect("producer task");
+    }
+    let elapsed = started.elapsed();
+    report(
+        &format!("produce, {CONCURRENT_PRODUCERS} producers on one partition (acks=all)"),
+        produced,
+        elapsed,
+    );
+    match tracer.and_then(SyscallCounter::finish) {
+        Some(counts) => {
+            let fsyncs = counts.fdatasync + counts.fsync;
+            let batches = batches_in(&broker.data_dir().join("bench-16-0"));
+            println!(
+                "group commit: {fsyncs} fsyncs ({:.0}/s), {batches} batches appended, {:.1} batches per fsync",
+                fsyncs as f64 / elapsed.as_secs_f64(),
+                batches as f64 / fsyncs.max(1) as f64
+            );
+        }
+        None => {
+            println!("group commit: perf cannot trace the broker here; fsync counts not measured")
+        }
+    }
+}
+
+/// How many batches the partition directory's segments hold.
+fn batches_in(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|entry| entry.path())
+                .filter(|path| path.extension().is_some_and(|ext| ext == "log"))
+                .filter_map(|path| spool::cli::dump_log::run(&path, false).ok())
+                .map(|report| {
+                    report
+                        .lines()
+                        .filter(|line| line.starts_with("baseOffset:"))
+                        .count()
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+/// The broker's fsync system calls, counted by `perf stat` tracepoints.
+struct SyscallCounter {
+    child: std::process::Child,
+}
+
+#[derive(Debug, Default)]
+struct SyscallCounts {
+    fdatasync: u64,
+    fsync: u64,
+}
+
+impl SyscallCounter {
+    fn attach(pid: u32) -> Option<Self> {
+        let child = std::process::Command::new("perf")
+            .args([
+                "stat",
+                "-x,",
+                "-e",
+                "syscalls:sys_enter_fdatasync,syscalls:sys_enter_fsync",
+                "-p",
+                &pid.to_string(),
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .ok()?;
+        // perf needs a moment to attach before the load starts.
+        std::thread::sleep(Duration::from_millis(300));
+        Some(Self { child })
+    }
+
+    fn finish(self) -> Option<SyscallCounts> {
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
+        let output = self.child.wait_with_output().ok()?;
+        if !output.status.success() && output.status.code() != Some(130) {
+            return None;
+        }
+        let mut counts = SyscallCounts::default();
+        for line in String::from_utf8_lossy(&output.stderr).lines() {
+            let fields: Vec<&str> = line.split(',').collect();
+            let (Some(value), Some(event)) = (fields.first(), fields.get(2)) else {
+                continue;
+            };
+            let Ok(value) = value.parse::<u64>() else {
+                continue;
+            };
+            match *event {
+                "syscalls:sys_enter_fdatasync" => counts.fdatasync = value,
+                "syscalls:sys_enter_fsync" => counts.fsync = value,
+                _ => {}
+            }
+        }
+        Some(counts)
+    }
 }
 
 async fn await_deliveries(pending: &mut Vec<rdkafka::producer::DeliveryFuture>) {

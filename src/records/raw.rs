@@ -1,0 +1,202 @@
+//! The records inside a v2 batch, as raw byte ranges: what compaction needs (offset delta,
+//! timestamp delta, key, whether the value is null) without decoding headers or copying
+//! payloads, so a kept record is copied into the rewritten batch byte for byte. Also the
+//! batch's codec (decompress / compress the records section) and the rewrite that keeps a
+//! subset of records under the original batch header.
+
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::compression::{Compressor, Decompressor, Gzip, Lz4, Snappy, Zstd};
+
+use super::batch::{BatchError, BatchView, BATCH_HEADER_BYTES};
+
+/// One record of a batch, borrowed from the decompressed records section.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RawRecord<'a> {
+    /// The whole record, length prefix included.
+    pub bytes: &'a [u8],
+    pub offset_delta: i32,
+    pub timestamp_delta: i64,
+    pub key: Option<&'a [u8]>,
+    /// A tombstone: the value is null.
+    pub null_value: bool,
+}
+
+fn malformed(what: &str) -> BatchError {
+    BatchError::Records(format!("malformed record: {what}"))
+}
+
+/// Reads a zigzag varint (at most `max_bytes` bytes) at `*at`.
+fn varint(bytes: &[u8], at: &mut usize, max_bytes: usize) -> Result<i64, BatchError> {
+    let mut value: u64 = 0;
+    for shift in 0..max_bytes {
+        let byte = *bytes
+            .get(*at)
+            .ok_or_else(|| malformed("truncated varint"))?;
+        *at += 1;
+        value |= u64::from(byte & 0x7f) << (7 * shift);
+        if byte & 0x80 == 0 {
+            return Ok((value >> 1) as i64 ^ -((value & 1) as i64));
+        }
+    }
+    Err(malformed("varint too long"))
+}
+
+/// A length-prefixed (varint) nullable byte string at `*at`.
+fn nullable<'a>(bytes: &'a [u8], at: &mut usize) -> Result<Option<&'a [u8]>, BatchError> {
+    let length = varint(bytes, at, 5)?;
+    if length < 0 {
+        return Ok(None);
+    }
+    let end = at
+        .checked_add(length as usize)
+        .filter(|&end| end <= bytes.len())
+        .ok_or_else(|| malformed("field runs past the record"))?;
+    let value = &bytes[*at..end];
+    *at = end;
+    Ok(Some(value))
+}
+
+/// Splits an uncompressed records section into its records.
+pub fn records(section: &[u8]) -> Result<Vec<RawRecord<'_>>, BatchError> {
+    let mut records = Vec::new();
+    let mut at = 0;
+    while at < section.len() {
+        let start = at;
+        let length = varint(section, &mut at, 5)?;
+        let end = usize::try_from(length)
+            .ok()
+            .and_then(|length| at.checked_add(length))
+            .filter(|&end| end <= section.len())
+            .ok_or_else(|| malformed("length runs past the batch"))?;
+        let body = &section[..end];
+        at += 1; // attributes
+        let timestamp_delta = varint(body, &mut at, 10)?;
+        let offset_delta =
+            i32::try_from(varint(body, &mut at, 5)?).map_err(|_| malformed("offset delta"))?;
+        let key = nullable(body, &mut at)?;
+        let null_value = nullable(body, &mut at)?.is_none();
+        records.push(RawRecord {
+            bytes: &section[start..end],
+            offset_delta,
+            timestamp_delta,
+            key,
+            null_value,
+        });
+        at = end;
+    }
+    Ok(records)
+}
+
+/// Kafka's codec ids in the batch attributes.
+const CODEC_MASK: i16 = 0x07;
+
+/// The batch's records section, decompressed.
+pub fn decompressed_section(batch: &BatchView<'_>) -> Result<Vec<u8>, BatchError> {
+    let mut section = Bytes::copy_from_slice(&batch.bytes()[BATCH_HEADER_BYTES..]);
+    let copy = |buf: &mut Bytes| Ok(buf.to_vec());
+    let decompressed = match batch.compression() & CODEC_MASK {
+        0 => Ok(section.to_vec()),
+        1 => Gzip::decompress(&mut section, copy),
+        2 => Snappy::decompress(&mut section, copy),
+        3 => Lz4::decompress(&mut section, copy),
+        4 => Zstd::decompress(&mut section, copy),
+        other => return Err(BatchError::Records(format!("unknown codec {other}"))),
+    };
+    decompressed.map_err(|error| BatchError::Records(format!("decompress: {error}")))
+}
+
+/// Compresses a records section with the codec of `compression` (the batch attribute bits).
+fn compress(compression: i16, section: &[u8]) -> Result<Vec<u8>, BatchError> {
+    let mut out = BytesMut::new();
+    let fill = |buf: &mut BytesMut| {
+        buf.extend_from_slice(section);
+        Ok(())
+    };
+    let compressed = match compression & CODEC_MASK {
+        0 => {
+            out.extend_from_slice(section);
+            Ok(())
+        }
+        1 => Gzip::compress(&mut out, fill),
+        2 => Snappy::compress(&mut out, fill),
+        3 => Lz4::compress(&mut out, fill),
+        4 => Zstd::compress(&mut out, fill),
+        other => return Err(BatchError::Records(format!("unknown codec {other}"))),
+    };
+    compressed.map_err(|error| BatchError::Records(format!("compress: {error}")))?;
+    Ok(out.to_vec())
+}
+
+/// A batch with only `kept` of its records (raw bytes from [`records`]), under the original
+/// header: same base offset, last offset delta, timestamps, producer id, epoch and base
+/// sequence, attributes and codec; the record count, length and CRC are recomputed. With no
+/// record kept this is an empty batch, which Kafka keeps to remember a producer's sequence.
+pub fn rebuild(batch: &BatchView<'_>, kept: &[RawRecord<'_>]) -> Result<Vec<u8>, BatchError> {
+    let section: Vec<u8> = kept
+        .iter()
+        .flat_map(|record| record.bytes)
+        .copied()
+        .collect();
+    let body = compress(batch.compression(), &section)?;
+    let mut bytes = Vec::with_capacity(BATCH_HEADER_BYTES + body.len());
+    bytes.extend_from_slice(&batch.bytes()[..BATCH_HEADER_BYTES]);
+    bytes.extend_from_slice(&body);
+    super::batch::set_records(&mut bytes, kept.len() as i32);
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::records::batch::testing::build_records_batch;
+    use crate::records::stamps::record_stamps;
+    use kafka_protocol::records::Compression;
+
+    #[test]
+    fn splits_and_rebuilds_every_codec() {
+        for compression in [
+            Compression::None,
+            Compression::Gzip,
+            Compression::Snappy,
+            Compression::Lz4,
+            Compression::Zstd,
+        ] {
+            let bytes = build_records_batch(&[10, 20, 30, 40], compression);
+            let view = BatchView::parse(&bytes).unwrap();
+            let section = decompressed_section(&view).unwrap();
+            let all = records(&section).unwrap();
+            assert_eq!(all.len(), 4);
+            assert_eq!(all[2].key, Some(&b"k2"[..]));
+            assert_eq!(all[3].offset_delta, 3);
+            assert_eq!(all[1].timestamp_delta, 10);
+            assert!(!all[0].null_value);
+            let kept = [all[1], all[3]];
+            let rebuilt = rebuild(&view, &kept).unwrap();
+            let again = BatchView::parse(&rebuilt).expect("valid CRC");
+            assert_eq!(again.records_count(), 2);
+            assert_eq!(again.base_offset(), view.base_offset());
+            assert_eq!(again.last_offset_delta(), 3);
+            assert_eq!(again.compression(), view.compression());
+            let stamps = record_stamps(&rebuilt).unwrap();
+            assert_eq!(
+                stamps
+                    .iter()
+                    .map(|s| (s.offset, s.timestamp))
+                    .collect::<Vec<_>>(),
+                vec![(1, 20), (3, 40)],
+                "{compression:?}"
+            );
+            let empty = rebuild(&view, &[]).unwrap();
+            let empty = BatchView::parse(&empty).unwrap();
+            assert_eq!(empty.records_count(), 0);
+            assert_eq!(empty.last_offset(), view.last_offset());
+        }
+    }
+
+    #[test]
+    fn malformed_sections_are_errors_not_panics() {
+        assert!(records(&[0x80]).is_err());
+        assert!(records(&[0x10, 0, 0]).is_err());
+        assert!(records(&[0x01]).is_err());
+    }
+}
