@@ -316,14 +316,19 @@ async fn settle(
     failed
 }
 
-/// Commits `offset` for partition 0 synchronously (Ok once the broker acknowledged it).
-fn commit(broker: &SpawnedBroker, offset: i64) -> Result<(), String> {
-    let consumer: BaseConsumer = broker
+/// A consumer of the harness's group that commits only when told.
+fn group_consumer(broker: &SpawnedBroker) -> Result<BaseConsumer, String> {
+    broker
         .client_config()
         .set("group.id", GROUP)
         .set("enable.auto.commit", "false")
         .create()
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| e.to_string())
+}
+
+/// Commits `offset` for partition 0 synchronously (Ok once the broker acknowledged it).
+fn commit(broker: &SpawnedBroker, offset: i64) -> Result<(), String> {
+    let consumer = group_consumer(broker)?;
     let mut offsets = TopicPartitionList::new();
     offsets
         .add_partition_offset(TOPIC, 0, Offset::Offset(offset))
@@ -335,12 +340,7 @@ fn commit(broker: &SpawnedBroker, offset: i64) -> Result<(), String> {
 
 /// The group's committed offset for partition 0 is at least the last acknowledged commit.
 fn verify_commit(broker: &SpawnedBroker, expected: i64) -> Result<(), String> {
-    let consumer: BaseConsumer = broker
-        .client_config()
-        .set("group.id", GROUP)
-        .set("enable.auto.commit", "false")
-        .create()
-        .map_err(|e| e.to_string())?;
+    let consumer = group_consumer(broker)?;
     let mut wanted = TopicPartitionList::new();
     wanted.add_partition(TOPIC, 0);
     let committed = consumer

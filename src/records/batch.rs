@@ -334,6 +334,15 @@ pub mod testing {
         build_idempotent_batch(-1, -1, -1, count, max_timestamp, payload)
     }
 
+    /// Every codec a batch can use.
+    pub const ALL_CODECS: [kafka_protocol::records::Compression; 5] = [
+        kafka_protocol::records::Compression::None,
+        kafka_protocol::records::Compression::Gzip,
+        kafka_protocol::records::Compression::Snappy,
+        kafka_protocol::records::Compression::Lz4,
+        kafka_protocol::records::Compression::Zstd,
+    ];
+
     /// A test record: key, value (`None` for null) and timestamp.
     pub type TestRecord<'a> = (Option<&'a [u8]>, Option<&'a [u8]>, i64);
 

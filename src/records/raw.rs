@@ -148,19 +148,12 @@ pub fn rebuild(batch: &BatchView<'_>, kept: &[RawRecord<'_>]) -> Result<Vec<u8>,
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::records::batch::testing::build_records_batch;
+    use crate::records::batch::testing::{build_records_batch, ALL_CODECS};
     use crate::records::stamps::record_stamps;
-    use kafka_protocol::records::Compression;
 
     #[test]
     fn splits_and_rebuilds_every_codec() {
-        for compression in [
-            Compression::None,
-            Compression::Gzip,
-            Compression::Snappy,
-            Compression::Lz4,
-            Compression::Zstd,
-        ] {
+        for compression in ALL_CODECS {
             let bytes = build_records_batch(&[10, 20, 30, 40], compression);
             let view = BatchView::parse(&bytes).unwrap();
             let section = decompressed_section(&view).unwrap();

@@ -51,18 +51,11 @@ pub fn first_with_max_timestamp(batch: &[u8]) -> Result<Option<RecordStamp>, Bat
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::records::batch::testing::build_records_batch;
-    use kafka_protocol::records::Compression;
+    use crate::records::batch::testing::{build_records_batch, ALL_CODECS};
 
     #[test]
     fn finds_the_record_not_just_the_batch() {
-        for compression in [
-            Compression::None,
-            Compression::Gzip,
-            Compression::Snappy,
-            Compression::Lz4,
-            Compression::Zstd,
-        ] {
+        for compression in ALL_CODECS {
             let bytes = build_records_batch(&[1234, 5000, 999_999_999_999, 7], compression);
             let found = first_at_or_after(&bytes, 999_999_999_999).unwrap();
             assert_eq!(found.map(|r| r.offset), Some(2), "{compression:?}");
