@@ -1,8 +1,10 @@
-//! `spool dump-log SEGMENT.log [--verify]`: the batches of a segment file, one line each, like
+//! `spool dump-log FILE [--verify]`: for a `.log` segment, its batches one line each, like
 //! Kafka's `kafka-dump-log.sh` (base and last offset, count, position, size, CRC validity,
 //! codec, timestamps, producer id/epoch/sequence, transactional and control flags), and any
-//! bytes after the last valid batch. `--verify` also checks the `.index` and `.timeindex`
-//! beside it against the batches. Reads the files only; safe on a running broker's segments.
+//! bytes after the last valid batch; `--verify` also checks the `.index` and `.timeindex`
+//! beside it against the batches. For an `.index` or `.timeindex` file, its entries (with
+//! `--verify`, checked against the `.log` beside it). Reads the files only; safe on a running
+//! broker's segments.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -29,6 +31,42 @@ struct Walk {
 
 /// Runs the tool; the report, or an error naming what is wrong.
 pub fn run(path: &Path, verify: bool) -> Result<String, String> {
+    match path.extension().and_then(|ext| ext.to_str()) {
+        Some("index") | Some("timeindex") => dump_index(path, verify),
+        _ => dump_segment(path, verify),
+    }
+}
+
+/// The entries of an index file, with absolute offsets (the base offset is in its name).
+fn dump_index(path: &Path, verify: bool) -> Result<String, String> {
+    let log_path = path.with_extension("log");
+    let name = log_path
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let base = parse_log_file_name(&name)
+        .ok_or_else(|| format!("{} is not a segment index name", path.display()))?;
+    let read_error = |error: std::io::Error| format!("{}: {error}", path.display());
+    let mut report = format!("Dumping {}\n", path.display());
+    if path.extension().is_some_and(|ext| ext == "index") {
+        for entry in OffsetIndex::read_entries(path).map_err(read_error)? {
+            let offset = base + i64::from(entry.relative_offset);
+            let _ = writeln!(report, "offset: {offset} position: {}", entry.position);
+        }
+    } else {
+        for entry in TimeIndex::read_entries(path).map_err(read_error)? {
+            let offset = base + i64::from(entry.relative_offset);
+            let _ = writeln!(report, "timestamp: {} offset: {offset}", entry.timestamp);
+        }
+    }
+    if verify {
+        dump_segment(&log_path, true).map_err(|failure| format!("{report}{failure}"))?;
+        let _ = writeln!(report, "verify: consistent with {}", log_path.display());
+    }
+    Ok(report)
+}
+
+fn dump_segment(path: &Path, verify: bool) -> Result<String, String> {
     let bytes = std::fs::read(path).map_err(|error| format!("{}: {error}", path.display()))?;
     let walk = walk(&bytes);
     let mut report = format!("Dumping {}\n", path.display());
@@ -261,6 +299,13 @@ mod tests {
         );
         assert!(report.contains("crcValid: true"));
         assert!(report.contains("indexes consistent"), "{report}");
+        let index = run(&log.with_extension("index"), true).unwrap();
+        assert!(
+            index.contains("offset: ") && index.contains("position: "),
+            "{index}"
+        );
+        let time = run(&log.with_extension("timeindex"), false).unwrap();
+        assert!(time.contains("timestamp: "), "{time}");
     }
 
     #[test]
