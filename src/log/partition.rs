@@ -233,6 +233,13 @@ impl Partition {
         })
     }
 
+    /// Held while closed segments change (retention, DeleteRecords, compaction).
+    fn change_closed_segments(&self) -> MutexGuard<'_, ()> {
+        self.closed_segments_lock
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     fn lock(&self) -> MutexGuard<'_, LogState> {
         // A panic while holding the lock leaves the state as consistent as the files are;
         // keep serving rather than poisoning every later request.
@@ -644,10 +651,7 @@ impl Partition {
     /// DeleteRecords: makes `offset` (at most the high watermark) the first readable offset,
     /// durably, and deletes the segments entirely below it. Returns the new log start offset.
     pub fn delete_records_before(&self, offset: i64) -> Result<i64, LogError> {
-        let _changing = self
-            .closed_segments_lock
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let _changing = self.change_closed_segments();
         let (start, end) = {
             let state = self.lock();
             (state.log_start_offset(), state.log_end_offset())
@@ -668,10 +672,7 @@ impl Partition {
     /// Deletes the oldest segments retention (or an earlier DeleteRecords) allows; returns how
     /// many went.
     pub fn apply_retention(&self) -> Result<usize, LogError> {
-        let _changing = self
-            .closed_segments_lock
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let _changing = self.change_closed_segments();
         let now = self.clock.now_ms();
         let (deletable, new_start) = {
             let state = self.lock();
@@ -736,10 +737,7 @@ impl Partition {
     /// compactable bytes are new: rewrites the eligible closed segments, each replaced
     /// atomically. `dedupe_limit` bounds the key map (`log.cleaner.dedupe.buffer.size`).
     pub fn clean(&self, dedupe_limit: usize) -> Result<CleanReport, LogError> {
-        let _changing = self
-            .closed_segments_lock
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let _changing = self.change_closed_segments();
         let now = self.clock.now_ms();
         let (segments, aborted, producers_last_batch, config) = {
             let state = self.lock();
@@ -765,10 +763,10 @@ impl Partition {
                 .collect();
             let total: u64 = eligible.iter().map(|segment| segment.size).sum();
             let cleaned_up_to = self.cleaned_up_to.load(Ordering::Acquire);
-            let dirty: u64 = closed[..eligible.len()]
+            let dirty: u64 = eligible
                 .iter()
-                .filter(|segment| segment.next_offset() > cleaned_up_to)
-                .map(Segment::size)
+                .filter(|segment| segment.next_offset > cleaned_up_to)
+                .map(|segment| segment.size)
                 .sum();
             if dirty == 0 || (dirty as f64) < config.min_cleanable_dirty_ratio * total as f64 {
                 return Ok(CleanReport::default());
