@@ -25,6 +25,8 @@ const UNSUPPORTED_VERSION: i16 = 35;
 const FETCH_SESSION_ID_NOT_FOUND: i16 = 70;
 const INVALID_RECORD: i16 = 87;
 const UNKNOWN_TOPIC_ID: i16 = 100;
+const MISMATCHED_ENDPOINT_TYPE: i16 = 114;
+const UNSUPPORTED_ENDPOINT_TYPE: i16 = 115;
 
 fn name(text: &str) -> TopicName {
     TopicName(StrBytes::from_string(text.to_owned()))
@@ -745,4 +747,39 @@ fn idempotent_produce_deduplicates_and_checks_sequences() {
         ),
         (producer_id, 1, 2)
     );
+}
+
+#[test]
+fn describe_cluster_names_this_broker_at_every_version() {
+    let broker = SpawnedBroker::start("");
+    let mut client = WireClient::connect(&broker.bootstrap);
+    let (host, port) = broker.bootstrap.split_once(':').unwrap();
+    for version in 0..=2 {
+        let request = DescribeClusterRequest::default()
+            .with_include_cluster_authorized_operations(version == 2);
+        let request = if version >= 1 {
+            request.with_endpoint_type(1)
+        } else {
+            request
+        };
+        let response: DescribeClusterResponse = client.call(version, &request);
+        assert_eq!(response.error_code, 0, "v{version}");
+        assert!(!response.cluster_id.is_empty());
+        assert_eq!(response.brokers.len(), 1);
+        assert_eq!(response.brokers[0].host.as_str(), host);
+        assert_eq!(response.brokers[0].port.to_string(), port);
+        assert_eq!(response.controller_id, response.brokers[0].broker_id);
+        assert_eq!(
+            response.cluster_authorized_operations != i32::MIN,
+            version == 2,
+            "operations only when asked"
+        );
+    }
+    // A controller endpoint is asked for: spool has none, as a Kafka broker answers.
+    let controllers = DescribeClusterRequest::default().with_endpoint_type(2);
+    let response: DescribeClusterResponse = client.call(1, &controllers);
+    assert_eq!(response.error_code, MISMATCHED_ENDPOINT_TYPE);
+    let unknown = DescribeClusterRequest::default().with_endpoint_type(9);
+    let response: DescribeClusterResponse = client.call(1, &unknown);
+    assert_eq!(response.error_code, UNSUPPORTED_ENDPOINT_TYPE);
 }

@@ -25,7 +25,7 @@ pub const API: SupportedApi = SupportedApi {
 const TOPIC_OPERATIONS_ALL: i32 = bits(&[3, 4, 5, 6, 7, 8, 10, 11]);
 /// Cluster operations allowed without an authorizer: CREATE, CLUSTER_ACTION, DESCRIBE_CONFIGS,
 /// ALTER_CONFIGS, IDEMPOTENT_WRITE, ALTER, DESCRIBE.
-const CLUSTER_OPERATIONS_ALL: i32 = bits(&[5, 7, 8, 9, 10, 11, 12]);
+pub const CLUSTER_OPERATIONS_ALL: i32 = bits(&[5, 7, 8, 9, 10, 11, 12]);
 
 const fn bits(operations: &[i32]) -> i32 {
     let mut mask = 0;

@@ -13,6 +13,7 @@ mod create_topics;
 mod delete_groups;
 mod delete_records;
 mod delete_topics;
+mod describe_cluster;
 mod describe_groups;
 mod describe_producers;
 mod describe_transactions;
@@ -72,6 +73,7 @@ pub const SUPPORTED_APIS: &[SupportedApi] = &[
     delete_groups::API,
     offset_delete::API,
     delete_records::API,
+    describe_cluster::API,
     init_producer_id::API,
     describe_producers::API,
     add_partitions_to_txn::API,
@@ -156,6 +158,9 @@ pub fn dispatch(
         RequestKind::DeleteGroups(request) => delete_groups::handle(broker, request),
         RequestKind::OffsetDelete(request) => offset_delete::handle(broker, request),
         RequestKind::DeleteRecords(request) => delete_records::handle(broker, request),
+        RequestKind::DescribeCluster(request) => ready(ResponseKind::DescribeCluster(
+            describe_cluster::handle(broker, version, &request),
+        )),
         RequestKind::InitProducerId(request) => init_producer_id::handle(broker, request),
         RequestKind::AddPartitionsToTxn(request) => {
             add_partitions_to_txn::handle(broker, version, request)

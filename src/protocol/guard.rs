@@ -228,6 +228,8 @@ const DELETE_RECORDS_PARTITION: &[Field] = &[f(Int32), f(Int64)];
 const DELETE_RECORDS_TOPIC: &[Field] = &[f(Str), f(Structs(DELETE_RECORDS_PARTITION))];
 const DELETE_RECORDS: &[Field] = &[f(Structs(DELETE_RECORDS_TOPIC)), f(Int32)];
 
+const DESCRIBE_CLUSTER: &[Field] = &[f(Int8), since(1, Int8), since(2, Int8)];
+
 const OFFSET_DELETE_PARTITION: &[Field] = &[f(Int32)];
 const OFFSET_DELETE_TOPIC: &[Field] = &[f(Str), f(Structs(OFFSET_DELETE_PARTITION))];
 const OFFSET_DELETE: &[Field] = &[f(Str), f(Structs(OFFSET_DELETE_TOPIC))];
@@ -244,6 +246,8 @@ fn layout(api: ApiKey) -> Option<(&'static [Field], i16)> {
         ApiKey::CreateTopics => (CREATE_TOPICS, 5),
         ApiKey::DeleteTopics => (DELETE_TOPICS, 4),
         ApiKey::DeleteRecords => (DELETE_RECORDS, 2),
+        // DescribeCluster is flexible from v0.
+        ApiKey::DescribeCluster => (DESCRIBE_CLUSTER, 0),
         ApiKey::FindCoordinator => (FIND_COORDINATOR, 3),
         ApiKey::JoinGroup => (JOIN_GROUP, 6),
         ApiKey::SyncGroup => (SYNC_GROUP, 4),
@@ -566,6 +570,21 @@ pub(crate) mod tests {
             ApiKey::ListOffsets => encoded(&list_offsets, version),
             ApiKey::CreateTopics => encoded(&create, version),
             ApiKey::DeleteTopics => encoded(&delete(version), version),
+            ApiKey::DescribeCluster => {
+                let request = DescribeClusterRequest::default()
+                    .with_include_cluster_authorized_operations(true);
+                let request = if version >= 1 {
+                    request.with_endpoint_type(1)
+                } else {
+                    request
+                };
+                let request = if version >= 2 {
+                    request.with_include_fenced_brokers(true)
+                } else {
+                    request
+                };
+                encoded(&request, version)
+            }
             ApiKey::DeleteRecords => encoded(
                 &DeleteRecordsRequest::default()
                     .with_topics(vec![delete_records_request::DeleteRecordsTopic::default()

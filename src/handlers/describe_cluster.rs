@@ -1,0 +1,69 @@
+//! DescribeCluster (key 60, KIP-700): the cluster id, the controller the client may contact and
+//! the brokers — this one node — for AdminClients (`describeCluster`, `kafka-cluster.sh`).
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
+use kafka_protocol::messages::{ApiKey, BrokerId, DescribeClusterRequest, DescribeClusterResponse};
+use kafka_protocol::protocol::{StrBytes, VersionRange};
+use kafka_protocol::ResponseError;
+
+use super::metadata::CLUSTER_OPERATIONS_ALL;
+use super::{SupportedApi, AUTHORIZED_OPERATIONS_OMITTED};
+use crate::broker::Broker;
+
+pub const API: SupportedApi = SupportedApi {
+    key: ApiKey::DescribeCluster,
+    versions: VersionRange { min: 0, max: 2 },
+};
+
+/// KIP-919 endpoint types: spool listens as a broker (there is no separate controller
+/// endpoint).
+const ENDPOINT_TYPE_BROKERS: i8 = 1;
+const ENDPOINT_TYPE_CONTROLLERS: i8 = 2;
+
+pub fn handle(
+    broker: &Arc<Broker>,
+    version: i16,
+    request: &DescribeClusterRequest,
+) -> DescribeClusterResponse {
+    let config = &broker.config;
+    let node = BrokerId(config.node_id);
+    let response = DescribeClusterResponse::default();
+    // v0 has no endpoint type: the request is for brokers.
+    let response = if version >= 1 {
+        response.with_endpoint_type(ENDPOINT_TYPE_BROKERS)
+    } else {
+        response
+    };
+    if version >= 1 && request.endpoint_type != ENDPOINT_TYPE_BROKERS {
+        let (error, message) = match request.endpoint_type {
+            ENDPOINT_TYPE_CONTROLLERS => (
+                ResponseError::MismatchedEndpointType,
+                "The request was sent to an endpoint of type BROKER, but we wanted an endpoint of type CONTROLLER",
+            ),
+            _ => (ResponseError::UnsupportedEndpointType, "Unknown endpoint type"),
+        };
+        return response
+            .with_error_code(error.code())
+            .with_error_message(Some(StrBytes::from_static_str(message)))
+            .with_cluster_authorized_operations(AUTHORIZED_OPERATIONS_OMITTED);
+    }
+    let (host, port) = &config.advertise;
+    response
+        .with_cluster_id(StrBytes::from_string(
+            broker.metadata.image().cluster_id.clone(),
+        ))
+        // Clients may not reach the controller directly: a broker is named instead, as
+        // Kafka does in KRaft mode.
+        .with_controller_id(node)
+        .with_brokers(vec![DescribeClusterBroker::default()
+            .with_broker_id(node)
+            .with_host(StrBytes::from_string(host.clone()))
+            .with_port(i32::from(*port))])
+        .with_cluster_authorized_operations(if request.include_cluster_authorized_operations {
+            CLUSTER_OPERATIONS_ALL
+        } else {
+            AUTHORIZED_OPERATIONS_OMITTED
+        })
+}
