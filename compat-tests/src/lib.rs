@@ -74,11 +74,6 @@ impl SpawnedBroker {
         &self.data_dir
     }
 
-    /// The broker's process id while it runs.
-    pub fn pid(&self) -> Option<u32> {
-        self.child.as_ref().map(Child::id)
-    }
-
     /// Keeps the data directory after the broker is dropped (to inspect a failure); returns it.
     pub fn keep_data(&mut self) -> &Path {
         if let Some(temp) = self._temp.take() {

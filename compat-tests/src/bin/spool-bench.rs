@@ -85,7 +85,7 @@ const ROUND: usize = 50;
 /// 16 producers with acks=all on one partition; reports acknowledged batches per fsync.
 async fn group_commit(broker: &SpawnedBroker) {
     let payload = vec![b'x'; MESSAGE_BYTES];
-    let tracer = broker.pid().and_then(SyscallCounter::attach);
+    let tracer = SyscallCounter::attach();
     let started = Instant::now();
     let producers = (0..CONCURRENT_PRODUCERS).map(|_| {
         let producer: FutureProducer = broker
@@ -158,7 +158,7 @@ fn batches_in(dir: &std::path::Path) -> usize {
         .unwrap_or(0)
 }
 
-/// The broker's fsync system calls, counted by `perf stat` tracepoints.
+/// fsync system calls on the machine while the phase runs, counted by `perf stat` tracepoints.
 struct SyscallCounter {
     child: std::process::Child,
 }
@@ -170,15 +170,16 @@ struct SyscallCounts {
 }
 
 impl SyscallCounter {
-    fn attach(pid: u32) -> Option<Self> {
+    fn attach() -> Option<Self> {
         let child = std::process::Command::new("perf")
+            // System-wide (-a): the broker fsyncs on blocking-pool threads that may start after
+            // perf attaches, which `-p` would miss. Run the bench on an otherwise idle machine.
             .args([
                 "stat",
                 "-x,",
+                "-a",
                 "-e",
                 "syscalls:sys_enter_fdatasync,syscalls:sys_enter_fsync",
-                "-p",
-                &pid.to_string(),
             ])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
@@ -192,10 +193,8 @@ impl SyscallCounter {
     fn finish(self) -> Option<SyscallCounts> {
         unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
         let output = self.child.wait_with_output().ok()?;
-        if !output.status.success() && output.status.code() != Some(130) {
-            return None;
-        }
         let mut counts = SyscallCounts::default();
+        let mut counted = false;
         for line in String::from_utf8_lossy(&output.stderr).lines() {
             let fields: Vec<&str> = line.split(',').collect();
             let (Some(value), Some(event)) = (fields.first(), fields.get(2)) else {
@@ -207,10 +206,11 @@ impl SyscallCounter {
             match *event {
                 "syscalls:sys_enter_fdatasync" => counts.fdatasync = value,
                 "syscalls:sys_enter_fsync" => counts.fsync = value,
-                _ => {}
+                _ => continue,
             }
+            counted = true;
         }
-        Some(counts)
+        counted.then_some(counts)
     }
 }
 
