@@ -120,6 +120,8 @@ pub struct Partition {
     closed_segments_lock: Mutex<()>,
     /// Compaction has covered every closed segment below this offset.
     cleaned_up_to: AtomicI64,
+    /// `cleanup.policy` has `compact` (read on every produce, so kept outside the lock).
+    compacted: AtomicBool,
     /// An fsync failed: what the kernel kept of the unsynced data is unknown, so the partition
     /// takes no more writes until a restart recovers it from the files (Kafka takes the log
     /// directory offline for the same reason).
@@ -206,6 +208,7 @@ impl Partition {
         let log_start_offset = checkpoint::read_log_start_offset(dir)
             .unwrap_or(0)
             .clamp(segments[0].base_offset(), log_end_offset);
+        let compacted = config.compact_enabled;
         let state = LogState {
             config,
             segments,
@@ -229,6 +232,7 @@ impl Partition {
             flush_lock: tokio::sync::Mutex::new(()),
             closed_segments_lock: Mutex::new(()),
             cleaned_up_to: AtomicI64::new(0),
+            compacted: AtomicBool::new(compacted),
             sync_failed: AtomicBool::new(false),
         })
     }
@@ -640,11 +644,13 @@ impl Partition {
 
     /// Whether the topic is compacted (produce then requires keys).
     pub fn is_compacted(&self) -> bool {
-        self.lock().config.compact_enabled
+        self.compacted.load(Ordering::Relaxed)
     }
 
     /// Replaces the config the log runs with (topic config change).
     pub fn set_config(&self, config: Arc<LogConfig>) {
+        self.compacted
+            .store(config.compact_enabled, Ordering::Relaxed);
         self.lock().config = config;
     }
 
