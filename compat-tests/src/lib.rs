@@ -36,7 +36,8 @@ pub struct SpawnedBroker {
     child: Option<Child>,
     data_dir: PathBuf,
     config: String,
-    _temp: Option<tempfile::TempDir>,
+    /// The temporary directory holding the data, removed on drop (none if the caller owns it).
+    temp: Option<tempfile::TempDir>,
     /// `127.0.0.1:PORT` the broker listens on.
     pub bootstrap: String,
 }
@@ -50,7 +51,7 @@ impl SpawnedBroker {
             child: None,
             data_dir,
             config: config.to_owned(),
-            _temp: Some(temp),
+            temp: Some(temp),
             bootstrap: String::new(),
         };
         broker.launch();
@@ -63,7 +64,7 @@ impl SpawnedBroker {
             child: None,
             data_dir: data_dir.to_owned(),
             config: config.to_owned(),
-            _temp: None,
+            temp: None,
             bootstrap: String::new(),
         };
         broker.launch();
@@ -76,7 +77,7 @@ impl SpawnedBroker {
 
     /// Keeps the data directory after the broker is dropped (to inspect a failure); returns it.
     pub fn keep_data(&mut self) -> &Path {
-        if let Some(temp) = self._temp.take() {
+        if let Some(temp) = self.temp.take() {
             let _ = temp.keep();
         }
         &self.data_dir

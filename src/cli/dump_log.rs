@@ -109,6 +109,11 @@ pub fn valid_length(bytes: &[u8]) -> u64 {
         .map_or(bytes.len() as u64, |(position, _)| position)
 }
 
+/// How many whole, CRC-valid batches a `.log` file's bytes hold.
+pub fn batch_count(bytes: &[u8]) -> usize {
+    walk(bytes).entries.len()
+}
+
 fn walk(bytes: &[u8]) -> Walk {
     let mut lines = String::new();
     let mut entries = Vec::new();

@@ -743,6 +743,10 @@ impl Partition {
     /// compactable bytes are new: rewrites the eligible closed segments, each replaced
     /// atomically. `dedupe_limit` bounds the key map (`log.cleaner.dedupe.buffer.size`).
     pub fn clean(&self, dedupe_limit: usize) -> Result<CleanReport, LogError> {
+        // Most partitions are not compacted: skip them without taking any lock.
+        if !self.is_compacted() {
+            return Ok(CleanReport::default());
+        }
         let _changing = self.change_closed_segments();
         let now = self.clock.now_ms();
         let (segments, aborted, producers_last_batch, config) = {

@@ -146,13 +146,8 @@ fn batches_in(dir: &std::path::Path) -> usize {
                 .filter_map(Result::ok)
                 .map(|entry| entry.path())
                 .filter(|path| path.extension().is_some_and(|ext| ext == "log"))
-                .filter_map(|path| spool::cli::dump_log::run(&path, false).ok())
-                .map(|report| {
-                    report
-                        .lines()
-                        .filter(|line| line.starts_with("baseOffset:"))
-                        .count()
-                })
+                .filter_map(|path| std::fs::read(path).ok())
+                .map(|bytes| spool::cli::dump_log::batch_count(&bytes))
                 .sum()
         })
         .unwrap_or(0)
