@@ -2,7 +2,7 @@
 //! topic operations that touch both (create, auto-create, delete).
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use thiserror::Error;
 
@@ -10,6 +10,7 @@ use crate::clock::SharedClock;
 use crate::config::BrokerConfig;
 use crate::group::{GroupCoordinator, OFFSETS_TOPIC};
 use crate::log::{LogConfig, LogError, LogManager, Partition};
+use crate::metadata::topic_config::{ConfigChange, ConfigChangeError};
 use crate::metadata::{
     self, topic_config, topic_name, MetadataError, MetadataStore, TopicMetadata,
 };
@@ -58,6 +59,15 @@ impl From<MetadataError> for TopicError {
     }
 }
 
+impl From<ConfigChangeError> for TopicError {
+    fn from(error: ConfigChangeError) -> Self {
+        match error {
+            ConfigChangeError::InvalidConfig(message) => Self::InvalidConfig(message),
+            ConfigChangeError::InvalidRequest(message) => Self::InvalidRequest(message),
+        }
+    }
+}
+
 impl From<LogError> for TopicError {
     fn from(error: LogError) -> Self {
         Self::Storage(error.to_string())
@@ -94,6 +104,9 @@ pub struct Broker {
     pub producer_ids: ProducerIds,
     pub txns: TxnCoordinator,
     pub clock: SharedClock,
+    /// Serializes topic changes (create, delete, configs, partitions) from the metadata
+    /// update to the logs, so the logs end up as the metadata says.
+    topic_changes: Mutex<()>,
 }
 
 /// Configs of the internal topics: compacted, never deleted by retention (as in Kafka; the
@@ -122,7 +135,12 @@ impl Broker {
         }
         let log_config = |topic: &TopicMetadata| topic_log_config(topic, &config);
         for topic in metadata.image().topics() {
-            logs.open_topic(&topic.name, topic.id, topic.partitions, &log_config(topic))?;
+            logs.open_topic(
+                &topic.name,
+                topic.id,
+                0..topic.partitions,
+                &log_config(topic),
+            )?;
         }
         let internal = [
             (OFFSETS_TOPIC, config.group.offsets_topic_partitions),
@@ -131,7 +149,12 @@ impl Broker {
         for (name, partitions) in internal {
             if metadata.image().topic(name).is_none() {
                 let topic = metadata.create_topic(name, partitions, internal_topic_configs())?;
-                logs.open_topic(&topic.name, topic.id, topic.partitions, &log_config(&topic))?;
+                logs.open_topic(
+                    &topic.name,
+                    topic.id,
+                    0..topic.partitions,
+                    &log_config(&topic),
+                )?;
             }
         }
         logs.remove_unknown_partition_dirs()?;
@@ -146,6 +169,7 @@ impl Broker {
             producer_ids,
             txns,
             clock,
+            topic_changes: Mutex::new(()),
         })
     }
 
@@ -234,13 +258,14 @@ impl Broker {
 
     /// Creates a planned topic: metadata first (the source of truth), then its partitions.
     pub fn create_topic(&self, plan: TopicPlan) -> Result<Arc<TopicMetadata>, TopicError> {
+        let _changing = self.change_topics();
         let topic = self
             .metadata
             .create_topic(&plan.name, plan.num_partitions, plan.configs)?;
         self.logs.open_topic(
             &topic.name,
             topic.id,
-            topic.partitions,
+            0..topic.partitions,
             &self.log_config(&topic),
         )?;
         tracing::info!(topic = %topic.name, id = %topic.id, partitions = topic.partitions, "created topic");
@@ -277,9 +302,126 @@ impl Broker {
                 "Internal topic {name} cannot be deleted"
             )));
         }
+        let _changing = self.change_topics();
         let topic = self.metadata.delete_topic(name)?;
         self.logs.delete_topic(name)?;
         tracing::info!(topic = %name, id = %topic.id, "deleted topic");
         Ok(topic)
+    }
+
+    fn change_topics(&self) -> MutexGuard<'_, ()> {
+        self.topic_changes
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Changes a topic's config overrides (IncrementalAlterConfigs; AlterConfigs `replace`s
+    /// them all): validated, persisted, then applied to every partition, so a retention or
+    /// segment change takes effect without a restart.
+    pub fn alter_topic_configs(
+        &self,
+        name: &str,
+        changes: &[(String, ConfigChange)],
+        replace: bool,
+        validate_only: bool,
+    ) -> Result<(), TopicError> {
+        let _changing = self.change_topics();
+        let change = |topic: &TopicMetadata| {
+            let base = if replace {
+                BTreeMap::new()
+            } else {
+                topic.configs.clone()
+            };
+            let configs = topic_config::apply_changes(&base, changes, &self.config)?;
+            Ok::<_, TopicError>(TopicMetadata {
+                configs,
+                ..topic.clone()
+            })
+        };
+        if validate_only {
+            let image = self.metadata.image();
+            let topic = image
+                .topic(name)
+                .ok_or_else(|| TopicError::Unknown(name.to_owned()))?;
+            return change(topic).map(drop);
+        }
+        let topic = self.metadata.update_topic(name, change)?;
+        let config = self.log_config(&topic);
+        for index in 0..topic.partitions {
+            if let Some(partition) = self.partition(name, index) {
+                partition.set_config(Arc::clone(&config));
+            }
+        }
+        tracing::info!(topic = %name, configs = ?topic.configs, "changed topic configs");
+        Ok(())
+    }
+
+    /// CreatePartitions: grows `name` to `count` partitions (never shrinks it). `assignments`
+    /// name the replicas of each new partition, which on one node can only be this broker.
+    pub fn add_partitions(
+        &self,
+        name: &str,
+        count: i32,
+        assignments: Option<&[Vec<i32>]>,
+        validate_only: bool,
+    ) -> Result<(), TopicError> {
+        let _changing = self.change_topics();
+        let image = self.metadata.image();
+        let topic = image
+            .topic(name)
+            .ok_or_else(|| TopicError::Unknown(name.to_owned()))?;
+        if Self::is_internal_topic(name) {
+            return Err(TopicError::InvalidRequest(format!(
+                "Partitions cannot be added to the internal topic {name}: its coordinators place keys by partition count."
+            )));
+        }
+        let current = topic.partitions;
+        if count < current {
+            return Err(TopicError::InvalidPartitions(format!(
+                "Topic currently has {current} partitions, which is higher than the requested {count}."
+            )));
+        }
+        if count == current {
+            return Err(TopicError::InvalidPartitions(format!(
+                "Topic already has {current} partitions."
+            )));
+        }
+        if count > metadata::PARTITIONS_PER_TOPIC_MAX {
+            return Err(TopicError::InvalidPartitions(format!(
+                "Number of partitions {count} exceeds the limit of {}.",
+                metadata::PARTITIONS_PER_TOPIC_MAX
+            )));
+        }
+        if let Some(assignments) = assignments {
+            let added = count - current;
+            if assignments.len() != added as usize {
+                return Err(TopicError::InvalidReplicaAssignment(format!(
+                    "Attempted to add {added} additional partitions, but only {} assignments were supplied.",
+                    assignments.len()
+                )));
+            }
+            if let Some(replicas) = assignments
+                .iter()
+                .find(|replicas| replicas.as_slice() != [self.config.node_id])
+            {
+                return Err(TopicError::InvalidReplicaAssignment(format!(
+                    "Replica assignment {replicas:?} names brokers other than the only live broker {}",
+                    self.config.node_id
+                )));
+            }
+        }
+        if validate_only {
+            return Ok(());
+        }
+        let topic = self.metadata.update_topic(name, |topic| {
+            Ok::<_, TopicError>(TopicMetadata {
+                partitions: count,
+                ..topic.clone()
+            })
+        })?;
+        self.logs
+            .open_topic(name, topic.id, current..count, &self.log_config(&topic))?;
+        tracing::info!(topic = %name, from = current, to = count, "added partitions");
+        Ok(())
     }
 }

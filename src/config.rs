@@ -27,6 +27,7 @@ pub const MAX_CONNECTIONS_DEFAULT: i64 = 10_000;
 /// of request bytes read but not yet answered.
 pub const QUEUED_MAX_REQUEST_BYTES_DEFAULT: i64 = 256 << 20;
 const HOUR_MS: i64 = 3_600_000;
+const LISTENERS_DEFAULT: &str = "PLAINTEXT://127.0.0.1:9092";
 
 /// A configuration problem, naming the key.
 #[derive(Debug, Error)]
@@ -79,6 +80,44 @@ pub struct LogDefaults {
     pub message_timestamp_type: TimestampType,
 }
 
+/// The value type of a config key, as DescribeConfigs v3+ reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigType {
+    Boolean,
+    String,
+    Int,
+    Long,
+    Double,
+    List,
+}
+
+impl ConfigType {
+    /// Kafka's `ConfigType` code.
+    pub fn code(self) -> i8 {
+        match self {
+            Self::Boolean => 1,
+            Self::String => 2,
+            Self::Int => 3,
+            Self::Long => 5,
+            Self::Double => 6,
+            Self::List => 7,
+        }
+    }
+}
+
+/// One broker config key as the broker runs with it (for DescribeConfigs).
+#[derive(Debug, Clone, PartialEq)]
+pub struct BrokerConfigEntry {
+    pub name: String,
+    /// The value in effect (`None`: unset, no default, like `log.retention.ms`).
+    pub value: Option<String>,
+    /// Kafka's (or spool's) default.
+    pub default: Option<String>,
+    /// Whether the config file or the command line set it.
+    pub is_static: bool,
+    pub kind: ConfigType,
+}
+
 /// Everything the broker runs with.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BrokerConfig {
@@ -113,6 +152,8 @@ pub struct BrokerConfig {
     pub log: LogDefaults,
     pub group: GroupConfig,
     pub txn: TxnConfig,
+    /// Every key with its value and where it came from, sorted by name.
+    pub entries: Vec<BrokerConfigEntry>,
 }
 
 /// Command-line values that override the file.
@@ -148,11 +189,15 @@ impl BrokerConfig {
         map: BTreeMap<String, toml::Value>,
         overrides: &Overrides,
     ) -> Result<Self, ConfigError> {
-        let mut keys = Keys { map };
+        let mut keys = Keys {
+            map,
+            entries: Vec::new(),
+        };
         let node_id = keys.int("node.id", 0, 0, i64::from(i32::MAX))? as i32;
+        let listen_text = keys.string("listeners", LISTENERS_DEFAULT)?;
         let listen_text = match &overrides.listen {
-            Some(listen) => listen.clone(),
-            None => keys.string("listeners", "PLAINTEXT://127.0.0.1:9092")?,
+            Some(listen) => keys.overridden("listeners", listen),
+            None => listen_text,
         };
         let listen: SocketAddr = strip_listener_name(&listen_text).parse().map_err(|_| {
             invalid(
@@ -160,9 +205,10 @@ impl BrokerConfig {
                 format!("`{listen_text}` is not HOST:PORT with a numeric IP"),
             )
         })?;
+        let advertise_text = keys.optional_string("advertised.listeners")?;
         let advertise_text = match &overrides.advertise {
-            Some(advertise) => Some(advertise.clone()),
-            None => keys.optional_string("advertised.listeners")?,
+            Some(advertise) => Some(keys.overridden("advertised.listeners", advertise)),
+            None => advertise_text,
         };
         let advertise = match advertise_text {
             Some(text) => parse_host_port(strip_listener_name(&text)).ok_or_else(|| {
@@ -180,11 +226,17 @@ impl BrokerConfig {
         if data_dir_text.contains(',') {
             return Err(invalid("log.dirs", "spool supports one data directory"));
         }
-        let data_dir = overrides
-            .data_dir
-            .clone()
-            .unwrap_or_else(|| PathBuf::from(data_dir_text));
-        let node_id = overrides.node_id.unwrap_or(node_id);
+        let data_dir = match &overrides.data_dir {
+            Some(dir) => PathBuf::from(keys.overridden("log.dirs", &dir.display().to_string())),
+            None => PathBuf::from(data_dir_text),
+        };
+        let node_id = match overrides.node_id {
+            Some(id) => {
+                keys.overridden("node.id", &id.to_string());
+                id
+            }
+            None => node_id,
+        };
 
         let retention_hours = keys.int("log.retention.hours", 168, -1, i64::MAX / HOUR_MS)?;
         let retention_minutes =
@@ -217,7 +269,7 @@ impl BrokerConfig {
                 i64::MAX,
             )?,
             cleanup_policy: {
-                let policy = keys.string("log.cleanup.policy", "delete")?;
+                let policy = keys.list("log.cleanup.policy", "delete")?;
                 crate::metadata::topic_config::validate("cleanup.policy", &policy)
                     .map_err(|message| invalid("log.cleanup.policy", message))?;
                 policy
@@ -293,7 +345,8 @@ impl BrokerConfig {
                 i64::MAX,
             )?,
         };
-        let config = Self {
+        let mut config = Self {
+            entries: Vec::new(),
             txn,
             node_id,
             listen,
@@ -389,7 +442,19 @@ impl BrokerConfig {
         if let Some(unknown) = keys.map.keys().next() {
             return Err(invalid(unknown, "unknown config key"));
         }
+        config.entries = keys.entries;
+        config.entries.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(config)
+    }
+}
+
+impl BrokerConfig {
+    /// The broker config key `name`, if there is one.
+    pub fn entry(&self, name: &str) -> Option<&BrokerConfigEntry> {
+        self.entries
+            .binary_search_by(|entry| entry.name.as_str().cmp(name))
+            .ok()
+            .map(|index| &self.entries[index])
     }
 }
 
@@ -435,23 +500,50 @@ fn flatten(prefix: &str, table: toml::Table, out: &mut BTreeMap<String, toml::Va
     }
 }
 
-/// The not-yet-consumed keys of a config file; each accessor removes the key it reads.
+/// The not-yet-consumed keys of a config file; each accessor removes the key it reads and
+/// notes the key's effective value and default in `entries`.
 struct Keys {
     map: BTreeMap<String, toml::Value>,
+    entries: Vec<BrokerConfigEntry>,
 }
 
 impl Keys {
-    fn optional_int(&mut self, key: &str, min: i64, max: i64) -> Result<Option<i64>, ConfigError> {
-        let Some(value) = self.map.remove(key) else {
-            return Ok(None);
-        };
-        let number = match &value {
-            toml::Value::Integer(number) => *number,
-            toml::Value::String(text) => text
+    /// Consumes `key`, noting what the broker runs with.
+    fn settle<T: ToString>(
+        &mut self,
+        key: &str,
+        value: Option<&T>,
+        default: Option<&T>,
+        kind: ConfigType,
+    ) {
+        let is_static = self.map.remove(key).is_some();
+        self.entries.push(BrokerConfigEntry {
+            name: key.to_owned(),
+            value: value.or(default).map(ToString::to_string),
+            default: default.map(ToString::to_string),
+            is_static,
+            kind,
+        });
+    }
+
+    /// A command-line value replacing what the file said about `key`.
+    fn overridden(&mut self, key: &str, value: &str) -> String {
+        if let Some(entry) = self.entries.iter_mut().find(|entry| entry.name == key) {
+            entry.value = Some(value.to_owned());
+            entry.is_static = true;
+        }
+        value.to_owned()
+    }
+
+    fn parse_int(&self, key: &str, min: i64, max: i64) -> Result<Option<i64>, ConfigError> {
+        let number = match self.map.get(key) {
+            None => return Ok(None),
+            Some(toml::Value::Integer(number)) => *number,
+            Some(toml::Value::String(text)) => text
                 .trim()
                 .parse()
                 .map_err(|_| invalid(key, format!("`{text}` is not an integer")))?,
-            other => {
+            Some(other) => {
                 return Err(invalid(
                     key,
                     format!("expected an integer, found {}", other.type_str()),
@@ -464,16 +556,37 @@ impl Keys {
         Ok(Some(number))
     }
 
+    fn int_type(max: i64) -> ConfigType {
+        if max <= i64::from(i32::MAX) {
+            ConfigType::Int
+        } else {
+            ConfigType::Long
+        }
+    }
+
+    fn optional_int(&mut self, key: &str, min: i64, max: i64) -> Result<Option<i64>, ConfigError> {
+        let number = self.parse_int(key, min, max)?;
+        self.settle(key, number.as_ref(), None, Self::int_type(max));
+        Ok(number)
+    }
+
+    fn int(&mut self, key: &str, default: i64, min: i64, max: i64) -> Result<i64, ConfigError> {
+        let number = self.parse_int(key, min, max)?;
+        self.settle(key, number.as_ref(), Some(&default), Self::int_type(max));
+        Ok(number.unwrap_or(default))
+    }
+
     /// A number in [0, 1] (integer or float, or a string of one).
     fn ratio(&mut self, key: &str, default: f64) -> Result<f64, ConfigError> {
-        let value = match self.map.remove(key) {
-            None => return Ok(default),
-            Some(toml::Value::Float(value)) => value,
-            Some(toml::Value::Integer(value)) => value as f64,
-            Some(toml::Value::String(text)) => text
-                .trim()
-                .parse()
-                .map_err(|_| invalid(key, format!("`{text}` is not a number")))?,
+        let value = match self.map.get(key) {
+            None => None,
+            Some(toml::Value::Float(value)) => Some(*value),
+            Some(toml::Value::Integer(value)) => Some(*value as f64),
+            Some(toml::Value::String(text)) => Some(
+                text.trim()
+                    .parse()
+                    .map_err(|_| invalid(key, format!("`{text}` is not a number")))?,
+            ),
             Some(other) => {
                 return Err(invalid(
                     key,
@@ -481,34 +594,36 @@ impl Keys {
                 ))
             }
         };
-        if !(0.0..=1.0).contains(&value) {
+        if let Some(value) = value.filter(|value| !(0.0..=1.0).contains(value)) {
             return Err(invalid(key, format!("{value} is outside [0, 1]")));
         }
-        Ok(value)
-    }
-
-    fn int(&mut self, key: &str, default: i64, min: i64, max: i64) -> Result<i64, ConfigError> {
-        Ok(self.optional_int(key, min, max)?.unwrap_or(default))
+        self.settle(key, value.as_ref(), Some(&default), ConfigType::Double);
+        Ok(value.unwrap_or(default))
     }
 
     fn bool(&mut self, key: &str, default: bool) -> Result<bool, ConfigError> {
-        match self.map.remove(key) {
-            None => Ok(default),
-            Some(toml::Value::Boolean(value)) => Ok(value),
-            Some(toml::Value::String(text)) => text
-                .parse()
-                .map_err(|_| invalid(key, format!("`{text}` is not true or false"))),
-            Some(other) => Err(invalid(
-                key,
-                format!("expected true or false, found {}", other.type_str()),
-            )),
-        }
+        let value = match self.map.get(key) {
+            None => None,
+            Some(toml::Value::Boolean(value)) => Some(*value),
+            Some(toml::Value::String(text)) => Some(
+                text.parse()
+                    .map_err(|_| invalid(key, format!("`{text}` is not true or false")))?,
+            ),
+            Some(other) => {
+                return Err(invalid(
+                    key,
+                    format!("expected true or false, found {}", other.type_str()),
+                ))
+            }
+        };
+        self.settle(key, value.as_ref(), Some(&default), ConfigType::Boolean);
+        Ok(value.unwrap_or(default))
     }
 
-    fn optional_string(&mut self, key: &str) -> Result<Option<String>, ConfigError> {
-        match self.map.remove(key) {
+    fn parse_string(&self, key: &str) -> Result<Option<String>, ConfigError> {
+        match self.map.get(key) {
             None => Ok(None),
-            Some(toml::Value::String(text)) => Ok(Some(text)),
+            Some(toml::Value::String(text)) => Ok(Some(text.clone())),
             Some(other) => Err(invalid(
                 key,
                 format!("expected a string, found {}", other.type_str()),
@@ -516,10 +631,26 @@ impl Keys {
         }
     }
 
+    fn optional_string(&mut self, key: &str) -> Result<Option<String>, ConfigError> {
+        let text = self.parse_string(key)?;
+        self.settle(key, text.as_ref(), None, ConfigType::String);
+        Ok(text)
+    }
+
+    /// A comma-separated list, kept as written.
+    fn list(&mut self, key: &str, default: &str) -> Result<String, ConfigError> {
+        let text = self.string(key, default)?;
+        if let Some(entry) = self.entries.last_mut() {
+            entry.kind = ConfigType::List;
+        }
+        Ok(text)
+    }
+
     fn string(&mut self, key: &str, default: &str) -> Result<String, ConfigError> {
-        Ok(self
-            .optional_string(key)?
-            .unwrap_or_else(|| default.to_owned()))
+        let text = self.parse_string(key)?;
+        let default = default.to_owned();
+        self.settle(key, text.as_ref(), Some(&default), ConfigType::String);
+        Ok(text.unwrap_or(default))
     }
 }
 
@@ -581,6 +712,31 @@ mod tests {
     }
 
     #[test]
+    fn entries_say_what_the_file_set() {
+        let config = parse("num.partitions = 3\nlog.cleaner.min.cleanable.ratio = 0.25").unwrap();
+        let partitions = config.entry("num.partitions").unwrap();
+        assert_eq!(partitions.value.as_deref(), Some("3"));
+        assert_eq!(partitions.default.as_deref(), Some("1"));
+        assert!(partitions.is_static);
+        assert_eq!(partitions.kind, ConfigType::Int);
+        let segment = config.entry("log.segment.bytes").unwrap();
+        assert_eq!(segment.value.as_deref(), Some("1073741824"));
+        assert!(!segment.is_static);
+        let ratio = config.entry("log.cleaner.min.cleanable.ratio").unwrap();
+        assert_eq!(ratio.value.as_deref(), Some("0.25"));
+        assert_eq!(ratio.kind, ConfigType::Double);
+        let unset = config.entry("log.retention.ms").unwrap();
+        assert_eq!((unset.value.as_deref(), unset.is_static), (None, false));
+        assert_eq!(
+            config.entry("log.cleanup.policy").unwrap().kind,
+            ConfigType::List
+        );
+        assert!(config.entry("no.such.key").is_none());
+        let names: Vec<&str> = config.entries.iter().map(|e| e.name.as_str()).collect();
+        assert!(names.windows(2).all(|pair| pair[0] < pair[1]), "{names:?}");
+    }
+
+    #[test]
     fn overrides_win() {
         let overrides = Overrides {
             listen: Some("127.0.0.1:0".into()),
@@ -593,5 +749,10 @@ mod tests {
         assert_eq!(config.advertise, ("localhost".to_owned(), 1234));
         assert_eq!(config.data_dir, PathBuf::from("/tmp/x"));
         assert_eq!(config.node_id, 7);
+        let listeners = config.entry("listeners").unwrap();
+        assert_eq!(
+            (listeners.value.as_deref(), listeners.is_static),
+            (Some("127.0.0.1:0"), true)
+        );
     }
 }

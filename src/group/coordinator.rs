@@ -613,7 +613,7 @@ mod tests {
         };
         let logs = Arc::new(LogManager::open(dir, clock.clone()).unwrap());
         let log_config = Arc::new(topic_config::log_config(&Default::default(), &broker));
-        logs.open_topic(OFFSETS_TOPIC, uuid::Uuid::from_u128(1), 2, &log_config)
+        logs.open_topic(OFFSETS_TOPIC, uuid::Uuid::from_u128(1), 0..2, &log_config)
             .unwrap();
         GroupCoordinator::open(config, clock.clone(), logs).unwrap()
     }

@@ -12,17 +12,13 @@ use kafka_protocol::protocol::{StrBytes, VersionRange};
 
 use super::SupportedApi;
 use crate::broker::{Broker, NewTopic, TopicError, TopicPlan};
-use crate::metadata::topic_config;
+use crate::metadata::config_description;
 use crate::protocol::errors;
 
 pub const API: SupportedApi = SupportedApi {
     key: ApiKey::CreateTopics,
     versions: VersionRange { min: 2, max: 7 },
 };
-
-/// Kafka's `ConfigSource` codes.
-const SOURCE_DYNAMIC_TOPIC_CONFIG: i8 = 1;
-const SOURCE_DEFAULT_CONFIG: i8 = 5;
 
 pub fn handle(
     broker: &Arc<Broker>,
@@ -103,19 +99,15 @@ fn describe(
     plan: &TopicPlan,
     topic_id: Option<uuid::Uuid>,
 ) -> CreatableTopicResult {
-    let configs = topic_config::effective(&plan.configs, &broker.config)
+    let configs = config_description::topic_configs(&plan.configs, &broker.config)
         .into_iter()
-        .map(|(name, value, overridden)| {
+        .map(|config| {
             CreatableTopicConfigs::default()
-                .with_name(StrBytes::from_static_str(name))
-                .with_value(Some(StrBytes::from_string(value)))
-                .with_read_only(false)
+                .with_name(StrBytes::from_string(config.name))
+                .with_value(config.value.map(StrBytes::from_string))
+                .with_read_only(config.read_only)
                 .with_is_sensitive(false)
-                .with_config_source(if overridden {
-                    SOURCE_DYNAMIC_TOPIC_CONFIG
-                } else {
-                    SOURCE_DEFAULT_CONFIG
-                })
+                .with_config_source(config.source.code())
         })
         .collect();
     result

@@ -8,12 +8,16 @@
 
 mod add_offsets_to_txn;
 mod add_partitions_to_txn;
+mod alter_configs;
 mod api_versions;
+mod config_resources;
+mod create_partitions;
 mod create_topics;
 mod delete_groups;
 mod delete_records;
 mod delete_topics;
 mod describe_cluster;
+mod describe_configs;
 mod describe_groups;
 mod describe_producers;
 mod describe_transactions;
@@ -21,6 +25,7 @@ mod end_txn;
 mod fetch;
 mod find_coordinator;
 mod heartbeat;
+mod incremental_alter_configs;
 mod init_producer_id;
 mod join_group;
 mod leave_group;
@@ -74,6 +79,10 @@ pub const SUPPORTED_APIS: &[SupportedApi] = &[
     offset_delete::API,
     delete_records::API,
     describe_cluster::API,
+    describe_configs::API,
+    alter_configs::API,
+    incremental_alter_configs::API,
+    create_partitions::API,
     init_producer_id::API,
     describe_producers::API,
     add_partitions_to_txn::API,
@@ -160,6 +169,20 @@ pub fn dispatch(
         RequestKind::DeleteRecords(request) => delete_records::handle(broker, request),
         RequestKind::DescribeCluster(request) => ready(ResponseKind::DescribeCluster(
             describe_cluster::handle(broker, version, &request),
+        )),
+        RequestKind::DescribeConfigs(request) => ready(ResponseKind::DescribeConfigs(
+            describe_configs::handle(broker, version, &request),
+        )),
+        RequestKind::AlterConfigs(request) => ready(ResponseKind::AlterConfigs(
+            alter_configs::handle(broker, &request),
+        )),
+        RequestKind::IncrementalAlterConfigs(request) => {
+            ready(ResponseKind::IncrementalAlterConfigs(
+                incremental_alter_configs::handle(broker, &request),
+            ))
+        }
+        RequestKind::CreatePartitions(request) => ready(ResponseKind::CreatePartitions(
+            create_partitions::handle(broker, &request),
         )),
         RequestKind::InitProducerId(request) => init_producer_id::handle(broker, request),
         RequestKind::AddPartitionsToTxn(request) => {

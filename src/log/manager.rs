@@ -67,16 +67,16 @@ impl LogManager {
         self.data_dir.join(format!("{topic}-{partition}"))
     }
 
-    /// Opens (creating where missing) partitions `0..count` of a topic. A directory left by an
-    /// earlier topic of the same name (another topic id) is removed first.
+    /// Opens (creating where missing) `partitions` of a topic. A directory left by an earlier
+    /// topic of the same name (another topic id) is removed first.
     pub fn open_topic(
         &self,
         topic: &str,
         topic_id: Uuid,
-        count: i32,
+        partitions: std::ops::Range<i32>,
         config: &Arc<LogConfig>,
     ) -> Result<(), LogError> {
-        for partition in 0..count {
+        for partition in partitions {
             let dir = self.partition_dir(topic, partition);
             match checkpoint::read_topic_id(&dir) {
                 Some(id) if id == topic_id => {}

@@ -2,6 +2,7 @@
 //! immutable [`Image`]; changes go through the [`MetadataStore`], which persists them and
 //! swaps in a new image.
 
+pub mod config_description;
 pub mod image;
 pub mod store;
 pub mod topic_config;

@@ -109,6 +109,30 @@ impl MetadataStore {
             .ok_or_else(|| MetadataError::UnknownTopic(name.to_owned()))
     }
 
+    /// Replaces a topic by what `change` makes of it (its configs, its partition count), or
+    /// leaves everything as it was when `change` fails. Returns the stored topic.
+    pub fn update_topic<E: From<MetadataError>>(
+        &self,
+        name: &str,
+        change: impl FnOnce(&TopicMetadata) -> Result<TopicMetadata, E>,
+    ) -> Result<Arc<TopicMetadata>, E> {
+        let _writer = self
+            .writer
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let current = self.image();
+        let topic = current
+            .topic(name)
+            .ok_or_else(|| MetadataError::UnknownTopic(name.to_owned()))?;
+        let next = change(topic)?;
+        debug_assert_eq!((&next.name, next.id), (&topic.name, topic.id));
+        self.persist_and_swap(current.with_topic(next))?;
+        self.image()
+            .topic(name)
+            .cloned()
+            .ok_or_else(|| MetadataError::UnknownTopic(name.to_owned()).into())
+    }
+
     /// Removes a topic; returns what it was.
     pub fn delete_topic(&self, name: &str) -> Result<Arc<TopicMetadata>, MetadataError> {
         let _writer = self
@@ -200,6 +224,19 @@ mod tests {
             Err(MetadataError::TopicAlreadyExists(_))
         ));
         store.create_topic("b", 1, Default::default()).unwrap();
+        let created = store
+            .update_topic("a", |topic| {
+                Ok::<_, MetadataError>(TopicMetadata {
+                    partitions: 4,
+                    ..topic.clone()
+                })
+            })
+            .unwrap();
+        assert_eq!(created.partitions, 4);
+        assert!(matches!(
+            store.update_topic("zz", |topic| Ok::<_, MetadataError>(topic.clone())),
+            Err(MetadataError::UnknownTopic(_))
+        ));
         store.delete_topic("b").unwrap();
         let cluster_id = store.image().cluster_id.clone();
         assert_eq!(cluster_id.len(), 22);

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::config::{parse_timestamp_type, BrokerConfig, LOG_SEGMENT_BYTES_MIN};
+use crate::config::{parse_timestamp_type, BrokerConfig, ConfigType, LOG_SEGMENT_BYTES_MIN};
 use crate::log::{LogConfig, TimestampType};
 
 /// How a topic config value is checked.
@@ -24,6 +24,25 @@ enum Kind {
 pub struct TopicConfigKey {
     pub name: &'static str,
     kind: Kind,
+    /// The broker keys that set its default, most specific first (as Kafka lists them).
+    pub synonyms: &'static [&'static str],
+}
+
+impl TopicConfigKey {
+    pub fn config_type(&self) -> ConfigType {
+        match self.kind {
+            Kind::Long { max, .. } if max <= INT_MAX => ConfigType::Int,
+            Kind::Long { .. } => ConfigType::Long,
+            Kind::Ratio => ConfigType::Double,
+            Kind::TimestampType => ConfigType::String,
+            Kind::CleanupPolicy => ConfigType::List,
+        }
+    }
+}
+
+/// The topic config key `name`, if spool knows it.
+pub fn key(name: &str) -> Option<&'static TopicConfigKey> {
+    TOPIC_CONFIG_KEYS.iter().find(|key| key.name == name)
 }
 
 const INT_MAX: i64 = i32::MAX as i64;
@@ -33,6 +52,7 @@ pub const TOPIC_CONFIG_KEYS: &[TopicConfigKey] = &[
     TopicConfigKey {
         name: "cleanup.policy",
         kind: Kind::CleanupPolicy,
+        synonyms: &["log.cleanup.policy"],
     },
     TopicConfigKey {
         name: "delete.retention.ms",
@@ -40,6 +60,7 @@ pub const TOPIC_CONFIG_KEYS: &[TopicConfigKey] = &[
             min: 0,
             max: i64::MAX,
         },
+        synonyms: &["log.cleaner.delete.retention.ms"],
     },
     TopicConfigKey {
         name: "flush.messages",
@@ -47,6 +68,7 @@ pub const TOPIC_CONFIG_KEYS: &[TopicConfigKey] = &[
             min: 1,
             max: i64::MAX,
         },
+        synonyms: &["log.flush.interval.messages"],
     },
     TopicConfigKey {
         name: "flush.ms",
@@ -54,6 +76,7 @@ pub const TOPIC_CONFIG_KEYS: &[TopicConfigKey] = &[
             min: 0,
             max: i64::MAX,
         },
+        synonyms: &["log.flush.interval.ms"],
     },
     TopicConfigKey {
         name: "index.interval.bytes",
@@ -61,6 +84,7 @@ pub const TOPIC_CONFIG_KEYS: &[TopicConfigKey] = &[
             min: 0,
             max: INT_MAX,
         },
+        synonyms: &["log.index.interval.bytes"],
     },
     TopicConfigKey {
         name: "max.message.bytes",
@@ -68,14 +92,17 @@ pub const TOPIC_CONFIG_KEYS: &[TopicConfigKey] = &[
             min: 0,
             max: INT_MAX,
         },
+        synonyms: &["message.max.bytes"],
     },
     TopicConfigKey {
         name: "message.timestamp.type",
         kind: Kind::TimestampType,
+        synonyms: &["log.message.timestamp.type"],
     },
     TopicConfigKey {
         name: "min.cleanable.dirty.ratio",
         kind: Kind::Ratio,
+        synonyms: &["log.cleaner.min.cleanable.ratio"],
     },
     TopicConfigKey {
         name: "min.compaction.lag.ms",
@@ -83,6 +110,7 @@ pub const TOPIC_CONFIG_KEYS: &[TopicConfigKey] = &[
             min: 0,
             max: i64::MAX,
         },
+        synonyms: &["log.cleaner.min.compaction.lag.ms"],
     },
     TopicConfigKey {
         name: "retention.bytes",
@@ -90,6 +118,7 @@ pub const TOPIC_CONFIG_KEYS: &[TopicConfigKey] = &[
             min: -1,
             max: i64::MAX,
         },
+        synonyms: &["log.retention.bytes"],
     },
     TopicConfigKey {
         name: "retention.ms",
@@ -97,6 +126,11 @@ pub const TOPIC_CONFIG_KEYS: &[TopicConfigKey] = &[
             min: -1,
             max: i64::MAX,
         },
+        synonyms: &[
+            "log.retention.ms",
+            "log.retention.minutes",
+            "log.retention.hours",
+        ],
     },
     TopicConfigKey {
         name: "segment.bytes",
@@ -104,6 +138,7 @@ pub const TOPIC_CONFIG_KEYS: &[TopicConfigKey] = &[
             min: LOG_SEGMENT_BYTES_MIN,
             max: INT_MAX,
         },
+        synonyms: &["log.segment.bytes"],
     },
     TopicConfigKey {
         name: "segment.ms",
@@ -111,15 +146,13 @@ pub const TOPIC_CONFIG_KEYS: &[TopicConfigKey] = &[
             min: 1,
             max: i64::MAX,
         },
+        synonyms: &["log.roll.ms", "log.roll.hours"],
     },
 ];
 
 /// Checks one `name = value` pair; the error text is for the client.
 pub fn validate(name: &str, value: &str) -> Result<(), String> {
-    let key = TOPIC_CONFIG_KEYS
-        .iter()
-        .find(|key| key.name == name)
-        .ok_or_else(|| format!("Unknown topic config name: {name}"))?;
+    let key = key(name).ok_or_else(|| format!("Unknown topic config name: {name}"))?;
     match key.kind {
         Kind::Long { min, max } => match value.trim().parse::<i64>() {
             Ok(number) if (min..=max).contains(&number) => Ok(()),
@@ -177,20 +210,6 @@ pub fn default_value(name: &str, broker: &BrokerConfig) -> String {
     }
 }
 
-/// A topic's effective value of each config key, and whether the topic overrides it.
-pub fn effective(
-    overrides: &BTreeMap<String, String>,
-    broker: &BrokerConfig,
-) -> Vec<(&'static str, String, bool)> {
-    TOPIC_CONFIG_KEYS
-        .iter()
-        .map(|key| match overrides.get(key.name) {
-            Some(value) => (key.name, value.clone(), true),
-            None => (key.name, default_value(key.name, broker), false),
-        })
-        .collect()
-}
-
 /// The settings a partition of a topic with these overrides runs with.
 pub fn log_config(overrides: &BTreeMap<String, String>, broker: &BrokerConfig) -> LogConfig {
     let value = |name: &str| {
@@ -224,6 +243,97 @@ pub fn log_config(overrides: &BTreeMap<String, String>, broker: &BrokerConfig) -
             .unwrap_or(0.5)
             .clamp(0.0, 1.0),
     }
+}
+
+/// One change IncrementalAlterConfigs asks for (AlterConfigs is `Set`s on no overrides).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigChange {
+    Set(String),
+    /// Back to the broker default.
+    Delete,
+    /// Adds list items not already there (list-typed keys only).
+    Append(String),
+    /// Removes list items (list-typed keys only).
+    Subtract(String),
+}
+
+/// Why a config change was refused; the text is for the client.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigChangeError {
+    #[error("{0}")]
+    InvalidConfig(String),
+    #[error("{0}")]
+    InvalidRequest(String),
+}
+
+/// Applies `changes` to a topic's overrides and validates every key it touched.
+pub fn apply_changes(
+    overrides: &BTreeMap<String, String>,
+    changes: &[(String, ConfigChange)],
+    broker: &BrokerConfig,
+) -> Result<BTreeMap<String, String>, ConfigChangeError> {
+    let mut next = overrides.clone();
+    for (name, change) in changes {
+        let key = key(name).ok_or_else(|| {
+            ConfigChangeError::InvalidConfig(format!("Unknown topic config name: {name}"))
+        })?;
+        let list_only = |verb: &str| {
+            ConfigChangeError::InvalidConfig(format!(
+                "Config value {verb} is not allowed for config key: {name}"
+            ))
+        };
+        let current_items = |next: &BTreeMap<String, String>| -> Vec<String> {
+            next.get(name)
+                .cloned()
+                .unwrap_or_else(|| default_value(name, broker))
+                .split(',')
+                .map(str::trim)
+                .filter(|item| !item.is_empty())
+                .map(str::to_owned)
+                .collect()
+        };
+        let items = |value: &str| -> Vec<String> {
+            value
+                .split(',')
+                .map(|item| item.trim().to_owned())
+                .collect()
+        };
+        match change {
+            ConfigChange::Set(value) => {
+                next.insert(name.clone(), value.clone());
+            }
+            ConfigChange::Delete => {
+                next.remove(name);
+            }
+            ConfigChange::Append(value) => {
+                if key.config_type() != ConfigType::List {
+                    return Err(list_only("append"));
+                }
+                let mut list = current_items(&next);
+                for item in items(value) {
+                    if !list.contains(&item) {
+                        list.push(item);
+                    }
+                }
+                next.insert(name.clone(), list.join(","));
+            }
+            ConfigChange::Subtract(value) => {
+                if key.config_type() != ConfigType::List {
+                    return Err(list_only("subtract"));
+                }
+                let removed = items(value);
+                let list: Vec<String> = current_items(&next)
+                    .into_iter()
+                    .filter(|item| !removed.contains(item))
+                    .collect();
+                next.insert(name.clone(), list.join(","));
+            }
+        }
+        if let Some(value) = next.get(name) {
+            validate(name, value).map_err(ConfigChangeError::InvalidConfig)?;
+        }
+    }
+    Ok(next)
 }
 
 fn has_policy(policies: &str, wanted: &str) -> bool {
@@ -261,8 +371,54 @@ mod tests {
         assert_eq!(config.timestamp_type, TimestampType::LogAppendTime);
         assert_eq!(config.max_message_bytes, 1_048_588);
         assert_eq!(config.flush_messages, i64::MAX as u64);
-        let described = effective(&overrides, &broker);
-        assert!(described.contains(&("segment.bytes", "2048".to_owned(), true)));
-        assert!(described.contains(&("retention.ms", (168 * 3_600_000i64).to_string(), false)));
+    }
+
+    #[test]
+    fn incremental_changes_follow_kafka() {
+        let broker = BrokerConfig::from_map(Default::default(), &Overrides::default()).unwrap();
+        let overrides: BTreeMap<String, String> =
+            [("retention.ms".to_owned(), "1000".to_owned())].into();
+        let change = |changes: &[(&str, ConfigChange)]| {
+            let changes: Vec<(String, ConfigChange)> = changes
+                .iter()
+                .map(|(name, change)| (name.to_string(), change.clone()))
+                .collect();
+            apply_changes(&overrides, &changes, &broker)
+        };
+        let next = change(&[
+            ("retention.ms", ConfigChange::Delete),
+            ("segment.bytes", ConfigChange::Set("2048".into())),
+        ])
+        .unwrap();
+        assert_eq!(
+            next,
+            [("segment.bytes".to_owned(), "2048".to_owned())].into()
+        );
+        // Append starts from the default (delete) and skips items already there.
+        let next = change(&[(
+            "cleanup.policy",
+            ConfigChange::Append("compact,delete".into()),
+        )])
+        .unwrap();
+        assert_eq!(next["cleanup.policy"], "delete,compact");
+        let next = change(&[
+            ("cleanup.policy", ConfigChange::Set("delete,compact".into())),
+            ("cleanup.policy", ConfigChange::Subtract("delete".into())),
+        ])
+        .unwrap();
+        assert_eq!(next["cleanup.policy"], "compact");
+        assert!(matches!(
+            change(&[("cleanup.policy", ConfigChange::Subtract("delete".into()))]),
+            Err(ConfigChangeError::InvalidConfig(_))
+        ));
+        let error = change(&[("retention.ms", ConfigChange::Append("5".into()))]).unwrap_err();
+        assert!(
+            error.to_string().contains("append is not allowed"),
+            "{error}"
+        );
+        let error = change(&[("segment.bytes", ConfigChange::Set("1".into()))]).unwrap_err();
+        assert!(error.to_string().contains("segment.bytes"), "{error}");
+        let error = change(&[("no.such", ConfigChange::Delete)]).unwrap_err();
+        assert!(error.to_string().contains("no.such"), "{error}");
     }
 }

@@ -230,6 +230,28 @@ const DELETE_RECORDS: &[Field] = &[f(Structs(DELETE_RECORDS_TOPIC)), f(Int32)];
 
 const DESCRIBE_CLUSTER: &[Field] = &[f(Int8), since(1, Int8), since(2, Int8)];
 
+const DESCRIBE_CONFIGS_RESOURCE: &[Field] = &[f(Int8), f(Str), f(Strs)];
+const DESCRIBE_CONFIGS: &[Field] = &[
+    f(Structs(DESCRIBE_CONFIGS_RESOURCE)),
+    since(1, Int8),
+    since(3, Int8),
+];
+const ALTER_CONFIGS_CONFIG: &[Field] = &[f(Str), f(Str)];
+const ALTER_CONFIGS_RESOURCE: &[Field] = &[f(Int8), f(Str), f(Structs(ALTER_CONFIGS_CONFIG))];
+const ALTER_CONFIGS: &[Field] = &[f(Structs(ALTER_CONFIGS_RESOURCE)), f(Int8)];
+const INCREMENTAL_ALTER_CONFIGS_CONFIG: &[Field] = &[f(Str), f(Int8), f(Str)];
+const INCREMENTAL_ALTER_CONFIGS_RESOURCE: &[Field] = &[
+    f(Int8),
+    f(Str),
+    f(Structs(INCREMENTAL_ALTER_CONFIGS_CONFIG)),
+];
+const INCREMENTAL_ALTER_CONFIGS: &[Field] =
+    &[f(Structs(INCREMENTAL_ALTER_CONFIGS_RESOURCE)), f(Int8)];
+const CREATE_PARTITIONS_ASSIGNMENT: &[Field] = &[f(Int32s)];
+const CREATE_PARTITIONS_TOPIC: &[Field] =
+    &[f(Str), f(Int32), f(Structs(CREATE_PARTITIONS_ASSIGNMENT))];
+const CREATE_PARTITIONS: &[Field] = &[f(Structs(CREATE_PARTITIONS_TOPIC)), f(Int32), f(Int8)];
+
 const OFFSET_DELETE_PARTITION: &[Field] = &[f(Int32)];
 const OFFSET_DELETE_TOPIC: &[Field] = &[f(Str), f(Structs(OFFSET_DELETE_PARTITION))];
 const OFFSET_DELETE: &[Field] = &[f(Str), f(Structs(OFFSET_DELETE_TOPIC))];
@@ -268,6 +290,10 @@ fn layout(api: ApiKey) -> Option<(&'static [Field], i16)> {
         ApiKey::TxnOffsetCommit => (TXN_OFFSET_COMMIT, 3),
         ApiKey::DescribeTransactions => (DESCRIBE_TRANSACTIONS, 0),
         ApiKey::ListTransactions => (LIST_TRANSACTIONS, 0),
+        ApiKey::DescribeConfigs => (DESCRIBE_CONFIGS, 4),
+        ApiKey::AlterConfigs => (ALTER_CONFIGS, 2),
+        ApiKey::IncrementalAlterConfigs => (INCREMENTAL_ALTER_CONFIGS, 1),
+        ApiKey::CreatePartitions => (CREATE_PARTITIONS, 2),
         _ => return None,
     })
 }
@@ -585,6 +611,67 @@ pub(crate) mod tests {
                 };
                 encoded(&request, version)
             }
+            ApiKey::DescribeConfigs => {
+                let request = DescribeConfigsRequest::default().with_resources(vec![
+                    describe_configs_request::DescribeConfigsResource::default()
+                        .with_resource_type(2)
+                        .with_resource_name(StrBytes::from_static_str("t"))
+                        .with_configuration_keys(Some(vec![StrBytes::from_static_str(
+                            "retention.ms",
+                        )])),
+                    describe_configs_request::DescribeConfigsResource::default()
+                        .with_resource_type(4)
+                        .with_resource_name(StrBytes::from_static_str("0")),
+                ]);
+                let request = request.with_include_synonyms(true);
+                let request = if version >= 3 {
+                    request.with_include_documentation(true)
+                } else {
+                    request
+                };
+                encoded(&request, version)
+            }
+            ApiKey::AlterConfigs => encoded(
+                &AlterConfigsRequest::default()
+                    .with_resources(vec![alter_configs_request::AlterConfigsResource::default()
+                        .with_resource_type(2)
+                        .with_resource_name(StrBytes::from_static_str("t"))
+                        .with_configs(vec![alter_configs_request::AlterableConfig::default()
+                            .with_name(StrBytes::from_static_str("retention.ms"))
+                            .with_value(Some(StrBytes::from_static_str("1000")))])])
+                    .with_validate_only(true),
+                version,
+            ),
+            ApiKey::IncrementalAlterConfigs => encoded(
+                &IncrementalAlterConfigsRequest::default()
+                    .with_resources(vec![
+                        incremental_alter_configs_request::AlterConfigsResource::default()
+                            .with_resource_type(2)
+                            .with_resource_name(StrBytes::from_static_str("t"))
+                            .with_configs(vec![
+                                incremental_alter_configs_request::AlterableConfig::default()
+                                    .with_name(StrBytes::from_static_str("cleanup.policy"))
+                                    .with_config_operation(2)
+                                    .with_value(Some(StrBytes::from_static_str("compact"))),
+                            ]),
+                    ])
+                    .with_validate_only(true),
+                version,
+            ),
+            ApiKey::CreatePartitions => encoded(
+                &CreatePartitionsRequest::default()
+                    .with_topics(vec![
+                        create_partitions_request::CreatePartitionsTopic::default()
+                            .with_name(name("t"))
+                            .with_count(3)
+                            .with_assignments(Some(vec![
+                                create_partitions_request::CreatePartitionsAssignment::default()
+                                    .with_broker_ids(vec![BrokerId(0)]),
+                            ])),
+                    ])
+                    .with_validate_only(true),
+                version,
+            ),
             ApiKey::DeleteRecords => encoded(
                 &DeleteRecordsRequest::default()
                     .with_topics(vec![delete_records_request::DeleteRecordsTopic::default()

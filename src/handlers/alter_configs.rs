@@ -1,0 +1,88 @@
+//! AlterConfigs (key 33, the legacy form): replaces all of a topic's overrides with the ones
+//! given. Kafka's tools use IncrementalAlterConfigs; this stays for older clients.
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse;
+use kafka_protocol::messages::{AlterConfigsRequest, AlterConfigsResponse, ApiKey};
+use kafka_protocol::protocol::{StrBytes, VersionRange};
+use kafka_protocol::ResponseError;
+
+use super::config_resources::{self, ConfigResource, Refusal};
+use super::SupportedApi;
+use crate::broker::Broker;
+use crate::metadata::topic_config::ConfigChange;
+
+pub const API: SupportedApi = SupportedApi {
+    key: ApiKey::AlterConfigs,
+    versions: VersionRange { min: 0, max: 2 },
+};
+
+pub fn handle(broker: &Arc<Broker>, request: &AlterConfigsRequest) -> AlterConfigsResponse {
+    let repeated = config_resources::repeated_resources(
+        request
+            .resources
+            .iter()
+            .map(|resource| (resource.resource_type, resource.resource_name.as_str())),
+    );
+    let responses = request
+        .resources
+        .iter()
+        .map(|resource| {
+            let outcome =
+                if repeated.contains(&(resource.resource_type, resource.resource_name.as_str())) {
+                    Err((
+                        ResponseError::InvalidRequest,
+                        "Each resource must appear at most once.".to_owned(),
+                    ))
+                } else {
+                    alter(broker, resource, request.validate_only)
+                };
+            let response = AlterConfigsResourceResponse::default()
+                .with_resource_type(resource.resource_type)
+                .with_resource_name(resource.resource_name.clone());
+            match outcome {
+                Ok(()) => response,
+                Err((error, message)) => response
+                    .with_error_code(error.code())
+                    .with_error_message(Some(StrBytes::from_string(message))),
+            }
+        })
+        .collect();
+    AlterConfigsResponse::default().with_responses(responses)
+}
+
+fn alter(
+    broker: &Broker,
+    resource: &kafka_protocol::messages::alter_configs_request::AlterConfigsResource,
+    validate_only: bool,
+) -> Result<(), Refusal> {
+    config_resources::check_alterations(
+        resource.configs.iter().map(|config| config.name.as_str()),
+        resource
+            .configs
+            .iter()
+            .filter(|config| config.value.is_none())
+            .map(|config| config.name.as_str())
+            .collect(),
+    )?;
+    match config_resources::resolve(broker, resource.resource_type, &resource.resource_name)? {
+        ConfigResource::Topic(name) => {
+            let changes: Vec<(String, ConfigChange)> = resource
+                .configs
+                .iter()
+                .map(|config| {
+                    let value = config.value.as_deref().unwrap_or_default();
+                    (config.name.to_string(), ConfigChange::Set(value.to_owned()))
+                })
+                .collect();
+            broker
+                .alter_topic_configs(name, &changes, true, validate_only)
+                .map_err(|error| config_resources::refusal(&error))
+        }
+        ConfigResource::Broker | ConfigResource::BrokerDefaults => {
+            let names: Vec<&str> = resource.configs.iter().map(|c| c.name.as_str()).collect();
+            config_resources::refuse_broker_changes(&names)
+        }
+    }
+}

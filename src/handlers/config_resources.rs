@@ -1,0 +1,119 @@
+//! The resources DescribeConfigs, AlterConfigs and IncrementalAlterConfigs name, and the
+//! checks Kafka runs on an alteration request before touching any resource.
+
+use std::collections::HashSet;
+
+use kafka_protocol::ResponseError;
+
+use crate::broker::{Broker, TopicError};
+use crate::metadata::topic_name;
+use crate::protocol::errors;
+
+/// Kafka's `ConfigResource.Type` codes spool serves.
+const RESOURCE_TOPIC: i8 = 2;
+const RESOURCE_BROKER: i8 = 4;
+
+/// Why a resource was refused: the error code and the message for the client.
+pub type Refusal = (ResponseError, String);
+
+/// A config resource this broker answers for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigResource<'a> {
+    Topic(&'a str),
+    /// This broker (its node id as the resource name).
+    Broker,
+    /// The cluster-wide dynamic broker defaults (an empty name): spool has none.
+    BrokerDefaults,
+}
+
+/// Resolves a resource: topics must exist, broker names must be this node's id or empty.
+pub fn resolve<'a>(
+    broker: &Broker,
+    resource_type: i8,
+    name: &'a str,
+) -> Result<ConfigResource<'a>, Refusal> {
+    match resource_type {
+        RESOURCE_TOPIC => {
+            topic_name::validate(name)
+                .map_err(|message| refusal(&TopicError::InvalidName(message)))?;
+            if broker.metadata.image().topic(name).is_none() {
+                return Err(refusal(&TopicError::Unknown(name.to_owned())));
+            }
+            Ok(ConfigResource::Topic(name))
+        }
+        RESOURCE_BROKER if name.is_empty() => Ok(ConfigResource::BrokerDefaults),
+        RESOURCE_BROKER => match name.parse::<i32>() {
+            Ok(id) if id == broker.config.node_id => Ok(ConfigResource::Broker),
+            Ok(_) => Err((
+                ResponseError::InvalidRequest,
+                format!(
+                    "Unexpected broker id, expected {}, but received {name}",
+                    broker.config.node_id
+                ),
+            )),
+            Err(_) => Err((
+                ResponseError::InvalidRequest,
+                format!("Node id must be an integer, but it is: {name}"),
+            )),
+        },
+        other => Err((
+            ResponseError::InvalidRequest,
+            format!(
+                "Unsupported resource type {other}: spool serves topic (2) and broker (4) configs"
+            ),
+        )),
+    }
+}
+
+pub fn refusal(error: &TopicError) -> Refusal {
+    (errors::for_topic_error(error), error.to_string())
+}
+
+/// The resources (type, name) that appear more than once in a request: Kafka refuses each
+/// of their occurrences.
+pub fn repeated_resources<'a>(
+    resources: impl Iterator<Item = (i8, &'a str)>,
+) -> HashSet<(i8, &'a str)> {
+    let mut seen = HashSet::new();
+    resources
+        .filter(|resource| !seen.insert(*resource))
+        .collect()
+}
+
+/// Kafka's checks on one resource's alterations: no key twice, no null value where one is
+/// needed (`null_names`).
+pub fn check_alterations<'a>(
+    names: impl Iterator<Item = &'a str>,
+    null_names: Vec<&str>,
+) -> Result<(), Refusal> {
+    let mut seen = HashSet::new();
+    let mut names = names;
+    if !names.all(|name| seen.insert(name)) {
+        return Err((
+            ResponseError::InvalidRequest,
+            "Error due to duplicate config keys".to_owned(),
+        ));
+    }
+    if !null_names.is_empty() {
+        return Err((
+            ResponseError::InvalidRequest,
+            format!("Null value not supported for : {}", null_names.join(", ")),
+        ));
+    }
+    Ok(())
+}
+
+/// Broker configs are static: changing any of them is refused as Kafka refuses a
+/// non-dynamic key.
+pub fn refuse_broker_changes(names: &[&str]) -> Result<(), Refusal> {
+    if names.is_empty() {
+        return Ok(());
+    }
+    Err((
+        ResponseError::InvalidRequest,
+        format!(
+            "Cannot update these configs dynamically: Set({})",
+            names.join(", ")
+        ),
+    ))
+}

@@ -1,0 +1,62 @@
+//! CreatePartitions (key 37): grows a topic (partitions are only ever added), optionally
+//! with explicit replica assignments, or just validates with `validate_only`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
+use kafka_protocol::messages::{ApiKey, CreatePartitionsRequest, CreatePartitionsResponse};
+use kafka_protocol::protocol::{StrBytes, VersionRange};
+
+use super::SupportedApi;
+use crate::broker::{Broker, TopicError};
+use crate::protocol::errors;
+
+pub const API: SupportedApi = SupportedApi {
+    key: ApiKey::CreatePartitions,
+    versions: VersionRange { min: 0, max: 3 },
+};
+
+pub fn handle(broker: &Arc<Broker>, request: &CreatePartitionsRequest) -> CreatePartitionsResponse {
+    let mut name_counts: HashMap<&str, usize> = HashMap::new();
+    for topic in &request.topics {
+        *name_counts.entry(topic.name.as_str()).or_default() += 1;
+    }
+    let results = request
+        .topics
+        .iter()
+        .map(|topic| {
+            let outcome = if name_counts.get(topic.name.as_str()).copied().unwrap_or(0) > 1 {
+                Err(TopicError::InvalidRequest(format!(
+                    "Duplicate topic name {} in the request.",
+                    topic.name.as_str()
+                )))
+            } else {
+                let assignments: Option<Vec<Vec<i32>>> = topic.assignments.as_ref().map(|all| {
+                    all.iter()
+                        .map(|assignment| assignment.broker_ids.iter().map(|id| id.0).collect())
+                        .collect()
+                });
+                broker.add_partitions(
+                    &topic.name,
+                    topic.count,
+                    assignments.as_deref(),
+                    request.validate_only,
+                )
+            };
+            let result = CreatePartitionsTopicResult::default().with_name(topic.name.clone());
+            match outcome {
+                Ok(()) => result,
+                Err(error) => {
+                    if let TopicError::Storage(_) = error {
+                        tracing::error!(topic = %topic.name.as_str(), %error, "adding partitions failed");
+                    }
+                    result
+                        .with_error_code(errors::for_topic_error(&error).code())
+                        .with_error_message(Some(StrBytes::from_string(error.to_string())))
+                }
+            }
+        })
+        .collect();
+    CreatePartitionsResponse::default().with_results(results)
+}

@@ -1,0 +1,110 @@
+//! IncrementalAlterConfigs (key 44, KIP-339): SET, DELETE, APPEND and SUBTRACT on single
+//! topic config keys, applied live and persisted; what `kafka-configs.sh --alter` sends.
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::incremental_alter_configs_request::AlterConfigsResource;
+use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse;
+use kafka_protocol::messages::{
+    ApiKey, IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse,
+};
+use kafka_protocol::protocol::{StrBytes, VersionRange};
+use kafka_protocol::ResponseError;
+
+use super::config_resources::{self, ConfigResource, Refusal};
+use super::SupportedApi;
+use crate::broker::Broker;
+use crate::metadata::topic_config::ConfigChange;
+
+pub const API: SupportedApi = SupportedApi {
+    key: ApiKey::IncrementalAlterConfigs,
+    versions: VersionRange { min: 0, max: 1 },
+};
+
+/// Kafka's `AlterConfigOp.OpType` codes.
+const OP_SET: i8 = 0;
+const OP_DELETE: i8 = 1;
+const OP_APPEND: i8 = 2;
+const OP_SUBTRACT: i8 = 3;
+
+pub fn handle(
+    broker: &Arc<Broker>,
+    request: &IncrementalAlterConfigsRequest,
+) -> IncrementalAlterConfigsResponse {
+    let repeated = config_resources::repeated_resources(
+        request
+            .resources
+            .iter()
+            .map(|resource| (resource.resource_type, resource.resource_name.as_str())),
+    );
+    let responses = request
+        .resources
+        .iter()
+        .map(|resource| {
+            let outcome =
+                if repeated.contains(&(resource.resource_type, resource.resource_name.as_str())) {
+                    Err((
+                        ResponseError::InvalidRequest,
+                        "Each resource must appear at most once.".to_owned(),
+                    ))
+                } else {
+                    alter(broker, resource, request.validate_only)
+                };
+            let response = AlterConfigsResourceResponse::default()
+                .with_resource_type(resource.resource_type)
+                .with_resource_name(resource.resource_name.clone());
+            match outcome {
+                Ok(()) => response,
+                Err((error, message)) => response
+                    .with_error_code(error.code())
+                    .with_error_message(Some(StrBytes::from_string(message))),
+            }
+        })
+        .collect();
+    IncrementalAlterConfigsResponse::default().with_responses(responses)
+}
+
+fn alter(
+    broker: &Broker,
+    resource: &AlterConfigsResource,
+    validate_only: bool,
+) -> Result<(), Refusal> {
+    config_resources::check_alterations(
+        resource.configs.iter().map(|config| config.name.as_str()),
+        resource
+            .configs
+            .iter()
+            .filter(|config| config.config_operation != OP_DELETE && config.value.is_none())
+            .map(|config| config.name.as_str())
+            .collect(),
+    )?;
+    let changes = resource
+        .configs
+        .iter()
+        .map(|config| {
+            let value = config.value.as_deref().unwrap_or_default().to_owned();
+            let change = match config.config_operation {
+                OP_SET => ConfigChange::Set(value),
+                OP_DELETE => ConfigChange::Delete,
+                OP_APPEND => ConfigChange::Append(value),
+                OP_SUBTRACT => ConfigChange::Subtract(value),
+                other => {
+                    return Err((
+                        ResponseError::InvalidRequest,
+                        format!("Unknown operations type {other}"),
+                    ))
+                }
+            };
+            Ok((config.name.to_string(), change))
+        })
+        .collect::<Result<Vec<_>, Refusal>>()?;
+    match config_resources::resolve(broker, resource.resource_type, &resource.resource_name)? {
+        ConfigResource::Topic(name) => broker
+            .alter_topic_configs(name, &changes, false, validate_only)
+            .map_err(|error| config_resources::refusal(&error)),
+        ConfigResource::Broker | ConfigResource::BrokerDefaults => {
+            let names: Vec<&str> = changes.iter().map(|(name, _)| name.as_str()).collect();
+            config_resources::refuse_broker_changes(&names)
+        }
+    }
+}
