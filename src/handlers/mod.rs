@@ -6,6 +6,7 @@
 //! future it returns is the *response* stage (waiting for an fsync or a long poll), run
 //! concurrently with later requests. Responses still leave in request order.
 
+mod acls;
 mod add_offsets_to_txn;
 mod add_partitions_to_txn;
 mod alter_configs;
@@ -19,8 +20,11 @@ mod delete_topics;
 mod describe_cluster;
 mod describe_configs;
 mod describe_groups;
+mod describe_log_dirs;
 mod describe_producers;
+mod describe_topic_partitions;
 mod describe_transactions;
+mod elect_leaders;
 mod end_txn;
 mod fetch;
 mod find_coordinator;
@@ -31,11 +35,13 @@ mod join_group;
 mod leave_group;
 mod list_groups;
 mod list_offsets;
+mod list_partition_reassignments;
 mod list_transactions;
 mod metadata;
 mod offset_commit;
 mod offset_delete;
 mod offset_fetch;
+mod offset_for_leader_epoch;
 mod produce;
 mod sync_group;
 mod txn_offset_commit;
@@ -83,6 +89,14 @@ pub const SUPPORTED_APIS: &[SupportedApi] = &[
     alter_configs::API,
     incremental_alter_configs::API,
     create_partitions::API,
+    describe_log_dirs::API,
+    describe_topic_partitions::API,
+    elect_leaders::API,
+    offset_for_leader_epoch::API,
+    list_partition_reassignments::API,
+    acls::DESCRIBE_API,
+    acls::CREATE_API,
+    acls::DELETE_API,
     init_producer_id::API,
     describe_producers::API,
     add_partitions_to_txn::API,
@@ -184,6 +198,28 @@ pub fn dispatch(
         RequestKind::CreatePartitions(request) => ready(ResponseKind::CreatePartitions(
             create_partitions::handle(broker, &request),
         )),
+        RequestKind::DescribeLogDirs(request) => ready(ResponseKind::DescribeLogDirs(
+            describe_log_dirs::handle(broker, version, &request),
+        )),
+        RequestKind::DescribeTopicPartitions(request) => {
+            ready(ResponseKind::DescribeTopicPartitions(
+                describe_topic_partitions::handle(broker, &request),
+            ))
+        }
+        RequestKind::ElectLeaders(request) => ready(ResponseKind::ElectLeaders(
+            elect_leaders::handle(broker, version, &request),
+        )),
+        RequestKind::OffsetForLeaderEpoch(request) => ready(ResponseKind::OffsetForLeaderEpoch(
+            offset_for_leader_epoch::handle(broker, &request),
+        )),
+        RequestKind::ListPartitionReassignments(request) => {
+            ready(ResponseKind::ListPartitionReassignments(
+                list_partition_reassignments::handle(&request),
+            ))
+        }
+        RequestKind::DescribeAcls(_) => ready(ResponseKind::DescribeAcls(acls::describe())),
+        RequestKind::CreateAcls(request) => ready(ResponseKind::CreateAcls(acls::create(&request))),
+        RequestKind::DeleteAcls(request) => ready(ResponseKind::DeleteAcls(acls::delete(&request))),
         RequestKind::InitProducerId(request) => init_producer_id::handle(broker, request),
         RequestKind::AddPartitionsToTxn(request) => {
             add_partitions_to_txn::handle(broker, version, request)

@@ -58,6 +58,32 @@ impl LogManager {
         })
     }
 
+    /// The data directory.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// Total and available bytes of the file system holding the data directory.
+    pub fn disk_space(&self) -> std::io::Result<(u64, u64)> {
+        use std::os::unix::ffi::OsStrExt;
+        let path = std::ffi::CString::new(self.data_dir.as_os_str().as_bytes())
+            .map_err(std::io::Error::other)?;
+        let mut stats = std::mem::MaybeUninit::<libc::statvfs>::uninit();
+        // SAFETY: `path` is a NUL-terminated string and `stats` is writable memory of the
+        // right type; statvfs fills it completely when it returns 0.
+        let stats = unsafe {
+            if libc::statvfs(path.as_ptr(), stats.as_mut_ptr()) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            stats.assume_init()
+        };
+        let fragment = stats.f_frsize as u64;
+        Ok((
+            stats.f_blocks as u64 * fragment,
+            stats.f_bavail as u64 * fragment,
+        ))
+    }
+
     /// Whether this start recovers logs (the previous run did not shut down cleanly).
     pub fn is_recovering(&self) -> bool {
         self.recover

@@ -637,6 +637,15 @@ impl Partition {
         self.lock().producers.expire(oldest)
     }
 
+    /// Bytes in the partition's segment files (DescribeLogDirs, metrics).
+    pub fn size_bytes(&self) -> u64 {
+        self.lock()
+            .segments
+            .iter()
+            .map(|segment| segment.size())
+            .sum()
+    }
+
     /// Number of segments (for tests and metrics).
     pub fn segment_count(&self) -> usize {
         self.lock().segments.len()

@@ -35,6 +35,8 @@ enum Kind {
     Strs,
     /// array of structs.
     Structs(&'static [Field]),
+    /// nullable struct: an int8 presence marker (1 = present), then the struct.
+    OptStruct(&'static [Field]),
 }
 
 const ALL: i16 = i16::MAX;
@@ -252,6 +254,35 @@ const CREATE_PARTITIONS_TOPIC: &[Field] =
     &[f(Str), f(Int32), f(Structs(CREATE_PARTITIONS_ASSIGNMENT))];
 const CREATE_PARTITIONS: &[Field] = &[f(Structs(CREATE_PARTITIONS_TOPIC)), f(Int32), f(Int8)];
 
+const DESCRIBE_LOG_DIRS_TOPIC: &[Field] = &[f(Str), f(Int32s)];
+const DESCRIBE_LOG_DIRS: &[Field] = &[f(Structs(DESCRIBE_LOG_DIRS_TOPIC))];
+const DESCRIBE_TOPIC_PARTITIONS_TOPIC: &[Field] = &[f(Str)];
+const DESCRIBE_TOPIC_PARTITIONS_CURSOR: &[Field] = &[f(Str), f(Int32)];
+const DESCRIBE_TOPIC_PARTITIONS: &[Field] = &[
+    f(Structs(DESCRIBE_TOPIC_PARTITIONS_TOPIC)),
+    f(Int32),
+    f(OptStruct(DESCRIBE_TOPIC_PARTITIONS_CURSOR)),
+];
+const TOPIC_PARTITIONS: &[Field] = &[f(Str), f(Int32s)];
+const ELECT_LEADERS: &[Field] = &[since(1, Int8), f(Structs(TOPIC_PARTITIONS)), f(Int32)];
+const OFFSET_FOR_LEADER_EPOCH_PARTITION: &[Field] = &[f(Int32), since(2, Int32), f(Int32)];
+const OFFSET_FOR_LEADER_EPOCH_TOPIC: &[Field] =
+    &[f(Str), f(Structs(OFFSET_FOR_LEADER_EPOCH_PARTITION))];
+const OFFSET_FOR_LEADER_EPOCH: &[Field] =
+    &[since(3, Int32), f(Structs(OFFSET_FOR_LEADER_EPOCH_TOPIC))];
+const LIST_PARTITION_REASSIGNMENTS: &[Field] = &[f(Int32), f(Structs(TOPIC_PARTITIONS))];
+const ACL_FILTER: &[Field] = &[
+    f(Int8),
+    f(Str),
+    since(1, Int8),
+    f(Str),
+    f(Str),
+    f(Int8),
+    f(Int8),
+];
+const DELETE_ACLS: &[Field] = &[f(Structs(ACL_FILTER))];
+const CREATE_ACLS: &[Field] = &[f(Structs(ACL_FILTER))];
+
 const OFFSET_DELETE_PARTITION: &[Field] = &[f(Int32)];
 const OFFSET_DELETE_TOPIC: &[Field] = &[f(Str), f(Structs(OFFSET_DELETE_PARTITION))];
 const OFFSET_DELETE: &[Field] = &[f(Str), f(Structs(OFFSET_DELETE_TOPIC))];
@@ -294,6 +325,16 @@ fn layout(api: ApiKey) -> Option<(&'static [Field], i16)> {
         ApiKey::AlterConfigs => (ALTER_CONFIGS, 2),
         ApiKey::IncrementalAlterConfigs => (INCREMENTAL_ALTER_CONFIGS, 1),
         ApiKey::CreatePartitions => (CREATE_PARTITIONS, 2),
+        ApiKey::DescribeLogDirs => (DESCRIBE_LOG_DIRS, 2),
+        ApiKey::DescribeTopicPartitions => (DESCRIBE_TOPIC_PARTITIONS, 0),
+        ApiKey::ElectLeaders => (ELECT_LEADERS, 2),
+        ApiKey::OffsetForLeaderEpoch => (OFFSET_FOR_LEADER_EPOCH, 4),
+        ApiKey::ListPartitionReassignments => (LIST_PARTITION_REASSIGNMENTS, 0),
+        // A DescribeAcls request is one filter; CreateAcls is an array of creations, which
+        // have the filter's layout.
+        ApiKey::DescribeAcls => (ACL_FILTER, 2),
+        ApiKey::CreateAcls => (CREATE_ACLS, 2),
+        ApiKey::DeleteAcls => (DELETE_ACLS, 2),
         _ => return None,
     })
 }
@@ -476,6 +517,11 @@ impl<'a> Walker<'a> {
                 Int64s => self.array(|walker| walker.take(8).map(drop), 8)?,
                 Strs => self.array(Self::string, 1)?,
                 Structs(inner) => self.array(|walker| walker.walk_struct(inner), 1)?,
+                OptStruct(inner) => {
+                    if self.take(1)?[0] == 1 {
+                        self.walk_struct(inner)?;
+                    }
+                }
             }
         }
         if self.flexible {
@@ -670,6 +716,96 @@ pub(crate) mod tests {
                             ])),
                     ])
                     .with_validate_only(true),
+                version,
+            ),
+            ApiKey::DescribeLogDirs => encoded(
+                &DescribeLogDirsRequest::default().with_topics(Some(vec![
+                    describe_log_dirs_request::DescribableLogDirTopic::default()
+                        .with_topic(name("t"))
+                        .with_partitions(vec![0, 1]),
+                ])),
+                version,
+            ),
+            ApiKey::DescribeTopicPartitions => encoded(
+                &DescribeTopicPartitionsRequest::default()
+                    .with_topics(vec![
+                        describe_topic_partitions_request::TopicRequest::default()
+                            .with_name(name("t")),
+                    ])
+                    .with_response_partition_limit(1)
+                    .with_cursor(Some(
+                        describe_topic_partitions_request::Cursor::default()
+                            .with_topic_name(name("t"))
+                            .with_partition_index(1),
+                    )),
+                version,
+            ),
+            ApiKey::ElectLeaders => {
+                let request = ElectLeadersRequest::default().with_topic_partitions(Some(vec![
+                    elect_leaders_request::TopicPartitions::default()
+                        .with_topic(name("t"))
+                        .with_partitions(vec![0, 9]),
+                ]));
+                let request = if version >= 1 {
+                    request.with_election_type(1)
+                } else {
+                    request
+                };
+                encoded(&request, version)
+            }
+            ApiKey::OffsetForLeaderEpoch => encoded(
+                &OffsetForLeaderEpochRequest::default()
+                    .with_replica_id(BrokerId(-1))
+                    .with_topics(vec![
+                        offset_for_leader_epoch_request::OffsetForLeaderTopic::default()
+                            .with_topic(name("t"))
+                            .with_partitions(vec![
+                                offset_for_leader_epoch_request::OffsetForLeaderPartition::default()
+                                    .with_partition(0)
+                                    .with_current_leader_epoch(0)
+                                    .with_leader_epoch(0),
+                            ]),
+                    ]),
+                version,
+            ),
+            ApiKey::ListPartitionReassignments => encoded(
+                &ListPartitionReassignmentsRequest::default().with_topics(Some(vec![
+                    list_partition_reassignments_request::ListPartitionReassignmentsTopics::default()
+                        .with_name(name("t"))
+                        .with_partition_indexes(vec![0]),
+                ])),
+                version,
+            ),
+            ApiKey::DescribeAcls => encoded(
+                &DescribeAclsRequest::default()
+                    .with_resource_type_filter(2)
+                    .with_resource_name_filter(Some(StrBytes::from_static_str("t")))
+                    .with_pattern_type_filter(3)
+                    .with_operation(2)
+                    .with_permission_type(3),
+                version,
+            ),
+            ApiKey::CreateAcls => encoded(
+                &CreateAclsRequest::default().with_creations(vec![
+                    create_acls_request::AclCreation::default()
+                        .with_resource_type(2)
+                        .with_resource_name(StrBytes::from_static_str("t"))
+                        .with_resource_pattern_type(3)
+                        .with_principal(StrBytes::from_static_str("User:x"))
+                        .with_host(StrBytes::from_static_str("*"))
+                        .with_operation(2)
+                        .with_permission_type(3),
+                ]),
+                version,
+            ),
+            ApiKey::DeleteAcls => encoded(
+                &DeleteAclsRequest::default().with_filters(vec![
+                    delete_acls_request::DeleteAclsFilter::default()
+                        .with_resource_type_filter(2)
+                        .with_pattern_type_filter(3)
+                        .with_operation(2)
+                        .with_permission_type(3),
+                ]),
                 version,
             ),
             ApiKey::DeleteRecords => encoded(
