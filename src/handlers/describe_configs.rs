@@ -53,9 +53,10 @@ pub fn handle(
                 }
             };
             let wanted = |config: &DescribedConfig| {
-                resource.configuration_keys.as_ref().map_or(true, |keys| {
-                    keys.iter().any(|key| key.as_str() == config.name)
-                })
+                resource
+                    .configuration_keys
+                    .as_ref()
+                    .is_none_or(|keys| keys.iter().any(|key| key.as_str() == config.name))
             };
             let configs = described
                 .into_iter()

@@ -212,7 +212,7 @@ mod tests {
     fn topics_and_cluster_id_survive_reopen() {
         let dir = tempfile::tempdir().unwrap();
         let store = MetadataStore::open(dir.path(), 1).unwrap();
-        let created = store
+        let first = store
             .create_topic(
                 "a",
                 3,
@@ -232,7 +232,7 @@ mod tests {
                 })
             })
             .unwrap();
-        assert_eq!(created.partitions, 4);
+        assert_eq!((created.partitions, created.id), (4, first.id));
         assert!(matches!(
             store.update_topic("zz", |topic| Ok::<_, MetadataError>(topic.clone())),
             Err(MetadataError::UnknownTopic(_))
