@@ -143,6 +143,8 @@ pub struct BrokerConfig {
     pub max_connections: usize,
     /// `queued.max.request.bytes`
     pub queued_max_request_bytes: usize,
+    /// `compression.type`: the default codec topics store batches with (`producer`: as sent).
+    pub compression_type: String,
     /// `flush.on.ack` (spool): acks=all waits for an fsync (group commit) before answering.
     pub flush_on_ack: bool,
     /// `producer.id.expiration.ms`: idle idempotent producers are forgotten after this.
@@ -375,6 +377,12 @@ impl BrokerConfig {
             )? as usize,
             queued_max_request_bytes,
             flush_on_ack: keys.bool("flush.on.ack", true)?,
+            compression_type: {
+                let codec = keys.string("compression.type", "producer")?;
+                crate::metadata::topic_config::validate("compression.type", &codec)
+                    .map_err(|message| invalid("compression.type", message))?;
+                codec
+            },
             producer_id_expiration_ms: keys.int(
                 "producer.id.expiration.ms",
                 86_400_000,

@@ -13,7 +13,8 @@ use kafka_protocol::messages::incremental_alter_configs_request::{
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
-use spool::records::batch::testing::build_batch;
+use kafka_protocol::records::Compression;
+use spool::records::batch::testing::{build_batch, build_records_batch};
 
 const INVALID_REQUEST: i16 = 42;
 const INVALID_CONFIG: i16 = 40;
@@ -624,4 +625,89 @@ fn log_dirs_epochs_elections_reassignments_and_acls() {
         );
         assert_eq!(deleted.filter_results[0].error_code, SECURITY_DISABLED);
     }
+}
+
+#[test]
+fn topic_compression_type_recompresses_produced_batches() {
+    let broker = SpawnedBroker::start("");
+    let mut client = WireClient::connect(&broker.bootstrap);
+    create_topic(&mut client, "as-sent", 1, &[]);
+    create_topic(&mut client, "gzipped", 1, &[("compression.type", "gzip")]);
+    let stored_codec = |client: &mut WireClient, topic: &str| {
+        let produce = ProduceRequest::default()
+            .with_acks(-1)
+            .with_timeout_ms(30_000)
+            .with_topic_data(vec![TopicProduceData::default()
+                .with_name(name(topic))
+                .with_partition_data(vec![PartitionProduceData::default()
+                    .with_index(0)
+                    .with_records(Some(Bytes::from(build_records_batch(
+                        &[1, 2, 3],
+                        Compression::None,
+                    ))))])]);
+        let produced: ProduceResponse = client.call(9, &produce);
+        assert_eq!(produced.responses[0].partition_responses[0].error_code, 0);
+        let fetch = FetchRequest::default()
+            .with_max_wait_ms(0)
+            .with_max_bytes(1 << 20)
+            .with_topics(vec![fetch_request::FetchTopic::default()
+                .with_topic(name(topic))
+                .with_partitions(vec![fetch_request::FetchPartition::default()
+                    .with_fetch_offset(0)
+                    .with_partition_max_bytes(1 << 20)])]);
+        let fetched: FetchResponse = client.call(12, &fetch);
+        let mut records = fetched.responses[0].partitions[0].records.clone().unwrap();
+        let attributes = i16::from_be_bytes([records[21], records[22]]);
+        let set = kafka_protocol::records::RecordBatchDecoder::decode(&mut records).unwrap();
+        let values: Vec<Bytes> = set.records.into_iter().filter_map(|r| r.value).collect();
+        assert_eq!(values.len(), 3);
+        attributes & 0x07
+    };
+    assert_eq!(
+        stored_codec(&mut client, "as-sent"),
+        0,
+        "producer's codec kept"
+    );
+    assert_eq!(stored_codec(&mut client, "gzipped"), 1, "stored as gzip");
+    // Changing compression.type applies to the next batches.
+    let (error, message) = incremental(
+        &mut client,
+        TOPIC,
+        "as-sent",
+        &[("compression.type", SET, Some("zstd"))],
+    );
+    assert_eq!(error, 0, "{message}");
+    let (error, message) = incremental(
+        &mut client,
+        TOPIC,
+        "as-sent",
+        &[("compression.type", SET, Some("brotli"))],
+    );
+    assert_eq!(error, INVALID_CONFIG);
+    assert!(message.contains("compression.type"), "{message}");
+    let produce = ProduceRequest::default()
+        .with_acks(-1)
+        .with_timeout_ms(30_000)
+        .with_topic_data(vec![TopicProduceData::default()
+            .with_name(name("as-sent"))
+            .with_partition_data(vec![PartitionProduceData::default()
+                .with_index(0)
+                .with_records(Some(Bytes::from(build_batch(2, 0, b"later"))))])]);
+    let produced: ProduceResponse = client.call(9, &produce);
+    assert_eq!(produced.responses[0].partition_responses[0].base_offset, 3);
+    let fetch = FetchRequest::default()
+        .with_max_wait_ms(0)
+        .with_max_bytes(1 << 20)
+        .with_topics(vec![fetch_request::FetchTopic::default()
+            .with_topic(name("as-sent"))
+            .with_partitions(vec![fetch_request::FetchPartition::default()
+                .with_fetch_offset(3)
+                .with_partition_max_bytes(1 << 20)])]);
+    let fetched: FetchResponse = client.call(12, &fetch);
+    let records = fetched.responses[0].partitions[0].records.clone().unwrap();
+    assert_eq!(
+        i16::from_be_bytes([records[21], records[22]]) & 0x07,
+        4,
+        "zstd"
+    );
 }

@@ -1,5 +1,6 @@
 //! Produce (key 0): validate each partition's batch without decoding its records (except the
-//! keys a compacted topic requires), append it (offsets assigned in the dispatch stage, so
+//! keys a compacted topic requires, and a recompression a topic's `compression.type` asks
+//! for), append it (offsets assigned in the dispatch stage, so
 //! pipelined produces keep their order), then answer once the batch is as durable as acks and
 //! `flush.on.ack` require.
 
@@ -161,6 +162,20 @@ fn append(
         let message = "client produce requests must not carry control batches".to_owned();
         return Err(invalid(ResponseError::InvalidRecord, message));
     }
+    // A topic with its own `compression.type` stores every batch with that codec: the one
+    // case where the produce path rewrites records.
+    let recompressed = match log.target_codec() {
+        Some(codec) if codec != batch.compression() => Some(
+            raw::recompress(&batch, codec)
+                .map_err(|error| invalid(errors::for_batch_error(&error), error.to_string()))?,
+        ),
+        _ => None,
+    };
+    let batch = match &recompressed {
+        Some(bytes) => BatchView::parse(bytes)
+            .map_err(|error| invalid(errors::for_batch_error(&error), error.to_string()))?,
+        None => batch,
+    };
     if log.is_compacted() {
         check_keys(&batch, &topic.name, index)?;
     }

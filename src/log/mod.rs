@@ -69,6 +69,9 @@ pub struct LogConfig {
     pub delete_retention_ms: i64,
     /// `min.cleanable.dirty.ratio`: compact once this share of the compactable bytes is new.
     pub min_cleanable_dirty_ratio: f64,
+    /// `compression.type`: the codec id produced batches are stored with (`None`: as the
+    /// producer sent them, Kafka's `producer`).
+    pub compression: Option<i16>,
 }
 
 /// Errors of the log layer; handlers map them to Kafka error codes in one place.

@@ -3,7 +3,7 @@
 
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI16, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
@@ -122,6 +122,8 @@ pub struct Partition {
     cleaned_up_to: AtomicI64,
     /// `cleanup.policy` has `compact` (read on every produce, so kept outside the lock).
     compacted: AtomicBool,
+    /// `compression.type` as a codec id, or [`KEEP_PRODUCER_CODEC`] (read on every produce).
+    codec: AtomicI16,
     /// An fsync failed: what the kernel kept of the unsynced data is unknown, so the partition
     /// takes no more writes until a restart recovers it from the files (Kafka takes the log
     /// directory offline for the same reason).
@@ -140,6 +142,8 @@ pub struct CleanReport {
 /// Suffixes of compaction's temporary segment files: `.cleaned` is being written (deleted on
 /// open), `.swap` is complete and replaces the segment (finished on open).
 const CLEANED_SUFFIX: &str = "cleaned";
+/// `codec` when batches keep the producer's codec.
+const KEEP_PRODUCER_CODEC: i16 = -1;
 const SWAP_SUFFIX: &str = "swap";
 
 impl Partition {
@@ -209,6 +213,7 @@ impl Partition {
             .unwrap_or(0)
             .clamp(segments[0].base_offset(), log_end_offset);
         let compacted = config.compact_enabled;
+        let codec = config.compression.unwrap_or(KEEP_PRODUCER_CODEC);
         let state = LogState {
             config,
             segments,
@@ -233,6 +238,7 @@ impl Partition {
             closed_segments_lock: Mutex::new(()),
             cleaned_up_to: AtomicI64::new(0),
             compacted: AtomicBool::new(compacted),
+            codec: AtomicI16::new(codec),
             sync_failed: AtomicBool::new(false),
         })
     }
@@ -656,10 +662,21 @@ impl Partition {
         self.compacted.load(Ordering::Relaxed)
     }
 
+    /// The codec produced batches must be stored with (`compression.type`), if not the
+    /// producer's.
+    pub fn target_codec(&self) -> Option<i16> {
+        let codec = self.codec.load(Ordering::Relaxed);
+        (codec != KEEP_PRODUCER_CODEC).then_some(codec)
+    }
+
     /// Replaces the config the log runs with (topic config change).
     pub fn set_config(&self, config: Arc<LogConfig>) {
         self.compacted
             .store(config.compact_enabled, Ordering::Relaxed);
+        self.codec.store(
+            config.compression.unwrap_or(KEEP_PRODUCER_CODEC),
+            Ordering::Relaxed,
+        );
         self.lock().config = config;
     }
 
@@ -993,6 +1010,7 @@ pub(crate) mod tests {
             min_compaction_lag_ms: 0,
             delete_retention_ms: 86_400_000,
             min_cleanable_dirty_ratio: 0.5,
+            compression: None,
         }
     }
 

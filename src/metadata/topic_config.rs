@@ -17,6 +17,7 @@ enum Kind {
     Ratio,
     TimestampType,
     CleanupPolicy,
+    CompressionType,
 }
 
 /// One topic-level config key.
@@ -36,6 +37,7 @@ impl TopicConfigKey {
             Kind::Ratio => ConfigType::Double,
             Kind::TimestampType => ConfigType::String,
             Kind::CleanupPolicy => ConfigType::List,
+            Kind::CompressionType => ConfigType::String,
         }
     }
 }
@@ -53,6 +55,11 @@ pub const TOPIC_CONFIG_KEYS: &[TopicConfigKey] = &[
         name: "cleanup.policy",
         kind: Kind::CleanupPolicy,
         synonyms: &["log.cleanup.policy"],
+    },
+    TopicConfigKey {
+        name: "compression.type",
+        kind: Kind::CompressionType,
+        synonyms: &["compression.type"],
     },
     TopicConfigKey {
         name: "delete.retention.ms",
@@ -172,6 +179,9 @@ pub fn validate(name: &str, value: &str) -> Result<(), String> {
         Kind::TimestampType => parse_timestamp_type(name, value)
             .map(|_| ())
             .map_err(|error| error.to_string()),
+        Kind::CompressionType => codec_of(value)
+            .map(drop)
+            .ok_or_else(|| format!("Invalid value {value} for configuration {name}: String must be one of: uncompressed, zstd, lz4, snappy, gzip, producer")),
         Kind::CleanupPolicy => {
             let policies: Vec<&str> = value.split(',').map(str::trim).collect();
             if policies.is_empty()
@@ -191,6 +201,7 @@ pub fn default_value(name: &str, broker: &BrokerConfig) -> String {
     let log = &broker.log;
     match name {
         "cleanup.policy" => log.cleanup_policy.clone(),
+        "compression.type" => broker.compression_type.clone(),
         "delete.retention.ms" => log.delete_retention_ms.to_string(),
         "min.cleanable.dirty.ratio" => log.min_cleanable_ratio.to_string(),
         "min.compaction.lag.ms" => log.min_compaction_lag_ms.to_string(),
@@ -237,6 +248,7 @@ pub fn log_config(overrides: &BTreeMap<String, String>, broker: &BrokerConfig) -
         compact_enabled: has_policy(&value("cleanup.policy"), "compact"),
         min_compaction_lag_ms: long("min.compaction.lag.ms").max(0),
         delete_retention_ms: long("delete.retention.ms").max(0),
+        compression: codec_of(&value("compression.type")).flatten(),
         min_cleanable_dirty_ratio: value("min.cleanable.dirty.ratio")
             .trim()
             .parse::<f64>()
@@ -334,6 +346,20 @@ pub fn apply_changes(
         }
     }
     Ok(next)
+}
+
+/// The codec id a `compression.type` stores batches with: `Some(None)` for `producer`
+/// (keep the producer's), `None` for a value that is not a codec.
+fn codec_of(compression_type: &str) -> Option<Option<i16>> {
+    Some(match compression_type.trim() {
+        "producer" => None,
+        "uncompressed" => Some(0),
+        "gzip" => Some(1),
+        "snappy" => Some(2),
+        "lz4" => Some(3),
+        "zstd" => Some(4),
+        _ => return None,
+    })
 }
 
 fn has_policy(policies: &str, wanted: &str) -> bool {

@@ -56,6 +56,11 @@ pub enum BatchError {
     Records(String),
 }
 
+/// Sets a rebuilt batch's attributes (call [`set_records`] after, which recomputes the CRC).
+pub fn set_attributes(bytes: &mut [u8], attributes: i16) {
+    bytes[ATTRIBUTES_AT..ATTRIBUTES_AT + 2].copy_from_slice(&attributes.to_be_bytes());
+}
+
 /// Sets a rebuilt batch's record count, then its length and CRC to match its bytes.
 pub fn set_records(bytes: &mut [u8], count: i32) {
     bytes[RECORDS_COUNT_AT..RECORDS_COUNT_AT + 4].copy_from_slice(&count.to_be_bytes());

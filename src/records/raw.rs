@@ -127,6 +127,21 @@ fn compress(compression: i16, section: &[u8]) -> Result<Vec<u8>, BatchError> {
     Ok(out.to_vec())
 }
 
+/// The batch with its records compressed with `codec` (Kafka's codec id) instead: what a
+/// topic with a `compression.type` other than `producer` stores. Only the codec bits of the
+/// attributes, the length and the CRC change.
+pub fn recompress(batch: &BatchView<'_>, codec: i16) -> Result<Vec<u8>, BatchError> {
+    let section = decompressed_section(batch)?;
+    let body = compress(codec, &section)?;
+    let mut bytes = Vec::with_capacity(BATCH_HEADER_BYTES + body.len());
+    bytes.extend_from_slice(&batch.bytes()[..BATCH_HEADER_BYTES]);
+    bytes.extend_from_slice(&body);
+    let attributes = (batch.attributes() & !CODEC_MASK) | (codec & CODEC_MASK);
+    super::batch::set_attributes(&mut bytes, attributes);
+    super::batch::set_records(&mut bytes, batch.records_count());
+    Ok(bytes)
+}
+
 /// A batch with only `kept` of its records (raw bytes from [`records`]), under the original
 /// header: same base offset, last offset delta, timestamps, producer id, epoch and base
 /// sequence, attributes and codec; the record count, length and CRC are recomputed. With no
@@ -150,6 +165,39 @@ mod tests {
     use super::*;
     use crate::records::batch::testing::{build_records_batch, ALL_CODECS};
     use crate::records::stamps::record_stamps;
+
+    #[test]
+    fn recompresses_between_every_pair_of_codecs() {
+        for from in ALL_CODECS {
+            let bytes = build_records_batch(&[10, 20, 30], from);
+            let view = BatchView::parse(&bytes).unwrap();
+            let original = records(&decompressed_section(&view).unwrap())
+                .unwrap()
+                .iter()
+                .map(|record| record.bytes.to_vec())
+                .collect::<Vec<_>>();
+            for to in ALL_CODECS {
+                let codec = BatchView::parse(&build_records_batch(&[1], to))
+                    .unwrap()
+                    .compression();
+                let recompressed = recompress(&view, codec).unwrap();
+                let again = BatchView::parse(&recompressed).expect("valid CRC");
+                assert_eq!(again.compression(), codec);
+                assert_eq!(again.records_count(), 3);
+                assert_eq!(again.base_offset(), view.base_offset());
+                assert_eq!(
+                    again.attributes() & !CODEC_MASK,
+                    view.attributes() & !CODEC_MASK
+                );
+                let copied: Vec<Vec<u8>> = records(&decompressed_section(&again).unwrap())
+                    .unwrap()
+                    .iter()
+                    .map(|record| record.bytes.to_vec())
+                    .collect();
+                assert_eq!(copied, original, "{from:?} -> {to:?}");
+            }
+        }
+    }
 
     #[test]
     fn splits_and_rebuilds_every_codec() {
