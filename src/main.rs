@@ -8,6 +8,10 @@ use std::time::Duration;
 
 use clap::Parser;
 use spool::broker::Broker;
+use spool::cli::configs::Resource;
+use spool::cli::consume::{self, ConsumeOptions, StartAt};
+use spool::cli::produce::{self, ProduceOptions};
+use spool::cli::{self, CliError};
 use spool::clock::SystemClock;
 use spool::config::{BrokerConfig, Overrides};
 
@@ -42,10 +46,56 @@ struct Cli {
 /// Tools; without one, `spool` runs the broker.
 #[derive(Debug, clap::Subcommand)]
 enum Tool {
-    /// Consumer groups: list them, or describe one with its lag.
+    /// Topics: list, create, describe, delete, add partitions.
+    Topics {
+        #[command(subcommand)]
+        command: TopicsCommand,
+    },
+    /// Consumer groups: list them, describe one with its lag, delete empty ones.
     Groups {
         #[command(subcommand)]
         command: GroupsCommand,
+    },
+    /// Topic and broker configs: show them, or change topic configs.
+    Configs {
+        #[command(subcommand)]
+        command: ConfigsCommand,
+    },
+    /// Produce one record per line of standard input (`KEY<sep>VALUE` with --key-separator).
+    Produce {
+        topic: String,
+        #[command(flatten)]
+        target: Target,
+        /// Send every record to this partition (default: by key, like Kafka's partitioner).
+        #[arg(short, long)]
+        partition: Option<i32>,
+        /// Split each line into key and value at the first occurrence of this text.
+        #[arg(short = 'k', long)]
+        key_separator: Option<String>,
+        /// Acknowledgement: `all` (every in-sync replica) or `1` (the leader).
+        #[arg(long, default_value = "all", value_parser = ["all", "-1", "1"])]
+        acks: String,
+    },
+    /// Print records of a topic, one per line (the value; or JSON with --json).
+    Consume {
+        topic: String,
+        #[command(flatten)]
+        target: Target,
+        /// Only these partitions (repeatable; default: all).
+        #[arg(short, long)]
+        partition: Vec<i32>,
+        /// Where to start: `start`, `end`, or an offset.
+        #[arg(short, long, default_value = "start")]
+        offset: String,
+        /// Stop after this many records.
+        #[arg(short, long)]
+        num: Option<u64>,
+        /// Stop after this many milliseconds without a new record (default: follow forever).
+        #[arg(long)]
+        idle_timeout_ms: Option<u64>,
+        /// Print `KEY<TAB>VALUE`.
+        #[arg(long)]
+        print_keys: bool,
     },
     /// Print the batches of a segment file (like kafka-dump-log.sh).
     DumpLog {
@@ -57,48 +107,270 @@ enum Tool {
     },
 }
 
+/// The broker a tool talks to, and its output format.
+#[derive(Debug, clap::Args)]
+struct Target {
+    /// A broker of the cluster, HOST:PORT.
+    #[arg(long, env = "SPOOL_BOOTSTRAP", default_value = "127.0.0.1:9092")]
+    bootstrap: String,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum TopicsCommand {
+    /// Every topic with its partition count.
+    List {
+        #[command(flatten)]
+        target: Target,
+        /// Include internal topics (`__consumer_offsets`, …).
+        #[arg(long)]
+        internal: bool,
+    },
+    /// Create a topic.
+    Create {
+        topic: String,
+        #[command(flatten)]
+        target: Target,
+        /// Partitions (default: the broker's `num.partitions`).
+        #[arg(short, long, default_value_t = -1)]
+        partitions: i32,
+        /// Replication factor (default: the broker's `default.replication.factor`).
+        #[arg(short, long, default_value_t = -1)]
+        replication_factor: i16,
+        /// A topic config, KEY=VALUE (repeatable).
+        #[arg(short, long = "config", value_parser = key_value)]
+        configs: Vec<(String, String)>,
+    },
+    /// Partitions with leaders and offsets, and the topic's own configs.
+    Describe {
+        topic: String,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Delete topics.
+    Delete {
+        #[arg(required = true)]
+        topics: Vec<String>,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Add partitions to a topic (partitions are never removed).
+    AddPartitions {
+        topic: String,
+        #[command(flatten)]
+        target: Target,
+        /// How many partitions to add.
+        #[arg(short, long)]
+        num: i32,
+    },
+}
+
 #[derive(Debug, clap::Subcommand)]
 enum GroupsCommand {
     /// Every group and its state.
     List {
-        #[arg(long, default_value = "127.0.0.1:9092")]
-        bootstrap: String,
-        /// Print JSON instead of a table.
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        target: Target,
     },
     /// A group's members, committed offsets, log end offsets and lag.
     Describe {
         group: String,
-        #[arg(long, default_value = "127.0.0.1:9092")]
-        bootstrap: String,
-        /// Print JSON instead of a table.
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        target: Target,
     },
+    /// Delete groups (they must have no members).
+    Delete {
+        #[arg(required = true)]
+        groups: Vec<String>,
+        #[command(flatten)]
+        target: Target,
+    },
+}
+
+/// A config resource: `topic NAME` or `broker ID`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum ResourceKind {
+    Topic,
+    Broker,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum ConfigsCommand {
+    /// Every config of a topic or a broker, with its source.
+    Get {
+        kind: ResourceKind,
+        name: String,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Set (KEY=VALUE) or reset (--delete KEY) configs.
+    Set {
+        kind: ResourceKind,
+        name: String,
+        #[arg(value_parser = key_value)]
+        configs: Vec<(String, String)>,
+        /// Reset this key to its default (repeatable).
+        #[arg(long = "delete")]
+        deletes: Vec<String>,
+        #[command(flatten)]
+        target: Target,
+    },
+}
+
+fn key_value(text: &str) -> Result<(String, String), String> {
+    text.split_once('=')
+        .map(|(key, value)| (key.trim().to_owned(), value.to_owned()))
+        .filter(|(key, _)| !key.is_empty())
+        .ok_or_else(|| format!("`{text}` is not KEY=VALUE"))
+}
+
+fn resource(kind: ResourceKind, name: &str) -> Result<Resource, CliError> {
+    match kind {
+        ResourceKind::Topic => Ok(Resource::Topic(name.to_owned())),
+        ResourceKind::Broker => name
+            .parse()
+            .map(Resource::Broker)
+            .map_err(|_| CliError::Kafka(format!("broker id `{name}` is not a number"))),
+    }
 }
 
 fn run_tool(tool: Tool) -> ExitCode {
     let output = match tool {
-        Tool::Groups {
-            command: GroupsCommand::List { bootstrap, json },
-        } => spool::cli::groups_list(&bootstrap, json),
-        Tool::Groups {
-            command:
-                GroupsCommand::Describe {
-                    group,
-                    bootstrap,
-                    json,
+        Tool::Topics { command } => match command {
+            TopicsCommand::List { target, internal } => {
+                cli::topics_list(&target.bootstrap, internal, target.json)
+            }
+            TopicsCommand::Create {
+                topic,
+                target,
+                partitions,
+                replication_factor,
+                configs,
+            } => cli::topics_create(
+                &target.bootstrap,
+                &topic,
+                partitions,
+                replication_factor,
+                &configs,
+                target.json,
+            ),
+            TopicsCommand::Describe { topic, target } => {
+                cli::topics_describe(&target.bootstrap, &topic, target.json)
+            }
+            TopicsCommand::Delete { topics, target } => {
+                cli::topics_delete(&target.bootstrap, &topics, target.json)
+            }
+            TopicsCommand::AddPartitions { topic, target, num } => {
+                cli::topics_add_partitions(&target.bootstrap, &topic, num, target.json)
+            }
+        },
+        Tool::Groups { command } => match command {
+            GroupsCommand::List { target } => cli::groups_list(&target.bootstrap, target.json),
+            GroupsCommand::Describe { group, target } => {
+                cli::groups_describe(&target.bootstrap, &group, target.json)
+            }
+            GroupsCommand::Delete { groups, target } => {
+                cli::groups_delete(&target.bootstrap, &groups, target.json)
+            }
+        },
+        Tool::Configs { command } => match command {
+            ConfigsCommand::Get { kind, name, target } => resource(kind, &name)
+                .and_then(|resource| cli::configs_get(&target.bootstrap, &resource, target.json)),
+            ConfigsCommand::Set {
+                kind,
+                name,
+                configs,
+                deletes,
+                target,
+            } => resource(kind, &name).and_then(|resource| {
+                cli::configs_set(
+                    &target.bootstrap,
+                    &resource,
+                    &configs,
+                    &deletes,
+                    target.json,
+                )
+            }),
+        },
+        Tool::Produce {
+            topic,
+            target,
+            partition,
+            key_separator,
+            acks,
+        } => {
+            let options = ProduceOptions {
+                topic,
+                partition,
+                key_separator,
+                acks: if acks == "1" { 1 } else { -1 },
+            };
+            let stdin = std::io::stdin().lock();
+            produce::produce(&target.bootstrap, &options, stdin, &mut std::io::stderr()).and_then(
+                |report| {
+                    eprintln!(
+                        "produced {} records to {} ({} partitions)",
+                        report.records,
+                        report.topic,
+                        report.partitions.len()
+                    );
+                    if target.json {
+                        serde_json::to_string(&report)
+                            .map(|text| text + "\n")
+                            .map_err(|error| CliError::Kafka(error.to_string()))
+                    } else {
+                        Ok(String::new())
+                    }
                 },
-        } => spool::cli::groups_describe(&bootstrap, &group, json),
+            )
+        }
+        Tool::Consume {
+            topic,
+            target,
+            partition,
+            offset,
+            num,
+            idle_timeout_ms,
+            print_keys,
+        } => {
+            let start = match offset.as_str() {
+                "start" | "beginning" | "earliest" => Ok(StartAt::Beginning),
+                "end" | "latest" => Ok(StartAt::End),
+                number => number.parse().map(StartAt::Offset).map_err(|_| {
+                    CliError::Kafka(format!(
+                        "--offset `{number}`: expected start, end or a number"
+                    ))
+                }),
+            };
+            start.and_then(|start| {
+                let options = ConsumeOptions {
+                    topic,
+                    partitions: partition,
+                    start,
+                    max_records: num,
+                    idle_timeout: idle_timeout_ms.map(Duration::from_millis),
+                    json: target.json,
+                    print_keys,
+                };
+                consume::consume(&target.bootstrap, &options, &mut std::io::stdout().lock())
+                    .map(|_| String::new())
+            })
+        }
         Tool::DumpLog { file, verify } => {
-            spool::cli::dump_log::run(&file, verify).map_err(spool::cli::CliError::Inspection)
+            cli::dump_log::run(&file, verify).map_err(CliError::Inspection)
         }
     };
     match output {
         Ok(text) => {
             print!("{text}");
             ExitCode::SUCCESS
+        }
+        Err(CliError::Partial { output, failed }) => {
+            print!("{output}");
+            eprintln!("spool: {failed} failed");
+            ExitCode::FAILURE
         }
         Err(error) => {
             eprintln!("spool: {error}");
