@@ -6,16 +6,14 @@
 use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::ProduceRequest;
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
 use serde::Serialize;
 
 use super::cluster::{check, topic_name, versions, Cluster};
 use super::CliError;
+use crate::records::encode::records_batch;
 
 /// Records per batch, and bytes per batch: a batch is sent when either is reached.
 const BATCH_RECORDS_MAX: usize = 1000;
@@ -56,6 +54,15 @@ pub fn produce(
     let mut cluster = Cluster::connect(bootstrap)?;
     let leaders = cluster.leaders(&[options.topic.as_str()])?;
     let partition_count = leaders.len() as i32;
+    let mut sender = Sender {
+        cluster,
+        options,
+        leaders,
+        report: ProduceReport {
+            topic: options.topic.clone(),
+            ..ProduceReport::default()
+        },
+    };
     if let Some(partition) = options.partition {
         if !(0..partition_count).contains(&partition) {
             return Err(CliError::Kafka(format!(
@@ -64,10 +71,6 @@ pub fn produce(
             )));
         }
     }
-    let mut report = ProduceReport {
-        topic: options.topic.clone(),
-        ..ProduceReport::default()
-    };
     let mut pending: BTreeMap<i32, Pending> = BTreeMap::new();
     let mut sticky = 0;
     for line in input.lines() {
@@ -75,7 +78,7 @@ pub fn produce(
         if line.len() > LINE_BYTES_MAX {
             return Err(CliError::Kafka(format!(
                 "input line {} is longer than {LINE_BYTES_MAX} bytes",
-                report.records + 1
+                sender.report.records + 1
             )));
         }
         let (key, value) = match &options.key_separator {
@@ -92,36 +95,21 @@ pub fn produce(
         };
         let batch = pending.entry(partition).or_default();
         batch.add(key, value);
-        report.records += 1;
+        sender.report.records += 1;
         if batch.is_full() {
-            let batch = std::mem::take(batch);
-            send(
-                &mut cluster,
-                options,
-                &leaders,
-                partition,
-                batch,
-                &mut report,
-            )?;
+            sender.send(partition, std::mem::take(batch))?;
             sticky = (sticky + 1) % partition_count;
         }
-        if report.records % PROGRESS_EVERY == 0 {
-            let _ = writeln!(progress, "produced {} records…", report.records);
+        if sender.report.records % PROGRESS_EVERY == 0 {
+            let _ = writeln!(progress, "produced {} records…", sender.report.records);
         }
     }
-    for (partition, batch) in std::mem::take(&mut pending) {
+    for (partition, batch) in pending {
         if !batch.records.is_empty() {
-            send(
-                &mut cluster,
-                options,
-                &leaders,
-                partition,
-                batch,
-                &mut report,
-            )?;
+            sender.send(partition, batch)?;
         }
     }
-    Ok(report)
+    Ok(sender.report)
 }
 
 /// Records waiting for their partition's next batch.
@@ -146,80 +134,66 @@ impl Pending {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |elapsed| elapsed.as_millis() as i64);
-        let records: Vec<Record> = self
-            .records
-            .iter()
-            .enumerate()
-            .map(|(index, (key, value))| Record {
-                transactional: false,
-                control: false,
-                delete_horizon: false,
-                partition_leader_epoch: -1,
-                producer_id: -1,
-                producer_epoch: -1,
-                timestamp_type: TimestampType::Creation,
-                offset: index as i64,
-                // The encoder keeps records in one batch while offset − sequence is constant;
-                // this makes the batch's base sequence -1 (no idempotent producer).
-                sequence: index as i32 - 1,
-                timestamp: now,
-                key: key
-                    .as_ref()
+        let records = self.records.iter().map(|(key, value)| {
+            (
+                key.as_ref()
                     .map(|key| Bytes::copy_from_slice(key.as_bytes())),
-                value: Some(Bytes::copy_from_slice(value.as_bytes())),
-                headers: Default::default(),
-            })
-            .collect();
-        let mut buf = BytesMut::new();
-        let options = RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        };
-        RecordBatchEncoder::encode(&mut buf, records.iter(), &options)
-            .map_err(|error| CliError::Kafka(format!("encoding records: {error}")))?;
-        Ok(buf.freeze())
+                Some(Bytes::copy_from_slice(value.as_bytes())),
+            )
+        });
+        records_batch(records, None, now)
+            .map_err(|error| CliError::Kafka(format!("encoding records: {error}")))
     }
 }
 
-fn send(
-    cluster: &mut Cluster,
-    options: &ProduceOptions,
-    leaders: &BTreeMap<(String, i32), i32>,
-    partition: i32,
-    batch: Pending,
-    report: &mut ProduceReport,
-) -> Result<(), CliError> {
-    let leader = leaders
-        .get(&(options.topic.clone(), partition))
-        .copied()
-        .filter(|leader| *leader >= 0)
-        .ok_or_else(|| CliError::Kafka(format!("{}-{partition} has no leader", options.topic)))?;
-    let request = ProduceRequest::default()
-        .with_acks(options.acks)
-        .with_timeout_ms(PRODUCE_TIMEOUT_MS)
-        .with_topic_data(vec![TopicProduceData::default()
-            .with_name(topic_name(&options.topic))
-            .with_partition_data(vec![PartitionProduceData::default()
-                .with_index(partition)
-                .with_records(Some(batch.encode()?))])]);
-    let response = cluster.broker(leader)?.call(&request, versions(3, 9))?;
-    let answer = response
-        .responses
-        .first()
-        .and_then(|topic| topic.partition_responses.first())
-        .ok_or_else(|| CliError::Kafka("empty Produce response".into()))?;
-    check(
-        answer.error_code,
-        &format!("produce to {}-{partition}", options.topic),
-        answer.error_message.as_ref(),
-    )?;
-    let last = answer.base_offset + batch.records.len() as i64 - 1;
-    report
-        .partitions
-        .entry(partition)
-        .and_modify(|(_, end)| *end = last)
-        .or_insert((answer.base_offset, last));
-    Ok(())
+/// Sends batches to partition leaders and records what they got.
+struct Sender<'a> {
+    cluster: Cluster,
+    options: &'a ProduceOptions,
+    leaders: BTreeMap<(String, i32), i32>,
+    report: ProduceReport,
+}
+
+impl Sender<'_> {
+    fn send(&mut self, partition: i32, batch: Pending) -> Result<(), CliError> {
+        let (options, leaders) = (self.options, &self.leaders);
+        let leader = leaders
+            .get(&(options.topic.clone(), partition))
+            .copied()
+            .filter(|leader| *leader >= 0)
+            .ok_or_else(|| {
+                CliError::Kafka(format!("{}-{partition} has no leader", options.topic))
+            })?;
+        let request = ProduceRequest::default()
+            .with_acks(options.acks)
+            .with_timeout_ms(PRODUCE_TIMEOUT_MS)
+            .with_topic_data(vec![TopicProduceData::default()
+                .with_name(topic_name(&options.topic))
+                .with_partition_data(vec![PartitionProduceData::default()
+                    .with_index(partition)
+                    .with_records(Some(batch.encode()?))])]);
+        let response = self
+            .cluster
+            .broker(leader)?
+            .call(&request, versions(3, 9))?;
+        let answer = response
+            .responses
+            .first()
+            .and_then(|topic| topic.partition_responses.first())
+            .ok_or_else(|| CliError::Kafka("empty Produce response".into()))?;
+        check(
+            answer.error_code,
+            &format!("produce to {}-{partition}", options.topic),
+            answer.error_message.as_ref(),
+        )?;
+        let last = answer.base_offset + batch.records.len() as i64 - 1;
+        self.report
+            .partitions
+            .entry(partition)
+            .and_modify(|(_, end)| *end = last)
+            .or_insert((answer.base_offset, last));
+        Ok(())
+    }
 }
 
 /// Kafka's default partitioner for keyed records: murmur2 of the key, made positive.

@@ -6,9 +6,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
 
 use super::group_record::{self, GroupSnapshot};
 use crate::log::{LogError, LogManager};
@@ -129,43 +126,18 @@ pub fn offsets_batch(
     records_batch(records, None, now_ms)
 }
 
-/// A RecordBatch v2 of `(key, value)` records (a `None` value is a tombstone).
-/// With `transaction = Some((producer id, epoch))` the batch belongs to that producer's
-/// transaction (transactional offset commits).
+/// A RecordBatch v2 of keyed `(key, value)` records (a `None` value is a tombstone), in
+/// `transaction` when given (transactional offset commits).
 pub fn records_batch(
     records: impl IntoIterator<Item = (Bytes, Option<Bytes>)>,
     transaction: Option<(i64, i16)>,
     now_ms: i64,
 ) -> Result<Bytes, String> {
-    let (producer_id, producer_epoch) = transaction.unwrap_or((-1, -1));
-    let records: Vec<Record> = records
-        .into_iter()
-        .enumerate()
-        .map(|(at, (key, value))| Record {
-            transactional: transaction.is_some(),
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: -1,
-            producer_id,
-            producer_epoch,
-            timestamp_type: TimestampType::Creation,
-            offset: at as i64,
-            // No producer sequence: the encoder derives the base sequence (-1) from the
-            // first record's and keeps offset − sequence constant within a batch.
-            sequence: at as i32 - 1,
-            timestamp: now_ms,
-            key: Some(key),
-            value,
-            headers: Default::default(),
-        })
-        .collect();
-    let mut buf = BytesMut::new();
-    let options = RecordEncodeOptions {
-        version: 2,
-        compression: Compression::None,
-    };
-    RecordBatchEncoder::encode(&mut buf, &records, &options).map_err(|error| error.to_string())?;
-    Ok(buf.freeze())
+    crate::records::encode::records_batch(
+        records.into_iter().map(|(key, value)| (Some(key), value)),
+        transaction,
+        now_ms,
+    )
 }
 
 /// Every group's committed offsets.

@@ -3,6 +3,7 @@
 
 use std::collections::HashSet;
 
+use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
 use crate::broker::{Broker, TopicError};
@@ -69,15 +70,40 @@ pub fn refusal(error: &TopicError) -> Refusal {
     (errors::for_topic_error(error), error.to_string())
 }
 
-/// The resources (type, name) that appear more than once in a request: Kafka refuses each
-/// of their occurrences.
-pub fn repeated_resources<'a>(
-    resources: impl Iterator<Item = (i8, &'a str)>,
-) -> HashSet<(i8, &'a str)> {
+/// The outcome of each resource of an alteration request, in order: `alter`'s, except for a
+/// resource (type, name) named more than once, which Kafka refuses at every occurrence.
+pub fn alter_each<R>(
+    resources: &[R],
+    id: impl Fn(&R) -> (i8, &str),
+    alter: impl Fn(&R) -> Result<(), Refusal>,
+) -> Vec<Result<(), Refusal>> {
     let mut seen = HashSet::new();
-    resources
+    let repeated: HashSet<(i8, &str)> = resources
+        .iter()
+        .map(&id)
         .filter(|resource| !seen.insert(*resource))
+        .collect();
+    resources
+        .iter()
+        .map(|resource| {
+            if repeated.contains(&id(resource)) {
+                Err((
+                    ResponseError::InvalidRequest,
+                    "Each resource must appear at most once.".to_owned(),
+                ))
+            } else {
+                alter(resource)
+            }
+        })
         .collect()
+}
+
+/// The error code and message fields of a resource's answer.
+pub fn error_fields(outcome: Result<(), Refusal>) -> (i16, Option<StrBytes>) {
+    match outcome {
+        Ok(()) => (0, None),
+        Err((error, message)) => (error.code(), Some(StrBytes::from_string(message))),
+    }
 }
 
 /// Kafka's checks on one resource's alterations: no key twice, no null value where one is

@@ -8,7 +8,7 @@ use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsRe
 use kafka_protocol::messages::{
     ApiKey, IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse,
 };
-use kafka_protocol::protocol::{StrBytes, VersionRange};
+use kafka_protocol::protocol::VersionRange;
 use kafka_protocol::ResponseError;
 
 use super::config_resources::{self, ConfigResource, Refusal};
@@ -31,34 +31,22 @@ pub fn handle(
     broker: &Arc<Broker>,
     request: &IncrementalAlterConfigsRequest,
 ) -> IncrementalAlterConfigsResponse {
-    let repeated = config_resources::repeated_resources(
-        request
-            .resources
-            .iter()
-            .map(|resource| (resource.resource_type, resource.resource_name.as_str())),
+    let outcomes = config_resources::alter_each(
+        &request.resources,
+        |resource| (resource.resource_type, resource.resource_name.as_str()),
+        |resource| alter(broker, resource, request.validate_only),
     );
     let responses = request
         .resources
         .iter()
-        .map(|resource| {
-            let outcome =
-                if repeated.contains(&(resource.resource_type, resource.resource_name.as_str())) {
-                    Err((
-                        ResponseError::InvalidRequest,
-                        "Each resource must appear at most once.".to_owned(),
-                    ))
-                } else {
-                    alter(broker, resource, request.validate_only)
-                };
-            let response = AlterConfigsResourceResponse::default()
+        .zip(outcomes)
+        .map(|(resource, outcome)| {
+            let (code, message) = config_resources::error_fields(outcome);
+            AlterConfigsResourceResponse::default()
                 .with_resource_type(resource.resource_type)
-                .with_resource_name(resource.resource_name.clone());
-            match outcome {
-                Ok(()) => response,
-                Err((error, message)) => response
-                    .with_error_code(error.code())
-                    .with_error_message(Some(StrBytes::from_string(message))),
-            }
+                .with_resource_name(resource.resource_name.clone())
+                .with_error_code(code)
+                .with_error_message(message)
         })
         .collect();
     IncrementalAlterConfigsResponse::default().with_responses(responses)

@@ -87,10 +87,7 @@ impl MetadataStore {
         partitions: i32,
         configs: std::collections::BTreeMap<String, String>,
     ) -> Result<Arc<TopicMetadata>, MetadataError> {
-        let _writer = self
-            .writer
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let _writer = self.lock_writer();
         let current = self.image();
         if current.topic(name).is_some() {
             return Err(MetadataError::TopicAlreadyExists(name.to_owned()));
@@ -116,10 +113,7 @@ impl MetadataStore {
         name: &str,
         change: impl FnOnce(&TopicMetadata) -> Result<TopicMetadata, E>,
     ) -> Result<Arc<TopicMetadata>, E> {
-        let _writer = self
-            .writer
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let _writer = self.lock_writer();
         let current = self.image();
         let topic = current
             .topic(name)
@@ -135,10 +129,7 @@ impl MetadataStore {
 
     /// Removes a topic; returns what it was.
     pub fn delete_topic(&self, name: &str) -> Result<Arc<TopicMetadata>, MetadataError> {
-        let _writer = self
-            .writer
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let _writer = self.lock_writer();
         let current = self.image();
         let topic = current
             .topic(name)
@@ -146,6 +137,12 @@ impl MetadataStore {
             .ok_or_else(|| MetadataError::UnknownTopic(name.to_owned()))?;
         self.persist_and_swap(current.without_topic(name))?;
         Ok(topic)
+    }
+
+    fn lock_writer(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.writer
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn persist_and_swap(&self, next: Image) -> Result<(), MetadataError> {

@@ -3,6 +3,7 @@
 
 pub mod batch;
 pub mod control;
+pub mod encode;
 pub mod fields;
 pub mod raw;
 pub mod stamps;
