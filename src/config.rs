@@ -143,6 +143,8 @@ pub struct BrokerConfig {
     pub max_connections: usize,
     /// `queued.max.request.bytes`
     pub queued_max_request_bytes: usize,
+    /// `metrics.listen` (spool): where the Prometheus endpoint listens, if anywhere.
+    pub metrics_listen: Option<SocketAddr>,
     /// `compression.type`: the default codec topics store batches with (`producer`: as sent).
     pub compression_type: String,
     /// `flush.on.ack` (spool): acks=all waits for an fsync (group commit) before answering.
@@ -377,6 +379,15 @@ impl BrokerConfig {
             )? as usize,
             queued_max_request_bytes,
             flush_on_ack: keys.bool("flush.on.ack", true)?,
+            metrics_listen: match keys.optional_string("metrics.listen")? {
+                None => None,
+                Some(text) => Some(text.parse().map_err(|_| {
+                    invalid(
+                        "metrics.listen",
+                        format!("`{text}` is not HOST:PORT with a numeric IP"),
+                    )
+                })?),
+            },
             compression_type: {
                 let codec = keys.string("compression.type", "producer")?;
                 crate::metadata::topic_config::validate("compression.type", &codec)

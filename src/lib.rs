@@ -10,6 +10,7 @@ pub mod group;
 pub mod handlers;
 pub mod log;
 pub mod metadata;
+pub mod metrics;
 pub mod producer_ids;
 pub mod protocol;
 pub mod records;

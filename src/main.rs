@@ -451,6 +451,19 @@ async fn run(mut config: BrokerConfig) -> Result<(), Box<dyn std::error::Error>>
     let transactions = Arc::clone(&broker);
     tokio::spawn(async move { transactions.txns.run_timers(&transactions.groups).await });
     let (stop, shutdown) = tokio::sync::watch::channel(false);
+    if let Some(address) = broker.config.metrics_listen {
+        let metrics = tokio::net::TcpListener::bind(address)
+            .await
+            .map_err(|error| format!("cannot listen for metrics on {address}: {error}"))?;
+        let bound = metrics.local_addr()?;
+        tokio::spawn(spool::metrics::http::serve(
+            Arc::clone(&broker),
+            metrics,
+            shutdown.clone(),
+        ));
+        // Printed before the listening line, so whoever waits for that one has this too.
+        println!("spool metrics on http://{bound}/metrics");
+    }
     let server = tokio::spawn(spool::server::serve(
         Arc::clone(&broker),
         listener,

@@ -7,7 +7,7 @@ pub mod wire;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rdkafka::config::ClientConfig;
@@ -40,6 +40,8 @@ pub struct SpawnedBroker {
     temp: Option<tempfile::TempDir>,
     /// `127.0.0.1:PORT` the broker listens on.
     pub bootstrap: String,
+    /// The Prometheus endpoint's URL, when the config set `metrics.listen`.
+    metrics_url: Arc<Mutex<Option<String>>>,
 }
 
 impl SpawnedBroker {
@@ -53,6 +55,7 @@ impl SpawnedBroker {
             config: config.to_owned(),
             temp: Some(temp),
             bootstrap: String::new(),
+            metrics_url: Arc::default(),
         };
         broker.launch();
         broker
@@ -66,9 +69,18 @@ impl SpawnedBroker {
             config: config.to_owned(),
             temp: None,
             bootstrap: String::new(),
+            metrics_url: Arc::default(),
         };
         broker.launch();
         broker
+    }
+
+    /// The Prometheus endpoint (`http://HOST:PORT/metrics`), if the broker serves one.
+    pub fn metrics_url(&self) -> Option<String> {
+        self.metrics_url
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
     }
 
     pub fn data_dir(&self) -> &Path {
@@ -110,8 +122,12 @@ impl SpawnedBroker {
             .expect("spawn spool");
         let stdout = child.stdout.take().expect("stdout");
         let (found, listening) = mpsc::channel();
+        let metrics_url = Arc::clone(&self.metrics_url);
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix("spool metrics on ") {
+                    *metrics_url.lock().unwrap_or_else(|e| e.into_inner()) = Some(url.to_owned());
+                }
                 if let Some(address) = line.strip_prefix("spool listening on ") {
                     let _ = found.send(address.to_owned());
                 }

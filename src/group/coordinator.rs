@@ -23,6 +23,8 @@ pub struct GroupListing {
     pub group_id: String,
     pub protocol_type: String,
     pub state: GroupState,
+    /// Rebalances started since the broker loaded the group.
+    pub rebalances: u64,
 }
 
 /// A member as DescribeGroups reports it.
@@ -526,6 +528,7 @@ impl GroupCoordinator {
                 group_id: group.id.clone(),
                 protocol_type: group.protocol_type().unwrap_or("consumer").to_owned(),
                 state: group.state(),
+                rebalances: group.rebalances(),
             })
             .collect();
         for group_id in self.offsets.groups() {
@@ -534,6 +537,7 @@ impl GroupCoordinator {
                     group_id,
                     protocol_type: "consumer".to_owned(),
                     state: GroupState::Empty,
+                    rebalances: 0,
                 });
             }
         }

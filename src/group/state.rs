@@ -179,9 +179,16 @@ pub struct Group {
     initial_delay_started_ms: i64,
     /// When the group last became Empty (for offset retention, KIP-211).
     empty_since_ms: Option<i64>,
+    /// Rebalances started since the group was loaded (metrics).
+    rebalances: u64,
 }
 
 impl Group {
+    /// Rebalances this group started since it was loaded.
+    pub fn rebalances(&self) -> u64 {
+        self.rebalances
+    }
+
     pub fn new(id: &str) -> Self {
         Self {
             id: id.to_owned(),
@@ -197,6 +204,7 @@ impl Group {
             initial_delay_until_ms: None,
             initial_delay_started_ms: 0,
             empty_since_ms: None,
+            rebalances: 0,
         }
     }
 
@@ -600,6 +608,9 @@ impl Group {
         if self.state == GroupState::Empty && config.initial_rebalance_delay_ms > 0 {
             self.initial_delay_started_ms = now;
             self.initial_delay_until_ms = Some(now + config.initial_rebalance_delay_ms);
+        }
+        if self.state != GroupState::PreparingRebalance {
+            self.rebalances += 1;
         }
         self.state = GroupState::PreparingRebalance;
         self.rebalance_deadline_ms = now + self.max_rebalance_timeout_ms();

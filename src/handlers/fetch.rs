@@ -68,7 +68,7 @@ pub async fn handle(broker: Arc<Broker>, version: i16, request: FetchRequest) ->
     loop {
         let (response, bytes, has_error) = read_all(&topics, max_bytes, read_committed);
         if bytes >= min_bytes || has_error || watchers.is_empty() || Instant::now() >= deadline {
-            return response;
+            return counted(&topics, response);
         }
         let changed = select_all(
             watchers
@@ -78,9 +78,31 @@ pub async fn handle(broker: Arc<Broker>, version: i16, request: FetchRequest) ->
         match tokio::time::timeout_at(deadline, changed).await {
             Ok((Ok(()), _, _)) => continue,
             // A partition was deleted (its sender dropped) or the wait timed out: answer now.
-            Ok((Err(_), _, _)) | Err(_) => return read_all(&topics, max_bytes, read_committed).0,
+            Ok((Err(_), _, _)) | Err(_) => {
+                return counted(&topics, read_all(&topics, max_bytes, read_committed).0)
+            }
         }
     }
+}
+
+/// Counts the record bytes of the answer per topic (metrics); answers are in topic order.
+fn counted(topics: &[TopicTargets], response: FetchResponse) -> FetchResponse {
+    for (topic, answer) in topics.iter().zip(&response.responses) {
+        let bytes: usize = answer
+            .partitions
+            .iter()
+            .filter_map(|partition| partition.records.as_ref().map(|records| records.len()))
+            .sum();
+        // The request may name the topic by id only: the partitions' logs know its name.
+        let name = topic
+            .partitions
+            .iter()
+            .find_map(|target| target.log.as_ref().ok());
+        if let (true, Some(log)) = (bytes > 0, name) {
+            crate::metrics::global().bytes_out(log.topic(), bytes);
+        }
+    }
+    response
 }
 
 /// Sessions (KIP-227) are not kept: a full fetch is answered with session id 0, which tells

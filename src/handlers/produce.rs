@@ -203,6 +203,7 @@ fn append(
         }
         invalid(errors::for_log_error(&error), error.to_string())
     })?;
+    crate::metrics::global().bytes_in(&topic.name, batch.size());
     if log.flush_due() {
         let log = Arc::clone(&log);
         tokio::spawn(async move {

@@ -446,7 +446,9 @@ impl Partition {
         };
         let dir = self.dir.clone();
         let sync = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+            let started = std::time::Instant::now();
             files.iter().try_for_each(|file| file.sync_data())?;
+            crate::metrics::global().fsync(started.elapsed());
             if let Some(snapshot) = snapshot {
                 producer_state::write_snapshot(&dir, &snapshot)?;
                 // Also makes the new segments' directory entries durable (fsync of the dir).

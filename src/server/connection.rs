@@ -4,6 +4,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use thiserror::Error;
@@ -18,6 +19,7 @@ use super::frame::{read_frame_size, FrameError};
 use super::Limits;
 use crate::broker::Broker;
 use crate::handlers;
+use crate::metrics;
 use crate::protocol::{self, DecodeError, Decoded};
 
 /// Requests a connection may have dispatched but not yet answered; past this the connection
@@ -59,6 +61,7 @@ pub(super) async fn run(
     let span = tracing::info_span!("connection", %peer);
     async move {
         tracing::debug!("connection opened");
+        metrics::global().connection_opened();
         let (reader, writer) = socket.into_split();
         let (replies, pending) = mpsc::channel(REQUESTS_IN_FLIGHT_MAX);
         let writer = tokio::spawn(write_replies(writer, pending).in_current_span());
@@ -73,6 +76,7 @@ pub(super) async fn run(
             Ok(Err(error)) => tracing::debug!(%error, "writing responses failed"),
             Err(error) => tracing::error!(%error, "response writer panicked"),
         }
+        metrics::global().connection_closed();
     }
     .instrument(span)
     .await
@@ -129,6 +133,7 @@ async fn read_requests(
                     correlation_id = context.correlation_id,
                     client_id = context.client_id.as_deref().unwrap_or(""),
                 );
+                let arrived = Instant::now();
                 let pending = span
                     .in_scope(|| handlers::dispatch(broker, &context, *body))
                     .ok_or(ConnectionError::NoHandler(context.api_key))?;
@@ -136,6 +141,15 @@ async fn read_requests(
                     async move {
                         let response = pending.await;
                         drop(budget);
+                        metrics::global().request(
+                            context.api_key,
+                            context.api_version,
+                            arrived.elapsed(),
+                            &response
+                                .as_ref()
+                                .map(metrics::response_errors::codes)
+                                .unwrap_or_default(),
+                        );
                         match response
                             .map(|response| protocol::encode_response(&context, &response))
                         {

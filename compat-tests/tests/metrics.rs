@@ -1,0 +1,138 @@
+//! The Prometheus endpoint after a known workload: partition offsets, consumer group lag
+//! (produced − committed), request and error counts, bytes in and out, fsyncs, connections.
+
+mod common;
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+
+use common::*;
+use compat_tests::wire::WireClient;
+use compat_tests::SpawnedBroker;
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::{MetadataRequest, MetadataResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
+use rdkafka::consumer::{CommitMode, Consumer};
+use rdkafka::{Offset, TopicPartitionList};
+
+/// `GET path` on the endpoint; returns (status line, body).
+fn get(url: &str, path: &str) -> (String, String) {
+    let address = url
+        .trim_start_matches("http://")
+        .trim_end_matches("/metrics");
+    let mut stream = TcpStream::connect(address).expect("connect to metrics");
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {address}\r\n\r\n").unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").expect("http response");
+    (
+        head.lines().next().unwrap_or_default().to_owned(),
+        body.to_owned(),
+    )
+}
+
+/// Samples by their full name with labels, e.g. `spool_fsyncs_total`.
+fn samples(body: &str) -> HashMap<String, f64> {
+    body.lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter_map(|line| {
+            let (name, value) = line.rsplit_once(' ')?;
+            Some((name.to_owned(), value.parse().ok()?))
+        })
+        .collect()
+}
+
+fn value(samples: &HashMap<String, f64>, name: &str) -> f64 {
+    *samples
+        .get(name)
+        .unwrap_or_else(|| panic!("no sample {name}"))
+}
+
+#[tokio::test]
+async fn metrics_report_offsets_lag_requests_and_io() {
+    let broker = SpawnedBroker::start("metrics.listen = \"127.0.0.1:0\"\nnum.partitions = 2");
+    let url = broker.metrics_url().expect("metrics endpoint");
+    let producer = producer(&broker, &[("acks", "all")]);
+    produce(&producer, "measured", Some(0), 30).await;
+    produce(&producer, "measured", Some(1), 12).await;
+    let read = consume(&broker, "measured", 0, Offset::Beginning, 30);
+    assert_eq!(read.len(), 30);
+
+    // A group that committed 10 of partition 0's 30 and all 12 of partition 1.
+    let committer = consumer(&broker);
+    let mut offsets = TopicPartitionList::new();
+    offsets
+        .add_partition_offset("measured", 0, Offset::Offset(10))
+        .unwrap();
+    offsets
+        .add_partition_offset("measured", 1, Offset::Offset(12))
+        .unwrap();
+    committer.commit(&offsets, CommitMode::Sync).unwrap();
+    // A request with an error in its answer, to count it.
+    let mut client = WireClient::connect(&broker.bootstrap);
+    let request = MetadataRequest::default()
+        .with_topics(Some(vec![MetadataRequestTopic::default().with_name(Some(
+            TopicName(StrBytes::from_static_str("missing-topic")),
+        ))]))
+        .with_allow_auto_topic_creation(false);
+    let answer: MetadataResponse = client.call(12, &request);
+    assert_eq!(answer.topics[0].error_code, 3);
+
+    let (status, body) = get(&url, "/metrics");
+    assert!(status.contains("200"), "{status}");
+    let samples = samples(&body);
+    let partition = |name: &str, index: i32| {
+        value(
+            &samples,
+            &format!("spool_{name}{{topic=\"measured\",partition=\"{index}\"}}"),
+        )
+    };
+    assert_eq!(partition("partition_log_end_offset", 0), 30.0);
+    assert_eq!(partition("partition_log_end_offset", 1), 12.0);
+    assert_eq!(partition("partition_log_start_offset", 0), 0.0);
+    assert!(partition("partition_size_bytes", 0) > 0.0);
+    let group = |name: &str, index: i32| {
+        value(
+            &samples,
+            &format!(
+                "spool_{name}{{group=\"compat-tests\",topic=\"measured\",partition=\"{index}\"}}"
+            ),
+        )
+    };
+    assert_eq!(group("consumer_group_committed_offset", 0), 10.0);
+    assert_eq!(
+        group("consumer_group_lag", 0),
+        20.0,
+        "produced 30 − committed 10"
+    );
+    assert_eq!(group("consumer_group_lag", 1), 0.0);
+    assert!(value(&samples, "spool_consumer_groups{state=\"Empty\"}") >= 1.0);
+    assert!(value(&samples, "spool_topic_bytes_in_total{topic=\"measured\"}") > 0.0);
+    assert!(value(&samples, "spool_topic_bytes_out_total{topic=\"measured\"}") > 0.0);
+    assert!(
+        value(&samples, "spool_fsyncs_total") >= 1.0,
+        "acks=all waits for an fsync"
+    );
+    assert!(value(&samples, "spool_connections") >= 1.0);
+    let produced: f64 = samples
+        .iter()
+        .filter(|(name, _)| name.starts_with("spool_requests_total{api=\"Produce\""))
+        .map(|(_, count)| count)
+        .sum();
+    assert!(produced >= 2.0, "{produced}");
+    assert!(
+        value(
+            &samples,
+            "spool_request_errors_total{api=\"Metadata\",error=\"UNKNOWN_TOPIC_OR_PARTITION\"}"
+        ) >= 1.0
+    );
+    assert!(
+        body.contains("spool_request_duration_seconds_bucket{le=\""),
+        "histogram"
+    );
+    assert!(body.trim_end().ends_with("# EOF"));
+
+    let (status, _) = get(&url, "/other");
+    assert!(status.contains("404"), "{status}");
+}

@@ -1,0 +1,222 @@
+//! Prometheus metrics: counters and histograms the request, produce, fetch and fsync paths
+//! update as they go ([`global`]), and gauges read from the broker's state at each scrape
+//! (partition offsets and sizes, consumer group offsets, lag and states). Served over HTTP by
+//! [`http`] on `metrics.listen`.
+
+pub mod http;
+pub mod response_errors;
+mod state;
+
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use kafka_protocol::messages::ApiKey;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+use crate::broker::Broker;
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    api: String,
+    version: i16,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ErrorLabels {
+    api: String,
+    error: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ApiLabels {
+    api: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TopicLabels {
+    topic: String,
+}
+
+/// Request latencies: 100 µs to ~6.5 s, doubling.
+fn latency_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.0001, 2.0, 17))
+}
+
+/// The metrics the broker's paths update.
+#[derive(Debug)]
+pub struct Metrics {
+    requests: Family<RequestLabels, Counter>,
+    request_errors: Family<ErrorLabels, Counter>,
+    request_seconds: Family<ApiLabels, Histogram, fn() -> Histogram>,
+    bytes_in: Family<TopicLabels, Counter>,
+    bytes_out: Family<TopicLabels, Counter>,
+    connections: Gauge,
+    connections_opened: Counter,
+    fsyncs: Counter,
+    fsync_seconds: Histogram,
+}
+
+static METRICS: LazyLock<Metrics> = LazyLock::new(|| Metrics {
+    requests: Family::default(),
+    request_errors: Family::default(),
+    request_seconds: Family::new_with_constructor(latency_histogram),
+    bytes_in: Family::default(),
+    bytes_out: Family::default(),
+    connections: Gauge::default(),
+    connections_opened: Counter::default(),
+    fsyncs: Counter::default(),
+    fsync_seconds: latency_histogram(),
+});
+
+/// The process's metrics (one broker per process).
+pub fn global() -> &'static Metrics {
+    &METRICS
+}
+
+/// Kafka's spelling of an API or error name: `OffsetCommit` → `OffsetCommit`,
+/// `UnknownTopicOrPartition` → `UNKNOWN_TOPIC_OR_PARTITION`.
+fn screaming_snake(name: &str) -> String {
+    let mut out = String::with_capacity(name.len() + 8);
+    for (index, character) in name.chars().enumerate() {
+        if character.is_ascii_uppercase() && index > 0 {
+            out.push('_');
+        }
+        out.push(character.to_ascii_uppercase());
+    }
+    out
+}
+
+impl Metrics {
+    /// One answered request: its API, version, latency and the error codes in its response.
+    pub fn request(&self, api: ApiKey, version: i16, elapsed: Duration, errors: &[i16]) {
+        let api = format!("{api:?}");
+        self.requests
+            .get_or_create(&RequestLabels {
+                api: api.clone(),
+                version,
+            })
+            .inc();
+        self.request_seconds
+            .get_or_create(&ApiLabels { api: api.clone() })
+            .observe(elapsed.as_secs_f64());
+        for &code in errors.iter().filter(|code| **code != 0) {
+            let error = kafka_protocol::ResponseError::try_from_code(code).map_or_else(
+                || format!("CODE_{code}"),
+                |error| screaming_snake(&format!("{error:?}")),
+            );
+            self.request_errors
+                .get_or_create(&ErrorLabels {
+                    api: api.clone(),
+                    error,
+                })
+                .inc();
+        }
+    }
+
+    /// Record bytes appended to `topic` by producers.
+    pub fn bytes_in(&self, topic: &str, bytes: usize) {
+        self.bytes_in
+            .get_or_create(&TopicLabels {
+                topic: topic.to_owned(),
+            })
+            .inc_by(bytes as u64);
+    }
+
+    /// Record bytes of `topic` sent to fetchers.
+    pub fn bytes_out(&self, topic: &str, bytes: usize) {
+        self.bytes_out
+            .get_or_create(&TopicLabels {
+                topic: topic.to_owned(),
+            })
+            .inc_by(bytes as u64);
+    }
+
+    pub fn connection_opened(&self) {
+        self.connections.inc();
+        self.connections_opened.inc();
+    }
+
+    pub fn connection_closed(&self) {
+        self.connections.dec();
+    }
+
+    /// One partition flush (its fsyncs) and how long it took.
+    pub fn fsync(&self, elapsed: Duration) {
+        self.fsyncs.inc();
+        self.fsync_seconds.observe(elapsed.as_secs_f64());
+    }
+}
+
+/// The scrape: every metric, in the OpenMetrics text format.
+pub fn render(broker: &std::sync::Arc<Broker>) -> Result<String, std::fmt::Error> {
+    let metrics = global();
+    let mut registry = Registry::with_prefix("spool");
+    registry.register(
+        "requests",
+        "Requests answered, by API and version",
+        metrics.requests.clone(),
+    );
+    registry.register(
+        "request_errors",
+        "Error codes in responses (each partition's counts), by API and error",
+        metrics.request_errors.clone(),
+    );
+    registry.register(
+        "request_duration_seconds",
+        "Time from a request's arrival to its response being ready, by API",
+        metrics.request_seconds.clone(),
+    );
+    registry.register(
+        "topic_bytes_in",
+        "Record bytes appended by producers, by topic",
+        metrics.bytes_in.clone(),
+    );
+    registry.register(
+        "topic_bytes_out",
+        "Record bytes sent to fetchers, by topic",
+        metrics.bytes_out.clone(),
+    );
+    registry.register(
+        "connections",
+        "Open client connections",
+        metrics.connections.clone(),
+    );
+    registry.register(
+        "connections_opened",
+        "Client connections accepted",
+        metrics.connections_opened.clone(),
+    );
+    registry.register(
+        "fsyncs",
+        "Partition flushes (fsync of the segments written since the last one)",
+        metrics.fsyncs.clone(),
+    );
+    registry.register(
+        "fsync_duration_seconds",
+        "Time one partition flush took",
+        metrics.fsync_seconds.clone(),
+    );
+    registry.register_collector(Box::new(state::BrokerState::new(broker)));
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &registry)?;
+    Ok(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_names_are_kafkas() {
+        assert_eq!(
+            screaming_snake("UnknownTopicOrPartition"),
+            "UNKNOWN_TOPIC_OR_PARTITION"
+        );
+        assert_eq!(screaming_snake("NotCoordinator"), "NOT_COORDINATOR");
+    }
+}
