@@ -11,7 +11,9 @@ use std::sync::LazyLock;
 use std::time::Duration;
 
 use kafka_protocol::messages::ApiKey;
-use prometheus_client::encoding::EncodeLabelSet;
+use std::fmt::Write;
+
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -20,21 +22,44 @@ use prometheus_client::registry::Registry;
 
 use crate::broker::Broker;
 
+/// An API as a label value, named at scrape time (no allocation per request).
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
+struct Api(ApiKey);
+
+impl EncodeLabelValue for Api {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        write!(encoder, "{:?}", self.0)
+    }
+}
+
+/// An error code as a label value: Kafka's name for it.
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
+struct ErrorCode(i16);
+
+impl EncodeLabelValue for ErrorCode {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        match kafka_protocol::ResponseError::try_from_code(self.0) {
+            Some(error) => encoder.write_str(&screaming_snake(&format!("{error:?}"))),
+            None => write!(encoder, "CODE_{}", self.0),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
-    api: String,
+    api: Api,
     version: i16,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ErrorLabels {
-    api: String,
-    error: String,
+    api: Api,
+    error: ErrorCode,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ApiLabels {
-    api: String,
+    api: Api,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -78,8 +103,7 @@ pub fn global() -> &'static Metrics {
     &METRICS
 }
 
-/// Kafka's spelling of an API or error name: `OffsetCommit` → `OffsetCommit`,
-/// `UnknownTopicOrPartition` → `UNKNOWN_TOPIC_OR_PARTITION`.
+/// Kafka's spelling of an error name: `UnknownTopicOrPartition` → `UNKNOWN_TOPIC_OR_PARTITION`.
 fn screaming_snake(name: &str) -> String {
     let mut out = String::with_capacity(name.len() + 8);
     for (index, character) in name.chars().enumerate() {
@@ -94,25 +118,18 @@ fn screaming_snake(name: &str) -> String {
 impl Metrics {
     /// One answered request: its API, version, latency and the error codes in its response.
     pub fn request(&self, api: ApiKey, version: i16, elapsed: Duration, errors: &[i16]) {
-        let api = format!("{api:?}");
+        let api = Api(api);
         self.requests
-            .get_or_create(&RequestLabels {
-                api: api.clone(),
-                version,
-            })
+            .get_or_create(&RequestLabels { api, version })
             .inc();
         self.request_seconds
-            .get_or_create(&ApiLabels { api: api.clone() })
+            .get_or_create(&ApiLabels { api })
             .observe(elapsed.as_secs_f64());
         for &code in errors.iter().filter(|code| **code != 0) {
-            let error = kafka_protocol::ResponseError::try_from_code(code).map_or_else(
-                || format!("CODE_{code}"),
-                |error| screaming_snake(&format!("{error:?}")),
-            );
             self.request_errors
                 .get_or_create(&ErrorLabels {
-                    api: api.clone(),
-                    error,
+                    api,
+                    error: ErrorCode(code),
                 })
                 .inc();
         }
