@@ -136,3 +136,43 @@ async fn metrics_report_offsets_lag_requests_and_io() {
     let (status, _) = get(&url, "/other");
     assert!(status.contains("404"), "{status}");
 }
+
+#[test]
+fn the_endpoint_survives_bad_requests() {
+    let broker = SpawnedBroker::start("metrics.listen = \"127.0.0.1:0\"");
+    let url = broker.metrics_url().expect("metrics endpoint");
+    let address = url
+        .trim_start_matches("http://")
+        .trim_end_matches("/metrics")
+        .to_owned();
+    // An endless header is cut off at the limit; garbage and a silent peer get nothing.
+    let mut flood = TcpStream::connect(&address).unwrap();
+    let line = format!("GET /metrics HTTP/1.1\r\nX: {}\r\n", "y".repeat(1000));
+    let mut answer = String::new();
+    for _ in 0..20 {
+        if flood.write_all(line.as_bytes()).is_err() {
+            break;
+        }
+    }
+    let _ = flood.read_to_string(&mut answer);
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 431"),
+        "{answer}"
+    );
+    let mut garbage = TcpStream::connect(&address).unwrap();
+    garbage.write_all(b"\x00\x01\x02 nonsense\r\n\r\n").unwrap();
+    let mut reply = String::new();
+    let _ = garbage.read_to_string(&mut reply);
+    assert!(reply.starts_with("HTTP/1.1 405"), "{reply}");
+    let _silent = TcpStream::connect(&address).unwrap();
+    // The endpoint and the broker still answer.
+    let (status, body) = get(&url, "/metrics");
+    assert!(
+        status.contains("200") && body.contains("spool_connections"),
+        "{status}"
+    );
+    let mut client = WireClient::connect(&broker.bootstrap);
+    let metadata: MetadataResponse =
+        client.call(12, &MetadataRequest::default().with_topics(Some(vec![])));
+    assert_eq!(metadata.brokers.len(), 1);
+}
