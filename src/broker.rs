@@ -333,6 +333,15 @@ impl Broker {
                 topic.configs.clone()
             };
             let configs = topic_config::apply_changes(&base, changes, &self.config)?;
+            // The coordinators replay the newest record per key: their topics stay compacted.
+            let compacted = internal_topic_configs()
+                .iter()
+                .all(|(key, value)| configs.get(key) == Some(value));
+            if Self::is_internal_topic(name) && !compacted {
+                return Err(TopicError::InvalidConfig(format!(
+                    "Internal topic {name} must keep cleanup.policy=compact"
+                )));
+            }
             Ok::<_, TopicError>(TopicMetadata {
                 configs,
                 ..topic.clone()

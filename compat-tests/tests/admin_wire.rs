@@ -307,6 +307,23 @@ fn incremental_alter_configs_sets_deletes_appends_and_subtracts() {
         &[("retention.ms", SET, Some("5"))],
     );
     assert_eq!(error, UNKNOWN_TOPIC_OR_PARTITION);
+    let (error, message) = incremental(
+        &mut client,
+        TOPIC,
+        "__consumer_offsets",
+        &[("cleanup.policy", SET, Some("delete"))],
+    );
+    assert_eq!(error, INVALID_CONFIG, "{message}");
+    let (error, message) = incremental(
+        &mut client,
+        TOPIC,
+        "__consumer_offsets",
+        &[("segment.bytes", SET, Some("1048576"))],
+    );
+    assert_eq!(
+        error, 0,
+        "other configs of internal topics may change: {message}"
+    );
 
     // validate_only checks and changes nothing; a resource named twice is refused twice.
     let twice = AlterConfigsResource::default()
