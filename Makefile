@@ -29,7 +29,9 @@ compat: test-deps build
 crash-test: build
 	./target/release/spool-crash-test $(or $(CYCLES),100) $(SEED)
 
-# A first produce/consume throughput run against a broker it starts (not a test).
+# The benchmark (not a test): scenarios a-e and group commit against brokers it starts;
+# figures on stdout, JSON in target/bench/. `./target/release/spool-bench --help` for running it
+# against any broker (--bootstrap, --broker-pid) or with custom parameters (--custom ...).
 bench: build
 	./target/release/spool-bench
 

@@ -1,5 +1,6 @@
 //! Runs the real `spool` binary on an ephemeral loopback port for tests with real clients.
 
+pub mod bench;
 pub mod crash;
 pub mod proxy;
 pub mod wire;
@@ -73,6 +74,11 @@ impl SpawnedBroker {
         };
         broker.launch();
         broker
+    }
+
+    /// The broker process's id while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     /// The Prometheus endpoint (`http://HOST:PORT/metrics`), if the broker serves one.

@@ -1,79 +1,270 @@
-//! A first produce/consume throughput run (`make bench`): starts a broker on a temporary data
-//! dir, produces 1 KiB messages with acks=all through rdkafka, consumes them back, and prints
-//! the figures; then 16 producers write to one partition at once, and `perf` (when it can
-//! trace the broker) counts the broker's fsyncs and appended batches, to show how many
-//! acknowledged batches one group-commit fsync covers. Bounded in count and time. The
-//! performance issue grows this into the full tool.
+//! `make bench` / `spool-bench`: the standard scenarios against a broker it starts (a fresh
+//! one per scenario, so each reports its own peak RSS), or against any Kafka-compatible
+//! broker with `--bootstrap` (and `--broker-pid` for its CPU and memory):
+//!
+//! - a: 1 KiB messages, 1 partition, acks=all — b: 1 KiB, 6 partitions, 4 producers —
+//!   c: 100-byte messages — d: consume from page cache with large fetches — e: latency at
+//!   50 % of (a)'s throughput — group-commit: 16 producers on one partition, fsyncs counted
+//!   with `perf` when it can trace the broker.
+//!
+//! Or one custom workload (`--message-bytes`, `--partitions`, …). Progress goes to stderr; a
+//! summary table and one JSON line per workload to stdout, also written to
+//! `target/bench/<workload>.json`. Every phase is bounded in count and time.
 
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use clap::Parser;
+use compat_tests::bench::{self, ConsumeMode, Results, Workload};
 use compat_tests::SpawnedBroker;
-use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::{Offset, TopicPartitionList};
 
-const MESSAGES: usize = 200_000;
 const MESSAGE_BYTES: usize = 1024;
 const TIME_LIMIT: Duration = Duration::from_secs(120);
 
-#[tokio::main]
-async fn main() {
-    let broker = SpawnedBroker::start(&std::env::var("SPOOL_BENCH_CONFIG").unwrap_or_default());
-    let payload = vec![b'x'; MESSAGE_BYTES];
-    let producer: FutureProducer = broker
-        .client_config()
-        .set("acks", "all")
-        .set("linger.ms", "5")
-        .set("batch.size", "1000000")
-        .set("queue.buffering.max.messages", "1000000")
-        .create()
-        .expect("producer");
-    let started = Instant::now();
-    let mut pending = Vec::with_capacity(10_000);
-    let mut produced = 0;
-    while produced < MESSAGES && started.elapsed() < TIME_LIMIT {
-        let record = FutureRecord::<(), _>::to("bench")
-            .payload(&payload)
-            .partition(0);
-        match producer.send_result(record) {
-            Ok(delivery) => pending.push(delivery),
-            Err((error, _)) => panic!("enqueue failed: {error}"),
+#[derive(Debug, Parser)]
+#[command(name = "spool-bench")]
+struct Args {
+    /// Benchmark this broker instead of starting spool.
+    #[arg(long)]
+    bootstrap: Option<String>,
+    /// The broker's process id (with --bootstrap), for CPU seconds per GiB and peak RSS.
+    #[arg(long)]
+    broker_pid: Option<u32>,
+    /// Scenarios to run, comma-separated: a,b,c,d,e,group-commit.
+    #[arg(long, default_value = "a,b,c,d,e,group-commit", value_delimiter = ',')]
+    scenarios: Vec<String>,
+    /// Where the JSON results go.
+    #[arg(long, default_value = "target/bench")]
+    out: PathBuf,
+    /// Run one custom workload with these settings instead of the scenarios.
+    #[arg(long)]
+    custom: bool,
+    #[arg(long, default_value_t = 1024)]
+    message_bytes: usize,
+    #[arg(long, default_value_t = 200_000)]
+    messages: u64,
+    /// Upper bound on each phase, in seconds.
+    #[arg(long, default_value_t = 60)]
+    seconds: u64,
+    #[arg(long, default_value_t = 1)]
+    partitions: i32,
+    #[arg(long, default_value_t = 1)]
+    producers: usize,
+    /// Read the messages back concurrently (end-to-end latency); 0 to only produce.
+    #[arg(long, default_value_t = 1)]
+    consumers: usize,
+    #[arg(long, default_value = "all")]
+    acks: String,
+    #[arg(long, default_value = "none")]
+    compression: String,
+    #[arg(long, default_value_t = 5)]
+    linger_ms: u32,
+    #[arg(long, default_value_t = 1_000_000)]
+    batch_bytes: u32,
+    /// Messages per second across producers (default: as fast as possible).
+    #[arg(long)]
+    rate: Option<u64>,
+}
+
+fn custom_workload(args: &Args) -> Workload {
+    Workload {
+        message_bytes: args.message_bytes,
+        messages: args.messages,
+        max_duration: Duration::from_secs(args.seconds),
+        partitions: args.partitions,
+        producers: args.producers,
+        consume: if args.consumers == 0 {
+            ConsumeMode::None
+        } else {
+            ConsumeMode::Concurrent
+        },
+        acks: args.acks.clone(),
+        compression: args.compression.clone(),
+        linger_ms: args.linger_ms,
+        batch_bytes: args.batch_bytes,
+        rate: args.rate,
+        ..Workload::new("custom")
+    }
+}
+
+/// Runs `workload` on the given broker, or on a fresh spool.
+fn run(args: &Args, workload: &Workload) -> Results {
+    let outcome = match &args.bootstrap {
+        Some(bootstrap) => bench::run(bootstrap, workload, args.broker_pid),
+        None => {
+            let mut broker =
+                SpawnedBroker::start(&std::env::var("SPOOL_BENCH_CONFIG").unwrap_or_default());
+            let results = bench::run(&broker.bootstrap, workload, broker.pid());
+            broker.stop();
+            results
         }
-        produced += 1;
-        if pending.len() == 10_000 {
-            await_deliveries(&mut pending).await;
+    };
+    outcome.unwrap_or_else(|error| panic!("workload {}: {error}", workload.name))
+}
+
+fn main() {
+    let args = Args::parse();
+    let workloads: Vec<String> = if args.custom {
+        vec!["custom".to_owned()]
+    } else {
+        args.scenarios.clone()
+    };
+    let mut results: Vec<(Workload, Results)> = Vec::new();
+    for name in &workloads {
+        if name == "group-commit" {
+            if args.bootstrap.is_some() {
+                eprintln!("group-commit: needs a broker this tool starts (it reads its segments); skipped");
+                continue;
+            }
+            let runtime = tokio::runtime::Runtime::new().expect("runtime");
+            let broker =
+                SpawnedBroker::start(&std::env::var("SPOOL_BENCH_CONFIG").unwrap_or_default());
+            runtime.block_on(group_commit(&broker));
+            continue;
+        }
+        let a_rate = results
+            .iter()
+            .find(|(workload, _)| workload.name == "a")
+            .map(|(_, results)| results.produce.messages_per_second);
+        let workload = if name == "custom" {
+            custom_workload(&args)
+        } else {
+            match bench::scenario(name, a_rate) {
+                Some(workload) => workload,
+                None if name == "e" => {
+                    eprintln!("e: needs scenario a's throughput first (run a,e); skipped");
+                    continue;
+                }
+                None => panic!("unknown scenario {name} (a, b, c, d, e, group-commit)"),
+            }
+        };
+        eprintln!("running {name}: {workload:?}");
+        let outcome = run(&args, &workload);
+        let line = outcome.to_json(&workload).to_string();
+        println!("{line}");
+        if std::fs::create_dir_all(&args.out).is_ok() {
+            let _ = std::fs::write(args.out.join(format!("{name}.json")), format!("{line}\n"));
+        }
+        if name == "a" {
+            kafka_perf_tests(&args, &workload);
+        }
+        results.push((workload, outcome));
+    }
+    print!("{}", summary(&results));
+}
+
+/// Kafka's own load generators for scenario (a), beside ours, when KAFKA_HOME is set.
+fn kafka_perf_tests(args: &Args, workload: &Workload) {
+    let Some(home) = std::env::var_os("KAFKA_HOME") else {
+        eprintln!("kafka-producer-perf-test: skipped, KAFKA_HOME is not set");
+        return;
+    };
+    let bin = PathBuf::from(home).join("bin");
+    let mut own = None;
+    let bootstrap = match &args.bootstrap {
+        Some(bootstrap) => bootstrap.clone(),
+        None => {
+            let broker = SpawnedBroker::start("");
+            let bootstrap = broker.bootstrap.clone();
+            own = Some(broker);
+            bootstrap
+        }
+    };
+    let topic = "bench-kafka-perf-test";
+    let messages = workload.messages.to_string();
+    let bytes = workload.message_bytes.to_string();
+    let strings = |items: &[&str]| {
+        items
+            .iter()
+            .map(|item| item.to_string())
+            .collect::<Vec<_>>()
+    };
+    let runs = [
+        (
+            "kafka-producer-perf-test.sh",
+            strings(&[
+                "--topic",
+                topic,
+                "--num-records",
+                &messages,
+                "--record-size",
+                &bytes,
+                "--throughput",
+                "-1",
+                "--producer-props",
+                &format!("bootstrap.servers={bootstrap}"),
+                "acks=all",
+                "linger.ms=5",
+                "batch.size=1000000",
+            ]),
+        ),
+        (
+            "kafka-consumer-perf-test.sh",
+            strings(&[
+                "--bootstrap-server",
+                &bootstrap,
+                "--topic",
+                topic,
+                "--messages",
+                &messages,
+                "--timeout",
+                "60000",
+            ]),
+        ),
+    ];
+    for (tool, tool_args) in runs {
+        match std::process::Command::new("timeout")
+            .arg("300")
+            .arg(bin.join(tool))
+            .args(&tool_args)
+            .output()
+        {
+            Ok(output) => {
+                let text = String::from_utf8_lossy(&output.stdout);
+                let last: Vec<&str> = text.lines().rev().take(2).collect();
+                println!(
+                    "{tool} (scenario a, Kafka's tool): {}",
+                    last.into_iter().rev().collect::<Vec<_>>().join(" | ")
+                );
+            }
+            Err(error) => eprintln!("{tool}: {error}"),
         }
     }
-    await_deliveries(&mut pending).await;
-    report(
-        "produce (acks=all, fsync group commit)",
-        produced,
-        started.elapsed(),
+    drop(own);
+}
+
+/// The results as one table.
+fn summary(results: &[(Workload, Results)]) -> String {
+    let dash = || "-".to_owned();
+    let mut text = String::from(
+        "\nworkload  produce msgs/s  MiB/s   ack p50/p99/p99.9/max ms     consume msgs/s  MiB/s   e2e p50/p99/p99.9/max ms     CPU s/GiB  peak RSS MiB\n",
     );
-
-    let consumer: BaseConsumer = broker
-        .client_config()
-        .set("group.id", "bench")
-        .set("enable.auto.commit", "false")
-        .set("fetch.max.bytes", "52428800")
-        .create()
-        .expect("consumer");
-    let mut assignment = TopicPartitionList::new();
-    assignment
-        .add_partition_offset("bench", 0, Offset::Beginning)
-        .expect("assignment");
-    consumer.assign(&assignment).expect("assign");
-    let started = Instant::now();
-    let mut consumed = 0;
-    while consumed < produced && started.elapsed() < TIME_LIMIT {
-        if let Some(message) = consumer.poll(Duration::from_millis(100)) {
-            message.expect("message");
-            consumed += 1;
-        }
+    for (_, result) in results {
+        let latency = |p: &Option<bench::Percentiles>| {
+            p.map_or_else(dash, |p| {
+                format!("{:.2}/{:.2}/{:.2}/{:.1}", p.p50, p.p99, p.p999, p.max)
+            })
+        };
+        let consume = result.consume.as_ref();
+        text.push_str(&format!(
+            "{:<9} {:>14.0}  {:>6.1}  {:<28} {:>14}  {:>6}  {:<28} {:>9}  {:>12}\n",
+            result.workload,
+            result.produce.messages_per_second,
+            result.produce.mib_per_second,
+            latency(&result.ack_latency),
+            consume.map_or_else(dash, |c| format!("{:.0}", c.messages_per_second)),
+            consume.map_or_else(dash, |c| format!("{:.1}", c.mib_per_second)),
+            latency(&result.end_to_end_latency),
+            result
+                .broker
+                .map_or_else(dash, |b| format!("{:.2}", b.cpu_seconds_per_gib)),
+            result
+                .broker
+                .map_or_else(dash, |b| format!("{:.0}", b.peak_rss_mib)),
+        ));
     }
-    report("consume", consumed, started.elapsed());
-
-    group_commit(&broker).await;
+    text
 }
 
 /// Producers writing to one partition at once in the group-commit phase.

@@ -1,0 +1,611 @@
+//! The benchmark behind `make bench` and `spool-bench`: rdkafka producers and a consumer
+//! against any bootstrap, reporting throughput, produce (ack) latency and end-to-end latency
+//! percentiles, and — given the broker's pid — its CPU seconds per GiB and peak RSS. Every
+//! phase is bounded in count and time.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::{ClientContext, DefaultClientContext};
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::{Offset, TopicPartitionList};
+use serde_json::json;
+
+/// Bytes at the start of each payload: the send time (µs since the epoch), for end-to-end
+/// latency.
+const STAMP_BYTES: usize = 8;
+const GIB: f64 = (1u64 << 30) as f64;
+
+/// What one run does.
+#[derive(Debug, Clone)]
+pub struct Workload {
+    pub name: String,
+    pub message_bytes: usize,
+    /// Messages to produce in all (split between the producers).
+    pub messages: u64,
+    /// Upper bound on each phase.
+    pub max_duration: Duration,
+    pub partitions: i32,
+    pub producers: usize,
+    /// Read the messages back: concurrently (end-to-end latency), or only once all are
+    /// produced (consume from page cache).
+    pub consume: ConsumeMode,
+    pub acks: String,
+    pub compression: String,
+    pub linger_ms: u32,
+    pub batch_bytes: u32,
+    /// Messages per second across producers (latency at a fixed rate); `None`: as fast as
+    /// possible.
+    pub rate: Option<u64>,
+    /// Consumer `fetch.max.bytes` and `max.partition.fetch.bytes`.
+    pub fetch_bytes: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConsumeMode {
+    None,
+    Concurrent,
+    AfterProduce,
+}
+
+impl Workload {
+    /// Scenario defaults: 1 KiB, one partition, one producer, acks=all, read concurrently.
+    pub fn new(name: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            message_bytes: 1024,
+            messages: 200_000,
+            max_duration: Duration::from_secs(60),
+            partitions: 1,
+            producers: 1,
+            consume: ConsumeMode::Concurrent,
+            acks: "all".to_owned(),
+            compression: "none".to_owned(),
+            linger_ms: 5,
+            batch_bytes: 1_000_000,
+            rate: None,
+            fetch_bytes: 52_428_800,
+        }
+    }
+}
+
+/// Throughput of one phase.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Throughput {
+    pub messages: u64,
+    pub seconds: f64,
+    pub messages_per_second: f64,
+    pub mib_per_second: f64,
+}
+
+impl Throughput {
+    fn new(messages: u64, message_bytes: usize, elapsed: Duration) -> Self {
+        let seconds = elapsed.as_secs_f64().max(1e-9);
+        Self {
+            messages,
+            seconds,
+            messages_per_second: messages as f64 / seconds,
+            mib_per_second: (messages as f64 * message_bytes as f64) / (1024.0 * 1024.0) / seconds,
+        }
+    }
+}
+
+/// Latency percentiles, in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Percentiles {
+    pub p50: f64,
+    pub p99: f64,
+    pub p999: f64,
+    pub max: f64,
+}
+
+impl Percentiles {
+    /// From latencies in microseconds (sorted here); `None` when there are none.
+    pub fn of(mut micros: Vec<u64>) -> Option<Self> {
+        if micros.is_empty() {
+            return None;
+        }
+        micros.sort_unstable();
+        let at = |quantile: f64| {
+            let index =
+                ((micros.len() as f64 * quantile).ceil() as usize).clamp(1, micros.len()) - 1;
+            micros[index] as f64 / 1000.0
+        };
+        Some(Self {
+            p50: at(0.50),
+            p99: at(0.99),
+            p999: at(0.999),
+            max: at(1.0),
+        })
+    }
+}
+
+/// What the broker process spent, from `/proc`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BrokerCost {
+    pub cpu_seconds: f64,
+    pub cpu_seconds_per_gib: f64,
+    /// Peak resident memory of the process since it started (VmHWM).
+    pub peak_rss_mib: f64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Results {
+    pub workload: String,
+    pub produce: Throughput,
+    pub ack_latency: Option<Percentiles>,
+    pub consume: Option<Throughput>,
+    pub end_to_end_latency: Option<Percentiles>,
+    pub broker: Option<BrokerCost>,
+}
+
+impl Results {
+    pub fn to_json(&self, workload: &Workload) -> serde_json::Value {
+        let percentiles = |p: &Option<Percentiles>| {
+            p.map(|p| json!({"p50_ms": p.p50, "p99_ms": p.p99, "p999_ms": p.p999, "max_ms": p.max}))
+        };
+        let throughput = |t: &Throughput| json!({"messages": t.messages, "seconds": t.seconds, "msgs_per_s": t.messages_per_second, "mib_per_s": t.mib_per_second});
+        json!({
+            "workload": self.workload,
+            "parameters": {
+                "message_bytes": workload.message_bytes, "messages": workload.messages,
+                "partitions": workload.partitions, "producers": workload.producers,
+                "acks": workload.acks, "compression": workload.compression,
+                "linger_ms": workload.linger_ms, "batch_bytes": workload.batch_bytes,
+                "rate": workload.rate, "fetch_bytes": workload.fetch_bytes,
+            },
+            "produce": throughput(&self.produce),
+            "ack_latency": percentiles(&self.ack_latency),
+            "consume": self.consume.as_ref().map(throughput),
+            "end_to_end_latency": percentiles(&self.end_to_end_latency),
+            "broker": self.broker.map(|b| json!({"cpu_seconds": b.cpu_seconds, "cpu_seconds_per_gib": b.cpu_seconds_per_gib, "peak_rss_mib": b.peak_rss_mib})),
+        })
+    }
+}
+
+/// Acknowledgement latencies, recorded by the producer's delivery callback.
+struct Acks {
+    started: Instant,
+    latencies: Mutex<Vec<u64>>,
+    acked: Arc<AtomicU64>,
+    failed: AtomicU64,
+}
+
+/// The producers' context: shares one [`Acks`].
+struct AckContext(Arc<Acks>);
+
+impl ClientContext for AckContext {}
+
+impl ProducerContext for AckContext {
+    /// When the message was handed to the producer, in µs since `started`.
+    type DeliveryOpaque = usize;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, sent_at: usize) {
+        let acks = &self.0;
+        if result.is_err() {
+            acks.failed.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        let now = acks.started.elapsed().as_micros() as u64;
+        let latency = now.saturating_sub(sent_at as u64);
+        acks.latencies
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push(latency);
+        acks.acked.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+fn now_micros() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_micros() as u64)
+}
+
+fn client(bootstrap: &str) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config.set("bootstrap.servers", bootstrap);
+    config
+}
+
+/// Creates the run's topic (a fresh name per run).
+fn create_topic(bootstrap: &str, name: &str, partitions: i32) -> Result<(), String> {
+    let admin: AdminClient<DefaultClientContext> =
+        client(bootstrap).create().map_err(|e| e.to_string())?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let created = runtime
+        .block_on(admin.create_topics(
+            &[NewTopic::new(name, partitions, TopicReplication::Fixed(1))],
+            &AdminOptions::new(),
+        ))
+        .map_err(|e| e.to_string())?;
+    match created.first() {
+        Some(Ok(_)) => Ok(()),
+        Some(Err((_, RDKafkaErrorCode::TopicAlreadyExists))) => Ok(()),
+        Some(Err((_, code))) => Err(format!("create topic {name}: {code}")),
+        None => Err("create topic: no result".into()),
+    }
+}
+
+/// CPU ticks (user + system) of `pid`.
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    // SAFETY: sysconf has no preconditions.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    Some(ticks as f64 / per_second)
+}
+
+fn peak_rss_mib(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+/// Runs `workload` against `bootstrap`; progress lines go to stderr.
+pub fn run(
+    bootstrap: &str,
+    workload: &Workload,
+    broker_pid: Option<u32>,
+) -> Result<Results, String> {
+    let topic = format!("bench-{}-{}", workload.name, now_micros());
+    create_topic(bootstrap, &topic, workload.partitions)?;
+    let cpu_before = broker_pid.and_then(cpu_seconds);
+    let produced = Arc::new(AtomicU64::new(0));
+    let consumed = Arc::new(AtomicU64::new(0));
+    let deadline = Instant::now() + workload.max_duration;
+
+    // The consumer stops at the number of messages actually acknowledged (known at the end).
+    let expected = Arc::new(AtomicU64::new(u64::MAX));
+    let concurrent = (workload.consume == ConsumeMode::Concurrent).then(|| {
+        let (workload, bootstrap, topic) = (workload.clone(), bootstrap.to_owned(), topic.clone());
+        let (consumed, expected) = (Arc::clone(&consumed), Arc::clone(&expected));
+        let (ready, fetching) = std::sync::mpsc::channel();
+        let marker = send_marker(&bootstrap, &topic);
+        let handle = thread::spawn(move || {
+            consume(
+                &bootstrap,
+                &topic,
+                &workload,
+                &consumed,
+                &expected,
+                deadline,
+                Some(ready),
+            )
+        });
+        // Produce only once the consumer is fetching (it has read the marker), so end-to-end
+        // latency does not include its start-up.
+        match marker {
+            Ok(()) => {
+                let _ = fetching.recv_timeout(Duration::from_secs(10));
+            }
+            Err(error) => eprintln!("marker record: {error}"),
+        }
+        handle
+    });
+
+    let progress = {
+        let (produced, consumed) = (Arc::clone(&produced), Arc::clone(&consumed));
+        let name = workload.name.clone();
+        let total = workload.messages;
+        let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stop = Arc::clone(&done);
+        let handle = thread::spawn(move || {
+            let mut ticks = 0;
+            while !stop.load(Ordering::Relaxed) && ticks < 36_000 {
+                thread::park_timeout(Duration::from_millis(100));
+                ticks += 1;
+                if ticks % 10 == 0 {
+                    eprintln!(
+                        "[{name}] produced {}/{total}, consumed {}",
+                        produced.load(Ordering::Relaxed),
+                        consumed.load(Ordering::Relaxed)
+                    );
+                }
+            }
+        });
+        (done, handle)
+    };
+
+    let (produce, ack_latencies) = produce(bootstrap, &topic, workload, &produced, deadline)?;
+    expected.store(produce.messages, Ordering::Release);
+    let (consume_result, e2e) = match workload.consume {
+        ConsumeMode::None => (None, Vec::new()),
+        ConsumeMode::Concurrent => concurrent
+            .map(|handle| handle.join().map_err(|_| "consumer panicked".to_owned()))
+            .transpose()?
+            .map_or((None, Vec::new()), |(throughput, e2e)| {
+                (Some(throughput), e2e)
+            }),
+        ConsumeMode::AfterProduce => {
+            let deadline = Instant::now() + workload.max_duration;
+            let (throughput, _) = consume(
+                bootstrap, &topic, workload, &consumed, &expected, deadline, None,
+            );
+            (Some(throughput), Vec::new())
+        }
+    };
+    progress.0.store(true, Ordering::Relaxed);
+    progress.1.thread().unpark();
+    let _ = progress.1.join();
+
+    let broker = broker_pid.and_then(|pid| {
+        let cpu = cpu_seconds(pid)? - cpu_before?;
+        let moved = produce.messages as f64
+            * workload.message_bytes as f64
+            * if consume_result.is_some() { 2.0 } else { 1.0 };
+        Some(BrokerCost {
+            cpu_seconds: cpu,
+            cpu_seconds_per_gib: cpu / (moved / GIB).max(1e-12),
+            peak_rss_mib: peak_rss_mib(pid)?,
+        })
+    });
+    Ok(Results {
+        workload: workload.name.clone(),
+        produce,
+        ack_latency: Percentiles::of(ack_latencies),
+        consume: consume_result,
+        end_to_end_latency: if workload.consume == ConsumeMode::Concurrent {
+            Percentiles::of(e2e)
+        } else {
+            None
+        },
+        broker,
+    })
+}
+
+/// The producers: each sends its share (at its share of the rate), then flushes.
+fn produce(
+    bootstrap: &str,
+    topic: &str,
+    workload: &Workload,
+    produced: &Arc<AtomicU64>,
+    deadline: Instant,
+) -> Result<(Throughput, Vec<u64>), String> {
+    let acks = Arc::new(Acks {
+        started: Instant::now(),
+        latencies: Mutex::new(Vec::with_capacity(
+            workload.messages.min(10_000_000) as usize
+        )),
+        acked: Arc::clone(produced),
+        failed: AtomicU64::new(0),
+    });
+    let started = Instant::now();
+    let per_producer = workload.messages / workload.producers.max(1) as u64;
+    let handles: Vec<_> = (0..workload.producers.max(1))
+        .map(|_| {
+            let producer: Result<ThreadedProducer<AckContext>, String> = client(bootstrap)
+                .set("acks", &workload.acks)
+                .set("compression.type", &workload.compression)
+                .set("linger.ms", workload.linger_ms.to_string())
+                .set("batch.size", workload.batch_bytes.to_string())
+                .set("queue.buffering.max.messages", "1000000")
+                .set("queue.buffering.max.kbytes", "1048576")
+                .create_with_context(AckContext(Arc::clone(&acks)))
+                .map_err(|e| e.to_string());
+            let topic = topic.to_owned();
+            let clock = acks.started;
+            let message_bytes = workload.message_bytes.max(STAMP_BYTES);
+            let interval = workload.rate.map(|rate| {
+                Duration::from_secs_f64(workload.producers.max(1) as f64 / rate.max(1) as f64)
+            });
+            thread::spawn(move || -> Result<u64, String> {
+                let producer = producer?;
+                let mut payload = vec![b'x'; message_bytes];
+                let begun = Instant::now();
+                let mut sent = 0u64;
+                while sent < per_producer && Instant::now() < deadline {
+                    if let Some(interval) = interval {
+                        let due = begun + interval.mul_f64(sent as f64);
+                        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                            thread::sleep(wait);
+                        }
+                    }
+                    payload[..STAMP_BYTES].copy_from_slice(&now_micros().to_be_bytes());
+                    let mut record = BaseRecord::<(), [u8], usize>::with_opaque_to(
+                        &topic,
+                        clock.elapsed().as_micros() as usize,
+                    )
+                    .payload(&payload);
+                    loop {
+                        match producer.send(record) {
+                            Ok(()) => break,
+                            Err((error, back)) => {
+                                if error.rdkafka_error_code() != Some(RDKafkaErrorCode::QueueFull) {
+                                    return Err(format!("produce: {error}"));
+                                }
+                                // The local queue is full: let deliveries drain it.
+                                thread::sleep(Duration::from_millis(1));
+                                record = back;
+                            }
+                        }
+                    }
+                    sent += 1;
+                }
+                let left = deadline
+                    .saturating_duration_since(Instant::now())
+                    .max(Duration::from_secs(5));
+                producer.flush(left).map_err(|e| format!("flush: {e}"))?;
+                Ok(sent)
+            })
+        })
+        .collect();
+    for handle in handles {
+        handle
+            .join()
+            .map_err(|_| "producer panicked".to_owned())??;
+    }
+    let elapsed = started.elapsed();
+    let failed = acks.failed.load(Ordering::Relaxed);
+    if failed > 0 {
+        return Err(format!("{failed} messages were not acknowledged"));
+    }
+    let latencies = std::mem::take(
+        &mut *acks
+            .latencies
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()),
+    );
+    Ok((
+        Throughput::new(
+            produced.load(Ordering::Relaxed),
+            workload.message_bytes,
+            elapsed,
+        ),
+        latencies,
+    ))
+}
+
+/// The payload of the marker record sent before a concurrent run: the consumer is fetching
+/// once it has read it. Its zero stamp keeps it out of the counts and latencies.
+const MARKER: [u8; STAMP_BYTES] = [0; STAMP_BYTES];
+
+/// Sends the marker record to partition 0.
+fn send_marker(bootstrap: &str, topic: &str) -> Result<(), String> {
+    let producer: rdkafka::producer::BaseProducer =
+        client(bootstrap).create().map_err(|e| e.to_string())?;
+    producer
+        .send(
+            BaseRecord::<(), [u8]>::to(topic)
+                .payload(&MARKER[..])
+                .partition(0),
+        )
+        .map_err(|(error, _)| error.to_string())?;
+    producer
+        .flush(Duration::from_secs(10))
+        .map_err(|e| e.to_string())
+}
+
+/// Reads every partition from the beginning until `expected` messages (or the deadline);
+/// returns the throughput and each message's end-to-end latency (µs). Says on `ready` when it
+/// is fetching.
+fn consume(
+    bootstrap: &str,
+    topic: &str,
+    workload: &Workload,
+    consumed: &AtomicU64,
+    expected: &AtomicU64,
+    deadline: Instant,
+    ready: Option<std::sync::mpsc::Sender<()>>,
+) -> (Throughput, Vec<u64>) {
+    let consumer: BaseConsumer = match client(bootstrap)
+        .set("group.id", format!("{topic}-reader"))
+        .set("enable.auto.commit", "false")
+        .set("fetch.max.bytes", workload.fetch_bytes.to_string())
+        .set(
+            "max.partition.fetch.bytes",
+            workload.fetch_bytes.to_string(),
+        )
+        .set("fetch.wait.max.ms", "10")
+        .create()
+    {
+        Ok(consumer) => consumer,
+        Err(error) => {
+            eprintln!("consumer: {error}");
+            return (
+                Throughput::new(0, workload.message_bytes, Duration::ZERO),
+                Vec::new(),
+            );
+        }
+    };
+    let mut assignment = TopicPartitionList::new();
+    for partition in 0..workload.partitions {
+        let _ = assignment.add_partition_offset(topic, partition, Offset::Beginning);
+    }
+    if let Err(error) = consumer.assign(&assignment) {
+        eprintln!("assign: {error}");
+    }
+    let mut latencies = Vec::with_capacity(workload.messages.min(10_000_000) as usize);
+    let mut ready = ready;
+    let mut started = None;
+    let mut last = Instant::now();
+    let mut count = 0u64;
+    while count < expected.load(Ordering::Acquire) && Instant::now() < deadline {
+        let Some(Ok(message)) = consumer.poll(Duration::from_millis(100)) else {
+            continue;
+        };
+        let now = now_micros();
+        let stamp = message
+            .payload()
+            .and_then(|payload| payload.get(..STAMP_BYTES))
+            .map(|stamp| {
+                let mut sent = [0u8; STAMP_BYTES];
+                sent.copy_from_slice(stamp);
+                u64::from_be_bytes(sent)
+            });
+        if stamp == Some(0) {
+            if let Some(ready) = ready.take() {
+                let _ = ready.send(());
+            }
+            continue;
+        }
+        started.get_or_insert_with(Instant::now);
+        if let Some(sent) = stamp {
+            latencies.push(now.saturating_sub(sent));
+        }
+        count += 1;
+        last = Instant::now();
+        consumed.store(count, Ordering::Relaxed);
+    }
+    let elapsed = started.map_or(Duration::ZERO, |started| last.duration_since(started));
+    (
+        Throughput::new(count, workload.message_bytes, elapsed),
+        latencies,
+    )
+}
+
+/// The standard scenarios (issue: a–e), `a_rate` being scenario (a)'s produce rate.
+pub fn scenario(name: &str, a_rate: Option<f64>) -> Option<Workload> {
+    let mut workload = Workload::new(name);
+    match name {
+        "a" => {}
+        "b" => {
+            workload.partitions = 6;
+            workload.producers = 4;
+        }
+        "c" => {
+            workload.message_bytes = 100;
+            workload.messages = 1_000_000;
+        }
+        "d" => {
+            workload.messages = 500_000;
+            workload.consume = ConsumeMode::AfterProduce;
+        }
+        "e" => {
+            let rate = (a_rate? * 0.5).max(1.0) as u64;
+            workload.rate = Some(rate);
+            workload.messages = rate * 20;
+            workload.linger_ms = 0;
+        }
+        _ => return None,
+    }
+    Some(workload)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_pick_the_nearest_rank() {
+        let micros: Vec<u64> = (1..=1000).map(|i| i * 1000).collect();
+        let p = Percentiles::of(micros).unwrap();
+        assert_eq!((p.p50, p.p99, p.p999, p.max), (500.0, 990.0, 999.0, 1000.0));
+        assert_eq!(Percentiles::of(Vec::new()), None);
+        let one = Percentiles::of(vec![2500]).unwrap();
+        assert_eq!((one.p50, one.max), (2.5, 2.5));
+    }
+}
