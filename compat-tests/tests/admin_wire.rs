@@ -473,16 +473,7 @@ fn log_dirs_epochs_elections_reassignments_and_acls() {
     let broker = SpawnedBroker::start("");
     let mut client = WireClient::connect(&broker.bootstrap);
     create_topic(&mut client, "sized", 2, &[]);
-    let produce = ProduceRequest::default()
-        .with_acks(-1)
-        .with_timeout_ms(30_000)
-        .with_topic_data(vec![TopicProduceData::default()
-            .with_name(name("sized"))
-            .with_partition_data(vec![PartitionProduceData::default()
-                .with_index(1)
-                .with_records(Some(Bytes::from(build_batch(5, 0, b"payload"))))])]);
-    let produced: ProduceResponse = client.call(9, &produce);
-    assert_eq!(produced.responses[0].partition_responses[0].error_code, 0);
+    produce_batch(&mut client, "sized", 1, build_batch(5, 0, b"payload"));
 
     for version in 1..=4 {
         let request = DescribeLogDirsRequest::default().with_topics(Some(vec![
@@ -644,48 +635,58 @@ fn log_dirs_epochs_elections_reassignments_and_acls() {
     }
 }
 
+/// Produces `batch` to `topic`/`partition` (acks=all); returns the base offset.
+fn produce_batch(client: &mut WireClient, topic: &str, partition: i32, batch: Vec<u8>) -> i64 {
+    let produce = ProduceRequest::default()
+        .with_acks(-1)
+        .with_timeout_ms(30_000)
+        .with_topic_data(vec![TopicProduceData::default()
+            .with_name(name(topic))
+            .with_partition_data(vec![PartitionProduceData::default()
+                .with_index(partition)
+                .with_records(Some(Bytes::from(batch)))])]);
+    let produced: ProduceResponse = client.call(9, &produce);
+    let answer = &produced.responses[0].partition_responses[0];
+    assert_eq!(answer.error_code, 0);
+    answer.base_offset
+}
+
+/// The first stored batch at `offset` of partition 0 of `topic`: its codec id and record count.
+fn stored_batch(client: &mut WireClient, topic: &str, offset: i64) -> (i16, usize) {
+    let fetch = FetchRequest::default()
+        .with_max_wait_ms(0)
+        .with_max_bytes(1 << 20)
+        .with_topics(vec![fetch_request::FetchTopic::default()
+            .with_topic(name(topic))
+            .with_partitions(vec![fetch_request::FetchPartition::default()
+                .with_fetch_offset(offset)
+                .with_partition_max_bytes(1 << 20)])]);
+    let fetched: FetchResponse = client.call(12, &fetch);
+    let mut records = fetched.responses[0].partitions[0].records.clone().unwrap();
+    let attributes = i16::from_be_bytes([records[21], records[22]]);
+    let set = kafka_protocol::records::RecordBatchDecoder::decode(&mut records).unwrap();
+    (attributes & 0x07, set.records.len())
+}
+
 #[test]
 fn topic_compression_type_recompresses_produced_batches() {
     let broker = SpawnedBroker::start("");
     let mut client = WireClient::connect(&broker.bootstrap);
     create_topic(&mut client, "as-sent", 1, &[]);
     create_topic(&mut client, "gzipped", 1, &[("compression.type", "gzip")]);
-    let stored_codec = |client: &mut WireClient, topic: &str| {
-        let produce = ProduceRequest::default()
-            .with_acks(-1)
-            .with_timeout_ms(30_000)
-            .with_topic_data(vec![TopicProduceData::default()
-                .with_name(name(topic))
-                .with_partition_data(vec![PartitionProduceData::default()
-                    .with_index(0)
-                    .with_records(Some(Bytes::from(build_records_batch(
-                        &[1, 2, 3],
-                        Compression::None,
-                    ))))])]);
-        let produced: ProduceResponse = client.call(9, &produce);
-        assert_eq!(produced.responses[0].partition_responses[0].error_code, 0);
-        let fetch = FetchRequest::default()
-            .with_max_wait_ms(0)
-            .with_max_bytes(1 << 20)
-            .with_topics(vec![fetch_request::FetchTopic::default()
-                .with_topic(name(topic))
-                .with_partitions(vec![fetch_request::FetchPartition::default()
-                    .with_fetch_offset(0)
-                    .with_partition_max_bytes(1 << 20)])]);
-        let fetched: FetchResponse = client.call(12, &fetch);
-        let mut records = fetched.responses[0].partitions[0].records.clone().unwrap();
-        let attributes = i16::from_be_bytes([records[21], records[22]]);
-        let set = kafka_protocol::records::RecordBatchDecoder::decode(&mut records).unwrap();
-        let values: Vec<Bytes> = set.records.into_iter().filter_map(|r| r.value).collect();
-        assert_eq!(values.len(), 3);
-        attributes & 0x07
-    };
+    let plain = || build_records_batch(&[1, 2, 3], Compression::None);
+    produce_batch(&mut client, "as-sent", 0, plain());
     assert_eq!(
-        stored_codec(&mut client, "as-sent"),
-        0,
+        stored_batch(&mut client, "as-sent", 0),
+        (0, 3),
         "producer's codec kept"
     );
-    assert_eq!(stored_codec(&mut client, "gzipped"), 1, "stored as gzip");
+    produce_batch(&mut client, "gzipped", 0, plain());
+    assert_eq!(
+        stored_batch(&mut client, "gzipped", 0),
+        (1, 3),
+        "stored as gzip"
+    );
     // Changing compression.type applies to the next batches.
     let (error, message) = incremental(
         &mut client,
@@ -702,29 +703,6 @@ fn topic_compression_type_recompresses_produced_batches() {
     );
     assert_eq!(error, INVALID_CONFIG);
     assert!(message.contains("compression.type"), "{message}");
-    let produce = ProduceRequest::default()
-        .with_acks(-1)
-        .with_timeout_ms(30_000)
-        .with_topic_data(vec![TopicProduceData::default()
-            .with_name(name("as-sent"))
-            .with_partition_data(vec![PartitionProduceData::default()
-                .with_index(0)
-                .with_records(Some(Bytes::from(build_batch(2, 0, b"later"))))])]);
-    let produced: ProduceResponse = client.call(9, &produce);
-    assert_eq!(produced.responses[0].partition_responses[0].base_offset, 3);
-    let fetch = FetchRequest::default()
-        .with_max_wait_ms(0)
-        .with_max_bytes(1 << 20)
-        .with_topics(vec![fetch_request::FetchTopic::default()
-            .with_topic(name("as-sent"))
-            .with_partitions(vec![fetch_request::FetchPartition::default()
-                .with_fetch_offset(3)
-                .with_partition_max_bytes(1 << 20)])]);
-    let fetched: FetchResponse = client.call(12, &fetch);
-    let records = fetched.responses[0].partitions[0].records.clone().unwrap();
-    assert_eq!(
-        i16::from_be_bytes([records[21], records[22]]) & 0x07,
-        4,
-        "zstd"
-    );
+    assert_eq!(produce_batch(&mut client, "as-sent", 0, plain()), 3);
+    assert_eq!(stored_batch(&mut client, "as-sent", 3), (4, 3), "zstd");
 }
