@@ -109,6 +109,17 @@ pub struct Broker {
     topic_changes: Mutex<()>,
 }
 
+/// A topic may have at most [`metadata::PARTITIONS_PER_TOPIC_MAX`] partitions.
+fn check_partition_limit(count: i32) -> Result<(), TopicError> {
+    if count > metadata::PARTITIONS_PER_TOPIC_MAX {
+        return Err(TopicError::InvalidPartitions(format!(
+            "Number of partitions {count} exceeds the limit of {}.",
+            metadata::PARTITIONS_PER_TOPIC_MAX
+        )));
+    }
+    Ok(())
+}
+
 /// Configs of the internal topics: compacted, never deleted by retention (as in Kafka; the
 /// coordinators replay the latest record per key).
 fn internal_topic_configs() -> BTreeMap<String, String> {
@@ -214,22 +225,10 @@ impl Broker {
                     "Both numPartitions or replicationFactor and replicasAssignments were set. Both cannot be used at the same time.".into(),
                 ));
             }
-            for replicas in &request.assignments {
-                if replicas.as_slice() != [self.config.node_id] {
-                    return Err(TopicError::InvalidReplicaAssignment(format!(
-                        "Replica assignment {replicas:?} names brokers other than the only live broker {}",
-                        self.config.node_id
-                    )));
-                }
-            }
+            self.check_replica_assignments(&request.assignments)?;
             (request.assignments.len() as i32, 1)
         };
-        if num_partitions > metadata::PARTITIONS_PER_TOPIC_MAX {
-            return Err(TopicError::InvalidPartitions(format!(
-                "Number of partitions {num_partitions} exceeds the limit of {}.",
-                metadata::PARTITIONS_PER_TOPIC_MAX
-            )));
-        }
+        check_partition_limit(num_partitions)?;
         if i32::from(replication_factor) > live_brokers {
             return Err(TopicError::InvalidReplicationFactor(format!(
                 "Unable to replicate the partition {replication_factor} time(s): The target replication factor of {replication_factor} cannot be reached because only {live_brokers} broker(s) are registered."
@@ -307,6 +306,20 @@ impl Broker {
         self.logs.delete_topic(name)?;
         tracing::info!(topic = %name, id = %topic.id, "deleted topic");
         Ok(topic)
+    }
+
+    /// Explicit replica assignments may name only this broker, the only live one.
+    fn check_replica_assignments(&self, assignments: &[Vec<i32>]) -> Result<(), TopicError> {
+        match assignments
+            .iter()
+            .find(|replicas| replicas.as_slice() != [self.config.node_id])
+        {
+            Some(replicas) => Err(TopicError::InvalidReplicaAssignment(format!(
+                "Replica assignment {replicas:?} names brokers other than the only live broker {}",
+                self.config.node_id
+            ))),
+            None => Ok(()),
+        }
     }
 
     fn change_topics(&self) -> MutexGuard<'_, ()> {
@@ -395,12 +408,7 @@ impl Broker {
                 "Topic already has {current} partitions."
             )));
         }
-        if count > metadata::PARTITIONS_PER_TOPIC_MAX {
-            return Err(TopicError::InvalidPartitions(format!(
-                "Number of partitions {count} exceeds the limit of {}.",
-                metadata::PARTITIONS_PER_TOPIC_MAX
-            )));
-        }
+        check_partition_limit(count)?;
         if let Some(assignments) = assignments {
             let added = count - current;
             if assignments.len() != added as usize {
@@ -409,15 +417,7 @@ impl Broker {
                     assignments.len()
                 )));
             }
-            if let Some(replicas) = assignments
-                .iter()
-                .find(|replicas| replicas.as_slice() != [self.config.node_id])
-            {
-                return Err(TopicError::InvalidReplicaAssignment(format!(
-                    "Replica assignment {replicas:?} names brokers other than the only live broker {}",
-                    self.config.node_id
-                )));
-            }
+            self.check_replica_assignments(assignments)?;
         }
         if validate_only {
             return Ok(());

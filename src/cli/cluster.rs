@@ -34,6 +34,19 @@ pub fn topic_name(name: &str) -> TopicName {
     TopicName(StrBytes::from_string(name.to_owned()))
 }
 
+/// The leader of `topic`/`partition` in `leaders` (from [`Cluster::leaders`]).
+pub fn leader_of(
+    leaders: &BTreeMap<(String, i32), i32>,
+    topic: &str,
+    partition: i32,
+) -> Result<i32, CliError> {
+    leaders
+        .get(&(topic.to_owned(), partition))
+        .copied()
+        .filter(|leader| *leader >= 0)
+        .ok_or_else(|| CliError::Kafka(format!("{topic}-{partition} has no leader")))
+}
+
 /// Connections by broker address, and what Metadata said about the brokers.
 pub struct Cluster {
     bootstrap: String,
@@ -156,11 +169,7 @@ impl Cluster {
         let leaders = self.leaders(&topics)?;
         let mut by_leader: BTreeMap<i32, BTreeMap<&str, Vec<i32>>> = BTreeMap::new();
         for (topic, partition) in partitions {
-            let leader = leaders
-                .get(&(topic.clone(), *partition))
-                .copied()
-                .filter(|leader| *leader >= 0)
-                .ok_or_else(|| CliError::Kafka(format!("{topic}-{partition} has no leader")))?;
+            let leader = leader_of(&leaders, topic, *partition)?;
             by_leader
                 .entry(leader)
                 .or_default()

@@ -11,7 +11,7 @@ use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProdu
 use kafka_protocol::messages::ProduceRequest;
 use serde::Serialize;
 
-use super::cluster::{check, topic_name, versions, Cluster};
+use super::cluster::{check, leader_of, topic_name, versions, Cluster};
 use super::CliError;
 use crate::records::encode::records_batch;
 
@@ -157,13 +157,7 @@ struct Sender<'a> {
 impl Sender<'_> {
     fn send(&mut self, partition: i32, batch: Pending) -> Result<(), CliError> {
         let (options, leaders) = (self.options, &self.leaders);
-        let leader = leaders
-            .get(&(options.topic.clone(), partition))
-            .copied()
-            .filter(|leader| *leader >= 0)
-            .ok_or_else(|| {
-                CliError::Kafka(format!("{}-{partition} has no leader", options.topic))
-            })?;
+        let leader = leader_of(leaders, &options.topic, partition)?;
         let request = ProduceRequest::default()
             .with_acks(options.acks)
             .with_timeout_ms(PRODUCE_TIMEOUT_MS)

@@ -1,8 +1,7 @@
 //! Produce (key 0): validate each partition's batch without decoding its records (except the
 //! keys a compacted topic requires, and a recompression a topic's `compression.type` asks
-//! for), append it (offsets assigned in the dispatch stage, so
-//! pipelined produces keep their order), then answer once the batch is as durable as acks and
-//! `flush.on.ack` require.
+//! for), append it (offsets assigned in the dispatch stage, so pipelined produces keep their
+//! order), then answer once the batch is as durable as acks and `flush.on.ack` require.
 
 use std::sync::Arc;
 
@@ -139,6 +138,7 @@ fn append(
     records: Option<&[u8]>,
 ) -> Result<(Arc<Partition>, AppendInfo), Rejection> {
     let invalid = |error: ResponseError, message: String| Rejection::new(error, Some(message));
+    let bad_batch = |error: BatchError| invalid(errors::for_batch_error(&error), error.to_string());
     if Broker::is_internal_topic(&topic.name) {
         let message = format!("Cannot append to internal topic {}", topic.name);
         return Err(invalid(ResponseError::InvalidTopicException, message));
@@ -147,8 +147,7 @@ fn append(
         .partition(&topic.name, index)
         .ok_or(Rejection::new(ResponseError::UnknownTopicOrPartition, None))?;
     let records = records.unwrap_or_default();
-    let size = batch_size(records)
-        .map_err(|error| invalid(errors::for_batch_error(&error), error.to_string()))?;
+    let size = batch_size(records).map_err(bad_batch)?;
     if size < records.len() {
         return Err(invalid(
             ResponseError::InvalidRecord,
@@ -157,7 +156,7 @@ fn append(
     }
     let batch = BatchView::parse(records)
         .and_then(|batch| batch.check_dense().map(|()| batch))
-        .map_err(|error| invalid(errors::for_batch_error(&error), error.to_string()))?;
+        .map_err(bad_batch)?;
     if batch.is_control() {
         let message = "client produce requests must not carry control batches".to_owned();
         return Err(invalid(ResponseError::InvalidRecord, message));
@@ -165,15 +164,13 @@ fn append(
     // A topic with its own `compression.type` stores every batch with that codec: the one
     // case where the produce path rewrites records.
     let recompressed = match log.target_codec() {
-        Some(codec) if codec != batch.compression() => Some(
-            raw::recompress(&batch, codec)
-                .map_err(|error| invalid(errors::for_batch_error(&error), error.to_string()))?,
-        ),
+        Some(codec) if codec != batch.compression() => {
+            Some(raw::recompress(&batch, codec).map_err(bad_batch)?)
+        }
         _ => None,
     };
     let batch = match &recompressed {
-        Some(bytes) => BatchView::parse(bytes)
-            .map_err(|error| invalid(errors::for_batch_error(&error), error.to_string()))?,
+        Some(bytes) => BatchView::parse(bytes).map_err(bad_batch)?,
         None => batch,
     };
     if log.is_compacted() {

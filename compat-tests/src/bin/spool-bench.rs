@@ -88,13 +88,17 @@ fn custom_workload(args: &Args) -> Workload {
     }
 }
 
+/// A fresh spool, with `SPOOL_BENCH_CONFIG` as extra config.
+fn start_broker() -> SpawnedBroker {
+    SpawnedBroker::start(&std::env::var("SPOOL_BENCH_CONFIG").unwrap_or_default())
+}
+
 /// Runs `workload` on the given broker, or on a fresh spool.
 fn run(args: &Args, workload: &Workload) -> Results {
     let outcome = match &args.bootstrap {
         Some(bootstrap) => bench::run(bootstrap, workload, args.broker_pid),
         None => {
-            let mut broker =
-                SpawnedBroker::start(&std::env::var("SPOOL_BENCH_CONFIG").unwrap_or_default());
+            let mut broker = start_broker();
             let results = bench::run(&broker.bootstrap, workload, broker.pid());
             broker.stop();
             results
@@ -118,8 +122,7 @@ fn main() {
                 continue;
             }
             let runtime = tokio::runtime::Runtime::new().expect("runtime");
-            let broker =
-                SpawnedBroker::start(&std::env::var("SPOOL_BENCH_CONFIG").unwrap_or_default());
+            let broker = start_broker();
             runtime.block_on(group_commit(&broker));
             continue;
         }
