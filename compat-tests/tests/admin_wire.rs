@@ -706,3 +706,43 @@ fn topic_compression_type_recompresses_produced_batches() {
     assert_eq!(produce_batch(&mut client, "as-sent", 0, plain()), 3);
     assert_eq!(stored_batch(&mut client, "as-sent", 3), (4, 3), "zstd");
 }
+
+#[test]
+fn create_partitions_at_every_version() {
+    let broker = SpawnedBroker::start("");
+    let mut client = WireClient::connect(&broker.bootstrap);
+    create_topic(&mut client, "grown", 1, &[]);
+    for version in 0..=3 {
+        let count = 2 + i32::from(version);
+        let request = CreatePartitionsRequest::default()
+            .with_topics(vec![
+                create_partitions_request::CreatePartitionsTopic::default()
+                    .with_name(name("grown"))
+                    .with_count(count)
+                    .with_assignments(Some(vec![
+                        create_partitions_request::CreatePartitionsAssignment::default()
+                            .with_broker_ids(vec![BrokerId(0)]),
+                    ])),
+            ])
+            .with_timeout_ms(30_000);
+        let response: CreatePartitionsResponse = client.call(version, &request);
+        let result = &response.results[0];
+        assert_eq!(
+            result.error_code, 0,
+            "v{version}: {:?}",
+            result.error_message
+        );
+        let same: CreatePartitionsResponse = client.call(version, &request);
+        assert_eq!(
+            same.results[0].error_code, 37,
+            "v{version}: INVALID_PARTITIONS for an equal count"
+        );
+    }
+    let metadata: MetadataResponse = client.call(
+        12,
+        &MetadataRequest::default().with_topics(Some(vec![
+            metadata_request::MetadataRequestTopic::default().with_name(Some(name("grown"))),
+        ])),
+    );
+    assert_eq!(metadata.topics[0].partitions.len(), 5);
+}
