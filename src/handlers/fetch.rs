@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use futures::future::select_all;
 use kafka_protocol::messages::fetch_request::FetchTopic;
 use kafka_protocol::messages::fetch_response::{
@@ -19,7 +20,7 @@ use uuid::Uuid;
 
 use super::{check_leader_epoch, SupportedApi};
 use crate::broker::Broker;
-use crate::log::{Isolation, LogError, Partition};
+use crate::log::{FileSlice, Isolation, LogError, Partition};
 use crate::protocol::errors;
 
 pub const API: SupportedApi = SupportedApi {
@@ -32,6 +33,13 @@ const TOPIC_ID_VERSION: i16 = 13;
 /// Longest long poll the broker honours, whatever the client asks.
 const MAX_WAIT_CAP: Duration = Duration::from_secs(60);
 const READ_COMMITTED: i8 = 1;
+
+/// A Fetch response and, for each partition in response order, the segment-file range that
+/// holds its records (`None`: the partition's `records` field says it all).
+pub struct Answer {
+    pub response: FetchResponse,
+    pub records: Vec<Option<FileSlice>>,
+}
 
 /// One requested partition, resolved.
 struct Target {
@@ -48,9 +56,12 @@ struct TopicTargets {
     partitions: Vec<Target>,
 }
 
-pub async fn handle(broker: Arc<Broker>, version: i16, request: FetchRequest) -> FetchResponse {
+pub async fn handle(broker: Arc<Broker>, version: i16, request: FetchRequest) -> Answer {
     if let Some(error) = session_error(version, request.session_id, request.session_epoch) {
-        return FetchResponse::default().with_error_code(error.code());
+        return Answer {
+            response: FetchResponse::default().with_error_code(error.code()),
+            records: Vec::new(),
+        };
     }
     let topics = resolve(&broker, version, request.topics);
     let read_committed = request.isolation_level == READ_COMMITTED;
@@ -66,9 +77,9 @@ pub async fn handle(broker: Arc<Broker>, version: i16, request: FetchRequest) ->
         .filter_map(|target| target.log.as_ref().ok().map(|log| log.subscribe()))
         .collect();
     loop {
-        let (response, bytes, has_error) = read_all(&topics, max_bytes, read_committed);
+        let (answer, bytes, has_error) = read_all(&topics, max_bytes, read_committed);
         if bytes >= min_bytes || has_error || watchers.is_empty() || Instant::now() >= deadline {
-            return counted(&topics, response);
+            return counted(&topics, answer);
         }
         let changed = select_all(
             watchers
@@ -86,12 +97,14 @@ pub async fn handle(broker: Arc<Broker>, version: i16, request: FetchRequest) ->
 }
 
 /// Counts the record bytes of the answer per topic (metrics); answers are in topic order.
-fn counted(topics: &[TopicTargets], response: FetchResponse) -> FetchResponse {
-    for (topic, answer) in topics.iter().zip(&response.responses) {
-        let bytes: usize = answer
-            .partitions
-            .iter()
-            .filter_map(|partition| partition.records.as_ref().map(|records| records.len()))
+fn counted(topics: &[TopicTargets], answer: Answer) -> Answer {
+    let mut records = answer.records.iter();
+    for topic in topics {
+        let bytes: u64 = records
+            .by_ref()
+            .take(topic.partitions.len())
+            .flatten()
+            .map(FileSlice::len)
             .sum();
         // The request may name the topic by id only: the partitions' logs know its name.
         let name = topic
@@ -99,10 +112,10 @@ fn counted(topics: &[TopicTargets], response: FetchResponse) -> FetchResponse {
             .iter()
             .find_map(|target| target.log.as_ref().ok());
         if let (true, Some(log)) = (bytes > 0, name) {
-            crate::metrics::global().bytes_out(log.topic(), bytes);
+            crate::metrics::global().bytes_out(log.topic(), bytes as usize);
         }
     }
-    response
+    answer
 }
 
 /// Sessions (KIP-227) are not kept: a full fetch is answered with session id 0, which tells
@@ -158,25 +171,27 @@ fn resolve(broker: &Broker, version: i16, topics: Vec<FetchTopic>) -> Vec<TopicT
         .collect()
 }
 
-/// Reads every target once. Returns the response, the record bytes in it, and whether any
+/// Reads every target once. Returns the answer, the record bytes in it, and whether any
 /// partition has an error (which answers the fetch at once, as Kafka does).
 fn read_all(
     topics: &[TopicTargets],
     max_bytes: usize,
     read_committed: bool,
-) -> (FetchResponse, usize, bool) {
+) -> (Answer, usize, bool) {
     let mut total = 0usize;
     let mut has_error = false;
     let mut responses = Vec::with_capacity(topics.len());
+    let mut records = Vec::new();
     for topic in topics {
         let mut partitions = Vec::with_capacity(topic.partitions.len());
         for target in &topic.partitions {
             let budget =
                 (target.partition_max_bytes.max(0) as usize).min(max_bytes.saturating_sub(total));
-            let data = read_partition(target, budget, total == 0, read_committed);
+            let (data, slice) = read_partition(target, budget, total == 0, read_committed);
             has_error |= data.error_code != 0;
-            total += data.records.as_ref().map_or(0, |records| records.len());
+            total += slice.as_ref().map_or(0, |slice| slice.len() as usize);
             partitions.push(data);
+            records.push(slice);
         }
         responses.push(
             FetchableTopicResponse::default()
@@ -185,19 +200,17 @@ fn read_all(
                 .with_partitions(partitions),
         );
     }
-    (
-        FetchResponse::default().with_responses(responses),
-        total,
-        has_error,
-    )
+    let response = FetchResponse::default().with_responses(responses);
+    (Answer { response, records }, total, has_error)
 }
 
+/// One partition's answer, and the file range of its records when there are any.
 fn read_partition(
     target: &Target,
     budget: usize,
     min_one_batch: bool,
     read_committed: bool,
-) -> PartitionData {
+) -> (PartitionData, Option<FileSlice>) {
     let data = PartitionData::default()
         .with_partition_index(target.index)
         .with_high_watermark(-1)
@@ -207,17 +220,17 @@ fn read_partition(
         .with_aborted_transactions(read_committed.then(Vec::new));
     let log = match &target.log {
         Ok(log) => log,
-        Err(error) => return data.with_error_code(error.code()),
+        Err(error) => return (data.with_error_code(error.code()), None),
     };
     if let Some(error) = check_leader_epoch(target.current_leader_epoch, log.leader_epoch()) {
-        return data.with_error_code(error.code());
+        return (data.with_error_code(error.code()), None);
     }
     let isolation = if read_committed {
         Isolation::ReadCommitted
     } else {
         Isolation::ReadUncommitted
     };
-    match log.read(target.fetch_offset, budget, min_one_batch, isolation) {
+    match log.read_slice(target.fetch_offset, budget, min_one_batch, isolation) {
         Ok(read) => {
             let aborted = read_committed.then(|| {
                 read.aborted
@@ -229,18 +242,22 @@ fn read_partition(
                     })
                     .collect()
             });
-            data.with_high_watermark(read.high_watermark)
+            let data = data
+                .with_high_watermark(read.high_watermark)
                 .with_last_stable_offset(read.last_stable_offset)
                 .with_log_start_offset(read.log_start_offset)
-                .with_aborted_transactions(aborted)
-                .with_records(Some(read.records))
+                .with_aborted_transactions(aborted);
+            match read.records {
+                Some(slice) => (data, Some(slice)),
+                None => (data.with_records(Some(Bytes::new())), None),
+            }
         }
         Err(error) => {
             if let LogError::Io(_) = error {
                 tracing::error!(topic = log.topic(), partition = log.index(), %error, "read failed");
             }
             let data = data.with_error_code(errors::for_log_error(&error).code());
-            match error {
+            let data = match error {
                 LogError::OffsetOutOfRange {
                     log_start_offset,
                     log_end_offset,
@@ -250,7 +267,8 @@ fn read_partition(
                     .with_last_stable_offset(log_end_offset)
                     .with_log_start_offset(log_start_offset),
                 _ => data,
-            }
+            };
+            (data, None)
         }
     }
 }

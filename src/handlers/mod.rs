@@ -115,9 +115,30 @@ pub fn supported_versions(key: ApiKey) -> Option<VersionRange> {
         .map(|api| api.versions)
 }
 
-/// The response stage of a request: resolves to the response, or `None` when the client
+/// The response stage of a handler: resolves to the response, or `None` when the client
 /// expects none (Produce with acks=0).
 pub type Pending = Pin<Box<dyn Future<Output = Option<ResponseKind>> + Send>>;
+
+/// What a request is answered with.
+pub enum Response {
+    /// A message kafka-protocol encodes.
+    Message(ResponseKind),
+    /// A Fetch response whose records stay in segment files until they are sent.
+    Fetch(fetch::Answer),
+}
+
+impl Response {
+    /// Every error code in the response (zeros included), for metrics.
+    pub fn error_codes(&self) -> Vec<i16> {
+        match self {
+            Self::Message(response) => crate::metrics::response_errors::codes(response),
+            Self::Fetch(answer) => crate::metrics::response_errors::fetch_codes(&answer.response),
+        }
+    }
+}
+
+/// The response stage of a request, as [`dispatch`] returns it.
+pub type Answering = Pin<Box<dyn Future<Output = Option<Response>> + Send>>;
 
 fn ready(response: ResponseKind) -> Pending {
     Box::pin(std::future::ready(Some(response)))
@@ -127,6 +148,27 @@ fn ready(response: ResponseKind) -> Pending {
 /// a request no handler takes (the decoder lets only advertised APIs through, so this is a
 /// bug, and the connection is closed rather than left waiting).
 pub fn dispatch(
+    broker: &Arc<Broker>,
+    context: &RequestContext,
+    request: RequestKind,
+) -> Option<Answering> {
+    if let RequestKind::Fetch(request) = request {
+        let broker = Arc::clone(broker);
+        let version = context.api_version;
+        return Some(Box::pin(async move {
+            Some(Response::Fetch(
+                fetch::handle(broker, version, request).await,
+            ))
+        }));
+    }
+    let pending = dispatch_message(broker, context, request)?;
+    Some(Box::pin(
+        async move { pending.await.map(Response::Message) },
+    ))
+}
+
+/// The dispatch stage of every request answered with a kafka-protocol message.
+fn dispatch_message(
     broker: &Arc<Broker>,
     context: &RequestContext,
     request: RequestKind,
@@ -149,14 +191,6 @@ pub fn dispatch(
             list_offsets::handle(broker, version, request),
         )),
         RequestKind::Produce(request) => produce::handle(broker, version, request),
-        RequestKind::Fetch(request) => {
-            let broker = Arc::clone(broker);
-            Box::pin(async move {
-                Some(ResponseKind::Fetch(
-                    fetch::handle(broker, version, request).await,
-                ))
-            })
-        }
         RequestKind::FindCoordinator(request) => ready(ResponseKind::FindCoordinator(
             find_coordinator::handle(broker, version, request),
         )),
@@ -306,7 +340,7 @@ mod tests {
                     );
                     continue;
                 };
-                crate::protocol::encode_response(&context, &response)
+                crate::protocol::encode(&context, &response)
                     .unwrap_or_else(|error| panic!("{:?} v{version}: {error}", api.key));
             }
         }

@@ -12,6 +12,7 @@ use tokio::sync::watch;
 use crate::clock::SharedClock;
 use crate::log::checkpoint;
 use crate::log::cleaner::{self, CleanRules, DirtySegment};
+use crate::log::file_slice::FileSlice;
 use crate::log::producer_state::{self, ProducerBatch, ProducerStates, SequenceCheck, Snapshot};
 use crate::log::retention::{self, SegmentSummary};
 use crate::log::segment::{self, Segment};
@@ -47,11 +48,12 @@ impl From<stamps::RecordStamp> for TimestampMatch {
     }
 }
 
-/// Batches read for a fetch, with the partition's offsets at the time of the read.
+/// Batches read for a fetch, with the partition's offsets at the time of the read: as a
+/// range of a segment file ([`Partition::read_slice`]) or as bytes ([`Partition::read`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReadResult {
+pub struct ReadResult<R = Bytes> {
     /// Whole batches; may start before the requested offset (clients skip those records).
-    pub records: Bytes,
+    pub records: R,
     pub high_watermark: i64,
     pub last_stable_offset: i64,
     pub log_start_offset: i64,
@@ -509,25 +511,19 @@ impl Partition {
 
     /// Reads whole batches starting with the one that holds `offset`, at most `max_bytes`
     /// unless `min_one_batch` and the first batch alone is larger (KIP-74); read_committed
-    /// stops at the last stable offset and lists the aborted transactions in range.
-    pub fn read(
+    /// stops at the last stable offset and lists the aborted transactions in range. The
+    /// batches come as a range of one segment file (`None`: nothing to return).
+    pub fn read_slice(
         &self,
         offset: i64,
         max_bytes: usize,
         min_one_batch: bool,
         isolation: Isolation,
-    ) -> Result<ReadResult, LogError> {
+    ) -> Result<ReadResult<Option<FileSlice>>, LogError> {
         let state = self.lock();
         let high_watermark = state.log_end_offset();
         let last_stable_offset = state.txns.last_stable_offset(high_watermark);
         let log_start_offset = state.log_start_offset();
-        let mut result = ReadResult {
-            records: Bytes::new(),
-            high_watermark,
-            last_stable_offset,
-            log_start_offset,
-            aborted: Vec::new(),
-        };
         if offset < log_start_offset || offset > high_watermark {
             return Err(LogError::OffsetOutOfRange {
                 offset,
@@ -537,39 +533,54 @@ impl Partition {
         }
         let upper = match isolation {
             Isolation::ReadUncommitted => high_watermark,
-            Isolation::ReadCommitted => {
-                result.aborted = state.txns.aborted_between(offset, last_stable_offset);
-                last_stable_offset
-            }
+            Isolation::ReadCommitted => last_stable_offset,
         };
-        let mut found = None;
+        let mut records = None;
         for segment in &state.segments[state.segment_index_for(offset)..] {
-            if let Some(location) = segment.locate(offset)? {
-                found = Some((segment.log_file(), location, segment.size()));
-                break;
-            }
+            let Some(first) = segment.locate(offset)? else {
+                continue;
+            };
+            let first_batch = if min_one_batch { first.size } else { 0 };
+            let limit = first.position + (max_bytes as u64).max(first_batch);
+            let end = segment.whole_batches_end(first.position, limit, upper)?;
+            records = (end > first.position)
+                .then(|| FileSlice::new(segment.log_file(), first.position, end - first.position));
+            break;
         }
-        drop(state);
-        let Some((file, location, segment_size)) =
-            found.filter(|(_, location, _)| location.base_offset() < upper)
-        else {
-            result.aborted.clear();
-            return Ok(result);
-        };
-        let available = (segment_size - location.position) as usize;
-        let first_batch = location.size as usize;
-        let len = match max_bytes.min(available) {
-            len if len >= first_batch => len,
-            _ if min_one_batch => first_batch,
-            _ => {
-                result.aborted.clear();
-                return Ok(result);
+        let aborted = match (isolation, &records) {
+            (Isolation::ReadCommitted, Some(_)) => {
+                state.txns.aborted_between(offset, last_stable_offset)
             }
+            _ => Vec::new(),
         };
-        let mut bytes = segment::read_range(&file, location.position, len)?;
-        bytes.truncate(segment::whole_batches_below(&bytes, upper));
-        result.records = Bytes::from(bytes);
-        Ok(result)
+        Ok(ReadResult {
+            records,
+            high_watermark,
+            last_stable_offset,
+            log_start_offset,
+            aborted,
+        })
+    }
+
+    /// [`Partition::read_slice`] with the batches read into memory.
+    pub fn read(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        min_one_batch: bool,
+        isolation: Isolation,
+    ) -> Result<ReadResult, LogError> {
+        let read = self.read_slice(offset, max_bytes, min_one_batch, isolation)?;
+        Ok(ReadResult {
+            records: match &read.records {
+                Some(slice) => slice.read()?,
+                None => Bytes::new(),
+            },
+            high_watermark: read.high_watermark,
+            last_stable_offset: read.last_stable_offset,
+            log_start_offset: read.log_start_offset,
+            aborted: read.aborted,
+        })
     }
 
     /// The first readable record stamped at or after `timestamp` (ListOffsets by time): the

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::log::index::{OffsetEntry, OffsetIndex, TimeEntry, TimeIndex};
-use crate::records::batch::{self, BatchHeader, BatchView, BATCH_HEADER_BYTES};
+use crate::records::batch::{BatchHeader, BatchView, BATCH_HEADER_BYTES};
 
 /// Kafka's width for the zero-padded base offset in segment file names.
 const FILE_NAME_DIGITS: usize = 20;
@@ -415,6 +415,33 @@ impl Segment {
         })
     }
 
+    /// End position of the longest run of whole batches that starts at `start` (a batch
+    /// boundary), ends at or before `limit`, and holds only batches whose base offset is below
+    /// `upper`. Without a limit inside the segment it is the segment's size; otherwise the
+    /// offset index skips to the last indexed batch that qualifies and headers are walked
+    /// from there (about `index.interval.bytes` of them).
+    pub fn whole_batches_end(&self, start: u64, limit: u64, upper: i64) -> io::Result<u64> {
+        let limit = limit.min(self.size);
+        if limit == self.size && upper >= self.next_offset {
+            return Ok(self.size);
+        }
+        let entries = self.offset_index.entries();
+        let indexed = entries.partition_point(|entry| {
+            u64::from(entry.position) <= limit
+                && self.base_offset + i64::from(entry.relative_offset) < upper
+        });
+        let mut end = indexed
+            .checked_sub(1)
+            .map_or(start, |at| u64::from(entries[at].position).max(start));
+        while let Some(location) = self.read_location(end, self.size)? {
+            if end + location.size > limit || location.base_offset() >= upper {
+                break;
+            }
+            end += location.size;
+        }
+        Ok(end)
+    }
+
     /// The bytes of the batch at `location`.
     pub fn read_batch(&self, location: &BatchLocation) -> io::Result<Vec<u8>> {
         read_range(&self.log, location.position, location.size as usize)
@@ -488,21 +515,6 @@ pub fn read_range(file: &File, position: u64, len: usize) -> io::Result<Vec<u8>>
     let mut bytes = vec![0u8; len];
     file.read_exact_at(&mut bytes, position)?;
     Ok(bytes)
-}
-
-/// Length of the longest prefix of `bytes` made of whole batches that start below `upper`.
-pub fn whole_batches_below(bytes: &[u8], upper: i64) -> usize {
-    let mut end = 0;
-    while let Ok(size) = batch::batch_size(&bytes[end..]) {
-        let base_offset = bytes[end..]
-            .get(..8)
-            .map(|b| i64::from_be_bytes(b.try_into().unwrap_or_default()));
-        if end + size > bytes.len() || base_offset.is_none_or(|base| base >= upper) {
-            break;
-        }
-        end += size;
-    }
-    end
 }
 
 #[cfg(test)]
@@ -626,6 +638,42 @@ mod tests {
             segment.offset_index.entries()
         );
         assert_eq!(reopened.time_index.entries(), segment.time_index.entries());
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        /// The index-assisted end of a read equals a batch-by-batch walk from the start.
+        #[test]
+        fn whole_batches_end_matches_a_walk(
+            sizes in proptest::collection::vec((1i32..4, 1usize..300), 1..40),
+            first in 0usize..40,
+            max_bytes in 0u64..6000,
+            upper_back in 0i64..20,
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let mut segment = Segment::create(dir.path(), 10, 256, 0).unwrap();
+            let mut batches = Vec::new();
+            let mut position = 0;
+            for (count, payload) in &sizes {
+                let base = append(&mut segment, *count, 0, &vec![7u8; *payload]);
+                batches.push((position, base));
+                position = segment.size();
+            }
+            let upper = segment.next_offset() - upper_back;
+            let start = batches[first % batches.len()].0;
+            let limit = start + max_bytes;
+            let walked = batches
+                .iter()
+                .zip(batches.iter().skip(1).map(|next| next.0).chain([segment.size()]))
+                .filter(|((begin, base), end)| *begin >= start && *end <= limit && *base < upper)
+                .map_while({
+                    let mut expected = start;
+                    move |((begin, _), end)| (*begin == expected).then(|| { expected = end; end })
+                })
+                .last()
+                .unwrap_or(start);
+            prop_assert_eq!(segment.whole_batches_end(start, limit, upper).unwrap(), walked);
+        }
     }
 
     proptest! {

@@ -1,7 +1,19 @@
 //! The error codes a response carries, counted like Kafka's `ErrorsPerSec` (each partition's,
 //! topic's or group's code once), for the APIs clients call most; other APIs count none.
 
-use kafka_protocol::messages::ResponseKind;
+use kafka_protocol::messages::{FetchResponse, ResponseKind};
+
+/// Every error code in a Fetch response.
+pub fn fetch_codes(response: &FetchResponse) -> Vec<i16> {
+    std::iter::once(response.error_code)
+        .chain(
+            response
+                .responses
+                .iter()
+                .flat_map(|t| t.partitions.iter().map(|p| p.error_code)),
+        )
+        .collect()
+}
 
 /// Every error code in `response` (zeros included; the caller skips them).
 pub fn codes(response: &ResponseKind) -> Vec<i16> {
@@ -11,13 +23,7 @@ pub fn codes(response: &ResponseKind) -> Vec<i16> {
             .iter()
             .flat_map(|t| t.partition_responses.iter().map(|p| p.error_code))
             .collect(),
-        ResponseKind::Fetch(r) => std::iter::once(r.error_code)
-            .chain(
-                r.responses
-                    .iter()
-                    .flat_map(|t| t.partitions.iter().map(|p| p.error_code)),
-            )
-            .collect(),
+        ResponseKind::Fetch(r) => fetch_codes(r),
         ResponseKind::ListOffsets(r) => r
             .topics
             .iter()

@@ -3,7 +3,11 @@
 //! codes every layer's errors map to.
 
 pub mod errors;
+pub mod fetch_response;
 pub mod guard;
+mod response_frame;
+
+pub use response_frame::{FramePart, ResponseFrame};
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -128,21 +132,41 @@ pub fn decode_request(mut frame: Bytes) -> Result<Decoded, DecodeError> {
     }
 }
 
+/// Encodes a handler's answer as a response frame.
+pub fn encode(
+    context: &RequestContext,
+    response: &handlers::Response,
+) -> Result<ResponseFrame, String> {
+    match response {
+        handlers::Response::Message(message) => {
+            encode_response(context, message).map(ResponseFrame::from)
+        }
+        handlers::Response::Fetch(answer) => {
+            fetch_response::encode(context, &answer.response, &answer.records)
+        }
+    }
+}
+
 /// Encodes a response frame: size prefix, response header (version chosen by the API), body.
 pub fn encode_response(context: &RequestContext, response: &ResponseKind) -> Result<Bytes, String> {
-    let header_version = context.api_key.response_header_version(context.api_version);
-    let header = ResponseHeader::default().with_correlation_id(context.correlation_id);
     let mut frame = BytesMut::new();
     frame.put_i32(0);
-    header
-        .encode(&mut frame, header_version)
-        .map_err(|error| error.to_string())?;
+    encode_response_header(&mut frame, context)?;
     response
         .encode(&mut frame, context.api_version)
         .map_err(|error| error.to_string())?;
     let size = (frame.len() - 4) as i32;
     frame[..4].copy_from_slice(&size.to_be_bytes());
     Ok(frame.freeze())
+}
+
+/// The response header of `context`'s API and version.
+fn encode_response_header(out: &mut BytesMut, context: &RequestContext) -> Result<(), String> {
+    let header_version = context.api_key.response_header_version(context.api_version);
+    ResponseHeader::default()
+        .with_correlation_id(context.correlation_id)
+        .encode(out, header_version)
+        .map_err(|error| error.to_string())
 }
 
 /// Our ApiVersions table entries, from the handler table.

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use thiserror::Error;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -16,11 +16,12 @@ use tokio::task::JoinHandle;
 use tracing::Instrument;
 
 use super::frame::{read_frame_size, FrameError};
+use super::send_file::{copy_file, send_file, SendFileError};
 use super::Limits;
 use crate::broker::Broker;
 use crate::handlers;
 use crate::metrics;
-use crate::protocol::{self, DecodeError, Decoded};
+use crate::protocol::{self, DecodeError, Decoded, FramePart, ResponseFrame};
 
 /// Requests a connection may have dispatched but not yet answered; past this the connection
 /// stops reading (backpressure). Kafka clients pipeline up to 5 by default.
@@ -29,7 +30,7 @@ const READ_BUFFER_BYTES: usize = 64 * 1024;
 
 /// What the writer does for one request.
 enum Reply {
-    Frame(Bytes),
+    Frame(ResponseFrame),
     /// acks=0 produce: the client expects no response.
     Nothing,
     /// The response could not be produced: close rather than leave the client waiting.
@@ -120,9 +121,9 @@ async fn read_requests(
                     "ApiVersions version not supported, answering with v0"
                 );
                 drop(budget);
-                tokio::spawn(std::future::ready(Reply::Frame(
+                tokio::spawn(std::future::ready(Reply::Frame(ResponseFrame::from(
                     protocol::encode_unsupported_api_versions(correlation_id),
-                )))
+                ))))
             }
             Decoded::Request { mut context, body } => {
                 context.client_host = format!("/{}", peer.ip());
@@ -147,12 +148,10 @@ async fn read_requests(
                             arrived.elapsed(),
                             &response
                                 .as_ref()
-                                .map(metrics::response_errors::codes)
+                                .map(handlers::Response::error_codes)
                                 .unwrap_or_default(),
                         );
-                        match response
-                            .map(|response| protocol::encode_response(&context, &response))
-                        {
+                        match response.map(|response| protocol::encode(&context, &response)) {
                             None => Reply::Nothing,
                             Some(Ok(frame)) => Reply::Frame(frame),
                             Some(Err(error)) => {
@@ -177,7 +176,10 @@ async fn write_replies(
     writer: OwnedWriteHalf,
     mut pending: mpsc::Receiver<JoinHandle<Reply>>,
 ) -> std::io::Result<()> {
-    let mut writer = BufWriter::new(writer);
+    let mut writer = FrameWriter {
+        socket: BufWriter::new(writer),
+        sendfile: true,
+    };
     loop {
         let reply = match pending.try_recv() {
             Ok(reply) => reply,
@@ -194,7 +196,7 @@ async fn write_replies(
             writer.flush().await?;
         }
         match reply.await {
-            Ok(Reply::Frame(frame)) => writer.write_all(&frame).await?,
+            Ok(Reply::Frame(frame)) => writer.write(&frame).await?,
             Ok(Reply::Nothing) => {}
             Ok(Reply::Close) => break,
             Err(error) => {
@@ -204,5 +206,41 @@ async fn write_replies(
         }
     }
     writer.flush().await?;
-    writer.into_inner().shutdown().await
+    writer.socket.into_inner().shutdown().await
+}
+
+/// A connection's outgoing side: response bytes through a buffer, segment-file ranges with
+/// sendfile(2) (or copied, if the file system refuses sendfile).
+struct FrameWriter {
+    socket: BufWriter<OwnedWriteHalf>,
+    sendfile: bool,
+}
+
+impl FrameWriter {
+    async fn write(&mut self, frame: &ResponseFrame) -> std::io::Result<()> {
+        for part in frame.parts() {
+            match part {
+                FramePart::Bytes(bytes) => self.socket.write_all(bytes).await?,
+                FramePart::File(slice) => {
+                    if self.sendfile {
+                        self.socket.flush().await?;
+                        match send_file(self.socket.get_ref().as_ref(), slice).await {
+                            Ok(()) => continue,
+                            Err(SendFileError::Io(error)) => return Err(error),
+                            Err(SendFileError::Unsupported) => {
+                                tracing::info!("sendfile unsupported here; copying instead");
+                                self.sendfile = false;
+                            }
+                        }
+                    }
+                    copy_file(&mut self.socket, slice).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn flush(&mut self) -> std::io::Result<()> {
+        self.socket.flush().await
+    }
 }

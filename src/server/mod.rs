@@ -3,6 +3,7 @@
 
 mod connection;
 mod frame;
+mod send_file;
 
 use std::sync::Arc;
 
