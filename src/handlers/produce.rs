@@ -96,7 +96,9 @@ pub fn handle(broker: &Arc<Broker>, version: i16, request: ProduceRequest) -> Pe
                 })
                 .collect();
             TopicAppends {
-                name: topic_data.name,
+                // A copy: the request's own name would keep the whole request body (all
+                // its records) alive until the response is sent.
+                name: TopicName(StrBytes::from_string(topic_data.name.to_string())),
                 topic_id: topic_data.topic_id,
                 partitions,
             }

@@ -122,7 +122,11 @@ pub fn decode_request(mut frame: Bytes) -> Result<Decoded, DecodeError> {
                 api_key: api,
                 api_version,
                 correlation_id,
-                client_id: header.client_id,
+                // A copy: a slice of the frame would keep the whole request body (a
+                // produce's records) alive for as long as the context lives.
+                client_id: header
+                    .client_id
+                    .map(|id| StrBytes::from_string(id.to_string())),
                 client_host: String::new(),
             },
             body: Box::new(body),
