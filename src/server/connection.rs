@@ -27,10 +27,12 @@ use crate::protocol::{self, DecodeError, Decoded, FramePart, ResponseFrame};
 /// stops reading (backpressure). Kafka clients pipeline up to 5 by default.
 pub const REQUESTS_IN_FLIGHT_MAX: usize = 16;
 const READ_BUFFER_BYTES: usize = 64 * 1024;
-/// Request bodies up to this size are read into one buffer the connection reuses once the
-/// previous bodies are dropped (no allocation, zeroing or page faults per request); larger
-/// ones get their own, so an idle connection holds at most this much.
-const BODY_BUFFER_RETAIN_BYTES: usize = 2 << 20;
+/// Request bodies of this many bytes (produce batches, in practice) are read into one buffer
+/// the connection reuses once the previous bodies are dropped: no allocation, zeroing or page
+/// faults per request. Smaller bodies get their own allocation, so a small request whose
+/// bytes something keeps (a group member's metadata) never pins the shared buffer; larger
+/// ones too, so an idle connection holds at most the upper bound.
+const SHARED_BODY_BYTES: std::ops::RangeInclusive<usize> = 64 * 1024..=2 << 20;
 
 /// What the writer does for one request.
 enum Reply {
@@ -96,7 +98,7 @@ async fn read_requests(
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), ConnectionError> {
     let mut reader = BufReader::with_capacity(READ_BUFFER_BYTES, reader);
-    let mut bodies = BytesMut::new();
+    let mut shared_bodies = BytesMut::new();
     loop {
         let mut prefix = [0u8; 4];
         tokio::select! {
@@ -114,7 +116,7 @@ async fn read_requests(
             .acquire_many_owned(size as u32)
             .await
             .map_err(|_| ConnectionError::BudgetClosed)?;
-        let body = read_body(&mut reader, &mut bodies, size).await?;
+        let body = read_body(&mut reader, &mut shared_bodies, size).await?;
         let reply = match protocol::decode_request(body)? {
             Decoded::UnsupportedApiVersions {
                 correlation_id,
@@ -174,15 +176,16 @@ async fn read_requests(
     }
 }
 
-/// Reads a request body of `size` bytes, into `bodies` when it is small enough to keep.
+/// Reads a request body of `size` bytes, into `shared` when its size is in
+/// [`SHARED_BODY_BYTES`].
 async fn read_body(
     reader: &mut BufReader<OwnedReadHalf>,
-    bodies: &mut BytesMut,
+    shared: &mut BytesMut,
     size: usize,
 ) -> std::io::Result<Bytes> {
     let mut own = BytesMut::new();
-    let buffer = if size <= BODY_BUFFER_RETAIN_BYTES {
-        bodies
+    let buffer = if SHARED_BODY_BYTES.contains(&size) {
+        shared
     } else {
         &mut own
     };
