@@ -249,10 +249,63 @@ fn cpu_seconds(pid: u32) -> Option<f64> {
 }
 
 fn peak_rss_mib(pid: u32) -> Option<f64> {
+    memory_mib(pid, "VmHWM:")
+}
+
+/// A memory figure of `/proc/<pid>/status` (`VmRSS:`, `VmHWM:`), in MiB.
+fn memory_mib(pid: u32, field: &str) -> Option<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
+    let line = status.lines().find(|line| line.starts_with(field))?;
     let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib / 1024.0)
+}
+
+/// Partitions the idle-partitions scenario creates.
+pub const IDLE_PARTITIONS: i32 = 1000;
+
+/// The broker's resident memory before and after creating one topic of `partitions`
+/// partitions into which nothing is produced.
+#[derive(Debug, Clone, Copy)]
+pub struct IdleGrowth {
+    pub partitions: i32,
+    pub rss_before_mib: f64,
+    pub rss_after_mib: f64,
+}
+
+impl IdleGrowth {
+    pub fn kib_per_partition(&self) -> f64 {
+        (self.rss_after_mib - self.rss_before_mib) * 1024.0 / f64::from(self.partitions.max(1))
+    }
+
+    pub fn to_json(&self) -> serde_json::Value {
+        json!({
+            "workload": "idle-partitions",
+            "partitions": self.partitions,
+            "rss_before_mib": self.rss_before_mib,
+            "rss_after_mib": self.rss_after_mib,
+            "kib_per_partition": self.kib_per_partition(),
+        })
+    }
+}
+
+/// Measures how the broker's RSS grows with `partitions` new, empty partitions.
+pub fn idle_partitions(
+    bootstrap: &str,
+    broker_pid: u32,
+    partitions: i32,
+) -> Result<IdleGrowth, String> {
+    let rss = || memory_mib(broker_pid, "VmRSS:").ok_or("cannot read the broker's RSS");
+    let rss_before_mib = rss()?;
+    create_topic(
+        bootstrap,
+        &format!("bench-idle-{}", now_micros()),
+        partitions,
+    )?;
+    Ok(IdleGrowth {
+        partitions,
+        rss_before_mib,
+        rss_after_mib: rss()?,
+    })
 }
 
 /// Runs `workload` against `bootstrap`; progress lines go to stderr.

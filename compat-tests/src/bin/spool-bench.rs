@@ -5,7 +5,8 @@
 //! - a: 1 KiB messages, 1 partition, acks=all — b: 1 KiB, 6 partitions, 4 producers —
 //!   c: 100-byte messages — d: consume from page cache with large fetches — e: latency at
 //!   50 % of (a)'s throughput — group-commit: 16 producers on one partition, fsyncs counted
-//!   with `perf` when it can trace the broker.
+//!   with `perf` when it can trace the broker — idle-partitions: the broker's RSS growth per
+//!   partition when a topic of 1 000 empty partitions is created.
 //!
 //! Or one custom workload (`--message-bytes`, `--partitions`, …). Progress goes to stderr; a
 //! summary table and one JSON line per workload to stdout, also written to
@@ -31,8 +32,12 @@ struct Args {
     /// The broker's process id (with --bootstrap), for CPU seconds per GiB and peak RSS.
     #[arg(long)]
     broker_pid: Option<u32>,
-    /// Scenarios to run, comma-separated: a,b,c,d,e,group-commit.
-    #[arg(long, default_value = "a,b,c,d,e,group-commit", value_delimiter = ',')]
+    /// Scenarios to run, comma-separated: a,b,c,d,e,group-commit,idle-partitions.
+    #[arg(
+        long,
+        default_value = "a,b,c,d,e,group-commit,idle-partitions",
+        value_delimiter = ','
+    )]
     scenarios: Vec<String>,
     /// Where the JSON results go.
     #[arg(long, default_value = "target/bench")]
@@ -126,6 +131,10 @@ fn main() {
             runtime.block_on(group_commit(&broker));
             continue;
         }
+        if name == "idle-partitions" {
+            idle_partitions(&args);
+            continue;
+        }
         let a_rate = results
             .iter()
             .find(|(workload, _)| workload.name == "a")
@@ -139,7 +148,9 @@ fn main() {
                     eprintln!("e: needs scenario a's throughput first (run a,e); skipped");
                     continue;
                 }
-                None => panic!("unknown scenario {name} (a, b, c, d, e, group-commit)"),
+                None => {
+                    panic!("unknown scenario {name} (a, b, c, d, e, group-commit, idle-partitions)")
+                }
             }
         };
         eprintln!("running {name}: {workload:?}");
@@ -154,7 +165,40 @@ fn main() {
         }
         results.push((workload, outcome));
     }
-    print!("{}", summary(&results));
+    if !results.is_empty() {
+        print!("{}", summary(&results));
+    }
+}
+
+/// RSS growth per empty partition, on the given broker (with --broker-pid) or a fresh spool.
+fn idle_partitions(args: &Args) {
+    let partitions = bench::IDLE_PARTITIONS;
+    let outcome = match (&args.bootstrap, args.broker_pid) {
+        (Some(bootstrap), Some(pid)) => bench::idle_partitions(bootstrap, pid, partitions),
+        (Some(_), None) => {
+            eprintln!("idle-partitions: needs --broker-pid with --bootstrap; skipped");
+            return;
+        }
+        (None, _) => {
+            let mut broker = start_broker();
+            let pid = broker.pid().expect("spawned broker has a pid");
+            let outcome = bench::idle_partitions(&broker.bootstrap, pid, partitions);
+            broker.stop();
+            outcome
+        }
+    };
+    let growth = outcome.unwrap_or_else(|error| panic!("idle-partitions: {error}"));
+    let line = growth.to_json().to_string();
+    println!("{line}");
+    if std::fs::create_dir_all(&args.out).is_ok() {
+        let _ = std::fs::write(args.out.join("idle-partitions.json"), format!("{line}\n"));
+    }
+    println!(
+        "idle partitions: RSS {:.1} MiB -> {:.1} MiB with {partitions} more partitions = {:.1} KiB per partition",
+        growth.rss_before_mib,
+        growth.rss_after_mib,
+        growth.kib_per_partition()
+    );
 }
 
 /// Kafka's own load generators for scenario (a), beside ours, when KAFKA_HOME is set.
