@@ -261,12 +261,25 @@ impl Broker {
         let topic = self
             .metadata
             .create_topic(&plan.name, plan.num_partitions, plan.configs)?;
-        self.logs.open_topic(
+        let opened = self.logs.open_topic(
             &topic.name,
             topic.id,
             0..topic.partitions,
             &self.log_config(&topic),
-        )?;
+        );
+        if let Err(error) = opened {
+            // No half-created topic: the metadata would list partitions that have no log.
+            // (Directories left over are removed as strays on the next start.)
+            let undone = self
+                .metadata
+                .delete_topic(&topic.name)
+                .map_err(TopicError::from)
+                .and_then(|_| Ok(self.logs.delete_topic(&topic.name)?));
+            if let Err(undo) = undone {
+                tracing::error!(topic = %topic.name, error = %undo, "cannot undo a failed topic creation");
+            }
+            return Err(error.into());
+        }
         tracing::info!(topic = %topic.name, id = %topic.id, partitions = topic.partitions, "created topic");
         Ok(topic)
     }
@@ -432,5 +445,44 @@ impl Broker {
             .open_topic(name, topic.id, current..count, &self.log_config(&topic))?;
         tracing::info!(topic = %name, from = current, to = count, "added partitions");
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::SystemClock;
+    use crate::config::Overrides;
+
+    #[test]
+    fn a_topic_whose_logs_cannot_open_is_not_created() {
+        let dir = tempfile::tempdir().unwrap();
+        let overrides = Overrides {
+            data_dir: Some(dir.path().to_owned()),
+            ..Overrides::default()
+        };
+        let config = BrokerConfig::from_map(Default::default(), &overrides).unwrap();
+        let broker = Broker::open(config, Arc::new(SystemClock)).unwrap();
+        // A file where partition 3's directory must go: opening that partition fails.
+        std::fs::write(dir.path().join("t-3"), b"in the way").unwrap();
+        let request = NewTopic {
+            name: "t".into(),
+            num_partitions: 5,
+            replication_factor: 1,
+            ..NewTopic::default()
+        };
+        let plan = broker.plan_topic(&request).unwrap();
+        assert!(matches!(
+            broker.create_topic(plan.clone()),
+            Err(TopicError::Storage(_))
+        ));
+        assert!(broker.metadata.image().topic("t").is_none());
+        assert!(broker.partition("t", 0).is_none());
+        assert!(!dir.path().join("t-0").exists());
+
+        std::fs::remove_file(dir.path().join("t-3")).unwrap();
+        let created = broker.create_topic(plan).unwrap();
+        assert_eq!(created.partitions, 5);
+        assert!(broker.partition("t", 4).is_some());
     }
 }

@@ -11,6 +11,7 @@ pub mod handlers;
 pub mod log;
 pub mod metadata;
 pub mod metrics;
+pub mod open_files;
 pub mod producer_ids;
 pub mod protocol;
 pub mod records;

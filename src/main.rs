@@ -391,6 +391,13 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
+    match spool::open_files::raise_limit() {
+        Ok((before, after)) if after > before => {
+            tracing::info!(before, after, "raised the open files limit")
+        }
+        Ok(_) => {}
+        Err(error) => tracing::warn!(%error, "cannot raise the open files limit"),
+    }
     let overrides = Overrides {
         listen: cli.listen,
         advertise: cli.advertise,
