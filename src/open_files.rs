@@ -7,10 +7,10 @@ use std::io;
 
 /// Never ask for more than this, even when the hard limit is unlimited (the kernel refuses
 /// values above `fs.nr_open`, 1 048 576 by default).
-const OPEN_FILES_MAX: u64 = 1 << 20;
+const OPEN_FILES_MAX: libc::rlim_t = 1 << 20;
 
 /// Raises the soft `RLIMIT_NOFILE` to the hard limit; returns the soft limit before and after.
-pub fn raise_limit() -> io::Result<(u64, u64)> {
+pub fn raise_limit() -> io::Result<(libc::rlim_t, libc::rlim_t)> {
     let mut limit = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
@@ -19,12 +19,12 @@ pub fn raise_limit() -> io::Result<(u64, u64)> {
     if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
         return Err(io::Error::last_os_error());
     }
-    let before = limit.rlim_cur as u64;
-    let target = (limit.rlim_max as u64).min(OPEN_FILES_MAX);
+    let before = limit.rlim_cur;
+    let target = limit.rlim_max.min(OPEN_FILES_MAX);
     if before >= target {
         return Ok((before, before));
     }
-    limit.rlim_cur = target as libc::rlim_t;
+    limit.rlim_cur = target;
     // SAFETY: `limit` is a valid rlimit whose soft value does not exceed its hard value.
     if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) } != 0 {
         return Err(io::Error::last_os_error());
@@ -47,7 +47,7 @@ mod tests {
             unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) },
             0
         );
-        assert_eq!(limit.rlim_cur as u64, after);
-        assert!(after >= (limit.rlim_max as u64).min(OPEN_FILES_MAX));
+        assert_eq!(limit.rlim_cur, after);
+        assert!(after >= limit.rlim_max.min(OPEN_FILES_MAX));
     }
 }
