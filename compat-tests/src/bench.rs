@@ -260,6 +260,30 @@ fn memory_mib(pid: u32, field: &str) -> Option<f64> {
     Some(kib / 1024.0)
 }
 
+/// Restricts every thread of process `pid` to `cpus`; threads it starts later inherit that.
+pub fn pin_process(pid: u32, cpus: &[usize]) -> std::io::Result<()> {
+    // SAFETY: an all-zero cpu_set_t is the empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    for &cpu in cpus {
+        // SAFETY: CPU_SET ignores CPUs beyond the set's size.
+        unsafe { libc::CPU_SET(cpu, &mut set) };
+    }
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))? {
+        let tid: libc::pid_t = task?
+            .file_name()
+            .to_string_lossy()
+            .parse()
+            .map_err(std::io::Error::other)?;
+        // SAFETY: `set` is a valid cpu_set_t of the size given.
+        let done =
+            unsafe { libc::sched_setaffinity(tid, std::mem::size_of::<libc::cpu_set_t>(), &set) };
+        if done != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
 /// Partitions the idle-partitions scenario creates.
 pub const IDLE_PARTITIONS: i32 = 1000;
 
@@ -638,10 +662,13 @@ pub fn scenario(name: &str, a_rate: Option<f64>) -> Option<Workload> {
             workload.consume = ConsumeMode::AfterProduce;
         }
         "e" => {
+            // Produce latency only: a concurrent consumer would compete with the producer and
+            // the broker for the same cores and measure the machine instead.
             let rate = (a_rate? * 0.5).max(1.0) as u64;
             workload.rate = Some(rate);
             workload.messages = rate * 20;
             workload.linger_ms = 0;
+            workload.consume = ConsumeMode::None;
         }
         _ => return None,
     }

@@ -3,8 +3,8 @@
 //! broker with `--bootstrap` (and `--broker-pid` for its CPU and memory):
 //!
 //! - a: 1 KiB messages, 1 partition, acks=all — b: 1 KiB, 6 partitions, 4 producers —
-//!   c: 100-byte messages — d: consume from page cache with large fetches — e: latency at
-//!   50 % of (a)'s throughput — group-commit: 16 producers on one partition, fsyncs counted
+//!   c: 100-byte messages — d: consume from page cache with large fetches — e: produce
+//!   latency at 50 % of (a)'s throughput, broker and clients on separate CPUs — group-commit: 16 producers on one partition, fsyncs counted
 //!   with `perf` when it can trace the broker — idle-partitions: the broker's RSS growth per
 //!   partition when a topic of 1 000 empty partitions is created.
 //!
@@ -98,18 +98,59 @@ fn start_broker() -> SpawnedBroker {
     SpawnedBroker::start(&std::env::var("SPOOL_BENCH_CONFIG").unwrap_or_default())
 }
 
-/// Runs `workload` on the given broker, or on a fresh spool.
-fn run(args: &Args, workload: &Workload) -> Results {
+/// Runs `workload` on the given broker, or on a fresh spool; with `separate_cores` (and a
+/// machine of at least two), the fresh spool runs on the upper half of the CPUs and the
+/// clients on the lower half, so latency is not the two fighting over a core.
+fn run(args: &Args, workload: &Workload, separate_cores: bool) -> Results {
     let outcome = match &args.bootstrap {
         Some(bootstrap) => bench::run(bootstrap, workload, args.broker_pid),
         None => {
             let mut broker = start_broker();
+            let pinned = separate_cores && pin_apart(&broker);
             let results = bench::run(&broker.bootstrap, workload, broker.pid());
             broker.stop();
+            if pinned {
+                unpin_self();
+            }
             results
         }
     };
     outcome.unwrap_or_else(|error| panic!("workload {}: {error}", workload.name))
+}
+
+/// CPUs of the machine (not of this process's affinity, which pinning narrows).
+fn online_cpus() -> usize {
+    // SAFETY: sysconf has no preconditions.
+    usize::try_from(unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) }).map_or(1, |n| n.max(1))
+}
+
+/// Pins `broker` to the upper half of the CPUs and this process to the lower half.
+fn pin_apart(broker: &SpawnedBroker) -> bool {
+    let cpus = online_cpus();
+    let (Some(pid), true) = (broker.pid(), cpus >= 2) else {
+        eprintln!("latency: one CPU here, broker and clients share it");
+        return false;
+    };
+    let (clients, brokers): (Vec<usize>, Vec<usize>) = (0..cpus).partition(|cpu| *cpu < cpus / 2);
+    match bench::pin_process(pid, &brokers)
+        .and_then(|()| bench::pin_process(std::process::id(), &clients))
+    {
+        Ok(()) => {
+            eprintln!("latency: broker on CPUs {brokers:?}, clients on {clients:?}");
+            true
+        }
+        Err(error) => {
+            eprintln!("latency: cannot pin ({error}); broker and clients share the CPUs");
+            false
+        }
+    }
+}
+
+fn unpin_self() {
+    let all: Vec<usize> = (0..online_cpus()).collect();
+    if let Err(error) = bench::pin_process(std::process::id(), &all) {
+        eprintln!("cannot unpin the clients: {error}");
+    }
 }
 
 fn main() {
@@ -154,7 +195,7 @@ fn main() {
             }
         };
         eprintln!("running {name}: {workload:?}");
-        let outcome = run(&args, &workload);
+        let outcome = run(&args, &workload, name == "e");
         let line = outcome.to_json(&workload).to_string();
         println!("{line}");
         if std::fs::create_dir_all(&args.out).is_ok() {
