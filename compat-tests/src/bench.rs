@@ -132,8 +132,17 @@ impl Percentiles {
 pub struct BrokerCost {
     pub cpu_seconds: f64,
     pub cpu_seconds_per_gib: f64,
+    /// When the messages are read back after producing: the CPU seconds per GiB of each
+    /// phase on its own.
+    pub phases: Option<PhaseCost>,
     /// Peak resident memory of the process since it started (VmHWM).
     pub peak_rss_mib: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PhaseCost {
+    pub produce_cpu_seconds_per_gib: f64,
+    pub consume_cpu_seconds_per_gib: f64,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -165,7 +174,12 @@ impl Results {
             "ack_latency": percentiles(&self.ack_latency),
             "consume": self.consume.as_ref().map(throughput),
             "end_to_end_latency": percentiles(&self.end_to_end_latency),
-            "broker": self.broker.map(|b| json!({"cpu_seconds": b.cpu_seconds, "cpu_seconds_per_gib": b.cpu_seconds_per_gib, "peak_rss_mib": b.peak_rss_mib})),
+            "broker": self.broker.map(|b| json!({
+                "cpu_seconds": b.cpu_seconds, "cpu_seconds_per_gib": b.cpu_seconds_per_gib,
+                "produce_cpu_seconds_per_gib": b.phases.map(|p| p.produce_cpu_seconds_per_gib),
+                "consume_cpu_seconds_per_gib": b.phases.map(|p| p.consume_cpu_seconds_per_gib),
+                "peak_rss_mib": b.peak_rss_mib,
+            })),
         })
     }
 }
@@ -398,6 +412,7 @@ pub fn run(
     };
 
     let (produce, ack_latencies) = produce(bootstrap, &topic, workload, &produced, deadline)?;
+    let cpu_after_produce = broker_pid.and_then(cpu_seconds);
     expected.store(produce.messages, Ordering::Release);
     let (consume_result, e2e) = match workload.consume {
         ConsumeMode::None => (None, Vec::new()),
@@ -420,13 +435,23 @@ pub fn run(
     let _ = progress.1.join();
 
     let broker = broker_pid.and_then(|pid| {
-        let cpu = cpu_seconds(pid)? - cpu_before?;
-        let moved = produce.messages as f64
-            * workload.message_bytes as f64
-            * if consume_result.is_some() { 2.0 } else { 1.0 };
+        let cpu_after = cpu_seconds(pid)?;
+        let cpu = cpu_after - cpu_before?;
+        let gib = (produce.messages as f64 * workload.message_bytes as f64 / GIB).max(1e-12);
+        let moved = gib * if consume_result.is_some() { 2.0 } else { 1.0 };
+        let phases = (workload.consume == ConsumeMode::AfterProduce)
+            .then(|| {
+                let middle = cpu_after_produce?;
+                Some(PhaseCost {
+                    produce_cpu_seconds_per_gib: (middle - cpu_before?) / gib,
+                    consume_cpu_seconds_per_gib: (cpu_after - middle) / gib,
+                })
+            })
+            .flatten();
         Some(BrokerCost {
             cpu_seconds: cpu,
-            cpu_seconds_per_gib: cpu / (moved / GIB).max(1e-12),
+            cpu_seconds_per_gib: cpu / moved,
+            phases,
             peak_rss_mib: peak_rss_mib(pid)?,
         })
     });

@@ -352,6 +352,16 @@ fn summary(results: &[(Workload, Results)]) -> String {
                 .map_or_else(dash, |b| format!("{:.0}", b.peak_rss_mib)),
         ));
     }
+    for (_, result) in results {
+        if let Some(phases) = result.broker.and_then(|b| b.phases) {
+            text.push_str(&format!(
+                "{}: broker CPU s/GiB by phase: produce {:.2}, consume {:.2}\n",
+                result.workload,
+                phases.produce_cpu_seconds_per_gib,
+                phases.consume_cpu_seconds_per_gib
+            ));
+        }
+    }
     text
 }
 
