@@ -99,6 +99,8 @@ async fn read_requests(
 ) -> Result<(), ConnectionError> {
     let mut reader = BufReader::with_capacity(READ_BUFFER_BYTES, reader);
     let mut shared_bodies = BytesMut::new();
+    // Kafka's spelling of the peer in group member descriptions.
+    let client_host = format!("/{}", peer.ip());
     loop {
         let mut prefix = [0u8; 4];
         tokio::select! {
@@ -132,7 +134,7 @@ async fn read_requests(
                 ))))
             }
             Decoded::Request { mut context, body } => {
-                context.client_host = format!("/{}", peer.ip());
+                context.client_host.clone_from(&client_host);
                 let span = tracing::debug_span!(
                     "request",
                     api = ?context.api_key,
