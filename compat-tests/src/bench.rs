@@ -612,6 +612,10 @@ fn consume(
             workload.fetch_bytes.to_string(),
         )
         .set("fetch.wait.max.ms", "10")
+        // librdkafka pauses fetching for this long once its local queue holds more than
+        // queued.min.messages (1 s by default): with small messages and large fetches that
+        // pause, not the broker, would be the end-to-end latency.
+        .set("fetch.queue.backoff.ms", "1")
         .create()
     {
         Ok(consumer) => consumer,
