@@ -153,6 +153,83 @@ pub struct Results {
     pub consume: Option<Throughput>,
     pub end_to_end_latency: Option<Percentiles>,
     pub broker: Option<BrokerCost>,
+    /// The broker's own Produce latency, from spool's metrics endpoint when it has one.
+    pub broker_produce_latency: Option<BucketPercentiles>,
+}
+
+/// Upper bounds, in ms, of the histogram buckets that hold the p50, p99 and p99.9.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BucketPercentiles {
+    pub p50_at_most: f64,
+    pub p99_at_most: f64,
+    pub p999_at_most: f64,
+}
+
+/// Cumulative histogram buckets: (upper bound in seconds, observations at or below it).
+pub type Histogram = Vec<(f64, f64)>;
+
+/// How long a metrics scrape may take.
+const SCRAPE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// spool's `spool_request_duration_seconds` buckets for Produce, read from its metrics
+/// endpoint (`http://HOST:PORT/metrics`); `None` if the endpoint does not answer.
+pub fn produce_latency_histogram(url: &str) -> Option<Histogram> {
+    use std::io::{Read, Write};
+    let address = url.strip_prefix("http://")?.strip_suffix("/metrics")?;
+    let mut stream = std::net::TcpStream::connect(address).ok()?;
+    stream.set_read_timeout(Some(SCRAPE_TIMEOUT)).ok()?;
+    write!(stream, "GET /metrics HTTP/1.1\r\nHost: {address}\r\n\r\n").ok()?;
+    let mut text = String::new();
+    stream.read_to_string(&mut text).ok()?;
+    let buckets: Histogram = text
+        .lines()
+        .filter_map(|line| {
+            let labels = line.strip_prefix("spool_request_duration_seconds_bucket{")?;
+            let (labels, count) = labels.split_once("} ")?;
+            if !labels.split(',').any(|label| label == "api=\"Produce\"") {
+                return None;
+            }
+            let bound = labels
+                .split(',')
+                .find_map(|label| label.strip_prefix("le=\""))?
+                .trim_end_matches('"');
+            let bound = match bound {
+                "+Inf" => f64::INFINITY,
+                bound => bound.parse().ok()?,
+            };
+            Some((bound, count.trim().parse().ok()?))
+        })
+        .collect();
+    // No buckets yet (no Produce request so far) is an empty histogram, not a failure.
+    Some(buckets)
+}
+
+/// The bucket percentiles of what was observed between two readings of a histogram.
+pub fn bucket_percentiles(before: &Histogram, after: &Histogram) -> Option<BucketPercentiles> {
+    let delta: Histogram = after
+        .iter()
+        .map(|(bound, count)| {
+            let earlier = before
+                .iter()
+                .find(|(b, _)| b == bound)
+                .map_or(0.0, |(_, c)| *c);
+            (*bound, count - earlier)
+        })
+        .collect();
+    let total = delta.iter().map(|(_, count)| *count).fold(0.0, f64::max);
+    let at = |q: f64| {
+        delta
+            .iter()
+            .find(|(_, count)| *count >= q * total)
+            .map(|(bound, _)| bound * 1000.0)
+    };
+    (total > 0.0).then(|| {
+        Some(BucketPercentiles {
+            p50_at_most: at(0.5)?,
+            p99_at_most: at(0.99)?,
+            p999_at_most: at(0.999)?,
+        })
+    })?
 }
 
 impl Results {
@@ -179,6 +256,10 @@ impl Results {
                 "produce_cpu_seconds_per_gib": b.phases.map(|p| p.produce_cpu_seconds_per_gib),
                 "consume_cpu_seconds_per_gib": b.phases.map(|p| p.consume_cpu_seconds_per_gib),
                 "peak_rss_mib": b.peak_rss_mib,
+            })),
+            "broker_produce_latency": self.broker_produce_latency.map(|p| json!({
+                "p50_ms_at_most": p.p50_at_most, "p99_ms_at_most": p.p99_at_most,
+                "p999_ms_at_most": p.p999_at_most,
             })),
         })
     }
@@ -466,6 +547,7 @@ pub fn run(
             None
         },
         broker,
+        broker_produce_latency: None,
     })
 }
 
@@ -707,6 +789,21 @@ pub fn scenario(name: &str, a_rate: Option<f64>) -> Option<Workload> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bucket_percentiles_use_the_observations_between_readings() {
+        let before = vec![(0.001, 10.0), (0.002, 10.0), (f64::INFINITY, 10.0)];
+        let after = vec![(0.001, 1000.0), (0.002, 1095.0), (f64::INFINITY, 1110.0)];
+        let p = bucket_percentiles(&before, &after).unwrap();
+        assert_eq!((p.p50_at_most, p.p99_at_most), (1.0, f64::INFINITY));
+        let after = vec![(0.001, 1000.0), (0.002, 1110.0), (f64::INFINITY, 1110.0)];
+        let p = bucket_percentiles(&before, &after).unwrap();
+        assert_eq!(
+            (p.p50_at_most, p.p99_at_most, p.p999_at_most),
+            (1.0, 2.0, 2.0)
+        );
+        assert_eq!(bucket_percentiles(&before, &before), None);
+    }
 
     #[test]
     fn percentiles_pick_the_nearest_rank() {

@@ -32,6 +32,10 @@ struct Args {
     /// The broker's process id (with --bootstrap), for CPU seconds per GiB and peak RSS.
     #[arg(long)]
     broker_pid: Option<u32>,
+    /// spool's metrics endpoint (with --bootstrap; `http://HOST:PORT/metrics`), for the
+    /// broker's own Produce latency beside the clients' figures.
+    #[arg(long)]
+    broker_metrics: Option<String>,
     /// Scenarios to run, comma-separated: a,b,c,d,e,group-commit,idle-partitions.
     #[arg(
         long,
@@ -93,9 +97,33 @@ fn custom_workload(args: &Args) -> Workload {
     }
 }
 
-/// A fresh spool, with `SPOOL_BENCH_CONFIG` as extra config.
+/// A fresh spool, with `SPOOL_BENCH_CONFIG` as extra config, serving metrics on a free port
+/// unless that config says otherwise.
 fn start_broker() -> SpawnedBroker {
-    SpawnedBroker::start(&std::env::var("SPOOL_BENCH_CONFIG").unwrap_or_default())
+    let mut config = std::env::var("SPOOL_BENCH_CONFIG").unwrap_or_default();
+    if !config.contains("metrics.listen") {
+        config.push_str("\n\"metrics.listen\" = \"127.0.0.1:0\"\n");
+    }
+    SpawnedBroker::start(&config)
+}
+
+/// Runs `workload`, reading the broker's Produce latency histogram before and after when
+/// `metrics` names spool's endpoint.
+fn run_measured(
+    bootstrap: &str,
+    workload: &Workload,
+    pid: Option<u32>,
+    metrics: Option<&str>,
+) -> Result<Results, String> {
+    let before = metrics.and_then(bench::produce_latency_histogram);
+    let mut results = bench::run(bootstrap, workload, pid)?;
+    results.broker_produce_latency = metrics
+        .zip(before)
+        .and_then(|(url, before)| {
+            bench::produce_latency_histogram(url).map(|after| (before, after))
+        })
+        .and_then(|(before, after)| bench::bucket_percentiles(&before, &after));
+    Ok(results)
 }
 
 /// Runs `workload` on the given broker, or on a fresh spool; with `separate_cores` (and a
@@ -103,11 +131,21 @@ fn start_broker() -> SpawnedBroker {
 /// clients on the lower half, so latency is not the two fighting over a core.
 fn run(args: &Args, workload: &Workload, separate_cores: bool) -> Results {
     let outcome = match &args.bootstrap {
-        Some(bootstrap) => bench::run(bootstrap, workload, args.broker_pid),
+        Some(bootstrap) => run_measured(
+            bootstrap,
+            workload,
+            args.broker_pid,
+            args.broker_metrics.as_deref(),
+        ),
         None => {
             let mut broker = start_broker();
             let pinned = separate_cores && pin_apart(&broker);
-            let results = bench::run(&broker.bootstrap, workload, broker.pid());
+            let results = run_measured(
+                &broker.bootstrap,
+                workload,
+                broker.pid(),
+                broker.metrics_url().as_deref(),
+            );
             broker.stop();
             if pinned {
                 unpin_self();
@@ -353,6 +391,12 @@ fn summary(results: &[(Workload, Results)]) -> String {
         ));
     }
     for (_, result) in results {
+        if let Some(p) = result.broker_produce_latency {
+            text.push_str(&format!(
+                "{}: broker's own Produce latency (its histogram buckets): p50 <= {} ms, p99 <= {} ms, p99.9 <= {} ms\n",
+                result.workload, p.p50_at_most, p.p99_at_most, p.p999_at_most
+            ));
+        }
         if let Some(phases) = result.broker.and_then(|b| b.phases) {
             text.push_str(&format!(
                 "{}: broker CPU s/GiB by phase: produce {:.2}, consume {:.2}\n",
