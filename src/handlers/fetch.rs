@@ -79,7 +79,7 @@ pub async fn handle(broker: Arc<Broker>, version: i16, request: FetchRequest) ->
     loop {
         let (answer, bytes, has_error) = read_all(&topics, max_bytes, read_committed);
         if bytes >= min_bytes || has_error || watchers.is_empty() || Instant::now() >= deadline {
-            return counted(&topics, answer);
+            return cached(counted(&topics, answer)).await;
         }
         let changed = select_all(
             watchers
@@ -90,10 +90,35 @@ pub async fn handle(broker: Arc<Broker>, version: i16, request: FetchRequest) ->
             Ok((Ok(()), _, _)) => continue,
             // A partition was deleted (its sender dropped) or the wait timed out: answer now.
             Ok((Err(_), _, _)) | Err(_) => {
-                return counted(&topics, read_all(&topics, max_bytes, read_committed).0)
+                let answer = read_all(&topics, max_bytes, read_committed).0;
+                return cached(counted(&topics, answer)).await;
             }
         }
     }
+}
+
+/// Loads the answer's records that are not in the page cache on the blocking pool: the
+/// connection sends them from a runtime thread, which must not wait for the disk (a consumer
+/// catching up on old data would stall every connection served by that thread).
+async fn cached(answer: Answer) -> Answer {
+    let cold: Vec<FileSlice> = answer
+        .records
+        .iter()
+        .flatten()
+        .filter(|slice| !slice.is_cached().unwrap_or(false))
+        .cloned()
+        .collect();
+    if cold.is_empty() {
+        return answer;
+    }
+    let loaded = tokio::task::spawn_blocking(move || cold.iter().try_for_each(FileSlice::load));
+    match loaded.await {
+        Ok(Ok(())) => {}
+        // Sending the same range will meet the same error and close the connection.
+        Ok(Err(error)) => tracing::warn!(%error, "loading records into the page cache failed"),
+        Err(error) => tracing::error!(%error, "loading records into the page cache panicked"),
+    }
+    answer
 }
 
 /// Counts the record bytes of the answer per topic (metrics); answers are in topic order.
@@ -270,5 +295,67 @@ fn read_partition(
             };
             (data, None)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::fd::AsRawFd;
+
+    use kafka_protocol::messages::fetch_request::FetchPartition;
+    use kafka_protocol::protocol::StrBytes;
+
+    use super::*;
+    use crate::clock::SystemClock;
+    use crate::config::{BrokerConfig, Overrides};
+    use crate::records::batch::testing::build_batch;
+    use crate::records::BatchView;
+
+    #[tokio::test]
+    async fn records_not_in_the_page_cache_are_loaded_before_the_answer() {
+        let dir = tempfile::tempdir().unwrap();
+        let overrides = Overrides {
+            data_dir: Some(dir.path().to_owned()),
+            ..Overrides::default()
+        };
+        let config = BrokerConfig::from_map(Default::default(), &overrides).unwrap();
+        let broker = Arc::new(Broker::open(config, Arc::new(SystemClock)).unwrap());
+        broker.auto_create_topic("t").unwrap();
+        let log = broker.partition("t", 0).unwrap();
+        for _ in 0..64 {
+            let batch = build_batch(4, 0, &[7u8; 16 * 1024]);
+            log.append(&BatchView::parse(&batch).unwrap()).unwrap();
+        }
+        // Synced pages are clean, so POSIX_FADV_DONTNEED drops them from the page cache.
+        log.flush(log.log_end_offset()).await.unwrap();
+        for entry in std::fs::read_dir(log.dir()).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|ext| ext == "log") {
+                let file = std::fs::File::open(path).unwrap();
+                // SAFETY: advice on an open file descriptor.
+                unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+            }
+        }
+        let cold = log
+            .read_slice(0, 50 << 20, true, Isolation::ReadUncommitted)
+            .unwrap()
+            .records
+            .unwrap();
+        let evicted = !cold.is_cached().unwrap();
+
+        let request = FetchRequest::default()
+            .with_max_bytes(50 << 20)
+            .with_topics(vec![FetchTopic::default()
+                .with_topic(TopicName(StrBytes::from_static_str("t")))
+                .with_partitions(vec![FetchPartition::default()
+                    .with_partition(0)
+                    .with_partition_max_bytes(50 << 20)])]);
+        let answer = handle(broker, 12, request).await;
+        let records = answer.records[0].as_ref().expect("records");
+        assert_eq!(records.len(), cold.len());
+        assert!(
+            records.is_cached().unwrap(),
+            "records are in the page cache (evicted before: {evicted})"
+        );
     }
 }
