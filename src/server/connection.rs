@@ -26,7 +26,9 @@ use crate::protocol::{self, DecodeError, Decoded, FramePart, ResponseFrame};
 /// Requests a connection may have dispatched but not yet answered; past this the connection
 /// stops reading (backpressure). Kafka clients pipeline up to 5 by default.
 pub const REQUESTS_IN_FLIGHT_MAX: usize = 16;
-const READ_BUFFER_BYTES: usize = 64 * 1024;
+/// Buffers request prefixes and small requests; larger bodies are read straight into their
+/// own buffer, so a bigger one would only add copies and idle memory per connection.
+const READ_BUFFER_BYTES: usize = 16 * 1024;
 /// Request bodies of this many bytes (produce batches, in practice) are read into one buffer
 /// the connection reuses once the previous bodies are dropped: no allocation, zeroing or page
 /// faults per request. Smaller bodies get their own allocation, so a small request whose
