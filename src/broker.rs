@@ -448,20 +448,32 @@ impl Broker {
     }
 }
 
+/// Brokers for unit tests.
+#[cfg(test)]
+pub(crate) mod testing {
+    use std::path::Path;
+
+    use crate::config::{BrokerConfig, Overrides};
+
+    /// Kafka's defaults, with the data under `dir`.
+    pub fn config_in(dir: &Path) -> BrokerConfig {
+        let overrides = Overrides {
+            data_dir: Some(dir.to_owned()),
+            ..Overrides::default()
+        };
+        BrokerConfig::from_map(Default::default(), &overrides).unwrap()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::clock::SystemClock;
-    use crate::config::Overrides;
 
     #[test]
     fn a_topic_whose_logs_cannot_open_is_not_created() {
         let dir = tempfile::tempdir().unwrap();
-        let overrides = Overrides {
-            data_dir: Some(dir.path().to_owned()),
-            ..Overrides::default()
-        };
-        let config = BrokerConfig::from_map(Default::default(), &overrides).unwrap();
+        let config = testing::config_in(dir.path());
         let broker = Broker::open(config, Arc::new(SystemClock)).unwrap();
         // A file where partition 3's directory must go: opening that partition fails.
         std::fs::write(dir.path().join("t-3"), b"in the way").unwrap();

@@ -307,18 +307,13 @@ mod tests {
 
     use super::*;
     use crate::clock::SystemClock;
-    use crate::config::{BrokerConfig, Overrides};
     use crate::records::batch::testing::build_batch;
     use crate::records::BatchView;
 
     #[tokio::test]
     async fn records_not_in_the_page_cache_are_loaded_before_the_answer() {
         let dir = tempfile::tempdir().unwrap();
-        let overrides = Overrides {
-            data_dir: Some(dir.path().to_owned()),
-            ..Overrides::default()
-        };
-        let config = BrokerConfig::from_map(Default::default(), &overrides).unwrap();
+        let config = crate::broker::testing::config_in(dir.path());
         let broker = Arc::new(Broker::open(config, Arc::new(SystemClock)).unwrap());
         broker.auto_create_topic("t").unwrap();
         let log = broker.partition("t", 0).unwrap();

@@ -293,7 +293,6 @@ pub fn check_leader_epoch(requested: i32, ours: i32) -> Option<kafka_protocol::R
 mod tests {
     use super::*;
     use crate::clock::SystemClock;
-    use crate::config::{BrokerConfig, Overrides};
     use crate::protocol::guard::tests::sample;
     use bytes::Bytes;
     use kafka_protocol::protocol::StrBytes;
@@ -305,11 +304,7 @@ mod tests {
     #[tokio::test]
     async fn every_advertised_version_answers_with_an_encodable_response() {
         let dir = tempfile::tempdir().unwrap();
-        let overrides = Overrides {
-            data_dir: Some(dir.path().to_owned()),
-            ..Overrides::default()
-        };
-        let mut config = BrokerConfig::from_map(Default::default(), &overrides).unwrap();
+        let mut config = crate::broker::testing::config_in(dir.path());
         config.num_partitions = 2;
         config.group.initial_rebalance_delay_ms = 0;
         config.group.offsets_topic_partitions = 2;
