@@ -30,6 +30,13 @@ pub fn check(code: i16, what: &str, message: Option<&StrBytes>) -> Result<(), Cl
     }
 }
 
+/// The one result in the response to a request about one resource.
+pub fn single<'a, T>(results: &'a [T], api: &str) -> Result<&'a T, CliError> {
+    results
+        .first()
+        .ok_or_else(|| CliError::Kafka(format!("empty {api} response")))
+}
+
 pub fn topic_name(name: &str) -> TopicName {
     TopicName(StrBytes::from_string(name.to_owned()))
 }

@@ -9,7 +9,7 @@ use kafka_protocol::messages::{DescribeConfigsRequest, IncrementalAlterConfigsRe
 use kafka_protocol::protocol::StrBytes;
 use serde::Serialize;
 
-use super::cluster::{check, versions, Cluster};
+use super::cluster::{check, single, versions, Cluster};
 use super::CliError;
 
 /// Kafka's `ConfigSource` names, by code.
@@ -68,10 +68,7 @@ pub fn get(cluster: &mut Cluster, resource: &Resource) -> Result<Vec<ConfigRow>,
         Resource::Topic(_) => cluster.any()?,
     };
     let response = connection.call(&request, versions(1, 4))?;
-    let result = response
-        .results
-        .first()
-        .ok_or_else(|| CliError::Kafka("empty DescribeConfigs response".into()))?;
+    let result = single(&response.results, "DescribeConfigs")?;
     check(
         result.error_code,
         &format!("describe configs of '{name}'"),
@@ -125,10 +122,7 @@ pub fn set(
         Resource::Topic(_) => cluster.controller()?,
     };
     let response = connection.call(&request, versions(0, 1))?;
-    let result = response
-        .responses
-        .first()
-        .ok_or_else(|| CliError::Kafka("empty IncrementalAlterConfigs response".into()))?;
+    let result = single(&response.responses, "IncrementalAlterConfigs")?;
     check(
         result.error_code,
         &format!("alter configs of '{name}'"),

@@ -7,7 +7,7 @@ use kafka_protocol::messages::{CreatePartitionsRequest, CreateTopicsRequest, Del
 use kafka_protocol::protocol::StrBytes;
 use serde::Serialize;
 
-use super::cluster::{check, topic_name, versions, Cluster};
+use super::cluster::{check, single, topic_name, versions, Cluster};
 use super::configs::{self, ConfigRow, Resource};
 use super::{CliError, Outcome};
 
@@ -146,10 +146,7 @@ pub fn create(
     let response = Cluster::connect(bootstrap)?
         .controller()?
         .call(&request, versions(2, 7))?;
-    let result = response
-        .topics
-        .first()
-        .ok_or_else(|| CliError::Kafka("empty CreateTopics response".into()))?;
+    let result = single(&response.topics, "CreateTopics")?;
     check(
         result.error_code,
         &format!("create topic '{name}'"),
@@ -198,10 +195,7 @@ pub fn add_partitions(bootstrap: &str, topic: &str, count: i32) -> Result<i32, C
             .with_assignments(None)])
         .with_timeout_ms(TOPIC_CHANGE_TIMEOUT_MS);
     let response = cluster.controller()?.call(&request, versions(0, 3))?;
-    let result = response
-        .results
-        .first()
-        .ok_or_else(|| CliError::Kafka("empty CreatePartitions response".into()))?;
+    let result = single(&response.results, "CreatePartitions")?;
     check(
         result.error_code,
         &format!("add partitions to '{topic}'"),

@@ -9,6 +9,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use crate::log::segment;
+
 /// Buffer [`FileSlice::load`] reads through.
 const LOAD_BUFFER_BYTES: u64 = 256 * 1024;
 
@@ -46,9 +48,7 @@ impl FileSlice {
 
     /// The bytes of the range, read into memory.
     pub fn read(&self) -> io::Result<Bytes> {
-        let mut bytes = vec![0u8; self.len as usize];
-        self.file.read_exact_at(&mut bytes, self.position)?;
-        Ok(Bytes::from(bytes))
+        segment::read_range(&self.file, self.position, self.len as usize).map(Bytes::from)
     }
 
     /// Whether every page of the range is in the page cache, so that sending it does not wait
