@@ -778,7 +778,10 @@ pub fn scenario(name: &str, a_rate: Option<f64>) -> Option<Workload> {
             let rate = (a_rate? * 0.5).max(1.0) as u64;
             workload.rate = Some(rate);
             workload.messages = rate * 20;
-            workload.linger_ms = 0;
+            // At linger 0 rdkafka sends a request per handful of messages (~10 000/s at half of
+            // a's rate) and its own queueing becomes the tail: with fsync off, the broker
+            // answered 99.9 % of requests within 3.2 ms while the clients saw p99 30 ms.
+            workload.linger_ms = 1;
             workload.consume = ConsumeMode::None;
         }
         _ => return None,
