@@ -37,6 +37,8 @@ pub struct Workload {
     /// Read the messages back: concurrently (end-to-end latency), or only once all are
     /// produced (consume from page cache).
     pub consume: ConsumeMode,
+    /// Consumers reading them back, the partitions dealt out between them.
+    pub consumers: usize,
     pub acks: String,
     pub compression: String,
     pub linger_ms: u32,
@@ -66,6 +68,7 @@ impl Workload {
             partitions: 1,
             producers: 1,
             consume: ConsumeMode::Concurrent,
+            consumers: 1,
             acks: "all".to_owned(),
             compression: "none".to_owned(),
             linger_ms: 5,
@@ -243,6 +246,7 @@ impl Results {
             "parameters": {
                 "message_bytes": workload.message_bytes, "messages": workload.messages,
                 "partitions": workload.partitions, "producers": workload.producers,
+                "consumers": workload.consumers,
                 "acks": workload.acks, "compression": workload.compression,
                 "linger_ms": workload.linger_ms, "batch_bytes": workload.batch_bytes,
                 "rate": workload.rate, "fetch_bytes": workload.fetch_bytes,
@@ -446,9 +450,10 @@ pub fn run(
         let (workload, bootstrap, topic) = (workload.clone(), bootstrap.to_owned(), topic.clone());
         let (consumed, expected) = (Arc::clone(&consumed), Arc::clone(&expected));
         let (ready, fetching) = std::sync::mpsc::channel();
-        let marker = send_marker(&bootstrap, &topic);
+        let marker = send_markers(&bootstrap, &topic, workload.partitions);
+        let readers = workload.consumers.max(1);
         let handle = thread::spawn(move || {
-            consume(
+            consume_all(
                 &bootstrap,
                 &topic,
                 &workload,
@@ -458,11 +463,17 @@ pub fn run(
                 Some(ready),
             )
         });
-        // Produce only once the consumer is fetching (it has read the marker), so end-to-end
-        // latency does not include its start-up.
+        // Produce only once every consumer is fetching (has read a marker), so end-to-end
+        // latency does not include their start-up.
         match marker {
             Ok(()) => {
-                let _ = fetching.recv_timeout(Duration::from_secs(10));
+                let waited = Instant::now() + Duration::from_secs(10);
+                for _ in 0..readers {
+                    let left = waited.saturating_duration_since(Instant::now());
+                    if fetching.recv_timeout(left).is_err() {
+                        break;
+                    }
+                }
             }
             Err(error) => eprintln!("marker record: {error}"),
         }
@@ -505,7 +516,7 @@ pub fn run(
             }),
         ConsumeMode::AfterProduce => {
             let deadline = Instant::now() + workload.max_duration;
-            let (throughput, _) = consume(
+            let (throughput, _) = consume_all(
                 bootstrap, &topic, workload, &consumed, &expected, deadline, None,
             );
             (Some(throughput), Vec::new())
@@ -653,30 +664,52 @@ fn produce(
     ))
 }
 
-/// The payload of the marker record sent before a concurrent run: the consumer is fetching
-/// once it has read it. Its zero stamp keeps it out of the counts and latencies.
+/// The payload of the marker records sent before a concurrent run: a consumer is fetching
+/// once it has read one. Their zero stamp keeps them out of the counts and latencies.
 const MARKER: [u8; STAMP_BYTES] = [0; STAMP_BYTES];
 
-/// Sends the marker record to partition 0.
-fn send_marker(bootstrap: &str, topic: &str) -> Result<(), String> {
+/// Sends a marker record to each partition.
+fn send_markers(bootstrap: &str, topic: &str, partitions: i32) -> Result<(), String> {
     let producer: rdkafka::producer::BaseProducer =
         client(bootstrap).create().map_err(|e| e.to_string())?;
-    producer
-        .send(
-            BaseRecord::<(), [u8]>::to(topic)
-                .payload(&MARKER[..])
-                .partition(0),
-        )
-        .map_err(|(error, _)| error.to_string())?;
+    for partition in 0..partitions {
+        producer
+            .send(
+                BaseRecord::<(), [u8]>::to(topic)
+                    .payload(&MARKER[..])
+                    .partition(partition),
+            )
+            .map_err(|(error, _)| error.to_string())?;
+    }
     producer
         .flush(Duration::from_secs(10))
         .map_err(|e| e.to_string())
 }
 
-/// Reads every partition from the beginning until `expected` messages (or the deadline);
-/// returns the throughput and each message's end-to-end latency (µs). Says on `ready` when it
-/// is fetching.
-fn consume(
+/// Deals `partitions` out to `consumers` (round robin); none gets an empty share when there are
+/// at least as many partitions as consumers.
+pub fn assignments(partitions: i32, consumers: usize) -> Vec<Vec<i32>> {
+    let consumers = consumers.max(1);
+    let mut shares = vec![Vec::new(); consumers];
+    for partition in 0..partitions {
+        shares[partition as usize % consumers].push(partition);
+    }
+    shares
+}
+
+/// What one consumer read: its messages' count and end-to-end latencies (µs), and when it read
+/// the first and the last.
+struct Consumed {
+    count: u64,
+    first: Option<Instant>,
+    last: Option<Instant>,
+    latencies: Vec<u64>,
+}
+
+/// Runs the workload's consumers, each on its share of the partitions, until they have read
+/// `expected` messages between them (or the deadline); returns their combined throughput and
+/// end-to-end latencies. Each says on `ready` when it is fetching.
+fn consume_all(
     bootstrap: &str,
     topic: &str,
     workload: &Workload,
@@ -685,6 +718,54 @@ fn consume(
     deadline: Instant,
     ready: Option<std::sync::mpsc::Sender<()>>,
 ) -> (Throughput, Vec<u64>) {
+    let shares = assignments(workload.partitions, workload.consumers);
+    let readers: Vec<Consumed> = thread::scope(|scope| {
+        let handles: Vec<_> = shares
+            .iter()
+            .map(|partitions| {
+                let ready = ready.clone();
+                scope.spawn(move || {
+                    consume(
+                        bootstrap, topic, partitions, workload, consumed, expected, deadline, ready,
+                    )
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .filter_map(|handle| handle.join().ok())
+            .collect()
+    });
+    let count = readers.iter().map(|reader| reader.count).sum();
+    let first = readers.iter().filter_map(|reader| reader.first).min();
+    let last = readers.iter().filter_map(|reader| reader.last).max();
+    let elapsed = first
+        .zip(last)
+        .map_or(Duration::ZERO, |(first, last)| last.duration_since(first));
+    let latencies = readers
+        .into_iter()
+        .flat_map(|reader| reader.latencies)
+        .collect();
+    (
+        Throughput::new(count, workload.message_bytes, elapsed),
+        latencies,
+    )
+}
+
+/// One consumer: reads `partitions` from the beginning until all consumers have read
+/// `expected` messages between them (`consumed`), or the deadline. Says on `ready` when it is
+/// fetching.
+#[allow(clippy::too_many_arguments)]
+fn consume(
+    bootstrap: &str,
+    topic: &str,
+    partitions: &[i32],
+    workload: &Workload,
+    consumed: &AtomicU64,
+    expected: &AtomicU64,
+    deadline: Instant,
+    ready: Option<std::sync::mpsc::Sender<()>>,
+) -> Consumed {
     let consumer: BaseConsumer = match client(bootstrap)
         .set("group.id", format!("{topic}-reader"))
         .set("enable.auto.commit", "false")
@@ -703,25 +784,30 @@ fn consume(
         Ok(consumer) => consumer,
         Err(error) => {
             eprintln!("consumer: {error}");
-            return (
-                Throughput::new(0, workload.message_bytes, Duration::ZERO),
-                Vec::new(),
-            );
+            return Consumed {
+                count: 0,
+                first: None,
+                last: None,
+                latencies: Vec::new(),
+            };
         }
     };
     let mut assignment = TopicPartitionList::new();
-    for partition in 0..workload.partitions {
+    for &partition in partitions {
         let _ = assignment.add_partition_offset(topic, partition, Offset::Beginning);
     }
     if let Err(error) = consumer.assign(&assignment) {
         eprintln!("assign: {error}");
     }
-    let mut latencies = Vec::with_capacity(workload.messages.min(10_000_000) as usize);
+    let share = workload.messages / workload.consumers.max(1) as u64;
+    let mut latencies = Vec::with_capacity(share.min(10_000_000) as usize);
     let mut ready = ready;
-    let mut started = None;
-    let mut last = Instant::now();
+    let mut first = None;
+    let mut last = None;
     let mut count = 0u64;
-    while count < expected.load(Ordering::Acquire) && Instant::now() < deadline {
+    while consumed.load(Ordering::Relaxed) < expected.load(Ordering::Acquire)
+        && Instant::now() < deadline
+    {
         let Some(Ok(message)) = consumer.poll(Duration::from_millis(100)) else {
             continue;
         };
@@ -740,19 +826,20 @@ fn consume(
             }
             continue;
         }
-        started.get_or_insert_with(Instant::now);
+        first.get_or_insert_with(Instant::now);
         if let Some(sent) = stamp {
             latencies.push(now.saturating_sub(sent));
         }
         count += 1;
-        last = Instant::now();
-        consumed.store(count, Ordering::Relaxed);
+        last = Some(Instant::now());
+        consumed.fetch_add(1, Ordering::Relaxed);
     }
-    let elapsed = started.map_or(Duration::ZERO, |started| last.duration_since(started));
-    (
-        Throughput::new(count, workload.message_bytes, elapsed),
+    Consumed {
+        count,
+        first,
+        last,
         latencies,
-    )
+    }
 }
 
 /// The standard scenarios (issue: a–e), `a_rate` being scenario (a)'s produce rate.
@@ -806,6 +893,16 @@ mod tests {
             (1.0, 2.0, 2.0)
         );
         assert_eq!(bucket_percentiles(&before, &before), None);
+    }
+
+    #[test]
+    fn partitions_are_dealt_out_round_robin() {
+        assert_eq!(
+            assignments(6, 4),
+            vec![vec![0, 4], vec![1, 5], vec![2], vec![3]]
+        );
+        assert_eq!(assignments(1, 1), vec![vec![0]]);
+        assert_eq!(assignments(3, 0), vec![vec![0, 1, 2]]);
     }
 
     #[test]

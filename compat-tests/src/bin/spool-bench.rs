@@ -60,7 +60,8 @@ struct Args {
     partitions: i32,
     #[arg(long, default_value_t = 1)]
     producers: usize,
-    /// Read the messages back concurrently (end-to-end latency); 0 to only produce.
+    /// Consumers reading the messages back concurrently (end-to-end latency), the partitions
+    /// dealt out between them (at most one per partition); 0 to only produce.
     #[arg(long, default_value_t = 1)]
     consumers: usize,
     #[arg(long, default_value = "all")]
@@ -88,6 +89,7 @@ fn custom_workload(args: &Args) -> Workload {
         } else {
             ConsumeMode::Concurrent
         },
+        consumers: args.consumers.max(1),
         acks: args.acks.clone(),
         compression: args.compression.clone(),
         linger_ms: args.linger_ms,
@@ -193,6 +195,13 @@ fn unpin_self() {
 
 fn main() {
     let args = Args::parse();
+    if args.custom && args.consumers > usize::try_from(args.partitions).unwrap_or(0) {
+        eprintln!(
+            "--consumers {} needs at least as many partitions (--partitions {}): each reads its own",
+            args.consumers, args.partitions
+        );
+        std::process::exit(2);
+    }
     let workloads: Vec<String> = if args.custom {
         vec!["custom".to_owned()]
     } else {
