@@ -453,15 +453,15 @@ pub fn run(
         let marker = send_markers(&bootstrap, &topic, workload.partitions);
         let readers = workload.consumers.max(1);
         let handle = thread::spawn(move || {
-            consume_all(
-                &bootstrap,
-                &topic,
-                &workload,
-                &consumed,
-                &expected,
+            Reading {
+                bootstrap: &bootstrap,
+                topic: &topic,
+                workload: &workload,
+                consumed: &consumed,
+                expected: &expected,
                 deadline,
-                Some(ready),
-            )
+            }
+            .all(Some(ready))
         });
         // Produce only once every consumer is fetching (has read a marker), so end-to-end
         // latency does not include their start-up.
@@ -515,11 +515,15 @@ pub fn run(
                 (Some(throughput), e2e)
             }),
         ConsumeMode::AfterProduce => {
-            let deadline = Instant::now() + workload.max_duration;
-            let (throughput, _) = consume_all(
-                bootstrap, &topic, workload, &consumed, &expected, deadline, None,
-            );
-            (Some(throughput), Vec::new())
+            let reading = Reading {
+                bootstrap,
+                topic: &topic,
+                workload,
+                consumed: &consumed,
+                expected: &expected,
+                deadline: Instant::now() + workload.max_duration,
+            };
+            (Some(reading.all(None).0), Vec::new())
         }
     };
     progress.0.store(true, Ordering::Relaxed);
@@ -706,139 +710,138 @@ struct Consumed {
     latencies: Vec<u64>,
 }
 
-/// Runs the workload's consumers, each on its share of the partitions, until they have read
-/// `expected` messages between them (or the deadline); returns their combined throughput and
-/// end-to-end latencies. Each says on `ready` when it is fetching.
-fn consume_all(
-    bootstrap: &str,
-    topic: &str,
-    workload: &Workload,
-    consumed: &AtomicU64,
-    expected: &AtomicU64,
+/// What the consumers of one run share.
+struct Reading<'a> {
+    bootstrap: &'a str,
+    topic: &'a str,
+    workload: &'a Workload,
+    /// Messages read so far, by all of them.
+    consumed: &'a AtomicU64,
+    /// Where they stop: the messages acknowledged (`u64::MAX` while producers are running).
+    expected: &'a AtomicU64,
     deadline: Instant,
-    ready: Option<std::sync::mpsc::Sender<()>>,
-) -> (Throughput, Vec<u64>) {
-    let shares = assignments(workload.partitions, workload.consumers);
-    let readers: Vec<Consumed> = thread::scope(|scope| {
-        let handles: Vec<_> = shares
-            .iter()
-            .map(|partitions| {
-                let ready = ready.clone();
-                scope.spawn(move || {
-                    consume(
-                        bootstrap, topic, partitions, workload, consumed, expected, deadline, ready,
-                    )
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .filter_map(|handle| handle.join().ok())
-            .collect()
-    });
-    let count = readers.iter().map(|reader| reader.count).sum();
-    let first = readers.iter().filter_map(|reader| reader.first).min();
-    let last = readers.iter().filter_map(|reader| reader.last).max();
-    let elapsed = first
-        .zip(last)
-        .map_or(Duration::ZERO, |(first, last)| last.duration_since(first));
-    let latencies = readers
-        .into_iter()
-        .flat_map(|reader| reader.latencies)
-        .collect();
-    (
-        Throughput::new(count, workload.message_bytes, elapsed),
-        latencies,
-    )
 }
 
-/// One consumer: reads `partitions` from the beginning until all consumers have read
-/// `expected` messages between them (`consumed`), or the deadline. Says on `ready` when it is
-/// fetching.
-#[allow(clippy::too_many_arguments)]
-fn consume(
-    bootstrap: &str,
-    topic: &str,
-    partitions: &[i32],
-    workload: &Workload,
-    consumed: &AtomicU64,
-    expected: &AtomicU64,
-    deadline: Instant,
-    ready: Option<std::sync::mpsc::Sender<()>>,
-) -> Consumed {
-    let consumer: BaseConsumer = match client(bootstrap)
-        .set("group.id", format!("{topic}-reader"))
-        .set("enable.auto.commit", "false")
-        .set("fetch.max.bytes", workload.fetch_bytes.to_string())
-        .set(
-            "max.partition.fetch.bytes",
-            workload.fetch_bytes.to_string(),
+impl Reading<'_> {
+    /// Runs the workload's consumers, each on its share of the partitions, until they have
+    /// read the expected messages between them (or the deadline); returns their combined
+    /// throughput and end-to-end latencies. Each says on `ready` when it is fetching.
+    fn all(&self, ready: Option<std::sync::mpsc::Sender<()>>) -> (Throughput, Vec<u64>) {
+        let shares = assignments(self.workload.partitions, self.workload.consumers);
+        let readers: Vec<Consumed> = thread::scope(|scope| {
+            let handles: Vec<_> = shares
+                .iter()
+                .map(|partitions| {
+                    let ready = ready.clone();
+                    scope.spawn(move || self.one(partitions, ready))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .filter_map(|handle| handle.join().ok())
+                .collect()
+        });
+        let count = readers.iter().map(|reader| reader.count).sum();
+        let first = readers.iter().filter_map(|reader| reader.first).min();
+        let last = readers.iter().filter_map(|reader| reader.last).max();
+        let elapsed = first
+            .zip(last)
+            .map_or(Duration::ZERO, |(first, last)| last.duration_since(first));
+        let latencies = readers
+            .into_iter()
+            .flat_map(|reader| reader.latencies)
+            .collect();
+        (
+            Throughput::new(count, self.workload.message_bytes, elapsed),
+            latencies,
         )
-        .set("fetch.wait.max.ms", "10")
-        // librdkafka pauses fetching for this long once its local queue holds more than
-        // queued.min.messages (1 s by default): with small messages and large fetches that
-        // pause, not the broker, would be the end-to-end latency.
-        .set("fetch.queue.backoff.ms", "1")
-        .create()
-    {
-        Ok(consumer) => consumer,
-        Err(error) => {
-            eprintln!("consumer: {error}");
-            return Consumed {
-                count: 0,
-                first: None,
-                last: None,
-                latencies: Vec::new(),
-            };
-        }
-    };
-    let mut assignment = TopicPartitionList::new();
-    for &partition in partitions {
-        let _ = assignment.add_partition_offset(topic, partition, Offset::Beginning);
     }
-    if let Err(error) = consumer.assign(&assignment) {
-        eprintln!("assign: {error}");
-    }
-    let share = workload.messages / workload.consumers.max(1) as u64;
-    let mut latencies = Vec::with_capacity(share.min(10_000_000) as usize);
-    let mut ready = ready;
-    let mut first = None;
-    let mut last = None;
-    let mut count = 0u64;
-    while consumed.load(Ordering::Relaxed) < expected.load(Ordering::Acquire)
-        && Instant::now() < deadline
-    {
-        let Some(Ok(message)) = consumer.poll(Duration::from_millis(100)) else {
-            continue;
-        };
-        let now = now_micros();
-        let stamp = message
-            .payload()
-            .and_then(|payload| payload.get(..STAMP_BYTES))
-            .map(|stamp| {
-                let mut sent = [0u8; STAMP_BYTES];
-                sent.copy_from_slice(stamp);
-                u64::from_be_bytes(sent)
-            });
-        if stamp == Some(0) {
-            if let Some(ready) = ready.take() {
-                let _ = ready.send(());
+
+    /// One consumer: reads `partitions` from the beginning until all have read the expected
+    /// messages, or the deadline. Says on `ready` when it is fetching.
+    fn one(&self, partitions: &[i32], ready: Option<std::sync::mpsc::Sender<()>>) -> Consumed {
+        let Reading {
+            bootstrap,
+            topic,
+            workload,
+            consumed,
+            expected,
+            deadline,
+        } = *self;
+        let consumer: BaseConsumer = match client(bootstrap)
+            .set("group.id", format!("{topic}-reader"))
+            .set("enable.auto.commit", "false")
+            .set("fetch.max.bytes", workload.fetch_bytes.to_string())
+            .set(
+                "max.partition.fetch.bytes",
+                workload.fetch_bytes.to_string(),
+            )
+            .set("fetch.wait.max.ms", "10")
+            // librdkafka pauses fetching for this long once its local queue holds more than
+            // queued.min.messages (1 s by default): with small messages and large fetches that
+            // pause, not the broker, would be the end-to-end latency.
+            .set("fetch.queue.backoff.ms", "1")
+            .create()
+        {
+            Ok(consumer) => consumer,
+            Err(error) => {
+                eprintln!("consumer: {error}");
+                return Consumed {
+                    count: 0,
+                    first: None,
+                    last: None,
+                    latencies: Vec::new(),
+                };
             }
-            continue;
+        };
+        let mut assignment = TopicPartitionList::new();
+        for &partition in partitions {
+            let _ = assignment.add_partition_offset(topic, partition, Offset::Beginning);
         }
-        first.get_or_insert_with(Instant::now);
-        if let Some(sent) = stamp {
-            latencies.push(now.saturating_sub(sent));
+        if let Err(error) = consumer.assign(&assignment) {
+            eprintln!("assign: {error}");
         }
-        count += 1;
-        last = Some(Instant::now());
-        consumed.fetch_add(1, Ordering::Relaxed);
-    }
-    Consumed {
-        count,
-        first,
-        last,
-        latencies,
+        let share = workload.messages / workload.consumers.max(1) as u64;
+        let mut latencies = Vec::with_capacity(share.min(10_000_000) as usize);
+        let mut ready = ready;
+        let mut first = None;
+        let mut last = None;
+        let mut count = 0u64;
+        while consumed.load(Ordering::Relaxed) < expected.load(Ordering::Acquire)
+            && Instant::now() < deadline
+        {
+            let Some(Ok(message)) = consumer.poll(Duration::from_millis(100)) else {
+                continue;
+            };
+            let now = now_micros();
+            let stamp = message
+                .payload()
+                .and_then(|payload| payload.get(..STAMP_BYTES))
+                .map(|stamp| {
+                    let mut sent = [0u8; STAMP_BYTES];
+                    sent.copy_from_slice(stamp);
+                    u64::from_be_bytes(sent)
+                });
+            if stamp == Some(0) {
+                if let Some(ready) = ready.take() {
+                    let _ = ready.send(());
+                }
+                continue;
+            }
+            first.get_or_insert_with(Instant::now);
+            if let Some(sent) = stamp {
+                latencies.push(now.saturating_sub(sent));
+            }
+            count += 1;
+            last = Some(Instant::now());
+            consumed.fetch_add(1, Ordering::Relaxed);
+        }
+        Consumed {
+            count,
+            first,
+            last,
+            latencies,
+        }
     }
 }
 
