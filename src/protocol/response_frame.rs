@@ -55,7 +55,8 @@ impl ResponseFrame {
         self.parts.is_empty()
     }
 
-    /// The frame as one buffer, file ranges read in (tests, and tools that need the bytes).
+    /// The frame as one buffer, file ranges read in.
+    #[cfg(test)]
     pub fn to_bytes(&self) -> std::io::Result<Bytes> {
         let mut out = Vec::with_capacity(self.len() as usize);
         for part in &self.parts {

@@ -4,9 +4,10 @@
 //!
 //! - a: 1 KiB messages, 1 partition, acks=all — b: 1 KiB, 6 partitions, 4 producers —
 //!   c: 100-byte messages — d: consume from page cache with large fetches — e: produce
-//!   latency at 50 % of (a)'s throughput, broker and clients on separate CPUs — group-commit: 16 producers on one partition, fsyncs counted
-//!   with `perf` when it can trace the broker — idle-partitions: the broker's RSS growth per
-//!   partition when a topic of 1 000 empty partitions is created.
+//!   latency at 50 % of (a)'s throughput, broker and clients on separate CPUs —
+//!   group-commit: 16 producers on one partition, fsyncs counted with `perf` when it can
+//!   trace the broker — idle-partitions: the broker's RSS growth per partition when a topic
+//!   of 1 000 empty partitions is created.
 //!
 //! Or one custom workload (`--message-bytes`, `--partitions`, …). Progress goes to stderr; a
 //! summary table and one JSON line per workload to stdout, also written to
@@ -243,11 +244,7 @@ fn main() {
         };
         eprintln!("running {name}: {workload:?}");
         let outcome = run(&args, &workload, name == "e");
-        let line = outcome.to_json(&workload).to_string();
-        println!("{line}");
-        if std::fs::create_dir_all(&args.out).is_ok() {
-            let _ = std::fs::write(args.out.join(format!("{name}.json")), format!("{line}\n"));
-        }
+        save(&args, name, &outcome.to_json(&workload));
         if name == "a" {
             kafka_perf_tests(&args, &workload);
         }
@@ -255,6 +252,15 @@ fn main() {
     }
     if !results.is_empty() {
         print!("{}", summary(&results));
+    }
+}
+
+/// Prints a workload's JSON line and writes it to `<out>/<name>.json`.
+fn save(args: &Args, name: &str, json: &serde_json::Value) {
+    let line = json.to_string();
+    println!("{line}");
+    if std::fs::create_dir_all(&args.out).is_ok() {
+        let _ = std::fs::write(args.out.join(format!("{name}.json")), format!("{line}\n"));
     }
 }
 
@@ -276,11 +282,7 @@ fn idle_partitions(args: &Args) {
         }
     };
     let growth = outcome.unwrap_or_else(|error| panic!("idle-partitions: {error}"));
-    let line = growth.to_json().to_string();
-    println!("{line}");
-    if std::fs::create_dir_all(&args.out).is_ok() {
-        let _ = std::fs::write(args.out.join("idle-partitions.json"), format!("{line}\n"));
-    }
+    save(args, "idle-partitions", &growth.to_json());
     println!(
         "idle partitions: RSS {:.1} MiB -> {:.1} MiB with {partitions} more partitions = {:.1} KiB per partition",
         growth.rss_before_mib,
