@@ -1,6 +1,9 @@
 # spool: `make run` starts a single-node broker on 127.0.0.1:9092; `make test` runs everything.
 CARGO ?= cargo
 KCAT_LIB := $(CURDIR)/target/kcat-lib
+# Kafka's own jars and tools (Java clients, console tools, Streams, the reference broker):
+# make test-deps builds this one from Maven Central; point KAFKA_HOME at a distribution to use it.
+export KAFKA_HOME ?= $(CURDIR)/target/kafka
 
 .PHONY: build run test test-deps compat crash-test bench java-examples fmt lint clean-data
 
@@ -35,9 +38,10 @@ crash-test: build
 bench: build
 	./target/release/spool-bench
 
-# The classic Java producer/consumer examples; needs KAFKA_HOME (skipped, saying so, without).
-java-examples: build
-	./scripts/java-examples.sh
+# The classic Java producer/consumer and Admin examples against a spawned broker (make test
+# runs them too).
+java-examples: test-deps build
+	$(CARGO) test --release -p compat-tests --test java_examples
 
 fmt:
 	$(CARGO) fmt --all -- --check

@@ -8,7 +8,9 @@
 #     the bundled library first on LD_LIBRARY_PATH (target/kcat-lib);
 #   - the codec packages the Python and Node.js clients need for lz4, snappy and zstd;
 #   - what librdkafka's own test runner builds with (Debian: a C/C++ tool chain, pkg-config,
-#     zlib, zstd and RapidJSON headers), then the runner (scripts/build-librdkafka-tests.sh).
+#     zlib, zstd and RapidJSON headers), then the runner (scripts/build-librdkafka-tests.sh);
+#   - Apache Kafka's own jars (clients, tools, broker, Streams) from Maven Central, laid out as
+#     a KAFKA_HOME in target/kafka (scripts/kafka-dist.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,4 +39,5 @@ lib=$(ls "$venv"/lib/python3*/site-packages/confluent_kafka.libs/librdkafka-*.so
 mkdir -p target/kcat-lib
 ln -sf "$(realpath "$lib")" target/kcat-lib/librdkafka.so.1
 ./scripts/build-librdkafka-tests.sh
-echo "test dependencies ready: kcat with $(basename "$lib")"
+./scripts/kafka-dist.sh
+echo "test dependencies ready: kcat with $(basename "$lib"), Kafka in target/kafka"

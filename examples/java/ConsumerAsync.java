@@ -29,6 +29,7 @@ public class ConsumerAsync {
                 ConsumerRecords<String, String> records = consumer.poll(Duration.ofMillis(1000));
                 for (ConsumerRecord<String, String> record : records) {
                     consumed++;
+                    System.out.println("record " + record.key() + " partition " + record.partition() + " offset " + record.offset());
                     lastRecord = System.currentTimeMillis();
                 }
                 if (!records.isEmpty()) {

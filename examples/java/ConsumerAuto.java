@@ -30,6 +30,7 @@ public class ConsumerAuto {
                 ConsumerRecords<String, String> records = consumer.poll(Duration.ofMillis(1000));
                 for (ConsumerRecord<String, String> record : records) {
                     consumed++;
+                    System.out.println("record " + record.key() + " partition " + record.partition() + " offset " + record.offset());
                     lastRecord = System.currentTimeMillis();
                 }
 

@@ -1,4 +1,5 @@
-//! DescribeProducers (key 61): the idempotent producers a partition remembers.
+//! DescribeProducers (key 61): the idempotent producers a partition remembers, with the start
+//! of each one's open transaction (what `kafka-transactions find-hanging` looks for).
 
 use std::sync::Arc;
 
@@ -39,14 +40,16 @@ pub fn handle(
                     let producers = log
                         .producers()
                         .into_iter()
-                        .map(|(id, epoch, last_sequence, last_timestamp)| {
+                        .map(|producer| {
                             ProducerState::default()
-                                .with_producer_id(ProducerId(id))
-                                .with_producer_epoch(i32::from(epoch))
-                                .with_last_sequence(last_sequence)
-                                .with_last_timestamp(last_timestamp)
+                                .with_producer_id(ProducerId(producer.producer_id))
+                                .with_producer_epoch(i32::from(producer.epoch))
+                                .with_last_sequence(producer.last_sequence)
+                                .with_last_timestamp(producer.last_timestamp)
                                 .with_coordinator_epoch(-1)
-                                .with_current_txn_start_offset(-1)
+                                .with_current_txn_start_offset(
+                                    producer.open_transaction_since.unwrap_or(-1),
+                                )
                         })
                         .collect();
                     response.with_active_producers(producers)

@@ -45,6 +45,7 @@ mod offset_for_leader_epoch;
 mod produce;
 mod sync_group;
 mod txn_offset_commit;
+mod write_txn_markers;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -105,6 +106,7 @@ pub const SUPPORTED_APIS: &[SupportedApi] = &[
     txn_offset_commit::API,
     describe_transactions::API,
     list_transactions::API,
+    write_txn_markers::API,
 ];
 
 /// The versions of `key` we handle, if any.
@@ -267,6 +269,7 @@ fn dispatch_message(
             describe_transactions::handle(broker, request)
         }
         RequestKind::ListTransactions(request) => list_transactions::handle(broker, request),
+        RequestKind::WriteTxnMarkers(request) => write_txn_markers::handle(broker, request),
         RequestKind::DescribeProducers(request) => ready(ResponseKind::DescribeProducers(
             describe_producers::handle(broker, request),
         )),

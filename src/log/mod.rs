@@ -22,7 +22,7 @@ use crate::records::BatchError;
 
 pub use file_slice::FileSlice;
 pub use manager::LogManager;
-pub use partition::{AppendInfo, Partition, ReadResult, TimestampMatch};
+pub use partition::{AppendInfo, Partition, ProducerSummary, ReadResult, TimestampMatch};
 
 /// Which records a read may return (Fetch/ListOffsets `isolation_level`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -32,6 +32,17 @@ pub struct AppendInfo {
     pub log_start_offset: i64,
 }
 
+/// An idempotent producer as one partition knows it (DescribeProducers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProducerSummary {
+    pub producer_id: i64,
+    pub epoch: i16,
+    pub last_sequence: i32,
+    pub last_timestamp: i64,
+    /// First offset of the producer's transaction still open here (what holds the LSO back).
+    pub open_transaction_since: Option<i64>,
+}
+
 /// A record found by a timestamp lookup (ListOffsets).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TimestampMatch {
@@ -363,6 +374,7 @@ impl Partition {
         commit: bool,
         coordinator_epoch: i32,
     ) -> Result<AppendInfo, LogError> {
+        self.lock().producers.check_marker(producer_id, epoch)?;
         let batch = control::marker_batch(
             producer_id,
             epoch,
@@ -630,23 +642,21 @@ impl Partition {
         Ok(stamps::first_with_max_timestamp(&batch)?.map(TimestampMatch::from))
     }
 
-    /// The idempotent producers with state in this partition: (id, epoch, last sequence,
-    /// last timestamp), sorted by id.
-    pub fn producers(&self) -> Vec<(i64, i16, i32, i64)> {
+    /// The idempotent producers with state in this partition, sorted by id.
+    pub fn producers(&self) -> Vec<ProducerSummary> {
         let state = self.lock();
         let mut producers: Vec<_> = state
             .producers
             .producers()
-            .map(|(id, entry)| {
-                (
-                    id,
-                    entry.epoch,
-                    entry.last_sequence(),
-                    entry.last_timestamp(),
-                )
+            .map(|(id, entry)| ProducerSummary {
+                producer_id: id,
+                epoch: entry.epoch,
+                last_sequence: entry.last_sequence(),
+                last_timestamp: entry.last_timestamp(),
+                open_transaction_since: state.txns.ongoing_since(id),
             })
             .collect();
-        producers.sort_unstable();
+        producers.sort_unstable_by_key(|producer| producer.producer_id);
         producers
     }
 
@@ -1243,7 +1253,16 @@ pub(crate) mod tests {
             "state rebuilt from the log"
         );
         assert_eq!(append(&reopened, 4).unwrap().base_offset, 4);
-        assert_eq!(reopened.producers(), vec![(42, 0, 5, 5)]);
+        assert_eq!(
+            reopened.producers(),
+            vec![ProducerSummary {
+                producer_id: 42,
+                epoch: 0,
+                last_sequence: 5,
+                last_timestamp: 5,
+                open_transaction_since: None,
+            }]
+        );
         // A crash after the snapshot: batches past it are replayed from the log.
         drop(reopened);
         let crashed = open(dir.path(), test_config(), true);

@@ -189,6 +189,19 @@ impl ProducerStates {
         before - self.producers.len()
     }
 
+    /// Checks a transaction marker's producer epoch: a marker may not end a transaction of a
+    /// producer that has since moved to a newer epoch (it was fenced).
+    pub fn check_marker(&self, producer_id: i64, epoch: i16) -> Result<(), ProducerError> {
+        match self.producers.get(&producer_id) {
+            Some(entry) if epoch < entry.epoch => Err(ProducerError::InvalidEpoch {
+                producer_id,
+                current: entry.epoch,
+                got: epoch,
+            }),
+            _ => Ok(()),
+        }
+    }
+
     /// Producers with state here, by id.
     pub fn producers(&self) -> impl Iterator<Item = (i64, &ProducerEntry)> {
         self.producers.iter().map(|(id, entry)| (*id, entry))
@@ -281,6 +294,29 @@ mod tests {
         assert!(matches!(
             states.check(&unknown),
             Err(ProducerError::UnknownProducer { .. })
+        ));
+    }
+
+    #[test]
+    fn a_marker_may_not_end_a_newer_epochs_transaction() {
+        let mut states = ProducerStates::default();
+        states.record(&batch(3, 0, 1), 0, 0, 0);
+        assert!(states.check_marker(7, 3).is_ok());
+        assert!(
+            states.check_marker(7, 4).is_ok(),
+            "a newer epoch fences the old one"
+        );
+        assert!(
+            states.check_marker(99, 0).is_ok(),
+            "unknown producers may be ended"
+        );
+        assert!(matches!(
+            states.check_marker(7, 2),
+            Err(ProducerError::InvalidEpoch {
+                current: 3,
+                got: 2,
+                ..
+            })
         ));
     }
 

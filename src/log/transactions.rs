@@ -31,6 +31,11 @@ impl TxnState {
         self.ongoing.entry(producer_id).or_insert(base_offset);
     }
 
+    /// The first offset of `producer_id`'s open transaction here, if it has one.
+    pub fn ongoing_since(&self, producer_id: i64) -> Option<i64> {
+        self.ongoing.get(&producer_id).copied()
+    }
+
     /// Forgets aborted transactions that ended below `offset` (no longer readable).
     pub fn forget_before(&mut self, offset: i64) {
         self.aborted.retain(|aborted| aborted.last_offset >= offset);

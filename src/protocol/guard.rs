@@ -220,6 +220,8 @@ const TXN_OFFSET_COMMIT: &[Field] = &[
     since(3, Str),
     f(Structs(TXN_OFFSET_COMMIT_TOPIC)),
 ];
+const WRITE_TXN_MARKER: &[Field] = &[f(Int64), f(Int16), f(Int8), f(Structs(TXN_TOPIC)), f(Int32)];
+const WRITE_TXN_MARKERS: &[Field] = &[f(Structs(WRITE_TXN_MARKER))];
 const DESCRIBE_TRANSACTIONS: &[Field] = &[f(Strs)];
 const LIST_TRANSACTIONS: &[Field] = &[f(Strs), f(Int64s), since(1, Int64), since(2, Str)];
 const INIT_PRODUCER_ID: &[Field] = &[f(Str), f(Int32), since(3, Int64), since(3, Int16)];
@@ -321,6 +323,8 @@ fn layout(api: ApiKey) -> Option<(&'static [Field], i16)> {
         ApiKey::TxnOffsetCommit => (TXN_OFFSET_COMMIT, 3),
         ApiKey::DescribeTransactions => (DESCRIBE_TRANSACTIONS, 0),
         ApiKey::ListTransactions => (LIST_TRANSACTIONS, 0),
+        // WriteTxnMarkers v0 was removed in Kafka 4.0; v1 is flexible.
+        ApiKey::WriteTxnMarkers => (WRITE_TXN_MARKERS, 1),
         ApiKey::DescribeConfigs => (DESCRIBE_CONFIGS, 4),
         ApiKey::AlterConfigs => (ALTER_CONFIGS, 2),
         ApiKey::IncrementalAlterConfigs => (INCREMENTAL_ALTER_CONFIGS, 1),
@@ -821,6 +825,18 @@ pub(crate) mod tests {
                 version,
             ),
             ApiKey::ApiVersions => encoded(&api_versions(version), version),
+            ApiKey::WriteTxnMarkers => encoded(
+                &WriteTxnMarkersRequest::default().with_markers(vec![
+                    write_txn_markers_request::WritableTxnMarker::default()
+                        .with_producer_id(ProducerId(9))
+                        .with_topics(vec![
+                            write_txn_markers_request::WritableTxnMarkerTopic::default()
+                                .with_name(name("t"))
+                                .with_partition_indexes(vec![0, 7]),
+                        ]),
+                ]),
+                version,
+            ),
             other => {
                 group_sample(other, version).unwrap_or_else(|| panic!("no sample for {other:?}"))
             }

@@ -1,0 +1,183 @@
+//! Apache Kafka's own Java distribution: `KAFKA_HOME` if set, else the one `make test-deps`
+//! lays out from Maven Central in `target/kafka` (scripts/kafka-dist.sh).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+/// How long one run of a Kafka tool or Java program may take before it counts as hung.
+pub const TOOL_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// JVM options for short-lived tools: quick start-up matters more than peak speed.
+const QUICK_JVM: &str = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Xshare:auto";
+
+/// The Kafka distribution's root; panics (telling how to get one) when there is none.
+pub fn kafka_home() -> PathBuf {
+    let home = std::env::var_os("KAFKA_HOME").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/kafka"),
+        PathBuf::from,
+    );
+    assert!(
+        home.join("bin/kafka-topics.sh").exists(),
+        "no Kafka distribution at {}: `make test-deps` builds one from Maven Central, or set KAFKA_HOME",
+        home.display()
+    );
+    home
+}
+
+/// `-cp` value for Java programs built against Kafka's jars (`extra` first).
+pub fn classpath(extra: &Path) -> String {
+    format!("{}:{}/libs/*", extra.display(), kafka_home().display())
+}
+
+/// What a finished tool or program printed.
+pub struct Run {
+    pub success: bool,
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    fn from(output: Output) -> Self {
+        Self {
+            success: output.status.success(),
+            code: output.status.code(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    /// Both streams, for assertion messages and checks that do not care which.
+    pub fn text(&self) -> String {
+        format!("{}{}", self.stdout, self.stderr)
+    }
+
+    /// Lines of stdout, trimmed, without blanks.
+    pub fn lines(&self) -> impl Iterator<Item = &str> {
+        self.stdout
+            .lines()
+            .map(str::trim)
+            .filter(|line| !line.is_empty())
+    }
+}
+
+/// Kafka errors a client reports when it could not read or did not get a proper answer.
+const TRANSPORT_ERRORS: &[&str] = &[
+    "UnknownServerException",
+    "TimeoutException",
+    "DisconnectException",
+    "NetworkException",
+];
+
+/// The exceptions named in a Java stack trace in `text` that are not Kafka's report of an
+/// error code the broker answered with: those of a malformed answer (SchemaException,
+/// BufferUnderflowException, NullPointerException...) or of no answer.
+fn unexplained_exceptions(text: &str) -> Vec<&str> {
+    if !text.contains("\tat ") {
+        return Vec::new();
+    }
+    text.split(|c: char| c.is_whitespace() || c == ':')
+        .filter(|word| word.ends_with("Exception") || word.ends_with("Error"))
+        .filter(|word| word.contains('.'))
+        .filter(|name| {
+            let reported = name.starts_with("org.apache.kafka.common.errors.")
+                || name.starts_with("java.util.concurrent.");
+            !reported || TRANSPORT_ERRORS.iter().any(|error| name.ends_with(error))
+        })
+        .collect()
+}
+
+/// Runs `command` under `timeout` with `input` on stdin. A hang fails the test, and so does
+/// a Java stack trace unless it is the tool's own report of a Kafka error code (Kafka's tools
+/// print those with a trace against a real broker too).
+pub fn run_bounded(command: &mut Command, input: &str) -> Run {
+    let mut child = command
+        .env("KAFKA_JVM_PERFORMANCE_OPTS", QUICK_JVM)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|error| panic!("{command:?}: {error}"));
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(input.as_bytes()).expect("stdin");
+    drop(stdin);
+    let run = Run::from(child.wait_with_output().expect("process finishes"));
+    assert_ne!(run.code, Some(124), "{command:?} hung:\n{}", run.text());
+    let text = run.text();
+    let unexplained = unexplained_exceptions(&text);
+    assert!(
+        unexplained.is_empty(),
+        "{command:?} failed with {unexplained:?}:\n{text}"
+    );
+    run
+}
+
+/// `bin/<tool>.sh ARGS` of the Kafka distribution, bounded by [`TOOL_TIMEOUT`].
+pub fn tool(name: &str, args: &[&str], input: &str) -> Run {
+    let script = kafka_home().join("bin").join(format!("{name}.sh"));
+    run_bounded(
+        Command::new("timeout")
+            .arg(TOOL_TIMEOUT.as_secs().to_string())
+            .arg(script)
+            .args(args),
+        input,
+    )
+}
+
+/// Compiles `sources` against Kafka's jars into `classes`.
+pub fn javac(sources: &[PathBuf], classes: &Path) {
+    let output = Command::new("javac")
+        .arg("-d")
+        .arg(classes)
+        .arg("-cp")
+        .arg(classpath(classes))
+        .args(sources)
+        .output()
+        .expect("javac runs");
+    assert!(
+        output.status.success(),
+        "javac failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Starts `java -cp classes:KAFKA_HOME/libs/* CLASS ARGS` (bounded by [`TOOL_TIMEOUT`]).
+pub fn java(classes: &Path, class: &str, args: &[&str]) -> Command {
+    let mut command = Command::new("timeout");
+    command
+        .arg(TOOL_TIMEOUT.as_secs().to_string())
+        .arg("java")
+        .arg("-cp")
+        .arg(classpath(classes))
+        .arg(format!(
+            "-Dlog4j2.configurationFile={}/config/tools-log4j2.properties",
+            kafka_home().display()
+        ))
+        .arg(class)
+        .args(args);
+    command
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unexplained_exceptions;
+
+    #[test]
+    fn only_kafka_error_codes_may_come_with_a_stack_trace() {
+        let reported = "java.util.concurrent.ExecutionException: org.apache.kafka.common.errors.GroupIdNotFoundException: Group g not found.\n\tat java.base/x.y(Z.java:1)\nCaused by: org.apache.kafka.common.errors.GroupIdNotFoundException: Group g not found.";
+        assert!(unexplained_exceptions(reported).is_empty());
+        let malformed = "org.apache.kafka.common.protocol.types.SchemaException: Error reading field 'x'\n\tat org.apache.kafka.A.b(A.java:1)";
+        assert_eq!(
+            unexplained_exceptions(malformed),
+            ["org.apache.kafka.common.protocol.types.SchemaException"]
+        );
+        let unknown = "java.util.concurrent.ExecutionException: org.apache.kafka.common.errors.UnknownServerException: x\n\tat a.b(C.java:1)";
+        assert_eq!(
+            unexplained_exceptions(unknown),
+            ["org.apache.kafka.common.errors.UnknownServerException"]
+        );
+        assert!(unexplained_exceptions("Error: no.such.Exception without a trace").is_empty());
+    }
+}

@@ -1,0 +1,92 @@
+//! WriteTxnMarkers (key 27): writes COMMIT or ABORT markers into partitions for a producer.
+//! Kafka's coordinators send it to partition leaders; clients send it through
+//! `Admin.abortTransaction` (`kafka-transactions abort`) to end a hanging transaction that
+//! its coordinator no longer knows. A marker is durable (per the flush policy) before the
+//! answer, as EndTxn's are; markers in `__consumer_offsets` also decide the producer's
+//! transactional offset commits.
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::write_txn_markers_request::WritableTxnMarker;
+use kafka_protocol::messages::write_txn_markers_response::{
+    WritableTxnMarkerPartitionResult, WritableTxnMarkerResult, WritableTxnMarkerTopicResult,
+};
+use kafka_protocol::messages::{
+    ApiKey, ResponseKind, WriteTxnMarkersRequest, WriteTxnMarkersResponse,
+};
+use kafka_protocol::protocol::VersionRange;
+use kafka_protocol::ResponseError;
+
+use super::{Pending, SupportedApi};
+use crate::broker::Broker;
+use crate::group::OFFSETS_TOPIC;
+use crate::protocol::errors::for_log_error;
+
+/// v0 was removed in Kafka 4.0; v1 is the flexible version.
+pub const API: SupportedApi = SupportedApi {
+    key: ApiKey::WriteTxnMarkers,
+    versions: VersionRange { min: 1, max: 1 },
+};
+
+pub fn handle(broker: &Arc<Broker>, request: WriteTxnMarkersRequest) -> Pending {
+    let broker = Arc::clone(broker);
+    Box::pin(async move {
+        let mut markers = Vec::with_capacity(request.markers.len());
+        for marker in &request.markers {
+            markers.push(write(&broker, marker).await);
+        }
+        Some(ResponseKind::WriteTxnMarkers(
+            WriteTxnMarkersResponse::default().with_markers(markers),
+        ))
+    })
+}
+
+async fn write(broker: &Broker, marker: &WritableTxnMarker) -> WritableTxnMarkerResult {
+    let producer_id = marker.producer_id.0;
+    let commit = marker.transaction_result;
+    let mut topics = Vec::with_capacity(marker.topics.len());
+    for topic in &marker.topics {
+        let mut partitions = Vec::with_capacity(topic.partition_indexes.len());
+        for &index in &topic.partition_indexes {
+            let written = match broker.partition(&topic.name, index) {
+                None => Err(ResponseError::UnknownTopicOrPartition),
+                Some(log) => {
+                    let appended = log
+                        .append_marker(
+                            producer_id,
+                            marker.producer_epoch,
+                            commit,
+                            marker.coordinator_epoch,
+                        )
+                        .map_err(|error| for_log_error(&error));
+                    match appended {
+                        Ok(info) => log
+                            .flush(info.last_offset + 1)
+                            .await
+                            .map_err(|error| for_log_error(&error)),
+                        Err(error) => Err(error),
+                    }
+                }
+            };
+            if written.is_ok() && topic.name.0.as_str() == OFFSETS_TOPIC {
+                broker.groups.complete_transaction(producer_id, commit);
+            }
+            if let Err(error) = written {
+                tracing::debug!(topic = %topic.name.0, partition = index, producer_id, %error, "transaction marker refused");
+            }
+            partitions.push(
+                WritableTxnMarkerPartitionResult::default()
+                    .with_partition_index(index)
+                    .with_error_code(written.err().map_or(0, |error| error.code())),
+            );
+        }
+        topics.push(
+            WritableTxnMarkerTopicResult::default()
+                .with_name(topic.name.clone())
+                .with_partitions(partitions),
+        );
+    }
+    WritableTxnMarkerResult::default()
+        .with_producer_id(marker.producer_id)
+        .with_topics(topics)
+}
