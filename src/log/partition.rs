@@ -222,9 +222,11 @@ impl Partition {
             ..
         } = load_producer_states(dir, &segments)?;
         let log_end_offset = segments[segments.len() - 1].next_offset();
+        // The checkpoint is the log start: compaction may have removed the first segments
+        // without moving it. Without one, the log starts at its first segment.
         let log_start_offset = checkpoint::read_log_start_offset(dir)
-            .unwrap_or(0)
-            .clamp(segments[0].base_offset(), log_end_offset);
+            .unwrap_or_else(|| segments[0].base_offset())
+            .min(log_end_offset);
         let compacted = config.compact_enabled;
         let codec = config.compression.unwrap_or(KEEP_PRODUCER_CODEC);
         let state = LogState {
@@ -741,9 +743,17 @@ impl Partition {
                     max_timestamp: segment.max_timestamp(),
                 })
                 .collect();
-            let deletable =
-                retention::deletable_prefix(&summaries, &state.config, state.log_start_offset, now);
-            let new_start = summaries[deletable].base_offset.max(state.log_start_offset);
+            let start = state.log_start_offset;
+            let deletable = retention::deletable_prefix(&summaries, &state.config, start, now);
+            // Only deleting records moves the log start; a segment with nothing at or above
+            // it (below the start, or empty) does not.
+            let deletes_records = summaries[..deletable]
+                .iter()
+                .any(|segment| segment.next_offset > start);
+            let new_start = match deletes_records {
+                true => summaries[deletable].base_offset.max(start),
+                false => start,
+            };
             (deletable, new_start)
         };
         if deletable == 0 {
@@ -868,6 +878,14 @@ impl Partition {
                 fs::remove_file(&cleaned_path)?;
                 continue;
             }
+            if cleaned.bytes_written == 0 {
+                // Every record superseded: the segment goes instead of staying as an empty file.
+                drop(file);
+                fs::remove_file(&cleaned_path)?;
+                self.remove_emptied_segment(segment.base_offset)?;
+                report.segments += 1;
+                continue;
+            }
             file.sync_all()?;
             drop(file);
             self.swap_in_cleaned(segment.base_offset, &cleaned_path)?;
@@ -889,6 +907,27 @@ impl Partition {
             );
         }
         Ok(report)
+    }
+
+    /// Drops closed segment `base_offset`, which cleaning emptied. Its offsets stay readable
+    /// as a gap (a fetch inside it gets the next batch), and the log start offset does not
+    /// move, as in Kafka, whose cleaner never moves it: the checkpoint is written first, so a
+    /// restart does not take the next segment's base offset for the log start.
+    fn remove_emptied_segment(&self, base_offset: i64) -> Result<(), LogError> {
+        let log_start_offset = self.lock().log_start_offset;
+        checkpoint::write_log_start_offset(&self.dir, log_start_offset)?;
+        {
+            let mut state = self.lock();
+            let at = state.segment_index_for(base_offset);
+            let closed = state.segments.len() - 1;
+            if at >= closed || state.segments[at].base_offset() != base_offset {
+                return Ok(());
+            }
+            state.segments.remove(at);
+        }
+        segment::remove_files(&self.dir, base_offset)?;
+        tracing::debug!(topic = %self.topic, partition = self.index, base_offset, "removed a segment compaction emptied");
+        Ok(())
     }
 
     /// Replaces closed segment `base_offset` with its cleaned file: rename to `.swap` (from here
@@ -1502,6 +1541,82 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn compaction_removes_emptied_segments_without_moving_the_log_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(ManualClock::new(10_000));
+        let config = Arc::new(LogConfig {
+            compact_enabled: true,
+            delete_enabled: false,
+            min_cleanable_dirty_ratio: 0.0,
+            segment_bytes: 400,
+            ..test_config()
+        });
+        let open = |recover| {
+            Partition::open("t", 0, dir.path(), config.clone(), recover, clock.clone()).unwrap()
+        };
+        let partition = open(false);
+        // Old versions of five keys fill the first segments; then every key is rewritten and
+        // unique filler rolls the segments holding the rewrites.
+        for round in 0..4 {
+            for key in 0..5 {
+                append_keyed(
+                    &partition,
+                    &format!("k{key}"),
+                    Some(&format!("old{round}")),
+                    5_000,
+                );
+            }
+        }
+        let rewritten = append_keyed(&partition, "k0", Some("new"), 5_000);
+        for key in 1..5 {
+            append_keyed(&partition, &format!("k{key}"), Some("new"), 5_000);
+        }
+        for i in 0..20 {
+            append_keyed(&partition, &format!("filler{i}"), Some("f"), 5_000);
+        }
+        let segments = partition.segment_count();
+        let report = partition.clean(1 << 20).unwrap();
+        assert!(report.segments > 0, "{report:?}");
+        assert!(
+            partition.segment_count() < segments,
+            "emptied segments are removed"
+        );
+        let files = std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(|entry| {
+                segment::parse_log_file_name(&entry.unwrap().file_name().to_string_lossy())
+            })
+            .count();
+        assert_eq!(
+            files,
+            partition.segment_count(),
+            "no empty segment file is left"
+        );
+        assert_eq!(partition.log_start_offset(), 0);
+        // A fetch at 0, inside the removed range, gets the first surviving batch.
+        let read = partition
+            .read(0, 1 << 20, true, Isolation::ReadUncommitted)
+            .unwrap();
+        let first = BatchView::parse(&read.records).unwrap().base_offset();
+        assert_eq!(first, rewritten);
+        assert_eq!(read.log_start_offset, 0);
+        assert_eq!(
+            read_all_records(&partition).first().map(|r| r.0),
+            Some(rewritten)
+        );
+
+        // Neither retention nor a restart takes the next segment's base for the log start.
+        assert_eq!(partition.apply_retention().unwrap(), 0);
+        assert_eq!(partition.log_start_offset(), 0);
+        let records = read_all_records(&partition);
+        partition.sync_for_shutdown().unwrap();
+        drop(partition);
+        let reopened = open(true);
+        assert_eq!(reopened.log_start_offset(), 0);
+        assert_eq!(read_all_records(&reopened), records);
+    }
+
+    #[test]
     fn compaction_keeps_the_newest_record_per_key_and_swaps_segments_safely() {
         let dir = tempfile::tempdir().unwrap();
         let clock = Arc::new(ManualClock::new(10_000));
@@ -1568,14 +1683,13 @@ pub(crate) mod tests {
             .any(|(offset, key, value)| *offset == tombstone && key == b"k4" && value.is_none()));
         assert!(after.len() < before.len());
         assert!(after.windows(2).all(|pair| pair[0].0 < pair[1].0));
-        assert_eq!(
-            partition.segment_count(),
-            segments,
-            "segments are rewritten, not merged"
-        );
+        let remaining = partition.segment_count();
+        assert!(remaining < segments, "emptied segments are removed");
+        assert_eq!(partition.log_start_offset(), 0);
 
         // A crash mid-swap: the .swap file is completed on open, a .cleaned file is dropped.
-        let first = dir.path().join(segment::file_name(0, "log"));
+        let first_base = partition.lock().segments[0].base_offset();
+        let first = dir.path().join(segment::file_name(first_base, "log"));
         std::fs::copy(&first, first.with_extension("log.swap")).unwrap();
         std::fs::write(&first, b"half-replaced garbage").unwrap();
         std::fs::write(first.with_extension("log.cleaned"), b"half-written").unwrap();
