@@ -2,14 +2,14 @@
 # Lays out Apache Kafka's own jars (scripts/kafka/pom.xml, from Maven Central) as a
 # KAFKA_HOME-shaped folder, target/kafka: libs/ with every runtime jar, bin/kafka-*.sh wrappers
 # that run the tools' main classes as Kafka's distribution does, config/ with the log4j2
-# setting the tools read and a KRaft server.properties template (scripts/kafka-reference.sh).
+# settings of the tools and of the reference broker (scripts/kafka-reference.sh).
 # Nothing is committed but this script and the pom; a second run with the same pom is a no-op.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 home=target/kafka
 pom=scripts/kafka/pom.xml
-stamp="$home/.pom.sha256"
+stamp="$home/.inputs.sha256"
 if [ -f "$stamp" ] && sha256sum --status -c "$stamp" 2>/dev/null && [ -x "$home/bin/kafka-topics.sh" ]; then
     exit 0
 fi
@@ -28,6 +28,18 @@ appender.stderr.layout.type = PatternLayout
 appender.stderr.layout.pattern = [%d] %p %m (%c)%n
 rootLogger.level = WARN
 rootLogger.appenderRef.stderr.ref = STDERR
+LOG
+
+# The reference broker (scripts/kafka-reference.sh) logs what it does at INFO to stdout.
+cat >"$home/config/server-log4j2.properties" <<'LOG'
+appender.stdout.type = Console
+appender.stdout.name = STDOUT
+appender.stdout.layout.type = PatternLayout
+appender.stdout.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = INFO
+rootLogger.appenderRef.stdout.ref = STDOUT
+logger.kafka.name = org.apache.kafka
+logger.kafka.level = WARN
 LOG
 
 # Every wrapper goes through kafka-run-class.sh, as in Kafka's distribution; the same
@@ -79,5 +91,5 @@ kafka-verifiable-consumer org.apache.kafka.tools.VerifiableConsumer
 kafka-verifiable-producer org.apache.kafka.tools.VerifiableProducer
 TOOLS
 
-sha256sum "$pom" >"$stamp"
+sha256sum "$pom" scripts/kafka-dist.sh >"$stamp"
 echo "kafka-dist: $(ls "$home/libs" | grep -o '^kafka-clients-.*\.jar') and $(ls "$home/libs" | wc -l) jars in $home"

@@ -1,5 +1,6 @@
 //! Apache Kafka's own Java distribution: `KAFKA_HOME` if set, else the one `make test-deps`
-//! lays out from Maven Central in `target/kafka` (scripts/kafka-dist.sh).
+//! lays out from Maven Central in `target/kafka` (scripts/kafka-dist.sh): its tools, Java
+//! programs built against its jars, and Kafka itself as the reference broker.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -158,6 +159,53 @@ pub fn java(classes: &Path, class: &str, args: &[&str]) -> Command {
         .arg(class)
         .args(args);
     command
+}
+
+/// Apache Kafka single-node (KRaft) on free loopback ports, started and stopped by
+/// `scripts/kafka-reference.sh`; stopped on drop.
+pub struct ReferenceBroker {
+    dir: tempfile::TempDir,
+    /// `127.0.0.1:PORT` it listens on.
+    pub bootstrap: String,
+}
+
+impl ReferenceBroker {
+    /// Formats fresh storage and starts Kafka with `properties` (`key=value`) added.
+    pub fn start(properties: &[&str]) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let output = Command::new(reference_script())
+            .arg("start")
+            .arg(dir.path())
+            .args(properties)
+            .env("KAFKA_HOME", kafka_home())
+            .output()
+            .expect("kafka-reference.sh runs");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let bootstrap = stdout
+            .lines()
+            .find_map(|line| line.strip_prefix("kafka listening on "))
+            .unwrap_or_else(|| {
+                panic!(
+                    "Kafka did not start:\n{stdout}{}",
+                    String::from_utf8_lossy(&output.stderr)
+                )
+            })
+            .to_owned();
+        Self { dir, bootstrap }
+    }
+}
+
+impl Drop for ReferenceBroker {
+    fn drop(&mut self) {
+        let _ = Command::new(reference_script())
+            .arg("stop")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+fn reference_script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/kafka-reference.sh")
 }
 
 #[cfg(test)]

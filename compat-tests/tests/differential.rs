@@ -1,0 +1,384 @@
+//! Differential tests: the same client calls against Apache Kafka (the reference broker,
+//! single-node KRaft from Kafka's own jars) and against spool, comparing what a client
+//! observes. Each scenario turns what it saw into `name → value` lines; the two brokers must
+//! agree on every line except those in [`KNOWN_DIFFERENCES`], each with the reason.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use compat_tests::kafka::ReferenceBroker;
+use compat_tests::SpawnedBroker;
+use rdkafka::admin::{
+    AdminClient, AdminOptions, NewPartitions, NewTopic, ResourceSpecifier, TopicReplication,
+};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{Offset, TopicPartitionList};
+
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What one scenario observed: `name → value`, sorted for a readable diff.
+type Observed = BTreeMap<String, String>;
+
+/// Lines where spool differs from Kafka, known and explained: (scenario, line names, why).
+/// A line not listed here that differs fails the test.
+const KNOWN_DIFFERENCES: &[(&str, &[&str], &str)] = &[
+    (
+        "topic_configs",
+        &[
+            "config remote.storage.enable",
+            "config remote.log.copy.disable",
+            "config remote.log.delete.on.disable",
+            "config remote.copy.lag.bytes",
+            "config remote.copy.lag.ms",
+            "config local.retention.bytes",
+            "config local.retention.ms",
+        ],
+        "tiered storage (KIP-405) is not offered: spool neither reports nor accepts its configs",
+    ),
+    (
+        "topic_configs",
+        &[
+            "config leader.replication.throttled.replicas",
+            "config follower.replication.throttled.replicas",
+            "config unclean.leader.election.enable",
+            "config min.insync.replicas",
+        ],
+        "replication configs: spool is a single node until the cluster work (issue 27) lands; \
+         Kafka 4 also stores min.insync.replicas as a cluster-wide dynamic default at format",
+    ),
+    (
+        "topic_configs",
+        &[
+            "config compression.gzip.level",
+            "config compression.lz4.level",
+            "config compression.zstd.level",
+            "config errors.deadletterqueue.group.enable",
+            "config file.delete.delay.ms",
+            "config max.compaction.lag.ms",
+            "config max.decompressed.message.bytes",
+            "config message.timestamp.after.max.ms",
+            "config message.timestamp.before.max.ms",
+            "config preallocate",
+            "config segment.index.bytes",
+            "config segment.jitter.ms",
+        ],
+        "topic configs spool does not implement yet: DescribeConfigs omits them and CreateTopics / \
+         AlterConfigs refuse them with INVALID_CONFIG (Kafka accepts them)",
+    ),
+];
+
+/// Both brokers, started once for all scenarios.
+struct Brokers {
+    kafka: ReferenceBroker,
+    spool: SpawnedBroker,
+}
+
+fn client(bootstrap: &str) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", bootstrap)
+        .set("broker.address.family", "v4");
+    config
+}
+
+fn admin(bootstrap: &str) -> AdminClient<DefaultClientContext> {
+    client(bootstrap).create().expect("admin client")
+}
+
+fn options() -> AdminOptions {
+    AdminOptions::new().operation_timeout(Some(TIMEOUT))
+}
+
+async fn create(bootstrap: &str, topic: NewTopic<'_>) -> String {
+    let results = admin(bootstrap).create_topics([&topic], &options()).await;
+    match results.expect("CreateTopics answered").remove(0) {
+        Ok(_) => "ok".to_owned(),
+        Err((_, code)) => format!("{code:?}"),
+    }
+}
+
+/// Produce with explicit timestamps, then ListOffsets (earliest, latest, by time).
+async fn offsets_and_times(bootstrap: &str) -> Observed {
+    let mut seen = Observed::new();
+    let topic = "diff-offsets";
+    seen.insert(
+        "create".into(),
+        create(
+            bootstrap,
+            NewTopic::new(topic, 2, TopicReplication::Fixed(1)),
+        )
+        .await,
+    );
+    let producer: FutureProducer = client(bootstrap)
+        .set("linger.ms", "0")
+        .create()
+        .expect("producer");
+    for (partition, count) in [(0, 10), (1, 3)] {
+        for i in 0..count {
+            let timestamp = 1_000 * (i + 1);
+            let key = format!("k{i}");
+            let delivered = producer
+                .send(
+                    FutureRecord::to(topic)
+                        .partition(partition)
+                        .key(&key)
+                        .payload("v")
+                        .timestamp(timestamp),
+                    TIMEOUT,
+                )
+                .await
+                .map(|delivery| delivery.offset.to_string())
+                .unwrap_or_else(|(error, _)| format!("{error:?}"));
+            seen.insert(format!("produce p{partition} t{timestamp}"), delivered);
+        }
+    }
+    let consumer: BaseConsumer = client(bootstrap)
+        .set("group.id", "diff-offsets")
+        .create()
+        .expect("consumer");
+    for partition in 0..2 {
+        let (low, high) = consumer
+            .fetch_watermarks(topic, partition, TIMEOUT)
+            .expect("watermarks");
+        seen.insert(format!("watermarks p{partition}"), format!("{low}..{high}"));
+        for timestamp in [0, 1_000, 1_500, 3_000, 10_000, 10_001, 4_102_444_800_000] {
+            let mut query = TopicPartitionList::new();
+            query
+                .add_partition_offset(topic, partition, Offset::Offset(timestamp))
+                .expect("query");
+            let found = consumer
+                .offsets_for_times(query, TIMEOUT)
+                .expect("offsets_for_times");
+            let element = &found.elements()[0];
+            let answer = match element.error() {
+                Ok(()) => format!("{:?}", element.offset()),
+                Err(error) => format!("{error:?}"),
+            };
+            seen.insert(format!("by time p{partition} t{timestamp}"), answer);
+        }
+    }
+    seen
+}
+
+/// CreateTopics and CreatePartitions requests Kafka refuses, and the codes it refuses them with.
+async fn topic_validation(bootstrap: &str) -> Observed {
+    let mut seen = Observed::new();
+    const ONE: TopicReplication = TopicReplication::Fixed(1);
+    let cases: Vec<(&str, NewTopic)> = vec![
+        ("invalid name", NewTopic::new("bad/name", 1, ONE)),
+        (
+            "name too long",
+            NewTopic::new(&*Box::leak("x".repeat(250).into_boxed_str()), 1, ONE),
+        ),
+        ("dot only", NewTopic::new("..", 1, ONE)),
+        ("zero partitions", NewTopic::new("diff-zero", 0, ONE)),
+        (
+            "replication 3",
+            NewTopic::new("diff-rf", 1, TopicReplication::Fixed(3)),
+        ),
+        (
+            "bad policy",
+            NewTopic::new("diff-policy", 1, ONE).set("cleanup.policy", "bogus"),
+        ),
+        (
+            "unknown config",
+            NewTopic::new("diff-unknown", 1, ONE).set("no.such.config", "1"),
+        ),
+        (
+            "negative retention",
+            NewTopic::new("diff-retention", 1, ONE).set("retention.ms", "-5"),
+        ),
+        (
+            "not a number",
+            NewTopic::new("diff-nan", 1, ONE).set("segment.bytes", "lots"),
+        ),
+        ("valid", NewTopic::new("diff-valid", 2, ONE)),
+        ("exists", NewTopic::new("diff-valid", 2, ONE)),
+    ];
+    for (name, topic) in cases {
+        seen.insert(format!("create {name}"), create(bootstrap, topic).await);
+    }
+    for (name, count) in [("same count", 2), ("decrease", 1), ("increase", 3)] {
+        let results = admin(bootstrap)
+            .create_partitions([&NewPartitions::new("diff-valid", count)], &options())
+            .await
+            .expect("CreatePartitions answered");
+        let outcome = match &results[0] {
+            Ok(_) => "ok".to_owned(),
+            Err((_, code)) => format!("{code:?}"),
+        };
+        seen.insert(format!("partitions {name}"), outcome);
+    }
+    let results = admin(bootstrap)
+        .create_partitions([&NewPartitions::new("diff-missing", 2)], &options())
+        .await
+        .expect("CreatePartitions answered");
+    seen.insert(
+        "partitions of a missing topic".into(),
+        results[0]
+            .as_ref()
+            .map_or_else(|(_, code)| format!("{code:?}"), |_| "ok".to_owned()),
+    );
+    seen
+}
+
+/// DescribeConfigs of a new topic with one override: value, source and flags of each config.
+async fn topic_configs(bootstrap: &str) -> Observed {
+    let mut seen = Observed::new();
+    let topic = "diff-configs";
+    create(
+        bootstrap,
+        NewTopic::new(topic, 1, TopicReplication::Fixed(1)).set("retention.ms", "123456"),
+    )
+    .await;
+    let described = admin(bootstrap)
+        .describe_configs([&ResourceSpecifier::Topic(topic)], &options())
+        .await
+        .expect("DescribeConfigs answered")
+        .remove(0)
+        .expect("topic configs");
+    for entry in described.entries {
+        seen.insert(
+            format!("config {}", entry.name),
+            format!(
+                "{} {:?} default={} read_only={} sensitive={}",
+                entry.value.as_deref().unwrap_or("null"),
+                entry.source,
+                entry.is_default,
+                entry.is_read_only,
+                entry.is_sensitive
+            ),
+        );
+    }
+    seen
+}
+
+/// Committed offsets with metadata, read back by the group; DeleteRecords and the new log start.
+async fn commits_and_delete_records(bootstrap: &str) -> Observed {
+    let mut seen = Observed::new();
+    let topic = "diff-commits";
+    create(
+        bootstrap,
+        NewTopic::new(topic, 1, TopicReplication::Fixed(1)),
+    )
+    .await;
+    let producer: FutureProducer = client(bootstrap).create().expect("producer");
+    for i in 0..5 {
+        producer
+            .send(
+                FutureRecord::<str, str>::to(topic).payload(&format!("v{i}")),
+                TIMEOUT,
+            )
+            .await
+            .expect("delivered");
+    }
+    let consumer: BaseConsumer = client(bootstrap)
+        .set("group.id", "diff-commits")
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    let mut commit = TopicPartitionList::new();
+    commit
+        .add_partition_offset(topic, 0, Offset::Offset(3))
+        .expect("offset");
+    commit
+        .find_partition(topic, 0)
+        .expect("partition")
+        .set_metadata("checkpoint-7");
+    seen.insert(
+        "commit".into(),
+        format!("{:?}", consumer.commit(&commit, CommitMode::Sync)),
+    );
+    let mut query = TopicPartitionList::new();
+    query.add_partition(topic, 0);
+    let committed = consumer
+        .committed_offsets(query, TIMEOUT)
+        .expect("committed offsets");
+    let element = &committed.elements()[0];
+    seen.insert(
+        "committed".into(),
+        format!("{:?} {:?}", element.offset(), element.metadata()),
+    );
+
+    let mut delete = TopicPartitionList::new();
+    delete
+        .add_partition_offset(topic, 0, Offset::Offset(2))
+        .expect("offset");
+    let deleted = admin(bootstrap)
+        .delete_records(&delete, &options())
+        .await
+        .map(|result| format!("{:?}", result.elements()[0].offset()))
+        .unwrap_or_else(|error| format!("{error:?}"));
+    seen.insert("delete records to 2".into(), deleted);
+    let mut beyond = TopicPartitionList::new();
+    beyond
+        .add_partition_offset(topic, 0, Offset::Offset(99))
+        .expect("offset");
+    let refused = admin(bootstrap)
+        .delete_records(&beyond, &options())
+        .await
+        .map(|result| format!("{:?}", result.elements()[0].error()))
+        .unwrap_or_else(|error| format!("{error:?}"));
+    seen.insert("delete records beyond the end".into(), refused);
+    let (low, high) = consumer
+        .fetch_watermarks(topic, 0, TIMEOUT)
+        .expect("watermarks");
+    seen.insert("watermarks after delete".into(), format!("{low}..{high}"));
+    seen
+}
+
+/// Lines that differ, with both values, except the known differences of `scenario`.
+fn differences(scenario: &str, kafka: &Observed, spool: &Observed) -> Vec<String> {
+    let known = |name: &str| {
+        KNOWN_DIFFERENCES
+            .iter()
+            .any(|(s, lines, _)| *s == scenario && lines.contains(&name))
+    };
+    let mut names: Vec<&String> = kafka.keys().chain(spool.keys()).collect();
+    names.sort();
+    names.dedup();
+    names
+        .into_iter()
+        .filter(|name| kafka.get(*name) != spool.get(*name) && !known(name))
+        .map(|name| {
+            format!(
+                "{scenario} / {name}: kafka {:?}, spool {:?}",
+                kafka.get(name),
+                spool.get(name)
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spool_answers_as_kafka_does() {
+    let brokers = Brokers {
+        kafka: ReferenceBroker::start(&["group.initial.rebalance.delay.ms=0"]),
+        spool: SpawnedBroker::start("\"group.initial.rebalance.delay.ms\" = 0"),
+    };
+    let mut found = Vec::new();
+    macro_rules! compare {
+        ($scenario:ident) => {{
+            let kafka = $scenario(&brokers.kafka.bootstrap).await;
+            let spool = $scenario(&brokers.spool.bootstrap).await;
+            assert!(
+                !kafka.is_empty(),
+                "{} observed nothing",
+                stringify!($scenario)
+            );
+            found.extend(differences(stringify!($scenario), &kafka, &spool));
+        }};
+    }
+    compare!(offsets_and_times);
+    compare!(topic_validation);
+    compare!(topic_configs);
+    compare!(commits_and_delete_records);
+    assert!(
+        found.is_empty(),
+        "spool and Kafka differ:\n{}",
+        found.join("\n")
+    );
+}
