@@ -14,7 +14,7 @@ use rdkafka::admin::{
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
@@ -330,6 +330,144 @@ async fn commits_and_delete_records(bootstrap: &str) -> Observed {
     seen
 }
 
+/// Transactions: a committed and an aborted one, read with both isolation levels; the
+/// watermarks and what each reader sees.
+async fn transaction_visibility(bootstrap: &str) -> Observed {
+    let mut seen = Observed::new();
+    let topic = "diff-txn";
+    create(
+        bootstrap,
+        NewTopic::new(topic, 1, TopicReplication::Fixed(1)),
+    )
+    .await;
+    let producer: FutureProducer = client(bootstrap)
+        .set("transactional.id", "diff-txn")
+        .create()
+        .expect("transactional producer");
+    producer.init_transactions(TIMEOUT).expect("init");
+    for (name, commit) in [("committed", true), ("aborted", false), ("second", true)] {
+        producer.begin_transaction().expect("begin");
+        for i in 0..3 {
+            producer
+                .send(
+                    FutureRecord::<str, str>::to(topic).payload(&format!("{name}-{i}")),
+                    TIMEOUT,
+                )
+                .await
+                .expect("delivered");
+        }
+        let ended = match commit {
+            true => producer.commit_transaction(TIMEOUT),
+            false => producer.abort_transaction(TIMEOUT),
+        };
+        seen.insert(format!("end {name}"), format!("{ended:?}"));
+    }
+    for isolation in ["read_committed", "read_uncommitted"] {
+        let consumer: BaseConsumer = client(bootstrap)
+            .set("group.id", "diff-txn-reader")
+            .set("isolation.level", isolation)
+            .create()
+            .expect("consumer");
+        let (low, high) = consumer
+            .fetch_watermarks(topic, 0, TIMEOUT)
+            .expect("watermarks");
+        seen.insert(format!("{isolation} watermarks"), format!("{low}..{high}"));
+        let mut assignment = TopicPartitionList::new();
+        assignment
+            .add_partition_offset(topic, 0, Offset::Beginning)
+            .expect("assignment");
+        consumer.assign(&assignment).expect("assign");
+        let mut values = Vec::new();
+        let deadline = std::time::Instant::now() + TIMEOUT;
+        // Until the reader's position passes the last record (markers included).
+        while consumer
+            .position()
+            .ok()
+            .and_then(|position| position.elements().first().map(|e| e.offset()))
+            != Some(Offset::Offset(high))
+            && std::time::Instant::now() < deadline
+        {
+            if let Some(message) = consumer.poll(Duration::from_millis(100)) {
+                let message = message.expect("message");
+                let value = rdkafka::Message::payload_view::<str>(&message)
+                    .and_then(Result::ok)
+                    .unwrap_or_default()
+                    .to_owned();
+                values.push(format!("{}:{value}", rdkafka::Message::offset(&message)));
+            }
+        }
+        seen.insert(format!("{isolation} reads"), values.join(" "));
+    }
+    seen
+}
+
+/// A group with one subscribed member, then after it leaves: as ListGroups and
+/// DescribeGroups show it.
+async fn group_lifecycle(bootstrap: &str) -> Observed {
+    let mut seen = Observed::new();
+    let topic = "diff-group";
+    create(
+        bootstrap,
+        NewTopic::new(topic, 2, TopicReplication::Fixed(1)),
+    )
+    .await;
+    let describe = |seen: &mut Observed, stage: &str, client: &BaseConsumer| {
+        let groups = client
+            .fetch_group_list(Some("diff-group"), TIMEOUT)
+            .expect("group list");
+        for group in groups.groups() {
+            let assigned: Vec<String> = group
+                .members()
+                .iter()
+                .map(|member| {
+                    format!(
+                        "{} bytes of assignment",
+                        member.assignment().map_or(0, <[u8]>::len)
+                    )
+                })
+                .collect();
+            seen.insert(
+                format!("{stage} group"),
+                format!(
+                    "state={} protocol_type={} protocol={} members={:?}",
+                    group.state(),
+                    group.protocol_type(),
+                    group.protocol(),
+                    assigned
+                ),
+            );
+        }
+    };
+    let member: BaseConsumer = client(bootstrap)
+        .set("group.id", "diff-group")
+        .set("partition.assignment.strategy", "range")
+        .create()
+        .expect("consumer");
+    member.subscribe(&[topic]).expect("subscribe");
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    while member.assignment().map_or(0, |a| a.count()) < 2 && std::time::Instant::now() < deadline {
+        member.poll(Duration::from_millis(100));
+    }
+    seen.insert(
+        "assigned partitions".into(),
+        member.assignment().map_or(0, |a| a.count()).to_string(),
+    );
+    describe(&mut seen, "stable", &member);
+    member.unsubscribe();
+    drop(member);
+    let observer: BaseConsumer = client(bootstrap).create().expect("observer");
+    let left = compat_tests::wait_for(TIMEOUT, || {
+        let groups = observer
+            .fetch_group_list(Some("diff-group"), TIMEOUT)
+            .ok()?;
+        let state = groups.groups().first()?.state().to_owned();
+        (state == "Empty").then_some(state)
+    });
+    seen.insert("after leaving".into(), format!("{left:?}"));
+    describe(&mut seen, "empty", &observer);
+    seen
+}
+
 /// Lines that differ, with both values, except the known differences of `scenario`.
 fn differences(scenario: &str, kafka: &Observed, spool: &Observed) -> Vec<String> {
     let known = |name: &str| {
@@ -376,6 +514,8 @@ async fn spool_answers_as_kafka_does() {
     compare!(topic_validation);
     compare!(topic_configs);
     compare!(commits_and_delete_records);
+    compare!(transaction_visibility);
+    compare!(group_lifecycle);
     assert!(
         found.is_empty(),
         "spool and Kafka differ:\n{}",

@@ -248,8 +248,9 @@ impl GroupCoordinator {
         }
     }
 
-    /// Expires sessions and ends rebalances whose time is up; forgets empty groups that have
-    /// no committed offsets.
+    /// Expires sessions and ends rebalances whose time is up; every
+    /// `offsets.retention.check.interval.ms`, expires offsets and then forgets empty groups
+    /// left with none. As in Kafka, an empty group stays listed (state Empty) until then.
     pub fn tick(&self) {
         let now = self.clock.now_ms();
         let mut groups = self.lock();
@@ -258,7 +259,6 @@ impl GroupCoordinator {
             group.tick(now, &self.config);
             self.record_transition(group, before, now);
         }
-        groups.retain(|group_id, group| !group.is_idle() || self.offsets.has_group(group_id));
         drop(groups);
         let checked = self
             .retention_checked_ms
@@ -267,6 +267,8 @@ impl GroupCoordinator {
             self.retention_checked_ms
                 .store(now, std::sync::atomic::Ordering::Relaxed);
             self.expire_offsets(now);
+            self.lock()
+                .retain(|group_id, group| !group.is_idle() || self.offsets.has_group(group_id));
         }
     }
 

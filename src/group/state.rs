@@ -650,7 +650,7 @@ impl Group {
         if self.members.is_empty() {
             self.state = GroupState::Empty;
             self.empty_since_ms = Some(now);
-            self.protocol_type = None;
+            // Kafka keeps the protocol type of an empty group (DescribeGroups/ListGroups show it).
             self.protocol_name = None;
             self.leader_id = None;
             return;
