@@ -144,21 +144,37 @@ pub fn javac(sources: &[PathBuf], classes: &Path) {
     );
 }
 
-/// Starts `java -cp classes:KAFKA_HOME/libs/* CLASS ARGS` (bounded by [`TOOL_TIMEOUT`]).
+/// `java -cp classes:KAFKA_HOME/libs/* CLASS ARGS` bounded by [`TOOL_TIMEOUT`], for programs
+/// that finish (see [`run_bounded`]).
 pub fn java(classes: &Path, class: &str, args: &[&str]) -> Command {
     let mut command = Command::new("timeout");
     command
         .arg(TOOL_TIMEOUT.as_secs().to_string())
         .arg("java")
-        .arg("-cp")
-        .arg(classpath(classes))
-        .arg(format!(
+        .args(java_args(classes, class, args));
+    command
+}
+
+/// `java -cp classes:KAFKA_HOME/libs/* CLASS ARGS` with no bound, for a program that runs until
+/// it is stopped (its pid is java's, so a SIGKILL reaches it).
+pub fn java_process(classes: &Path, class: &str, args: &[&str]) -> Command {
+    let mut command = Command::new("java");
+    command.args(java_args(classes, class, args));
+    command
+}
+
+fn java_args(classes: &Path, class: &str, args: &[&str]) -> Vec<String> {
+    let mut all = vec![
+        "-cp".to_owned(),
+        classpath(classes),
+        format!(
             "-Dlog4j2.configurationFile={}/config/tools-log4j2.properties",
             kafka_home().display()
-        ))
-        .arg(class)
-        .args(args);
-    command
+        ),
+        class.to_owned(),
+    ];
+    all.extend(args.iter().map(|arg| (*arg).to_owned()));
+    all
 }
 
 /// Apache Kafka single-node (KRaft) on free loopback ports, started and stopped by
