@@ -5,7 +5,7 @@ KCAT_LIB := $(CURDIR)/target/kcat-lib
 # make test-deps builds this one from Maven Central; point KAFKA_HOME at a distribution to use it.
 export KAFKA_HOME ?= $(CURDIR)/target/kafka
 
-.PHONY: build run test test-deps compat crash-test bench java-examples fmt lint clean-data
+.PHONY: build run test test-deps compat crash-test bench bench-vs-kafka java-examples fmt lint clean-data
 
 build:
 	$(CARGO) build --release --workspace --bins --examples
@@ -37,6 +37,12 @@ crash-test: build
 # against any broker (--bootstrap, --broker-pid) or with custom parameters (--custom ...).
 bench: build
 	./target/release/spool-bench
+
+# The same scenarios (a-e) on spool and on Apache Kafka (fresh single-node KRaft from the jars
+# make test-deps lays out) in one run, with a table of spool/Kafka ratios; Kafka's own
+# perf-test tools against both.
+bench-vs-kafka: test-deps build
+	./target/release/spool-bench --scenarios a,b,c,d,e --versus-kafka
 
 # The classic Java producer/consumer and Admin examples against a spawned broker (make test
 # runs them too).

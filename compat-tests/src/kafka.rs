@@ -209,6 +209,15 @@ impl ReferenceBroker {
             .to_owned();
         Self { dir, bootstrap }
     }
+
+    /// The broker's process id (the JVM's: the scripts `exec` down to it).
+    pub fn pid(&self) -> Option<u32> {
+        std::fs::read_to_string(self.dir.path().join("kafka.pid"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    }
 }
 
 impl Drop for ReferenceBroker {

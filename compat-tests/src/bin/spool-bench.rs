@@ -9,6 +9,11 @@
 //!   trace the broker — idle-partitions: the broker's RSS growth per partition when a topic
 //!   of 1 000 empty partitions is created.
 //!
+//! With `--versus-kafka`, each of a–e also runs on Apache Kafka (single-node KRaft from the
+//! jars in KAFKA_HOME, started fresh per scenario by scripts/kafka-reference.sh, Kafka's
+//! defaults) with the same clients and settings, and a table of spool/Kafka ratios follows;
+//! Kafka's own perf-test tools then run against both.
+//!
 //! Or one custom workload (`--message-bytes`, `--partitions`, …). Progress goes to stderr; a
 //! summary table and one JSON line per workload to stdout, also written to
 //! `target/bench/<workload>.json`. Every phase is bounded in count and time.
@@ -18,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use compat_tests::bench::{self, ConsumeMode, Results, Workload};
+use compat_tests::kafka::ReferenceBroker;
 use compat_tests::SpawnedBroker;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
@@ -76,6 +82,9 @@ struct Args {
     /// Messages per second across producers (default: as fast as possible).
     #[arg(long)]
     rate: Option<u64>,
+    /// Also run each scenario on Apache Kafka (KAFKA_HOME) and print spool/Kafka ratios.
+    #[arg(long)]
+    versus_kafka: bool,
 }
 
 fn custom_workload(args: &Args) -> Workload {
@@ -142,7 +151,7 @@ fn run(args: &Args, workload: &Workload, separate_cores: bool) -> Results {
         ),
         None => {
             let mut broker = start_broker();
-            let pinned = separate_cores && pin_apart(&broker);
+            let pinned = separate_cores && pin_apart(broker.pid());
             let results = run_measured(
                 &broker.bootstrap,
                 workload,
@@ -159,16 +168,28 @@ fn run(args: &Args, workload: &Workload, separate_cores: bool) -> Results {
     outcome.unwrap_or_else(|error| panic!("workload {}: {error}", workload.name))
 }
 
+/// Runs `workload` on a fresh Apache Kafka with the same clients and settings.
+fn run_on_kafka(workload: &Workload, separate_cores: bool) -> Results {
+    let kafka = ReferenceBroker::start(&[]);
+    let pinned = separate_cores && pin_apart(kafka.pid());
+    let results = bench::run(&kafka.bootstrap, workload, kafka.pid());
+    if pinned {
+        unpin_self();
+    }
+    drop(kafka);
+    results.unwrap_or_else(|error| panic!("workload {} on Kafka: {error}", workload.name))
+}
+
 /// CPUs of the machine (not of this process's affinity, which pinning narrows).
 fn online_cpus() -> usize {
     // SAFETY: sysconf has no preconditions.
     usize::try_from(unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) }).map_or(1, |n| n.max(1))
 }
 
-/// Pins `broker` to the upper half of the CPUs and this process to the lower half.
-fn pin_apart(broker: &SpawnedBroker) -> bool {
+/// Pins the broker process `pid` to the upper half of the CPUs and this process to the lower half.
+fn pin_apart(pid: Option<u32>) -> bool {
     let cpus = online_cpus();
-    let (Some(pid), true) = (broker.pid(), cpus >= 2) else {
+    let (Some(pid), true) = (pid, cpus >= 2) else {
         eprintln!("latency: one CPU here, broker and clients share it");
         return false;
     };
@@ -209,6 +230,7 @@ fn main() {
         args.scenarios.clone()
     };
     let mut results: Vec<(Workload, Results)> = Vec::new();
+    let mut kafka_results: Vec<(Workload, Results)> = Vec::new();
     for name in &workloads {
         if name == "group-commit" {
             if args.bootstrap.is_some() {
@@ -245,6 +267,12 @@ fn main() {
         eprintln!("running {name}: {workload:?}");
         let outcome = run(&args, &workload, name == "e");
         save(&args, name, &outcome.to_json(&workload));
+        if args.versus_kafka {
+            eprintln!("running {name} on Apache Kafka");
+            let kafka = run_on_kafka(&workload, name == "e");
+            save(&args, &format!("{name}-kafka"), &kafka.to_json(&workload));
+            kafka_results.push((workload.clone(), kafka));
+        }
         if name == "a" {
             kafka_perf_tests(&args, &workload);
         }
@@ -253,6 +281,53 @@ fn main() {
     if !results.is_empty() {
         print!("{}", summary(&results));
     }
+    if !kafka_results.is_empty() {
+        print!(
+            "\nApache Kafka (same clients and settings):{}",
+            summary(&kafka_results)
+        );
+        print!("{}", ratios(&results, &kafka_results));
+    }
+}
+
+/// spool's figures divided by Kafka's, per scenario run on both.
+fn ratios(spool: &[(Workload, Results)], kafka: &[(Workload, Results)]) -> String {
+    let ratio = |ours: Option<f64>, theirs: Option<f64>| match (ours, theirs) {
+        (Some(ours), Some(theirs)) if theirs > 0.0 => format!("{:.2}", ours / theirs),
+        _ => "-".to_owned(),
+    };
+    let mut text = String::from(
+        "\nspool / Kafka  produce MiB/s  consume MiB/s  ack p50  ack p99  e2e p99  CPU s/GiB  peak RSS\n",
+    );
+    for (_, theirs) in kafka {
+        let Some((_, ours)) = spool.iter().find(|(_, r)| r.workload == theirs.workload) else {
+            continue;
+        };
+        let consume = |r: &Results| r.consume.as_ref().map(|c| c.mib_per_second);
+        let ack = |r: &Results, p99: bool| r.ack_latency.map(|p| if p99 { p.p99 } else { p.p50 });
+        let e2e = |r: &Results| r.end_to_end_latency.map(|p| p.p99);
+        let cpu = |r: &Results| r.broker.map(|b| b.cpu_seconds_per_gib);
+        let rss = |r: &Results| r.broker.map(|b| b.peak_rss_mib);
+        text.push_str(&format!(
+            "{:<13}  {:>12}  {:>13}  {:>7}  {:>7}  {:>7}  {:>9}  {:>8}\n",
+            ours.workload,
+            ratio(
+                Some(ours.produce.mib_per_second),
+                Some(theirs.produce.mib_per_second)
+            ),
+            ratio(consume(ours), consume(theirs)),
+            ratio(ack(ours, false), ack(theirs, false)),
+            ratio(ack(ours, true), ack(theirs, true)),
+            ratio(e2e(ours), e2e(theirs)),
+            ratio(cpu(ours), cpu(theirs)),
+            ratio(rss(ours), rss(theirs)),
+        ));
+    }
+    text.push_str(
+        "(throughput: above 1 spool is faster; latency, CPU and RSS: below 1 spool uses less. \
+         spool fsyncs before acknowledging acks=all (flush.on.ack, group commit); Kafka's defaults do not fsync.)\n",
+    );
+    text
 }
 
 /// Prints a workload's JSON line and writes it to `<out>/<name>.json`.
@@ -291,36 +366,39 @@ fn idle_partitions(args: &Args) {
     );
 }
 
-/// Kafka's own load generators for scenario (a), beside ours, when KAFKA_HOME is set.
+/// Kafka's own load generators for scenario (a), beside ours, when KAFKA_HOME holds a Kafka
+/// distribution: against spool, and against Kafka too with `--versus-kafka`.
 fn kafka_perf_tests(args: &Args, workload: &Workload) {
-    let Some(home) = std::env::var_os("KAFKA_HOME") else {
-        eprintln!("kafka-producer-perf-test: skipped, KAFKA_HOME is not set");
+    let Some(bin) = std::env::var_os("KAFKA_HOME")
+        .map(|home| PathBuf::from(home).join("bin"))
+        .filter(|bin| bin.join("kafka-producer-perf-test.sh").exists())
+    else {
+        eprintln!("kafka-producer-perf-test: skipped, KAFKA_HOME holds no Kafka distribution");
         return;
     };
-    let bin = PathBuf::from(home).join("bin");
-    let mut own = None;
-    let bootstrap = match &args.bootstrap {
-        Some(bootstrap) => bootstrap.clone(),
+    match &args.bootstrap {
+        Some(bootstrap) => perf_tools(&bin, "this broker", bootstrap, workload),
         None => {
-            let broker = SpawnedBroker::start("");
-            let bootstrap = broker.bootstrap.clone();
-            own = Some(broker);
-            bootstrap
+            let broker = start_broker();
+            perf_tools(&bin, "spool", &broker.bootstrap, workload);
         }
-    };
+    }
+    if args.versus_kafka {
+        let kafka = ReferenceBroker::start(&[]);
+        perf_tools(&bin, "Kafka", &kafka.bootstrap, workload);
+    }
+}
+
+/// kafka-producer-perf-test then kafka-consumer-perf-test with `workload`'s count and size.
+fn perf_tools(bin: &std::path::Path, label: &str, bootstrap: &str, workload: &Workload) {
     let topic = "bench-kafka-perf-test";
     let messages = workload.messages.to_string();
     let bytes = workload.message_bytes.to_string();
-    let strings = |items: &[&str]| {
-        items
-            .iter()
-            .map(|item| item.to_string())
-            .collect::<Vec<_>>()
-    };
-    let runs = [
+    let producer_props = format!("bootstrap.servers={bootstrap}");
+    let runs: [(&str, Vec<&str>); 2] = [
         (
             "kafka-producer-perf-test.sh",
-            strings(&[
+            vec![
                 "--topic",
                 topic,
                 "--num-records",
@@ -329,25 +407,25 @@ fn kafka_perf_tests(args: &Args, workload: &Workload) {
                 &bytes,
                 "--throughput",
                 "-1",
-                "--producer-props",
-                &format!("bootstrap.servers={bootstrap}"),
+                "--command-property",
+                &producer_props,
                 "acks=all",
                 "linger.ms=5",
                 "batch.size=1000000",
-            ]),
+            ],
         ),
         (
             "kafka-consumer-perf-test.sh",
-            strings(&[
+            vec![
                 "--bootstrap-server",
-                &bootstrap,
+                bootstrap,
                 "--topic",
                 topic,
-                "--messages",
+                "--num-records",
                 &messages,
                 "--timeout",
                 "60000",
-            ]),
+            ],
         ),
     ];
     for (tool, tool_args) in runs {
@@ -361,14 +439,13 @@ fn kafka_perf_tests(args: &Args, workload: &Workload) {
                 let text = String::from_utf8_lossy(&output.stdout);
                 let last: Vec<&str> = text.lines().rev().take(2).collect();
                 println!(
-                    "{tool} (scenario a, Kafka's tool): {}",
+                    "{tool} on {label} (scenario a's size and count): {}",
                     last.into_iter().rev().collect::<Vec<_>>().join(" | ")
                 );
             }
             Err(error) => eprintln!("{tool}: {error}"),
         }
     }
-    drop(own);
 }
 
 /// The results as one table.
