@@ -7,9 +7,20 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use compat_tests::kafka::ReferenceBroker;
+use compat_tests::wire::WireClient;
 use compat_tests::SpawnedBroker;
+use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
+use kafka_protocol::messages::leave_group_request::MemberIdentity;
+use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
+use kafka_protocol::messages::{
+    BrokerId, DescribeGroupsRequest, GroupId, HeartbeatRequest, JoinGroupRequest,
+    JoinGroupResponse, LeaveGroupRequest, ListOffsetsRequest, SyncGroupRequest, TopicName,
+};
+use kafka_protocol::protocol::StrBytes;
 use rdkafka::admin::{
-    AdminClient, AdminOptions, NewPartitions, NewTopic, ResourceSpecifier, TopicReplication,
+    AdminClient, AdminOptions, AlterConfig, NewPartitions, NewTopic, ResourceSpecifier,
+    TopicReplication,
 };
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
@@ -468,6 +479,301 @@ async fn group_lifecycle(bootstrap: &str) -> Observed {
     seen
 }
 
+/// The classic group protocol on the wire: two members join, sync, heartbeat and leave; the
+/// error codes, generations, leaders and states each step sees.
+async fn group_generations(bootstrap: &str) -> Observed {
+    tokio::task::block_in_place(|| GroupWalk::new(bootstrap).run())
+}
+
+/// One raw connection per member of the `diff-generations` group.
+struct GroupWalk {
+    a: WireClient,
+    b: WireClient,
+    seen: Observed,
+}
+
+/// Join / heartbeat versions used (flexible, with KIP-394 member ids).
+const JOIN_VERSION: i16 = 6;
+const SYNC_VERSION: i16 = 4;
+const HEARTBEAT_VERSION: i16 = 4;
+const LEAVE_VERSION: i16 = 4;
+const DESCRIBE_VERSION: i16 = 5;
+const GROUP: &str = "diff-generations";
+
+impl GroupWalk {
+    fn new(bootstrap: &str) -> Self {
+        Self {
+            a: WireClient::connect(bootstrap),
+            b: WireClient::connect(bootstrap),
+            seen: Observed::new(),
+        }
+    }
+
+    fn join_request(member_id: &str) -> JoinGroupRequest {
+        JoinGroupRequest::default()
+            .with_group_id(GroupId(StrBytes::from_static_str(GROUP)))
+            .with_session_timeout_ms(10_000)
+            .with_rebalance_timeout_ms(10_000)
+            .with_member_id(StrBytes::from_string(member_id.to_owned()))
+            .with_protocol_type(StrBytes::from_static_str("spool-diff"))
+            .with_protocols(vec![JoinGroupRequestProtocol::default()
+                .with_name(StrBytes::from_static_str("p1"))
+                .with_metadata(bytes::Bytes::from_static(b"m"))])
+    }
+
+    /// A first join without a member id: Kafka hands one out with MEMBER_ID_REQUIRED.
+    fn member_id(client: &mut WireClient, seen: &mut Observed, who: &str) -> String {
+        let response = client.call(JOIN_VERSION, &Self::join_request(""));
+        seen.insert(
+            format!("{who} first join"),
+            format!("error {}", response.error_code),
+        );
+        response.member_id.to_string()
+    }
+
+    fn note_join(&mut self, step: &str, response: &JoinGroupResponse, leader_is: &str) {
+        self.seen.insert(
+            format!("{step}"),
+            format!(
+                "error {} generation {} protocol {:?} leader={} members {}",
+                response.error_code,
+                response.generation_id,
+                response.protocol_name.as_ref().map(ToString::to_string),
+                response.leader.as_str() == leader_is,
+                response.members.len()
+            ),
+        );
+    }
+
+    fn heartbeat(client: &mut WireClient, member: &str, generation: i32) -> i16 {
+        client
+            .call(
+                HEARTBEAT_VERSION,
+                &HeartbeatRequest::default()
+                    .with_group_id(GroupId(StrBytes::from_static_str(GROUP)))
+                    .with_member_id(StrBytes::from_string(member.to_owned()))
+                    .with_generation_id(generation),
+            )
+            .error_code
+    }
+
+    fn sync(client: &mut WireClient, member: &str, generation: i32, assign: &[&str]) -> String {
+        let response = client.call(
+            SYNC_VERSION,
+            &SyncGroupRequest::default()
+                .with_group_id(GroupId(StrBytes::from_static_str(GROUP)))
+                .with_member_id(StrBytes::from_string(member.to_owned()))
+                .with_generation_id(generation)
+                .with_assignments(
+                    assign
+                        .iter()
+                        .enumerate()
+                        .map(|(index, to)| {
+                            SyncGroupRequestAssignment::default()
+                                .with_member_id(StrBytes::from_string((*to).to_owned()))
+                                .with_assignment(bytes::Bytes::from(format!("for-member-{index}")))
+                        })
+                        .collect(),
+                ),
+        );
+        format!(
+            "error {} assignment {:?}",
+            response.error_code, response.assignment
+        )
+    }
+
+    fn state(&mut self, step: &str) {
+        let described = self.a.call(
+            DESCRIBE_VERSION,
+            &DescribeGroupsRequest::default()
+                .with_groups(vec![GroupId(StrBytes::from_static_str(GROUP))]),
+        );
+        let group = &described.groups[0];
+        self.seen.insert(
+            format!("{step} described"),
+            format!(
+                "error {} state {} protocol_type {} protocol {} members {}",
+                group.error_code,
+                group.group_state,
+                group.protocol_type,
+                group.protocol_data,
+                group.members.len()
+            ),
+        );
+    }
+
+    fn leave(client: &mut WireClient, member: &str) -> String {
+        let response = client.call(
+            LEAVE_VERSION,
+            &LeaveGroupRequest::default()
+                .with_group_id(GroupId(StrBytes::from_static_str(GROUP)))
+                .with_members(vec![MemberIdentity::default()
+                    .with_member_id(StrBytes::from_string(member.to_owned()))]),
+        );
+        format!(
+            "error {} member errors {:?}",
+            response.error_code,
+            response
+                .members
+                .iter()
+                .map(|m| m.error_code)
+                .collect::<Vec<_>>()
+        )
+    }
+
+    fn run(mut self) -> Observed {
+        let a = Self::member_id(&mut self.a, &mut self.seen, "a");
+        let joined = self.a.call(JOIN_VERSION, &Self::join_request(&a));
+        self.note_join("a joins alone", &joined, &a);
+        let first = joined.generation_id;
+        let synced = Self::sync(&mut self.a, &a, first, &[&a]);
+        self.seen.insert("a syncs".into(), synced);
+        let beat = Self::heartbeat(&mut self.a, &a, first);
+        self.seen
+            .insert("a heartbeat, stable".into(), format!("error {beat}"));
+        self.state("one member");
+
+        // B joins: A learns of the rebalance from its heartbeat and rejoins.
+        let b = Self::member_id(&mut self.b, &mut self.seen, "b");
+        let b_join = self.b.send(JOIN_VERSION, &Self::join_request(&b));
+        let beat = Self::heartbeat(&mut self.a, &a, first);
+        self.seen.insert(
+            "a heartbeat during rebalance".into(),
+            format!("error {beat}"),
+        );
+        let a_rejoined = self.a.call(JOIN_VERSION, &Self::join_request(&a));
+        let (correlation, b_joined) = self.b.receive::<JoinGroupRequest>(JOIN_VERSION);
+        assert_eq!(correlation, b_join);
+        self.note_join("a rejoins with b", &a_rejoined, &a);
+        self.note_join("b joins", &b_joined, &a);
+        let second = a_rejoined.generation_id;
+        self.seen.insert(
+            "generation advanced by".into(),
+            (second - first).to_string(),
+        );
+        let stale = Self::heartbeat(&mut self.b, &b, first);
+        self.seen.insert(
+            "b heartbeat, old generation".into(),
+            format!("error {stale}"),
+        );
+        let b_sync = self.b.send(
+            SYNC_VERSION,
+            &SyncGroupRequest::default()
+                .with_group_id(GroupId(StrBytes::from_static_str(GROUP)))
+                .with_member_id(StrBytes::from_string(b.clone()))
+                .with_generation_id(second),
+        );
+        let synced = Self::sync(&mut self.a, &a, second, &[&a, &b]);
+        self.seen.insert("a syncs as leader".into(), synced);
+        let (correlation, b_synced) = self.b.receive::<SyncGroupRequest>(SYNC_VERSION);
+        assert_eq!(correlation, b_sync);
+        self.seen.insert(
+            "b syncs".into(),
+            format!(
+                "error {} assignment {:?}",
+                b_synced.error_code, b_synced.assignment
+            ),
+        );
+        self.state("two members");
+
+        // A leaves: B rebalances alone and becomes the leader.
+        let left = Self::leave(&mut self.a, &a);
+        self.seen.insert("a leaves".into(), left);
+        let beat = Self::heartbeat(&mut self.b, &b, second);
+        self.seen
+            .insert("b heartbeat after a left".into(), format!("error {beat}"));
+        let alone = self.b.call(JOIN_VERSION, &Self::join_request(&b));
+        self.note_join("b rejoins alone", &alone, &b);
+        self.seen.insert(
+            "generation advanced again by".into(),
+            (alone.generation_id - second).to_string(),
+        );
+        let synced = Self::sync(&mut self.b, &b, alone.generation_id, &[&b]);
+        self.seen.insert("b syncs alone".into(), synced);
+        let left = Self::leave(&mut self.b, &b);
+        self.seen.insert("b leaves".into(), left);
+        let unknown = Self::leave(&mut self.b, &b);
+        self.seen.insert("b leaves again".into(), unknown);
+        self.state("everyone left");
+        self.seen
+    }
+}
+
+/// ListOffsets for the record with the largest timestamp (-3, KIP-734), and what
+/// DescribeConfigs reports after AlterConfigs replaced a topic's overrides.
+async fn max_timestamp_and_altered_configs(bootstrap: &str) -> Observed {
+    let mut seen = Observed::new();
+    let topic = "diff-max-time";
+    create(
+        bootstrap,
+        NewTopic::new(topic, 1, TopicReplication::Fixed(1)).set("retention.ms", "777777"),
+    )
+    .await;
+    let producer: FutureProducer = client(bootstrap).create().expect("producer");
+    for timestamp in [5_000, 9_000, 7_000, 9_000, 1_000] {
+        producer
+            .send(
+                FutureRecord::<str, str>::to(topic)
+                    .payload("v")
+                    .timestamp(timestamp),
+                TIMEOUT,
+            )
+            .await
+            .expect("delivered");
+    }
+    let mut wire = WireClient::connect(bootstrap);
+    for (name, timestamp) in [("max timestamp", -3), ("earliest", -2), ("latest", -1)] {
+        let response = wire.call(
+            LIST_OFFSETS_VERSION,
+            &ListOffsetsRequest::default()
+                .with_replica_id(BrokerId(-1))
+                .with_topics(vec![ListOffsetsTopic::default()
+                    .with_name(TopicName(StrBytes::from_static_str(topic)))
+                    .with_partitions(vec![ListOffsetsPartition::default()
+                        .with_partition_index(0)
+                        .with_timestamp(timestamp)])]),
+        );
+        let partition = &response.topics[0].partitions[0];
+        seen.insert(
+            format!("list offsets {name}"),
+            format!(
+                "error {} offset {} timestamp {}",
+                partition.error_code, partition.offset, partition.timestamp
+            ),
+        );
+    }
+
+    let topic_resource = ResourceSpecifier::Topic(topic);
+    let altered = admin(bootstrap)
+        .alter_configs(
+            [&AlterConfig::new(ResourceSpecifier::Topic(topic)).set("segment.ms", "3600000")],
+            &options(),
+        )
+        .await
+        .expect("AlterConfigs answered")
+        .remove(0)
+        .map(|_| "ok".to_owned())
+        .unwrap_or_else(|(_, code)| format!("{code:?}"));
+    seen.insert("alter configs".into(), altered);
+    let described = admin(bootstrap)
+        .describe_configs([&topic_resource], &options())
+        .await
+        .expect("DescribeConfigs answered")
+        .remove(0)
+        .expect("topic configs");
+    for name in ["segment.ms", "retention.ms", "cleanup.policy"] {
+        let entry = described.get(name).expect(name);
+        seen.insert(
+            format!("after alter {name}"),
+            format!("{:?} {:?}", entry.value, entry.source),
+        );
+    }
+    seen
+}
+
+/// ListOffsets v7+ knows -3 (max timestamp).
+const LIST_OFFSETS_VERSION: i16 = 8;
+
 /// Lines that differ, with both values, except the known differences of `scenario`.
 fn differences(scenario: &str, kafka: &Observed, spool: &Observed) -> Vec<String> {
     let known = |name: &str| {
@@ -516,6 +822,8 @@ async fn spool_answers_as_kafka_does() {
     compare!(commits_and_delete_records);
     compare!(transaction_visibility);
     compare!(group_lifecycle);
+    compare!(group_generations);
+    compare!(max_timestamp_and_altered_configs);
     assert!(
         found.is_empty(),
         "spool and Kafka differ:\n{}",
