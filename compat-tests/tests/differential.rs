@@ -533,7 +533,7 @@ impl GroupWalk {
 
     fn note_join(&mut self, step: &str, response: &JoinGroupResponse, leader_is: &str) {
         self.seen.insert(
-            format!("{step}"),
+            step.to_owned(),
             format!(
                 "error {} generation {} protocol {:?} leader={} members {}",
                 response.error_code,
