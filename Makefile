@@ -21,11 +21,13 @@ test-deps:
 test: test-deps build
 	KCAT_LIBRARY_PATH=$(KCAT_LIB) $(CARGO) test --release --workspace
 
-# The client compatibility matrix with its table, and every listed test of librdkafka's own
-# suite (compat-tests/librdkafka-tests.md; make test runs the matrix and the fast tier).
+# The client compatibility matrix with its table, every listed test of librdkafka's own
+# suite (compat-tests/librdkafka-tests.md; make test runs the matrix and the fast tier), and
+# the differential tests against Apache Kafka (make test runs them too).
 compat: test-deps build
 	KCAT_LIBRARY_PATH=$(KCAT_LIB) $(CARGO) test --release -p compat-tests --test matrix -- --nocapture
 	SPOOL_LIBRDKAFKA_TIER=full $(CARGO) test --release -p compat-tests --test librdkafka_suite -- --nocapture
+	$(CARGO) test --release -p compat-tests --test differential
 
 # The long crash test: 100 kill -9 cycles against acks=all producers, every acknowledged record
 # checked after each restart (make test runs a 6-cycle form). CYCLES=n SEED=s to vary.

@@ -75,6 +75,8 @@ kafka-console-producer org.apache.kafka.tools.ConsoleProducer
 kafka-consumer-groups org.apache.kafka.tools.consumer.group.ConsumerGroupCommand
 kafka-consumer-perf-test org.apache.kafka.tools.ConsumerPerformance
 kafka-delete-records org.apache.kafka.tools.DeleteRecordsCommand
+kafka-dump-log org.apache.kafka.tools.DumpLogSegments
+kafka-e2e-latency org.apache.kafka.tools.EndToEndLatency
 kafka-features org.apache.kafka.tools.FeatureCommand
 kafka-get-offsets org.apache.kafka.tools.GetOffsetShell
 kafka-groups org.apache.kafka.tools.GroupsCommand
@@ -82,6 +84,7 @@ kafka-leader-election org.apache.kafka.tools.LeaderElectionCommand
 kafka-log-dirs org.apache.kafka.tools.LogDirsCommand
 kafka-metadata-quorum org.apache.kafka.tools.MetadataQuorumCommand
 kafka-producer-perf-test org.apache.kafka.tools.ProducerPerformance
+kafka-reassign-partitions org.apache.kafka.tools.reassign.ReassignPartitionsCommand
 kafka-server-start kafka.Kafka
 kafka-storage kafka.tools.StorageTool
 kafka-streams-application-reset org.apache.kafka.tools.StreamsResetter

@@ -927,3 +927,110 @@ fn verifiable_clients_and_perf_tests() {
         .unwrap_or_default();
     assert_eq!(figures.get(4), Some(&"20200"), "{}", perf.stdout);
 }
+
+#[test]
+fn dump_log_reads_spools_segment_files_and_other_tools() {
+    let tools = Tools::start();
+    let topic = "console-dump";
+    tools.create_topic(topic, "1");
+    // Enough records for the sparse indexes (an entry per index.interval.bytes, 4 KiB) to hold
+    // entries, each batch its own request.
+    for batch in 0..4 {
+        let lines: String = (0..50)
+            .map(|i| format!("key-{batch}-{i}|{}\n", "v".repeat(100)))
+            .collect();
+        tools.ok_with_input(
+            "kafka-console-producer",
+            &[
+                "--topic",
+                topic,
+                "--reader-property",
+                "parse.key=true",
+                "--reader-property",
+                "key.separator=|",
+            ],
+            &lines,
+            "",
+        );
+    }
+    // Kafka's own reader of segment files understands spool's (Kafka's on-disk format).
+    let dir = tools.broker.data_dir().join(format!("{topic}-0"));
+    let file = |extension: &str| {
+        dir.join(format!("00000000000000000000.{extension}"))
+            .to_string_lossy()
+            .into_owned()
+    };
+    let dumped = tool(
+        "kafka-dump-log",
+        &["--files", &file("log"), "--print-data-log"],
+        "",
+    );
+    assert!(dumped.success, "{}", dumped.text());
+    let records: Vec<&str> = dumped
+        .lines()
+        .filter(|line| line.starts_with("| offset: "))
+        .collect();
+    assert_eq!(records.len(), 200, "{}", dumped.stdout);
+    assert!(records[0].contains("| offset: 0 ") && records[0].contains("key: key-0-0"));
+    assert!(records[199].contains("| offset: 199 ") && records[199].contains("key: key-3-49"));
+    assert!(
+        dumped
+            .lines()
+            .filter(|line| line.starts_with("baseOffset: "))
+            .all(|line| line.contains("isvalid: true") && line.contains("magic: 2")),
+        "{}",
+        dumped.stdout
+    );
+    let indexes = format!("{},{}", file("index"), file("timeindex"));
+    let checked = tool(
+        "kafka-dump-log",
+        &["--files", &indexes, "--index-sanity-check"],
+        "",
+    );
+    assert!(checked.success, "{}", checked.text());
+    assert_eq!(
+        checked.stdout.matches("passed sanity check").count(),
+        2,
+        "{}",
+        checked.stdout
+    );
+    let index = tool("kafka-dump-log", &["--files", &file("index")], "");
+    assert!(
+        index.lines().any(|line| line.starts_with("offset: ")),
+        "the offset index has entries: {}",
+        index.stdout
+    );
+
+    let latency = tools.ok(
+        "kafka-e2e-latency",
+        &[
+            "--topic",
+            topic,
+            "--num-records",
+            "200",
+            "--producer-acks",
+            "all",
+            "--record-size",
+            "100",
+        ],
+        "Avg latency:",
+    );
+    assert!(
+        latency.stdout.contains("Percentiles: 50th = "),
+        "{}",
+        latency.stdout
+    );
+    let groups = tools.ok("kafka-groups", &["--list"], "TYPE");
+    assert!(
+        groups
+            .lines()
+            .any(|line| line.contains("Classic") && line.ends_with("consumer")),
+        "{}",
+        groups.stdout
+    );
+    tools.ok(
+        "kafka-reassign-partitions",
+        &["--list"],
+        "No partition reassignments found.",
+    );
+}
