@@ -101,6 +101,11 @@ fn client(bootstrap: &str) -> ClientConfig {
     config
 }
 
+/// A topic with one replica (both brokers are single nodes).
+fn new_topic(name: &str, partitions: i32) -> NewTopic<'_> {
+    NewTopic::new(name, partitions, TopicReplication::Fixed(1))
+}
+
 fn admin(bootstrap: &str) -> AdminClient<DefaultClientContext> {
     client(bootstrap).create().expect("admin client")
 }
@@ -123,11 +128,7 @@ async fn offsets_and_times(bootstrap: &str) -> Observed {
     let topic = "diff-offsets";
     seen.insert(
         "create".into(),
-        create(
-            bootstrap,
-            NewTopic::new(topic, 2, TopicReplication::Fixed(1)),
-        )
-        .await,
+        create(bootstrap, new_topic(topic, 2)).await,
     );
     let producer: FutureProducer = client(bootstrap)
         .set("linger.ms", "0")
@@ -183,41 +184,38 @@ async fn offsets_and_times(bootstrap: &str) -> Observed {
 /// CreateTopics and CreatePartitions requests Kafka refuses, and the codes it refuses them with.
 async fn topic_validation(bootstrap: &str) -> Observed {
     let mut seen = Observed::new();
-    const ONE: TopicReplication = TopicReplication::Fixed(1);
+    let long_name = "x".repeat(250);
     let cases: Vec<(&str, NewTopic)> = vec![
-        ("invalid name", NewTopic::new("bad/name", 1, ONE)),
-        (
-            "name too long",
-            NewTopic::new(&*Box::leak("x".repeat(250).into_boxed_str()), 1, ONE),
-        ),
-        ("dot only", NewTopic::new("..", 1, ONE)),
-        ("zero partitions", NewTopic::new("diff-zero", 0, ONE)),
+        ("invalid name", new_topic("bad/name", 1)),
+        ("name too long", new_topic(&long_name, 1)),
+        ("dot only", new_topic("..", 1)),
+        ("zero partitions", new_topic("diff-zero", 0)),
         (
             "replication 3",
             NewTopic::new("diff-rf", 1, TopicReplication::Fixed(3)),
         ),
         (
             "bad policy",
-            NewTopic::new("diff-policy", 1, ONE).set("cleanup.policy", "bogus"),
+            new_topic("diff-policy", 1).set("cleanup.policy", "bogus"),
         ),
         (
             "unknown config",
-            NewTopic::new("diff-unknown", 1, ONE).set("no.such.config", "1"),
+            new_topic("diff-unknown", 1).set("no.such.config", "1"),
         ),
         (
             "negative retention",
-            NewTopic::new("diff-retention", 1, ONE).set("retention.ms", "-5"),
+            new_topic("diff-retention", 1).set("retention.ms", "-5"),
         ),
         (
             "not a number",
-            NewTopic::new("diff-nan", 1, ONE).set("segment.bytes", "lots"),
+            new_topic("diff-nan", 1).set("segment.bytes", "lots"),
         ),
         (
             "small segments",
-            NewTopic::new("diff-small", 1, ONE).set("segment.bytes", "65536"),
+            new_topic("diff-small", 1).set("segment.bytes", "65536"),
         ),
-        ("valid", NewTopic::new("diff-valid", 2, ONE)),
-        ("exists", NewTopic::new("diff-valid", 2, ONE)),
+        ("valid", new_topic("diff-valid", 2)),
+        ("exists", new_topic("diff-valid", 2)),
     ];
     for (name, topic) in cases {
         seen.insert(format!("create {name}"), create(bootstrap, topic).await);
@@ -250,11 +248,7 @@ async fn topic_validation(bootstrap: &str) -> Observed {
 async fn topic_configs(bootstrap: &str) -> Observed {
     let mut seen = Observed::new();
     let topic = "diff-configs";
-    create(
-        bootstrap,
-        NewTopic::new(topic, 1, TopicReplication::Fixed(1)).set("retention.ms", "123456"),
-    )
-    .await;
+    create(bootstrap, new_topic(topic, 1).set("retention.ms", "123456")).await;
     let described = admin(bootstrap)
         .describe_configs([&ResourceSpecifier::Topic(topic)], &options())
         .await
@@ -281,11 +275,7 @@ async fn topic_configs(bootstrap: &str) -> Observed {
 async fn commits_and_delete_records(bootstrap: &str) -> Observed {
     let mut seen = Observed::new();
     let topic = "diff-commits";
-    create(
-        bootstrap,
-        NewTopic::new(topic, 1, TopicReplication::Fixed(1)),
-    )
-    .await;
+    create(bootstrap, new_topic(topic, 1)).await;
     let producer: FutureProducer = client(bootstrap).create().expect("producer");
     for i in 0..5 {
         producer
@@ -356,11 +346,7 @@ async fn commits_and_delete_records(bootstrap: &str) -> Observed {
 async fn transaction_visibility(bootstrap: &str) -> Observed {
     let mut seen = Observed::new();
     let topic = "diff-txn";
-    create(
-        bootstrap,
-        NewTopic::new(topic, 1, TopicReplication::Fixed(1)),
-    )
-    .await;
+    create(bootstrap, new_topic(topic, 1)).await;
     let producer: FutureProducer = client(bootstrap)
         .set("transactional.id", "diff-txn")
         .create()
@@ -427,11 +413,7 @@ async fn transaction_visibility(bootstrap: &str) -> Observed {
 async fn group_lifecycle(bootstrap: &str) -> Observed {
     let mut seen = Observed::new();
     let topic = "diff-group";
-    create(
-        bootstrap,
-        NewTopic::new(topic, 2, TopicReplication::Fixed(1)),
-    )
-    .await;
+    create(bootstrap, new_topic(topic, 2)).await;
     let describe = |seen: &mut Observed, stage: &str, client: &BaseConsumer| {
         let groups = client
             .fetch_group_list(Some("diff-group"), TIMEOUT)
@@ -718,11 +700,7 @@ impl GroupWalk {
 async fn max_timestamp_and_altered_configs(bootstrap: &str) -> Observed {
     let mut seen = Observed::new();
     let topic = "diff-max-time";
-    create(
-        bootstrap,
-        NewTopic::new(topic, 1, TopicReplication::Fixed(1)).set("retention.ms", "777777"),
-    )
-    .await;
+    create(bootstrap, new_topic(topic, 1).set("retention.ms", "777777")).await;
     let producer: FutureProducer = client(bootstrap).create().expect("producer");
     for timestamp in [5_000, 9_000, 7_000, 9_000, 1_000] {
         producer
@@ -795,7 +773,7 @@ async fn compaction_keeps_the_log_start(bootstrap: &str) -> Observed {
     let topic = "diff-compacted";
     create(
         bootstrap,
-        NewTopic::new(topic, 1, TopicReplication::Fixed(1))
+        new_topic(topic, 1)
             .set("cleanup.policy", "compact")
             .set("segment.bytes", "1048576")
             .set("min.cleanable.dirty.ratio", "0.01"),
