@@ -50,29 +50,24 @@ async fn write(broker: &Broker, marker: &WritableTxnMarker) -> WritableTxnMarker
         for &index in &topic.partition_indexes {
             let written = match broker.partition(&topic.name, index) {
                 None => Err(ResponseError::UnknownTopicOrPartition),
-                Some(log) => {
-                    let appended = log
-                        .append_marker(
-                            producer_id,
-                            marker.producer_epoch,
-                            commit,
-                            marker.coordinator_epoch,
-                        )
-                        .map_err(|error| for_log_error(&error));
-                    match appended {
-                        Ok(info) => log
-                            .flush(info.last_offset + 1)
-                            .await
-                            .map_err(|error| for_log_error(&error)),
-                        Err(error) => Err(error),
-                    }
-                }
+                Some(log) => log
+                    .write_marker(
+                        producer_id,
+                        marker.producer_epoch,
+                        commit,
+                        marker.coordinator_epoch,
+                    )
+                    .await
+                    .map_err(|error| for_log_error(&error)),
             };
-            if written.is_ok() && topic.name.0.as_str() == OFFSETS_TOPIC {
-                broker.groups.complete_transaction(producer_id, commit);
-            }
-            if let Err(error) = written {
-                tracing::debug!(topic = %topic.name.0, partition = index, producer_id, %error, "transaction marker refused");
+            match &written {
+                Ok(_) if topic.name.0.as_str() == OFFSETS_TOPIC => {
+                    broker.groups.complete_transaction(producer_id, commit);
+                }
+                Ok(_) => {}
+                Err(error) => {
+                    tracing::debug!(topic = %topic.name.0, partition = index, producer_id, %error, "transaction marker refused");
+                }
             }
             partitions.push(
                 WritableTxnMarkerPartitionResult::default()

@@ -388,6 +388,20 @@ impl Partition {
         self.append(&BatchView::parse(&batch)?)
     }
 
+    /// [`Partition::append_marker`], durable (per the flush policy) when it returns: how the
+    /// transaction coordinator and WriteTxnMarkers both end a transaction here.
+    pub async fn write_marker(
+        &self,
+        producer_id: i64,
+        epoch: i16,
+        commit: bool,
+        coordinator_epoch: i32,
+    ) -> Result<AppendInfo, LogError> {
+        let marker = self.append_marker(producer_id, epoch, commit, coordinator_epoch)?;
+        self.flush(marker.last_offset + 1).await?;
+        Ok(marker)
+    }
+
     /// The offset below which every transaction is decided (= high watermark without
     /// open transactions).
     pub fn last_stable_offset(&self) -> i64 {

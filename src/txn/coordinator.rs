@@ -309,10 +309,9 @@ impl TxnCoordinator {
             let Some(log) = self.logs.partition(topic, *partition) else {
                 continue;
             };
-            let marker = log
-                .append_marker(meta.producer_id, meta.epoch, commit, 0)
+            log.write_marker(meta.producer_id, meta.epoch, commit, 0)
+                .await
                 .map_err(storage)?;
-            log.flush(marker.last_offset + 1).await.map_err(storage)?;
         }
         groups.complete_transaction(meta.producer_id, commit);
         meta.status = if commit {
