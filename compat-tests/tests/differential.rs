@@ -314,26 +314,21 @@ async fn commits_and_delete_records(bootstrap: &str) -> Observed {
         format!("{:?} {:?}", element.offset(), element.metadata()),
     );
 
-    let mut delete = TopicPartitionList::new();
-    delete
-        .add_partition_offset(topic, 0, Offset::Offset(2))
-        .expect("offset");
-    let deleted = admin(bootstrap)
-        .delete_records(&delete, &options())
-        .await
-        .map(|result| format!("{:?}", result.elements()[0].offset()))
-        .unwrap_or_else(|error| format!("{error:?}"));
-    seen.insert("delete records to 2".into(), deleted);
-    let mut beyond = TopicPartitionList::new();
-    beyond
-        .add_partition_offset(topic, 0, Offset::Offset(99))
-        .expect("offset");
-    let refused = admin(bootstrap)
-        .delete_records(&beyond, &options())
-        .await
-        .map(|result| format!("{:?}", result.elements()[0].error()))
-        .unwrap_or_else(|error| format!("{error:?}"));
-    seen.insert("delete records beyond the end".into(), refused);
+    for (name, offset) in [("to 2", 2), ("beyond the end", 99)] {
+        let mut delete = TopicPartitionList::new();
+        delete
+            .add_partition_offset(topic, 0, Offset::Offset(offset))
+            .expect("offset");
+        let outcome = admin(bootstrap)
+            .delete_records(&delete, &options())
+            .await
+            .map(|result| {
+                let element = &result.elements()[0];
+                format!("{:?} {:?}", element.offset(), element.error())
+            })
+            .unwrap_or_else(|error| format!("{error:?}"));
+        seen.insert(format!("delete records {name}"), outcome);
+    }
     let (low, high) = consumer
         .fetch_watermarks(topic, 0, TIMEOUT)
         .expect("watermarks");
@@ -370,39 +365,13 @@ async fn transaction_visibility(bootstrap: &str) -> Observed {
         seen.insert(format!("end {name}"), format!("{ended:?}"));
     }
     for isolation in ["read_committed", "read_uncommitted"] {
-        let consumer: BaseConsumer = client(bootstrap)
-            .set("group.id", "diff-txn-reader")
-            .set("isolation.level", isolation)
-            .create()
-            .expect("consumer");
-        let (low, high) = consumer
-            .fetch_watermarks(topic, 0, TIMEOUT)
-            .expect("watermarks");
+        let (low, high, records) =
+            read_to_end(bootstrap, topic, Offset::Beginning, isolation, TIMEOUT);
         seen.insert(format!("{isolation} watermarks"), format!("{low}..{high}"));
-        let mut assignment = TopicPartitionList::new();
-        assignment
-            .add_partition_offset(topic, 0, Offset::Beginning)
-            .expect("assignment");
-        consumer.assign(&assignment).expect("assign");
-        let mut values = Vec::new();
-        let deadline = std::time::Instant::now() + TIMEOUT;
-        // Until the reader's position passes the last record (markers included).
-        while consumer
-            .position()
-            .ok()
-            .and_then(|position| position.elements().first().map(|e| e.offset()))
-            != Some(Offset::Offset(high))
-            && std::time::Instant::now() < deadline
-        {
-            if let Some(message) = consumer.poll(Duration::from_millis(100)) {
-                let message = message.expect("message");
-                let value = rdkafka::Message::payload_view::<str>(&message)
-                    .and_then(Result::ok)
-                    .unwrap_or_default()
-                    .to_owned();
-                values.push(format!("{}:{value}", rdkafka::Message::offset(&message)));
-            }
-        }
+        let values: Vec<String> = records
+            .iter()
+            .map(|(offset, _, value)| format!("{offset}:{value}"))
+            .collect();
         seen.insert(format!("{isolation} reads"), values.join(" "));
     }
     seen
@@ -801,8 +770,18 @@ async fn compaction_keeps_the_log_start(bootstrap: &str) -> Observed {
     for send in sends {
         send.await.expect("delivery").expect("delivered");
     }
+    // (offset, key) of the records read from `start`, and the watermarks.
+    let read = |start| {
+        let (low, high, records) =
+            read_to_end(bootstrap, topic, start, "read_uncommitted", COMPACTED_READ);
+        let keys: Vec<(i64, String)> = records
+            .into_iter()
+            .map(|(offset, key, _)| (offset, key))
+            .collect();
+        (low, high, keys)
+    };
     let survivors = compat_tests::wait_for(Duration::from_secs(60), || {
-        let records = read_keys(bootstrap, topic, Offset::Beginning);
+        let (_, _, records) = read(Offset::Beginning);
         let repeated = records
             .iter()
             .filter(|(_, key)| key.starts_with("key-"))
@@ -823,12 +802,8 @@ async fn compaction_keeps_the_log_start(bootstrap: &str) -> Observed {
                 .collect::<Vec<_>>()
         ),
     );
-    let consumer: BaseConsumer = client(bootstrap).create().expect("consumer");
-    let (low, high) = consumer
-        .fetch_watermarks(topic, 0, TIMEOUT)
-        .expect("watermarks");
+    let (low, high, from_zero) = read(Offset::Offset(0));
     seen.insert("watermarks".into(), format!("{low}..{high}"));
-    let from_zero = read_keys(bootstrap, topic, Offset::Offset(0));
     seen.insert(
         "first record read from offset 0".into(),
         format!("{:?}", from_zero.first()),
@@ -836,18 +811,32 @@ async fn compaction_keeps_the_log_start(bootstrap: &str) -> Observed {
     seen
 }
 
+/// How long one read of the compacted partition may take.
+const COMPACTED_READ: Duration = Duration::from_secs(5);
+
 /// Records per round in [`compaction_keeps_the_log_start`]: ~1.2 MiB of 1 KB values.
 const COMPACTED_ROUND: usize = 1_200;
 
-/// (offset, key) of every record of `topic`/0 from `start` to the high watermark, read by a
-/// consumer with `auto.offset.reset=latest`.
-fn read_keys(bootstrap: &str, topic: &str, start: Offset) -> Vec<(i64, String)> {
+/// A record as the differential readers report it: (offset, key, value).
+type Record = (i64, String, String);
+
+/// Watermarks of `topic`/0 and every record from `start` until the reader's position reaches
+/// the high watermark (markers included), read at `isolation` by a consumer with
+/// `auto.offset.reset=latest`; what was read by `deadline` if it does not get there.
+fn read_to_end(
+    bootstrap: &str,
+    topic: &str,
+    start: Offset,
+    isolation: &str,
+    deadline: Duration,
+) -> (i64, i64, Vec<Record>) {
     let consumer: BaseConsumer = client(bootstrap)
         .set("group.id", "diff-reader")
         .set("auto.offset.reset", "latest")
+        .set("isolation.level", isolation)
         .create()
         .expect("consumer");
-    let (_, high) = consumer
+    let (low, high) = consumer
         .fetch_watermarks(topic, 0, TIMEOUT)
         .expect("watermarks");
     let mut assignment = TopicPartitionList::new();
@@ -855,18 +844,28 @@ fn read_keys(bootstrap: &str, topic: &str, start: Offset) -> Vec<(i64, String)> 
         .add_partition_offset(topic, 0, start)
         .expect("assignment");
     consumer.assign(&assignment).expect("assign");
+    let text = |bytes: Option<&[u8]>| {
+        bytes.map_or_else(String::new, |b| String::from_utf8_lossy(b).into_owned())
+    };
     let mut records = Vec::new();
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while records.last().is_none_or(|(offset, _)| offset + 1 < high)
+    let deadline = std::time::Instant::now() + deadline;
+    while consumer
+        .position()
+        .ok()
+        .and_then(|position| position.elements().first().map(|e| e.offset()))
+        != Some(Offset::Offset(high))
         && std::time::Instant::now() < deadline
     {
-        if let Some(Ok(message)) = consumer.poll(Duration::from_millis(100)) {
-            let key =
-                rdkafka::Message::key(&message).map(|k| String::from_utf8_lossy(k).into_owned());
-            records.push((rdkafka::Message::offset(&message), key.unwrap_or_default()));
+        if let Some(message) = consumer.poll(Duration::from_millis(100)) {
+            let message = message.expect("message");
+            records.push((
+                rdkafka::Message::offset(&message),
+                text(rdkafka::Message::key(&message)),
+                text(rdkafka::Message::payload(&message)),
+            ));
         }
     }
-    records
+    (low, high, records)
 }
 
 /// Lines that differ, with both values, except the known differences of `scenario`; and
