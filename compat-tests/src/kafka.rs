@@ -55,6 +55,17 @@ impl Run {
         format!("{}{}", self.stdout, self.stderr)
     }
 
+    /// Asserts that stdout holds each of `expected`.
+    pub fn assert_prints(&self, expected: &[&str]) {
+        for text in expected {
+            assert!(
+                self.stdout.contains(text),
+                "no `{text}` in:\n{}",
+                self.stdout
+            );
+        }
+    }
+
     /// Lines of stdout, trimmed, without blanks.
     pub fn lines(&self) -> impl Iterator<Item = &str> {
         self.stdout

@@ -132,21 +132,11 @@ fn topics_configs_and_cluster_tools() {
         &["--describe", "--topic", topic],
         "PartitionCount: 3\tReplicationFactor: 1",
     );
-    assert!(
-        described
-            .stdout
-            .contains("Configs: cleanup.policy=compact,retention.ms=3600000"),
-        "{}",
-        described.stdout
-    );
+    described.assert_prints(&["Configs: cleanup.policy=compact,retention.ms=3600000"]);
     for partition in 0..3 {
-        assert!(
-            described.stdout.contains(&format!(
-                "Partition: {partition}\tLeader: 0\tReplicas: 0\tIsr: 0"
-            )),
-            "{}",
-            described.stdout
-        );
+        described.assert_prints(&[&format!(
+            "Partition: {partition}\tLeader: 0\tReplicas: 0\tIsr: 0"
+        )]);
     }
     tools.fails(
         "kafka-topics",
@@ -188,17 +178,11 @@ fn topics_configs_and_cluster_tools() {
         &entity(&["--describe"]),
         "Dynamic configs for topic console-topics are:",
     );
-    for expected in [
+    configs.assert_prints(&[
         "retention.ms=1000 sensitive=false synonyms={DYNAMIC_TOPIC_CONFIG:retention.ms=1000, DEFAULT_CONFIG:log.retention.hours=168}",
         "max.message.bytes=2048 sensitive=false",
         "cleanup.policy=compact sensitive=false",
-    ] {
-        assert!(
-            configs.stdout.contains(expected),
-            "{expected}:\n{}",
-            configs.stdout
-        );
-    }
+    ]);
     tools.ok(
         "kafka-configs",
         &entity(&["--alter", "--delete-config", "retention.ms"]),
@@ -223,24 +207,18 @@ fn topics_configs_and_cluster_tools() {
         ],
         "All configs for broker 0 are:",
     );
-    for expected in [
+    broker.assert_prints(&[
         "num.partitions=1",
         "log.segment.bytes=1073741824",
         "auto.create.topics.enable=true",
-    ] {
-        assert!(
-            broker.stdout.contains(expected),
-            "{expected}:\n{}",
-            broker.stdout
-        );
-    }
+    ]);
 
     let dirs = tools.ok(
         "kafka-log-dirs",
         &["--describe", "--topic-list", topic],
         "\"partition\":\"console-topics-3\"",
     );
-    assert!(dirs.stdout.contains("\"broker\":0"), "{}", dirs.stdout);
+    dirs.assert_prints(&["\"broker\":0"]);
     tools.ok(
         "kafka-leader-election",
         &[
@@ -745,7 +723,7 @@ fn transactions_tool_finds_and_aborts_an_open_transaction() {
         &["describe", "--transactional-id", "console-tx"],
         "console-txn-0",
     );
-    assert!(described.stdout.contains("Ongoing"), "{}", described.stdout);
+    described.assert_prints(&["Ongoing"]);
     tools.fails(
         "kafka-transactions",
         &["describe", "--transactional-id", "no-such-tx"],
@@ -855,11 +833,7 @@ fn verifiable_clients_and_perf_tests() {
         &["--topic", topic, "--max-messages", "200", "--acks", "-1"],
         "\"name\":\"tool_data\"",
     );
-    assert!(
-        produced.stdout.contains("\"sent\":200,\"acked\":200"),
-        "{}",
-        produced.stdout
-    );
+    produced.assert_prints(&["\"sent\":200,\"acked\":200"]);
     let consumed = tools.ok(
         "kafka-verifiable-consumer",
         &[
@@ -887,11 +861,7 @@ fn verifiable_clients_and_perf_tests() {
         })
         .sum();
     assert_eq!(received, 200, "{}", consumed.stdout);
-    assert!(
-        consumed.stdout.contains("\"name\":\"offsets_committed\""),
-        "{}",
-        consumed.stdout
-    );
+    consumed.assert_prints(&["\"name\":\"offsets_committed\""]);
 
     let perf = tools.ok(
         "kafka-producer-perf-test",
@@ -907,7 +877,7 @@ fn verifiable_clients_and_perf_tests() {
         ],
         "20000 records sent",
     );
-    assert!(perf.stdout.contains("99th"), "{}", perf.stdout);
+    perf.assert_prints(&["99th"]);
     let perf = tools.ok(
         "kafka-consumer-perf-test",
         &[
@@ -1015,11 +985,7 @@ fn dump_log_reads_spools_segment_files_and_other_tools() {
         ],
         "Avg latency:",
     );
-    assert!(
-        latency.stdout.contains("Percentiles: 50th = "),
-        "{}",
-        latency.stdout
-    );
+    latency.assert_prints(&["Percentiles: 50th = "]);
     let groups = tools.ok("kafka-groups", &["--list"], "TYPE");
     assert!(
         groups
