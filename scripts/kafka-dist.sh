@@ -3,7 +3,7 @@
 # KAFKA_HOME-shaped folder, target/kafka: libs/ with every runtime jar, bin/kafka-*.sh wrappers
 # that run the tools' main classes as Kafka's distribution does, config/ with the log4j2
 # settings of the tools and of the reference broker (scripts/kafka-reference.sh).
-# Nothing is committed but this script and the pom; a second run with the same pom is a no-op.
+# Nothing is committed but this script and the pom; a second run with both unchanged is a no-op.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
