@@ -151,17 +151,15 @@ fn run(args: &Args, workload: &Workload, separate_cores: bool) -> Results {
         ),
         None => {
             let mut broker = start_broker();
-            let pinned = separate_cores && pin_apart(broker.pid());
-            let results = run_measured(
-                &broker.bootstrap,
-                workload,
-                broker.pid(),
-                broker.metrics_url().as_deref(),
-            );
+            let results = pinned_apart(broker.pid(), separate_cores, || {
+                run_measured(
+                    &broker.bootstrap,
+                    workload,
+                    broker.pid(),
+                    broker.metrics_url().as_deref(),
+                )
+            });
             broker.stop();
-            if pinned {
-                unpin_self();
-            }
             results
         }
     };
@@ -171,11 +169,9 @@ fn run(args: &Args, workload: &Workload, separate_cores: bool) -> Results {
 /// Runs `workload` on a fresh Apache Kafka with the same clients and settings.
 fn run_on_kafka(workload: &Workload, separate_cores: bool) -> Results {
     let kafka = ReferenceBroker::start(&[]);
-    let pinned = separate_cores && pin_apart(kafka.pid());
-    let results = bench::run(&kafka.bootstrap, workload, kafka.pid());
-    if pinned {
-        unpin_self();
-    }
+    let results = pinned_apart(kafka.pid(), separate_cores, || {
+        bench::run(&kafka.bootstrap, workload, kafka.pid())
+    });
     drop(kafka);
     results.unwrap_or_else(|error| panic!("workload {} on Kafka: {error}", workload.name))
 }
@@ -184,6 +180,17 @@ fn run_on_kafka(workload: &Workload, separate_cores: bool) -> Results {
 fn online_cpus() -> usize {
     // SAFETY: sysconf has no preconditions.
     usize::try_from(unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) }).map_or(1, |n| n.max(1))
+}
+
+/// Runs `work` with the broker process `pid` and this process on separate CPUs when
+/// `separate_cores` (see [`pin_apart`]), unpinning this process afterwards.
+fn pinned_apart<T>(pid: Option<u32>, separate_cores: bool, work: impl FnOnce() -> T) -> T {
+    let pinned = separate_cores && pin_apart(pid);
+    let result = work();
+    if pinned {
+        unpin_self();
+    }
+    result
 }
 
 /// Pins the broker process `pid` to the upper half of the CPUs and this process to the lower half.
