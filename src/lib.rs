@@ -6,6 +6,7 @@ pub mod broker;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod file_slice;
 pub mod group;
 pub mod handlers;
 pub mod log;

@@ -269,7 +269,7 @@ mod tests {
 
     use super::*;
     use crate::clock::ManualClock;
-    use crate::log::partition::tests::test_config;
+    use crate::log::partition::testing::test_config;
     use crate::log::Partition;
     use crate::records::batch::testing::build_batch;
 

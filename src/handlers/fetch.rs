@@ -20,7 +20,8 @@ use uuid::Uuid;
 
 use super::{check_leader_epoch, SupportedApi};
 use crate::broker::Broker;
-use crate::log::{FileSlice, Isolation, LogError, Partition};
+use crate::file_slice::FileSlice;
+use crate::log::{Isolation, LogError, Partition};
 use crate::protocol::errors;
 
 pub const API: SupportedApi = SupportedApi {

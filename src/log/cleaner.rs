@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io::Write;
 
-use crate::log::segment::read_range;
+use crate::file_slice::read_range;
 use crate::log::transactions::AbortedTxn;
 use crate::log::LogError;
 use crate::records::batch::{batch_size, BatchView, BATCH_HEADER_BYTES};

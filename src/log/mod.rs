@@ -7,7 +7,6 @@
 
 pub mod checkpoint;
 pub mod cleaner;
-pub mod file_slice;
 pub mod index;
 pub mod manager;
 pub mod partition;
@@ -20,7 +19,6 @@ use thiserror::Error;
 
 use crate::records::BatchError;
 
-pub use file_slice::FileSlice;
 pub use manager::LogManager;
 pub use partition::{AppendInfo, Partition, ProducerSummary, ReadResult, TimestampMatch};
 

@@ -50,7 +50,7 @@ pub fn deletable_prefix(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::log::partition::tests::test_config;
+    use crate::log::partition::testing::test_config;
 
     /// Segments of 100 bytes and 10 offsets each; segment `i` has max timestamp `i * 1000`.
     fn segments(count: i64) -> Vec<SegmentSummary> {

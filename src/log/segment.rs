@@ -7,6 +7,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::file_slice::read_range;
 use crate::log::index::{OffsetEntry, OffsetIndex, TimeEntry, TimeIndex};
 use crate::records::batch::{BatchHeader, BatchView, BATCH_HEADER_BYTES};
 
@@ -508,13 +509,6 @@ impl Segment {
         self.offset_index.sync()?;
         self.time_index.sync()
     }
-}
-
-/// Reads `[position, position + len)` of a segment file.
-pub fn read_range(file: &File, position: u64, len: usize) -> io::Result<Vec<u8>> {
-    let mut bytes = vec![0u8; len];
-    file.read_exact_at(&mut bytes, position)?;
-    Ok(bytes)
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use kafka_protocol::protocol::Encodable;
 
 use super::response_frame::ResponseFrame;
 use super::{encode_response_header, RequestContext};
-use crate::log::FileSlice;
+use crate::file_slice::FileSlice;
 
 const VERSIONS: std::ops::RangeInclusive<i16> = 4..=18;
 const LOG_START_OFFSET_VERSION: i16 = 5;

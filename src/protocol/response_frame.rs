@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 
-use crate::log::FileSlice;
+use crate::file_slice::FileSlice;
 
 /// One piece of a response frame, in wire order.
 #[derive(Debug, Clone)]

@@ -9,7 +9,7 @@ use std::os::unix::fs::FileExt;
 use tokio::io::{AsyncWrite, AsyncWriteExt, Interest};
 use tokio::net::TcpStream;
 
-use crate::log::FileSlice;
+use crate::file_slice::FileSlice;
 
 /// Most bytes one sendfile(2) call transfers on Linux.
 const SENDFILE_MAX_BYTES: u64 = 0x7fff_f000;

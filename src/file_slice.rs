@@ -1,5 +1,6 @@
-//! A byte range of a segment file. Reads hand these out instead of bytes, so a fetch can
-//! move records from the page cache to the socket without copying them through the broker.
+//! A byte range of an open file. The log's reads hand these out instead of bytes, so a fetch
+//! can move records from the page cache to the socket without copying them through the
+//! broker; the wire layer only carries them. A leaf: it knows files, not logs or requests.
 
 use std::fs::File;
 use std::io;
@@ -8,8 +9,6 @@ use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 
 use bytes::Bytes;
-
-use crate::log::segment;
 
 /// Buffer [`FileSlice::load`] reads through.
 const LOAD_BUFFER_BYTES: u64 = 256 * 1024;
@@ -48,7 +47,7 @@ impl FileSlice {
 
     /// The bytes of the range, read into memory.
     pub fn read(&self) -> io::Result<Bytes> {
-        segment::read_range(&self.file, self.position, self.len as usize).map(Bytes::from)
+        read_range(&self.file, self.position, self.len as usize).map(Bytes::from)
     }
 
     /// Whether every page of the range is in the page cache, so that sending it does not wait
@@ -102,6 +101,13 @@ impl FileSlice {
         }
         Ok(())
     }
+}
+
+/// `len` bytes of `file` from `position`.
+pub fn read_range(file: &File, position: u64, len: usize) -> io::Result<Vec<u8>> {
+    let mut bytes = vec![0u8; len];
+    file.read_exact_at(&mut bytes, position)?;
+    Ok(bytes)
 }
 
 #[cfg(test)]

@@ -1,0 +1,163 @@
+//! Durability: the `flush.messages` / `flush.ms` policy, and group-commit fsync, where one
+//! fsync serves every waiter whose offset it covers.
+
+use std::sync::atomic::Ordering;
+
+use super::Partition;
+use crate::log::producer_state::{self, Snapshot};
+use crate::log::segment::Segment;
+use crate::log::{checkpoint, LogError};
+
+impl Partition {
+    /// Whether the `flush.messages` / `flush.ms` policy asks for an fsync now.
+    pub fn flush_due(&self) -> bool {
+        let state = self.lock();
+        let unflushed = state.log_end_offset() > self.durable_offset.load(Ordering::Acquire);
+        unflushed
+            && (state.records_since_flush >= state.config.flush_messages
+                || self.clock.now_ms().saturating_sub(state.last_flush_ms) >= state.config.flush_ms)
+    }
+
+    /// Makes every offset below `up_to` durable. Concurrent callers share fsyncs: whoever holds
+    /// the flush lock syncs everything appended so far, and the others find their offset covered.
+    pub async fn flush(&self, up_to: i64) -> Result<(), LogError> {
+        if self.durable_offset.load(Ordering::Acquire) >= up_to {
+            return Ok(());
+        }
+        let _flushing = self.flush_lock.lock().await;
+        if self.durable_offset.load(Ordering::Acquire) >= up_to {
+            return Ok(());
+        }
+        let (files, target, active_base, rolled, snapshot) = {
+            let mut state = self.lock();
+            state.records_since_flush = 0;
+            state.last_flush_ms = self.clock.now_ms();
+            let mut files = state.rolled_unsynced.clone();
+            files.push(state.active().log_file());
+            let rolled = state.rolled_unsynced.len();
+            // After a roll, also snapshot the producer state (as of the same log end).
+            let snapshot = (rolled > 0).then(|| Snapshot {
+                offset: state.log_end_offset(),
+                states: state.producers.clone(),
+                txns: state.txns.clone(),
+            });
+            (
+                files,
+                state.log_end_offset(),
+                state.active().base_offset(),
+                rolled,
+                snapshot,
+            )
+        };
+        let dir = self.dir.clone();
+        let sync = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+            let started = std::time::Instant::now();
+            files.iter().try_for_each(|file| file.sync_data())?;
+            crate::metrics::global().fsync(started.elapsed());
+            if let Some(snapshot) = snapshot {
+                producer_state::write_snapshot(&dir, &snapshot)?;
+                // Also makes the new segments' directory entries durable (fsync of the dir).
+                checkpoint::write_recovery_point(&dir, active_base)?;
+            }
+            Ok(())
+        });
+        let synced = match sync.await {
+            Ok(result) => result,
+            Err(join_error) => Err(std::io::Error::other(join_error)),
+        };
+        if let Err(error) = synced {
+            self.sync_failed.store(true, Ordering::Release);
+            tracing::error!(topic = %self.topic, partition = self.index, %error, "fsync failed; the partition takes no more writes until the broker restarts");
+            return Err(error.into());
+        }
+        let mut state = self.lock();
+        state.rolled_unsynced.drain(..rolled);
+        if rolled > 0 {
+            state.recovery_point = active_base;
+        }
+        drop(state);
+        self.durable_offset.fetch_max(target, Ordering::AcqRel);
+        Ok(())
+    }
+
+    /// Syncs the log and every index file and records the active segment as the recovery point.
+    pub fn sync_for_shutdown(&self) -> Result<(), LogError> {
+        let mut state = self.lock();
+        state.segments.iter().try_for_each(Segment::sync_all)?;
+        let snapshot = Snapshot {
+            offset: state.log_end_offset(),
+            states: state.producers.clone(),
+            txns: state.txns.clone(),
+        };
+        producer_state::write_snapshot(&self.dir, &snapshot)?;
+        let active_base = state.active().base_offset();
+        checkpoint::write_recovery_point(&self.dir, active_base)?;
+        state.rolled_unsynced.clear();
+        state.recovery_point = active_base;
+        self.durable_offset
+            .fetch_max(state.log_end_offset(), Ordering::AcqRel);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::super::testing::{append, open, test_config};
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::log::LogConfig;
+
+    #[tokio::test]
+    async fn flush_advances_durable_offset_and_recovery_point() {
+        let dir = tempfile::tempdir().unwrap();
+        let partition = Arc::new(open(dir.path(), test_config(), false));
+        let mut last = 0;
+        for i in 0..30 {
+            last = append(&partition, 1, i).last_offset;
+        }
+        let waiters: Vec<_> = (0..8)
+            .map(|_| {
+                let partition = Arc::clone(&partition);
+                tokio::spawn(async move { partition.flush(last + 1).await })
+            })
+            .collect();
+        for waiter in waiters {
+            waiter.await.unwrap().unwrap();
+        }
+        assert_eq!(partition.durable_offset.load(Ordering::Acquire), last + 1);
+        assert!(checkpoint::read_recovery_point(dir.path()) > 0);
+        assert!(!partition.flush_due());
+    }
+
+    #[test]
+    fn flush_policy_by_count_and_by_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(ManualClock::new(1_000));
+        let config = LogConfig {
+            flush_messages: 5,
+            flush_ms: 200,
+            ..test_config()
+        };
+        let partition =
+            Partition::open("t", 0, dir.path(), Arc::new(config), false, clock.clone()).unwrap();
+        assert!(!partition.flush_due(), "nothing to flush");
+        append(&partition, 2, 1);
+        assert!(!partition.flush_due());
+        append(&partition, 3, 1);
+        assert!(partition.flush_due(), "flush.messages reached");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        runtime
+            .block_on(partition.flush(partition.log_end_offset()))
+            .unwrap();
+        assert!(!partition.flush_due());
+        append(&partition, 1, 1);
+        clock.advance(199);
+        assert!(!partition.flush_due());
+        clock.advance(1);
+        assert!(partition.flush_due(), "flush.ms reached");
+    }
+}
