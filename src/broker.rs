@@ -7,13 +7,12 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use thiserror::Error;
 
 use crate::clock::SharedClock;
-use crate::config::BrokerConfig;
+use crate::config::{BrokerConfig, PARTITIONS_PER_TOPIC_MAX};
 use crate::group::{GroupCoordinator, OFFSETS_TOPIC};
 use crate::log::{LogConfig, LogError, LogManager, Partition};
 use crate::metadata::topic_config::{ConfigChange, ConfigChangeError};
-use crate::metadata::{
-    self, topic_config, topic_name, MetadataError, MetadataStore, TopicMetadata,
-};
+use crate::metadata::{topic_config, topic_name, MetadataError, MetadataStore, TopicMetadata};
+use crate::metrics::{GroupSample, PartitionSample, StateSample};
 use crate::producer_ids::ProducerIds;
 use crate::txn::{TxnCoordinator, TRANSACTION_TOPIC};
 
@@ -26,7 +25,7 @@ pub enum StartupError {
     Log(#[from] LogError),
 }
 
-/// Why a topic operation failed; mapped to Kafka codes in `protocol::errors`.
+/// Why a topic operation failed; mapped to Kafka codes in `handlers/errors.rs`.
 #[derive(Debug, Error)]
 pub enum TopicError {
     #[error("{0}")]
@@ -109,12 +108,12 @@ pub struct Broker {
     topic_changes: Mutex<()>,
 }
 
-/// A topic may have at most [`metadata::PARTITIONS_PER_TOPIC_MAX`] partitions.
+/// A topic may have at most [`PARTITIONS_PER_TOPIC_MAX`] partitions.
 fn check_partition_limit(count: i32) -> Result<(), TopicError> {
-    if count > metadata::PARTITIONS_PER_TOPIC_MAX {
+    if count > PARTITIONS_PER_TOPIC_MAX {
         return Err(TopicError::InvalidPartitions(format!(
             "Number of partitions {count} exceeds the limit of {}.",
-            metadata::PARTITIONS_PER_TOPIC_MAX
+            PARTITIONS_PER_TOPIC_MAX
         )));
     }
     Ok(())
@@ -445,6 +444,40 @@ impl Broker {
             .open_topic(name, topic.id, current..count, &self.log_config(&topic))?;
         tracing::info!(topic = %name, from = current, to = count, "added partitions");
         Ok(())
+    }
+
+    /// The partitions' offsets and sizes and the groups' states and committed offsets, for a
+    /// metrics scrape.
+    pub fn metrics_sample(&self) -> StateSample {
+        let partitions = self
+            .logs
+            .partitions()
+            .into_iter()
+            .map(|log| PartitionSample {
+                topic: log.topic().to_owned(),
+                partition: log.index(),
+                log_start_offset: log.log_start_offset(),
+                log_end_offset: log.log_end_offset(),
+                size_bytes: log.size_bytes(),
+            })
+            .collect();
+        let groups = self
+            .groups
+            .list_groups()
+            .into_iter()
+            .map(|group| GroupSample {
+                committed: self
+                    .groups
+                    .group_offsets(&group.group_id)
+                    .into_iter()
+                    .map(|((topic, partition), offset)| (topic, partition, offset.offset))
+                    .collect(),
+                state: group.state.name(),
+                rebalances: group.rebalances,
+                group_id: group.group_id,
+            })
+            .collect();
+        StateSample { partitions, groups }
     }
 }
 

@@ -18,3 +18,6 @@ pub mod protocol;
 pub mod records;
 pub mod server;
 pub mod txn;
+
+#[cfg(test)]
+mod layering;

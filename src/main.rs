@@ -463,8 +463,11 @@ async fn run(mut config: BrokerConfig) -> Result<(), Box<dyn std::error::Error>>
             .await
             .map_err(|error| format!("cannot listen for metrics on {address}: {error}"))?;
         let bound = metrics.local_addr()?;
+        // Held weakly: a scrape during shutdown reports no state rather than keeping the
+        // broker alive.
+        let scraped = Arc::downgrade(&broker);
         tokio::spawn(spool::metrics::http::serve(
-            Arc::clone(&broker),
+            Arc::new(move || scraped.upgrade().map(|broker| broker.metrics_sample())),
             metrics,
             shutdown.clone(),
         ));

@@ -520,8 +520,7 @@ impl GroupCoordinator {
         self.offsets.group_offsets(group_id)
     }
 
-    /// Whether the group is mid-rebalance (OffsetFetch `require_stable` has nothing pending
-    /// without transactions, so only unknown groups and states matter there).
+    /// Every group, live or known only by its committed offsets, sorted by id (ListGroups).
     pub fn list_groups(&self) -> Vec<GroupListing> {
         let groups = self.lock();
         let mut listings: Vec<GroupListing> = groups
@@ -603,22 +602,27 @@ impl GroupCoordinator {
 mod tests {
     use super::*;
     use crate::clock::{Clock, ManualClock};
-    use crate::config::{BrokerConfig, Overrides};
-    use crate::metadata::topic_config;
+    use crate::log::partition::testing::test_config;
+    use crate::log::LogConfig;
 
     const MINUTE: i64 = 60_000;
 
     fn open(dir: &std::path::Path, clock: &Arc<ManualClock>) -> GroupCoordinator {
-        let broker = BrokerConfig::from_map(Default::default(), &Overrides::default()).unwrap();
+        // Kafka's defaults, but two partitions, offsets kept for a minute and no join delay.
         let config = GroupConfig {
+            initial_rebalance_delay_ms: 0,
+            min_session_timeout_ms: 6_000,
+            max_session_timeout_ms: 1_800_000,
             offsets_topic_partitions: 2,
+            offset_metadata_max_bytes: 4_096,
             offsets_retention_ms: MINUTE,
             offsets_retention_check_interval_ms: 1_000,
-            initial_rebalance_delay_ms: 0,
-            ..broker.group
         };
         let logs = Arc::new(LogManager::open(dir, clock.clone()).unwrap());
-        let log_config = Arc::new(topic_config::log_config(&Default::default(), &broker));
+        let log_config = Arc::new(LogConfig {
+            segment_bytes: 1 << 20,
+            ..test_config()
+        });
         logs.open_topic(OFFSETS_TOPIC, uuid::Uuid::from_u128(1), 0..2, &log_config)
             .unwrap();
         GroupCoordinator::open(config, clock.clone(), logs).unwrap()

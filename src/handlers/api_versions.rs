@@ -14,7 +14,8 @@ pub const API: SupportedApi = SupportedApi {
 };
 
 pub fn handle(version: i16, request: &ApiVersionsRequest) -> ApiVersionsResponse {
-    let response = ApiVersionsResponse::default().with_api_keys(protocol::api_version_entries());
+    let response = ApiVersionsResponse::default()
+        .with_api_keys(protocol::api_version_entries(super::SUPPORTED_APIS));
     if version >= 3
         && !(is_valid_software_field(&request.client_software_name)
             && is_valid_software_field(&request.client_software_version))

@@ -6,9 +6,9 @@ use std::collections::HashSet;
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
+use super::errors;
 use crate::broker::{Broker, TopicError};
 use crate::metadata::topic_name;
-use crate::protocol::errors;
 
 /// Kafka's `ConfigResource.Type` codes spool serves.
 const RESOURCE_TOPIC: i8 = 2;

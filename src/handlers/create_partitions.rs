@@ -8,9 +8,9 @@ use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicR
 use kafka_protocol::messages::{ApiKey, CreatePartitionsRequest, CreatePartitionsResponse};
 use kafka_protocol::protocol::{StrBytes, VersionRange};
 
+use super::errors;
 use super::SupportedApi;
 use crate::broker::{Broker, TopicError};
-use crate::protocol::errors;
 
 pub const API: SupportedApi = SupportedApi {
     key: ApiKey::CreatePartitions,

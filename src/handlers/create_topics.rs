@@ -10,10 +10,10 @@ use kafka_protocol::messages::create_topics_response::{
 use kafka_protocol::messages::{ApiKey, CreateTopicsRequest, CreateTopicsResponse};
 use kafka_protocol::protocol::{StrBytes, VersionRange};
 
+use super::errors;
 use super::SupportedApi;
 use crate::broker::{Broker, NewTopic, TopicError, TopicPlan};
 use crate::metadata::config_description;
-use crate::protocol::errors;
 
 pub const API: SupportedApi = SupportedApi {
     key: ApiKey::CreateTopics,

@@ -8,9 +8,9 @@ use kafka_protocol::protocol::{StrBytes, VersionRange};
 use kafka_protocol::ResponseError;
 use uuid::Uuid;
 
+use super::errors;
 use super::SupportedApi;
 use crate::broker::{Broker, TopicError};
-use crate::protocol::errors;
 
 pub const API: SupportedApi = SupportedApi {
     key: ApiKey::DeleteTopics,

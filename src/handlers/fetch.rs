@@ -18,11 +18,11 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use uuid::Uuid;
 
+use super::errors;
 use super::{check_leader_epoch, SupportedApi};
 use crate::broker::Broker;
 use crate::file_slice::FileSlice;
 use crate::log::{Isolation, LogError, Partition};
-use crate::protocol::errors;
 
 pub const API: SupportedApi = SupportedApi {
     key: ApiKey::Fetch,

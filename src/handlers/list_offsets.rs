@@ -11,10 +11,10 @@ use kafka_protocol::messages::{ApiKey, ListOffsetsRequest, ListOffsetsResponse};
 use kafka_protocol::protocol::VersionRange;
 use kafka_protocol::ResponseError;
 
+use super::errors;
 use super::{check_leader_epoch, SupportedApi};
 use crate::broker::Broker;
 use crate::log::Partition;
-use crate::protocol::errors;
 
 pub const API: SupportedApi = SupportedApi {
     key: ApiKey::ListOffsets,

@@ -10,10 +10,10 @@ use kafka_protocol::messages::{ApiKey, BrokerId, MetadataRequest, MetadataRespon
 use kafka_protocol::protocol::{StrBytes, VersionRange};
 use kafka_protocol::ResponseError;
 
+use super::errors;
 use super::{SupportedApi, AUTHORIZED_OPERATIONS_OMITTED};
 use crate::broker::Broker;
 use crate::metadata::{topic_name, TopicMetadata};
-use crate::protocol::errors;
 
 pub const API: SupportedApi = SupportedApi {
     key: ApiKey::Metadata,

@@ -26,6 +26,7 @@ mod describe_topic_partitions;
 mod describe_transactions;
 mod elect_leaders;
 mod end_txn;
+mod errors;
 mod fetch;
 mod find_coordinator;
 mod heartbeat;
@@ -51,18 +52,10 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind};
-use kafka_protocol::protocol::VersionRange;
+use kafka_protocol::messages::{RequestKind, ResponseKind};
 
 use crate::broker::Broker;
-use crate::protocol::RequestContext;
-
-/// An API and the versions of it spool fully implements.
-#[derive(Debug, Clone, Copy)]
-pub struct SupportedApi {
-    pub key: ApiKey,
-    pub versions: VersionRange,
-}
+use crate::protocol::{self, RequestContext, ResponseFrame, SupportedApi};
 
 /// Everything spool advertises in ApiVersions.
 pub const SUPPORTED_APIS: &[SupportedApi] = &[
@@ -109,14 +102,6 @@ pub const SUPPORTED_APIS: &[SupportedApi] = &[
     write_txn_markers::API,
 ];
 
-/// The versions of `key` we handle, if any.
-pub fn supported_versions(key: ApiKey) -> Option<VersionRange> {
-    SUPPORTED_APIS
-        .iter()
-        .find(|api| api.key == key)
-        .map(|api| api.versions)
-}
-
 /// The response stage of a handler: resolves to the response, or `None` when the client
 /// expects none (Produce with acks=0).
 pub type Pending = Pin<Box<dyn Future<Output = Option<ResponseKind>> + Send>>;
@@ -135,6 +120,18 @@ impl Response {
         match self {
             Self::Message(response) => crate::metrics::response_errors::codes(response),
             Self::Fetch(answer) => crate::metrics::response_errors::fetch_codes(&answer.response),
+        }
+    }
+
+    /// The response frame for `context`'s request.
+    pub fn encode(&self, context: &RequestContext) -> Result<ResponseFrame, String> {
+        match self {
+            Self::Message(message) => {
+                protocol::encode_response(context, message).map(ResponseFrame::from)
+            }
+            Self::Fetch(answer) => {
+                protocol::fetch_response::encode(context, &answer.response, &answer.records)
+            }
         }
     }
 }
@@ -296,9 +293,12 @@ pub fn check_leader_epoch(requested: i32, ours: i32) -> Option<kafka_protocol::R
 mod tests {
     use super::*;
     use crate::clock::SystemClock;
-    use crate::protocol::guard::tests::sample;
+    use crate::protocol::guard::{self, samples::sample};
+    use bytes::BufMut;
     use bytes::Bytes;
+    use kafka_protocol::messages::ApiKey;
     use kafka_protocol::protocol::StrBytes;
+    use proptest::prelude::*;
 
     /// Every advertised API at every advertised version, with a sample request against a
     /// broker that has topic "t": the handler's response must encode at that version (the
@@ -338,9 +338,45 @@ mod tests {
                     );
                     continue;
                 };
-                crate::protocol::encode(&context, &response)
+                response
+                    .encode(&context)
                     .unwrap_or_else(|error| panic!("{:?} v{version}: {error}", api.key));
             }
+        }
+    }
+
+    /// The guard knows every advertised API: at every advertised version a populated request
+    /// encoded by the crate passes it, and every strict prefix of it is refused.
+    #[test]
+    fn guard_accepts_every_advertised_version_and_refuses_truncation() {
+        for api in SUPPORTED_APIS {
+            assert!(guard::covers(api.key), "{:?} has no guard layout", api.key);
+            for version in api.versions.min..=api.versions.max {
+                let body = sample(api.key, version);
+                guard::check_body(api.key, version, &body)
+                    .unwrap_or_else(|error| panic!("{:?} v{version}: {error}", api.key));
+                if !body.is_empty() {
+                    assert!(
+                        guard::check_body(api.key, version, &body[..body.len() - 1]).is_err(),
+                        "{:?} v{version} truncated",
+                        api.key
+                    );
+                }
+            }
+        }
+    }
+
+    proptest! {
+        /// Whatever follows a valid header, decoding an advertised API never panics.
+        #[test]
+        fn garbage_after_a_valid_header_never_panics(api in 0i16..80, version in 0i16..20, tail in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let mut bytes = bytes::BytesMut::new();
+            bytes.put_i16(api);
+            bytes.put_i16(version);
+            bytes.put_i32(1);
+            bytes.put_i16(-1);
+            bytes.extend_from_slice(&tail);
+            let _ = protocol::decode_request(bytes.freeze(), SUPPORTED_APIS);
         }
     }
 }

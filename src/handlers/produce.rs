@@ -14,11 +14,11 @@ use kafka_protocol::protocol::{StrBytes, VersionRange};
 use kafka_protocol::ResponseError;
 use uuid::Uuid;
 
+use super::errors;
 use super::{Pending, SupportedApi};
 use crate::broker::Broker;
 use crate::log::{AppendInfo, LogError, Partition};
 use crate::metadata::TopicMetadata;
-use crate::protocol::errors;
 use crate::records::{batch_size, raw, BatchError, BatchView};
 
 pub const API: SupportedApi = SupportedApi {

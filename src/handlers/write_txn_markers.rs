@@ -17,10 +17,10 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::VersionRange;
 use kafka_protocol::ResponseError;
 
+use super::errors::for_log_error;
 use super::{Pending, SupportedApi};
 use crate::broker::Broker;
 use crate::group::OFFSETS_TOPIC;
-use crate::protocol::errors::for_log_error;
 
 /// v0 was removed in Kafka 4.0; v1 is the flexible version.
 pub const API: SupportedApi = SupportedApi {

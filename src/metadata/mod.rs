@@ -10,6 +10,3 @@ pub mod topic_name;
 
 pub use image::{Image, TopicMetadata};
 pub use store::{MetadataError, MetadataStore};
-
-/// Most partitions one topic may have (a named limit, checked on create and auto-create).
-pub const PARTITIONS_PER_TOPIC_MAX: i32 = 10_000;

@@ -3,7 +3,10 @@
 
 use std::collections::BTreeMap;
 
-use crate::config::{parse_timestamp_type, BrokerConfig, ConfigType, LOG_SEGMENT_BYTES_MIN};
+use crate::config::{
+    check_cleanup_policy, check_compression_type, compression_codec, has_cleanup_policy,
+    parse_timestamp_type, BrokerConfig, ConfigType, LOG_SEGMENT_BYTES_MIN,
+};
 use crate::log::{LogConfig, TimestampType};
 
 /// How a topic config value is checked.
@@ -179,20 +182,8 @@ pub fn validate(name: &str, value: &str) -> Result<(), String> {
         Kind::TimestampType => parse_timestamp_type(name, value)
             .map(|_| ())
             .map_err(|error| error.to_string()),
-        Kind::CompressionType => codec_of(value)
-            .map(drop)
-            .ok_or_else(|| format!("Invalid value {value} for configuration {name}: String must be one of: uncompressed, zstd, lz4, snappy, gzip, producer")),
-        Kind::CleanupPolicy => {
-            let policies: Vec<&str> = value.split(',').map(str::trim).collect();
-            if policies.is_empty()
-                || policies
-                    .iter()
-                    .any(|policy| !matches!(*policy, "delete" | "compact"))
-            {
-                return Err(format!("Invalid value {value} for configuration {name}: must be delete, compact, or both"));
-            }
-            Ok(())
-        }
+        Kind::CompressionType => check_compression_type(name, value),
+        Kind::CleanupPolicy => check_cleanup_policy(name, value),
     }
 }
 
@@ -244,11 +235,11 @@ pub fn log_config(overrides: &BTreeMap<String, String>, broker: &BrokerConfig) -
         flush_ms: long("flush.ms").max(0),
         retention_ms: long("retention.ms").max(-1),
         retention_bytes: long("retention.bytes").max(-1),
-        delete_enabled: has_policy(&value("cleanup.policy"), "delete"),
-        compact_enabled: has_policy(&value("cleanup.policy"), "compact"),
+        delete_enabled: has_cleanup_policy(&value("cleanup.policy"), "delete"),
+        compact_enabled: has_cleanup_policy(&value("cleanup.policy"), "compact"),
         min_compaction_lag_ms: long("min.compaction.lag.ms").max(0),
         delete_retention_ms: long("delete.retention.ms").max(0),
-        compression: codec_of(&value("compression.type")).flatten(),
+        compression: compression_codec(&value("compression.type")).flatten(),
         min_cleanable_dirty_ratio: value("min.cleanable.dirty.ratio")
             .trim()
             .parse::<f64>()
@@ -346,24 +337,6 @@ pub fn apply_changes(
         }
     }
     Ok(next)
-}
-
-/// The codec id a `compression.type` stores batches with: `Some(None)` for `producer`
-/// (keep the producer's), `None` for a value that is not a codec.
-fn codec_of(compression_type: &str) -> Option<Option<i16>> {
-    Some(match compression_type.trim() {
-        "producer" => None,
-        "uncompressed" => Some(0),
-        "gzip" => Some(1),
-        "snappy" => Some(2),
-        "lz4" => Some(3),
-        "zstd" => Some(4),
-        _ => return None,
-    })
-}
-
-fn has_policy(policies: &str, wanted: &str) -> bool {
-    policies.split(',').any(|policy| policy.trim() == wanted)
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
-use crate::broker::Broker;
+use super::StateSample;
 
 /// Largest request head read; a scrape's is a few hundred bytes.
 const REQUEST_HEAD_MAX_BYTES: usize = 8 << 10;
@@ -17,12 +17,12 @@ const REQUEST_HEAD_MAX_BYTES: usize = 8 << 10;
 const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(10);
 const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
+/// Takes the broker's state at a scrape (`None` once the broker is gone); called on the
+/// blocking pool.
+pub type Sampler = Arc<dyn Fn() -> Option<StateSample> + Send + Sync>;
+
 /// Serves scrapes on `listener` until `shutdown` turns true.
-pub async fn serve(
-    broker: Arc<Broker>,
-    listener: TcpListener,
-    mut shutdown: watch::Receiver<bool>,
-) {
+pub async fn serve(sample: Sampler, listener: TcpListener, mut shutdown: watch::Receiver<bool>) {
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
@@ -30,9 +30,9 @@ pub async fn serve(
         };
         match accepted {
             Ok((socket, peer)) => {
-                let broker = Arc::clone(&broker);
+                let sample = Arc::clone(&sample);
                 tokio::spawn(async move {
-                    match tokio::time::timeout(EXCHANGE_TIMEOUT, answer(&broker, socket)).await {
+                    match tokio::time::timeout(EXCHANGE_TIMEOUT, answer(sample, socket)).await {
                         Ok(Ok(())) => {}
                         Ok(Err(error)) => tracing::debug!(%peer, %error, "metrics request failed"),
                         Err(_) => tracing::debug!(%peer, "metrics request timed out"),
@@ -44,7 +44,7 @@ pub async fn serve(
     }
 }
 
-async fn answer(broker: &Arc<Broker>, mut socket: TcpStream) -> std::io::Result<()> {
+async fn answer(sample: Sampler, mut socket: TcpStream) -> std::io::Result<()> {
     let mut head = Vec::with_capacity(512);
     let mut chunk = [0u8; 1024];
     while !head.windows(4).any(|window| window == b"\r\n\r\n") {
@@ -72,8 +72,7 @@ async fn answer(broker: &Arc<Broker>, mut socket: TcpStream) -> std::io::Result<
     let path = path.split(|byte| *byte == b'?').next().unwrap_or_default();
     match (method, path) {
         (b"GET", b"/metrics") => {
-            let broker = Arc::clone(broker);
-            let body = tokio::task::spawn_blocking(move || super::render(&broker))
+            let body = tokio::task::spawn_blocking(move || super::render(sample()))
                 .await
                 .map_err(std::io::Error::other)?
                 .map_err(std::io::Error::other)?;

@@ -1,11 +1,14 @@
 //! Prometheus metrics: counters and histograms the request, produce, fetch and fsync paths
-//! update as they go ([`global`]), and gauges read from the broker's state at each scrape
-//! (partition offsets and sizes, consumer group offsets, lag and states). Served over HTTP by
-//! [`http`] on `metrics.listen`.
+//! update as they go ([`global`]), and gauges of the broker's state sampled at each scrape
+//! ([`StateSample`]: partition offsets and sizes, consumer group offsets, lag and states).
+//! Served over HTTP by [`http`] on `metrics.listen`. A leaf: every layer may record here, and
+//! it imports no other part of the broker.
 
 pub mod http;
 pub mod response_errors;
 mod state;
+
+pub use state::{GroupSample, PartitionSample, StateSample};
 
 use std::sync::LazyLock;
 use std::time::Duration;
@@ -19,8 +22,6 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
-
-use crate::broker::Broker;
 
 /// An API as a label value, named at scrape time (no allocation per request).
 #[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
@@ -175,8 +176,9 @@ impl Metrics {
     }
 }
 
-/// The scrape: every metric, in the OpenMetrics text format.
-pub fn render(broker: &std::sync::Arc<Broker>) -> Result<String, std::fmt::Error> {
+/// The scrape: every metric, with the broker's `state` (if it is still running), in the
+/// OpenMetrics text format.
+pub fn render(state: Option<StateSample>) -> Result<String, std::fmt::Error> {
     let metrics = global();
     let mut registry = Registry::with_prefix("spool");
     registry.register(
@@ -224,7 +226,9 @@ pub fn render(broker: &std::sync::Arc<Broker>) -> Result<String, std::fmt::Error
         "Time one partition flush took",
         metrics.fsync_seconds.clone(),
     );
-    registry.register_collector(Box::new(state::BrokerState::new(broker)));
+    if let Some(state) = state {
+        registry.register_collector(Box::new(state));
+    }
     let mut text = String::new();
     prometheus_client::encoding::text::encode(&mut text, &registry)?;
     Ok(text)

@@ -1,8 +1,7 @@
-//! The Kafka wire protocol around the handlers: request header and body decoding (guarded so
-//! that no client input reaches a decoder it could crash), response framing, and the error
-//! codes every layer's errors map to.
+//! The Kafka wire protocol: request header and body decoding (guarded so that no client input
+//! reaches a decoder it could crash) against the table of supported APIs it is handed, and
+//! response framing. It knows no handler and no storage.
 
-pub mod errors;
 pub mod fetch_response;
 pub mod guard;
 mod response_frame;
@@ -16,14 +15,28 @@ use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsResponse, RequestHeader, RequestKind, ResponseHeader, ResponseKind,
 };
-use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+use kafka_protocol::protocol::{Decodable, Encodable, StrBytes, VersionRange};
 use kafka_protocol::ResponseError;
 use thiserror::Error;
 
-use crate::handlers;
-
 /// Smallest request header: api key, api version, correlation id, client id length.
 pub const REQUEST_HEADER_MIN_BYTES: usize = 10;
+
+/// An API and the versions of it the broker fully implements: an entry of the table that
+/// ApiVersions advertises and the decoder admits.
+#[derive(Debug, Clone, Copy)]
+pub struct SupportedApi {
+    pub key: ApiKey,
+    pub versions: VersionRange,
+}
+
+/// The versions of `key` in `supported`, if any.
+fn supported_versions(supported: &[SupportedApi], key: ApiKey) -> Option<VersionRange> {
+    supported
+        .iter()
+        .find(|api| api.key == key)
+        .map(|api| api.versions)
+}
 
 /// What a request header says, kept for the response and for logging.
 #[derive(Debug, Clone)]
@@ -72,8 +85,11 @@ pub enum DecodeError {
     },
 }
 
-/// Decodes one request frame (the bytes after the size prefix).
-pub fn decode_request(mut frame: Bytes) -> Result<Decoded, DecodeError> {
+/// Decodes one request frame (the bytes after the size prefix) of an API in `supported`.
+pub fn decode_request(
+    mut frame: Bytes,
+    supported: &[SupportedApi],
+) -> Result<Decoded, DecodeError> {
     if frame.len() < REQUEST_HEADER_MIN_BYTES {
         return Err(DecodeError::TooShort(frame.len()));
     }
@@ -81,10 +97,10 @@ pub fn decode_request(mut frame: Bytes) -> Result<Decoded, DecodeError> {
     let api_version = i16::from_be_bytes([frame[2], frame[3]]);
     let correlation_id = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
     let api = ApiKey::try_from(raw_key).map_err(|_| DecodeError::UnknownApiKey(raw_key))?;
-    let Some(supported) = handlers::supported_versions(api) else {
+    let Some(versions) = supported_versions(supported, api) else {
         return Err(DecodeError::UnknownApiKey(raw_key));
     };
-    if !(supported.min..=supported.max).contains(&api_version) {
+    if !(versions.min..=versions.max).contains(&api_version) {
         if api == ApiKey::ApiVersions {
             return Ok(Decoded::UnsupportedApiVersions {
                 correlation_id,
@@ -94,7 +110,7 @@ pub fn decode_request(mut frame: Bytes) -> Result<Decoded, DecodeError> {
         return Err(DecodeError::UnsupportedVersion {
             api,
             version: api_version,
-            supported: supported.to_string(),
+            supported: versions.to_string(),
         });
     }
     let malformed = |message: String| DecodeError::Malformed {
@@ -136,21 +152,6 @@ pub fn decode_request(mut frame: Bytes) -> Result<Decoded, DecodeError> {
     }
 }
 
-/// Encodes a handler's answer as a response frame.
-pub fn encode(
-    context: &RequestContext,
-    response: &handlers::Response,
-) -> Result<ResponseFrame, String> {
-    match response {
-        handlers::Response::Message(message) => {
-            encode_response(context, message).map(ResponseFrame::from)
-        }
-        handlers::Response::Fetch(answer) => {
-            fetch_response::encode(context, &answer.response, &answer.records)
-        }
-    }
-}
-
 /// Encodes a response frame: size prefix, response header (version chosen by the API), body.
 pub fn encode_response(context: &RequestContext, response: &ResponseKind) -> Result<Bytes, String> {
     let mut frame = BytesMut::new();
@@ -173,9 +174,9 @@ fn encode_response_header(out: &mut BytesMut, context: &RequestContext) -> Resul
         .map_err(|error| error.to_string())
 }
 
-/// Our ApiVersions table entries, from the handler table.
-pub fn api_version_entries() -> Vec<ApiVersion> {
-    handlers::SUPPORTED_APIS
+/// The ApiVersions entries of `supported`.
+pub fn api_version_entries(supported: &[SupportedApi]) -> Vec<ApiVersion> {
+    supported
         .iter()
         .map(|api| {
             ApiVersion::default()
@@ -186,11 +187,12 @@ pub fn api_version_entries() -> Vec<ApiVersion> {
         .collect()
 }
 
-/// The v0-encoded UNSUPPORTED_VERSION answer to an ApiVersions request we cannot decode.
-pub fn encode_unsupported_api_versions(correlation_id: i32) -> Bytes {
+/// The v0-encoded UNSUPPORTED_VERSION answer, listing `supported`, to an ApiVersions request
+/// we cannot decode.
+pub fn encode_unsupported_api_versions(correlation_id: i32, supported: &[SupportedApi]) -> Bytes {
     let response = ApiVersionsResponse::default()
         .with_error_code(ResponseError::UnsupportedVersion.code())
-        .with_api_keys(api_version_entries());
+        .with_api_keys(api_version_entries(supported));
     let mut frame = BytesMut::new();
     frame.put_i32(0);
     frame.put_i32(correlation_id);
@@ -207,7 +209,22 @@ pub fn encode_unsupported_api_versions(correlation_id: i32) -> Bytes {
 mod tests {
     use super::*;
     use kafka_protocol::messages::ApiVersionsRequest;
-    use proptest::prelude::*;
+
+    /// A table as the handlers give one: ApiVersions v0-3 and Metadata v0-12.
+    const SUPPORTED: &[SupportedApi] = &[
+        SupportedApi {
+            key: ApiKey::ApiVersions,
+            versions: VersionRange { min: 0, max: 3 },
+        },
+        SupportedApi {
+            key: ApiKey::Metadata,
+            versions: VersionRange { min: 0, max: 12 },
+        },
+    ];
+
+    fn decode(frame: Bytes) -> Result<Decoded, DecodeError> {
+        decode_request(frame, SUPPORTED)
+    }
 
     fn frame(api: ApiKey, version: i16, body: &impl Encodable) -> Bytes {
         let header = RequestHeader::default()
@@ -229,7 +246,7 @@ mod tests {
             let request = ApiVersionsRequest::default()
                 .with_client_software_name(StrBytes::from_static_str("t"))
                 .with_client_software_version(StrBytes::from_static_str("1"));
-            match decode_request(frame(ApiKey::ApiVersions, version, &request)).unwrap() {
+            match decode(frame(ApiKey::ApiVersions, version, &request)).unwrap() {
                 Decoded::Request { context, body }
                     if matches!(*body, RequestKind::ApiVersions(_)) =>
                 {
@@ -243,7 +260,7 @@ mod tests {
 
     #[test]
     fn newer_api_versions_gets_the_v0_fallback() {
-        let decoded = decode_request(frame(
+        let decoded = decode(frame(
             ApiKey::ApiVersions,
             4,
             &ApiVersionsRequest::default(),
@@ -256,42 +273,29 @@ mod tests {
                 api_version: 4
             }
         ));
-        let response = encode_unsupported_api_versions(7);
+        let response = encode_unsupported_api_versions(7, SUPPORTED);
         assert_eq!(&response[4..8], &7i32.to_be_bytes());
         let mut body = response.slice(8..);
         let decoded = ApiVersionsResponse::decode(&mut body, 0).unwrap();
         assert_eq!(decoded.error_code, 35);
-        assert_eq!(decoded.api_keys.len(), handlers::SUPPORTED_APIS.len());
+        assert_eq!(decoded.api_keys.len(), SUPPORTED.len());
     }
 
     #[test]
     fn rejects_short_unknown_and_unsupported() {
         assert!(matches!(
-            decode_request(Bytes::from_static(&[0, 3, 0])),
+            decode(Bytes::from_static(&[0, 3, 0])),
             Err(DecodeError::TooShort(3))
         ));
         let unknown = Bytes::from_static(&[0x7f, 0, 0, 0, 0, 0, 0, 1, 0, 0]);
         assert!(matches!(
-            decode_request(unknown),
+            decode(unknown),
             Err(DecodeError::UnknownApiKey(0x7f00))
         ));
         let metadata_v14 = Bytes::from_static(&[0, 3, 0, 14, 0, 0, 0, 1, 0xff, 0xff, 0]);
         assert!(matches!(
-            decode_request(metadata_v14),
+            decode(metadata_v14),
             Err(DecodeError::UnsupportedVersion { .. })
         ));
-    }
-
-    proptest! {
-        #[test]
-        fn garbage_after_a_valid_header_never_panics(api in 0i16..80, version in 0i16..20, tail in proptest::collection::vec(any::<u8>(), 0..300)) {
-            let mut bytes = BytesMut::new();
-            bytes.put_i16(api);
-            bytes.put_i16(version);
-            bytes.put_i32(1);
-            bytes.put_i16(-1);
-            bytes.extend_from_slice(&tail);
-            let _ = decode_request(bytes.freeze());
-        }
     }
 }

@@ -121,7 +121,7 @@ async fn read_requests(
             .await
             .map_err(|_| ConnectionError::BudgetClosed)?;
         let body = read_body(&mut reader, &mut shared_bodies, size).await?;
-        let reply = match protocol::decode_request(body)? {
+        let reply = match protocol::decode_request(body, handlers::SUPPORTED_APIS)? {
             Decoded::UnsupportedApiVersions {
                 correlation_id,
                 api_version,
@@ -132,7 +132,10 @@ async fn read_requests(
                 );
                 drop(budget);
                 tokio::spawn(std::future::ready(Reply::Frame(ResponseFrame::from(
-                    protocol::encode_unsupported_api_versions(correlation_id),
+                    protocol::encode_unsupported_api_versions(
+                        correlation_id,
+                        handlers::SUPPORTED_APIS,
+                    ),
                 ))))
             }
             Decoded::Request { mut context, body } => {
@@ -161,7 +164,7 @@ async fn read_requests(
                                 .map(handlers::Response::error_codes)
                                 .unwrap_or_default(),
                         );
-                        match response.map(|response| protocol::encode(&context, &response)) {
+                        match response.map(|response| response.encode(&context)) {
                             None => Reply::Nothing,
                             Some(Ok(frame)) => Reply::Frame(frame),
                             Some(Err(error)) => {

@@ -1,4 +1,5 @@
-//! The one mapping from internal errors to Kafka error codes.
+//! The one mapping from the domain's errors (log, batches, topics) to Kafka error codes,
+//! where the domain meets the handlers.
 
 use kafka_protocol::ResponseError;
 

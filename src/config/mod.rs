@@ -9,6 +9,13 @@ use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
+mod values;
+
+pub use values::{
+    check_cleanup_policy, check_compression_type, compression_codec, has_cleanup_policy,
+    ConfigType, LOG_SEGMENT_BYTES_MIN, PARTITIONS_PER_TOPIC_MAX,
+};
+
 use crate::group::GroupConfig;
 use crate::log::TimestampType;
 use crate::txn::TxnConfig;
@@ -19,8 +26,6 @@ pub const MESSAGE_MAX_BYTES_DEFAULT: i64 = 1_048_588;
 pub const SOCKET_REQUEST_MAX_BYTES_DEFAULT: i64 = 104_857_600;
 /// Kafka's default for `log.segment.bytes`: 1 GiB.
 pub const LOG_SEGMENT_BYTES_DEFAULT: i64 = 1 << 30;
-/// Smallest segment Kafka allows.
-pub const LOG_SEGMENT_BYTES_MIN: i64 = 14;
 /// spool's default for `max.connections` (Kafka: unbounded).
 pub const MAX_CONNECTIONS_DEFAULT: i64 = 10_000;
 /// spool's default for `queued.max.request.bytes` (Kafka: unbounded): the broker-wide budget
@@ -78,31 +83,6 @@ pub struct LogDefaults {
     pub flush_interval_messages: i64,
     pub flush_interval_ms: i64,
     pub message_timestamp_type: TimestampType,
-}
-
-/// The value type of a config key, as DescribeConfigs v3+ reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConfigType {
-    Boolean,
-    String,
-    Int,
-    Long,
-    Double,
-    List,
-}
-
-impl ConfigType {
-    /// Kafka's `ConfigType` code.
-    pub fn code(self) -> i8 {
-        match self {
-            Self::Boolean => 1,
-            Self::String => 2,
-            Self::Int => 3,
-            Self::Long => 5,
-            Self::Double => 6,
-            Self::List => 7,
-        }
-    }
 }
 
 /// One broker config key as the broker runs with it (for DescribeConfigs).
@@ -274,7 +254,7 @@ impl BrokerConfig {
             )?,
             cleanup_policy: {
                 let policy = keys.list("log.cleanup.policy", "delete")?;
-                crate::metadata::topic_config::validate("cleanup.policy", &policy)
+                check_cleanup_policy("cleanup.policy", &policy)
                     .map_err(|message| invalid("log.cleanup.policy", message))?;
                 policy
             },
@@ -334,7 +314,7 @@ impl BrokerConfig {
                 "transaction.state.log.num.partitions",
                 50,
                 1,
-                i64::from(crate::metadata::PARTITIONS_PER_TOPIC_MAX),
+                i64::from(PARTITIONS_PER_TOPIC_MAX),
             )? as i32,
             max_timeout_ms: keys.int(
                 "transaction.max.timeout.ms",
@@ -356,12 +336,8 @@ impl BrokerConfig {
             listen,
             advertise,
             data_dir,
-            num_partitions: keys.int(
-                "num.partitions",
-                1,
-                1,
-                i64::from(crate::metadata::PARTITIONS_PER_TOPIC_MAX),
-            )? as i32,
+            num_partitions: keys.int("num.partitions", 1, 1, i64::from(PARTITIONS_PER_TOPIC_MAX))?
+                as i32,
             default_replication_factor: keys.int(
                 "default.replication.factor",
                 1,
@@ -390,7 +366,7 @@ impl BrokerConfig {
             },
             compression_type: {
                 let codec = keys.string("compression.type", "producer")?;
-                crate::metadata::topic_config::validate("compression.type", &codec)
+                check_compression_type("compression.type", &codec)
                     .map_err(|message| invalid("compression.type", message))?;
                 codec
             },
@@ -430,7 +406,7 @@ impl BrokerConfig {
                     "offsets.topic.num.partitions",
                     50,
                     1,
-                    i64::from(crate::metadata::PARTITIONS_PER_TOPIC_MAX),
+                    i64::from(PARTITIONS_PER_TOPIC_MAX),
                 )? as i32,
                 offset_metadata_max_bytes: keys.int(
                     "offset.metadata.max.bytes",
@@ -477,16 +453,9 @@ impl BrokerConfig {
     }
 }
 
-/// Parses `CreateTime` / `LogAppendTime`.
+/// Parses `CreateTime` / `LogAppendTime` given for `key`.
 pub fn parse_timestamp_type(key: &str, value: &str) -> Result<TimestampType, ConfigError> {
-    match value {
-        "CreateTime" => Ok(TimestampType::CreateTime),
-        "LogAppendTime" => Ok(TimestampType::LogAppendTime),
-        other => Err(invalid(
-            key,
-            format!("`{other}` is not CreateTime or LogAppendTime"),
-        )),
-    }
+    values::timestamp_type(value).map_err(|message| invalid(key, message))
 }
 
 /// `PLAINTEXT://host:port` → `host:port`; plain `host:port` is accepted too.
