@@ -18,6 +18,3 @@ pub mod protocol;
 pub mod records;
 pub mod server;
 pub mod txn;
-
-#[cfg(test)]
-mod layering;

@@ -294,8 +294,7 @@ mod tests {
     use super::*;
     use crate::clock::SystemClock;
     use crate::protocol::guard::{self, samples::sample};
-    use bytes::BufMut;
-    use bytes::Bytes;
+    use bytes::{BufMut, Bytes, BytesMut};
     use kafka_protocol::messages::ApiKey;
     use kafka_protocol::protocol::StrBytes;
     use proptest::prelude::*;
@@ -370,7 +369,7 @@ mod tests {
         /// Whatever follows a valid header, decoding an advertised API never panics.
         #[test]
         fn garbage_after_a_valid_header_never_panics(api in 0i16..80, version in 0i16..20, tail in proptest::collection::vec(any::<u8>(), 0..300)) {
-            let mut bytes = bytes::BytesMut::new();
+            let mut bytes = BytesMut::new();
             bytes.put_i16(api);
             bytes.put_i16(version);
             bytes.put_i32(1);

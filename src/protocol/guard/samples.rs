@@ -1,6 +1,8 @@
 //! A populated request body of every API the guard knows, at any version, encoded by
 //! `kafka-protocol`: what the guard's and the handlers' tests feed in.
 
+#![cfg(test)]
+
 use bytes::BytesMut;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::{Encodable, StrBytes};
