@@ -5,13 +5,17 @@ KCAT_LIB := $(CURDIR)/target/kcat-lib
 # make test-deps builds this one from Maven Central; point KAFKA_HOME at a distribution to use it.
 export KAFKA_HOME ?= $(CURDIR)/target/kafka
 
-.PHONY: build run test test-deps compat crash-test bench bench-vs-kafka java-examples fmt lint clean-data
+.PHONY: build build-deps run test test-deps compat crash-test bench bench-vs-kafka java-examples fmt lint clean-data
 
-build:
+build: build-deps
 	$(CARGO) build --release --workspace --bins --examples
 
+# protoc, which the etcd client's build needs (Debian's protobuf-compiler).
+build-deps:
+	./scripts/install-build-deps.sh
+
 # Only the broker: the test tools (compat-tests, librdkafka's C sources) build under make test.
-run:
+run: build-deps
 	$(CARGO) build --release --bin spool
 	./target/release/spool --config configs/single-node.toml
 

@@ -5,6 +5,7 @@
 pub mod broker;
 pub mod cli;
 pub mod clock;
+pub mod cluster;
 pub mod config;
 pub mod file_slice;
 pub mod group;

@@ -106,6 +106,8 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("group", &["log", "records", "clock"]),
     ("log", &["records", "metrics", "file_slice", "clock"]),
     ("protocol", &["records", "file_slice"]),
+    // The cluster store and membership (etcd, or its in-memory model) know no broker parts.
+    ("cluster", &[]),
     // Leaves.
     ("records", &[]),
     ("metrics", &[]),

@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod crash;
+pub mod etcd;
 pub mod kafka;
 pub mod proxy;
 pub mod wire;

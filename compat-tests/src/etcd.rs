@@ -1,0 +1,148 @@
+//! etcd (Debian's `etcd-server`, or the binary `SPOOL_ETCD` names) as a one-member cluster on
+//! free loopback ports with its data in a temporary directory, for the cluster tests; killed
+//! on drop. It can be killed and started again on the same ports and data, as an etcd restart.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long etcd may take to report itself healthy.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+/// Attempts with fresh ports, in case another process took a port between probe and bind.
+const START_ATTEMPTS: usize = 3;
+
+/// The etcd binary: `SPOOL_ETCD`, else `etcd` on the PATH.
+fn etcd_binary() -> PathBuf {
+    std::env::var_os("SPOOL_ETCD").map_or_else(|| PathBuf::from("etcd"), PathBuf::from)
+}
+
+/// A port nobody listens on right now.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .expect("a free loopback port")
+}
+
+/// A running etcd.
+pub struct SpawnedEtcd {
+    child: Option<Child>,
+    dir: tempfile::TempDir,
+    client_port: u16,
+    peer_port: u16,
+}
+
+impl SpawnedEtcd {
+    pub fn start() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut etcd = Self {
+            child: None,
+            dir,
+            client_port: 0,
+            peer_port: 0,
+        };
+        for attempt in 1..=START_ATTEMPTS {
+            etcd.client_port = free_port();
+            etcd.peer_port = free_port();
+            match etcd.launch() {
+                Ok(()) => return etcd,
+                Err(error) if attempt < START_ATTEMPTS => {
+                    eprintln!("etcd did not start ({error}); trying other ports")
+                }
+                Err(error) => panic!("etcd did not start: {error}"),
+            }
+        }
+        unreachable!("the last attempt panics")
+    }
+
+    /// `127.0.0.1:PORT` clients connect to.
+    pub fn endpoint(&self) -> String {
+        format!("127.0.0.1:{}", self.client_port)
+    }
+
+    /// The cluster URL a broker is given, with its own key root.
+    pub fn cluster_url(&self, root: &str) -> String {
+        format!("etcd://{}/{}", self.endpoint(), root.trim_matches('/'))
+    }
+
+    /// kill -9, as a crash.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts again on the same ports and data after [`SpawnedEtcd::kill`].
+    pub fn restart(&mut self) {
+        self.kill();
+        if let Err(error) = self.launch() {
+            panic!("etcd did not restart: {error}");
+        }
+    }
+
+    fn launch(&mut self) -> Result<(), String> {
+        let client = format!("http://127.0.0.1:{}", self.client_port);
+        let peer = format!("http://127.0.0.1:{}", self.peer_port);
+        let log = std::fs::File::create(self.dir.path().join("etcd.log"))
+            .map_err(|error| error.to_string())?;
+        let child = Command::new(etcd_binary())
+            .arg("--name=spool-test")
+            .arg(format!(
+                "--data-dir={}",
+                self.dir.path().join("data").display()
+            ))
+            .arg(format!("--listen-client-urls={client}"))
+            .arg(format!("--advertise-client-urls={client}"))
+            .arg(format!("--listen-peer-urls={peer}"))
+            .arg(format!("--initial-advertise-peer-urls={peer}"))
+            .arg(format!("--initial-cluster=spool-test={peer}"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .map_err(|error| format!("{} cannot run: {error}", etcd_binary().display()))?;
+        self.child = Some(child);
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            if self.healthy() {
+                return Ok(());
+            }
+            let exited = self
+                .child
+                .as_mut()
+                .and_then(|child| child.try_wait().ok().flatten());
+            if exited.is_some() || Instant::now() >= deadline {
+                self.kill();
+                let log =
+                    std::fs::read_to_string(self.dir.path().join("etcd.log")).unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(5).collect();
+                return Err(format!("exited or not healthy in time: {tail:?}"));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Whether `GET /health` on the client port says so.
+    fn healthy(&self) -> bool {
+        let Ok(mut stream) = TcpStream::connect(("127.0.0.1", self.client_port)) else {
+            return false;
+        };
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+        let request = "GET /health HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+        if stream.write_all(request.as_bytes()).is_err() {
+            return false;
+        }
+        let mut response = String::new();
+        let _ = stream.read_to_string(&mut response);
+        response.contains("\"health\":\"true\"")
+    }
+}
+
+impl Drop for SpawnedEtcd {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

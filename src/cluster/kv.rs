@@ -1,0 +1,157 @@
+//! The key-value store the cluster keeps its metadata in, as etcd's v3 API shapes it:
+//! revisioned keys, transactions guarded by compares, leases that delete their keys when they
+//! expire, and watches from a revision. [`Kv`] is etcd in real runs and an in-memory store
+//! with the same semantics in deterministic tests.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use thiserror::Error;
+use tokio::sync::mpsc;
+
+use super::etcd::EtcdKv;
+use super::memory::MemoryKv;
+
+/// A stored key with its value and the revisions etcd keeps for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub key: String,
+    pub value: Vec<u8>,
+    /// The revision that created the key (since it last did not exist): it orders the
+    /// holders of a key over time, so it serves as a fencing epoch.
+    pub create_revision: i64,
+    /// The revision of its last change: the version a compare-and-swap names.
+    pub mod_revision: i64,
+}
+
+/// Every entry under a prefix as of one revision.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    pub entries: Vec<Entry>,
+    pub revision: i64,
+}
+
+/// A lease: keys put under it are deleted when it expires or is revoked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct LeaseId(pub i64);
+
+/// What a transaction requires before it applies its operations.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Condition {
+    /// The key does not exist.
+    Absent(String),
+    /// The key exists and was last changed at this revision.
+    ModRevision(String, i64),
+}
+
+/// One write of a transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Op {
+    Put {
+        key: String,
+        value: Vec<u8>,
+        lease: Option<LeaseId>,
+    },
+    Delete(String),
+}
+
+/// One change seen by a watch, in revision order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    Put(Entry),
+    Delete { key: String, revision: i64 },
+}
+
+impl Change {
+    pub fn key(&self) -> &str {
+        match self {
+            Change::Put(entry) => &entry.key,
+            Change::Delete { key, .. } => key,
+        }
+    }
+}
+
+/// Changes of one revision, or why the watch ended (the watcher then starts over from a
+/// fresh snapshot).
+pub type WatchBatch = Result<Vec<Change>, KvError>;
+
+/// How many change batches a watch buffers before its reader must catch up.
+pub const WATCH_BUFFER: usize = 1024;
+
+#[derive(Debug, Clone, Error, PartialEq, Eq)]
+pub enum KvError {
+    /// The store did not answer (etcd down, no quorum, timeout).
+    #[error("cluster store unavailable: {0}")]
+    Unavailable(String),
+    /// The lease expired or was revoked: its keys are gone.
+    #[error("lease {0} expired")]
+    LeaseExpired(i64),
+    /// The watch stopped (stream broken, history compacted).
+    #[error("watch ended: {0}")]
+    WatchEnded(String),
+}
+
+/// The cluster's store: etcd, or the in-memory model of it.
+#[derive(Debug, Clone)]
+pub enum Kv {
+    Etcd(Arc<EtcdKv>),
+    Memory(Arc<MemoryKv>),
+}
+
+impl Kv {
+    /// Every key under `prefix`, with the revision the read saw.
+    pub async fn get_prefix(&self, prefix: &str) -> Result<Snapshot, KvError> {
+        match self {
+            Kv::Etcd(etcd) => etcd.get_prefix(prefix).await,
+            Kv::Memory(memory) => Ok(memory.get_prefix(prefix)),
+        }
+    }
+
+    /// Applies `ops` atomically if every condition holds; returns whether it did.
+    pub async fn commit(&self, conditions: Vec<Condition>, ops: Vec<Op>) -> Result<bool, KvError> {
+        match self {
+            Kv::Etcd(etcd) => etcd.commit(conditions, ops).await,
+            Kv::Memory(memory) => memory.commit(&conditions, ops),
+        }
+    }
+
+    /// A new lease living `ttl` (rounded up to whole seconds, as etcd counts) unless kept alive.
+    pub async fn grant_lease(&self, ttl: Duration) -> Result<LeaseId, KvError> {
+        match self {
+            Kv::Etcd(etcd) => etcd.grant_lease(ttl).await,
+            Kv::Memory(memory) => Ok(memory.grant_lease(ttl)),
+        }
+    }
+
+    /// Renews the lease for its full ttl; `LeaseExpired` if it is already gone.
+    pub async fn keep_alive(&self, lease: LeaseId) -> Result<(), KvError> {
+        match self {
+            Kv::Etcd(etcd) => etcd.keep_alive(lease).await,
+            Kv::Memory(memory) => memory.keep_alive(lease),
+        }
+    }
+
+    /// Ends the lease now, deleting its keys.
+    pub async fn revoke(&self, lease: LeaseId) -> Result<(), KvError> {
+        match self {
+            Kv::Etcd(etcd) => etcd.revoke(lease).await,
+            Kv::Memory(memory) => {
+                memory.revoke(lease);
+                Ok(())
+            }
+        }
+    }
+
+    /// Changes under `prefix` from revision `from` on, in revision order (a batch holds one
+    /// revision or more).
+    pub async fn watch_prefix(
+        &self,
+        prefix: &str,
+        from: i64,
+    ) -> Result<mpsc::Receiver<WatchBatch>, KvError> {
+        match self {
+            Kv::Etcd(etcd) => etcd.watch_prefix(prefix, from).await,
+            Kv::Memory(memory) => Ok(memory.watch_prefix(prefix, from)),
+        }
+    }
+}

@@ -1,0 +1,482 @@
+//! A broker's membership in the cluster: it keeps a [`ClusterImage`] current from a watch,
+//! holds a session (a lease its registration lives on, renewed every third of the session
+//! timeout) and campaigns for controller whenever there is none.
+//!
+//! When the session is lost (the lease expired while the broker was paused, cut off or etcd
+//! was unreachable for a whole session timeout) the broker stops counting as a member at
+//! once — [`Membership::is_registered`] turns false before anyone else can see the key go —
+//! and registers again under a new lease.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use super::image::{BrokerRegistration, ClusterImage, ControllerRecord, Keys};
+use super::kv::{Condition, Kv, KvError, LeaseId, Op};
+use super::{ClusterConfig, ClusterError};
+
+/// Pause before retrying a store call that failed (etcd down or without quorum).
+const RETRY_BACKOFF: Duration = Duration::from_millis(250);
+
+/// The session as the broker knows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Session {
+    /// Not (or no longer) registered.
+    Lost,
+    /// Registered under this lease.
+    Registered(LeaseId),
+}
+
+/// A broker's handle on the cluster.
+#[derive(Debug)]
+pub struct Membership {
+    kv: Kv,
+    keys: Keys,
+    node_id: i32,
+    image: watch::Receiver<Arc<ClusterImage>>,
+    session: watch::Receiver<Session>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Membership {
+    /// Joins the cluster: starts the image watch, makes sure the cluster has an id, and
+    /// registers this broker. A previous run of this broker that was killed may still hold
+    /// the registration: joining waits out its session (up to twice the timeout) and fails
+    /// with `DuplicateNodeId` if another broker keeps it.
+    pub async fn join(kv: Kv, config: &ClusterConfig) -> Result<Self, ClusterError> {
+        let keys = Keys::new(&config.root);
+        let (image_sender, image) = watch::channel(Arc::new(ClusterImage::default()));
+        let watcher = tokio::spawn(keep_image_current(kv.clone(), keys.clone(), image_sender));
+        let result = Self::register_first(&kv, &keys, config, image.clone()).await;
+        let lease = match result {
+            Ok(lease) => lease,
+            Err(error) => {
+                watcher.abort();
+                return Err(error);
+            }
+        };
+        let (session_sender, session) = watch::channel(Session::Registered(lease));
+        let keeper = tokio::spawn(keep_session(
+            kv.clone(),
+            keys.clone(),
+            config.clone(),
+            lease,
+            session_sender,
+        ));
+        let campaign = tokio::spawn(campaign(
+            kv.clone(),
+            keys.clone(),
+            config.node_id,
+            image.clone(),
+            session.clone(),
+        ));
+        Ok(Self {
+            kv,
+            keys,
+            node_id: config.node_id,
+            image,
+            session,
+            tasks: vec![watcher, keeper, campaign],
+        })
+    }
+
+    async fn register_first(
+        kv: &Kv,
+        keys: &Keys,
+        config: &ClusterConfig,
+        mut image: watch::Receiver<Arc<ClusterImage>>,
+    ) -> Result<LeaseId, ClusterError> {
+        let cluster_id = vec![Op::Put {
+            key: keys.cluster_id(),
+            value: config.new_cluster_id.clone().into_bytes(),
+            lease: None,
+        }];
+        kv.commit(vec![Condition::Absent(keys.cluster_id())], cluster_id)
+            .await?;
+        let deadline = Instant::now() + config.session_timeout * 2;
+        loop {
+            let lease = kv.grant_lease(config.session_timeout).await?;
+            if register(kv, keys, &config.registration, lease).await? {
+                tracing::info!(node_id = config.node_id, "registered in the cluster");
+                return Ok(lease);
+            }
+            kv.revoke(lease).await?;
+            if Instant::now() >= deadline {
+                return Err(ClusterError::DuplicateNodeId(config.node_id));
+            }
+            tracing::info!(
+                node_id = config.node_id,
+                "node id still registered (a previous run's session?); waiting for it to expire"
+            );
+            let registered =
+                |image: &Arc<ClusterImage>| image.brokers.contains_key(&config.node_id);
+            let _ =
+                tokio::time::timeout_at(deadline, image.wait_for(|image| !registered(image))).await;
+        }
+    }
+
+    /// The cluster as last seen.
+    pub fn image(&self) -> Arc<ClusterImage> {
+        Arc::clone(&self.image.borrow())
+    }
+
+    /// A receiver that wakes on every change of the image.
+    pub fn subscribe(&self) -> watch::Receiver<Arc<ClusterImage>> {
+        self.image.clone()
+    }
+
+    pub fn node_id(&self) -> i32 {
+        self.node_id
+    }
+
+    /// Whether this broker's session is live (as far as it can tell).
+    pub fn is_registered(&self) -> bool {
+        matches!(*self.session.borrow(), Session::Registered(_))
+    }
+
+    /// Whether this broker is the controller, by its live session and the image.
+    pub fn is_controller(&self) -> bool {
+        self.is_registered()
+            && self
+                .image()
+                .controller
+                .is_some_and(|controller| controller.node_id == self.node_id)
+    }
+
+    /// Waits until the image satisfies `condition` or `timeout` passes; returns the image.
+    pub async fn wait_for(
+        &self,
+        timeout: Duration,
+        condition: impl Fn(&ClusterImage) -> bool,
+    ) -> Option<Arc<ClusterImage>> {
+        let mut image = self.image.clone();
+        let found = tokio::time::timeout(timeout, image.wait_for(|image| condition(image))).await;
+        match found {
+            Ok(Ok(image)) => Some(Arc::clone(&image)),
+            _ => None,
+        }
+    }
+
+    /// Leaves the cluster: the registration (and the controller key, if held) go at once,
+    /// instead of a session timeout later.
+    pub async fn leave(self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+        if let Session::Registered(lease) = *self.session.borrow() {
+            if let Err(error) = self.kv.revoke(lease).await {
+                tracing::warn!(%error, "cannot end the cluster session; it will time out");
+            }
+        }
+        tracing::info!(node_id = self.node_id, keys = %self.keys.prefix(), "left the cluster");
+    }
+}
+
+impl Drop for Membership {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// Puts this broker's registration under `lease` unless the key is held; returns whether it did.
+async fn register(
+    kv: &Kv,
+    keys: &Keys,
+    registration: &BrokerRegistration,
+    lease: LeaseId,
+) -> Result<bool, KvError> {
+    let key = keys.broker(registration.node_id);
+    let value = serde_json::to_vec(registration).unwrap_or_default();
+    let put = Op::Put {
+        key: key.clone(),
+        value,
+        lease: Some(lease),
+    };
+    kv.commit(vec![Condition::Absent(key)], vec![put]).await
+}
+
+/// Snapshot, then watch from the next revision; start over whenever the watch ends.
+async fn keep_image_current(kv: Kv, keys: Keys, image: watch::Sender<Arc<ClusterImage>>) {
+    loop {
+        let snapshot = match kv.get_prefix(keys.prefix()).await {
+            Ok(snapshot) => snapshot,
+            Err(error) => {
+                tracing::debug!(%error, "cannot read the cluster image; retrying");
+                tokio::time::sleep(RETRY_BACKOFF).await;
+                continue;
+            }
+        };
+        let mut current = ClusterImage::from_snapshot(&keys, &snapshot);
+        image.send_replace(Arc::new(current.clone()));
+        let mut changes = match kv.watch_prefix(keys.prefix(), snapshot.revision + 1).await {
+            Ok(changes) => changes,
+            Err(error) => {
+                tracing::debug!(%error, "cannot watch the cluster image; retrying");
+                tokio::time::sleep(RETRY_BACKOFF).await;
+                continue;
+            }
+        };
+        while let Some(batch) = changes.recv().await {
+            match batch {
+                Ok(batch) => {
+                    batch.iter().for_each(|change| current.apply(&keys, change));
+                    image.send_replace(Arc::new(current.clone()));
+                }
+                Err(error) => {
+                    tracing::info!(%error, "cluster watch ended; reading the image again");
+                    break;
+                }
+            }
+        }
+        tokio::time::sleep(RETRY_BACKOFF).await;
+    }
+}
+
+/// Renews the lease every third of the session timeout. If the store says the lease is gone,
+/// or no renewal succeeded for a whole session timeout (the store has expired it by now, or
+/// will before anyone could tell us), the session is lost: reported at once, then the broker
+/// registers again under a new lease.
+async fn keep_session(
+    kv: Kv,
+    keys: Keys,
+    config: ClusterConfig,
+    mut lease: LeaseId,
+    session: watch::Sender<Session>,
+) {
+    let interval = config.session_timeout / 3;
+    let mut renewed = Instant::now();
+    loop {
+        tokio::time::sleep(interval).await;
+        let lost = match kv.keep_alive(lease).await {
+            Ok(()) => {
+                renewed = Instant::now();
+                false
+            }
+            Err(KvError::LeaseExpired(_)) => true,
+            Err(error) => {
+                tracing::warn!(%error, "cannot renew the cluster session");
+                renewed.elapsed() >= config.session_timeout
+            }
+        };
+        if !lost {
+            continue;
+        }
+        session.send_replace(Session::Lost);
+        tracing::warn!(
+            node_id = config.node_id,
+            "cluster session lost; registering again"
+        );
+        lease = loop {
+            match rejoin(&kv, &keys, &config, lease).await {
+                Ok(Some(lease)) => break lease,
+                Ok(None) => tracing::warn!(
+                    node_id = config.node_id,
+                    "node id registered by someone else; retrying"
+                ),
+                Err(error) => tracing::debug!(%error, "cannot register again; retrying"),
+            }
+            tokio::time::sleep(RETRY_BACKOFF).await;
+        };
+        renewed = Instant::now();
+        session.send_replace(Session::Registered(lease));
+        tracing::info!(node_id = config.node_id, "registered in the cluster again");
+    }
+}
+
+/// Ends the old lease (its keys with it) and registers under a new one.
+async fn rejoin(
+    kv: &Kv,
+    keys: &Keys,
+    config: &ClusterConfig,
+    old: LeaseId,
+) -> Result<Option<LeaseId>, KvError> {
+    kv.revoke(old).await?;
+    let lease = kv.grant_lease(config.session_timeout).await?;
+    if register(kv, keys, &config.registration, lease).await? {
+        return Ok(Some(lease));
+    }
+    kv.revoke(lease).await?;
+    Ok(None)
+}
+
+/// Whenever the cluster has no controller and this broker's session is live, tries to become
+/// it: the controller key is created under the session's lease, so it goes with the session.
+async fn campaign(
+    kv: Kv,
+    keys: Keys,
+    node_id: i32,
+    mut image: watch::Receiver<Arc<ClusterImage>>,
+    mut session: watch::Receiver<Session>,
+) {
+    loop {
+        let vacant = image.borrow_and_update().controller.is_none();
+        let lease = match *session.borrow_and_update() {
+            Session::Registered(lease) => Some(lease),
+            Session::Lost => None,
+        };
+        if let (true, Some(lease)) = (vacant, lease) {
+            let record = serde_json::to_vec(&ControllerRecord { node_id }).unwrap_or_default();
+            let claim = Op::Put {
+                key: keys.controller(),
+                value: record,
+                lease: Some(lease),
+            };
+            match kv
+                .commit(vec![Condition::Absent(keys.controller())], vec![claim])
+                .await
+            {
+                Ok(true) => tracing::info!(node_id, "elected controller"),
+                Ok(false) => {}
+                Err(error) => {
+                    tracing::debug!(%error, "cannot campaign for controller; retrying");
+                    tokio::time::sleep(RETRY_BACKOFF).await;
+                    continue;
+                }
+            }
+        }
+        tokio::select! {
+            changed = image.changed() => if changed.is_err() { return },
+            changed = session.changed() => if changed.is_err() { return },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::memory::MemoryKv;
+
+    const SESSION: Duration = Duration::from_secs(3);
+
+    fn config(node_id: i32) -> ClusterConfig {
+        ClusterConfig {
+            node_id,
+            root: "/test".into(),
+            session_timeout: SESSION,
+            registration: BrokerRegistration {
+                node_id,
+                host: "127.0.0.1".into(),
+                port: 9000 + node_id as u16,
+                rack: None,
+            },
+            new_cluster_id: format!("cluster-of-{node_id}"),
+        }
+    }
+
+    async fn join_all(kv: &Kv, ids: &[i32]) -> Vec<Membership> {
+        let mut members = Vec::new();
+        for &id in ids {
+            members.push(Membership::join(kv.clone(), &config(id)).await.unwrap());
+        }
+        members
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn brokers_register_agree_on_one_cluster_id_and_elect_one_controller() {
+        let kv = Kv::Memory(Arc::new(MemoryKv::new()));
+        let members = join_all(&kv, &[1, 2, 3]).await;
+        for member in &members {
+            let image = member
+                .wait_for(SESSION, |image| {
+                    image.brokers.len() == 3 && image.controller.is_some()
+                })
+                .await
+                .expect("all three brokers and a controller");
+            assert_eq!(image.cluster_id.as_deref(), Some("cluster-of-1"));
+            assert_eq!(image.brokers[&2].port, 9002);
+        }
+        let controllers = members.iter().filter(|member| member.is_controller());
+        assert_eq!(controllers.count(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_dead_controller_is_replaced_within_a_session_timeout_with_a_larger_epoch() {
+        let kv = Kv::Memory(Arc::new(MemoryKv::new()));
+        let mut members = join_all(&kv, &[1, 2, 3]).await;
+        let first = members[0]
+            .wait_for(SESSION, |image| image.controller.is_some())
+            .await
+            .and_then(|image| image.controller)
+            .expect("a controller");
+        let at = members
+            .iter()
+            .position(|member| member.node_id() == first.node_id)
+            .expect("the controller is a member");
+        // Killed: no leave, its lease just stops being renewed.
+        drop(members.remove(at));
+        let started = Instant::now();
+        let image = members[0]
+            .wait_for(SESSION * 2, |image| {
+                image
+                    .controller
+                    .is_some_and(|next| next.node_id != first.node_id)
+            })
+            .await
+            .expect("a new controller");
+        assert!(started.elapsed() <= SESSION + SESSION / 3 + Duration::from_millis(1));
+        assert!(!image.brokers.contains_key(&first.node_id));
+        assert!(image
+            .controller
+            .is_some_and(|next| next.epoch > first.epoch));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_broker_whose_lease_expired_knows_it_and_registers_again() {
+        let kv = Kv::Memory(Arc::new(MemoryKv::new()));
+        let members = join_all(&kv, &[1, 2]).await;
+        let Session::Registered(lease) = *members[1].session.borrow() else {
+            panic!("registered");
+        };
+        // As if etcd expired the session while broker 2 was paused, and another process
+        // claimed its node id meanwhile: broker 2 must see its session is gone and keep trying.
+        kv.revoke(lease).await.unwrap();
+        let impostor = kv.grant_lease(SESSION * 10).await.unwrap();
+        let keys = Keys::new("/test");
+        assert!(register(&kv, &keys, &config(2).registration, impostor)
+            .await
+            .unwrap());
+        let mut session = members[1].session.clone();
+        session
+            .wait_for(|session| *session == Session::Lost)
+            .await
+            .unwrap();
+        assert!(!members[1].is_registered());
+        assert!(!members[1].is_controller());
+        kv.revoke(impostor).await.unwrap();
+        session
+            .wait_for(|session| matches!(session, Session::Registered(again) if *again != lease))
+            .await
+            .unwrap();
+        members[0]
+            .wait_for(SESSION, |image| image.brokers.contains_key(&2))
+            .await
+            .expect("broker 2 back");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_node_id_held_by_a_live_broker_is_refused_and_a_dead_ones_is_waited_for() {
+        let kv = Kv::Memory(Arc::new(MemoryKv::new()));
+        let live = Membership::join(kv.clone(), &config(1)).await.unwrap();
+        assert!(matches!(
+            Membership::join(kv.clone(), &config(1)).await,
+            Err(ClusterError::DuplicateNodeId(1))
+        ));
+        drop(live);
+        let started = Instant::now();
+        let again = Membership::join(kv.clone(), &config(1)).await.unwrap();
+        assert!(again.is_registered());
+        assert!(started.elapsed() <= SESSION * 2);
+        again.leave().await;
+        assert!(kv
+            .get_prefix("/test/brokers/")
+            .await
+            .unwrap()
+            .entries
+            .is_empty());
+    }
+}
