@@ -1,12 +1,16 @@
 //! Cluster membership on a real etcd (started on free loopback ports): brokers register on
 //! leases, agree on one cluster id and one controller, a dead controller is replaced within a
 //! session timeout with a larger epoch, a broker that leaves is gone at once, and an etcd
-//! restart under the brokers costs them neither their sessions nor their view of the cluster.
+//! restart under the brokers costs them neither their sessions nor their view of the cluster;
+//! the controller moves partition leadership off a dead broker.
 
 use std::time::{Duration, Instant};
 
 use compat_tests::etcd::SpawnedEtcd;
-use spool::cluster::{BrokerRegistration, ClusterConfig, ClusterError, ClusterUrl, Membership};
+use spool::cluster::topics::{create_topic, NewTopic};
+use spool::cluster::{
+    BrokerRegistration, ClusterConfig, ClusterError, ClusterImage, ClusterUrl, Keys, Membership,
+};
 
 /// etcd's smallest lease ttl with its default timings is 2 s; 3 s keeps the test short.
 const SESSION: Duration = Duration::from_secs(3);
@@ -25,6 +29,7 @@ fn config(url: &ClusterUrl, node_id: i32) -> ClusterConfig {
             rack: Some(format!("rack-{}", node_id % 2)),
         },
         new_cluster_id: format!("cluster-from-node-{node_id}"),
+        controller: Default::default(),
     }
 }
 
@@ -147,4 +152,64 @@ async fn an_etcd_restart_keeps_sessions_and_the_image_follows_changes_after_it()
     }
     // The restart was shorter than a session: the same controller, no new election.
     assert_eq!(members[0].image().controller, before);
+}
+
+#[tokio::test]
+async fn partitions_get_new_leaders_from_their_isr_when_a_broker_dies() {
+    let etcd = SpawnedEtcd::start();
+    let url = cluster_url(&etcd, "failover");
+    let mut members = join_all(&url, &[1, 2, 3]).await;
+    members[0]
+        .wait_for(PROPAGATION, |image| image.brokers.len() == 3)
+        .await
+        .expect("three brokers");
+    let kv = url.connect().await.expect("connects");
+    let keys = Keys::new(&url.root);
+    // More partitions than one etcd transaction may write.
+    let new = NewTopic {
+        name: "orders".into(),
+        partitions: 300,
+        replication_factor: 3,
+        assignment: None,
+        configs: Default::default(),
+    };
+    let topic = create_topic(&kv, &keys, &members[0].image(), new)
+        .await
+        .expect("created");
+    let partitions_of = |image: &ClusterImage| {
+        image
+            .partitions
+            .range((topic.id, 0)..=(topic.id, i32::MAX))
+            .map(|(_, partition)| partition.state.clone())
+            .collect::<Vec<_>>()
+    };
+    let before = members[0]
+        .wait_for(PROPAGATION, |image| partitions_of(image).len() == 300)
+        .await
+        .map(|image| partitions_of(&image))
+        .expect("every partition has a state");
+
+    let victim = members.remove(1);
+    let dead = victim.node_id();
+    drop(victim);
+    let killed = Instant::now();
+    let after = members[0]
+        .wait_for(PROPAGATION, |image| {
+            partitions_of(image)
+                .iter()
+                .all(|state| state.leader != dead && !state.isr.contains(&dead))
+        })
+        .await
+        .map(|image| partitions_of(&image))
+        .expect("no partition led by or in sync with the dead broker");
+    eprintln!(
+        "300 partitions moved off broker {dead} after {:?}",
+        killed.elapsed()
+    );
+    assert!(killed.elapsed() <= SESSION + Duration::from_secs(3));
+    for (old, new) in before.iter().zip(&after) {
+        assert!(new.isr.contains(&new.leader));
+        let moved = old.leader == dead;
+        assert_eq!(new.leader_epoch, old.leader_epoch + i32::from(moved));
+    }
 }

@@ -6,11 +6,19 @@
 //! <root>/brokers/<id>      a BrokerRegistration, on the broker's lease
 //! <root>/controller        the controller's node id, on its lease; the key's create
 //!                          revision is the controller epoch
+//! <root>/topics/<name>     a TopicRecord: id, configs, replica assignment
+//! <root>/partitions/<topic id>/<p>
+//!                          a PartitionState: leader, leader epoch, ISR; changed only by
+//!                          compare-and-swap on the key's mod revision (the partition epoch)
 //! ```
+//!
+//! Partition states are keyed by topic id, so a topic deleted and created again under the
+//! same name never meets its predecessor's states.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+use uuid::Uuid;
 
 use super::kv::{Change, Entry, Snapshot};
 
@@ -41,6 +49,40 @@ pub struct Controller {
     pub epoch: i64,
 }
 
+/// The leader of a partition that has none (Kafka's -1).
+pub const NO_LEADER: i32 = -1;
+
+/// A topic as the cluster stores it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopicRecord {
+    pub id: Uuid,
+    /// The replicas of each partition, preferred leader first; its length is the partition
+    /// count.
+    pub replicas: Vec<Vec<i32>>,
+    /// Topic-level config overrides; defaults are not stored.
+    #[serde(default)]
+    pub configs: BTreeMap<String, String>,
+}
+
+/// Who leads a partition and who is in sync with it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartitionState {
+    /// [`NO_LEADER`] while no replica can lead.
+    pub leader: i32,
+    /// Grows with every change of leader; replicas fence requests of older epochs with it.
+    pub leader_epoch: i32,
+    /// The in-sync replicas, leader included.
+    pub isr: Vec<i32>,
+}
+
+/// A partition's state with the version a compare-and-swap must name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Partition {
+    pub state: PartitionState,
+    /// The state key's mod revision: the partition epoch of Kafka's AlterPartition.
+    pub version: i64,
+}
+
 /// The keys of one cluster, all under its root (`/spool` unless the cluster URL names one).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Keys {
@@ -48,11 +90,13 @@ pub struct Keys {
 }
 
 /// What a key under the root names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Key {
     ClusterId,
     Broker(i32),
     Controller,
+    Topic(String),
+    Partition(Uuid, i32),
 }
 
 impl Keys {
@@ -79,12 +123,30 @@ impl Keys {
         format!("{}controller", self.prefix)
     }
 
+    pub fn topic(&self, name: &str) -> String {
+        format!("{}topics/{name}", self.prefix)
+    }
+
+    pub fn partition(&self, topic_id: Uuid, partition: i32) -> String {
+        format!("{}partitions/{topic_id}/{partition}", self.prefix)
+    }
+
     fn parse(&self, key: &str) -> Option<Key> {
         let rest = key.strip_prefix(&self.prefix)?;
         match rest.split_once('/') {
             None if rest == "cluster_id" => Some(Key::ClusterId),
             None if rest == "controller" => Some(Key::Controller),
             Some(("brokers", id)) => id.parse().ok().map(Key::Broker),
+            Some(("topics", name)) if !name.is_empty() && !name.contains('/') => {
+                Some(Key::Topic(name.to_owned()))
+            }
+            Some(("partitions", rest)) => {
+                let (topic_id, partition) = rest.split_once('/')?;
+                Some(Key::Partition(
+                    topic_id.parse().ok()?,
+                    partition.parse().ok()?,
+                ))
+            }
             _ => None,
         }
     }
@@ -99,9 +161,19 @@ pub struct ClusterImage {
     /// Live brokers by node id.
     pub brokers: BTreeMap<i32, BrokerRegistration>,
     pub controller: Option<Controller>,
+    /// Topics by name.
+    pub topics: BTreeMap<String, TopicRecord>,
+    /// Partition states by topic id and partition (states of deleted topics may linger until
+    /// the controller removes them).
+    pub partitions: BTreeMap<(Uuid, i32), Partition>,
 }
 
 impl ClusterImage {
+    /// The state of `topic`'s partition `partition`.
+    pub fn partition(&self, topic: &TopicRecord, partition: i32) -> Option<&Partition> {
+        self.partitions.get(&(topic.id, partition))
+    }
+
     pub fn from_snapshot(keys: &Keys, snapshot: &Snapshot) -> Self {
         let mut image = Self::default();
         for entry in &snapshot.entries {
@@ -125,6 +197,12 @@ impl ClusterImage {
                         self.brokers.remove(&id);
                     }
                     Some(Key::Controller) => self.controller = None,
+                    Some(Key::Topic(name)) => {
+                        self.topics.remove(&name);
+                    }
+                    Some(Key::Partition(topic_id, partition)) => {
+                        self.partitions.remove(&(topic_id, partition));
+                    }
                     None => {}
                 }
                 self.revision = self.revision.max(*revision);
@@ -164,7 +242,43 @@ impl ClusterImage {
                 }
                 Err(error) => malformed(error),
             },
+            Key::Topic(name) => match serde_json::from_slice::<TopicRecord>(&entry.value) {
+                Ok(topic) => {
+                    self.topics.insert(name, topic);
+                }
+                Err(error) => malformed(error),
+            },
+            Key::Partition(topic_id, partition) => {
+                match serde_json::from_slice::<PartitionState>(&entry.value) {
+                    Ok(state) => {
+                        let version = entry.mod_revision;
+                        self.partitions
+                            .insert((topic_id, partition), Partition { state, version });
+                    }
+                    Err(error) => malformed(error),
+                }
+            }
         }
+    }
+}
+
+#[cfg(test)]
+impl ClusterImage {
+    /// An image with brokers `ids` registered on 127.0.0.1, without racks.
+    pub fn with_brokers(ids: &[i32]) -> Self {
+        let mut image = Self::default();
+        for &node_id in ids {
+            let host = "127.0.0.1".into();
+            let port = 9000 + node_id as u16;
+            let registration = BrokerRegistration {
+                node_id,
+                host,
+                port,
+                rack: None,
+            };
+            image.brokers.insert(node_id, registration);
+        }
+        image
     }
 }
 
@@ -188,6 +302,17 @@ mod tests {
         assert_eq!(keys.parse(&keys.broker(3)), Some(Key::Broker(3)));
         assert_eq!(keys.parse(&keys.controller()), Some(Key::Controller));
         assert_eq!(keys.parse(&keys.cluster_id()), Some(Key::ClusterId));
+        assert_eq!(
+            keys.parse(&keys.topic("a.b")),
+            Some(Key::Topic("a.b".into()))
+        );
+        let id = Uuid::new_v4();
+        assert_eq!(
+            keys.parse(&keys.partition(id, 7)),
+            Some(Key::Partition(id, 7))
+        );
+        assert_eq!(keys.parse("/spool/partitions/nope/1"), None);
+        assert_eq!(keys.parse("/spool/topics/a/b"), None);
         assert_eq!(keys.parse("/spool/brokers/x"), None);
         assert_eq!(keys.parse("/other/brokers/3"), None);
         assert_eq!(keys.parse("/spool2/controller"), None);

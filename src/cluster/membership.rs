@@ -1,6 +1,7 @@
 //! A broker's membership in the cluster: it keeps a [`ClusterImage`] current from a watch,
 //! holds a session (a lease its registration lives on, renewed every third of the session
-//! timeout) and campaigns for controller whenever there is none.
+//! timeout), campaigns for controller whenever there is none, and does the controller's
+//! duties while it is the one (`controller::run`).
 //!
 //! When the session is lost (the lease expired while the broker was paused, cut off or etcd
 //! was unreachable for a whole session timeout) the broker stops counting as a member at
@@ -14,6 +15,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use super::controller;
 use super::image::{BrokerRegistration, ClusterImage, ControllerRecord, Keys};
 use super::kv::{Condition, Kv, KvError, LeaseId, Op};
 use super::{ClusterConfig, ClusterError};
@@ -73,13 +75,20 @@ impl Membership {
             image.clone(),
             session.clone(),
         ));
+        let controller = tokio::spawn(controller::run(
+            kv.clone(),
+            keys.clone(),
+            config.node_id,
+            config.controller.clone(),
+            image.clone(),
+        ));
         Ok(Self {
             kv,
             keys,
             node_id: config.node_id,
             image,
             session,
-            tasks: vec![watcher, keeper, campaign],
+            tasks: vec![watcher, keeper, campaign, controller],
         })
     }
 
@@ -354,18 +363,7 @@ mod tests {
     const SESSION: Duration = Duration::from_secs(3);
 
     fn config(node_id: i32) -> ClusterConfig {
-        ClusterConfig {
-            node_id,
-            root: "/test".into(),
-            session_timeout: SESSION,
-            registration: BrokerRegistration {
-                node_id,
-                host: "127.0.0.1".into(),
-                port: 9000 + node_id as u16,
-                rack: None,
-            },
-            new_cluster_id: format!("cluster-of-{node_id}"),
-        }
+        ClusterConfig::for_test(node_id, "/test", SESSION)
     }
 
     async fn join_all(kv: &Kv, ids: &[i32]) -> Vec<Membership> {

@@ -7,19 +7,31 @@
 //!   with the same semantics for deterministic tests.
 //! - `image`: the key layout and the [`ClusterImage`] built from it.
 //! - `membership`: a broker's session, registration and controller campaign.
+//! - `placement`: where a new topic's replicas go.
+//! - `topics`: creating and deleting topics in the store.
+//! - `controller`: what the controller does: leader elections, ISR shrinks on broker death,
+//!   preferred-leader rebalancing.
 
+pub mod controller;
 pub mod etcd;
+mod failover_tests;
 pub mod image;
 pub mod kv;
 pub mod membership;
 pub mod memory;
+pub mod placement;
+pub mod topics;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use thiserror::Error;
 
-pub use image::{BrokerRegistration, ClusterImage, Controller, Keys};
+pub use controller::ControllerConfig;
+pub use image::{
+    BrokerRegistration, ClusterImage, Controller, Keys, Partition, PartitionState, TopicRecord,
+    NO_LEADER,
+};
 pub use kv::{Kv, KvError};
 pub use membership::Membership;
 
@@ -94,6 +106,28 @@ pub struct ClusterConfig {
     /// The cluster id written if this broker is the first one (Kafka's form: 22 characters
     /// of URL-safe base64); the store's id wins otherwise.
     pub new_cluster_id: String,
+    /// How this broker elects leaders while it is the controller.
+    pub controller: ControllerConfig,
+}
+
+#[cfg(test)]
+impl ClusterConfig {
+    /// Node `node_id` under `root` on 127.0.0.1:9000+id, with Kafka's controller defaults.
+    pub fn for_test(node_id: i32, root: &str, session_timeout: Duration) -> Self {
+        Self {
+            node_id,
+            root: root.into(),
+            session_timeout,
+            registration: BrokerRegistration {
+                node_id,
+                host: "127.0.0.1".into(),
+                port: 9000 + node_id as u16,
+                rack: None,
+            },
+            new_cluster_id: format!("cluster-of-{node_id}"),
+            controller: ControllerConfig::default(),
+        }
+    }
 }
 
 #[cfg(test)]
