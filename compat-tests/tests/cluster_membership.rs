@@ -2,11 +2,14 @@
 //! leases, agree on one cluster id and one controller, a dead controller is replaced within a
 //! session timeout with a larger epoch, a broker that leaves is gone at once, and an etcd
 //! restart under the brokers costs them neither their sessions nor their view of the cluster;
-//! the controller moves partition leadership off a dead broker.
+//! the controller moves partition leadership off a dead broker; leaders change their ISR by
+//! compare-and-swap and producer-id blocks never overlap.
 
 use std::time::{Duration, Instant};
 
 use compat_tests::etcd::SpawnedEtcd;
+use spool::cluster::alter_partition::{alter_isr, AlterIsr, AlterPartitionError};
+use spool::cluster::producer_ids::{allocate_block, PRODUCER_ID_BLOCK_SIZE};
 use spool::cluster::topics::{create_topic, NewTopic};
 use spool::cluster::{
     BrokerRegistration, ClusterConfig, ClusterError, ClusterImage, ClusterUrl, Keys, Membership,
@@ -212,4 +215,61 @@ async fn partitions_get_new_leaders_from_their_isr_when_a_broker_dies() {
         let moved = old.leader == dead;
         assert_eq!(new.leader_epoch, old.leader_epoch + i32::from(moved));
     }
+}
+
+#[tokio::test]
+async fn leaders_alter_their_isr_and_brokers_share_producer_id_blocks_on_etcd() {
+    let etcd = SpawnedEtcd::start();
+    let url = cluster_url(&etcd, "isr");
+    let members = join_all(&url, &[1, 2]).await;
+    let kv = url.connect().await.expect("connects");
+    let keys = Keys::new(&url.root);
+    let image = members[0]
+        .wait_for(PROPAGATION, |image| image.brokers.len() == 2)
+        .await
+        .expect("two brokers");
+    let new = NewTopic {
+        name: "isr".into(),
+        partitions: 1,
+        replication_factor: 0,
+        assignment: Some(vec![vec![1, 2]]),
+        configs: Default::default(),
+    };
+    let topic = create_topic(&kv, &keys, &image, new)
+        .await
+        .expect("created");
+    let image = members[0]
+        .wait_for(PROPAGATION, |image| image.partition(&topic, 0).is_some())
+        .await
+        .expect("the partition's state");
+    let read = image.partition(&topic, 0).expect("state").clone();
+    let shrink = AlterIsr {
+        leader: 1,
+        partition: 0,
+        leader_epoch: read.state.leader_epoch,
+        version: read.version,
+        isr: vec![1],
+    };
+    let shrunk = alter_isr(&kv, &keys, &image, &topic, shrink.clone())
+        .await
+        .expect("the leader shrinks its ISR");
+    // The version etcd answered with is the one every broker's image shows next.
+    members[1]
+        .wait_for(PROPAGATION, |image| {
+            image.partition(&topic, 0) == Some(&shrunk)
+        })
+        .await
+        .expect("the shrink reaches the other broker");
+    assert_eq!(
+        alter_isr(&kv, &keys, &image, &topic, shrink).await,
+        Err(AlterPartitionError::InvalidUpdateVersion(read.version))
+    );
+
+    let first = allocate_block(&kv, &keys, PRODUCER_ID_BLOCK_SIZE)
+        .await
+        .expect("a block");
+    let second = allocate_block(&url.connect().await.expect("connects"), &keys, 10)
+        .await
+        .expect("another block");
+    assert_eq!((first.start, second.start, second.end), (0, 1000, 1010));
 }

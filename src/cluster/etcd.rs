@@ -70,7 +70,12 @@ impl EtcdKv {
         })
     }
 
-    pub async fn commit(&self, conditions: Vec<Condition>, ops: Vec<Op>) -> Result<bool, KvError> {
+    /// Applies `ops` if every condition holds; the revision they got, or `None`.
+    pub async fn commit(
+        &self,
+        conditions: Vec<Condition>,
+        ops: Vec<Op>,
+    ) -> Result<Option<i64>, KvError> {
         let lease = ops.iter().find_map(|op| match op {
             Op::Put { lease, .. } => *lease,
             Op::Delete(_) => None,
@@ -97,7 +102,9 @@ impl EtcdKv {
             .collect();
         let txn = Txn::new().when(compares).and_then(operations);
         match self.client.kv_client().txn(txn).await {
-            Ok(response) => Ok(response.succeeded()),
+            Ok(response) => Ok(response
+                .succeeded()
+                .then(|| response.header().map_or(0, |header| header.revision()))),
             // etcd refuses a put under a lease that no longer exists.
             Err(error) if error.to_string().contains(LEASE_NOT_FOUND) => {
                 Err(KvError::LeaseExpired(lease.map_or(0, |lease| lease.0)))

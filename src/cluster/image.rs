@@ -10,6 +10,7 @@
 //! <root>/partitions/<topic id>/<p>
 //!                          a PartitionState: leader, leader epoch, ISR; changed only by
 //!                          compare-and-swap on the key's mod revision (the partition epoch)
+//! <root>/producer_ids      the end of the last producer-id block handed out
 //! ```
 //!
 //! Partition states are keyed by topic id, so a topic deleted and created again under the
@@ -121,6 +122,10 @@ impl Keys {
 
     pub fn controller(&self) -> String {
         format!("{}controller", self.prefix)
+    }
+
+    pub fn producer_ids(&self) -> String {
+        format!("{}producer_ids", self.prefix)
     }
 
     pub fn topic(&self, name: &str) -> String {

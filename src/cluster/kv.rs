@@ -109,6 +109,16 @@ impl Kv {
 
     /// Applies `ops` atomically if every condition holds; returns whether it did.
     pub async fn commit(&self, conditions: Vec<Condition>, ops: Vec<Op>) -> Result<bool, KvError> {
+        Ok(self.commit_at(conditions, ops).await?.is_some())
+    }
+
+    /// Like [`Kv::commit`], returning the revision the writes got (the new mod revision of
+    /// every key they put), or `None` if a condition failed.
+    pub async fn commit_at(
+        &self,
+        conditions: Vec<Condition>,
+        ops: Vec<Op>,
+    ) -> Result<Option<i64>, KvError> {
         match self {
             Kv::Etcd(etcd) => etcd.commit(conditions, ops).await,
             Kv::Memory(memory) => memory.commit(&conditions, ops),

@@ -67,7 +67,8 @@ impl MemoryKv {
         }
     }
 
-    pub fn commit(&self, conditions: &[Condition], ops: Vec<Op>) -> Result<bool, KvError> {
+    /// Applies `ops` if every condition holds; the revision they got, or `None`.
+    pub fn commit(&self, conditions: &[Condition], ops: Vec<Op>) -> Result<Option<i64>, KvError> {
         let mut state = self.lock();
         let holds = conditions.iter().all(|condition| match condition {
             Condition::Absent(key) => !state.entries.contains_key(key),
@@ -77,7 +78,7 @@ impl MemoryKv {
                 .is_some_and(|entry| entry.mod_revision == *revision),
         });
         if !holds {
-            return Ok(false);
+            return Ok(None);
         }
         for op in &ops {
             if let Op::Put {
@@ -95,7 +96,7 @@ impl MemoryKv {
             .filter_map(|op| state.apply(op, revision))
             .collect();
         state.publish(revision, changes);
-        Ok(true)
+        Ok(Some(revision))
     }
 
     pub fn grant_lease(&self, ttl: Duration) -> LeaseId {
@@ -258,16 +259,19 @@ mod tests {
     fn compares_guard_transactions_and_revisions_advance_per_transaction() {
         let kv = MemoryKv::new();
         let absent = || vec![Condition::Absent("/a".into())];
-        assert_eq!(kv.commit(&absent(), vec![put("/a", "1", None)]), Ok(true));
-        assert_eq!(kv.commit(&absent(), vec![put("/a", "2", None)]), Ok(false));
+        assert_eq!(
+            kv.commit(&absent(), vec![put("/a", "1", None)]),
+            Ok(Some(1))
+        );
+        assert_eq!(kv.commit(&absent(), vec![put("/a", "2", None)]), Ok(None));
         let first = kv.get_prefix("/a").entries[0].clone();
         assert_eq!((first.create_revision, first.mod_revision), (1, 1));
 
         let stale = vec![Condition::ModRevision("/a".into(), 0)];
-        assert_eq!(kv.commit(&stale, vec![put("/a", "3", None)]), Ok(false));
+        assert_eq!(kv.commit(&stale, vec![put("/a", "3", None)]), Ok(None));
         let current = vec![Condition::ModRevision("/a".into(), 1)];
         let ops = vec![put("/a", "3", None), put("/b", "x", None)];
-        assert_eq!(kv.commit(&current, ops), Ok(true));
+        assert_eq!(kv.commit(&current, ops), Ok(Some(2)));
         let snapshot = kv.get_prefix("/");
         assert_eq!(snapshot.revision, 2);
         assert_eq!(snapshot.entries[0].value, b"3");

@@ -11,7 +11,10 @@
 //! - `topics`: creating and deleting topics in the store.
 //! - `controller`: what the controller does: leader elections, ISR shrinks on broker death,
 //!   preferred-leader rebalancing.
+//! - `alter_partition`: a leader's own ISR changes (Kafka's AlterPartition).
+//! - `producer_ids`: producer-id blocks unique across the cluster.
 
+pub mod alter_partition;
 pub mod controller;
 pub mod etcd;
 mod failover_tests;
@@ -20,6 +23,7 @@ pub mod kv;
 pub mod membership;
 pub mod memory;
 pub mod placement;
+pub mod producer_ids;
 pub mod topics;
 
 use std::sync::Arc;
@@ -108,6 +112,16 @@ pub struct ClusterConfig {
     pub new_cluster_id: String,
     /// How this broker elects leaders while it is the controller.
     pub controller: ControllerConfig,
+}
+
+/// What the store holds now, with the live brokers of `brokers` (tests write topics without
+/// registering brokers).
+#[cfg(test)]
+pub(crate) async fn stored_image(kv: &Kv, keys: &Keys, brokers: &ClusterImage) -> ClusterImage {
+    let snapshot = kv.get_prefix(keys.prefix()).await.expect("read");
+    let mut image = ClusterImage::from_snapshot(keys, &snapshot);
+    image.brokers = brokers.brokers.clone();
+    image
 }
 
 #[cfg(test)]

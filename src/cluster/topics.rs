@@ -215,6 +215,7 @@ mod tests {
 
     use super::*;
     use crate::cluster::memory::MemoryKv;
+    use crate::cluster::stored_image;
 
     fn cluster(brokers: &[i32]) -> (Kv, Keys, ClusterImage) {
         let image = ClusterImage::with_brokers(brokers);
@@ -235,20 +236,13 @@ mod tests {
         }
     }
 
-    async fn stored(kv: &Kv, keys: &Keys, image: &ClusterImage) -> ClusterImage {
-        let snapshot = kv.get_prefix(keys.prefix()).await.expect("read");
-        let mut stored = ClusterImage::from_snapshot(keys, &snapshot);
-        stored.brokers = image.brokers.clone();
-        stored
-    }
-
     #[tokio::test]
     async fn a_topic_larger_than_one_transaction_is_stored_whole_and_deleted_whole() {
         let (kv, keys, image) = cluster(&[1, 2, 3]);
         let topic = create_topic(&kv, &keys, &image, new_topic(250, 2, None))
             .await
             .unwrap();
-        let after = stored(&kv, &keys, &image).await;
+        let after = stored_image(&kv, &keys, &image).await;
         assert_eq!(after.topics["big"], topic);
         assert_eq!(after.partitions.len(), 250);
         let first = &after.partitions[&(topic.id, 249)].state;
@@ -267,7 +261,7 @@ mod tests {
         );
 
         delete_topic(&kv, &keys, &after, "big").await.unwrap();
-        let deleted = stored(&kv, &keys, &image).await;
+        let deleted = stored_image(&kv, &keys, &image).await;
         assert!(deleted.topics.is_empty() && deleted.partitions.is_empty());
         assert_eq!(
             delete_topic(&kv, &keys, &deleted, "big").await,
