@@ -93,6 +93,16 @@ pub struct TopicPlan {
     pub configs: BTreeMap<String, String>,
 }
 
+/// Who leads a partition and who replicates it, as Metadata and DescribeTopicPartitions
+/// report it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionView {
+    pub leader: i32,
+    pub leader_epoch: i32,
+    pub replicas: Vec<i32>,
+    pub isr: Vec<i32>,
+}
+
 /// Shared broker state.
 #[derive(Debug)]
 pub struct Broker {
@@ -196,6 +206,21 @@ impl Broker {
     /// The log of `topic`/`partition`, if it exists.
     pub fn partition(&self, topic: &str, partition: i32) -> Option<Arc<Partition>> {
         self.logs.partition(topic, partition)
+    }
+
+    /// Leader and replicas of `topic`/`partition`: a single node leads and holds every one,
+    /// at the leader epoch of its log.
+    pub fn partition_view(&self, topic: &str, partition: i32) -> PartitionView {
+        let node = self.config.node_id;
+        let leader_epoch = self
+            .partition(topic, partition)
+            .map_or(0, |log| log.leader_epoch());
+        PartitionView {
+            leader: node,
+            leader_epoch,
+            replicas: vec![node],
+            isr: vec![node],
+        }
     }
 
     /// Checks a creation request against Kafka's rules and fills in defaults.

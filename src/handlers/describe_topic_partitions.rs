@@ -13,7 +13,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::{StrBytes, VersionRange};
 use kafka_protocol::ResponseError;
 
-use super::metadata::TOPIC_OPERATIONS_ALL;
+use super::metadata::{broker_ids, TOPIC_OPERATIONS_ALL};
 use super::SupportedApi;
 use crate::broker::Broker;
 use crate::metadata::{topic_name, TopicMetadata};
@@ -141,18 +141,15 @@ fn describe(
     topic: &TopicMetadata,
     partitions: std::ops::Range<i32>,
 ) -> DescribeTopicPartitionsResponseTopic {
-    let node = BrokerId(broker.config.node_id);
     let partitions = partitions
         .map(|index| {
-            let leader_epoch = broker
-                .partition(&topic.name, index)
-                .map_or(0, |log| log.leader_epoch());
+            let view = broker.partition_view(&topic.name, index);
             DescribeTopicPartitionsResponsePartition::default()
                 .with_partition_index(index)
-                .with_leader_id(node)
-                .with_leader_epoch(leader_epoch)
-                .with_replica_nodes(vec![node])
-                .with_isr_nodes(vec![node])
+                .with_leader_id(BrokerId(view.leader))
+                .with_leader_epoch(view.leader_epoch)
+                .with_replica_nodes(broker_ids(&view.replicas))
+                .with_isr_nodes(broker_ids(&view.isr))
                 .with_eligible_leader_replicas(Some(Vec::new()))
                 .with_last_known_elr(Some(Vec::new()))
         })

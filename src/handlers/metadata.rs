@@ -125,23 +125,25 @@ fn lookup_by_name(
     }
 }
 
+/// Node ids as the protocol's `BrokerId`s.
+pub fn broker_ids(ids: &[i32]) -> Vec<BrokerId> {
+    ids.iter().copied().map(BrokerId).collect()
+}
+
 fn describe(
     broker: &Broker,
     topic: &TopicMetadata,
     topic_operations: i32,
 ) -> MetadataResponseTopic {
-    let node = BrokerId(broker.config.node_id);
     let partitions = (0..topic.partitions)
         .map(|index| {
-            let leader_epoch = broker
-                .partition(&topic.name, index)
-                .map_or(0, |log| log.leader_epoch());
+            let view = broker.partition_view(&topic.name, index);
             MetadataResponsePartition::default()
                 .with_partition_index(index)
-                .with_leader_id(node)
-                .with_leader_epoch(leader_epoch)
-                .with_replica_nodes(vec![node])
-                .with_isr_nodes(vec![node])
+                .with_leader_id(BrokerId(view.leader))
+                .with_leader_epoch(view.leader_epoch)
+                .with_replica_nodes(broker_ids(&view.replicas))
+                .with_isr_nodes(broker_ids(&view.isr))
         })
         .collect();
     MetadataResponseTopic::default()
