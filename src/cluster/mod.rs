@@ -13,6 +13,8 @@
 //!   preferred-leader rebalancing.
 //! - `alter_partition`: a leader's own ISR changes (Kafka's AlterPartition).
 //! - `producer_ids`: producer-id blocks unique across the cluster.
+//! - `local_replicas`: the partitions a broker replicates and in which role, and what changed
+//!   for it between two images.
 
 pub mod alter_partition;
 pub mod controller;
@@ -20,6 +22,7 @@ pub mod etcd;
 mod failover_tests;
 pub mod image;
 pub mod kv;
+pub mod local_replicas;
 pub mod membership;
 pub mod memory;
 pub mod placement;
