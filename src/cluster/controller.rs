@@ -118,11 +118,19 @@ pub fn preferred_election(
     if !image.brokers.contains_key(&preferred) || !state.isr.contains(&preferred) {
         return Err(ElectionError::PreferredNotAvailable);
     }
-    Ok(PartitionState {
-        leader: preferred,
-        leader_epoch: state.leader_epoch + 1,
-        isr: state.isr.clone(),
-    })
+    let isr = state.isr.clone();
+    Ok(elected(preferred, state.leader_epoch + 1, isr, image))
+}
+
+/// The state of a partition that `leader` (a live broker) now leads.
+fn elected(leader: i32, leader_epoch: i32, isr: Vec<i32>, image: &ClusterImage) -> PartitionState {
+    let leader_broker_epoch = image.broker_epoch(leader).unwrap_or_default();
+    PartitionState {
+        leader,
+        leader_epoch,
+        isr,
+        leader_broker_epoch,
+    }
 }
 
 /// What keeps `partition` led by a live in-sync replica, if anything must change.
@@ -134,7 +142,8 @@ fn next_state(
 ) -> Option<(PartitionState, Reason)> {
     let state = &partition.state;
     let live = |id: &i32| image.brokers.contains_key(id);
-    if state.leader != NO_LEADER && live(&state.leader) {
+    let leader_epoch_now = image.broker_epoch(state.leader);
+    if state.leader != NO_LEADER && leader_epoch_now == Some(state.leader_broker_epoch) {
         let isr: Vec<i32> = state
             .isr
             .iter()
@@ -147,33 +156,28 @@ fn next_state(
         };
         return (shrunk != *state).then_some((shrunk, Reason::IsrShrink));
     }
+    // The leader died, restarted (registered again since its election), or there is none.
+    let restarted = Some(state.leader).filter(live);
     let live_isr: Vec<i32> = state.isr.iter().copied().filter(live).collect();
     let leader_epoch = state.leader_epoch + 1;
-    // Replica order first, so the preferred replica wins when it is in sync.
+    // Replica order first, so the preferred replica wins when it is in sync; a restarted
+    // leader only when no other in-sync replica is alive.
     let in_sync = replicas
         .iter()
         .chain(&live_isr)
         .copied()
-        .find(|id| live_isr.contains(id));
+        .find(|id| live_isr.contains(id) && Some(*id) != restarted)
+        .or(restarted);
     if let Some(leader) = in_sync {
-        let isr = live_isr;
-        return Some((
-            PartitionState {
-                leader,
-                leader_epoch,
-                isr,
-            },
-            Reason::Failover,
-        ));
+        let isr = live_isr
+            .into_iter()
+            .filter(|id| *id == leader || Some(*id) != restarted)
+            .collect();
+        return Some((elected(leader, leader_epoch, isr, image), Reason::Failover));
     }
     if let Some(leader) = replicas.iter().copied().find(|id| unclean && live(id)) {
-        let isr = vec![leader];
         return Some((
-            PartitionState {
-                leader,
-                leader_epoch,
-                isr,
-            },
+            elected(leader, leader_epoch, vec![leader], image),
             Reason::Unclean,
         ));
     }
@@ -185,6 +189,7 @@ fn next_state(
             leader: NO_LEADER,
             leader_epoch,
             isr,
+            leader_broker_epoch: 0,
         };
         (offline, Reason::Offline)
     })
@@ -442,6 +447,17 @@ mod tests {
 
     const TOPIC: Uuid = Uuid::from_u128(7);
 
+    /// A state whose leader (if any) was elected at its current broker epoch, 1.
+    fn state(leader: i32, leader_epoch: i32, isr: impl Into<Vec<i32>>) -> PartitionState {
+        let leader_broker_epoch = if leader == NO_LEADER { 0 } else { 1 };
+        PartitionState {
+            leader,
+            leader_epoch,
+            isr: isr.into(),
+            leader_broker_epoch,
+        }
+    }
+
     /// Brokers `live` registered, one topic with `replicas`, its partitions in `states`
     /// (leader, isr), each at version 10 and leader epoch 3.
     fn image(live: &[i32], replicas: &[&[i32]], states: &[(i32, &[i32])]) -> ClusterImage {
@@ -453,11 +469,7 @@ mod tests {
         };
         image.topics.insert("t".into(), topic);
         for (partition, (leader, isr)) in states.iter().enumerate() {
-            let state = PartitionState {
-                leader: *leader,
-                leader_epoch: 3,
-                isr: isr.to_vec(),
-            };
+            let state = state(*leader, 3, isr.to_vec());
             image
                 .partitions
                 .insert((TOPIC, partition as i32), Partition { state, version: 10 });
@@ -472,11 +484,7 @@ mod tests {
         isr: &[i32],
         reason: Reason,
     ) -> Decision {
-        let state = PartitionState {
-            leader,
-            leader_epoch,
-            isr: isr.to_vec(),
-        };
+        let state = state(leader, leader_epoch, isr.to_vec());
         Decision::Change {
             topic_id: TOPIC,
             partition,
@@ -506,6 +514,34 @@ mod tests {
     }
 
     #[test]
+    fn a_leader_that_registered_again_since_its_election_is_replaced() {
+        // Broker 1 restarted within a session: the image never showed it gone, but its
+        // registration (epoch 2) is newer than the one it was elected at (1).
+        let mut image = image(&[1, 2], &[&[1, 2], &[1]], &[(1, &[1, 2]), (1, &[1])]);
+        image.broker_epochs.insert(1, 2);
+        let again = PartitionState {
+            leader_broker_epoch: 2,
+            ..state(1, 4, vec![1])
+        };
+        let config = ControllerConfig::default();
+        assert_eq!(
+            plan(&image, &config),
+            [
+                // Another in-sync replica takes over; the restarted one leaves the ISR.
+                change(0, 2, 4, &[2], Reason::Failover),
+                // The only in-sync replica is elected anew, at its new broker epoch.
+                Decision::change(
+                    TOPIC,
+                    1,
+                    &image.partitions[&(TOPIC, 1)],
+                    again,
+                    Reason::Failover
+                ),
+            ]
+        );
+    }
+
+    #[test]
     fn with_no_live_in_sync_replica_the_partition_goes_offline_keeping_its_last_isr() {
         let mut image = image(&[2], &[&[1, 2]], &[(1, &[1])]);
         let config = ControllerConfig::default();
@@ -515,11 +551,7 @@ mod tests {
         );
 
         // Offline stays offline without a decision a cycle.
-        let offline = PartitionState {
-            leader: NO_LEADER,
-            leader_epoch: 4,
-            isr: vec![1],
-        };
+        let offline = state(NO_LEADER, 4, vec![1]);
         image.partitions.insert(
             (TOPIC, 0),
             Partition {
@@ -531,6 +563,7 @@ mod tests {
 
         // The last in-sync replica coming back leads again.
         image.brokers.insert(1, image.brokers[&2].clone());
+        image.broker_epochs.insert(1, 1);
         assert_eq!(
             plan(&image, &config),
             [change(0, 1, 5, &[1], Reason::Failover)]
@@ -566,11 +599,7 @@ mod tests {
             .partitions
             .insert((Uuid::from_u128(8), 0), orphan.clone());
         image.partitions.insert((TOPIC, 5), orphan);
-        let state = PartitionState {
-            leader: 2,
-            leader_epoch: 0,
-            isr: vec![2, 1],
-        };
+        let state = state(2, 0, vec![2, 1]);
         assert_eq!(
             plan(&image, &ControllerConfig::default()),
             [

@@ -74,6 +74,10 @@ pub struct PartitionState {
     pub leader_epoch: i32,
     /// The in-sync replicas, leader included.
     pub isr: Vec<i32>,
+    /// The leader's broker epoch when it was elected. A leader whose registration is newer
+    /// has restarted since (its unflushed writes may be gone) and is elected anew.
+    #[serde(default)]
+    pub leader_broker_epoch: i64,
 }
 
 /// A partition's state with the version a compare-and-swap must name.
@@ -165,6 +169,9 @@ pub struct ClusterImage {
     pub cluster_id: Option<String>,
     /// Live brokers by node id.
     pub brokers: BTreeMap<i32, BrokerRegistration>,
+    /// Each live broker's epoch: its registration key's create revision, new with every
+    /// registration, so a restart shows even when the image never saw the broker gone.
+    pub broker_epochs: BTreeMap<i32, i64>,
     pub controller: Option<Controller>,
     /// Topics by name.
     pub topics: BTreeMap<String, TopicRecord>,
@@ -174,6 +181,11 @@ pub struct ClusterImage {
 }
 
 impl ClusterImage {
+    /// The epoch of broker `node_id` if it is live.
+    pub fn broker_epoch(&self, node_id: i32) -> Option<i64> {
+        self.broker_epochs.get(&node_id).copied()
+    }
+
     /// The state of `topic`'s partition `partition`.
     pub fn partition(&self, topic: &TopicRecord, partition: i32) -> Option<&Partition> {
         self.partitions.get(&(topic.id, partition))
@@ -200,6 +212,7 @@ impl ClusterImage {
                     Some(Key::ClusterId) => self.cluster_id = None,
                     Some(Key::Broker(id)) => {
                         self.brokers.remove(&id);
+                        self.broker_epochs.remove(&id);
                     }
                     Some(Key::Controller) => self.controller = None,
                     Some(Key::Topic(name)) => {
@@ -230,6 +243,7 @@ impl ClusterImage {
             Key::Broker(id) => match serde_json::from_slice::<BrokerRegistration>(&entry.value) {
                 Ok(registration) if registration.node_id == id => {
                     self.brokers.insert(id, registration);
+                    self.broker_epochs.insert(id, entry.create_revision);
                 }
                 Ok(registration) => tracing::warn!(
                     key = %entry.key,
@@ -269,10 +283,11 @@ impl ClusterImage {
 
 #[cfg(test)]
 impl ClusterImage {
-    /// An image with brokers `ids` registered on 127.0.0.1, without racks.
+    /// An image with brokers `ids` registered on 127.0.0.1, without racks, at epoch 1.
     pub fn with_brokers(ids: &[i32]) -> Self {
         let mut image = Self::default();
         for &node_id in ids {
+            image.broker_epochs.insert(node_id, 1);
             let host = "127.0.0.1".into();
             let port = 9000 + node_id as u16;
             let registration = BrokerRegistration {

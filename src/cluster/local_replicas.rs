@@ -109,10 +109,12 @@ mod tests {
             configs: BTreeMap::new(),
         };
         for (partition, &leader) in leaders.iter().enumerate() {
+            let leader_epoch = leader.max(0);
             let state = PartitionState {
                 leader,
-                leader_epoch: leader.max(0),
+                leader_epoch,
                 isr: vec![],
+                leader_broker_epoch: 1,
             };
             image
                 .partitions

@@ -65,10 +65,12 @@ pub fn initial_state(replicas: &[i32], image: &ClusterImage) -> PartitionState {
         .copied()
         .filter(|replica| image.brokers.contains_key(replica))
         .collect();
+    let leader = isr.first().copied().unwrap_or(NO_LEADER);
     PartitionState {
-        leader: isr.first().copied().unwrap_or(NO_LEADER),
+        leader,
         leader_epoch: 0,
         isr,
+        leader_broker_epoch: image.broker_epoch(leader).unwrap_or_default(),
     }
 }
 
@@ -297,7 +299,8 @@ mod tests {
             PartitionState {
                 leader: 1,
                 leader_epoch: 0,
-                isr: vec![1]
+                isr: vec![1],
+                leader_broker_epoch: 1
             }
         );
     }
