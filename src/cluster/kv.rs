@@ -103,7 +103,7 @@ impl Kv {
     pub async fn get_prefix(&self, prefix: &str) -> Result<Snapshot, KvError> {
         match self {
             Kv::Etcd(etcd) => etcd.get_prefix(prefix).await,
-            Kv::Memory(memory) => Ok(memory.get_prefix(prefix)),
+            Kv::Memory(memory) => memory.check_reachable().map(|()| memory.get_prefix(prefix)),
         }
     }
 
@@ -121,7 +121,9 @@ impl Kv {
     ) -> Result<Option<i64>, KvError> {
         match self {
             Kv::Etcd(etcd) => etcd.commit(conditions, ops).await,
-            Kv::Memory(memory) => memory.commit(&conditions, ops),
+            Kv::Memory(memory) => memory
+                .check_reachable()
+                .and_then(|()| memory.commit(&conditions, ops)),
         }
     }
 
@@ -129,7 +131,7 @@ impl Kv {
     pub async fn grant_lease(&self, ttl: Duration) -> Result<LeaseId, KvError> {
         match self {
             Kv::Etcd(etcd) => etcd.grant_lease(ttl).await,
-            Kv::Memory(memory) => Ok(memory.grant_lease(ttl)),
+            Kv::Memory(memory) => memory.check_reachable().map(|()| memory.grant_lease(ttl)),
         }
     }
 
@@ -137,7 +139,9 @@ impl Kv {
     pub async fn keep_alive(&self, lease: LeaseId) -> Result<(), KvError> {
         match self {
             Kv::Etcd(etcd) => etcd.keep_alive(lease).await,
-            Kv::Memory(memory) => memory.keep_alive(lease),
+            Kv::Memory(memory) => memory
+                .check_reachable()
+                .and_then(|()| memory.keep_alive(lease)),
         }
     }
 
@@ -145,10 +149,7 @@ impl Kv {
     pub async fn revoke(&self, lease: LeaseId) -> Result<(), KvError> {
         match self {
             Kv::Etcd(etcd) => etcd.revoke(lease).await,
-            Kv::Memory(memory) => {
-                memory.revoke(lease);
-                Ok(())
-            }
+            Kv::Memory(memory) => memory.check_reachable().map(|()| memory.revoke(lease)),
         }
     }
 
@@ -161,7 +162,9 @@ impl Kv {
     ) -> Result<mpsc::Receiver<WatchBatch>, KvError> {
         match self {
             Kv::Etcd(etcd) => etcd.watch_prefix(prefix, from).await,
-            Kv::Memory(memory) => Ok(memory.watch_prefix(prefix, from)),
+            Kv::Memory(memory) => memory
+                .check_reachable()
+                .map(|()| memory.watch_prefix(prefix, from)),
         }
     }
 }

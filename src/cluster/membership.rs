@@ -8,7 +8,7 @@
 //! once — [`Membership::is_registered`] turns false before anyone else can see the key go —
 //! and registers again under a new lease.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -22,6 +22,39 @@ use super::{ClusterConfig, ClusterError};
 
 /// Pause before retrying a store call that failed (etcd down or without quorum).
 const RETRY_BACKOFF: Duration = Duration::from_millis(250);
+
+/// Until when this broker's lease surely lives: when the last grant or renewal that
+/// succeeded was asked for, plus the session timeout, less a tenth of it in case this host's
+/// clock runs slower than etcd's. The store counts from when it received the request, later
+/// than that, so the broker stops counting itself a member before anyone else can see its
+/// lease expire — however long a failing renewal call hangs.
+#[derive(Debug, Clone)]
+struct LeaseDeadline(Arc<Mutex<Instant>>);
+
+impl LeaseDeadline {
+    fn new(asked: Instant, session_timeout: Duration) -> Self {
+        Self(Arc::new(Mutex::new(Self::from(asked, session_timeout))))
+    }
+
+    fn from(asked: Instant, session_timeout: Duration) -> Instant {
+        asked + session_timeout - session_timeout / 10
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Instant> {
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn extend(&self, asked: Instant, session_timeout: Duration) {
+        let mut deadline = self.lock();
+        *deadline = (*deadline).max(Self::from(asked, session_timeout));
+    }
+
+    fn passed(&self) -> bool {
+        Instant::now() >= *self.lock()
+    }
+}
 
 /// The session as the broker knows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +73,7 @@ pub struct Membership {
     node_id: i32,
     image: watch::Receiver<Arc<ClusterImage>>,
     session: watch::Receiver<Session>,
+    lease_deadline: LeaseDeadline,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -53,20 +87,22 @@ impl Membership {
         let (image_sender, image) = watch::channel(Arc::new(ClusterImage::default()));
         let watcher = tokio::spawn(keep_image_current(kv.clone(), keys.clone(), image_sender));
         let result = Self::register_first(&kv, &keys, config, image.clone()).await;
-        let lease = match result {
-            Ok(lease) => lease,
+        let (lease, asked) = match result {
+            Ok(granted) => granted,
             Err(error) => {
                 watcher.abort();
                 return Err(error);
             }
         };
         let (session_sender, session) = watch::channel(Session::Registered(lease));
+        let lease_deadline = LeaseDeadline::new(asked, config.session_timeout);
         let keeper = tokio::spawn(keep_session(
             kv.clone(),
             keys.clone(),
             config.clone(),
             lease,
             session_sender,
+            lease_deadline.clone(),
         ));
         let campaign = tokio::spawn(campaign(
             kv.clone(),
@@ -88,6 +124,7 @@ impl Membership {
             node_id: config.node_id,
             image,
             session,
+            lease_deadline,
             tasks: vec![watcher, keeper, campaign, controller],
         })
     }
@@ -97,7 +134,7 @@ impl Membership {
         keys: &Keys,
         config: &ClusterConfig,
         mut image: watch::Receiver<Arc<ClusterImage>>,
-    ) -> Result<LeaseId, ClusterError> {
+    ) -> Result<(LeaseId, Instant), ClusterError> {
         let cluster_id = vec![Op::Put {
             key: keys.cluster_id(),
             value: config.new_cluster_id.clone().into_bytes(),
@@ -107,10 +144,11 @@ impl Membership {
             .await?;
         let deadline = Instant::now() + config.session_timeout * 2;
         loop {
+            let asked = Instant::now();
             let lease = kv.grant_lease(config.session_timeout).await?;
             if register(kv, keys, &config.registration, lease).await? {
                 tracing::info!(node_id = config.node_id, "registered in the cluster");
-                return Ok(lease);
+                return Ok((lease, asked));
             }
             kv.revoke(lease).await?;
             if Instant::now() >= deadline {
@@ -141,9 +179,11 @@ impl Membership {
         self.node_id
     }
 
-    /// Whether this broker's session is live (as far as it can tell).
+    /// Whether this broker's session surely lives: registered, and its lease renewed
+    /// recently enough that the store cannot have expired it yet. A leader checks this before
+    /// it acknowledges a write.
     pub fn is_registered(&self) -> bool {
-        matches!(*self.session.borrow(), Session::Registered(_))
+        matches!(*self.session.borrow(), Session::Registered(_)) && !self.lease_deadline.passed()
     }
 
     /// Whether this broker is the controller, by its live session and the image.
@@ -247,29 +287,30 @@ async fn keep_image_current(kv: Kv, keys: Keys, image: watch::Sender<Arc<Cluster
 }
 
 /// Renews the lease every third of the session timeout. If the store says the lease is gone,
-/// or no renewal succeeded for a whole session timeout (the store has expired it by now, or
-/// will before anyone could tell us), the session is lost: reported at once, then the broker
-/// registers again under a new lease.
+/// or the lease deadline passed without a renewal (the store has expired it by now, or will
+/// before anyone could tell us), the session is lost: reported, then the broker registers
+/// again under a new lease.
 async fn keep_session(
     kv: Kv,
     keys: Keys,
     config: ClusterConfig,
     mut lease: LeaseId,
     session: watch::Sender<Session>,
+    deadline: LeaseDeadline,
 ) {
     let interval = config.session_timeout / 3;
-    let mut renewed = Instant::now();
     loop {
         tokio::time::sleep(interval).await;
+        let asked = Instant::now();
         let lost = match kv.keep_alive(lease).await {
             Ok(()) => {
-                renewed = Instant::now();
+                deadline.extend(asked, config.session_timeout);
                 false
             }
             Err(KvError::LeaseExpired(_)) => true,
             Err(error) => {
                 tracing::warn!(%error, "cannot renew the cluster session");
-                renewed.elapsed() >= config.session_timeout
+                deadline.passed()
             }
         };
         if !lost {
@@ -282,7 +323,10 @@ async fn keep_session(
         );
         lease = loop {
             match rejoin(&kv, &keys, &config, lease).await {
-                Ok(Some(lease)) => break lease,
+                Ok(Some((lease, asked))) => {
+                    deadline.extend(asked, config.session_timeout);
+                    break lease;
+                }
                 Ok(None) => tracing::warn!(
                     node_id = config.node_id,
                     "node id registered by someone else; retrying"
@@ -291,7 +335,6 @@ async fn keep_session(
             }
             tokio::time::sleep(RETRY_BACKOFF).await;
         };
-        renewed = Instant::now();
         session.send_replace(Session::Registered(lease));
         tracing::info!(node_id = config.node_id, "registered in the cluster again");
     }
@@ -303,11 +346,12 @@ async fn rejoin(
     keys: &Keys,
     config: &ClusterConfig,
     old: LeaseId,
-) -> Result<Option<LeaseId>, KvError> {
+) -> Result<Option<(LeaseId, Instant)>, KvError> {
     kv.revoke(old).await?;
+    let asked = Instant::now();
     let lease = kv.grant_lease(config.session_timeout).await?;
     if register(kv, keys, &config.registration, lease).await? {
-        return Ok(Some(lease));
+        return Ok(Some((lease, asked)));
     }
     kv.revoke(lease).await?;
     Ok(None)
@@ -454,6 +498,41 @@ mod tests {
             .wait_for(SESSION, |image| image.brokers.contains_key(&2))
             .await
             .expect("broker 2 back");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_broker_cut_off_from_the_store_stops_counting_itself_a_member_before_its_lease_ends()
+    {
+        let memory = Arc::new(MemoryKv::new());
+        let kv = Kv::Memory(Arc::clone(&memory));
+        let members = join_all(&kv, &[1]).await;
+        tokio::time::sleep(SESSION / 2).await;
+        memory.set_unreachable(true);
+        let cut = Instant::now();
+        while members[0].is_registered() {
+            assert!(
+                cut.elapsed() <= SESSION,
+                "still a member {:?} after the cut",
+                cut.elapsed()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // The store still holds the registration: the broker gave up its membership first.
+        assert_eq!(memory.get_prefix("/test/brokers/1").entries.len(), 1);
+
+        memory.set_unreachable(false);
+        let healed = Instant::now();
+        while !members[0].is_registered() {
+            assert!(
+                healed.elapsed() <= SESSION,
+                "not registered again after the outage"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        members[0]
+            .wait_for(SESSION, |image| image.brokers.contains_key(&1))
+            .await
+            .expect("the image follows the store again");
     }
 
     #[tokio::test(start_paused = true)]

@@ -4,6 +4,7 @@
 //! moves them exactly. Expired leases are reaped by every call.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -38,11 +39,30 @@ struct Lease {
 #[derive(Debug, Default)]
 pub struct MemoryKv {
     state: Mutex<State>,
+    /// Set while tests simulate an outage: every call fails as etcd's would.
+    unreachable: AtomicBool,
 }
 
 impl MemoryKv {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Starts or ends a simulated outage; starting one ends every watch, as a broken
+    /// connection to etcd does.
+    pub fn set_unreachable(&self, unreachable: bool) {
+        self.unreachable.store(unreachable, Ordering::SeqCst);
+        if unreachable {
+            self.lock().watchers.clear();
+        }
+    }
+
+    /// `Unavailable` during a simulated outage.
+    pub fn check_reachable(&self) -> Result<(), KvError> {
+        if self.unreachable.load(Ordering::SeqCst) {
+            return Err(KvError::Unavailable("simulated outage".into()));
+        }
+        Ok(())
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {

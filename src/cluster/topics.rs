@@ -129,7 +129,7 @@ pub async fn create_topic(
         replicas,
         configs: new.configs,
     };
-    let mut states = partition_puts(keys, &topic, 0, image);
+    let mut states = partition_puts(keys, &topic, image);
     let rest = states.split_off(states.len().min(MAX_OPS_PER_TXN - 1));
     let mut ops = vec![Op::Put {
         key: keys.topic(&new.name),
@@ -147,18 +147,12 @@ pub async fn create_topic(
     Ok(topic)
 }
 
-/// Puts of the first states of `topic`'s partitions from `from` on.
-pub fn partition_puts(
-    keys: &Keys,
-    topic: &TopicRecord,
-    from: usize,
-    image: &ClusterImage,
-) -> Vec<Op> {
+/// Puts of the first states of `topic`'s partitions.
+fn partition_puts(keys: &Keys, topic: &TopicRecord, image: &ClusterImage) -> Vec<Op> {
     topic
         .replicas
         .iter()
         .enumerate()
-        .skip(from)
         .map(|(partition, replicas)| Op::Put {
             key: keys.partition(topic.id, partition as i32),
             value: serde_json::to_vec(&initial_state(replicas, image)).unwrap_or_default(),
