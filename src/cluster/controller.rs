@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use super::image::{ClusterImage, Controller, Keys, Partition, PartitionState, NO_LEADER};
 use super::kv::{Condition, Kv, KvError, Op};
-use super::topics::{initial_state, MAX_OPS_PER_TXN};
+use super::topics::initial_state;
 
 /// The topic config that allows electing a replica outside the ISR (losing what it lacks).
 pub const UNCLEAN_LEADER_ELECTION: &str = "unclean.leader.election.enable";
@@ -344,8 +344,8 @@ impl Decision {
     }
 }
 
-/// Commits `decisions` as `controller`: in transactions of up to [`MAX_OPS_PER_TXN`], one by
-/// one where a chunk meets a partition that changed meanwhile. Returns how many applied.
+/// Commits `decisions` as `controller`, each guarded by its partition's version and all by
+/// the controller key's revision ([`Kv::commit_each`]). Returns how many applied.
 pub async fn execute(
     kv: &Kv,
     keys: &Keys,
@@ -353,25 +353,11 @@ pub async fn execute(
     decisions: &[Decision],
 ) -> Result<usize, KvError> {
     let still_controller = Condition::ModRevision(keys.controller(), controller.epoch);
-    let mut applied = 0;
-    for chunk in decisions.chunks(MAX_OPS_PER_TXN) {
-        let guards = |chunk: &[Decision]| {
-            let mut guards = vec![still_controller.clone()];
-            guards.extend(chunk.iter().map(|decision| decision.guard(keys)));
-            guards
-        };
-        let ops = |chunk: &[Decision]| chunk.iter().map(|decision| decision.op(keys)).collect();
-        if kv.commit(guards(chunk), ops(chunk)).await? {
-            applied += chunk.len();
-            continue;
-        }
-        for decision in chunk.chunks(1) {
-            if kv.commit(guards(decision), ops(decision)).await? {
-                applied += 1;
-            }
-        }
-    }
-    Ok(applied)
+    let writes = decisions
+        .iter()
+        .map(|decision| (decision.guard(keys), decision.op(keys)))
+        .collect();
+    kv.commit_each(&[still_controller], writes).await
 }
 
 /// While this broker is the controller, plans and commits from every new image, and checks

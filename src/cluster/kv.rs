@@ -75,6 +75,9 @@ impl Change {
 /// fresh snapshot).
 pub type WatchBatch = Result<Vec<Change>, KvError>;
 
+/// Writes per transaction, below etcd's default `--max-txn-ops` of 128.
+pub const MAX_OPS_PER_TXN: usize = 100;
+
 /// How many change batches a watch buffers before its reader must catch up.
 pub const WATCH_BUFFER: usize = 1024;
 
@@ -125,6 +128,34 @@ impl Kv {
                 .check_reachable()
                 .and_then(|()| memory.commit(&conditions, ops)),
         }
+    }
+
+    /// Applies each write if its own condition and every one of `shared` hold: in
+    /// transactions of up to [`MAX_OPS_PER_TXN`] writes, one by one where a transaction meets
+    /// a condition that fails. Returns how many applied.
+    pub async fn commit_each(
+        &self,
+        shared: &[Condition],
+        writes: Vec<(Condition, Op)>,
+    ) -> Result<usize, KvError> {
+        let conditions = |batch: &[(Condition, Op)]| {
+            let own = batch.iter().map(|(condition, _)| condition.clone());
+            shared.iter().cloned().chain(own).collect()
+        };
+        let ops = |batch: &[(Condition, Op)]| batch.iter().map(|(_, op)| op.clone()).collect();
+        let mut applied = 0;
+        for batch in writes.chunks(MAX_OPS_PER_TXN) {
+            if self.commit(conditions(batch), ops(batch)).await? {
+                applied += batch.len();
+                continue;
+            }
+            for write in batch.chunks(1) {
+                if self.commit(conditions(write), ops(write)).await? {
+                    applied += 1;
+                }
+            }
+        }
+        Ok(applied)
     }
 
     /// A new lease living `ttl` (rounded up to whole seconds, as etcd counts) unless kept alive.

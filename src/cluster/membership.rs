@@ -144,13 +144,10 @@ impl Membership {
             .await?;
         let deadline = Instant::now() + config.session_timeout * 2;
         loop {
-            let asked = Instant::now();
-            let lease = kv.grant_lease(config.session_timeout).await?;
-            if register(kv, keys, &config.registration, lease).await? {
+            if let Some(granted) = register_anew(kv, keys, config).await? {
                 tracing::info!(node_id = config.node_id, "registered in the cluster");
-                return Ok((lease, asked));
+                return Ok(granted);
             }
-            kv.revoke(lease).await?;
             if Instant::now() >= deadline {
                 return Err(ClusterError::DuplicateNodeId(config.node_id));
             }
@@ -348,6 +345,16 @@ async fn rejoin(
     old: LeaseId,
 ) -> Result<Option<(LeaseId, Instant)>, KvError> {
     kv.revoke(old).await?;
+    register_anew(kv, keys, config).await
+}
+
+/// Registers this broker under a new lease unless its key is held: the lease and when it was
+/// asked for (where its deadline counts from), or `None` with the lease ended again.
+async fn register_anew(
+    kv: &Kv,
+    keys: &Keys,
+    config: &ClusterConfig,
+) -> Result<Option<(LeaseId, Instant)>, KvError> {
     let asked = Instant::now();
     let lease = kv.grant_lease(config.session_timeout).await?;
     if register(kv, keys, &config.registration, lease).await? {

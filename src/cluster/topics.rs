@@ -14,11 +14,8 @@ use thiserror::Error;
 use uuid::Uuid;
 
 use super::image::{ClusterImage, Keys, PartitionState, TopicRecord, NO_LEADER};
-use super::kv::{Condition, Kv, KvError, Op};
+use super::kv::{Condition, Kv, KvError, Op, MAX_OPS_PER_TXN};
 use super::placement::{assign_replicas, Candidate, PlacementError};
-
-/// Writes per etcd transaction, below etcd's default `--max-txn-ops` of 128.
-pub const MAX_OPS_PER_TXN: usize = 100;
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum TopicError {
@@ -136,49 +133,36 @@ pub async fn create_topic(
         value: serde_json::to_vec(&topic).unwrap_or_default(),
         lease: None,
     }];
-    ops.extend(states);
+    ops.extend(states.into_iter().map(|(_, op)| op));
     if !kv
         .commit(vec![Condition::Absent(keys.topic(&new.name))], ops)
         .await?
     {
         return Err(TopicError::AlreadyExists(new.name));
     }
-    create_absent(kv, rest).await?;
+    // Each only if absent, so a state the controller created meanwhile is kept.
+    kv.commit_each(&[], rest).await?;
     Ok(topic)
 }
 
-/// Puts of the first states of `topic`'s partitions.
-fn partition_puts(keys: &Keys, topic: &TopicRecord, image: &ClusterImage) -> Vec<Op> {
+/// Puts of the first states of `topic`'s partitions, each with the condition that its key
+/// is absent.
+fn partition_puts(keys: &Keys, topic: &TopicRecord, image: &ClusterImage) -> Vec<(Condition, Op)> {
     topic
         .replicas
         .iter()
         .enumerate()
-        .map(|(partition, replicas)| Op::Put {
-            key: keys.partition(topic.id, partition as i32),
-            value: serde_json::to_vec(&initial_state(replicas, image)).unwrap_or_default(),
-            lease: None,
+        .map(|(partition, replicas)| {
+            let key = keys.partition(topic.id, partition as i32);
+            let value = serde_json::to_vec(&initial_state(replicas, image)).unwrap_or_default();
+            let put = Op::Put {
+                key: key.clone(),
+                value,
+                lease: None,
+            };
+            (Condition::Absent(key), put)
         })
         .collect()
-}
-
-/// Applies `puts`, each only if its key is absent: in transactions of at most
-/// [`MAX_OPS_PER_TXN`], and one by one where a chunk meets a key the controller wrote meanwhile.
-async fn create_absent(kv: &Kv, puts: Vec<Op>) -> Result<(), KvError> {
-    for chunk in puts.chunks(MAX_OPS_PER_TXN) {
-        let absent = |op: &Op| match op {
-            Op::Put { key, .. } | Op::Delete(key) => Condition::Absent(key.clone()),
-        };
-        if kv
-            .commit(chunk.iter().map(absent).collect(), chunk.to_vec())
-            .await?
-        {
-            continue;
-        }
-        for op in chunk {
-            kv.commit(vec![absent(op)], vec![op.clone()]).await?;
-        }
-    }
-    Ok(())
 }
 
 /// Deletes the topic: its record at once (so it is gone for everyone), then its partition
