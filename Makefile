@@ -5,7 +5,7 @@ KCAT_LIB := $(CURDIR)/target/kcat-lib
 # make test-deps builds this one from Maven Central; point KAFKA_HOME at a distribution to use it.
 export KAFKA_HOME ?= $(CURDIR)/target/kafka
 
-.PHONY: build build-deps run test test-deps compat crash-test bench bench-vs-kafka java-examples fmt lint clean-data
+.PHONY: build build-deps run cluster test test-deps compat crash-test bench bench-vs-kafka java-examples fmt lint clean-data
 
 build: build-deps
 	$(CARGO) build --release --workspace --bins --examples
@@ -18,6 +18,12 @@ build-deps:
 run: build-deps
 	$(CARGO) build --release --bin spool
 	./target/release/spool --config configs/single-node.toml
+
+# A one-node etcd and three brokers (configs/cluster-3, 127.0.0.1:9092-9094); Ctrl-C stops
+# them all. etcd comes from make test-deps (Debian's etcd-server).
+cluster: build-deps
+	$(CARGO) build --release --bin spool
+	./scripts/cluster.sh
 
 test-deps:
 	./scripts/install-test-deps.sh

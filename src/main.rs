@@ -13,6 +13,7 @@ use spool::cli::consume::{self, ConsumeOptions, StartAt};
 use spool::cli::produce::{self, ProduceOptions};
 use spool::cli::{self, CliError};
 use spool::clock::SystemClock;
+use spool::cluster::{BrokerRegistration, ClusterConfig, ClusterUrl, Membership};
 use spool::config::{BrokerConfig, Overrides};
 
 /// Exit code for configuration errors.
@@ -41,6 +42,10 @@ struct Cli {
     /// Node id (overrides `node.id`).
     #[arg(long)]
     node_id: Option<i32>,
+    /// Join the cluster whose metadata is in this etcd, `etcd://HOST:PORT[,…][/ROOT]`
+    /// (overrides `cluster.url`; without it, the broker runs as a single node).
+    #[arg(long)]
+    cluster: Option<String>,
 }
 
 /// Tools; without one, `spool` runs the broker.
@@ -403,6 +408,7 @@ fn main() -> ExitCode {
         advertise: cli.advertise,
         data_dir: cli.data_dir,
         node_id: cli.node_id,
+        cluster: cli.cluster,
     };
     let config = match BrokerConfig::load(cli.config.as_deref(), &overrides) {
         Ok(config) => config,
@@ -438,7 +444,14 @@ async fn run(mut config: BrokerConfig) -> Result<(), Box<dyn std::error::Error>>
     if config.advertise.1 == 0 {
         config.advertise.1 = bound.port();
     }
-    let broker = Arc::new(Broker::open(config, Arc::new(SystemClock))?);
+    let broker = Arc::new(match config.cluster.url.clone() {
+        None => Broker::open(config, Arc::new(SystemClock))?,
+        Some(url) => {
+            let membership = join_cluster(&config, &url).await?;
+            Broker::open_in_cluster(config, Arc::new(SystemClock), membership).await?
+        }
+    });
+    tokio::spawn(Arc::clone(&broker).run_cluster_reconciler());
     tokio::spawn(Arc::clone(&broker.logs).run_flush_scheduler());
     tokio::spawn(
         Arc::clone(&broker.logs).run_retention(Duration::from_millis(
@@ -490,9 +503,40 @@ async fn run(mut config: BrokerConfig) -> Result<(), Box<dyn std::error::Error>>
     if tokio::time::timeout(SHUTDOWN_GRACE, server).await.is_err() {
         tracing::warn!("in-flight requests did not finish in time");
     }
+    if let Some(node) = &broker.cluster {
+        node.membership().leave().await;
+    }
     broker.logs.shutdown()?;
     tracing::info!("clean shutdown complete");
     Ok(())
+}
+
+/// Registers this broker in the cluster of `url` with its advertised listener.
+async fn join_cluster(
+    config: &BrokerConfig,
+    url: &ClusterUrl,
+) -> Result<Membership, Box<dyn std::error::Error>> {
+    let settings = &config.cluster;
+    let cluster = ClusterConfig {
+        node_id: config.node_id,
+        root: url.root.clone(),
+        session_timeout: Duration::from_millis(settings.session_timeout_ms as u64),
+        registration: BrokerRegistration {
+            node_id: config.node_id,
+            host: config.advertise.0.clone(),
+            port: config.advertise.1,
+            rack: settings.rack.clone(),
+        },
+        new_cluster_id: spool::metadata::store::new_cluster_id(),
+        controller: settings.controller.clone(),
+    };
+    let kv = url
+        .connect()
+        .await
+        .map_err(|error| format!("cannot reach the cluster store {url:?}: {error}"))?;
+    let membership = Membership::join(kv, &cluster).await?;
+    tracing::info!(node_id = config.node_id, root = %url.root, "joined the cluster");
+    Ok(membership)
 }
 
 async fn wait_for_signal() -> std::io::Result<()> {

@@ -16,9 +16,16 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::controller;
-use super::image::{BrokerRegistration, ClusterImage, ControllerRecord, Keys};
+use super::image::{BrokerRegistration, ClusterImage, ControllerRecord, Keys, TopicRecord};
 use super::kv::{Condition, Kv, KvError, LeaseId, Op};
+use super::producer_ids::{allocate_block, PRODUCER_ID_BLOCK_SIZE};
+use super::topics::{self, NewTopic, TopicError};
 use super::{ClusterConfig, ClusterError};
+
+/// A block of producer ids being taken from the store.
+pub type ProducerIdBlock = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<std::ops::Range<i64>, KvError>> + Send>,
+>;
 
 /// Pause before retrying a store call that failed (etcd down or without quorum).
 const RETRY_BACKOFF: Duration = Duration::from_millis(250);
@@ -206,9 +213,37 @@ impl Membership {
         }
     }
 
+    /// Creates a topic in the store (as of the image last seen).
+    pub async fn create_topic(&self, new: NewTopic) -> Result<TopicRecord, TopicError> {
+        topics::create_topic(&self.kv, &self.keys, &self.image(), new).await
+    }
+
+    /// Deletes a topic from the store.
+    pub async fn delete_topic(&self, name: &str) -> Result<TopicRecord, TopicError> {
+        topics::delete_topic(&self.kv, &self.keys, &self.image(), name).await
+    }
+
+    /// Changes a topic's record (configs, added partitions) by compare-and-swap.
+    pub async fn update_topic<E: From<TopicError>>(
+        &self,
+        name: &str,
+        change: impl Fn(&TopicRecord) -> Result<TopicRecord, E>,
+    ) -> Result<TopicRecord, E> {
+        topics::update_topic(&self.kv, &self.keys, &self.image(), name, change).await
+    }
+
+    /// Takes the next block of producer ids, unique in the cluster, each time it is called.
+    pub fn producer_id_blocks(&self) -> impl Fn() -> ProducerIdBlock + Send + Sync + 'static {
+        let (kv, keys) = (self.kv.clone(), self.keys.clone());
+        move || {
+            let (kv, keys) = (kv.clone(), keys.clone());
+            Box::pin(async move { allocate_block(&kv, &keys, PRODUCER_ID_BLOCK_SIZE).await })
+        }
+    }
+
     /// Leaves the cluster: the registration (and the controller key, if held) go at once,
     /// instead of a session timeout later.
-    pub async fn leave(self) {
+    pub async fn leave(&self) {
         for task in &self.tasks {
             task.abort();
         }

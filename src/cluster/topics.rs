@@ -189,6 +189,76 @@ pub async fn delete_topic(
     Ok(topic)
 }
 
+/// Changes a topic's record by compare-and-swap on its key's revision, so a concurrent
+/// change from another broker is never lost: `change` is applied to the record as stored,
+/// again whenever another writer won the compare. States of added partitions are created.
+pub async fn update_topic<E: From<TopicError>>(
+    kv: &Kv,
+    keys: &Keys,
+    image: &ClusterImage,
+    name: &str,
+    change: impl Fn(&TopicRecord) -> Result<TopicRecord, E>,
+) -> Result<TopicRecord, E> {
+    let key = keys.topic(name);
+    let unknown = || TopicError::UnknownTopic(name.to_owned());
+    loop {
+        let snapshot = kv.get_prefix(&key).await.map_err(TopicError::from)?;
+        let entry = snapshot
+            .entries
+            .iter()
+            .find(|entry| entry.key == key)
+            .ok_or_else(unknown)?;
+        let current: TopicRecord = serde_json::from_slice(&entry.value).map_err(|_| unknown())?;
+        let next = change(&current)?;
+        let added = partition_puts(keys, &next, image).split_off(current.replicas.len());
+        let put = Op::Put {
+            key: key.clone(),
+            value: serde_json::to_vec(&next).unwrap_or_default(),
+            lease: None,
+        };
+        let guard = Condition::ModRevision(key.clone(), entry.mod_revision);
+        if kv
+            .commit(vec![guard], vec![put])
+            .await
+            .map_err(TopicError::from)?
+        {
+            // Each only if absent; the controller creates any a crash leaves out.
+            kv.commit_each(&[], added).await.map_err(TopicError::from)?;
+            return Ok(next);
+        }
+    }
+}
+
+/// `current` grown to `count` partitions: the new ones on `assignment`, or placed like a new
+/// topic's with the topic's replication factor.
+pub fn with_partitions(
+    current: &TopicRecord,
+    image: &ClusterImage,
+    count: i32,
+    assignment: Option<&[Vec<i32>]>,
+) -> Result<TopicRecord, TopicError> {
+    let existing = current.replicas.len() as i32;
+    let added = match assignment {
+        Some(assignment) => {
+            check_assignment(assignment, image)?;
+            assignment.to_vec()
+        }
+        None => assign_replicas(
+            &candidates(image),
+            existing,
+            count - existing,
+            current
+                .replicas
+                .first()
+                .map_or(1, |replicas| replicas.len() as i16),
+            current.id.as_u128() as usize,
+        )?,
+    };
+    let mut next = current.clone();
+    next.replicas.extend(added);
+    Ok(next)
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -281,5 +351,39 @@ mod tests {
                 leader_broker_epoch: 1
             }
         );
+    }
+
+    #[tokio::test]
+    async fn topic_changes_swap_the_record_and_add_partition_states() {
+        let (kv, keys, image) = cluster(&[1, 2, 3]);
+        let topic = create_topic(&kv, &keys, &image, new_topic(2, 1, None))
+            .await
+            .unwrap();
+        let configs = BTreeMap::from([("retention.ms".into(), "5".into())]);
+        let set_configs = |record: &TopicRecord| {
+            let mut next = record.clone();
+            next.configs = configs.clone();
+            Ok::<_, TopicError>(next)
+        };
+        let changed = update_topic(&kv, &keys, &image, "big", set_configs)
+            .await
+            .unwrap();
+        assert_eq!((&changed.configs, changed.replicas.len()), (&configs, 2));
+        let grow = |record: &TopicRecord| with_partitions(record, &image, 5, None);
+        let grown = update_topic(&kv, &keys, &image, "big", grow).await.unwrap();
+        assert_eq!(grown.replicas[..2], topic.replicas[..]);
+        assert_eq!((grown.replicas.len(), &grown.configs), (5, &configs));
+        let after = stored_image(&kv, &keys, &image).await;
+        assert_eq!(after.topics["big"], grown);
+        assert_eq!(after.partitions.len(), 5);
+        let unknown_broker = [vec![9]];
+        let given =
+            |record: &TopicRecord| with_partitions(record, &image, 6, Some(&unknown_broker));
+        assert!(matches!(
+            update_topic(&kv, &keys, &image, "big", given).await,
+            Err(TopicError::InvalidAssignment(_))
+        ));
+        let missing = update_topic(&kv, &keys, &image, "none", set_configs).await;
+        assert_eq!(missing, Err(TopicError::UnknownTopic("none".into())));
     }
 }

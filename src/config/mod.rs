@@ -16,6 +16,9 @@ pub use values::{
     ConfigType, LOG_SEGMENT_BYTES_MIN, PARTITIONS_PER_TOPIC_MAX,
 };
 
+use crate::cluster::{
+    ClusterUrl, ControllerConfig, SESSION_TIMEOUT_DEFAULT_MS, SESSION_TIMEOUT_MIN_MS,
+};
 use crate::group::GroupConfig;
 use crate::log::TimestampType;
 use crate::txn::TxnConfig;
@@ -85,6 +88,22 @@ pub struct LogDefaults {
     pub message_timestamp_type: TimestampType,
 }
 
+/// How the broker takes part in a cluster.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClusterSettings {
+    /// `cluster.url` (spool; `--cluster`): the etcd holding the cluster's metadata,
+    /// `etcd://host:port[,host:port…][/root]`. Unset: a single node with its own metadata.
+    pub url: Option<ClusterUrl>,
+    /// `broker.session.timeout.ms`: a broker that has not renewed its session for this long
+    /// is dead to the cluster.
+    pub session_timeout_ms: i64,
+    /// `broker.rack`, for rack-aware replica placement.
+    pub rack: Option<String>,
+    /// `unclean.leader.election.enable`, `auto.leader.rebalance.enable`,
+    /// `leader.imbalance.per.broker.percentage`, `leader.imbalance.check.interval.seconds`.
+    pub controller: ControllerConfig,
+}
+
 /// One broker config key as the broker runs with it (for DescribeConfigs).
 #[derive(Debug, Clone, PartialEq)]
 pub struct BrokerConfigEntry {
@@ -136,6 +155,7 @@ pub struct BrokerConfig {
     pub log: LogDefaults,
     pub group: GroupConfig,
     pub txn: TxnConfig,
+    pub cluster: ClusterSettings,
     /// Every key with its value and where it came from, sorted by name.
     pub entries: Vec<BrokerConfigEntry>,
 }
@@ -147,6 +167,7 @@ pub struct Overrides {
     pub advertise: Option<String>,
     pub data_dir: Option<PathBuf>,
     pub node_id: Option<i32>,
+    pub cluster: Option<String>,
 }
 
 impl BrokerConfig {
@@ -329,9 +350,11 @@ impl BrokerConfig {
                 i64::MAX,
             )?,
         };
+        let cluster = cluster_settings(&mut keys, overrides)?;
         let mut config = Self {
             entries: Vec::new(),
             txn,
+            cluster,
             node_id,
             listen,
             advertise,
@@ -451,6 +474,49 @@ impl BrokerConfig {
             .ok()
             .map(|index| &self.entries[index])
     }
+}
+
+/// The cluster keys; `cluster.url` from the command line wins over the file's.
+fn cluster_settings(
+    keys: &mut Keys,
+    overrides: &Overrides,
+) -> Result<ClusterSettings, ConfigError> {
+    let url_text = keys.optional_string("cluster.url")?;
+    let url_text = match &overrides.cluster {
+        Some(url) => Some(keys.overridden("cluster.url", url)),
+        None => url_text,
+    };
+    let url = url_text
+        .map(|text| ClusterUrl::parse(&text).map_err(|message| invalid("cluster.url", message)))
+        .transpose()?;
+    let defaults = ControllerConfig::default();
+    Ok(ClusterSettings {
+        url,
+        session_timeout_ms: keys.int(
+            "broker.session.timeout.ms",
+            SESSION_TIMEOUT_DEFAULT_MS,
+            SESSION_TIMEOUT_MIN_MS,
+            i64::from(i32::MAX),
+        )?,
+        rack: keys.optional_string("broker.rack")?,
+        controller: ControllerConfig {
+            unclean_election: keys
+                .bool("unclean.leader.election.enable", defaults.unclean_election)?,
+            auto_rebalance: keys.bool("auto.leader.rebalance.enable", defaults.auto_rebalance)?,
+            imbalance_percent: keys.int(
+                "leader.imbalance.per.broker.percentage",
+                i64::from(defaults.imbalance_percent),
+                0,
+                100,
+            )? as u32,
+            imbalance_check_interval: std::time::Duration::from_secs(keys.int(
+                "leader.imbalance.check.interval.seconds",
+                defaults.imbalance_check_interval.as_secs() as i64,
+                1,
+                i64::from(i32::MAX),
+            )? as u64),
+        },
+    })
 }
 
 /// Parses `CreateTime` / `LogAppendTime` given for `key`.
@@ -731,12 +797,15 @@ mod tests {
             advertise: Some("localhost:1234".into()),
             data_dir: Some("/tmp/x".into()),
             node_id: Some(7),
+            cluster: Some("etcd://127.0.0.1:2379/x".into()),
         };
         let config = BrokerConfig::from_map(BTreeMap::new(), &overrides).unwrap();
         assert_eq!(config.listen.port(), 0);
         assert_eq!(config.advertise, ("localhost".to_owned(), 1234));
         assert_eq!(config.data_dir, PathBuf::from("/tmp/x"));
         assert_eq!(config.node_id, 7);
+        let url = config.cluster.url.as_ref().unwrap();
+        assert_eq!((url.root.as_str(), url.endpoints.len()), ("/x", 1));
         let listeners = config.entry("listeners").unwrap();
         assert_eq!(
             (listeners.value.as_deref(), listeners.is_static),

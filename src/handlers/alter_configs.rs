@@ -17,12 +17,13 @@ pub const API: SupportedApi = SupportedApi {
     versions: VersionRange { min: 0, max: 2 },
 };
 
-pub fn handle(broker: &Arc<Broker>, request: &AlterConfigsRequest) -> AlterConfigsResponse {
+pub async fn handle(broker: Arc<Broker>, request: AlterConfigsRequest) -> AlterConfigsResponse {
     let outcomes = config_resources::alter_each(
         &request.resources,
         |resource| (resource.resource_type, resource.resource_name.as_str()),
-        |resource| alter(broker, resource, request.validate_only),
-    );
+        |resource| alter(&broker, resource, request.validate_only),
+    )
+    .await;
     let responses = request
         .resources
         .iter()
@@ -39,7 +40,7 @@ pub fn handle(broker: &Arc<Broker>, request: &AlterConfigsRequest) -> AlterConfi
     AlterConfigsResponse::default().with_responses(responses)
 }
 
-fn alter(
+async fn alter(
     broker: &Broker,
     resource: &kafka_protocol::messages::alter_configs_request::AlterConfigsResource,
     validate_only: bool,
@@ -65,6 +66,7 @@ fn alter(
                 .collect();
             broker
                 .alter_topic_configs(name, &changes, true, validate_only)
+                .await
                 .map_err(|error| config_resources::refusal(&error))
         }
         ConfigResource::Broker | ConfigResource::BrokerDefaults => {

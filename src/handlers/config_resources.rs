@@ -72,30 +72,32 @@ pub fn refusal(error: &TopicError) -> Refusal {
 
 /// The outcome of each resource of an alteration request, in order: `alter`'s, except for a
 /// resource (type, name) named more than once, which Kafka refuses at every occurrence.
-pub fn alter_each<R>(
-    resources: &[R],
+pub async fn alter_each<'a, R, Altered>(
+    resources: &'a [R],
     id: impl Fn(&R) -> (i8, &str),
-    alter: impl Fn(&R) -> Result<(), Refusal>,
-) -> Vec<Result<(), Refusal>> {
+    alter: impl Fn(&'a R) -> Altered,
+) -> Vec<Result<(), Refusal>>
+where
+    Altered: std::future::Future<Output = Result<(), Refusal>>,
+{
     let mut seen = HashSet::new();
     let repeated: HashSet<(i8, &str)> = resources
         .iter()
         .map(&id)
         .filter(|resource| !seen.insert(*resource))
         .collect();
-    resources
-        .iter()
-        .map(|resource| {
-            if repeated.contains(&id(resource)) {
-                Err((
-                    ResponseError::InvalidRequest,
-                    "Each resource must appear at most once.".to_owned(),
-                ))
-            } else {
-                alter(resource)
-            }
-        })
-        .collect()
+    let mut outcomes = Vec::with_capacity(resources.len());
+    for resource in resources {
+        outcomes.push(if repeated.contains(&id(resource)) {
+            Err((
+                ResponseError::InvalidRequest,
+                "Each resource must appear at most once.".to_owned(),
+            ))
+        } else {
+            alter(resource).await
+        });
+    }
+    outcomes
 }
 
 /// The error code and message fields of a resource's answer.

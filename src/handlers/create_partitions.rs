@@ -17,15 +17,17 @@ pub const API: SupportedApi = SupportedApi {
     versions: VersionRange { min: 0, max: 3 },
 };
 
-pub fn handle(broker: &Arc<Broker>, request: &CreatePartitionsRequest) -> CreatePartitionsResponse {
+pub async fn handle(
+    broker: Arc<Broker>,
+    request: CreatePartitionsRequest,
+) -> CreatePartitionsResponse {
     let mut name_counts: HashMap<&str, usize> = HashMap::new();
     for topic in &request.topics {
         *name_counts.entry(topic.name.as_str()).or_default() += 1;
     }
-    let results = request
-        .topics
-        .iter()
-        .map(|topic| {
+    let mut results = Vec::with_capacity(request.topics.len());
+    for topic in &request.topics {
+        results.push({
             let outcome = if name_counts.get(topic.name.as_str()).copied().unwrap_or(0) > 1 {
                 Err(TopicError::InvalidRequest(format!(
                     "Duplicate topic name {} in the request.",
@@ -43,6 +45,7 @@ pub fn handle(broker: &Arc<Broker>, request: &CreatePartitionsRequest) -> Create
                     assignments.as_deref(),
                     request.validate_only,
                 )
+                .await
             };
             let result = CreatePartitionsTopicResult::default().with_name(topic.name.clone());
             match outcome {
@@ -56,7 +59,7 @@ pub fn handle(broker: &Arc<Broker>, request: &CreatePartitionsRequest) -> Create
                         .with_error_message(Some(StrBytes::from_string(error.to_string())))
                 }
             }
-        })
-        .collect();
+        });
+    }
     CreatePartitionsResponse::default().with_results(results)
 }

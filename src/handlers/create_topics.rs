@@ -20,19 +20,14 @@ pub const API: SupportedApi = SupportedApi {
     versions: VersionRange { min: 2, max: 7 },
 };
 
-pub fn handle(
-    broker: &Arc<Broker>,
-    _version: i16,
-    request: CreateTopicsRequest,
-) -> CreateTopicsResponse {
+pub async fn handle(broker: Arc<Broker>, request: CreateTopicsRequest) -> CreateTopicsResponse {
     let mut name_counts: HashMap<StrBytes, usize> = HashMap::new();
     for topic in &request.topics {
         *name_counts.entry(topic.name.0.clone()).or_default() += 1;
     }
-    let results = request
-        .topics
-        .into_iter()
-        .map(|topic| {
+    let mut results = Vec::with_capacity(request.topics.len());
+    for topic in request.topics {
+        results.push({
             let result = CreatableTopicResult::default()
                 .with_name(topic.name.clone())
                 .with_num_partitions(-1)
@@ -42,7 +37,8 @@ pub fn handle(
                     "Duplicate topic name {} in the request.",
                     topic.name.as_str()
                 ));
-                return failed(result, &error);
+                results.push(failed(result, &error));
+                continue;
             }
             let new_topic = NewTopic {
                 name: topic.name.to_string(),
@@ -69,11 +65,12 @@ pub fn handle(
                 Ok(plan) if request.validate_only => Ok((plan, None)),
                 Ok(plan) => broker
                     .create_topic(plan.clone())
+                    .await
                     .map(|created| (plan, Some(created.id))),
                 Err(error) => Err(error),
             };
             match outcome {
-                Ok((plan, topic_id)) => describe(broker, result, &plan, topic_id),
+                Ok((plan, topic_id)) => describe(&broker, result, &plan, topic_id),
                 Err(error) => {
                     if let TopicError::Storage(_) = error {
                         tracing::error!(topic = %new_topic.name, %error, "create topic failed");
@@ -81,8 +78,8 @@ pub fn handle(
                     failed(result, &error)
                 }
             }
-        })
-        .collect();
+        });
+    }
     CreateTopicsResponse::default().with_topics(results)
 }
 

@@ -11,6 +11,7 @@ use kafka_protocol::messages::{ApiKey, DeleteRecordsRequest, DeleteRecordsRespon
 use kafka_protocol::protocol::VersionRange;
 use kafka_protocol::ResponseError;
 
+use super::errors;
 use super::{Pending, SupportedApi};
 use crate::broker::Broker;
 use crate::log::LogError;
@@ -56,9 +57,9 @@ fn delete(broker: &Broker, request: &DeleteRecordsRequest) -> Vec<DeleteRecordsT
                         Some(meta) if !broker.log_config(meta).delete_enabled => {
                             Err(ResponseError::PolicyViolation)
                         }
-                        _ => match broker.partition(&topic.name, index) {
-                            None => Err(ResponseError::UnknownTopicOrPartition),
-                            Some(log) => {
+                        _ => match broker.leader_log(&topic.name, index) {
+                            Err(not_served) => Err(errors::for_not_served(not_served)),
+                            Ok(log) => {
                                 let offset = match partition.offset {
                                     HIGH_WATERMARK => log.log_end_offset(),
                                     offset => offset,

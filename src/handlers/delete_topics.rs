@@ -20,8 +20,8 @@ pub const API: SupportedApi = SupportedApi {
 /// DeleteTopics v6 names topics by name or id (KIP-516).
 const TOPIC_STATES_VERSION: i16 = 6;
 
-pub fn handle(
-    broker: &Arc<Broker>,
+pub async fn handle(
+    broker: Arc<Broker>,
     version: i16,
     request: DeleteTopicsRequest,
 ) -> DeleteTopicsResponse {
@@ -38,14 +38,18 @@ pub fn handle(
             .map(|name| (Some(name), Uuid::nil()))
             .collect()
     };
-    let responses = wanted
-        .into_iter()
-        .map(|(name, topic_id)| delete_one(broker, name, topic_id))
-        .collect();
+    let mut responses = Vec::with_capacity(wanted.len());
+    for (name, topic_id) in wanted {
+        responses.push(delete_one(&broker, name, topic_id).await);
+    }
     DeleteTopicsResponse::default().with_responses(responses)
 }
 
-fn delete_one(broker: &Broker, name: Option<TopicName>, topic_id: Uuid) -> DeletableTopicResult {
+async fn delete_one(
+    broker: &Broker,
+    name: Option<TopicName>,
+    topic_id: Uuid,
+) -> DeletableTopicResult {
     let result = DeletableTopicResult::default()
         .with_name(name.clone())
         .with_topic_id(topic_id);
@@ -82,7 +86,7 @@ fn delete_one(broker: &Broker, name: Option<TopicName>, topic_id: Uuid) -> Delet
         Ok(topic) => topic,
         Err(error) => return fail(error, error.to_string()),
     };
-    match broker.delete_topic(&topic.name) {
+    match broker.delete_topic(&topic.name).await {
         Ok(deleted) => result
             .with_name(Some(TopicName(StrBytes::from_string(deleted.name.clone()))))
             .with_topic_id(deleted.id),

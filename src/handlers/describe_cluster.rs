@@ -27,8 +27,6 @@ pub fn handle(
     version: i16,
     request: &DescribeClusterRequest,
 ) -> DescribeClusterResponse {
-    let config = &broker.config;
-    let node = BrokerId(config.node_id);
     let response = DescribeClusterResponse::default();
     // v0 has no endpoint type: the request is for brokers.
     let response = if version >= 1 {
@@ -49,18 +47,24 @@ pub fn handle(
             .with_error_message(Some(StrBytes::from_static_str(message)))
             .with_cluster_authorized_operations(AUTHORIZED_OPERATIONS_OMITTED);
     }
-    let (host, port) = &config.advertise;
+    let brokers = broker
+        .brokers()
+        .into_iter()
+        .map(|endpoint| {
+            DescribeClusterBroker::default()
+                .with_broker_id(BrokerId(endpoint.node_id))
+                .with_host(StrBytes::from_string(endpoint.host))
+                .with_port(i32::from(endpoint.port))
+                .with_rack(endpoint.rack.map(StrBytes::from_string))
+        })
+        .collect();
     response
         .with_cluster_id(StrBytes::from_string(
             broker.metadata.image().cluster_id.clone(),
         ))
-        // Clients may not reach the controller directly: a broker is named instead, as
-        // Kafka does in KRaft mode.
-        .with_controller_id(node)
-        .with_brokers(vec![DescribeClusterBroker::default()
-            .with_broker_id(node)
-            .with_host(StrBytes::from_string(host.clone()))
-            .with_port(i32::from(*port))])
+        // spool's controller is one of its brokers, which clients can reach.
+        .with_controller_id(BrokerId(broker.controller_id()))
+        .with_brokers(brokers)
         .with_cluster_authorized_operations(if request.include_cluster_authorized_operations {
             CLUSTER_OPERATIONS_ALL
         } else {

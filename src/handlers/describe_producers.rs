@@ -10,8 +10,8 @@ use kafka_protocol::messages::{
     ApiKey, DescribeProducersRequest, DescribeProducersResponse, ProducerId,
 };
 use kafka_protocol::protocol::VersionRange;
-use kafka_protocol::ResponseError;
 
+use super::errors;
 use super::SupportedApi;
 use crate::broker::Broker;
 
@@ -33,9 +33,12 @@ pub fn handle(
                 .iter()
                 .map(|&index| {
                     let response = PartitionResponse::default().with_partition_index(index);
-                    let Some(log) = broker.partition(&topic.name, index) else {
-                        return response
-                            .with_error_code(ResponseError::UnknownTopicOrPartition.code());
+                    let log = match broker.leader_log(&topic.name, index) {
+                        Ok(log) => log,
+                        Err(not_served) => {
+                            return response
+                                .with_error_code(errors::for_not_served(not_served).code())
+                        }
                     };
                     let producers = log
                         .producers()

@@ -3,7 +3,7 @@
 
 use kafka_protocol::ResponseError;
 
-use crate::broker::TopicError;
+use crate::broker::{NotServed, TopicError};
 use crate::log::producer_state::ProducerError;
 use crate::log::LogError;
 use crate::records::BatchError;
@@ -22,6 +22,14 @@ pub fn for_log_error(error: &LogError) -> ResponseError {
             ProducerError::InvalidEpoch { .. } => ResponseError::InvalidProducerEpoch,
             ProducerError::UnknownProducer { .. } => ResponseError::UnknownProducerId,
         },
+    }
+}
+
+/// The Kafka error for a partition this broker does not serve.
+pub fn for_not_served(not_served: NotServed) -> ResponseError {
+    match not_served {
+        NotServed::Unknown => ResponseError::UnknownTopicOrPartition,
+        NotServed::NotLeader { .. } => ResponseError::NotLeaderOrFollower,
     }
 }
 

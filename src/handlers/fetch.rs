@@ -183,8 +183,8 @@ fn resolve(broker: &Broker, version: i16, topics: Vec<FetchTopic>) -> Vec<TopicT
                     current_leader_epoch: partition.current_leader_epoch,
                     log: topic.ok_or(unknown).and_then(|topic| {
                         broker
-                            .partition(&topic.name, partition.partition)
-                            .ok_or(ResponseError::UnknownTopicOrPartition)
+                            .leader_log(&topic.name, partition.partition)
+                            .map_err(errors::for_not_served)
                     }),
                 })
                 .collect();

@@ -1,4 +1,5 @@
-//! FindCoordinator (key 10): this broker coordinates every group and transaction id.
+//! FindCoordinator (key 10): the broker leading a key's partition of `__consumer_offsets`
+//! (groups) or `__transaction_state` (transactional ids); a single node coordinates all.
 
 use std::sync::Arc;
 
@@ -8,7 +9,9 @@ use kafka_protocol::protocol::{StrBytes, VersionRange};
 use kafka_protocol::ResponseError;
 
 use super::SupportedApi;
-use crate::broker::Broker;
+use crate::broker::{Broker, BrokerEndpoint};
+use crate::group::OFFSETS_TOPIC;
+use crate::txn::TRANSACTION_TOPIC;
 
 pub const API: SupportedApi = SupportedApi {
     key: ApiKey::FindCoordinator,
@@ -25,21 +28,25 @@ pub fn handle(
     version: i16,
     request: FindCoordinatorRequest,
 ) -> FindCoordinatorResponse {
-    let (host, port) = &broker.config.advertise;
-    let node = BrokerId(broker.config.node_id);
-    let error_for = |key: &str| match request.key_type {
-        KEY_TYPE_GROUP | KEY_TYPE_TRANSACTION if !key.is_empty() => None,
-        KEY_TYPE_GROUP | KEY_TYPE_TRANSACTION => Some(ResponseError::InvalidRequest),
-        _ => Some(ResponseError::InvalidRequest),
+    let find = |key: &str| -> Result<BrokerEndpoint, ResponseError> {
+        let topic = match request.key_type {
+            _ if key.is_empty() => return Err(ResponseError::InvalidRequest),
+            KEY_TYPE_GROUP => OFFSETS_TOPIC,
+            KEY_TYPE_TRANSACTION => TRANSACTION_TOPIC,
+            _ => return Err(ResponseError::InvalidRequest),
+        };
+        broker
+            .find_coordinator(topic, key)
+            .ok_or(ResponseError::CoordinatorNotAvailable)
     };
     if version < BATCHED_VERSION {
         let response = FindCoordinatorResponse::default();
-        return match error_for(&request.key) {
-            None => response
-                .with_node_id(node)
-                .with_host(StrBytes::from_string(host.clone()))
-                .with_port(i32::from(*port)),
-            Some(error) => response
+        return match find(&request.key) {
+            Ok(endpoint) => response
+                .with_node_id(BrokerId(endpoint.node_id))
+                .with_host(StrBytes::from_string(endpoint.host))
+                .with_port(i32::from(endpoint.port)),
+            Err(error) => response
                 .with_error_code(error.code())
                 .with_node_id(BrokerId(-1))
                 .with_port(-1),
@@ -47,15 +54,15 @@ pub fn handle(
     }
     let coordinators = request
         .coordinator_keys
-        .into_iter()
+        .iter()
         .map(|key| {
             let coordinator = Coordinator::default().with_key(key.clone());
-            match error_for(&key) {
-                None => coordinator
-                    .with_node_id(node)
-                    .with_host(StrBytes::from_string(host.clone()))
-                    .with_port(i32::from(*port)),
-                Some(error) => coordinator
+            match find(key) {
+                Ok(endpoint) => coordinator
+                    .with_node_id(BrokerId(endpoint.node_id))
+                    .with_host(StrBytes::from_string(endpoint.host))
+                    .with_port(i32::from(endpoint.port)),
+                Err(error) => coordinator
                     .with_error_code(error.code())
                     .with_node_id(BrokerId(-1))
                     .with_port(-1),

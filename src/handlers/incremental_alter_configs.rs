@@ -27,15 +27,16 @@ const OP_DELETE: i8 = 1;
 const OP_APPEND: i8 = 2;
 const OP_SUBTRACT: i8 = 3;
 
-pub fn handle(
-    broker: &Arc<Broker>,
-    request: &IncrementalAlterConfigsRequest,
+pub async fn handle(
+    broker: Arc<Broker>,
+    request: IncrementalAlterConfigsRequest,
 ) -> IncrementalAlterConfigsResponse {
     let outcomes = config_resources::alter_each(
         &request.resources,
         |resource| (resource.resource_type, resource.resource_name.as_str()),
-        |resource| alter(broker, resource, request.validate_only),
-    );
+        |resource| alter(&broker, resource, request.validate_only),
+    )
+    .await;
     let responses = request
         .resources
         .iter()
@@ -52,7 +53,7 @@ pub fn handle(
     IncrementalAlterConfigsResponse::default().with_responses(responses)
 }
 
-fn alter(
+async fn alter(
     broker: &Broker,
     resource: &AlterConfigsResource,
     validate_only: bool,
@@ -89,6 +90,7 @@ fn alter(
     match config_resources::resolve(broker, resource.resource_type, &resource.resource_name)? {
         ConfigResource::Topic(name) => broker
             .alter_topic_configs(name, &changes, false, validate_only)
+            .await
             .map_err(|error| config_resources::refusal(&error)),
         ConfigResource::Broker | ConfigResource::BrokerDefaults => {
             let names: Vec<&str> = changes.iter().map(|(name, _)| name.as_str()).collect();

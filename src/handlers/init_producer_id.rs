@@ -24,9 +24,12 @@ pub fn handle(broker: &Arc<Broker>, request: InitProducerIdRequest) -> Pending {
         .map(|id| id.to_string())
         .filter(|id| !id.is_empty())
     else {
-        return Box::pin(std::future::ready(Some(ResponseKind::InitProducerId(
-            idempotent(broker, &request),
-        ))));
+        let broker = Arc::clone(broker);
+        return Box::pin(async move {
+            Some(ResponseKind::InitProducerId(
+                idempotent(&broker, &request).await,
+            ))
+        });
     };
     let broker = Arc::clone(broker);
     Box::pin(async move {
@@ -53,7 +56,7 @@ pub fn handle(broker: &Arc<Broker>, request: InitProducerIdRequest) -> Pending {
 }
 
 /// A producer id for an idempotent (non-transactional) producer.
-fn idempotent(broker: &Broker, request: &InitProducerIdRequest) -> InitProducerIdResponse {
+async fn idempotent(broker: &Broker, request: &InitProducerIdRequest) -> InitProducerIdResponse {
     let refuse = |error: ResponseError| {
         InitProducerIdResponse::default()
             .with_error_code(error.code())
@@ -63,7 +66,7 @@ fn idempotent(broker: &Broker, request: &InitProducerIdRequest) -> InitProducerI
     if request.transactional_id.is_some() {
         return refuse(ResponseError::InvalidRequest);
     }
-    match broker.producer_ids.next_id() {
+    match broker.producer_ids.next_id().await {
         Ok(id) => InitProducerIdResponse::default()
             .with_producer_id(ProducerId(id))
             .with_producer_epoch(0),

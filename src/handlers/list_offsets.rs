@@ -49,14 +49,16 @@ pub fn handle(
                         .with_timestamp(-1)
                         .with_offset(-1)
                         .with_leader_epoch(-1);
-                    match broker
-                        .partition(&topic.name, partition.partition_index)
-                        .filter(|_| known)
-                    {
-                        None => {
-                            response.with_error_code(ResponseError::UnknownTopicOrPartition.code())
-                        }
-                        Some(log) => match lookup(&log, version, read_committed, &partition) {
+                    let log = if known {
+                        broker
+                            .leader_log(&topic.name, partition.partition_index)
+                            .map_err(errors::for_not_served)
+                    } else {
+                        Err(ResponseError::UnknownTopicOrPartition)
+                    };
+                    match log {
+                        Err(error) => response.with_error_code(error.code()),
+                        Ok(log) => match lookup(&log, version, read_committed, &partition) {
                             Ok((offset, timestamp)) => {
                                 // The leader epoch exists from v4 (KIP-320).
                                 let epoch = if offset >= 0 && version >= 4 {

@@ -39,7 +39,6 @@ const fn bits(operations: &[i32]) -> i32 {
 
 pub fn handle(broker: &Arc<Broker>, version: i16, request: MetadataRequest) -> MetadataResponse {
     let config = &broker.config;
-    let node = BrokerId(config.node_id);
     let allow_auto_create =
         config.auto_create_topics && (version < 4 || request.allow_auto_topic_creation);
     let topic_operations = if request.include_topic_authorized_operations {
@@ -77,16 +76,23 @@ pub fn handle(broker: &Arc<Broker>, version: i16, request: MetadataRequest) -> M
             .collect(),
     };
 
-    let (host, port) = &config.advertise;
+    let brokers = broker
+        .brokers()
+        .into_iter()
+        .map(|endpoint| {
+            MetadataResponseBroker::default()
+                .with_node_id(BrokerId(endpoint.node_id))
+                .with_host(StrBytes::from_string(endpoint.host))
+                .with_port(i32::from(endpoint.port))
+                .with_rack(endpoint.rack.map(StrBytes::from_string))
+        })
+        .collect();
     MetadataResponse::default()
-        .with_brokers(vec![MetadataResponseBroker::default()
-            .with_node_id(node)
-            .with_host(StrBytes::from_string(host.clone()))
-            .with_port(i32::from(*port))])
+        .with_brokers(brokers)
         .with_cluster_id(Some(StrBytes::from_string(
             broker.metadata.image().cluster_id.clone(),
         )))
-        .with_controller_id(node)
+        .with_controller_id(BrokerId(broker.controller_id()))
         .with_topics(topics)
         .with_cluster_authorized_operations(if request.include_cluster_authorized_operations {
             CLUSTER_OPERATIONS_ALL
@@ -96,7 +102,7 @@ pub fn handle(broker: &Arc<Broker>, version: i16, request: MetadataRequest) -> M
 }
 
 fn lookup_by_name(
-    broker: &Broker,
+    broker: &Arc<Broker>,
     name: TopicName,
     allow_auto_create: bool,
     topic_operations: i32,
@@ -117,7 +123,9 @@ fn lookup_by_name(
         return error(ResponseError::UnknownTopicOrPartition);
     }
     match broker.auto_create_topic(&name) {
-        Ok(topic) => describe(broker, &topic, topic_operations),
+        Ok(Some(topic)) => describe(broker, &topic, topic_operations),
+        // Being created in the cluster: Kafka's answer while it is.
+        Ok(None) => error(ResponseError::LeaderNotAvailable),
         Err(failure) => {
             tracing::warn!(topic = %name.as_str(), error = %failure, "auto-create failed");
             error(errors::for_topic_error(&failure))

@@ -52,6 +52,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use futures::FutureExt;
 use kafka_protocol::messages::{RequestKind, ResponseKind};
 
 use crate::broker::Broker;
@@ -143,6 +144,11 @@ fn ready(response: ResponseKind) -> Pending {
     Box::pin(std::future::ready(Some(response)))
 }
 
+/// The response stage of a handler that answers asynchronously.
+fn later(response: impl Future<Output = ResponseKind> + Send + 'static) -> Pending {
+    Box::pin(async move { Some(response.await) })
+}
+
 /// Runs the dispatch stage of a decoded request and returns its response stage; `None` for
 /// a request no handler takes (the decoder lets only advertised APIs through, so this is a
 /// bug, and the connection is closed rather than left waiting).
@@ -180,12 +186,13 @@ fn dispatch_message(
         RequestKind::Metadata(request) => ready(ResponseKind::Metadata(metadata::handle(
             broker, version, request,
         ))),
-        RequestKind::CreateTopics(request) => ready(ResponseKind::CreateTopics(
-            create_topics::handle(broker, version, request),
-        )),
-        RequestKind::DeleteTopics(request) => ready(ResponseKind::DeleteTopics(
-            delete_topics::handle(broker, version, request),
-        )),
+        RequestKind::CreateTopics(request) => later(
+            create_topics::handle(Arc::clone(broker), request).map(ResponseKind::CreateTopics),
+        ),
+        RequestKind::DeleteTopics(request) => later(
+            delete_topics::handle(Arc::clone(broker), version, request)
+                .map(ResponseKind::DeleteTopics),
+        ),
         RequestKind::ListOffsets(request) => ready(ResponseKind::ListOffsets(
             list_offsets::handle(broker, version, request),
         )),
@@ -220,17 +227,17 @@ fn dispatch_message(
         RequestKind::DescribeConfigs(request) => ready(ResponseKind::DescribeConfigs(
             describe_configs::handle(broker, version, &request),
         )),
-        RequestKind::AlterConfigs(request) => ready(ResponseKind::AlterConfigs(
-            alter_configs::handle(broker, &request),
-        )),
-        RequestKind::IncrementalAlterConfigs(request) => {
-            ready(ResponseKind::IncrementalAlterConfigs(
-                incremental_alter_configs::handle(broker, &request),
-            ))
-        }
-        RequestKind::CreatePartitions(request) => ready(ResponseKind::CreatePartitions(
-            create_partitions::handle(broker, &request),
-        )),
+        RequestKind::AlterConfigs(request) => later(
+            alter_configs::handle(Arc::clone(broker), request).map(ResponseKind::AlterConfigs),
+        ),
+        RequestKind::IncrementalAlterConfigs(request) => later(
+            incremental_alter_configs::handle(Arc::clone(broker), request)
+                .map(ResponseKind::IncrementalAlterConfigs),
+        ),
+        RequestKind::CreatePartitions(request) => later(
+            create_partitions::handle(Arc::clone(broker), request)
+                .map(ResponseKind::CreatePartitions),
+        ),
         RequestKind::DescribeLogDirs(request) => ready(ResponseKind::DescribeLogDirs(
             describe_log_dirs::handle(broker, version, &request),
         )),

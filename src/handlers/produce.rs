@@ -7,16 +7,19 @@ use std::sync::Arc;
 
 use futures::future::join_all;
 use kafka_protocol::messages::produce_response::{
-    BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
+    BatchIndexAndErrorMessage, LeaderIdAndEpoch, NodeEndpoint, PartitionProduceResponse,
+    TopicProduceResponse,
 };
-use kafka_protocol::messages::{ApiKey, ProduceRequest, ProduceResponse, ResponseKind, TopicName};
+use kafka_protocol::messages::{
+    ApiKey, BrokerId, ProduceRequest, ProduceResponse, ResponseKind, TopicName,
+};
 use kafka_protocol::protocol::{StrBytes, VersionRange};
 use kafka_protocol::ResponseError;
 use uuid::Uuid;
 
 use super::errors;
 use super::{Pending, SupportedApi};
-use crate::broker::Broker;
+use crate::broker::{Broker, NotServed};
 use crate::log::{AppendInfo, LogError, Partition};
 use crate::metadata::TopicMetadata;
 use crate::records::{batch_size, raw, BatchError, BatchView};
@@ -30,6 +33,8 @@ pub const API: SupportedApi = SupportedApi {
 const TOPIC_ID_VERSION: i16 = 13;
 /// Per-record error details (KIP-467) exist from v8.
 const RECORD_ERRORS_VERSION: i16 = 8;
+/// The current leader of a partition led elsewhere, and how to reach it (KIP-951).
+const LEADER_HINT_VERSION: i16 = 10;
 
 /// Why a partition's batch was not appended.
 struct Rejection {
@@ -37,6 +42,8 @@ struct Rejection {
     message: Option<String>,
     /// The offending records' indexes in the batch (KIP-467); empty: the batch as a whole.
     records: Vec<i32>,
+    /// The current leader and its epoch, when another broker leads (KIP-951).
+    leader: Option<(i32, i32)>,
 }
 
 impl Rejection {
@@ -45,6 +52,21 @@ impl Rejection {
             error,
             message,
             records: Vec::new(),
+            leader: None,
+        }
+    }
+
+    fn not_served(not_served: NotServed) -> Self {
+        let leader = match not_served {
+            NotServed::NotLeader {
+                leader,
+                leader_epoch,
+            } => Some((leader, leader_epoch)),
+            NotServed::Unknown => None,
+        };
+        Self {
+            leader,
+            ..Self::new(errors::for_not_served(not_served), None)
         }
     }
 }
@@ -109,6 +131,11 @@ pub fn handle(broker: &Arc<Broker>, version: i16, request: ProduceRequest) -> Pe
         return Box::pin(std::future::ready(None));
     }
     let wait_for_flush = acks == -1 && broker.config.flush_on_ack;
+    let node_endpoints = if version >= LEADER_HINT_VERSION {
+        hinted_leaders(broker, &topics)
+    } else {
+        Vec::new()
+    };
     Box::pin(async move {
         let mut responses = Vec::with_capacity(topics.len());
         for topic in topics {
@@ -127,9 +154,36 @@ pub fn handle(broker: &Arc<Broker>, version: i16, request: ProduceRequest) -> Pe
             );
         }
         Some(ResponseKind::Produce(
-            ProduceResponse::default().with_responses(responses),
+            ProduceResponse::default()
+                .with_responses(responses)
+                .with_node_endpoints(node_endpoints),
         ))
     })
+}
+
+/// How to reach the leaders named in the answers' leader hints (KIP-951).
+fn hinted_leaders(broker: &Broker, topics: &[TopicAppends]) -> Vec<NodeEndpoint> {
+    let leaders: std::collections::BTreeSet<i32> = topics
+        .iter()
+        .flat_map(|topic| &topic.partitions)
+        .filter_map(|appended| appended.result.as_ref().err()?.leader)
+        .map(|(leader, _)| leader)
+        .collect();
+    if leaders.is_empty() {
+        return Vec::new();
+    }
+    broker
+        .brokers()
+        .into_iter()
+        .filter(|endpoint| leaders.contains(&endpoint.node_id))
+        .map(|endpoint| {
+            NodeEndpoint::default()
+                .with_node_id(BrokerId(endpoint.node_id))
+                .with_host(StrBytes::from_string(endpoint.host))
+                .with_port(i32::from(endpoint.port))
+                .with_rack(endpoint.rack.map(StrBytes::from_string))
+        })
+        .collect()
 }
 
 /// Validates and appends one partition's records.
@@ -146,8 +200,8 @@ fn append(
         return Err(invalid(ResponseError::InvalidTopicException, message));
     }
     let log = broker
-        .partition(&topic.name, index)
-        .ok_or(Rejection::new(ResponseError::UnknownTopicOrPartition, None))?;
+        .leader_log(&topic.name, index)
+        .map_err(Rejection::not_served)?;
     let records = records.unwrap_or_default();
     let size = batch_size(records).map_err(bad_batch)?;
     if size < records.len() {
@@ -237,6 +291,7 @@ fn check_keys(batch: &BatchView<'_>, topic: &str, index: i32) -> Result<(), Reje
             "Compacted topic cannot accept message without key in topic partition {topic}-{index}."
         )),
         records: keyless,
+        leader: None,
     })
 }
 
@@ -273,12 +328,22 @@ async fn respond(
         error,
         message,
         records,
+        leader,
     } = failure;
     let response = response
         .with_error_code(error.code())
         .with_base_offset(-1)
         .with_log_append_time_ms(-1)
         .with_log_start_offset(-1);
+    let response = match leader {
+        Some((leader_id, leader_epoch)) if version >= LEADER_HINT_VERSION => response
+            .with_current_leader(
+                LeaderIdAndEpoch::default()
+                    .with_leader_id(BrokerId(leader_id))
+                    .with_leader_epoch(leader_epoch),
+            ),
+        _ => response,
+    };
     if version < RECORD_ERRORS_VERSION {
         return response;
     }

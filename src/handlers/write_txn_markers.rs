@@ -15,8 +15,8 @@ use kafka_protocol::messages::{
     ApiKey, ResponseKind, WriteTxnMarkersRequest, WriteTxnMarkersResponse,
 };
 use kafka_protocol::protocol::VersionRange;
-use kafka_protocol::ResponseError;
 
+use super::errors;
 use super::errors::for_log_error;
 use super::{Pending, SupportedApi};
 use crate::broker::Broker;
@@ -48,9 +48,9 @@ async fn write(broker: &Broker, marker: &WritableTxnMarker) -> WritableTxnMarker
     for topic in &marker.topics {
         let mut partitions = Vec::with_capacity(topic.partition_indexes.len());
         for &index in &topic.partition_indexes {
-            let written = match broker.partition(&topic.name, index) {
-                None => Err(ResponseError::UnknownTopicOrPartition),
-                Some(log) => log
+            let written = match broker.leader_log(&topic.name, index) {
+                Err(not_served) => Err(errors::for_not_served(not_served)),
+                Ok(log) => log
                     .write_marker(
                         producer_id,
                         marker.producer_epoch,

@@ -54,13 +54,18 @@ pub fn write_leader_epochs(dir: &Path, entries: &[(i32, i64)]) -> io::Result<()>
     write_atomically(&dir.join(LEADER_EPOCH_FILE), text.as_bytes())
 }
 
-/// The latest leader epoch in the checkpoint, if the file is readable.
-pub fn read_latest_leader_epoch(dir: &Path) -> Option<i32> {
+/// The `(epoch, start offset)` entries of the checkpoint, if the file is readable.
+pub fn read_leader_epochs(dir: &Path) -> Option<Vec<(i32, i64)>> {
     let text = fs::read_to_string(dir.join(LEADER_EPOCH_FILE)).ok()?;
-    text.lines()
-        .skip(2)
-        .filter_map(|line| line.split_whitespace().next()?.parse().ok())
-        .last()
+    Some(
+        text.lines()
+            .skip(2)
+            .filter_map(|line| {
+                let mut fields = line.split_whitespace();
+                Some((fields.next()?.parse().ok()?, fields.next()?.parse().ok()?))
+            })
+            .collect(),
+    )
 }
 
 pub fn write_recovery_point(dir: &Path, offset: i64) -> io::Result<()> {
@@ -102,7 +107,7 @@ mod tests {
         write_topic_id(dir.path(), id).unwrap();
         assert_eq!(read_topic_id(dir.path()), Some(id));
         write_leader_epochs(dir.path(), &[(0, 0), (3, 100)]).unwrap();
-        assert_eq!(read_latest_leader_epoch(dir.path()), Some(3));
+        assert_eq!(read_leader_epochs(dir.path()), Some(vec![(0, 0), (3, 100)]));
         assert_eq!(read_recovery_point(dir.path()), 0);
         write_recovery_point(dir.path(), 42).unwrap();
         assert_eq!(read_recovery_point(dir.path()), 42);

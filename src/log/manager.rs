@@ -174,6 +174,18 @@ impl LogManager {
         Ok(())
     }
 
+    /// Drops one partition (its replica moved away) and deletes its directory.
+    pub fn delete_partition(&self, topic: &str, partition: i32) -> Result<(), LogError> {
+        let removed = self.write_map().remove(&TopicPartition {
+            topic: topic.to_owned(),
+            partition,
+        });
+        if let Some(log) = removed {
+            fs::remove_dir_all(log.dir())?;
+        }
+        Ok(())
+    }
+
     pub fn partition(&self, topic: &str, partition: i32) -> Option<Arc<Partition>> {
         self.read_map()
             .get(&TopicPartition {

@@ -8,6 +8,7 @@
 pub mod checkpoint;
 pub mod cleaner;
 pub mod index;
+pub mod leader_epochs;
 pub mod manager;
 pub mod partition;
 pub mod producer_state;

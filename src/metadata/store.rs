@@ -29,6 +29,8 @@ pub enum MetadataError {
     Corrupt { path: PathBuf, message: String },
     #[error("data dir belongs to node.id {stored}, but this broker is node.id {configured}")]
     NodeIdMismatch { stored: i32, configured: i32 },
+    #[error("data dir belongs to cluster {stored}, but this broker joined cluster {joined}")]
+    ClusterIdMismatch { stored: String, joined: String },
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -36,10 +38,12 @@ struct TopicsFile {
     topics: Vec<TopicMetadata>,
 }
 
-/// The durable home of the metadata image.
+/// The durable home of the metadata image: `topics.json` on a single node; in a cluster the
+/// store only holds the image made from the cluster's metadata, which lives in etcd.
 #[derive(Debug)]
 pub struct MetadataStore {
-    topics_path: PathBuf,
+    /// `None` in a cluster: nothing to persist.
+    topics_path: Option<PathBuf>,
     image: RwLock<Arc<Image>>,
     /// Serializes read-modify-persist-swap sequences.
     writer: Mutex<()>,
@@ -49,7 +53,7 @@ impl MetadataStore {
     /// Loads (or initializes) the metadata in `data_dir` for broker `node_id`.
     pub fn open(data_dir: &Path, node_id: i32) -> Result<Self, MetadataError> {
         fs::create_dir_all(data_dir)?;
-        let cluster_id = load_or_create_identity(data_dir, node_id)?;
+        let cluster_id = load_or_create_identity(data_dir, node_id, new_cluster_id)?;
         let topics_path = data_dir.join(TOPICS_FILE);
         let topics = match fs::read(&topics_path) {
             Ok(bytes) => {
@@ -64,10 +68,38 @@ impl MetadataStore {
             Err(error) => return Err(error.into()),
         };
         Ok(Self {
-            topics_path,
+            topics_path: Some(topics_path),
             image: RwLock::new(Arc::new(Image::new(cluster_id, topics))),
             writer: Mutex::new(()),
         })
+    }
+
+    /// The metadata of a broker in cluster `cluster_id`: the data dir must be this cluster's
+    /// (or new, and then becomes it); topics come from the cluster through [`Self::install`].
+    pub fn open_in_cluster(
+        data_dir: &Path,
+        node_id: i32,
+        cluster_id: &str,
+    ) -> Result<Self, MetadataError> {
+        fs::create_dir_all(data_dir)?;
+        let stored = load_or_create_identity(data_dir, node_id, || cluster_id.to_owned())?;
+        if stored != cluster_id {
+            return Err(MetadataError::ClusterIdMismatch {
+                stored,
+                joined: cluster_id.to_owned(),
+            });
+        }
+        Ok(Self {
+            topics_path: None,
+            image: RwLock::new(Arc::new(Image::new(stored, []))),
+            writer: Mutex::new(()),
+        })
+    }
+
+    /// Replaces the image by the cluster's newer one.
+    pub fn install(&self, image: Image) -> Result<(), MetadataError> {
+        let _writer = self.lock_writer();
+        self.persist_and_swap(image)
     }
 
     /// The current image.
@@ -146,14 +178,16 @@ impl MetadataStore {
     }
 
     fn persist_and_swap(&self, next: Image) -> Result<(), MetadataError> {
-        let file = TopicsFile {
-            topics: next
-                .topics()
-                .map(|topic| TopicMetadata::clone(topic))
-                .collect(),
-        };
-        let json = serde_json::to_vec_pretty(&file).map_err(std::io::Error::other)?;
-        write_atomically(&self.topics_path, &json)?;
+        if let Some(topics_path) = &self.topics_path {
+            let file = TopicsFile {
+                topics: next
+                    .topics()
+                    .map(|topic| TopicMetadata::clone(topic))
+                    .collect(),
+            };
+            let json = serde_json::to_vec_pretty(&file).map_err(std::io::Error::other)?;
+            write_atomically(topics_path, &json)?;
+        }
         *self
             .image
             .write()
@@ -162,8 +196,17 @@ impl MetadataStore {
     }
 }
 
-/// Reads `meta.properties`, or writes one with a new cluster id; returns the cluster id.
-fn load_or_create_identity(data_dir: &Path, node_id: i32) -> Result<String, MetadataError> {
+/// A new cluster id: 16 random bytes in URL-safe base64, as Kafka makes them.
+pub fn new_cluster_id() -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Uuid::new_v4().as_bytes())
+}
+
+/// Reads `meta.properties`, or writes one with `new_cluster_id()`; returns the cluster id.
+fn load_or_create_identity(
+    data_dir: &Path,
+    node_id: i32,
+    new_cluster_id: impl FnOnce() -> String,
+) -> Result<String, MetadataError> {
     let path = data_dir.join(META_PROPERTIES_FILE);
     match fs::read_to_string(&path) {
         Ok(text) => {
@@ -190,8 +233,7 @@ fn load_or_create_identity(data_dir: &Path, node_id: i32) -> Result<String, Meta
             Ok(cluster_id)
         }
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-            let cluster_id =
-                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Uuid::new_v4().as_bytes());
+            let cluster_id = new_cluster_id();
             let text =
                 format!("#spool metadata\nversion=1\ncluster.id={cluster_id}\nnode.id={node_id}\n");
             write_atomically(&path, text.as_bytes())?;

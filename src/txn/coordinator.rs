@@ -164,7 +164,7 @@ impl TxnCoordinator {
         let now = self.clock.now_ms();
         let next = match txns.get(transactional_id).cloned() {
             None => {
-                let producer_id = ids.next_id().map_err(|error| storage(error.into()))?;
+                let producer_id = ids.next_id().await.map_err(|error| storage(error.into()))?;
                 TxnMetadata {
                     producer_id,
                     epoch: 0,
@@ -184,7 +184,10 @@ impl TxnCoordinator {
                     meta = self.finish(transactional_id, meta, commit, groups).await?;
                 }
                 let (producer_id, epoch) = if meta.epoch >= i16::MAX - 1 {
-                    (ids.next_id().map_err(|error| storage(error.into()))?, 0)
+                    (
+                        ids.next_id().await.map_err(|error| storage(error.into()))?,
+                        0,
+                    )
                 } else {
                     (meta.producer_id, meta.epoch + 1)
                 };

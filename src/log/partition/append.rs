@@ -58,7 +58,7 @@ impl Partition {
             batch,
             AppendStamp {
                 base_offset,
-                partition_leader_epoch: self.leader_epoch,
+                partition_leader_epoch: self.leader_epoch(),
                 log_append_time_ms: log_append_time,
             },
         );

@@ -18,13 +18,14 @@ mod recovery;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicI16, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI16, AtomicI32, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
 use tokio::sync::watch;
 
 use crate::clock::SharedClock;
+use crate::log::leader_epochs::LeaderEpochs;
 use crate::log::producer_state::ProducerStates;
 use crate::log::segment::Segment;
 use crate::log::transactions::{AbortedTxn, TxnState};
@@ -90,6 +91,8 @@ struct LogState {
     txns: TxnState,
     /// First readable offset: the first segment's base, or later once DeleteRecords moved it.
     log_start_offset: i64,
+    /// Leader epochs and where each began (`leader-epoch-checkpoint`).
+    epochs: LeaderEpochs,
 }
 
 impl LogState {
@@ -119,7 +122,8 @@ pub struct Partition {
     topic: String,
     index: i32,
     dir: PathBuf,
-    leader_epoch: i32,
+    /// The newest of the leader epochs: what appended batches are stamped with.
+    leader_epoch: AtomicI32,
     clock: SharedClock,
     state: Mutex<LogState>,
     /// Log end offset (= high watermark on a single node); fetchers wait on changes.
@@ -173,7 +177,30 @@ impl Partition {
         &self.dir
     }
     pub fn leader_epoch(&self) -> i32 {
-        self.leader_epoch
+        self.leader_epoch.load(Ordering::Acquire)
+    }
+
+    /// Takes up leader epoch `epoch` from the log end on (an older or the same epoch changes
+    /// nothing), durable in the checkpoint before the first batch is stamped with it.
+    pub fn begin_leader_epoch(&self, epoch: i32) -> std::io::Result<()> {
+        let mut state = self.lock();
+        let log_end_offset = state.log_end_offset();
+        let mut epochs = state.epochs.clone();
+        if epochs.assign(epoch, log_end_offset) {
+            crate::log::checkpoint::write_leader_epochs(&self.dir, epochs.entries())?;
+            state.epochs = epochs;
+            self.leader_epoch.store(epoch, Ordering::Release);
+        }
+        Ok(())
+    }
+
+    /// Kafka's leader-epoch lookup (OffsetForLeaderEpoch): the largest epoch not after
+    /// `requested` and the offset where it ends.
+    pub fn end_offset_for_epoch(&self, requested: i32) -> (i32, i64) {
+        let state = self.lock();
+        state
+            .epochs
+            .end_offset_for(requested, state.log_end_offset())
     }
 
     pub fn log_end_offset(&self) -> i64 {

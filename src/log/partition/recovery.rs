@@ -4,7 +4,7 @@
 
 use std::fs;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicI16, AtomicI64};
+use std::sync::atomic::{AtomicBool, AtomicI16, AtomicI32, AtomicI64};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::watch;
@@ -13,6 +13,7 @@ use super::compaction::finish_interrupted_cleaning;
 use super::producers::load_producer_states;
 use super::{LogState, Partition, KEEP_PRODUCER_CODEC};
 use crate::clock::SharedClock;
+use crate::log::leader_epochs::LeaderEpochs;
 use crate::log::producer_state::Snapshot;
 use crate::log::segment::{self, Segment};
 use crate::log::{checkpoint, LogConfig, LogError};
@@ -67,13 +68,6 @@ impl Partition {
         if recover {
             segments.iter().try_for_each(Segment::sync_all)?;
         }
-        let leader_epoch = match checkpoint::read_latest_leader_epoch(dir) {
-            Some(epoch) => epoch,
-            None => {
-                checkpoint::write_leader_epochs(dir, &[(0, 0)])?;
-                0
-            }
-        };
         let Snapshot {
             states: producers,
             txns,
@@ -85,6 +79,15 @@ impl Partition {
         let log_start_offset = checkpoint::read_log_start_offset(dir)
             .unwrap_or_else(|| segments[0].base_offset())
             .min(log_end_offset);
+        let mut epochs = LeaderEpochs::new(checkpoint::read_leader_epochs(dir).unwrap_or_default());
+        let truncated = epochs.truncate_after(log_end_offset);
+        if epochs.latest().is_none() {
+            epochs.assign(0, 0);
+        }
+        if truncated || checkpoint::read_leader_epochs(dir).is_none() {
+            checkpoint::write_leader_epochs(dir, epochs.entries())?;
+        }
+        let leader_epoch = AtomicI32::new(epochs.latest().unwrap_or_default());
         let compacted = config.compact_enabled;
         let codec = config.compression.unwrap_or(KEEP_PRODUCER_CODEC);
         let state = LogState {
@@ -97,6 +100,7 @@ impl Partition {
             producers,
             txns,
             log_start_offset,
+            epochs,
         };
         Ok(Self {
             topic: topic.to_owned(),

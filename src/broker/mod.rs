@@ -1,5 +1,11 @@
 //! The broker's domain state shared by every connection: config, metadata and logs, and the
-//! topic operations that touch both (create, auto-create, delete).
+//! topic operations that touch both (create, auto-create, delete). On a single node the
+//! broker owns its metadata; in a cluster (`cluster_node.rs`) the cluster store does, and
+//! the broker's metadata and logs follow it.
+
+mod cluster_node;
+
+pub use cluster_node::{BrokerEndpoint, ClusterNode};
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -7,6 +13,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use thiserror::Error;
 
 use crate::clock::SharedClock;
+use crate::cluster::topics::{with_partitions, NewTopic as NewClusterTopic};
+use crate::cluster::NO_LEADER;
 use crate::config::{BrokerConfig, PARTITIONS_PER_TOPIC_MAX};
 use crate::group::{GroupCoordinator, OFFSETS_TOPIC};
 use crate::log::{LogConfig, LogError, LogManager, Partition};
@@ -23,6 +31,10 @@ pub enum StartupError {
     Metadata(#[from] MetadataError),
     #[error(transparent)]
     Log(#[from] LogError),
+    #[error("not registered in the cluster after {0:?}")]
+    NotJoined(std::time::Duration),
+    #[error("cannot open this broker's replicas: {0}")]
+    Replicas(#[from] TopicError),
 }
 
 /// Why a topic operation failed; mapped to Kafka codes in `handlers/errors.rs`.
@@ -90,7 +102,19 @@ pub struct TopicPlan {
     pub name: String,
     pub num_partitions: i32,
     pub replication_factor: i16,
+    /// Explicit replicas per partition, if the request gave them.
+    pub assignments: Vec<Vec<i32>>,
     pub configs: BTreeMap<String, String>,
+}
+
+/// Why a partition's log is not served here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotServed {
+    /// No such topic or partition.
+    Unknown,
+    /// Another broker leads it (or none does: `leader` is -1): the current-leader hint of
+    /// KIP-951.
+    NotLeader { leader: i32, leader_epoch: i32 },
 }
 
 /// Who leads a partition and who replicates it, as Metadata and DescribeTopicPartitions
@@ -113,10 +137,16 @@ pub struct Broker {
     pub producer_ids: ProducerIds,
     pub txns: TxnCoordinator,
     pub clock: SharedClock,
+    /// The cluster this broker is a member of; `None` on a single node.
+    pub cluster: Option<ClusterNode>,
     /// Serializes topic changes (create, delete, configs, partitions) from the metadata
     /// update to the logs, so the logs end up as the metadata says.
     topic_changes: Mutex<()>,
 }
+
+/// Why a cluster refuses replicated topics for now.
+const UNREPLICATED_CLUSTER: &str =
+    "This spool cluster does not replicate partitions yet: the replication factor must be 1.";
 
 /// A topic may have at most [`PARTITIONS_PER_TOPIC_MAX`] partitions.
 fn check_partition_limit(count: i32) -> Result<(), TopicError> {
@@ -178,8 +208,21 @@ impl Broker {
             }
         }
         logs.remove_unknown_partition_dirs()?;
-        let groups = GroupCoordinator::open(config.group, Arc::clone(&clock), Arc::clone(&logs))?;
         let producer_ids = ProducerIds::open(&config.data_dir).map_err(LogError::Io)?;
+        Self::assemble(config, clock, metadata, logs, producer_ids, None)
+    }
+
+    /// The broker around its metadata and opened logs: the coordinators replay their
+    /// internal topics' partitions that are open.
+    fn assemble(
+        config: BrokerConfig,
+        clock: SharedClock,
+        metadata: MetadataStore,
+        logs: Arc<LogManager>,
+        producer_ids: ProducerIds,
+        cluster: Option<ClusterNode>,
+    ) -> Result<Self, StartupError> {
+        let groups = GroupCoordinator::open(config.group, Arc::clone(&clock), Arc::clone(&logs))?;
         let txns = TxnCoordinator::open(config.txn, Arc::clone(&clock), Arc::clone(&logs))?;
         Ok(Self {
             config,
@@ -189,6 +232,7 @@ impl Broker {
             producer_ids,
             txns,
             clock,
+            cluster,
             topic_changes: Mutex::new(()),
         })
     }
@@ -208,9 +252,103 @@ impl Broker {
         self.logs.partition(topic, partition)
     }
 
+    /// The log of `topic`/`partition` if this broker leads it, as Produce, Fetch and the
+    /// other partition requests of clients need.
+    pub fn leader_log(&self, topic: &str, partition: i32) -> Result<Arc<Partition>, NotServed> {
+        let Some(node) = &self.cluster else {
+            return self.partition(topic, partition).ok_or(NotServed::Unknown);
+        };
+        let view = node
+            .partition_view(topic, partition)
+            .ok_or(NotServed::Unknown)?;
+        let not_leader = NotServed::NotLeader {
+            leader: view.leader,
+            leader_epoch: view.leader_epoch,
+        };
+        // A broker whose session may have lapsed could be a deposed leader (zombie).
+        if view.leader != self.config.node_id || !node.membership().is_registered() {
+            return Err(not_leader);
+        }
+        self.partition(topic, partition).ok_or(not_leader)
+    }
+
+    /// The partition of `internal_topic` (`__consumer_offsets` for a group id,
+    /// `__transaction_state` for a transactional id) whose leader coordinates `key`.
+    pub fn coordinator_partition(&self, internal_topic: &str, key: &str) -> i32 {
+        let configured = if internal_topic == TRANSACTION_TOPIC {
+            self.config.txn.state_partitions
+        } else {
+            self.config.group.offsets_topic_partitions
+        };
+        let partitions = self
+            .metadata
+            .image()
+            .topic(internal_topic)
+            .map_or(configured, |topic| topic.partitions);
+        crate::group::offsets::partition_for(key, partitions)
+    }
+
+    /// The broker coordinating `key` (a group id in `__consumer_offsets`, a transactional id
+    /// in `__transaction_state`): the leader of its partition. `None` while there is none
+    /// yet (in a cluster, the internal topic is created on first use).
+    pub fn find_coordinator(
+        self: &Arc<Self>,
+        internal_topic: &str,
+        key: &str,
+    ) -> Option<BrokerEndpoint> {
+        if !self.ensure_internal_topic(internal_topic) {
+            return None;
+        }
+        let partition = self.coordinator_partition(internal_topic, key);
+        let leader = self.partition_view(internal_topic, partition).leader;
+        self.brokers()
+            .into_iter()
+            .find(|endpoint| endpoint.node_id == leader)
+    }
+
+    /// Whether this broker coordinates `key` (see [`Self::find_coordinator`]).
+    pub fn coordinates(&self, internal_topic: &str, key: &str) -> bool {
+        let partition = self.coordinator_partition(internal_topic, key);
+        self.leader_log(internal_topic, partition).is_ok()
+    }
+
+    /// The live brokers: this one on a single node.
+    pub fn brokers(&self) -> Vec<BrokerEndpoint> {
+        match &self.cluster {
+            Some(node) => node.brokers(),
+            None => vec![BrokerEndpoint {
+                node_id: self.config.node_id,
+                host: self.config.advertise.0.clone(),
+                port: self.config.advertise.1,
+                rack: self.config.cluster.rack.clone(),
+            }],
+        }
+    }
+
+    /// The controller's node id (-1 while there is none).
+    pub fn controller_id(&self) -> i32 {
+        match &self.cluster {
+            Some(node) => node
+                .image()
+                .controller
+                .map_or(NO_LEADER, |controller| controller.node_id),
+            None => self.config.node_id,
+        }
+    }
+
     /// Leader and replicas of `topic`/`partition`: a single node leads and holds every one,
     /// at the leader epoch of its log.
     pub fn partition_view(&self, topic: &str, partition: i32) -> PartitionView {
+        if let Some(node) = &self.cluster {
+            return node
+                .partition_view(topic, partition)
+                .unwrap_or(PartitionView {
+                    leader: NO_LEADER,
+                    leader_epoch: -1,
+                    replicas: Vec::new(),
+                    isr: Vec::new(),
+                });
+        }
         let node = self.config.node_id;
         let leader_epoch = self
             .partition(topic, partition)
@@ -226,7 +364,7 @@ impl Broker {
     /// Checks a creation request against Kafka's rules and fills in defaults.
     pub fn plan_topic(&self, request: &NewTopic) -> Result<TopicPlan, TopicError> {
         topic_name::validate(&request.name).map_err(TopicError::InvalidName)?;
-        let live_brokers = 1;
+        let live_brokers = self.brokers().len() as i32;
         let (num_partitions, replication_factor) = if request.assignments.is_empty() {
             let partitions = match request.num_partitions {
                 -1 => self.config.num_partitions,
@@ -258,6 +396,11 @@ impl Broker {
                 "Unable to replicate the partition {replication_factor} time(s): The target replication factor of {replication_factor} cannot be reached because only {live_brokers} broker(s) are registered."
             )));
         }
+        if self.cluster.is_some() && replication_factor > 1 {
+            return Err(TopicError::InvalidReplicationFactor(
+                UNREPLICATED_CLUSTER.to_owned(),
+            ));
+        }
         let mut configs = BTreeMap::new();
         for (name, value) in &request.configs {
             let value = value.as_ref().ok_or_else(|| {
@@ -275,12 +418,42 @@ impl Broker {
             name: request.name.clone(),
             num_partitions,
             replication_factor,
+            assignments: request.assignments.clone(),
             configs,
         })
     }
 
-    /// Creates a planned topic: metadata first (the source of truth), then its partitions.
-    pub fn create_topic(&self, plan: TopicPlan) -> Result<Arc<TopicMetadata>, TopicError> {
+    /// Creates a planned topic: in the cluster store, or on a single node in the metadata
+    /// first (the source of truth), then its partitions.
+    pub async fn create_topic(&self, plan: TopicPlan) -> Result<Arc<TopicMetadata>, TopicError> {
+        let Some(node) = &self.cluster else {
+            return self.create_local_topic(plan);
+        };
+        let new = NewClusterTopic {
+            name: plan.name.clone(),
+            partitions: plan.num_partitions,
+            replication_factor: plan.replication_factor,
+            assignment: (!plan.assignments.is_empty()).then(|| plan.assignments.clone()),
+            configs: plan.configs,
+        };
+        let record = node.membership().create_topic(new).await?;
+        self.wait_applied(|image| {
+            image
+                .topics
+                .get(&plan.name)
+                .is_some_and(|topic| topic.id == record.id)
+        })
+        .await;
+        tracing::info!(topic = %plan.name, id = %record.id, partitions = record.replicas.len(), "created topic in the cluster");
+        Ok(Arc::new(TopicMetadata {
+            name: plan.name,
+            id: record.id,
+            partitions: record.replicas.len() as i32,
+            configs: record.configs,
+        }))
+    }
+
+    fn create_local_topic(&self, plan: TopicPlan) -> Result<Arc<TopicMetadata>, TopicError> {
         let _changing = self.change_topics();
         let topic = self
             .metadata
@@ -308,35 +481,96 @@ impl Broker {
         Ok(topic)
     }
 
-    /// Creates `name` with the broker defaults if auto-creation is enabled and the name is legal.
-    pub fn auto_create_topic(&self, name: &str) -> Result<Arc<TopicMetadata>, TopicError> {
+    /// Creates `name` with the broker defaults if the name is legal (auto-creation, which
+    /// the caller checked is enabled). On a single node the topic exists when this returns;
+    /// in a cluster its creation is started and `None` returned: Kafka answers
+    /// LEADER_NOT_AVAILABLE meanwhile, and clients retry.
+    pub fn auto_create_topic(
+        self: &Arc<Self>,
+        name: &str,
+    ) -> Result<Option<Arc<TopicMetadata>>, TopicError> {
         let request = NewTopic {
             name: name.to_owned(),
             num_partitions: -1,
             replication_factor: -1,
             ..NewTopic::default()
         };
-        match self
-            .plan_topic(&request)
-            .and_then(|plan| self.create_topic(plan))
-        {
-            // Lost a race with another creator: the topic is there, which is what was asked.
-            Err(TopicError::AlreadyExists(_)) => self
-                .metadata
+        let existing = || {
+            self.metadata
                 .image()
                 .topic(name)
                 .cloned()
-                .ok_or_else(|| TopicError::Unknown(name.to_owned())),
-            result => result,
+                .ok_or_else(|| TopicError::Unknown(name.to_owned()))
+        };
+        let created = match self.plan_topic(&request) {
+            Ok(plan) if self.cluster.is_some() => {
+                self.start_cluster_creation(plan);
+                return Ok(None);
+            }
+            Ok(plan) => self.create_local_topic(plan),
+            Err(error) => Err(error),
+        };
+        match created {
+            // Lost a race with another creator: the topic is there, which is what was asked.
+            Err(TopicError::AlreadyExists(_)) => existing().map(Some),
+            result => result.map(Some),
         }
     }
 
-    /// Deletes a topic: metadata first, then its files.
-    pub fn delete_topic(&self, name: &str) -> Result<Arc<TopicMetadata>, TopicError> {
+    /// Creates a topic in the cluster in the background (auto-creation, internal topics).
+    fn start_cluster_creation(self: &Arc<Self>, plan: TopicPlan) {
+        let broker = Arc::clone(self);
+        tokio::spawn(async move {
+            let name = plan.name.clone();
+            match broker.create_topic(plan).await {
+                Ok(_) | Err(TopicError::AlreadyExists(_)) => {}
+                Err(error) => tracing::warn!(topic = %name, %error, "cannot create topic"),
+            }
+        });
+    }
+
+    /// In a cluster, starts creating the internal topic `name` unless it exists; true if it
+    /// exists (a single node has its internal topics from the start).
+    pub fn ensure_internal_topic(self: &Arc<Self>, name: &str) -> bool {
+        if self.metadata.image().topic(name).is_some() {
+            return true;
+        }
+        let partitions = if name == TRANSACTION_TOPIC {
+            self.config.txn.state_partitions
+        } else {
+            self.config.group.offsets_topic_partitions
+        };
+        self.start_cluster_creation(TopicPlan {
+            name: name.to_owned(),
+            num_partitions: partitions,
+            replication_factor: 1,
+            assignments: Vec::new(),
+            configs: internal_topic_configs(),
+        });
+        false
+    }
+
+    /// Deletes a topic: from the cluster store, or on a single node from the metadata first,
+    /// then its files.
+    pub async fn delete_topic(&self, name: &str) -> Result<Arc<TopicMetadata>, TopicError> {
         if Self::is_internal_topic(name) {
             return Err(TopicError::InvalidName(format!(
                 "Internal topic {name} cannot be deleted"
             )));
+        }
+        if let Some(node) = &self.cluster {
+            let record = node.membership().delete_topic(name).await?;
+            self.wait_applied(|image| {
+                image.topics.get(name).map(|topic| topic.id) != Some(record.id)
+            })
+            .await;
+            tracing::info!(topic = %name, id = %record.id, "deleted topic from the cluster");
+            return Ok(Arc::new(TopicMetadata {
+                name: name.to_owned(),
+                id: record.id,
+                partitions: record.replicas.len() as i32,
+                configs: record.configs,
+            }));
         }
         let _changing = self.change_topics();
         let topic = self.metadata.delete_topic(name)?;
@@ -345,8 +579,17 @@ impl Broker {
         Ok(topic)
     }
 
-    /// Explicit replica assignments may name only this broker, the only live one.
+    /// Explicit replica assignments may name only live brokers, one per partition while the
+    /// cluster does not replicate (the cluster store checks the rest).
     fn check_replica_assignments(&self, assignments: &[Vec<i32>]) -> Result<(), TopicError> {
+        if self.cluster.is_some() {
+            return match assignments.iter().find(|replicas| replicas.len() != 1) {
+                Some(_) => Err(TopicError::InvalidReplicationFactor(
+                    UNREPLICATED_CLUSTER.to_owned(),
+                )),
+                None => Ok(()),
+            };
+        }
         match assignments
             .iter()
             .find(|replicas| replicas.as_slice() != [self.config.node_id])
@@ -366,21 +609,21 @@ impl Broker {
     }
 
     /// Changes a topic's config overrides (IncrementalAlterConfigs; AlterConfigs `replace`s
-    /// them all): validated, persisted, then applied to every partition, so a retention or
-    /// segment change takes effect without a restart.
-    pub fn alter_topic_configs(
+    /// them all): validated, stored (in the cluster, or persisted on a single node), then
+    /// applied to every partition, so a retention or segment change takes effect without a
+    /// restart.
+    pub async fn alter_topic_configs(
         &self,
         name: &str,
         changes: &[(String, ConfigChange)],
         replace: bool,
         validate_only: bool,
     ) -> Result<(), TopicError> {
-        let _changing = self.change_topics();
-        let change = |topic: &TopicMetadata| {
+        let changed = |configs: &BTreeMap<String, String>| {
             let base = if replace {
                 BTreeMap::new()
             } else {
-                topic.configs.clone()
+                configs.clone()
             };
             let configs = topic_config::apply_changes(&base, changes, &self.config)?;
             // The coordinators replay the newest record per key: their topics stay compacted.
@@ -392,19 +635,38 @@ impl Broker {
                     "Internal topic {name} must keep cleanup.policy=compact"
                 )));
             }
-            Ok::<_, TopicError>(TopicMetadata {
-                configs,
-                ..topic.clone()
-            })
+            Ok::<_, TopicError>(configs)
         };
         if validate_only {
             let image = self.metadata.image();
             let topic = image
                 .topic(name)
                 .ok_or_else(|| TopicError::Unknown(name.to_owned()))?;
-            return change(topic).map(drop);
+            return changed(&topic.configs).map(drop);
         }
-        let topic = self.metadata.update_topic(name, change)?;
+        if let Some(node) = &self.cluster {
+            let stored = node
+                .membership()
+                .update_topic(name, |record| {
+                    let mut next = record.clone();
+                    next.configs = changed(&record.configs)?;
+                    Ok::<_, TopicError>(next)
+                })
+                .await?;
+            self.wait_applied(|image| {
+                image.topics.get(name).map(|topic| &topic.configs) == Some(&stored.configs)
+            })
+            .await;
+            tracing::info!(topic = %name, configs = ?stored.configs, "changed topic configs in the cluster");
+            return Ok(());
+        }
+        let _changing = self.change_topics();
+        let topic = self.metadata.update_topic(name, |topic| {
+            Ok::<_, TopicError>(TopicMetadata {
+                configs: changed(&topic.configs)?,
+                ..topic.clone()
+            })
+        })?;
         let config = self.log_config(&topic);
         for index in 0..topic.partitions {
             if let Some(partition) = self.partition(name, index) {
@@ -416,15 +678,14 @@ impl Broker {
     }
 
     /// CreatePartitions: grows `name` to `count` partitions (never shrinks it). `assignments`
-    /// name the replicas of each new partition, which on one node can only be this broker.
-    pub fn add_partitions(
+    /// name the replicas of each new partition (on one node, only this broker).
+    pub async fn add_partitions(
         &self,
         name: &str,
         count: i32,
         assignments: Option<&[Vec<i32>]>,
         validate_only: bool,
     ) -> Result<(), TopicError> {
-        let _changing = self.change_topics();
         let image = self.metadata.image();
         let topic = image
             .topic(name)
@@ -459,6 +720,34 @@ impl Broker {
         if validate_only {
             return Ok(());
         }
+        if let Some(node) = &self.cluster {
+            let membership = node.membership();
+            let grown = membership
+                .update_topic(name, |record| {
+                    if record.replicas.len() != current as usize {
+                        return Err(TopicError::InvalidPartitions(format!(
+                            "Topic {name} changed its partition count while partitions were added."
+                        )));
+                    }
+                    Ok(with_partitions(
+                        record,
+                        &membership.image(),
+                        count,
+                        assignments,
+                    )?)
+                })
+                .await?;
+            self.wait_applied(|image| {
+                image
+                    .topics
+                    .get(name)
+                    .is_some_and(|topic| topic.replicas.len() == grown.replicas.len())
+            })
+            .await;
+            tracing::info!(topic = %name, from = current, to = count, "added partitions in the cluster");
+            return Ok(());
+        }
+        let _changing = self.change_topics();
         let topic = self.metadata.update_topic(name, |topic| {
             Ok::<_, TopicError>(TopicMetadata {
                 partitions: count,
@@ -543,7 +832,7 @@ mod tests {
         };
         let plan = broker.plan_topic(&request).unwrap();
         assert!(matches!(
-            broker.create_topic(plan.clone()),
+            broker.create_local_topic(plan.clone()),
             Err(TopicError::Storage(_))
         ));
         assert!(broker.metadata.image().topic("t").is_none());
@@ -551,7 +840,7 @@ mod tests {
         assert!(!dir.path().join("t-0").exists());
 
         std::fs::remove_file(dir.path().join("t-3")).unwrap();
-        let created = broker.create_topic(plan).unwrap();
+        let created = broker.create_local_topic(plan).unwrap();
         assert_eq!(created.partitions, 5);
         assert!(broker.partition("t", 4).is_some());
     }
