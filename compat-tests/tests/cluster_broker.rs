@@ -10,14 +10,24 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use common::{produce, producer, TIMEOUT};
 use compat_tests::etcd::SpawnedEtcd;
+use compat_tests::wire::WireClient;
 use compat_tests::{wait_for, SpawnedBroker};
+use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::{
+    CreateTopicsRequest, FindCoordinatorRequest, GroupId, HeartbeatRequest, InitProducerIdRequest,
+    ProduceRequest, TopicName, TransactionalId,
+};
+use kafka_protocol::protocol::StrBytes;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::Message;
+use spool::records::batch::testing::build_batch;
 
 /// etcd's shortest practical lease; keeps failover waits short.
 const SESSION_MS: u64 = 3000;
@@ -40,14 +50,22 @@ fn admin(broker: &SpawnedBroker) -> AdminClient<DefaultClientContext> {
     broker.client_config().create().expect("admin client")
 }
 
-/// Partition → (leader, leader epoch as the wire reports it) of `topic`, as `broker` sees it.
+/// Partition → leader of `topic` (with `PARTITIONS` partitions), as `broker` sees it.
 fn leaders(broker: &SpawnedBroker, topic: &str) -> Option<BTreeMap<i32, i32>> {
+    leaders_with_count(broker, topic, PARTITIONS)
+}
+
+fn leaders_with_count(
+    broker: &SpawnedBroker,
+    topic: &str,
+    partitions: i32,
+) -> Option<BTreeMap<i32, i32>> {
     let consumer: BaseConsumer = broker.client_config().create().ok()?;
     let metadata = consumer
         .fetch_metadata(Some(topic), Duration::from_secs(5))
         .ok()?;
     let found = metadata.topics().iter().find(|t| t.name() == topic)?;
-    if found.error().is_some() || found.partitions().len() != PARTITIONS as usize {
+    if found.error().is_some() || found.partitions().len() != partitions as usize {
         return None;
     }
     Some(
@@ -218,4 +236,138 @@ async fn three_brokers_serve_a_topic_spread_over_them_through_a_broker_restart()
     for broker in &mut brokers {
         broker.stop();
     }
+}
+
+const NOT_COORDINATOR: i16 = 16;
+const COORDINATOR_NOT_AVAILABLE: i16 = 15;
+const NOT_LEADER_OR_FOLLOWER: i16 = 6;
+const UNKNOWN_MEMBER_ID: i16 = 25;
+
+/// FindCoordinator (batched, v4) for `keys` of `key_type` on `client`, asked again while the
+/// internal topic is being created; key → coordinator node id.
+fn coordinators(client: &mut WireClient, key_type: i8, keys: &[String]) -> BTreeMap<String, i32> {
+    let request = FindCoordinatorRequest::default()
+        .with_key_type(key_type)
+        .with_coordinator_keys(
+            keys.iter()
+                .map(|key| StrBytes::from_string(key.clone()))
+                .collect(),
+        );
+    wait_for(TIMEOUT, || {
+        let response = client.call(4, &request);
+        let found = response
+            .coordinators
+            .iter()
+            .all(|coordinator| coordinator.error_code == 0);
+        let pending = response
+            .coordinators
+            .iter()
+            .all(|c| c.error_code == 0 || c.error_code == COORDINATOR_NOT_AVAILABLE);
+        assert!(pending, "{response:?}");
+        found.then(|| {
+            response
+                .coordinators
+                .iter()
+                .map(|c| (c.key.to_string(), c.node_id.0))
+                .collect()
+        })
+    })
+    .expect("coordinators found")
+}
+
+#[test]
+fn coordinators_and_leaders_are_where_the_cluster_says_and_nowhere_else() {
+    let etcd = SpawnedEtcd::start();
+    let brokers = start_cluster(&etcd, "coordinators");
+    let mut clients: Vec<WireClient> = brokers
+        .iter()
+        .map(|broker| WireClient::connect(&broker.bootstrap))
+        .collect();
+
+    // Groups: spread over the brokers; any other broker refuses them.
+    let groups: Vec<String> = (0..20).map(|i| format!("group-{i}")).collect();
+    let by_group = coordinators(&mut clients[0], 0, &groups);
+    assert_eq!(
+        coordinators(&mut clients[2], 0, &groups),
+        by_group,
+        "every broker agrees"
+    );
+    let used: BTreeSet<i32> = by_group.values().copied().collect();
+    assert_eq!(used, BTreeSet::from([1, 2, 3]), "{by_group:?}");
+    for (group, coordinator) in &by_group {
+        for (index, client) in clients.iter_mut().enumerate() {
+            let heartbeat = HeartbeatRequest::default()
+                .with_group_id(GroupId(StrBytes::from_string(group.clone())))
+                .with_member_id(StrBytes::from_static_str("nobody"))
+                .with_generation_id(1);
+            let expected = if index as i32 + 1 == *coordinator {
+                UNKNOWN_MEMBER_ID
+            } else {
+                NOT_COORDINATOR
+            };
+            assert_eq!(client.call(4, &heartbeat).error_code, expected, "{group}");
+        }
+    }
+
+    // Transactional ids: likewise.
+    let ids: Vec<String> = (0..10).map(|i| format!("txn-{i}")).collect();
+    let by_id = coordinators(&mut clients[1], 1, &ids);
+    for (id, coordinator) in &by_id {
+        for (index, client) in clients.iter_mut().enumerate() {
+            let init = InitProducerIdRequest::default()
+                .with_transactional_id(Some(TransactionalId(StrBytes::from_string(id.clone()))))
+                .with_transaction_timeout_ms(10_000);
+            let response = client.call(4, &init);
+            if index as i32 + 1 == *coordinator {
+                assert_eq!(
+                    (response.error_code, response.producer_epoch),
+                    (0, 0),
+                    "{id}"
+                );
+            } else {
+                assert_eq!(response.error_code, NOT_COORDINATOR, "{id}");
+            }
+        }
+    }
+
+    // Produce to a partition led elsewhere: NOT_LEADER_OR_FOLLOWER with the leader (KIP-951).
+    let topic = CreatableTopic::default()
+        .with_name(TopicName(StrBytes::from_static_str("hinted")))
+        .with_num_partitions(3)
+        .with_replication_factor(1);
+    let created = clients[0].call(7, &CreateTopicsRequest::default().with_topics(vec![topic]));
+    assert_eq!(created.topics[0].error_code, 0);
+    let leaders = wait_for(TIMEOUT, || leaders_of(&brokers[1], "hinted")).expect("leaders");
+    let (partition, leader) = leaders
+        .iter()
+        .find(|(_, leader)| **leader != 2)
+        .map(|(p, l)| (*p, *l))
+        .expect("a partition broker 2 does not lead");
+    let data = TopicProduceData::default()
+        .with_name(TopicName(StrBytes::from_static_str("hinted")))
+        .with_partition_data(vec![PartitionProduceData::default()
+            .with_index(partition)
+            .with_records(Some(Bytes::from(build_batch(1, 0, b"x"))))]);
+    let request = ProduceRequest::default()
+        .with_acks(-1)
+        .with_timeout_ms(5000)
+        .with_topic_data(vec![data]);
+    let response = clients[1].call(11, &request);
+    let answer = &response.responses[0].partition_responses[0];
+    assert_eq!(answer.error_code, NOT_LEADER_OR_FOLLOWER);
+    assert_eq!(answer.current_leader.leader_id.0, leader);
+    let endpoint = &response.node_endpoints[0];
+    assert_eq!(endpoint.node_id.0, leader);
+    let expected = &brokers[leader as usize - 1].bootstrap;
+    assert_eq!(
+        &format!("{}:{}", endpoint.host.as_str(), endpoint.port),
+        expected
+    );
+    let at_leader = clients[leader as usize - 1].call(11, &request);
+    assert_eq!(at_leader.responses[0].partition_responses[0].error_code, 0);
+}
+
+/// Partition → leader of `topic` from a Metadata request, once every partition has one.
+fn leaders_of(broker: &SpawnedBroker, topic: &str) -> Option<BTreeMap<i32, i32>> {
+    leaders_with_count(broker, topic, 3).filter(|view| view.values().all(|leader| *leader >= 0))
 }

@@ -8,7 +8,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::VersionRange;
 
-use super::{Pending, SupportedApi};
+use super::{txn_coordinator_error, Pending, SupportedApi};
 use crate::broker::Broker;
 
 pub const API: SupportedApi = SupportedApi {
@@ -19,6 +19,10 @@ pub const API: SupportedApi = SupportedApi {
 pub fn handle(broker: &Arc<Broker>, request: AddOffsetsToTxnRequest) -> Pending {
     let broker = Arc::clone(broker);
     Box::pin(async move {
+        if let Some(error) = txn_coordinator_error(&broker, &request.transactional_id) {
+            let response = AddOffsetsToTxnResponse::default().with_error_code(error.code());
+            return Some(ResponseKind::AddOffsetsToTxn(response));
+        }
         let partition = broker
             .txns
             .offsets_partition(&request.group_id, &broker.groups);

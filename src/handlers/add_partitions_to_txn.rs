@@ -13,7 +13,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::VersionRange;
 use kafka_protocol::ResponseError;
 
-use super::{Pending, SupportedApi};
+use super::{txn_coordinator_error, Pending, SupportedApi};
 use crate::broker::Broker;
 
 pub const API: SupportedApi = SupportedApi {
@@ -81,10 +81,13 @@ async fn add(
                 .map(|p| (topic.name.to_string(), *p))
         })
         .collect();
+    let not_coordinator = txn_coordinator_error(broker, transactional_id);
     let known = |topic: &str, partition: i32| {
         broker.partition(topic, partition).is_some() && !Broker::is_internal_topic(topic)
     };
-    let outcome = if wanted
+    let outcome = if not_coordinator.is_some() {
+        not_coordinator
+    } else if wanted
         .iter()
         .all(|(topic, partition)| known(topic, *partition))
     {
@@ -103,7 +106,9 @@ async fn add(
                 .partitions
                 .iter()
                 .map(|&partition| {
-                    let error = if !known(&topic.name, partition) {
+                    let error = if not_coordinator.is_some() {
+                        not_coordinator
+                    } else if !known(&topic.name, partition) {
                         Some(ResponseError::UnknownTopicOrPartition)
                     } else if wanted.iter().any(|(t, p)| !known(t, *p)) {
                         Some(ResponseError::OperationNotAttempted)

@@ -8,7 +8,7 @@ use kafka_protocol::messages::{ApiKey, DeleteGroupsRequest, DeleteGroupsResponse
 use kafka_protocol::protocol::VersionRange;
 use kafka_protocol::ResponseError;
 
-use super::{Pending, SupportedApi};
+use super::{group_coordinator_error, Pending, SupportedApi};
 use crate::broker::Broker;
 
 pub const API: SupportedApi = SupportedApi {
@@ -21,7 +21,10 @@ pub fn handle(broker: &Arc<Broker>, request: DeleteGroupsRequest) -> Pending {
         .groups_names
         .into_iter()
         .map(|group_id| {
-            let appended = broker.groups.delete_group(&group_id);
+            let appended = match group_coordinator_error(broker, &group_id) {
+                Some(error) => Err(error),
+                None => broker.groups.delete_group(&group_id),
+            };
             (group_id, appended)
         })
         .collect();

@@ -8,7 +8,7 @@ use kafka_protocol::messages::{ApiKey, DescribeGroupsRequest, DescribeGroupsResp
 use kafka_protocol::protocol::{StrBytes, VersionRange};
 use kafka_protocol::ResponseError;
 
-use super::{SupportedApi, AUTHORIZED_OPERATIONS_OMITTED};
+use super::{group_coordinator_error, SupportedApi, AUTHORIZED_OPERATIONS_OMITTED};
 use crate::broker::Broker;
 use crate::group::state::GroupState;
 
@@ -36,8 +36,13 @@ pub fn handle(
         .groups
         .into_iter()
         .map(|group_id| {
-            let description = broker.groups.describe(&group_id);
             let described = DescribedGroup::default().with_authorized_operations(operations);
+            if let Some(error) = group_coordinator_error(broker, &group_id) {
+                return described
+                    .with_group_id(group_id)
+                    .with_error_code(error.code());
+            }
+            let description = broker.groups.describe(&group_id);
             if description.state == GroupState::Dead && version >= GROUP_NOT_FOUND_VERSION {
                 let message = format!("Group {} not found.", group_id.as_str());
                 return described

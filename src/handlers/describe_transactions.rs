@@ -11,7 +11,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::{StrBytes, VersionRange};
 use kafka_protocol::ResponseError;
 
-use super::{Pending, SupportedApi};
+use super::{txn_coordinator_error, Pending, SupportedApi};
 use crate::broker::Broker;
 
 pub const API: SupportedApi = SupportedApi {
@@ -27,6 +27,11 @@ pub fn handle(broker: &Arc<Broker>, request: DescribeTransactionsRequest) -> Pen
             .transactional_ids
             .into_iter()
             .map(|id| {
+                if let Some(error) = txn_coordinator_error(&broker, &id) {
+                    return TransactionState::default()
+                        .with_transactional_id(id)
+                        .with_error_code(error.code());
+                }
                 let Some((_, meta)) = all.iter().find(|(known, _)| known.as_str() == id.as_str())
                 else {
                     return TransactionState::default()

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use kafka_protocol::messages::{ApiKey, EndTxnRequest, EndTxnResponse, ResponseKind};
 use kafka_protocol::protocol::VersionRange;
 
-use super::{Pending, SupportedApi};
+use super::{txn_coordinator_error, Pending, SupportedApi};
 use crate::broker::Broker;
 
 /// v5 (KIP-890 transactions v2, epoch bump per transaction) is not implemented.
@@ -18,6 +18,10 @@ pub const API: SupportedApi = SupportedApi {
 pub fn handle(broker: &Arc<Broker>, request: EndTxnRequest) -> Pending {
     let broker = Arc::clone(broker);
     Box::pin(async move {
+        if let Some(error) = txn_coordinator_error(&broker, &request.transactional_id) {
+            let response = EndTxnResponse::default().with_error_code(error.code());
+            return Some(ResponseKind::EndTxn(response));
+        }
         let ended = broker
             .txns
             .end_txn(

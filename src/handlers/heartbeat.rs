@@ -5,7 +5,7 @@ use std::sync::Arc;
 use kafka_protocol::messages::{ApiKey, HeartbeatRequest, HeartbeatResponse};
 use kafka_protocol::protocol::VersionRange;
 
-use super::SupportedApi;
+use super::{group_coordinator_error, SupportedApi};
 use crate::broker::Broker;
 
 pub const API: SupportedApi = SupportedApi {
@@ -14,6 +14,9 @@ pub const API: SupportedApi = SupportedApi {
 };
 
 pub fn handle(broker: &Arc<Broker>, request: HeartbeatRequest) -> HeartbeatResponse {
+    if let Some(error) = group_coordinator_error(broker, &request.group_id) {
+        return HeartbeatResponse::default().with_error_code(error.code());
+    }
     let result = broker.groups.heartbeat(
         &request.group_id,
         &request.member_id,

@@ -9,7 +9,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::VersionRange;
 use kafka_protocol::ResponseError;
 
-use super::{Pending, SupportedApi};
+use super::{txn_coordinator_error, Pending, SupportedApi};
 use crate::broker::Broker;
 
 pub const API: SupportedApi = SupportedApi {
@@ -33,6 +33,13 @@ pub fn handle(broker: &Arc<Broker>, request: InitProducerIdRequest) -> Pending {
     };
     let broker = Arc::clone(broker);
     Box::pin(async move {
+        if let Some(error) = txn_coordinator_error(&broker, &transactional_id) {
+            let response = InitProducerIdResponse::default()
+                .with_error_code(error.code())
+                .with_producer_id(ProducerId(-1))
+                .with_producer_epoch(-1);
+            return Some(ResponseKind::InitProducerId(response));
+        }
         let initialized = broker
             .txns
             .init_producer_id(

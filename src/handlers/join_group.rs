@@ -8,7 +8,7 @@ use kafka_protocol::messages::{ApiKey, JoinGroupRequest, JoinGroupResponse, Resp
 use kafka_protocol::protocol::{StrBytes, VersionRange};
 use kafka_protocol::ResponseError;
 
-use super::{Pending, SupportedApi};
+use super::{group_coordinator_error, Pending, SupportedApi};
 use crate::broker::Broker;
 use crate::group::state::JoinRequest;
 use crate::protocol::RequestContext;
@@ -29,6 +29,13 @@ pub fn handle(
     request: JoinGroupRequest,
 ) -> Pending {
     let version = context.api_version;
+    if let Some(error) = group_coordinator_error(broker, &request.group_id) {
+        let response = JoinGroupResponse::default()
+            .with_error_code(error.code())
+            .with_generation_id(-1)
+            .with_member_id(request.member_id);
+        return Box::pin(std::future::ready(Some(ResponseKind::JoinGroup(response))));
+    }
     let join = JoinRequest {
         member_id: request.member_id.to_string(),
         group_instance_id: request.group_instance_id.map(|id| id.to_string()),

@@ -6,7 +6,7 @@ use kafka_protocol::messages::leave_group_response::MemberResponse;
 use kafka_protocol::messages::{ApiKey, LeaveGroupRequest, LeaveGroupResponse};
 use kafka_protocol::protocol::{StrBytes, VersionRange};
 
-use super::SupportedApi;
+use super::{group_coordinator_error, SupportedApi};
 use crate::broker::Broker;
 
 pub const API: SupportedApi = SupportedApi {
@@ -36,6 +36,9 @@ pub fn handle(
     } else {
         vec![(request.member_id.to_string(), None)]
     };
+    if let Some(error) = group_coordinator_error(broker, &request.group_id) {
+        return LeaveGroupResponse::default().with_error_code(error.code());
+    }
     let results = match broker.groups.leave(&request.group_id, &leaving) {
         Ok(results) => results,
         Err(error) => vec![Err(error); leaving.len()],

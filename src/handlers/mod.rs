@@ -54,6 +54,7 @@ use std::sync::Arc;
 
 use futures::FutureExt;
 use kafka_protocol::messages::{RequestKind, ResponseKind};
+use kafka_protocol::ResponseError;
 
 use crate::broker::Broker;
 use crate::protocol::{self, RequestContext, ResponseFrame, SupportedApi};
@@ -279,6 +280,21 @@ fn dispatch_message(
         )),
         _ => return None,
     })
+}
+
+/// NOT_COORDINATOR unless this broker coordinates `group_id`: the client looks the
+/// coordinator up again (in a cluster it is the leader of the group's partition of
+/// `__consumer_offsets`).
+pub fn group_coordinator_error(broker: &Broker, group_id: &str) -> Option<ResponseError> {
+    (!broker.coordinates(crate::group::OFFSETS_TOPIC, group_id))
+        .then_some(ResponseError::NotCoordinator)
+}
+
+/// NOT_COORDINATOR unless this broker coordinates `transactional_id` (the leader of its
+/// partition of `__transaction_state`).
+pub fn txn_coordinator_error(broker: &Broker, transactional_id: &str) -> Option<ResponseError> {
+    (!broker.coordinates(crate::txn::TRANSACTION_TOPIC, transactional_id))
+        .then_some(ResponseError::NotCoordinator)
 }
 
 /// Kafka's answer to "what may I do here" when no authorizer is configured and the client did

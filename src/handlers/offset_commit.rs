@@ -10,7 +10,7 @@ use kafka_protocol::messages::{ApiKey, OffsetCommitRequest, OffsetCommitResponse
 use kafka_protocol::protocol::VersionRange;
 use kafka_protocol::ResponseError;
 
-use super::{Pending, SupportedApi};
+use super::{group_coordinator_error, Pending, SupportedApi};
 use crate::broker::Broker;
 use crate::group::coordinator::Committer;
 use crate::group::offsets::CommittedOffset;
@@ -27,7 +27,8 @@ pub fn handle(broker: &Arc<Broker>, request: OffsetCommitRequest) -> Pending {
         member_id: request.member_id.to_string(),
         group_instance_id: request.group_instance_id.map(|id| id.to_string()),
     };
-    let group_error = broker.groups.check_commit(&group_id, &committer).err();
+    let group_error = group_coordinator_error(broker, &group_id)
+        .or_else(|| broker.groups.check_commit(&group_id, &committer).err());
     let now = broker.clock.now_ms();
     let image = broker.metadata.image();
     let metadata_max = broker.groups.config().offset_metadata_max_bytes;

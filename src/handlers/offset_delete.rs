@@ -11,7 +11,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::{StrBytes, VersionRange};
 use kafka_protocol::ResponseError;
 
-use super::{Pending, SupportedApi};
+use super::{group_coordinator_error, Pending, SupportedApi};
 use crate::broker::Broker;
 
 pub const API: SupportedApi = SupportedApi {
@@ -20,6 +20,12 @@ pub const API: SupportedApi = SupportedApi {
 };
 
 pub fn handle(broker: &Arc<Broker>, request: OffsetDeleteRequest) -> Pending {
+    if let Some(error) = group_coordinator_error(broker, &request.group_id) {
+        let response = OffsetDeleteResponse::default().with_error_code(error.code());
+        return Box::pin(std::future::ready(Some(ResponseKind::OffsetDelete(
+            response,
+        ))));
+    }
     let image = broker.metadata.image();
     let mut unknown = Vec::new();
     let mut slots = Vec::new();

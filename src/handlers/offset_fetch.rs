@@ -12,7 +12,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::{StrBytes, VersionRange};
 
-use super::SupportedApi;
+use super::{group_coordinator_error, SupportedApi};
 use crate::broker::Broker;
 use crate::group::offsets::CommittedOffset;
 
@@ -33,6 +33,32 @@ pub fn handle(
     request: OffsetFetchRequest,
 ) -> OffsetFetchResponse {
     if version < MULTI_GROUP_VERSION {
+        if let Some(error) = group_coordinator_error(broker, &request.group_id) {
+            // v1 has no group-level error: each asked partition carries it.
+            let topics = request
+                .topics
+                .unwrap_or_default()
+                .into_iter()
+                .map(|topic| {
+                    let partitions = topic
+                        .partition_indexes
+                        .into_iter()
+                        .map(|index| {
+                            OffsetFetchResponsePartition::default()
+                                .with_partition_index(index)
+                                .with_committed_offset(-1)
+                                .with_error_code(error.code())
+                        })
+                        .collect();
+                    OffsetFetchResponseTopic::default()
+                        .with_name(topic.name)
+                        .with_partitions(partitions)
+                })
+                .collect();
+            return OffsetFetchResponse::default()
+                .with_error_code(error.code())
+                .with_topics(topics);
+        }
         let wanted = request.topics.map(|topics| {
             topics
                 .into_iter()
@@ -64,6 +90,11 @@ pub fn handle(
         .groups
         .into_iter()
         .map(|group| {
+            if let Some(error) = group_coordinator_error(broker, &group.group_id) {
+                return OffsetFetchResponseGroup::default()
+                    .with_group_id(group.group_id)
+                    .with_error_code(error.code());
+            }
             let wanted = group.topics.map(|topics| {
                 topics
                     .into_iter()

@@ -6,7 +6,7 @@ use kafka_protocol::messages::{ApiKey, ResponseKind, SyncGroupRequest, SyncGroup
 use kafka_protocol::protocol::{StrBytes, VersionRange};
 use kafka_protocol::ResponseError;
 
-use super::{Pending, SupportedApi};
+use super::{group_coordinator_error, Pending, SupportedApi};
 use crate::broker::Broker;
 use crate::group::state::SyncRequest;
 
@@ -19,6 +19,10 @@ pub const API: SupportedApi = SupportedApi {
 const PROTOCOL_VERSION: i16 = 5;
 
 pub fn handle(broker: &Arc<Broker>, version: i16, request: SyncGroupRequest) -> Pending {
+    if let Some(error) = group_coordinator_error(broker, &request.group_id) {
+        let response = SyncGroupResponse::default().with_error_code(error.code());
+        return Box::pin(std::future::ready(Some(ResponseKind::SyncGroup(response))));
+    }
     let sync = SyncRequest {
         member_id: request.member_id.to_string(),
         generation_id: request.generation_id,

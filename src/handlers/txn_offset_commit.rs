@@ -12,7 +12,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::VersionRange;
 use kafka_protocol::ResponseError;
 
-use super::{Pending, SupportedApi};
+use super::{group_coordinator_error, Pending, SupportedApi};
 use crate::broker::Broker;
 use crate::group::coordinator::Committer;
 use crate::group::offsets::CommittedOffset;
@@ -33,10 +33,12 @@ pub fn handle(broker: &Arc<Broker>, version: i16, request: TxnOffsetCommitReques
         let producer_id = request.producer_id.0;
         let epoch = request.producer_epoch;
         // The group's offsets partition must be part of this producer's open transaction.
-        let mut error = broker
-            .txns
-            .check_write(producer_id, epoch, &partition.0, partition.1)
-            .err();
+        let mut error = group_coordinator_error(&broker, &group_id).or_else(|| {
+            broker
+                .txns
+                .check_write(producer_id, epoch, &partition.0, partition.1)
+                .err()
+        });
         if error.is_none() && version >= MEMBER_CHECK_VERSION && request.generation_id >= 0 {
             let committer = Committer {
                 generation_id: request.generation_id,
