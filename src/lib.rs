@@ -14,6 +14,7 @@ pub mod log;
 pub mod metadata;
 pub mod metrics;
 pub mod open_files;
+pub mod peers;
 pub mod producer_ids;
 pub mod protocol;
 pub mod records;

@@ -98,6 +98,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "metrics",
             "clock",
             "cluster",
+            "peers",
         ],
     ),
     ("metadata", &["config", "log"]),
@@ -109,6 +110,8 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("protocol", &["records", "file_slice"]),
     // The cluster store and membership (etcd, or its in-memory model) know no broker parts.
     ("cluster", &[]),
+    // Connections to the other brokers: Kafka requests out, responses in.
+    ("peers", &[]),
     // Leaves.
     ("records", &[]),
     ("metrics", &[]),

@@ -26,7 +26,8 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::RDKafkaErrorCode;
-use rdkafka::Message;
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::{Message, Offset, TopicPartitionList};
 use spool::records::batch::testing::build_batch;
 
 /// etcd's shortest practical lease; keeps failover waits short.
@@ -370,4 +371,124 @@ fn coordinators_and_leaders_are_where_the_cluster_says_and_nowhere_else() {
 /// Partition → leader of `topic` from a Metadata request, once every partition has one.
 fn leaders_of(broker: &SpawnedBroker, topic: &str) -> Option<BTreeMap<i32, i32>> {
     leaders_with_count(broker, topic, 3).filter(|view| view.values().all(|leader| *leader >= 0))
+}
+
+/// Values of every partition of `topic` a read_committed consumer sees, up to `expected`
+/// records.
+fn read_committed(broker: &SpawnedBroker, topic: &str, expected: usize) -> Vec<String> {
+    let mut config = broker.client_config();
+    config
+        .set("group.id", "committed-reader")
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", "read_committed");
+    let consumer: BaseConsumer = config.create().expect("consumer");
+    let mut assignment = TopicPartitionList::new();
+    for partition in 0..PARTITIONS {
+        assignment
+            .add_partition_offset(topic, partition, Offset::Beginning)
+            .expect("assignment");
+    }
+    consumer.assign(&assignment).expect("assign");
+    let deadline = Instant::now() + TIMEOUT;
+    let mut values = Vec::new();
+    while values.len() < expected {
+        assert!(
+            Instant::now() < deadline,
+            "read {} of {expected} committed records: {values:?}",
+            values.len()
+        );
+        match consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(message)) => values
+                .push(String::from_utf8_lossy(message.payload().unwrap_or_default()).into_owned()),
+            Some(Err(error)) => panic!("consume error: {error}"),
+            None => {}
+        }
+    }
+    values
+}
+
+#[test]
+fn transactions_span_partitions_and_groups_led_by_other_brokers() {
+    let etcd = SpawnedEtcd::start();
+    let brokers = start_cluster(&etcd, "transactions");
+    let mut client = WireClient::connect(&brokers[0].bootstrap);
+    let topic = CreatableTopic::default()
+        .with_name(TopicName(StrBytes::from_static_str("txn-spread")))
+        .with_num_partitions(PARTITIONS)
+        .with_replication_factor(1);
+    let created = client.call(7, &CreateTopicsRequest::default().with_topics(vec![topic]));
+    assert_eq!(created.topics[0].error_code, 0);
+    let leaders = wait_for(TIMEOUT, || leaders(&brokers[2], "txn-spread")).expect("leaders");
+    assert_eq!(
+        leaders.values().collect::<BTreeSet<_>>().len(),
+        3,
+        "{leaders:?}"
+    );
+
+    let mut config = brokers[0].client_config();
+    config
+        .set("transactional.id", "spread-writer")
+        .set("linger.ms", "1");
+    let producer: ThreadedProducer<DefaultProducerContext> = config.create().expect("producer");
+    producer
+        .init_transactions(TIMEOUT)
+        .expect("init_transactions");
+    let send_batch = |prefix: &str| {
+        for i in 0..(PARTITIONS * 5) {
+            let value = format!("{prefix}-{i}");
+            producer
+                .send(
+                    BaseRecord::<str, str>::to("txn-spread")
+                        .partition(i % PARTITIONS)
+                        .payload(&value),
+                )
+                .expect("enqueue");
+        }
+    };
+    // Committed with offsets of a group whose coordinator may be any broker.
+    producer.begin_transaction().expect("begin");
+    send_batch("first");
+    let mut offsets = TopicPartitionList::new();
+    offsets
+        .add_partition_offset("txn-spread", 0, Offset::Offset(7))
+        .expect("offsets");
+    let mut group_config = brokers[1].client_config();
+    group_config.set("group.id", "eos-spread");
+    let group_member: BaseConsumer = group_config.create().expect("consumer");
+    producer
+        .send_offsets_to_transaction(
+            &offsets,
+            &group_member.group_metadata().expect("group metadata"),
+            TIMEOUT,
+        )
+        .expect("send offsets");
+    producer.commit_transaction(TIMEOUT).expect("commit");
+    // Aborted: its markers must reach every partition, or the last stable offsets stay
+    // below it and the third transaction is never readable.
+    producer.begin_transaction().expect("begin");
+    send_batch("aborted");
+    producer.flush(TIMEOUT).expect("flush");
+    producer.abort_transaction(TIMEOUT).expect("abort");
+    producer.begin_transaction().expect("begin");
+    send_batch("third");
+    producer.commit_transaction(TIMEOUT).expect("commit");
+
+    let expected = 2 * (PARTITIONS * 5) as usize;
+    let values = read_committed(&brokers[2], "txn-spread", expected);
+    assert!(
+        values.iter().all(|value| !value.starts_with("aborted")),
+        "{values:?}"
+    );
+    let distinct: BTreeSet<&String> = values.iter().collect();
+    assert_eq!(distinct.len(), expected);
+
+    let mut wanted = TopicPartitionList::new();
+    wanted.add_partition("txn-spread", 0);
+    let committed = group_member
+        .committed_offsets(wanted, TIMEOUT)
+        .expect("committed offsets");
+    let element = committed
+        .find_partition("txn-spread", 0)
+        .expect("partition 0");
+    assert_eq!(element.offset(), Offset::Offset(7));
 }

@@ -23,6 +23,7 @@ use crate::config::BrokerConfig;
 use crate::log::LogManager;
 use crate::metadata::MetadataStore;
 use crate::metadata::{Image, TopicMetadata};
+use crate::peers::Peers;
 use crate::producer_ids::ProducerIds;
 
 /// How long a starting broker waits to see its own registration and the cluster id.
@@ -37,6 +38,8 @@ pub struct ClusterNode {
     membership: Membership,
     /// The newest image whose effects on the metadata and the logs are applied.
     applied: watch::Sender<Arc<ClusterImage>>,
+    /// Connections to the other brokers.
+    pub peers: Arc<Peers>,
 }
 
 /// A live broker as clients reach it.
@@ -52,6 +55,11 @@ impl ClusterNode {
     /// The applied image.
     pub fn image(&self) -> Arc<ClusterImage> {
         Arc::clone(&self.applied.borrow())
+    }
+
+    /// A receiver of every newly applied image.
+    pub fn subscribe_applied(&self) -> watch::Receiver<Arc<ClusterImage>> {
+        self.applied.subscribe()
     }
 
     pub fn membership(&self) -> &Membership {
@@ -159,6 +167,7 @@ impl Broker {
         let node = ClusterNode {
             membership,
             applied: watch::Sender::new(image),
+            peers: Arc::new(Peers::default()),
         };
         // The coordinators replay the internal-topic partitions opened above.
         Self::assemble(config, clock, metadata, logs, producer_ids, Some(node))

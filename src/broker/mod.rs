@@ -4,6 +4,7 @@
 //! the broker's metadata and logs follow it.
 
 mod cluster_node;
+mod markers;
 
 pub use cluster_node::{BrokerEndpoint, ClusterNode};
 
@@ -223,7 +224,15 @@ impl Broker {
         cluster: Option<ClusterNode>,
     ) -> Result<Self, StartupError> {
         let groups = GroupCoordinator::open(config.group, Arc::clone(&clock), Arc::clone(&logs))?;
-        let txns = TxnCoordinator::open(config.txn, Arc::clone(&clock), Arc::clone(&logs))?;
+        let leaders = cluster.as_ref().map(|node| {
+            Arc::new(markers::ClusterLeaders::new(
+                config.node_id,
+                node.subscribe_applied(),
+                Arc::clone(&node.peers),
+            )) as Arc<dyn crate::txn::PartitionLeaders>
+        });
+        let txns =
+            TxnCoordinator::open(config.txn, Arc::clone(&clock), Arc::clone(&logs), leaders)?;
         Ok(Self {
             config,
             metadata,

@@ -82,8 +82,13 @@ async fn add(
         })
         .collect();
     let not_coordinator = txn_coordinator_error(broker, transactional_id);
+    // Partitions led by other brokers get their markers through WriteTxnMarkers.
+    let image = broker.metadata.image();
     let known = |topic: &str, partition: i32| {
-        broker.partition(topic, partition).is_some() && !Broker::is_internal_topic(topic)
+        image
+            .topic(topic)
+            .is_some_and(|meta| (0..meta.partitions).contains(&partition))
+            && !Broker::is_internal_topic(topic)
     };
     let outcome = if not_coordinator.is_some() {
         not_coordinator

@@ -42,6 +42,28 @@ impl WriteState {
 
 type Writable = HashMap<i64, WriteState>;
 
+/// A transaction's COMMIT or ABORT marker for its partitions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Marker {
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    pub commit: bool,
+}
+
+/// Markers go into a partition through its leader.
+pub type MarkersWritten<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), ResponseError>> + Send + 'a>>;
+
+/// The partition leaders of a cluster, for a coordinator whose transactions write to
+/// partitions other brokers lead (a single node has none: it leads everything).
+pub trait PartitionLeaders: Send + Sync + std::fmt::Debug {
+    /// Whether this broker leads `topic`/`partition` now.
+    fn leads_here(&self, topic: &str, partition: i32) -> bool;
+    /// Writes `marker` into `partitions` at their leaders (WriteTxnMarkers), retrying until
+    /// each is written or its topic is gone; an error if that takes too long.
+    fn write_markers(&self, marker: Marker, partitions: Vec<(String, i32)>) -> MarkersWritten<'_>;
+}
+
 /// All transactional ids of this broker.
 #[derive(Debug)]
 pub struct TxnCoordinator {
@@ -51,6 +73,8 @@ pub struct TxnCoordinator {
     /// Serializes transaction operations (each awaits its state write).
     txns: tokio::sync::Mutex<HashMap<String, TxnMetadata>>,
     writable: Mutex<Writable>,
+    /// Where markers for partitions led by other brokers go (`None` on a single node).
+    leaders: Option<Arc<dyn PartitionLeaders>>,
 }
 
 fn storage(error: LogError) -> ResponseError {
@@ -59,11 +83,12 @@ fn storage(error: LogError) -> ResponseError {
 }
 
 impl TxnCoordinator {
-    /// Replays `__transaction_state` (which must be open).
+    /// Replays `__transaction_state` (its partitions that are open here).
     pub fn open(
         config: TxnConfig,
         clock: SharedClock,
         logs: Arc<LogManager>,
+        leaders: Option<Arc<dyn PartitionLeaders>>,
     ) -> Result<Self, LogError> {
         let mut txns = HashMap::new();
         logs.replay_records(TRANSACTION_TOPIC, config.state_partitions, |found| {
@@ -85,6 +110,7 @@ impl TxnCoordinator {
             logs,
             txns: tokio::sync::Mutex::new(txns),
             writable: Mutex::new(writable),
+            leaders,
         })
     }
 
@@ -99,7 +125,8 @@ impl TxnCoordinator {
     /// Whether a transactional batch from `producer_id` at `epoch` may go to `topic`/`partition`.
     /// An older epoch is INVALID_PRODUCER_EPOCH, as Kafka's partition producer state answers
     /// (the abort or commit markers carry the newer epoch); a partition outside the open
-    /// transaction is INVALID_TXN_STATE.
+    /// transaction is INVALID_TXN_STATE. In a cluster, only producers this broker
+    /// coordinates are checked.
     pub fn check_write(
         &self,
         producer_id: i64,
@@ -118,6 +145,9 @@ impl TxnCoordinator {
             {
                 Ok(())
             }
+            // In a cluster another broker may coordinate this producer: its batch is taken
+            // as Kafka took them before KIP-890's verification.
+            None if self.leaders.is_some() => Ok(()),
             _ => Err(ResponseError::InvalidTxnState),
         }
     }
@@ -181,7 +211,11 @@ impl TxnCoordinator {
                     TxnStatus::Ongoing | TxnStatus::PrepareAbort | TxnStatus::PrepareCommit
                 ) {
                     let commit = meta.status == TxnStatus::PrepareCommit;
-                    meta = self.finish(transactional_id, meta, commit, groups).await?;
+                    meta = self
+                        .finish(&mut txns, transactional_id, meta, commit, groups)
+                        .await
+                        // Decided but not yet completed: the client asks again.
+                        .map_err(|_| ResponseError::ConcurrentTransactions)?;
                 }
                 let (producer_id, epoch) = if meta.epoch >= i16::MAX - 1 {
                     (
@@ -287,15 +321,31 @@ impl TxnCoordinator {
             }
             _ => return Err(ResponseError::InvalidTxnState),
         }
-        let done = self.finish(transactional_id, meta, commit, groups).await?;
-        txns.insert(transactional_id.to_owned(), done);
-        Ok(())
+        match self
+            .finish(&mut txns, transactional_id, meta, commit, groups)
+            .await
+        {
+            Ok(_) => Ok(()),
+            // The decision is durable: the timer completes the transaction (as Kafka answers
+            // EndTxn once the decision is written and sends markers after).
+            Err(error)
+                if txns
+                    .get(transactional_id)
+                    .is_some_and(TxnMetadata::is_decided) =>
+            {
+                tracing::warn!(transactional_id, %error, "transaction decided; markers still pending");
+                Ok(())
+            }
+            Err(error) => Err(error),
+        }
     }
 
-    /// Two-phase end: persist the decision, write a marker into every partition (making
-    /// transactional offsets visible on commit), persist completion.
+    /// Two-phase end: persist the decision (in `txns` too, before any marker), write a
+    /// marker into every partition (making transactional offsets visible on commit), persist
+    /// completion. Returns the completed state, which is in `txns` as well.
     async fn finish(
         &self,
+        txns: &mut HashMap<String, TxnMetadata>,
         transactional_id: &str,
         mut meta: TxnMetadata,
         commit: bool,
@@ -308,13 +358,31 @@ impl TxnCoordinator {
         };
         meta.last_update_ms = self.clock.now_ms();
         self.persist(transactional_id, &meta).await?;
+        txns.insert(transactional_id.to_owned(), meta.clone());
+        let marker = Marker {
+            producer_id: meta.producer_id,
+            producer_epoch: meta.epoch,
+            commit,
+        };
+        let mut elsewhere = Vec::new();
         for (topic, partition) in &meta.partitions {
-            let Some(log) = self.logs.partition(topic, *partition) else {
-                continue;
-            };
-            log.write_marker(meta.producer_id, meta.epoch, commit, 0)
-                .await
-                .map_err(storage)?;
+            let leads_here = self
+                .leaders
+                .as_ref()
+                .is_none_or(|leaders| leaders.leads_here(topic, *partition));
+            match self.logs.partition(topic, *partition) {
+                Some(log) if leads_here => {
+                    log.write_marker(marker.producer_id, marker.producer_epoch, commit, 0)
+                        .await
+                        .map_err(storage)?;
+                }
+                // A single node: the topic was deleted since.
+                _ if self.leaders.is_none() => {}
+                _ => elsewhere.push((topic.clone(), *partition)),
+            }
+        }
+        if let Some(leaders) = self.leaders.as_ref().filter(|_| !elsewhere.is_empty()) {
+            leaders.write_markers(marker, elsewhere).await?;
         }
         groups.complete_transaction(meta.producer_id, commit);
         meta.status = if commit {
@@ -325,6 +393,7 @@ impl TxnCoordinator {
         meta.partitions.clear();
         meta.last_update_ms = self.clock.now_ms();
         self.persist(transactional_id, &meta).await?;
+        txns.insert(transactional_id.to_owned(), meta.clone());
         tracing::debug!(transactional_id, commit, "transaction ended");
         Ok(meta)
     }
@@ -354,12 +423,11 @@ impl TxnCoordinator {
             } else {
                 meta
             };
-            match self.finish(&id, fenced, commit, groups).await {
-                Ok(done) => {
+            match self.finish(&mut txns, &id, fenced, commit, groups).await {
+                Ok(_) => {
                     if timed_out {
                         tracing::info!(transactional_id = %id, "aborted a timed-out transaction");
                     }
-                    txns.insert(id, done);
                 }
                 Err(error) => {
                     tracing::error!(transactional_id = %id, %error, "completing a transaction failed")

@@ -5,7 +5,7 @@ pub mod coordinator;
 pub mod record;
 pub mod state;
 
-pub use coordinator::TxnCoordinator;
+pub use coordinator::{Marker, PartitionLeaders, TxnCoordinator};
 
 /// Name of the internal topic holding transaction state.
 pub const TRANSACTION_TOPIC: &str = "__transaction_state";

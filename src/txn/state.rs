@@ -69,6 +69,14 @@ pub struct TxnMetadata {
 }
 
 impl TxnMetadata {
+    /// Whether the transaction's outcome is decided (and durable) but not yet complete.
+    pub fn is_decided(&self) -> bool {
+        matches!(
+            self.status,
+            TxnStatus::PrepareCommit | TxnStatus::PrepareAbort
+        )
+    }
+
     /// Checks that the request comes from the current producer of this id.
     pub fn check_producer(&self, producer_id: i64, epoch: i16) -> Result<(), ResponseError> {
         if producer_id != self.producer_id {
