@@ -20,10 +20,11 @@ use compat_tests::kafka::tool;
 use compat_tests::wire::WireClient;
 use compat_tests::{wait_for, SpawnedBroker};
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
-    CreateTopicsRequest, FindCoordinatorRequest, GroupId, HeartbeatRequest, InitProducerIdRequest,
-    ProduceRequest, TopicName, TransactionalId,
+    CreateTopicsRequest, FetchRequest, FindCoordinatorRequest, GroupId, HeartbeatRequest,
+    InitProducerIdRequest, ProduceRequest, TopicName, TransactionalId,
 };
 use kafka_protocol::protocol::StrBytes;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -391,6 +392,28 @@ fn coordinators_and_leaders_are_where_the_cluster_says_and_nowhere_else() {
     );
     let at_leader = clients[leader as usize - 1].call(11, &request);
     assert_eq!(at_leader.responses[0].partition_responses[0].error_code, 0);
+
+    // Fetch likewise, from v12 (the leader) and v16 (its endpoint).
+    let topic_id = created.topics[0].topic_id;
+    let fetch = FetchRequest::default()
+        .with_max_wait_ms(0)
+        .with_max_bytes(1 << 20)
+        .with_topics(vec![FetchTopic::default()
+            .with_topic_id(topic_id)
+            .with_partitions(vec![FetchPartition::default()
+                .with_partition(partition)
+                .with_partition_max_bytes(1 << 20)])]);
+    let response = clients[1].call(16, &fetch);
+    let answer = &response.responses[0].partitions[0];
+    assert_eq!(answer.error_code, NOT_LEADER_OR_FOLLOWER);
+    assert_eq!(answer.current_leader.leader_id.0, leader);
+    assert_eq!(response.node_endpoints[0].node_id.0, leader);
+    let at_leader = clients[leader as usize - 1].call(16, &fetch);
+    let records = at_leader.responses[0].partitions[0].records.as_ref();
+    assert!(
+        records.is_some_and(|records| !records.is_empty()),
+        "the leader serves it"
+    );
 }
 
 /// Partition → leader of `topic` from a Metadata request, once every partition has one.

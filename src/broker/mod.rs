@@ -334,6 +334,16 @@ impl Broker {
         }
     }
 
+    /// The live brokers among `node_ids`.
+    pub fn endpoints_of(&self, node_ids: &std::collections::BTreeSet<i32>) -> Vec<BrokerEndpoint> {
+        if node_ids.is_empty() {
+            return Vec::new();
+        }
+        let mut endpoints = self.brokers();
+        endpoints.retain(|endpoint| node_ids.contains(&endpoint.node_id));
+        endpoints
+    }
+
     /// The controller's node id (-1 while there is none).
     pub fn controller_id(&self) -> i32 {
         match &self.cluster {

@@ -33,6 +33,18 @@ pub fn for_not_served(not_served: NotServed) -> ResponseError {
     }
 }
 
+/// The current leader and its epoch to name in the answer (KIP-951), when another broker
+/// leads.
+pub fn leader_hint(not_served: NotServed) -> Option<(i32, i32)> {
+    match not_served {
+        NotServed::NotLeader {
+            leader,
+            leader_epoch,
+        } => Some((leader, leader_epoch)),
+        NotServed::Unknown => None,
+    }
+}
+
 /// The Kafka error an invalid produced batch is reported as.
 pub fn for_batch_error(error: &BatchError) -> ResponseError {
     match error {

@@ -9,10 +9,12 @@ use bytes::Bytes;
 use futures::future::select_all;
 use kafka_protocol::messages::fetch_request::FetchTopic;
 use kafka_protocol::messages::fetch_response::{
-    AbortedTransaction, FetchableTopicResponse, PartitionData,
+    AbortedTransaction, FetchableTopicResponse, LeaderIdAndEpoch, NodeEndpoint, PartitionData,
 };
-use kafka_protocol::messages::{ApiKey, FetchRequest, FetchResponse, ProducerId, TopicName};
-use kafka_protocol::protocol::VersionRange;
+use kafka_protocol::messages::{
+    ApiKey, BrokerId, FetchRequest, FetchResponse, ProducerId, TopicName,
+};
+use kafka_protocol::protocol::{StrBytes, VersionRange};
 use kafka_protocol::ResponseError;
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -34,6 +36,10 @@ const TOPIC_ID_VERSION: i16 = 13;
 /// Longest long poll the broker honours, whatever the client asks.
 const MAX_WAIT_CAP: Duration = Duration::from_secs(60);
 const READ_COMMITTED: i8 = 1;
+/// A partition led elsewhere names its leader from v12, and the response how to reach it
+/// from v16 (KIP-951).
+const LEADER_HINT_VERSION: i16 = 12;
+const NODE_ENDPOINTS_VERSION: i16 = 16;
 
 /// A Fetch response and, for each partition in response order, the segment-file range that
 /// holds its records (`None`: the partition's `records` field says it all).
@@ -48,8 +54,12 @@ struct Target {
     fetch_offset: i64,
     partition_max_bytes: i32,
     current_leader_epoch: i32,
-    log: Result<Arc<Partition>, ResponseError>,
+    log: Result<Arc<Partition>, Refusal>,
 }
+
+/// Why a partition is not read: the error, and the current leader and its epoch when
+/// another broker leads (KIP-951).
+type Refusal = (ResponseError, Option<(i32, i32)>);
 
 struct TopicTargets {
     name: TopicName,
@@ -78,9 +88,13 @@ pub async fn handle(broker: Arc<Broker>, version: i16, request: FetchRequest) ->
         .filter_map(|target| target.log.as_ref().ok().map(|log| log.subscribe()))
         .collect();
     loop {
-        let (answer, bytes, has_error) = read_all(&topics, max_bytes, read_committed);
+        let (answer, bytes, has_error) = read_all(&topics, version, max_bytes, read_committed);
         if bytes >= min_bytes || has_error || watchers.is_empty() || Instant::now() >= deadline {
-            return cached(counted(&topics, answer)).await;
+            return cached(counted(
+                &topics,
+                with_leaders(&broker, version, &topics, answer),
+            ))
+            .await;
         }
         let changed = select_all(
             watchers
@@ -91,8 +105,12 @@ pub async fn handle(broker: Arc<Broker>, version: i16, request: FetchRequest) ->
             Ok((Ok(()), _, _)) => continue,
             // A partition was deleted (its sender dropped) or the wait timed out: answer now.
             Ok((Err(_), _, _)) | Err(_) => {
-                let answer = read_all(&topics, max_bytes, read_committed).0;
-                return cached(counted(&topics, answer)).await;
+                let answer = read_all(&topics, version, max_bytes, read_committed).0;
+                return cached(counted(
+                    &topics,
+                    with_leaders(&broker, version, &topics, answer),
+                ))
+                .await;
             }
         }
     }
@@ -119,6 +137,36 @@ async fn cached(answer: Answer) -> Answer {
         Ok(Err(error)) => tracing::warn!(%error, "loading records into the page cache failed"),
         Err(error) => tracing::error!(%error, "loading records into the page cache panicked"),
     }
+    answer
+}
+
+/// Adds how to reach the leaders named in the partitions' hints (KIP-951, v16+).
+fn with_leaders(
+    broker: &Broker,
+    version: i16,
+    topics: &[TopicTargets],
+    mut answer: Answer,
+) -> Answer {
+    if version < NODE_ENDPOINTS_VERSION {
+        return answer;
+    }
+    let leaders: std::collections::BTreeSet<i32> = topics
+        .iter()
+        .flat_map(|topic| &topic.partitions)
+        .filter_map(|target| target.log.as_ref().err()?.1)
+        .map(|(leader, _)| leader)
+        .collect();
+    answer.response.node_endpoints = broker
+        .endpoints_of(&leaders)
+        .into_iter()
+        .map(|endpoint| {
+            NodeEndpoint::default()
+                .with_node_id(BrokerId(endpoint.node_id))
+                .with_host(StrBytes::from_string(endpoint.host))
+                .with_port(i32::from(endpoint.port))
+                .with_rack(endpoint.rack.map(StrBytes::from_string))
+        })
+        .collect();
     answer
 }
 
@@ -181,10 +229,15 @@ fn resolve(broker: &Broker, version: i16, topics: Vec<FetchTopic>) -> Vec<TopicT
                     fetch_offset: partition.fetch_offset,
                     partition_max_bytes: partition.partition_max_bytes,
                     current_leader_epoch: partition.current_leader_epoch,
-                    log: topic.ok_or(unknown).and_then(|topic| {
+                    log: topic.ok_or((unknown, None)).and_then(|topic| {
                         broker
                             .leader_log(&topic.name, partition.partition)
-                            .map_err(errors::for_not_served)
+                            .map_err(|not_served| {
+                                (
+                                    errors::for_not_served(not_served),
+                                    errors::leader_hint(not_served),
+                                )
+                            })
                     }),
                 })
                 .collect();
@@ -201,6 +254,7 @@ fn resolve(broker: &Broker, version: i16, topics: Vec<FetchTopic>) -> Vec<TopicT
 /// partition has an error (which answers the fetch at once, as Kafka does).
 fn read_all(
     topics: &[TopicTargets],
+    version: i16,
     max_bytes: usize,
     read_committed: bool,
 ) -> (Answer, usize, bool) {
@@ -213,7 +267,7 @@ fn read_all(
         for target in &topic.partitions {
             let budget =
                 (target.partition_max_bytes.max(0) as usize).min(max_bytes.saturating_sub(total));
-            let (data, slice) = read_partition(target, budget, total == 0, read_committed);
+            let (data, slice) = read_partition(target, version, budget, total == 0, read_committed);
             has_error |= data.error_code != 0;
             total += slice.as_ref().map_or(0, |slice| slice.len() as usize);
             partitions.push(data);
@@ -233,6 +287,7 @@ fn read_all(
 /// One partition's answer, and the file range of its records when there are any.
 fn read_partition(
     target: &Target,
+    version: i16,
     budget: usize,
     min_one_batch: bool,
     read_committed: bool,
@@ -246,7 +301,20 @@ fn read_partition(
         .with_aborted_transactions(read_committed.then(Vec::new));
     let log = match &target.log {
         Ok(log) => log,
-        Err(error) => return (data.with_error_code(error.code()), None),
+        Err((error, leader)) => {
+            let data = data.with_error_code(error.code());
+            return match leader {
+                Some((leader_id, leader_epoch)) if version >= LEADER_HINT_VERSION => (
+                    data.with_current_leader(
+                        LeaderIdAndEpoch::default()
+                            .with_leader_id(BrokerId(*leader_id))
+                            .with_leader_epoch(*leader_epoch),
+                    ),
+                    None,
+                ),
+                _ => (data, None),
+            };
+        }
     };
     if let Some(error) = check_leader_epoch(target.current_leader_epoch, log.leader_epoch()) {
         return (data.with_error_code(error.code()), None);

@@ -57,15 +57,8 @@ impl Rejection {
     }
 
     fn not_served(not_served: NotServed) -> Self {
-        let leader = match not_served {
-            NotServed::NotLeader {
-                leader,
-                leader_epoch,
-            } => Some((leader, leader_epoch)),
-            NotServed::Unknown => None,
-        };
         Self {
-            leader,
+            leader: errors::leader_hint(not_served),
             ..Self::new(errors::for_not_served(not_served), None)
         }
     }
@@ -169,13 +162,9 @@ fn hinted_leaders(broker: &Broker, topics: &[TopicAppends]) -> Vec<NodeEndpoint>
         .filter_map(|appended| appended.result.as_ref().err()?.leader)
         .map(|(leader, _)| leader)
         .collect();
-    if leaders.is_empty() {
-        return Vec::new();
-    }
     broker
-        .brokers()
+        .endpoints_of(&leaders)
         .into_iter()
-        .filter(|endpoint| leaders.contains(&endpoint.node_id))
         .map(|endpoint| {
             NodeEndpoint::default()
                 .with_node_id(BrokerId(endpoint.node_id))

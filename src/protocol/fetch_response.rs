@@ -18,12 +18,18 @@ const SESSION_VERSION: i16 = 7;
 const PREFERRED_READ_REPLICA_VERSION: i16 = 11;
 const FLEXIBLE_VERSION: i16 = 12;
 const TOPIC_ID_VERSION: i16 = 13;
+/// The response's node endpoints (KIP-951), tagged field 0 from v16.
+const NODE_ENDPOINTS_VERSION: i16 = 16;
+const NODE_ENDPOINTS_TAG: u32 = 0;
+/// A partition's current leader (KIP-951), tagged field 1 of flexible versions.
+const CURRENT_LEADER_TAG: u32 = 1;
 /// Structure bytes per partition are few; this covers a typical response without growing.
 const STRUCTURE_BYTES_HINT: usize = 256;
 
 /// Encodes `response` with each partition's records taken from `records` (one entry per
 /// partition, in response order; `None` keeps the partition's in-memory `records`).
-/// Tagged fields (node endpoints, leader hints) are refused: spool sets none.
+/// Of the tagged fields, the leader hints of KIP-951 (a partition's current leader, the
+/// response's node endpoints) are written; the others are refused: spool sets none.
 pub fn encode(
     context: &RequestContext,
     response: &FetchResponse,
@@ -33,8 +39,11 @@ pub fn encode(
     if !VERSIONS.contains(&version) {
         return Err(format!("Fetch v{version} is not supported"));
     }
-    if !response.node_endpoints.is_empty() || !response.unknown_tagged_fields.is_empty() {
-        return Err("tagged fields in a Fetch response are not supported".into());
+    if !response.unknown_tagged_fields.is_empty() {
+        return Err("unknown tagged fields in a Fetch response are not supported".into());
+    }
+    if !response.node_endpoints.is_empty() && version < NODE_ENDPOINTS_VERSION {
+        return Err(format!("node endpoints set in Fetch v{version}"));
     }
     let mut writer = Writer {
         flexible: version >= FLEXIBLE_VERSION,
@@ -54,7 +63,18 @@ pub fn encode(
     for topic in &response.responses {
         writer.topic(version, topic, &mut records)?;
     }
-    writer.tags();
+    if response.node_endpoints.is_empty() {
+        writer.tags();
+    } else {
+        let mut endpoints = BytesMut::new();
+        put_unsigned_varint(&mut endpoints, response.node_endpoints.len() as u32 + 1);
+        for endpoint in &response.node_endpoints {
+            endpoint
+                .encode(&mut endpoints, version)
+                .map_err(|error| error.to_string())?;
+        }
+        writer.tagged_field(NODE_ENDPOINTS_TAG, &endpoints);
+    }
     writer.finish()
 }
 
@@ -97,11 +117,14 @@ impl Writer {
         slice: Option<&FileSlice>,
     ) -> Result<(), String> {
         if partition.diverging_epoch != Default::default()
-            || partition.current_leader != Default::default()
             || partition.snapshot_id != Default::default()
             || !partition.unknown_tagged_fields.is_empty()
         {
             return Err("tagged fields in a Fetch partition are not supported".into());
+        }
+        let leader_hint = partition.current_leader != Default::default();
+        if leader_hint && !self.flexible {
+            return Err(format!("current leader set in Fetch v{version}"));
         }
         self.out.put_i32(partition.partition_index);
         self.out.put_i16(partition.error_code);
@@ -138,7 +161,16 @@ impl Writer {
             }
             (None, None) => self.null(),
         }
-        self.tags();
+        if leader_hint {
+            let mut leader = BytesMut::new();
+            partition
+                .current_leader
+                .encode(&mut leader, version)
+                .map_err(|error| error.to_string())?;
+            self.tagged_field(CURRENT_LEADER_TAG, &leader);
+        } else {
+            self.tags();
+        }
         Ok(())
     }
 
@@ -178,6 +210,14 @@ impl Writer {
         Ok(())
     }
 
+    /// A tagged-field section holding one field.
+    fn tagged_field(&mut self, tag: u32, data: &[u8]) {
+        put_unsigned_varint(&mut self.out, 1);
+        put_unsigned_varint(&mut self.out, tag);
+        put_unsigned_varint(&mut self.out, data.len() as u32);
+        self.out.put_slice(data);
+    }
+
     /// An empty tagged-field section (flexible versions only).
     fn tags(&mut self) {
         if self.flexible {
@@ -210,7 +250,9 @@ mod tests {
     use std::io::Write;
     use std::sync::Arc;
 
-    use kafka_protocol::messages::fetch_response::AbortedTransaction;
+    use kafka_protocol::messages::fetch_response::{
+        AbortedTransaction, LeaderIdAndEpoch, NodeEndpoint,
+    };
     use kafka_protocol::messages::{ApiKey, BrokerId, ProducerId, ResponseKind, TopicName};
     use kafka_protocol::protocol::StrBytes;
     use proptest::prelude::*;
@@ -226,6 +268,8 @@ mod tests {
         aborted: Option<Vec<(i64, i64)>>,
         records: Option<Vec<u8>>,
         from_file: bool,
+        /// A current-leader hint (flexible versions only).
+        leader: Option<(i32, i32)>,
     }
 
     fn sample() -> impl Strategy<Value = Sample> {
@@ -235,14 +279,16 @@ mod tests {
             proptest::option::of(proptest::collection::vec(any::<(i64, i64)>(), 0..3)),
             proptest::option::of(proptest::collection::vec(any::<u8>(), 0..300)),
             any::<bool>(),
+            proptest::option::of((0i32..100, 0i32..100)),
         )
             .prop_map(
-                |(error_code, high_watermark, aborted, records, from_file)| Sample {
+                |(error_code, high_watermark, aborted, records, from_file, leader)| Sample {
                     error_code,
                     high_watermark,
                     aborted,
                     records,
                     from_file,
+                    leader,
                 },
             )
     }
@@ -266,6 +312,12 @@ mod tests {
             .with_aborted_transactions(aborted)
             .with_preferred_read_replica(BrokerId(if version >= 11 { 3 } else { -1 }))
             .with_records(sample.records.clone().map(Bytes::from))
+            .with_current_leader(match sample.leader {
+                Some((leader_id, leader_epoch)) if version >= 12 => LeaderIdAndEpoch::default()
+                    .with_leader_id(BrokerId(leader_id))
+                    .with_leader_epoch(leader_epoch),
+                _ => LeaderIdAndEpoch::default(),
+            })
     }
 
     proptest! {
@@ -281,7 +333,16 @@ mod tests {
             let mut in_memory = FetchResponse::default()
                 .with_throttle_time_ms(5)
                 .with_error_code(if version >= 7 { 1 } else { 0 })
-                .with_session_id(if version >= 7 { 9 } else { 0 });
+                .with_session_id(if version >= 7 { 9 } else { 0 })
+                .with_node_endpoints(if version >= 16 && topics.len() % 2 == 1 {
+                    vec![NodeEndpoint::default()
+                        .with_node_id(BrokerId(2))
+                        .with_host(StrBytes::from_static_str("127.0.0.2"))
+                        .with_port(9093)
+                        .with_rack(Some(StrBytes::from_static_str("rack-b")))]
+                } else {
+                    Vec::new()
+                });
             for (t, samples) in topics.iter().enumerate() {
                 let mut partitions = Vec::new();
                 for (p, sample) in samples.iter().enumerate() {
