@@ -61,7 +61,7 @@ fn delete(broker: &Broker, request: &DeleteRecordsRequest) -> Vec<DeleteRecordsT
                             Err(not_served) => Err(errors::for_not_served(not_served)),
                             Ok(log) => {
                                 let offset = match partition.offset {
-                                    HIGH_WATERMARK => log.log_end_offset(),
+                                    HIGH_WATERMARK => log.high_watermark(),
                                     offset => offset,
                                 };
                                 log.delete_records_before(offset).map_err(|error| match error {

@@ -104,7 +104,7 @@ fn lookup(
     };
     match partition.timestamp {
         LATEST if read_committed => Ok((log.last_stable_offset(), -1)),
-        LATEST => Ok((log.log_end_offset(), -1)),
+        LATEST => Ok((log.high_watermark(), -1)),
         EARLIEST => Ok((log.log_start_offset(), -1)),
         MAX_TIMESTAMP => {
             requires(7)?;

@@ -54,6 +54,14 @@ impl LeaderEpochs {
         self.entries.len() != before
     }
 
+    /// Forgets epochs that began at or after `offset`: a follower truncated its log there,
+    /// so they hold nothing (Kafka's `truncateFromEnd`).
+    pub fn truncate_from(&mut self, offset: i64) -> bool {
+        let before = self.entries.len();
+        self.entries.retain(|(_, start)| *start < offset);
+        self.entries.len() != before
+    }
+
     /// Kafka's `endOffsetFor`: the largest epoch not after `requested` and the offset where
     /// the next epoch begins (the log end for the latest one); undefined for an undefined or
     /// future epoch.

@@ -96,4 +96,6 @@ pub enum LogError {
     Producer(#[from] producer_state::ProducerError),
     #[error("the partition stopped taking writes after an fsync failure; restart the broker")]
     Offline,
+    #[error("a replicated batch starts at offset {found}, not at the log end {expected}")]
+    NotContiguous { expected: i64, found: i64 },
 }

@@ -9,8 +9,21 @@ use super::{AppendInfo, LogState, Partition};
 use crate::log::producer_state::{ProducerBatch, SequenceCheck};
 use crate::log::segment::Segment;
 use crate::log::{LogError, TimestampType};
+use crate::records::batch::BATCH_HEADER_BYTES;
 use crate::records::control;
 use crate::records::{stamped_header, AppendStamp, BatchView};
+
+/// The idempotent producer's batch in `batch`: sequences are checked for client batches;
+/// markers and the coordinators' own transactional batches carry no sequence.
+pub(super) fn producer_batch(batch: &BatchView<'_>) -> Option<ProducerBatch> {
+    let sequenced = batch.producer_id() >= 0 && !batch.is_control() && batch.base_sequence() >= 0;
+    sequenced.then(|| ProducerBatch {
+        producer_id: batch.producer_id(),
+        epoch: batch.producer_epoch(),
+        first_sequence: batch.base_sequence(),
+        record_count: batch.records_count(),
+    })
+}
 
 impl Partition {
     /// Validated-elsewhere batch in, offsets assigned under the append lock, bytes written.
@@ -30,16 +43,7 @@ impl Partition {
         }
         let log_append_time =
             (config.timestamp_type == TimestampType::LogAppendTime).then_some(now);
-        // Sequences are checked for client batches; markers and the coordinators' own
-        // transactional batches carry no sequence.
-        let sequenced =
-            batch.producer_id() >= 0 && !batch.is_control() && batch.base_sequence() >= 0;
-        let producer = sequenced.then(|| ProducerBatch {
-            producer_id: batch.producer_id(),
-            epoch: batch.producer_epoch(),
-            first_sequence: batch.base_sequence(),
-            record_count: batch.records_count(),
-        });
+        let producer = producer_batch(batch);
         if let Some(producer) = &producer {
             if let SequenceCheck::Duplicate(original) = state.producers.check(producer)? {
                 // A retry of a batch already appended: answer with where it went.
@@ -63,30 +67,17 @@ impl Partition {
             },
         );
         let max_timestamp = log_append_time.unwrap_or_else(|| batch.max_timestamp());
-        let active = state.segments.len() - 1;
-        state.segments[active].append(&header, batch, last_offset, max_timestamp)?;
-        state.records_since_flush += batch.records_count() as u64;
-        if let Some(producer) = &producer {
-            state
-                .producers
-                .record(producer, base_offset, last_offset, max_timestamp);
-        }
-        if batch.is_transactional() {
-            match batch
-                .is_control()
-                .then(|| control::marker_kind(batch.bytes()))
-                .flatten()
-            {
-                Some(commit) => state
-                    .txns
-                    .on_marker(batch.producer_id(), commit, base_offset),
-                None if !batch.is_control() => state.txns.on_data(batch.producer_id(), base_offset),
-                None => {}
-            }
-        }
+        Self::write_batch(
+            &mut state,
+            &header,
+            batch,
+            base_offset,
+            max_timestamp,
+            producer.as_ref(),
+        )?;
         let log_start_offset = state.log_start_offset();
+        self.publish_end(&mut state);
         drop(state);
-        self.end_offset.send_replace(last_offset + 1);
         Ok(AppendInfo {
             base_offset,
             last_offset,
@@ -129,7 +120,42 @@ impl Partition {
         Ok(marker)
     }
 
-    fn roll_if_needed(
+    /// Writes a stamped batch at the log end and keeps the producer and transaction state
+    /// in step with it: the part of an append a leader and a follower share.
+    pub(super) fn write_batch(
+        state: &mut LogState,
+        header: &[u8; BATCH_HEADER_BYTES],
+        batch: &BatchView<'_>,
+        base_offset: i64,
+        max_timestamp: i64,
+        producer: Option<&ProducerBatch>,
+    ) -> Result<(), LogError> {
+        let last_offset = base_offset + i64::from(batch.last_offset_delta());
+        let active = state.segments.len() - 1;
+        state.segments[active].append(header, batch, last_offset, max_timestamp)?;
+        state.records_since_flush += batch.records_count() as u64;
+        if let Some(producer) = producer {
+            state
+                .producers
+                .record(producer, base_offset, last_offset, max_timestamp);
+        }
+        if batch.is_transactional() {
+            match batch
+                .is_control()
+                .then(|| control::marker_kind(batch.bytes()))
+                .flatten()
+            {
+                Some(commit) => state
+                    .txns
+                    .on_marker(batch.producer_id(), commit, base_offset),
+                None if !batch.is_control() => state.txns.on_data(batch.producer_id(), base_offset),
+                None => {}
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn roll_if_needed(
         &self,
         state: &mut LogState,
         batch_size: u64,

@@ -7,6 +7,8 @@
 //! - `producers.rs`: idempotent producers and open transactions as the partition reports them
 //! - `log_start.rs`: DeleteRecords and retention, which move the log start offset
 //! - `compaction.rs`: one compaction pass and its crash-safe segment swap
+//! - `replica.rs`: the replicated side: the high watermark, a follower's appends of the
+//!   leader's batches, and truncation to where a follower's log diverged
 
 mod append;
 mod compaction;
@@ -15,6 +17,7 @@ mod log_start;
 mod producers;
 mod read;
 mod recovery;
+mod replica;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -93,6 +96,9 @@ struct LogState {
     log_start_offset: i64,
     /// Leader epochs and where each began (`leader-epoch-checkpoint`).
     epochs: LeaderEpochs,
+    /// The first offset not known to be on every in-sync replica: consumers read below it.
+    /// The log end while the partition is not replicated.
+    high_watermark: i64,
 }
 
 impl LogState {
@@ -126,8 +132,10 @@ pub struct Partition {
     leader_epoch: AtomicI32,
     clock: SharedClock,
     state: Mutex<LogState>,
-    /// Log end offset (= high watermark on a single node); fetchers wait on changes.
+    /// The high watermark (the log end unless replicated); fetchers wait on changes.
     end_offset: watch::Sender<i64>,
+    /// Whether other replicas decide the high watermark ([`Partition::set_replicated`]).
+    replicated: AtomicBool,
     /// Every offset below this is fsynced.
     durable_offset: AtomicI64,
     /// Held by the one task running an fsync; waiters queue here and usually find their
@@ -205,6 +213,11 @@ impl Partition {
 
     pub fn log_end_offset(&self) -> i64 {
         self.lock().log_end_offset()
+    }
+
+    /// The first offset consumers may not read yet (the log end unless replicated).
+    pub fn high_watermark(&self) -> i64 {
+        self.lock().high_watermark
     }
 
     pub fn log_start_offset(&self) -> i64 {

@@ -21,14 +21,16 @@ impl Partition {
         isolation: Isolation,
     ) -> Result<ReadResult<Option<FileSlice>>, LogError> {
         let state = self.lock();
-        let high_watermark = state.log_end_offset();
+        let high_watermark = state.high_watermark;
         let last_stable_offset = state.txns.last_stable_offset(high_watermark);
         let log_start_offset = state.log_start_offset();
-        if offset < log_start_offset || offset > high_watermark {
+        // Offsets between the high watermark and the log end exist, but are not readable yet.
+        let log_end_offset = state.log_end_offset();
+        if offset < log_start_offset || offset > log_end_offset {
             return Err(LogError::OffsetOutOfRange {
                 offset,
                 log_start_offset,
-                log_end_offset: high_watermark,
+                log_end_offset,
             });
         }
         let upper = match isolation {

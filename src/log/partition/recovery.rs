@@ -101,6 +101,7 @@ impl Partition {
             txns,
             log_start_offset,
             epochs,
+            high_watermark: log_end_offset,
         };
         Ok(Self {
             topic: topic.to_owned(),
@@ -110,6 +111,7 @@ impl Partition {
             clock,
             state: Mutex::new(state),
             end_offset: watch::Sender::new(log_end_offset),
+            replicated: AtomicBool::new(false),
             durable_offset: AtomicI64::new(log_end_offset),
             flush_lock: tokio::sync::Mutex::new(()),
             closed_segments_lock: Mutex::new(()),

@@ -1,0 +1,280 @@
+//! The replicated side of a partition: the high watermark (which other replicas decide once
+//! the partition is replicated), a follower's appends of the batches its leader wrote
+//! (offsets, leader epochs and timestamps kept), and truncation to the offset where a
+//! follower's log diverged from its new leader's (KIP-101, KIP-279).
+
+use std::fs;
+use std::sync::atomic::Ordering;
+
+use super::append::producer_batch;
+use super::{AppendInfo, LogState, Partition};
+use crate::log::segment::{self, Segment};
+use crate::log::{checkpoint, LogError};
+use crate::records::batch::BATCH_HEADER_BYTES;
+use crate::records::BatchView;
+
+use super::producers::load_producer_states;
+
+impl Partition {
+    /// Publishes the log end as the high watermark unless the partition is replicated, and
+    /// wakes fetchers waiting for it to move.
+    pub(super) fn publish_end(&self, state: &mut LogState) {
+        if !self.replicated.load(Ordering::Acquire) {
+            state.high_watermark = state.log_end_offset();
+        }
+        self.end_offset.send_replace(state.high_watermark);
+    }
+
+    /// Hands the high watermark to the replicas (`true`: it moves only by
+    /// [`Partition::set_high_watermark`]) or back to the log end (`false`).
+    pub fn set_replicated(&self, replicated: bool) {
+        let mut state = self.lock();
+        self.replicated.store(replicated, Ordering::Release);
+        self.publish_end(&mut state);
+    }
+
+    /// Moves the high watermark (a leader from its in-sync replicas' log ends, a follower
+    /// from its leader's answers); never past the log end.
+    pub fn set_high_watermark(&self, offset: i64) {
+        let mut state = self.lock();
+        state.high_watermark = offset.clamp(state.log_start_offset(), state.log_end_offset());
+        self.end_offset.send_replace(state.high_watermark);
+    }
+
+    /// A follower's append of a batch its leader wrote: it must start at this log's end, and
+    /// goes in unchanged (offsets, leader epoch, timestamps). A newer leader epoch in it
+    /// begins at its base offset in the leader-epoch checkpoint.
+    pub fn append_replicated(&self, batch: &BatchView<'_>) -> Result<AppendInfo, LogError> {
+        if self.sync_failed.load(Ordering::Acquire) {
+            return Err(LogError::Offline);
+        }
+        let now = self.clock.now_ms();
+        let mut state = self.lock();
+        let log_end_offset = state.log_end_offset();
+        let base_offset = batch.base_offset();
+        if base_offset != log_end_offset {
+            return Err(LogError::NotContiguous {
+                expected: log_end_offset,
+                found: base_offset,
+            });
+        }
+        let epoch = batch.partition_leader_epoch();
+        if state.epochs.latest().is_none_or(|latest| epoch > latest) {
+            let mut epochs = state.epochs.clone();
+            epochs.assign(epoch, base_offset);
+            checkpoint::write_leader_epochs(&self.dir, epochs.entries())?;
+            state.epochs = epochs;
+            self.leader_epoch.store(epoch, Ordering::Release);
+        }
+        self.roll_if_needed(&mut state, batch.size() as u64, now)?;
+        let producer = producer_batch(batch);
+        let mut header = [0u8; BATCH_HEADER_BYTES];
+        header.copy_from_slice(&batch.bytes()[..BATCH_HEADER_BYTES]);
+        Self::write_batch(
+            &mut state,
+            &header,
+            batch,
+            base_offset,
+            batch.max_timestamp(),
+            producer.as_ref(),
+        )?;
+        self.publish_end(&mut state);
+        Ok(AppendInfo {
+            base_offset,
+            last_offset: base_offset + i64::from(batch.last_offset_delta()),
+            log_append_time_ms: -1,
+            log_start_offset: state.log_start_offset(),
+        })
+    }
+
+    /// Removes every batch from the one holding `offset` on (a follower's divergence from
+    /// its leader); the log then ends at that batch's base offset, at most `offset`. Leader
+    /// epochs that began there or later go too, and producer and transaction state is
+    /// rebuilt from what remains.
+    pub fn truncate_to(&self, offset: i64) -> Result<i64, LogError> {
+        let _closed = self
+            .closed_segments_lock
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let now = self.clock.now_ms();
+        let mut state = self.lock();
+        if offset >= state.log_end_offset() {
+            return Ok(state.log_end_offset());
+        }
+        let offset = offset.max(state.log_start_offset());
+        // Segments wholly at or after the offset go (the first one stays, emptied).
+        while state.segments.len() > 1 && state.active().base_offset() >= offset {
+            if let Some(removed) = state.segments.pop() {
+                segment::remove_files(&self.dir, removed.base_offset())?;
+            }
+        }
+        let interval = state.config.index_interval_bytes;
+        let active = state.segments.len() - 1;
+        let position = match state.segments[active].locate(offset)? {
+            Some(location) => location.position,
+            None => state.segments[active].size(),
+        };
+        let base = state.segments[active].base_offset();
+        let path = state.segments[active].log_path().to_owned();
+        fs::OpenOptions::new()
+            .write(true)
+            .open(&path)?
+            .set_len(position)?;
+        // Reopened with recovery: the indexes are rebuilt from what is left.
+        let (segment, _) = Segment::open(&self.dir, base, interval, true, now)?;
+        state.segments[active] = segment;
+        state.rolled_unsynced.clear();
+        let log_end_offset = state.log_end_offset();
+        let snapshot = load_producer_states(&self.dir, &state.segments)?;
+        state.producers = snapshot.states;
+        state.txns = snapshot.txns;
+        let mut epochs = state.epochs.clone();
+        if epochs.truncate_from(log_end_offset) {
+            checkpoint::write_leader_epochs(&self.dir, epochs.entries())?;
+        }
+        state.epochs = epochs;
+        self.leader_epoch
+            .store(state.epochs.latest().unwrap_or_default(), Ordering::Release);
+        state.recovery_point = state.recovery_point.min(log_end_offset);
+        checkpoint::write_recovery_point(&self.dir, state.recovery_point)?;
+        self.durable_offset
+            .fetch_min(log_end_offset, Ordering::AcqRel);
+        state.high_watermark = state.high_watermark.min(log_end_offset);
+        self.publish_end(&mut state);
+        tracing::info!(topic = %self.topic, partition = self.index, log_end_offset, "truncated to where the leader's log diverges");
+        Ok(log_end_offset)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{append, open, test_config};
+    use crate::log::{Isolation, LogConfig};
+    use crate::records::BatchView;
+    use proptest::prelude::*;
+
+    /// Every batch of `log` from `from` on, as the leader's log holds them.
+    fn batches(log: &super::Partition, from: i64) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        let mut offset = from;
+        while offset < log.log_end_offset() {
+            let read = log
+                .read(offset, 1 << 20, true, Isolation::ReadUncommitted)
+                .unwrap();
+            let mut rest: &[u8] = &read.records;
+            while !rest.is_empty() {
+                let size = crate::records::batch_size(rest).unwrap();
+                let view = BatchView::parse(&rest[..size]).unwrap();
+                offset = view.base_offset() + i64::from(view.last_offset_delta()) + 1;
+                out.push(rest[..size].to_vec());
+                rest = &rest[size..];
+            }
+        }
+        out
+    }
+
+    fn small_segments() -> LogConfig {
+        LogConfig {
+            segment_bytes: 400,
+            ..test_config()
+        }
+    }
+
+    #[test]
+    fn the_high_watermark_bounds_reads_once_replicated() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = open(dir.path(), test_config(), false);
+        append(&log, 2, 0);
+        log.set_replicated(true);
+        append(&log, 3, 1);
+        assert_eq!((log.high_watermark(), log.log_end_offset()), (2, 5));
+        let read = log
+            .read(2, 1 << 20, true, Isolation::ReadUncommitted)
+            .unwrap();
+        assert!(read.records.is_empty() && read.high_watermark == 2);
+        log.set_high_watermark(9);
+        assert_eq!(log.high_watermark(), 5, "never past the log end");
+        log.set_replicated(false);
+        append(&log, 1, 2);
+        assert_eq!(log.high_watermark(), 6);
+    }
+
+    #[test]
+    fn replicated_batches_keep_offsets_and_epochs_and_must_be_contiguous() {
+        let leader_dir = tempfile::tempdir().unwrap();
+        let follower_dir = tempfile::tempdir().unwrap();
+        let leader = open(leader_dir.path(), test_config(), false);
+        append(&leader, 2, 0);
+        leader.begin_leader_epoch(3).unwrap();
+        append(&leader, 4, 1);
+        let follower = open(follower_dir.path(), test_config(), false);
+        let all = batches(&leader, 0);
+        let second = BatchView::parse(&all[1]).unwrap();
+        assert!(matches!(
+            follower.append_replicated(&second),
+            Err(crate::log::LogError::NotContiguous {
+                expected: 0,
+                found: 2
+            })
+        ));
+        for batch in &all {
+            follower
+                .append_replicated(&BatchView::parse(batch).unwrap())
+                .unwrap();
+        }
+        assert_eq!(batches(&follower, 0), all);
+        assert_eq!(follower.leader_epoch(), 3);
+        assert_eq!(follower.end_offset_for_epoch(0), (0, 2));
+        assert_eq!(follower.end_offset_for_epoch(3), (3, 6));
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+        /// A follower that took a deposed leader's batches truncates to where the new
+        /// leader's log diverges and then replicates it: both logs end up byte-identical,
+        /// with the same epochs, across segment rolls and reopen.
+        #[test]
+        fn truncation_then_replication_converges_on_the_leaders_log(
+            common in 1usize..6,
+            stale in 1usize..6,
+            fresh in 0usize..6,
+        ) {
+            let leader_dir = tempfile::tempdir().unwrap();
+            let follower_dir = tempfile::tempdir().unwrap();
+            let leader = open(leader_dir.path(), small_segments(), false);
+            let follower = open(follower_dir.path(), small_segments(), false);
+            for i in 0..common {
+                append(&leader, 2, i as i64);
+            }
+            for batch in batches(&leader, 0) {
+                follower.append_replicated(&BatchView::parse(&batch).unwrap()).unwrap();
+            }
+            // The follower, leading at epoch 1 for a while, writes batches nobody else has.
+            follower.begin_leader_epoch(1).unwrap();
+            for i in 0..stale {
+                append(&follower, 1, 100 + i as i64);
+            }
+            // The old leader leads again at epoch 2 and writes on.
+            leader.begin_leader_epoch(2).unwrap();
+            for i in 0..fresh {
+                append(&leader, 3, 50 + i as i64);
+            }
+            // The follower asks where its epoch 1 ends in the leader's log: it never began
+            // there, so the leader's answer is the start of its next epoch.
+            let (_, diverges_at) = leader.end_offset_for_epoch(follower.leader_epoch());
+            let end = follower.truncate_to(diverges_at).unwrap();
+            prop_assert_eq!(end, diverges_at);
+            for batch in batches(&leader, end) {
+                follower.append_replicated(&BatchView::parse(&batch).unwrap()).unwrap();
+            }
+            prop_assert_eq!(batches(&follower, 0), batches(&leader, 0));
+            // Epoch 2 reaches the follower with its first batch.
+            let epoch = if fresh > 0 { 2 } else { 0 };
+            prop_assert_eq!(follower.leader_epoch(), epoch);
+            drop(follower);
+            let reopened = open(follower_dir.path(), small_segments(), true);
+            prop_assert_eq!(batches(&reopened, 0), batches(&leader, 0));
+            prop_assert_eq!(reopened.end_offset_for_epoch(0), (0, diverges_at));
+        }
+    }
+}
