@@ -18,5 +18,6 @@ pub mod peers;
 pub mod producer_ids;
 pub mod protocol;
 pub mod records;
+pub mod replication;
 pub mod server;
 pub mod txn;

@@ -112,6 +112,8 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("cluster", &[]),
     // Connections to the other brokers: Kafka requests out, responses in.
     ("peers", &[]),
+    // Replication's decisions, pure so far.
+    ("replication", &[]),
     // Leaves.
     ("records", &[]),
     ("metrics", &[]),
