@@ -225,6 +225,8 @@ fn apply_image(
     metadata.install(metadata_image(after))?;
     let changes = local_changes(before, after, node_id);
     for replica in &changes.removed {
+        // A partition whose state is missing for a moment (the controller recreates it) is
+        // still assigned here: its log stays.
         let still_here = after.topics.get(&replica.topic).is_some_and(|topic| {
             topic.id == replica.topic_id
                 && topic

@@ -15,7 +15,7 @@ use kafka_protocol::ResponseError;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::cluster::ClusterImage;
+use crate::cluster::{ClusterImage, NO_LEADER};
 use crate::peers::Peers;
 use crate::txn::coordinator::MarkersWritten;
 use crate::txn::{Marker, PartitionLeaders};
@@ -50,19 +50,6 @@ impl ClusterLeaders {
     }
 }
 
-/// The leader of `topic`/`partition` in `image`; `None` if the partition does not exist.
-fn leader_of(image: &ClusterImage, topic: &str, partition: i32) -> Option<i32> {
-    let record = image.topics.get(topic)?;
-    if usize::try_from(partition).ok()? >= record.replicas.len() {
-        return None;
-    }
-    Some(
-        image
-            .partition(record, partition)
-            .map_or(-1, |current| current.state.leader),
-    )
-}
-
 fn request(marker: Marker, partitions: &[(String, i32)]) -> WriteTxnMarkersRequest {
     let mut topics: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
     for (topic, partition) in partitions {
@@ -85,7 +72,7 @@ fn request(marker: Marker, partitions: &[(String, i32)]) -> WriteTxnMarkersReque
 
 impl PartitionLeaders for ClusterLeaders {
     fn leads_here(&self, topic: &str, partition: i32) -> bool {
-        leader_of(&self.applied.borrow(), topic, partition) == Some(self.node_id)
+        self.applied.borrow().leader(topic, partition) == Some(self.node_id)
     }
 
     fn write_markers(&self, marker: Marker, partitions: Vec<(String, i32)>) -> MarkersWritten<'_> {
@@ -95,10 +82,12 @@ impl PartitionLeaders for ClusterLeaders {
             loop {
                 let image = Arc::clone(&self.applied.borrow());
                 // A deleted partition needs no marker.
-                pending.retain(|(topic, partition)| leader_of(&image, topic, *partition).is_some());
+                pending.retain(|(topic, partition)| image.leader(topic, *partition).is_some());
                 let mut by_leader: BTreeMap<i32, Vec<(String, i32)>> = BTreeMap::new();
                 for (topic, partition) in &pending {
-                    if let Some(leader) = leader_of(&image, topic, *partition).filter(|l| *l >= 0) {
+                    if let Some(leader) =
+                        image.leader(topic, *partition).filter(|l| *l != NO_LEADER)
+                    {
                         by_leader
                             .entry(leader)
                             .or_default()

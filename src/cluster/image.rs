@@ -191,6 +191,17 @@ impl ClusterImage {
         self.partitions.get(&(topic.id, partition))
     }
 
+    /// The leader of partition `partition` of the topic named `topic` ([`NO_LEADER`] while
+    /// it has none); `None` if there is no such partition.
+    pub fn leader(&self, topic: &str, partition: i32) -> Option<i32> {
+        let record = self.topics.get(topic)?;
+        record.replicas.get(usize::try_from(partition).ok()?)?;
+        Some(
+            self.partition(record, partition)
+                .map_or(NO_LEADER, |current| current.state.leader),
+        )
+    }
+
     pub fn from_snapshot(keys: &Keys, snapshot: &Snapshot) -> Self {
         let mut image = Self::default();
         for entry in &snapshot.entries {

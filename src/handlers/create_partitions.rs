@@ -27,37 +27,36 @@ pub async fn handle(
     }
     let mut results = Vec::with_capacity(request.topics.len());
     for topic in &request.topics {
-        results.push({
-            let outcome = if name_counts.get(topic.name.as_str()).copied().unwrap_or(0) > 1 {
-                Err(TopicError::InvalidRequest(format!(
-                    "Duplicate topic name {} in the request.",
-                    topic.name.as_str()
-                )))
-            } else {
-                let assignments: Option<Vec<Vec<i32>>> = topic.assignments.as_ref().map(|all| {
-                    all.iter()
-                        .map(|assignment| assignment.broker_ids.iter().map(|id| id.0).collect())
-                        .collect()
-                });
-                broker.add_partitions(
+        let outcome = if name_counts.get(topic.name.as_str()).copied().unwrap_or(0) > 1 {
+            Err(TopicError::InvalidRequest(format!(
+                "Duplicate topic name {} in the request.",
+                topic.name.as_str()
+            )))
+        } else {
+            let assignments: Option<Vec<Vec<i32>>> = topic.assignments.as_ref().map(|all| {
+                all.iter()
+                    .map(|assignment| assignment.broker_ids.iter().map(|id| id.0).collect())
+                    .collect()
+            });
+            broker
+                .add_partitions(
                     &topic.name,
                     topic.count,
                     assignments.as_deref(),
                     request.validate_only,
                 )
                 .await
-            };
-            let result = CreatePartitionsTopicResult::default().with_name(topic.name.clone());
-            match outcome {
-                Ok(()) => result,
-                Err(error) => {
-                    if let TopicError::Storage(_) = error {
-                        tracing::error!(topic = %topic.name.as_str(), %error, "adding partitions failed");
-                    }
-                    result
-                        .with_error_code(errors::for_topic_error(&error).code())
-                        .with_error_message(Some(StrBytes::from_string(error.to_string())))
+        };
+        let result = CreatePartitionsTopicResult::default().with_name(topic.name.clone());
+        results.push(match outcome {
+            Ok(()) => result,
+            Err(error) => {
+                if let TopicError::Storage(_) = error {
+                    tracing::error!(topic = %topic.name.as_str(), %error, "adding partitions failed");
                 }
+                result
+                    .with_error_code(errors::for_topic_error(&error).code())
+                    .with_error_message(Some(StrBytes::from_string(error.to_string())))
             }
         });
     }

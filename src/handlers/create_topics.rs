@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::create_topics_response::{
     CreatableTopicConfigs, CreatableTopicResult,
 };
@@ -27,60 +28,67 @@ pub async fn handle(broker: Arc<Broker>, request: CreateTopicsRequest) -> Create
     }
     let mut results = Vec::with_capacity(request.topics.len());
     for topic in request.topics {
-        results.push({
-            let result = CreatableTopicResult::default()
-                .with_name(topic.name.clone())
-                .with_num_partitions(-1)
-                .with_replication_factor(-1);
-            if name_counts.get(&topic.name.0).copied().unwrap_or(0) > 1 {
-                let error = TopicError::InvalidRequest(format!(
-                    "Duplicate topic name {} in the request.",
-                    topic.name.as_str()
-                ));
-                results.push(failed(result, &error));
-                continue;
-            }
-            let new_topic = NewTopic {
-                name: topic.name.to_string(),
-                num_partitions: topic.num_partitions,
-                replication_factor: topic.replication_factor,
-                assignments: topic
-                    .assignments
-                    .iter()
-                    .map(|assignment| assignment.broker_ids.iter().map(|id| id.0).collect())
-                    .collect(),
-                configs: topic
-                    .configs
-                    .iter()
-                    .map(|config| {
-                        (
-                            config.name.to_string(),
-                            config.value.as_ref().map(|v| v.to_string()),
-                        )
-                    })
-                    .collect(),
-            };
-            let planned = broker.plan_topic(&new_topic);
-            let outcome = match planned {
-                Ok(plan) if request.validate_only => Ok((plan, None)),
-                Ok(plan) => broker
-                    .create_topic(plan.clone())
-                    .await
-                    .map(|created| (plan, Some(created.id))),
-                Err(error) => Err(error),
-            };
-            match outcome {
-                Ok((plan, topic_id)) => describe(&broker, result, &plan, topic_id),
-                Err(error) => {
-                    if let TopicError::Storage(_) = error {
-                        tracing::error!(topic = %new_topic.name, %error, "create topic failed");
-                    }
-                    failed(result, &error)
-                }
-            }
-        });
+        let repeated = name_counts.get(&topic.name.0).copied().unwrap_or(0) > 1;
+        results.push(create_one(&broker, topic, repeated, request.validate_only).await);
     }
     CreateTopicsResponse::default().with_topics(results)
+}
+
+/// One topic's creation (or validation), unless its name appears more than once.
+async fn create_one(
+    broker: &Broker,
+    topic: CreatableTopic,
+    repeated: bool,
+    validate_only: bool,
+) -> CreatableTopicResult {
+    let result = CreatableTopicResult::default()
+        .with_name(topic.name.clone())
+        .with_num_partitions(-1)
+        .with_replication_factor(-1);
+    if repeated {
+        let error = TopicError::InvalidRequest(format!(
+            "Duplicate topic name {} in the request.",
+            topic.name.as_str()
+        ));
+        return failed(result, &error);
+    }
+    let new_topic = NewTopic {
+        name: topic.name.to_string(),
+        num_partitions: topic.num_partitions,
+        replication_factor: topic.replication_factor,
+        assignments: topic
+            .assignments
+            .iter()
+            .map(|assignment| assignment.broker_ids.iter().map(|id| id.0).collect())
+            .collect(),
+        configs: topic
+            .configs
+            .iter()
+            .map(|config| {
+                (
+                    config.name.to_string(),
+                    config.value.as_ref().map(|v| v.to_string()),
+                )
+            })
+            .collect(),
+    };
+    let outcome = match broker.plan_topic(&new_topic) {
+        Ok(plan) if validate_only => Ok((plan, None)),
+        Ok(plan) => broker
+            .create_topic(plan.clone())
+            .await
+            .map(|created| (plan, Some(created.id))),
+        Err(error) => Err(error),
+    };
+    match outcome {
+        Ok((plan, topic_id)) => describe(broker, result, &plan, topic_id),
+        Err(error) => {
+            if let TopicError::Storage(_) = error {
+                tracing::error!(topic = %new_topic.name, %error, "create topic failed");
+            }
+            failed(result, &error)
+        }
+    }
 }
 
 fn failed(result: CreatableTopicResult, error: &TopicError) -> CreatableTopicResult {
