@@ -20,11 +20,12 @@ use compat_tests::kafka::tool;
 use compat_tests::wire::WireClient;
 use compat_tests::{wait_for, SpawnedBroker};
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::elect_leaders_request::TopicPartitions as ElectTopicPartitions;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
-    CreateTopicsRequest, FetchRequest, FindCoordinatorRequest, GroupId, HeartbeatRequest,
-    InitProducerIdRequest, ProduceRequest, TopicName, TransactionalId,
+    CreateTopicsRequest, ElectLeadersRequest, FetchRequest, FindCoordinatorRequest, GroupId,
+    HeartbeatRequest, InitProducerIdRequest, ProduceRequest, TopicName, TransactionalId,
 };
 use kafka_protocol::protocol::StrBytes;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -193,6 +194,23 @@ async fn three_brokers_serve_a_topic_spread_over_them_through_a_broker_restart()
         on_2.iter().all(|p| view[p] == -1).then_some(view)
     });
     assert!(offline.is_some(), "broker 2's partitions go offline");
+    // No replica can take them over: elections are refused with Kafka's errors.
+    let mut wire = WireClient::connect(&brokers[0].bootstrap);
+    for (election_type, expected) in [
+        (0, PREFERRED_LEADER_NOT_AVAILABLE),
+        (1, ELIGIBLE_LEADERS_NOT_AVAILABLE),
+    ] {
+        let request = ElectLeadersRequest::default()
+            .with_election_type(election_type)
+            .with_topic_partitions(Some(vec![ElectTopicPartitions::default()
+                .with_topic(TopicName(StrBytes::from_static_str("spread")))
+                .with_partitions(vec![on_2[0], elsewhere_first(&on_2)])]))
+            .with_timeout_ms(10_000);
+        let response = wire.call(2, &request);
+        let results = &response.replica_election_results[0].partition_result;
+        assert_eq!(results[0].error_code, expected, "{response:?}");
+        assert_eq!(results[1].error_code, ELECTION_NOT_NEEDED, "{response:?}");
+    }
     let elsewhere: Vec<i32> = (0..PARTITIONS).filter(|p| !on_2.contains(p)).collect();
     for &partition in &elsewhere {
         produce(&writer, "spread", Some(partition), 10).await;
@@ -258,6 +276,14 @@ const NOT_COORDINATOR: i16 = 16;
 const COORDINATOR_NOT_AVAILABLE: i16 = 15;
 const NOT_LEADER_OR_FOLLOWER: i16 = 6;
 const UNKNOWN_MEMBER_ID: i16 = 25;
+const PREFERRED_LEADER_NOT_AVAILABLE: i16 = 80;
+const ELIGIBLE_LEADERS_NOT_AVAILABLE: i16 = 83;
+const ELECTION_NOT_NEEDED: i16 = 84;
+
+/// A partition of the first test's topic that broker 2 does not lead.
+fn elsewhere_first(on_2: &[i32]) -> i32 {
+    (0..PARTITIONS).find(|p| !on_2.contains(p)).unwrap_or(0)
+}
 
 /// FindCoordinator (batched, v4) for `keys` of `key_type` on `client`, asked again while the
 /// internal topic is being created; key → coordinator node id.

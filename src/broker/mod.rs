@@ -6,6 +6,7 @@
 mod cluster_node;
 mod markers;
 
+pub use crate::cluster::elections::{ElectionKind, ElectionRefused};
 pub use cluster_node::{BrokerEndpoint, ClusterNode};
 
 use std::collections::BTreeMap;
@@ -319,6 +320,40 @@ impl Broker {
     pub fn coordinates(&self, internal_topic: &str, key: &str) -> bool {
         let partition = self.coordinator_partition(internal_topic, key);
         self.leader_log(internal_topic, partition).is_ok()
+    }
+
+    /// ElectLeaders for one partition: on a single node every partition is led by its only
+    /// replica; in a cluster the election is written to the store and awaited until applied.
+    pub async fn elect_leader(
+        &self,
+        topic: &str,
+        partition: i32,
+        kind: ElectionKind,
+    ) -> Result<(), ElectionRefused> {
+        let Some(node) = &self.cluster else {
+            let exists = self
+                .metadata
+                .image()
+                .topic(topic)
+                .is_some_and(|meta| (0..meta.partitions).contains(&partition));
+            return Err(if exists {
+                ElectionRefused::NotNeeded
+            } else {
+                ElectionRefused::UnknownPartition
+            });
+        };
+        let elected = node.membership().elect(topic, partition, kind).await?;
+        self.wait_applied(|image| image.leader(topic, partition) == Some(elected.leader))
+            .await;
+        tracing::info!(
+            topic,
+            partition,
+            leader = elected.leader,
+            leader_epoch = elected.leader_epoch,
+            ?kind,
+            "elected leader"
+        );
+        Ok(())
     }
 
     /// The live brokers: this one on a single node.

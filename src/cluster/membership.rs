@@ -16,7 +16,10 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::controller;
-use super::image::{BrokerRegistration, ClusterImage, ControllerRecord, Keys, TopicRecord};
+use super::elections::{elect, ElectionKind, ElectionRefused};
+use super::image::{
+    BrokerRegistration, ClusterImage, ControllerRecord, Keys, PartitionState, TopicRecord,
+};
 use super::kv::{Condition, Kv, KvError, LeaseId, Op};
 use super::producer_ids::{allocate_block, PRODUCER_ID_BLOCK_SIZE};
 use super::topics::{self, NewTopic, TopicError};
@@ -230,6 +233,16 @@ impl Membership {
         change: impl Fn(&TopicRecord) -> Result<TopicRecord, E>,
     ) -> Result<TopicRecord, E> {
         topics::update_topic(&self.kv, &self.keys, &self.image(), name, change).await
+    }
+
+    /// Elects a leader of `topic`/`partition` as a client asked (ElectLeaders).
+    pub async fn elect(
+        &self,
+        topic: &str,
+        partition: i32,
+        kind: ElectionKind,
+    ) -> Result<PartitionState, ElectionRefused> {
+        elect(&self.kv, &self.keys, &self.image(), topic, partition, kind).await
     }
 
     /// Takes the next block of producer ids, unique in the cluster, each time it is called.

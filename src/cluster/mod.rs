@@ -12,12 +12,14 @@
 //! - `controller`: what the controller does: leader elections, ISR shrinks on broker death,
 //!   preferred-leader rebalancing.
 //! - `alter_partition`: a leader's own ISR changes (Kafka's AlterPartition).
+//! - `elections`: the preferred or unclean elections clients ask for (ElectLeaders).
 //! - `producer_ids`: producer-id blocks unique across the cluster.
 //! - `local_replicas`: the partitions a broker replicates and in which role, and what changed
 //!   for it between two images.
 
 pub mod alter_partition;
 pub mod controller;
+pub mod elections;
 pub mod etcd;
 mod failover_tests;
 pub mod image;

@@ -1,81 +1,107 @@
-//! ElectLeaders (key 43): on one node every partition already has its preferred (and only)
-//! replica as leader, so each named partition answers ELECTION_NOT_NEEDED, as Kafka does for
-//! a partition led by its preferred replica; asked for all partitions, the answer lists none.
+//! ElectLeaders (key 43, KIP-460): preferred or unclean leader elections for the named
+//! partitions (or all of them). On one node every partition is led by its only replica:
+//! ELECTION_NOT_NEEDED. In a cluster each election is a compare-and-swap in the store
+//! (`cluster::elections`), answered with Kafka's errors: PREFERRED_LEADER_NOT_AVAILABLE,
+//! ELIGIBLE_LEADERS_NOT_AVAILABLE, UNKNOWN_TOPIC_OR_PARTITION.
 
 use std::sync::Arc;
 
 use kafka_protocol::messages::elect_leaders_response::{PartitionResult, ReplicaElectionResult};
-use kafka_protocol::messages::{ApiKey, ElectLeadersRequest, ElectLeadersResponse};
+use kafka_protocol::messages::{ApiKey, ElectLeadersRequest, ElectLeadersResponse, TopicName};
 use kafka_protocol::protocol::{StrBytes, VersionRange};
 use kafka_protocol::ResponseError;
 
 use super::SupportedApi;
 use crate::broker::Broker;
+use crate::broker::{ElectionKind, ElectionRefused};
 
 pub const API: SupportedApi = SupportedApi {
     key: ApiKey::ElectLeaders,
     versions: VersionRange { min: 0, max: 2 },
 };
 
-/// Kafka's `ElectionType` codes.
+/// Kafka's `ElectionType` codes (v0 has none: preferred).
 const PREFERRED: i8 = 0;
 const UNCLEAN: i8 = 1;
 
-pub fn handle(
-    broker: &Arc<Broker>,
+pub async fn handle(
+    broker: Arc<Broker>,
     version: i16,
-    request: &ElectLeadersRequest,
+    request: ElectLeadersRequest,
 ) -> ElectLeadersResponse {
-    if version >= 1 && !matches!(request.election_type, PREFERRED | UNCLEAN) {
-        return ElectLeadersResponse::default()
-            .with_error_code(ResponseError::InvalidRequest.code());
-    }
-    let image = broker.metadata.image();
-    let results = match &request.topic_partitions {
-        // Every partition has its leader: nothing to list.
-        None => image
-            .topics()
-            .map(|topic| {
-                ReplicaElectionResult::default()
-                    .with_topic(StrBytes::from_string(topic.name.clone()).into())
-            })
-            .collect(),
-        Some(topics) => topics
-            .iter()
-            .map(|asked| {
-                let topic = image.topic(&asked.topic);
-                let partitions = asked
-                    .partitions
-                    .iter()
-                    .map(|&partition| {
-                        let (error, message) = match topic {
-                            None => (
-                                ResponseError::UnknownTopicOrPartition,
-                                format!("No such topic as {}", asked.topic.as_str()),
-                            ),
-                            Some(topic) if !(0..topic.partitions).contains(&partition) => (
-                                ResponseError::UnknownTopicOrPartition,
-                                format!(
-                                    "No such partition as {}-{partition}",
-                                    asked.topic.as_str()
-                                ),
-                            ),
-                            Some(_) => (
-                                ResponseError::ElectionNotNeeded,
-                                "Leader election not needed for topic partition.".to_owned(),
-                            ),
-                        };
-                        PartitionResult::default()
-                            .with_partition_id(partition)
-                            .with_error_code(error.code())
-                            .with_error_message(Some(StrBytes::from_string(message)))
-                    })
-                    .collect();
-                ReplicaElectionResult::default()
-                    .with_topic(asked.topic.clone())
-                    .with_partition_result(partitions)
-            })
-            .collect(),
+    let kind = match request.election_type {
+        _ if version == 0 => ElectionKind::Preferred,
+        PREFERRED => ElectionKind::Preferred,
+        UNCLEAN => ElectionKind::Unclean,
+        _ => {
+            return ElectLeadersResponse::default()
+                .with_error_code(ResponseError::InvalidRequest.code())
+        }
     };
+    // All partitions: only those an election was attempted for and needed are listed.
+    let (asked, list_not_needed) = match request.topic_partitions {
+        Some(topics) => (
+            topics
+                .into_iter()
+                .map(|topic| (topic.topic, topic.partitions))
+                .collect(),
+            true,
+        ),
+        None => (
+            broker
+                .metadata
+                .image()
+                .topics()
+                .map(|topic| {
+                    let name = TopicName(StrBytes::from_string(topic.name.clone()));
+                    (name, (0..topic.partitions).collect())
+                })
+                .collect::<Vec<_>>(),
+            false,
+        ),
+    };
+    let mut results = Vec::with_capacity(asked.len());
+    for (topic, partitions) in asked {
+        let mut partition_results = Vec::with_capacity(partitions.len());
+        for partition in partitions {
+            let outcome = broker.elect_leader(&topic, partition, kind).await;
+            if outcome == Err(ElectionRefused::NotNeeded) && !list_not_needed {
+                continue;
+            }
+            let result = PartitionResult::default().with_partition_id(partition);
+            partition_results.push(match outcome {
+                Ok(()) => result,
+                Err(refused) => result
+                    .with_error_code(error_for(&refused).code())
+                    .with_error_message(Some(StrBytes::from_string(message(
+                        &refused, &topic, partition,
+                    )))),
+            });
+        }
+        results.push(
+            ReplicaElectionResult::default()
+                .with_topic(topic)
+                .with_partition_result(partition_results),
+        );
+    }
     ElectLeadersResponse::default().with_replica_election_results(results)
+}
+
+fn error_for(refused: &ElectionRefused) -> ResponseError {
+    match refused {
+        ElectionRefused::UnknownPartition => ResponseError::UnknownTopicOrPartition,
+        ElectionRefused::NotNeeded => ResponseError::ElectionNotNeeded,
+        ElectionRefused::PreferredNotAvailable => ResponseError::PreferredLeaderNotAvailable,
+        ElectionRefused::EligibleNotAvailable => ResponseError::EligibleLeadersNotAvailable,
+        ElectionRefused::Contended | ElectionRefused::Store(_) => ResponseError::RequestTimedOut,
+    }
+}
+
+/// Kafka's messages for the answers its tools print.
+fn message(refused: &ElectionRefused, topic: &str, partition: i32) -> String {
+    match refused {
+        ElectionRefused::UnknownPartition => format!("No such partition as {topic}-{partition}"),
+        ElectionRefused::NotNeeded => "Leader election not needed for topic partition.".to_owned(),
+        other => format!("{other} ({topic}-{partition})"),
+    }
 }

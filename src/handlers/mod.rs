@@ -247,9 +247,10 @@ fn dispatch_message(
                 describe_topic_partitions::handle(broker, &request),
             ))
         }
-        RequestKind::ElectLeaders(request) => ready(ResponseKind::ElectLeaders(
-            elect_leaders::handle(broker, version, &request),
-        )),
+        RequestKind::ElectLeaders(request) => later(
+            elect_leaders::handle(Arc::clone(broker), version, request)
+                .map(ResponseKind::ElectLeaders),
+        ),
         RequestKind::OffsetForLeaderEpoch(request) => ready(ResponseKind::OffsetForLeaderEpoch(
             offset_for_leader_epoch::handle(broker, &request),
         )),
