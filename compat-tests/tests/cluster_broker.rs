@@ -32,6 +32,7 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::RDKafkaErrorCode;
+use rdkafka::message::BorrowedMessage;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::{Message, Offset, TopicPartitionList};
 use spool::records::batch::testing::build_batch;
@@ -90,6 +91,30 @@ fn leaders_with_count(
     )
 }
 
+/// `take` of each of `expected` messages `consumer` polls within `timeout`.
+fn poll<T: std::fmt::Debug>(
+    consumer: &BaseConsumer,
+    expected: usize,
+    timeout: Duration,
+    take: impl Fn(&BorrowedMessage<'_>) -> T,
+) -> Vec<T> {
+    let deadline = Instant::now() + timeout;
+    let mut values = Vec::with_capacity(expected);
+    while values.len() < expected {
+        assert!(
+            Instant::now() < deadline,
+            "read {} of {expected}: {values:?}",
+            values.len()
+        );
+        match consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(message)) => values.push(take(&message)),
+            Some(Err(error)) => panic!("consume error: {error}"),
+            None => {}
+        }
+    }
+    values
+}
+
 /// `expected` records of `topic` (partition, offset) read by a new member of `group` from
 /// its committed offsets (or the beginning), which it commits.
 fn read_all(broker: &SpawnedBroker, topic: &str, group: &str, expected: usize) -> Vec<(i32, i64)> {
@@ -100,20 +125,9 @@ fn read_all(broker: &SpawnedBroker, topic: &str, group: &str, expected: usize) -
         .set("enable.auto.commit", "false");
     let consumer: BaseConsumer = config.create().expect("consumer");
     consumer.subscribe(&[topic]).expect("subscribe");
-    let deadline = Instant::now() + TIMEOUT * 2;
-    let mut values = Vec::new();
-    while values.len() < expected {
-        assert!(
-            Instant::now() < deadline,
-            "group {group} read {} of {expected}",
-            values.len()
-        );
-        match consumer.poll(Duration::from_millis(100)) {
-            Some(Ok(message)) => values.push((message.partition(), message.offset())),
-            Some(Err(error)) => panic!("consume error: {error}"),
-            None => {}
-        }
-    }
+    let values = poll(&consumer, expected, TIMEOUT * 2, |message| {
+        (message.partition(), message.offset())
+    });
     consumer
         .commit_consumer_state(rdkafka::consumer::CommitMode::Sync)
         .expect("offsets committed to the group's coordinator");
@@ -463,22 +477,9 @@ fn read_committed(broker: &SpawnedBroker, topic: &str, expected: usize) -> Vec<S
             .expect("assignment");
     }
     consumer.assign(&assignment).expect("assign");
-    let deadline = Instant::now() + TIMEOUT;
-    let mut values = Vec::new();
-    while values.len() < expected {
-        assert!(
-            Instant::now() < deadline,
-            "read {} of {expected} committed records: {values:?}",
-            values.len()
-        );
-        match consumer.poll(Duration::from_millis(100)) {
-            Some(Ok(message)) => values
-                .push(String::from_utf8_lossy(message.payload().unwrap_or_default()).into_owned()),
-            Some(Err(error)) => panic!("consume error: {error}"),
-            None => {}
-        }
-    }
-    values
+    poll(&consumer, expected, TIMEOUT, |message| {
+        String::from_utf8_lossy(message.payload().unwrap_or_default()).into_owned()
+    })
 }
 
 #[test]

@@ -18,7 +18,7 @@ use super::{topic_log_config, Broker, PartitionView, StartupError, TopicError};
 use crate::clock::SharedClock;
 use crate::cluster::local_replicas::{local_changes, Role};
 use crate::cluster::topics::TopicError as StoreTopicError;
-use crate::cluster::{ClusterImage, Membership, NO_LEADER};
+use crate::cluster::{ClusterImage, Membership};
 use crate::config::BrokerConfig;
 use crate::log::LogManager;
 use crate::metadata::MetadataStore;
@@ -106,12 +106,7 @@ impl ClusterNode {
                 replicas,
                 isr: current.state.isr.clone(),
             },
-            None => PartitionView {
-                leader: NO_LEADER,
-                leader_epoch: -1,
-                replicas,
-                isr: Vec::new(),
-            },
+            None => PartitionView::offline(replicas),
         })
     }
 }

@@ -81,19 +81,17 @@ impl PartitionLeaders for ClusterLeaders {
             let mut pending = partitions;
             loop {
                 let image = Arc::clone(&self.applied.borrow());
-                // A deleted partition needs no marker.
-                pending.retain(|(topic, partition)| image.leader(topic, *partition).is_some());
                 let mut by_leader: BTreeMap<i32, Vec<(String, i32)>> = BTreeMap::new();
-                for (topic, partition) in &pending {
-                    if let Some(leader) =
-                        image.leader(topic, *partition).filter(|l| *l != NO_LEADER)
-                    {
-                        by_leader
-                            .entry(leader)
-                            .or_default()
-                            .push((topic.clone(), *partition));
+                // A deleted partition needs no marker; one without a leader waits for one.
+                pending.retain(|(topic, partition)| match image.leader(topic, *partition) {
+                    None => false,
+                    Some(NO_LEADER) => true,
+                    Some(leader) => {
+                        let partitions = by_leader.entry(leader).or_default();
+                        partitions.push((topic.clone(), *partition));
+                        true
                     }
-                }
+                });
                 let mut written = BTreeSet::new();
                 for (leader, partitions) in by_leader {
                     let Some(broker) = image.brokers.get(&leader) else {

@@ -129,6 +129,18 @@ pub struct PartitionView {
     pub isr: Vec<i32>,
 }
 
+impl PartitionView {
+    /// A partition that nobody leads (or not known yet): no leader, no epoch, no ISR.
+    pub fn offline(replicas: Vec<i32>) -> Self {
+        Self {
+            leader: NO_LEADER,
+            leader_epoch: -1,
+            replicas,
+            isr: Vec::new(),
+        }
+    }
+}
+
 /// Shared broker state.
 #[derive(Debug)]
 pub struct Broker {
@@ -268,15 +280,16 @@ impl Broker {
         let Some(node) = &self.cluster else {
             return self.partition(topic, partition).ok_or(NotServed::Unknown);
         };
-        let view = node
-            .partition_view(topic, partition)
+        let (leader, leader_epoch) = node
+            .image()
+            .leadership(topic, partition)
             .ok_or(NotServed::Unknown)?;
         let not_leader = NotServed::NotLeader {
-            leader: view.leader,
-            leader_epoch: view.leader_epoch,
+            leader,
+            leader_epoch,
         };
         // A broker whose session may have lapsed could be a deposed leader (zombie).
-        if view.leader != self.config.node_id || !node.membership().is_registered() {
+        if leader != self.config.node_id || !node.membership().is_registered() {
             return Err(not_leader);
         }
         self.partition(topic, partition).ok_or(not_leader)
@@ -285,17 +298,21 @@ impl Broker {
     /// The partition of `internal_topic` (`__consumer_offsets` for a group id,
     /// `__transaction_state` for a transactional id) whose leader coordinates `key`.
     pub fn coordinator_partition(&self, internal_topic: &str, key: &str) -> i32 {
-        let configured = if internal_topic == TRANSACTION_TOPIC {
+        let partitions = self.metadata.image().topic(internal_topic).map_or_else(
+            || self.internal_topic_partitions(internal_topic),
+            |topic| topic.partitions,
+        );
+        crate::group::offsets::partition_for(key, partitions)
+    }
+
+    /// The configured partition count of internal topic `name`
+    /// (`transaction.state.log.num.partitions` or `offsets.topic.num.partitions`).
+    fn internal_topic_partitions(&self, name: &str) -> i32 {
+        if name == TRANSACTION_TOPIC {
             self.config.txn.state_partitions
         } else {
             self.config.group.offsets_topic_partitions
-        };
-        let partitions = self
-            .metadata
-            .image()
-            .topic(internal_topic)
-            .map_or(configured, |topic| topic.partitions);
-        crate::group::offsets::partition_for(key, partitions)
+        }
     }
 
     /// The broker coordinating `key` (a group id in `__consumer_offsets`, a transactional id
@@ -331,12 +348,7 @@ impl Broker {
         kind: ElectionKind,
     ) -> Result<(), ElectionRefused> {
         let Some(node) = &self.cluster else {
-            let exists = self
-                .metadata
-                .image()
-                .topic(topic)
-                .is_some_and(|meta| (0..meta.partitions).contains(&partition));
-            return Err(if exists {
+            return Err(if self.metadata.image().has_partition(topic, partition) {
                 ElectionRefused::NotNeeded
             } else {
                 ElectionRefused::UnknownPartition
@@ -396,12 +408,7 @@ impl Broker {
         if let Some(node) = &self.cluster {
             return node
                 .partition_view(topic, partition)
-                .unwrap_or(PartitionView {
-                    leader: NO_LEADER,
-                    leader_epoch: -1,
-                    replicas: Vec::new(),
-                    isr: Vec::new(),
-                });
+                .unwrap_or_else(|| PartitionView::offline(Vec::new()));
         }
         let node = self.config.node_id;
         let leader_epoch = self
@@ -589,14 +596,9 @@ impl Broker {
         if self.metadata.image().topic(name).is_some() {
             return true;
         }
-        let partitions = if name == TRANSACTION_TOPIC {
-            self.config.txn.state_partitions
-        } else {
-            self.config.group.offsets_topic_partitions
-        };
         self.start_cluster_creation(TopicPlan {
             name: name.to_owned(),
-            num_partitions: partitions,
+            num_partitions: self.internal_topic_partitions(name),
             replication_factor: 1,
             assignments: Vec::new(),
             configs: internal_topic_configs(),

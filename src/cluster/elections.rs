@@ -123,6 +123,22 @@ mod tests {
     use crate::cluster::stored_image;
     use crate::cluster::topics::{create_topic, NewTopic};
 
+    /// Writes a partition's state as the controller would have.
+    async fn store(
+        kv: &Kv,
+        keys: &Keys,
+        topic_id: uuid::Uuid,
+        partition: i32,
+        state: &PartitionState,
+    ) {
+        let put = Op::Put {
+            key: keys.partition(topic_id, partition),
+            value: serde_json::to_vec(state).unwrap(),
+            lease: None,
+        };
+        kv.commit(Vec::new(), vec![put]).await.unwrap();
+    }
+
     #[tokio::test]
     async fn preferred_and_unclean_elections_follow_kafkas_rules() {
         let kv = Kv::Memory(Arc::new(MemoryKv::new()));
@@ -159,12 +175,7 @@ mod tests {
             isr: vec![1, 2],
             leader_broker_epoch: 1,
         };
-        let put = Op::Put {
-            key: keys.partition(topic.id, 0),
-            value: serde_json::to_vec(&moved).unwrap(),
-            lease: None,
-        };
-        kv.commit(Vec::new(), vec![put]).await.unwrap();
+        store(&kv, &keys, topic.id, 0, &moved).await;
         let back = elect(&kv, &keys, &image, "t", 0, preferred).await.unwrap();
         assert_eq!(
             (back.leader, back.leader_epoch, back.isr),
@@ -185,12 +196,7 @@ mod tests {
             isr: vec![3],
             leader_broker_epoch: 0,
         };
-        let put = Op::Put {
-            key: keys.partition(topic.id, 1),
-            value: serde_json::to_vec(&offline).unwrap(),
-            lease: None,
-        };
-        kv.commit(Vec::new(), vec![put]).await.unwrap();
+        store(&kv, &keys, topic.id, 1, &offline).await;
         let mut replicas_dead = stored.clone();
         replicas_dead.brokers.remove(&3);
         replicas_dead.brokers.remove(&1);

@@ -191,15 +191,23 @@ impl ClusterImage {
         self.partitions.get(&(topic.id, partition))
     }
 
-    /// The leader of partition `partition` of the topic named `topic` ([`NO_LEADER`] while
-    /// it has none); `None` if there is no such partition.
-    pub fn leader(&self, topic: &str, partition: i32) -> Option<i32> {
+    /// The leader and leader epoch of partition `partition` of the topic named `topic`
+    /// ([`NO_LEADER`] and -1 while it has no state); `None` if there is no such partition.
+    pub fn leadership(&self, topic: &str, partition: i32) -> Option<(i32, i32)> {
         let record = self.topics.get(topic)?;
         record.replicas.get(usize::try_from(partition).ok()?)?;
         Some(
             self.partition(record, partition)
-                .map_or(NO_LEADER, |current| current.state.leader),
+                .map_or((NO_LEADER, -1), |current| {
+                    (current.state.leader, current.state.leader_epoch)
+                }),
         )
+    }
+
+    /// The leader of partition `partition` of the topic named `topic` (see
+    /// [`ClusterImage::leadership`]).
+    pub fn leader(&self, topic: &str, partition: i32) -> Option<i32> {
+        self.leadership(topic, partition).map(|(leader, _)| leader)
     }
 
     pub fn from_snapshot(keys: &Keys, snapshot: &Snapshot) -> Self {

@@ -85,10 +85,7 @@ async fn add(
     // Partitions led by other brokers get their markers through WriteTxnMarkers.
     let image = broker.metadata.image();
     let known = |topic: &str, partition: i32| {
-        image
-            .topic(topic)
-            .is_some_and(|meta| (0..meta.partitions).contains(&partition))
-            && !Broker::is_internal_topic(topic)
+        image.has_partition(topic, partition) && !Broker::is_internal_topic(topic)
     };
     let outcome = if not_coordinator.is_some() {
         not_coordinator

@@ -48,6 +48,12 @@ impl Image {
         self.topics.get(self.names_by_id.get(&id)?)
     }
 
+    /// Whether `topic` exists with a partition `partition`.
+    pub fn has_partition(&self, topic: &str, partition: i32) -> bool {
+        self.topic(topic)
+            .is_some_and(|meta| (0..meta.partitions).contains(&partition))
+    }
+
     /// Topics sorted by name.
     pub fn topics(&self) -> impl Iterator<Item = &Arc<TopicMetadata>> {
         self.topics.values()
