@@ -72,6 +72,7 @@ impl SpawnedEtcd {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
+            crate::watchdog::forget(child.id());
         }
     }
 
@@ -104,6 +105,7 @@ impl SpawnedEtcd {
             .stderr(log)
             .spawn()
             .map_err(|error| format!("{} cannot run: {error}", etcd_binary().display()))?;
+        crate::watchdog::watch(child.id(), "etcd");
         self.child = Some(child);
         let deadline = Instant::now() + START_TIMEOUT;
         loop {

@@ -5,6 +5,7 @@ pub mod crash;
 pub mod etcd;
 pub mod kafka;
 pub mod proxy;
+pub mod watchdog;
 pub mod wire;
 
 use std::io::{BufRead, BufReader};
@@ -128,6 +129,7 @@ impl SpawnedBroker {
             .stdout(Stdio::piped())
             .spawn()
             .expect("spawn spool");
+        watchdog::watch(child.id(), "broker");
         let stdout = child.stdout.take().expect("stdout");
         let (found, listening) = mpsc::channel();
         let metrics_url = Arc::clone(&self.metrics_url);
@@ -150,6 +152,8 @@ impl SpawnedBroker {
     /// SIGTERM and wait: a clean shutdown.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
+            // Bounded below by STOP_TIMEOUT.
+            watchdog::forget(child.id());
             unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
             let deadline = Instant::now() + STOP_TIMEOUT;
             loop {
@@ -173,6 +177,7 @@ impl SpawnedBroker {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
+            watchdog::forget(child.id());
         }
     }
 
