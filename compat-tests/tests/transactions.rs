@@ -458,3 +458,49 @@ async fn describe_and_list_transactions_show_an_open_transaction() {
         "committed: no longer ongoing"
     );
 }
+
+/// OffsetFetch with `require_stable` (v7+, KIP-447) withholds an offset an open transaction
+/// commits (UNSTABLE_OFFSET_COMMIT); without it, the last committed offset is answered; once
+/// the transaction commits, its offset is.
+#[tokio::test]
+async fn offsets_committed_in_an_open_transaction_are_unstable_until_it_ends() {
+    use compat_tests::wire::WireClient;
+    use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
+    use kafka_protocol::messages::{GroupId, OffsetFetchRequest, TopicName};
+    use kafka_protocol::protocol::StrBytes;
+
+    const UNSTABLE_OFFSET_COMMIT: i16 = 88;
+    let broker = SpawnedBroker::start(CONFIG);
+    let mut config = broker.client_config();
+    config.set("group.id", "stable-readers");
+    let group_member: BaseConsumer = config.create().unwrap();
+    let producer = transactional_producer(&broker, "stable-writer");
+    producer.begin_transaction().unwrap();
+    // Writing creates the topic whose offsets the transaction commits.
+    send(&producer, "stable-in", ["x".to_owned()]);
+    producer.flush(TIMEOUT).unwrap();
+    let mut offsets = TopicPartitionList::new();
+    offsets
+        .add_partition_offset("stable-in", 0, Offset::Offset(5))
+        .unwrap();
+    producer
+        .send_offsets_to_transaction(&offsets, &group_member.group_metadata().unwrap(), TIMEOUT)
+        .unwrap();
+
+    let mut client = WireClient::connect(&broker.bootstrap);
+    let mut fetch = |require_stable: bool| {
+        let request = OffsetFetchRequest::default()
+            .with_group_id(GroupId(StrBytes::from_static_str("stable-readers")))
+            .with_topics(Some(vec![OffsetFetchRequestTopic::default()
+                .with_name(TopicName(StrBytes::from_static_str("stable-in")))
+                .with_partition_indexes(vec![0])]))
+            .with_require_stable(require_stable);
+        let response = client.call(7, &request);
+        let partition = &response.topics[0].partitions[0];
+        (partition.error_code, partition.committed_offset)
+    };
+    assert_eq!(fetch(true), (UNSTABLE_OFFSET_COMMIT, -1));
+    assert_eq!(fetch(false), (0, -1), "nothing committed yet");
+    producer.commit_transaction(TIMEOUT).unwrap();
+    assert_eq!(fetch(true), (0, 5));
+}

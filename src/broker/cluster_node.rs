@@ -67,7 +67,7 @@ impl ClusterNode {
     }
 
     /// Waits until the applied image satisfies `condition`; false after `timeout`.
-    async fn wait_applied(
+    pub(super) async fn wait_applied(
         &self,
         timeout: Duration,
         condition: impl Fn(&ClusterImage) -> bool,

@@ -1,5 +1,5 @@
 //! Transaction markers for partitions other brokers lead: WriteTxnMarkers to each leader of
-//! the applied cluster image (what Kafka's transaction marker channel does), retried until
+//! the latest cluster image (what Kafka's transaction marker channel does), retried until
 //! every partition has its marker or its topic is gone, within a bound.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -28,11 +28,15 @@ const RETRY_BACKOFF: Duration = Duration::from_millis(100);
 /// The WriteTxnMarkers version brokers send (the only one Kafka 4 keeps).
 const WRITE_TXN_MARKERS_VERSION: i16 = 1;
 
-/// Partition leaders as this broker's applied cluster image names them.
+/// Partition leaders: whether this broker leads one, as its applied cluster image says
+/// (its log is open), and who leads the others, as the latest image says — never older
+/// than what the transaction saw when it took the partition in, so a partition missing
+/// from it is one whose topic was deleted.
 #[derive(Debug)]
 pub struct ClusterLeaders {
     node_id: i32,
     applied: watch::Receiver<Arc<ClusterImage>>,
+    latest: watch::Receiver<Arc<ClusterImage>>,
     peers: Arc<Peers>,
 }
 
@@ -40,11 +44,13 @@ impl ClusterLeaders {
     pub fn new(
         node_id: i32,
         applied: watch::Receiver<Arc<ClusterImage>>,
+        latest: watch::Receiver<Arc<ClusterImage>>,
         peers: Arc<Peers>,
     ) -> Self {
         Self {
             node_id,
             applied,
+            latest,
             peers,
         }
     }
@@ -80,7 +86,7 @@ impl PartitionLeaders for ClusterLeaders {
             let deadline = Instant::now() + MARKERS_TIMEOUT;
             let mut pending = partitions;
             loop {
-                let image = Arc::clone(&self.applied.borrow());
+                let image = Arc::clone(&self.latest.borrow());
                 let mut by_leader: BTreeMap<i32, Vec<(String, i32)>> = BTreeMap::new();
                 // A deleted partition needs no marker; one without a leader waits for one.
                 pending.retain(|(topic, partition)| match image.leader(topic, *partition) {

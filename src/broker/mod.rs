@@ -11,6 +11,7 @@ pub use cluster_node::{BrokerEndpoint, ClusterNode};
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use thiserror::Error;
 
@@ -159,6 +160,9 @@ pub struct Broker {
 }
 
 /// Why a cluster refuses replicated topics for now.
+/// How long FindCoordinator waits for an internal topic being created and its partitions'
+/// first leaders; well below clients' request timeouts (30 s for Java's, 60 s for librdkafka).
+const COORDINATOR_CREATION_WAIT: Duration = Duration::from_secs(5);
 const UNREPLICATED_CLUSTER: &str =
     "This spool cluster does not replicate partitions yet: the replication factor must be 1.";
 
@@ -241,6 +245,7 @@ impl Broker {
             Arc::new(markers::ClusterLeaders::new(
                 config.node_id,
                 node.subscribe_applied(),
+                node.membership().subscribe(),
                 Arc::clone(&node.peers),
             )) as Arc<dyn crate::txn::PartitionLeaders>
         });
@@ -316,21 +321,43 @@ impl Broker {
     }
 
     /// The broker coordinating `key` (a group id in `__consumer_offsets`, a transactional id
-    /// in `__transaction_state`): the leader of its partition. `None` while there is none
-    /// yet (in a cluster, the internal topic is created on first use).
-    pub fn find_coordinator(
+    /// in `__transaction_state`): the leader of its partition. `None` while there is none.
+    pub async fn find_coordinator(
         self: &Arc<Self>,
         internal_topic: &str,
         key: &str,
     ) -> Option<BrokerEndpoint> {
-        if !self.ensure_internal_topic(internal_topic) {
+        let partition = self.coordinator_partition(internal_topic, key);
+        if !self
+            .internal_partition_ready(internal_topic, partition)
+            .await
+        {
             return None;
         }
-        let partition = self.coordinator_partition(internal_topic, key);
         let leader = self.partition_view(internal_topic, partition).leader;
         self.brokers()
             .into_iter()
             .find(|endpoint| endpoint.node_id == leader)
+    }
+
+    /// Whether partition `partition` of internal topic `name` exists here with a state. In a
+    /// cluster, the internal topic is created on first use, and this waits for it and its
+    /// partitions' first leaders (at most [`COORDINATOR_CREATION_WAIT`]): clients retry
+    /// "not available" only a few times before some give up silently (librdkafka's
+    /// coordinator lookup in send_offsets_to_transaction then waits forever), and a
+    /// transaction must not take in a partition its coordinator does not know yet.
+    pub async fn internal_partition_ready(self: &Arc<Self>, name: &str, partition: i32) -> bool {
+        let Some(node) = &self.cluster else {
+            return true;
+        };
+        self.ensure_internal_topic(name);
+        node.wait_applied(COORDINATOR_CREATION_WAIT, |image| {
+            image
+                .topics
+                .get(name)
+                .is_some_and(|topic| image.partition(topic, partition).is_some())
+        })
+        .await
     }
 
     /// Whether this broker coordinates `key` (see [`Self::find_coordinator`]).
@@ -590,11 +617,10 @@ impl Broker {
         });
     }
 
-    /// In a cluster, starts creating the internal topic `name` unless it exists; true if it
-    /// exists (a single node has its internal topics from the start).
-    pub fn ensure_internal_topic(self: &Arc<Self>, name: &str) -> bool {
+    /// In a cluster, starts creating the internal topic `name` unless it exists.
+    fn ensure_internal_topic(self: &Arc<Self>, name: &str) {
         if self.metadata.image().topic(name).is_some() {
-            return true;
+            return;
         }
         self.start_cluster_creation(TopicPlan {
             name: name.to_owned(),
@@ -603,7 +629,6 @@ impl Broker {
             assignments: Vec::new(),
             configs: internal_topic_configs(),
         });
-        false
     }
 
     /// Deletes a topic: from the cluster store, or on a single node from the metadata first,

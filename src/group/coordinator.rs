@@ -515,6 +515,11 @@ impl GroupCoordinator {
         self.offsets.get(group_id, topic, partition)
     }
 
+    /// Whether an open transaction commits an offset of the group's partition.
+    pub fn has_pending_commit(&self, group_id: &str, topic: &str, partition: i32) -> bool {
+        self.offsets.has_pending(group_id, topic, partition)
+    }
+
     /// Every committed offset of a group.
     pub fn group_offsets(&self, group_id: &str) -> Vec<(OffsetSlot, CommittedOffset)> {
         self.offsets.group_offsets(group_id)

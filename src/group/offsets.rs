@@ -285,6 +285,22 @@ impl OffsetStore {
         }
     }
 
+    /// Whether a transaction that has not ended yet commits an offset of the group's
+    /// partition (OffsetFetch's `require_stable` answers UNSTABLE_OFFSET_COMMIT for it).
+    pub fn has_pending(&self, group_id: &str, topic: &str, partition: i32) -> bool {
+        self.pending
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .values()
+            .flatten()
+            .any(|pending| {
+                let ((pending_topic, pending_partition), _) = &pending.update;
+                pending.group_id == group_id
+                    && pending_topic == topic
+                    && *pending_partition == partition
+            })
+    }
+
     pub fn get(&self, group_id: &str, topic: &str, partition: i32) -> Option<CommittedOffset> {
         Some(
             self.lock()
@@ -368,6 +384,35 @@ mod tests {
         store.apply("g", [(slot.clone(), None)], 12);
         assert_eq!(store.get("g", "t", 0), None, "a tombstone deletes");
         assert!(!store.has_group("g"));
+    }
+
+    #[test]
+    fn a_transactional_commit_is_pending_until_its_transaction_ends() {
+        let store = OffsetStore::default();
+        let pending = |offset: i64| PendingCommit {
+            group_id: "g".to_owned(),
+            update: (
+                ("t".to_owned(), 0),
+                Some(CommittedOffset {
+                    offset,
+                    leader_epoch: -1,
+                    metadata: String::new(),
+                    commit_timestamp_ms: 0,
+                }),
+            ),
+            log_offset: offset,
+        };
+        store.add_pending(7, pending(10));
+        assert!(store.has_pending("g", "t", 0));
+        assert!(!store.has_pending("g", "t", 1) && !store.has_pending("h", "t", 0));
+        assert_eq!(store.get("g", "t", 0), None);
+        store.complete_transaction(7, true);
+        assert!(!store.has_pending("g", "t", 0));
+        assert_eq!(store.get("g", "t", 0).map(|c| c.offset), Some(10));
+        store.add_pending(8, pending(20));
+        store.complete_transaction(8, false);
+        assert!(!store.has_pending("g", "t", 0));
+        assert_eq!(store.get("g", "t", 0).map(|c| c.offset), Some(10));
     }
 
     #[test]

@@ -7,9 +7,11 @@ use kafka_protocol::messages::{
     AddOffsetsToTxnRequest, AddOffsetsToTxnResponse, ApiKey, ResponseKind,
 };
 use kafka_protocol::protocol::VersionRange;
+use kafka_protocol::ResponseError;
 
 use super::{txn_coordinator_error, Pending, SupportedApi};
 use crate::broker::Broker;
+use crate::group::OFFSETS_TOPIC;
 
 pub const API: SupportedApi = SupportedApi {
     key: ApiKey::AddOffsetsToTxn,
@@ -26,6 +28,16 @@ pub fn handle(broker: &Arc<Broker>, request: AddOffsetsToTxnRequest) -> Pending 
         let partition = broker
             .txns
             .offsets_partition(&request.group_id, &broker.groups);
+        // In a cluster, `__consumer_offsets` may still be being created: the transaction
+        // takes in only a partition this coordinator knows, so its markers find the leader.
+        if !broker
+            .internal_partition_ready(OFFSETS_TOPIC, partition.1)
+            .await
+        {
+            let response = AddOffsetsToTxnResponse::default()
+                .with_error_code(ResponseError::CoordinatorLoadInProgress.code());
+            return Some(ResponseKind::AddOffsetsToTxn(response));
+        }
         let added = broker
             .txns
             .add_partitions(

@@ -9,7 +9,7 @@ use kafka_protocol::protocol::{StrBytes, VersionRange};
 use kafka_protocol::ResponseError;
 
 use super::SupportedApi;
-use crate::broker::{Broker, BrokerEndpoint};
+use crate::broker::Broker;
 use crate::group::OFFSETS_TOPIC;
 use crate::txn::TRANSACTION_TOPIC;
 
@@ -23,25 +23,31 @@ const BATCHED_VERSION: i16 = 4;
 const KEY_TYPE_GROUP: i8 = 0;
 const KEY_TYPE_TRANSACTION: i8 = 1;
 
-pub fn handle(
-    broker: &Arc<Broker>,
+pub async fn handle(
+    broker: Arc<Broker>,
     version: i16,
     request: FindCoordinatorRequest,
 ) -> FindCoordinatorResponse {
-    let find = |key: &str| -> Result<BrokerEndpoint, ResponseError> {
-        let topic = match request.key_type {
-            _ if key.is_empty() => return Err(ResponseError::InvalidRequest),
-            KEY_TYPE_GROUP => OFFSETS_TOPIC,
-            KEY_TYPE_TRANSACTION => TRANSACTION_TOPIC,
-            _ => return Err(ResponseError::InvalidRequest),
-        };
-        broker
-            .find_coordinator(topic, key)
-            .ok_or(ResponseError::CoordinatorNotAvailable)
+    let topic = match request.key_type {
+        KEY_TYPE_GROUP => OFFSETS_TOPIC,
+        KEY_TYPE_TRANSACTION => TRANSACTION_TOPIC,
+        _ => "",
+    };
+    let find = |key: StrBytes| {
+        let broker = Arc::clone(&broker);
+        async move {
+            if key.is_empty() || topic.is_empty() {
+                return Err(ResponseError::InvalidRequest);
+            }
+            broker
+                .find_coordinator(topic, &key)
+                .await
+                .ok_or(ResponseError::CoordinatorNotAvailable)
+        }
     };
     if version < BATCHED_VERSION {
         let response = FindCoordinatorResponse::default();
-        return match find(&request.key) {
+        return match find(request.key).await {
             Ok(endpoint) => response
                 .with_node_id(BrokerId(endpoint.node_id))
                 .with_host(StrBytes::from_string(endpoint.host))
@@ -52,22 +58,19 @@ pub fn handle(
                 .with_port(-1),
         };
     }
-    let coordinators = request
-        .coordinator_keys
-        .iter()
-        .map(|key| {
-            let coordinator = Coordinator::default().with_key(key.clone());
-            match find(key) {
-                Ok(endpoint) => coordinator
-                    .with_node_id(BrokerId(endpoint.node_id))
-                    .with_host(StrBytes::from_string(endpoint.host))
-                    .with_port(i32::from(endpoint.port)),
-                Err(error) => coordinator
-                    .with_error_code(error.code())
-                    .with_node_id(BrokerId(-1))
-                    .with_port(-1),
-            }
-        })
-        .collect();
+    let mut coordinators = Vec::with_capacity(request.coordinator_keys.len());
+    for key in request.coordinator_keys {
+        let coordinator = Coordinator::default().with_key(key.clone());
+        coordinators.push(match find(key).await {
+            Ok(endpoint) => coordinator
+                .with_node_id(BrokerId(endpoint.node_id))
+                .with_host(StrBytes::from_string(endpoint.host))
+                .with_port(i32::from(endpoint.port)),
+            Err(error) => coordinator
+                .with_error_code(error.code())
+                .with_node_id(BrokerId(-1))
+                .with_port(-1),
+        });
+    }
     FindCoordinatorResponse::default().with_coordinators(coordinators)
 }

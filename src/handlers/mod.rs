@@ -198,9 +198,10 @@ fn dispatch_message(
             list_offsets::handle(broker, version, request),
         )),
         RequestKind::Produce(request) => produce::handle(broker, version, request),
-        RequestKind::FindCoordinator(request) => ready(ResponseKind::FindCoordinator(
-            find_coordinator::handle(broker, version, request),
-        )),
+        RequestKind::FindCoordinator(request) => later(
+            find_coordinator::handle(Arc::clone(broker), version, request)
+                .map(ResponseKind::FindCoordinator),
+        ),
         RequestKind::JoinGroup(request) => join_group::handle(broker, context, request),
         RequestKind::SyncGroup(request) => sync_group::handle(broker, version, request),
         RequestKind::Heartbeat(request) => {

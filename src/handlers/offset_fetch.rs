@@ -11,6 +11,7 @@ use kafka_protocol::messages::{
     ApiKey, GroupId, OffsetFetchRequest, OffsetFetchResponse, TopicName,
 };
 use kafka_protocol::protocol::{StrBytes, VersionRange};
+use kafka_protocol::ResponseError;
 
 use super::{group_coordinator_error, SupportedApi};
 use crate::broker::Broker;
@@ -24,8 +25,15 @@ pub const API: SupportedApi = SupportedApi {
 /// OffsetFetch v8 asks for several groups at once (KIP-709).
 const MULTI_GROUP_VERSION: i16 = 8;
 
-/// A group's answer: per topic, each partition with its committed offset, if any.
-type Fetched = Vec<(TopicName, Vec<(i32, Option<CommittedOffset>)>)>;
+/// `require_stable` (KIP-447) from v7: a partition with a pending transactional commit is
+/// answered UNSTABLE_OFFSET_COMMIT, and the client asks again.
+const REQUIRE_STABLE_VERSION: i16 = 7;
+
+/// A partition's answer: its committed offset if any, or why it is withheld.
+type Entry = Result<Option<CommittedOffset>, ResponseError>;
+
+/// A group's answer: per topic, each partition with its entry.
+type Fetched = Vec<(TopicName, Vec<(i32, Entry)>)>;
 
 pub fn handle(
     broker: &Arc<Broker>,
@@ -65,18 +73,20 @@ pub fn handle(
                 .map(|t| (t.name, t.partition_indexes))
                 .collect()
         });
-        let topics = fetch(broker, &request.group_id, wanted)
+        let require_stable = version >= REQUIRE_STABLE_VERSION && request.require_stable;
+        let topics = fetch(broker, &request.group_id, wanted, require_stable)
             .into_iter()
             .map(|(name, partitions)| {
                 let partitions = partitions
                     .into_iter()
-                    .map(|(index, committed)| {
-                        let (offset, epoch, metadata) = fields(committed);
+                    .map(|(index, entry)| {
+                        let (offset, epoch, metadata, error_code) = fields(entry);
                         OffsetFetchResponsePartition::default()
                             .with_partition_index(index)
                             .with_committed_offset(offset)
                             .with_committed_leader_epoch(epoch)
                             .with_metadata(Some(metadata))
+                            .with_error_code(error_code)
                     })
                     .collect();
                 OffsetFetchResponseTopic::default()
@@ -101,18 +111,19 @@ pub fn handle(
                     .map(|t| (t.name, t.partition_indexes))
                     .collect()
             });
-            let topics = fetch(broker, &group.group_id, wanted)
+            let topics = fetch(broker, &group.group_id, wanted, request.require_stable)
                 .into_iter()
                 .map(|(name, partitions)| {
                     let partitions = partitions
                         .into_iter()
-                        .map(|(index, committed)| {
-                            let (offset, epoch, metadata) = fields(committed);
+                        .map(|(index, entry)| {
+                            let (offset, epoch, metadata, error_code) = fields(entry);
                             OffsetFetchResponsePartitions::default()
                                 .with_partition_index(index)
                                 .with_committed_offset(offset)
                                 .with_committed_leader_epoch(epoch)
                                 .with_metadata(Some(metadata))
+                                .with_error_code(error_code)
                         })
                         .collect();
                     OffsetFetchResponseTopics::default()
@@ -128,20 +139,29 @@ pub fn handle(
     OffsetFetchResponse::default().with_groups(groups)
 }
 
-fn fields(committed: Option<CommittedOffset>) -> (i64, i32, StrBytes) {
-    match committed {
-        Some(committed) => (
+/// A partition's offset, leader epoch, metadata and error code.
+fn fields(entry: Entry) -> (i64, i32, StrBytes, i16) {
+    match entry {
+        Ok(Some(committed)) => (
             committed.offset,
             committed.leader_epoch,
             StrBytes::from_string(committed.metadata),
+            0,
         ),
-        None => (-1, -1, StrBytes::default()),
+        Ok(None) => (-1, -1, StrBytes::default(), 0),
+        Err(error) => (-1, -1, StrBytes::default(), error.code()),
     }
 }
 
 /// The requested partitions (or, for `None`, every committed one) with their offsets,
-/// grouped by topic in first-seen order.
-fn fetch(broker: &Broker, group_id: &str, wanted: Option<Vec<(TopicName, Vec<i32>)>>) -> Fetched {
+/// grouped by topic in first-seen order; with `require_stable`, those an open transaction
+/// commits are withheld.
+fn fetch(
+    broker: &Broker,
+    group_id: &str,
+    wanted: Option<Vec<(TopicName, Vec<i32>)>>,
+    require_stable: bool,
+) -> Fetched {
     let flat: Vec<(String, i32, Option<CommittedOffset>)> = match wanted {
         None => broker
             .groups
@@ -161,11 +181,16 @@ fn fetch(broker: &Broker, group_id: &str, wanted: Option<Vec<(TopicName, Vec<i32
     };
     let mut topics: Fetched = Vec::new();
     for (topic, index, committed) in flat {
+        let entry = if require_stable && broker.groups.has_pending_commit(group_id, &topic, index) {
+            Err(ResponseError::UnstableOffsetCommit)
+        } else {
+            Ok(committed)
+        };
         match topics.iter_mut().find(|(name, _)| name.as_str() == topic) {
-            Some((_, partitions)) => partitions.push((index, committed)),
+            Some((_, partitions)) => partitions.push((index, entry)),
             None => topics.push((
                 TopicName(StrBytes::from_string(topic)),
-                vec![(index, committed)],
+                vec![(index, entry)],
             )),
         }
     }

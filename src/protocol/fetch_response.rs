@@ -21,6 +21,9 @@ const TOPIC_ID_VERSION: i16 = 13;
 /// The response's node endpoints (KIP-951), tagged field 0 from v16.
 const NODE_ENDPOINTS_VERSION: i16 = 16;
 const NODE_ENDPOINTS_TAG: u32 = 0;
+/// Where a follower's log diverged from its leader's (KIP-320), tagged field 0 of a
+/// partition in flexible versions.
+const DIVERGING_EPOCH_TAG: u32 = 0;
 /// A partition's current leader (KIP-951), tagged field 1 of flexible versions.
 const CURRENT_LEADER_TAG: u32 = 1;
 /// Structure bytes per partition are few; this covers a typical response without growing.
@@ -28,8 +31,9 @@ const STRUCTURE_BYTES_HINT: usize = 256;
 
 /// Encodes `response` with each partition's records taken from `records` (one entry per
 /// partition, in response order; `None` keeps the partition's in-memory `records`).
-/// Of the tagged fields, the leader hints of KIP-951 (a partition's current leader, the
-/// response's node endpoints) are written; the others are refused: spool sets none.
+/// Of the tagged fields, a partition's diverging epoch (KIP-320) and the leader hints of
+/// KIP-951 (a partition's current leader, the response's node endpoints) are written; the
+/// others are refused: spool sets none.
 pub fn encode(
     context: &RequestContext,
     response: &FetchResponse,
@@ -73,7 +77,7 @@ pub fn encode(
                 .encode(&mut endpoints, version)
                 .map_err(|error| error.to_string())?;
         }
-        writer.tagged_field(NODE_ENDPOINTS_TAG, &endpoints);
+        writer.tagged_fields(&[(NODE_ENDPOINTS_TAG, endpoints)]);
     }
     writer.finish()
 }
@@ -116,15 +120,26 @@ impl Writer {
         partition: &PartitionData,
         slice: Option<&FileSlice>,
     ) -> Result<(), String> {
-        if partition.diverging_epoch != Default::default()
-            || partition.snapshot_id != Default::default()
+        if partition.snapshot_id != Default::default()
             || !partition.unknown_tagged_fields.is_empty()
         {
             return Err("tagged fields in a Fetch partition are not supported".into());
         }
-        let leader_hint = partition.current_leader != Default::default();
-        if leader_hint && !self.flexible {
-            return Err(format!("current leader set in Fetch v{version}"));
+        let mut tagged = Vec::new();
+        if partition.diverging_epoch != Default::default() {
+            tagged.push((
+                DIVERGING_EPOCH_TAG,
+                encoded(&partition.diverging_epoch, version)?,
+            ));
+        }
+        if partition.current_leader != Default::default() {
+            tagged.push((
+                CURRENT_LEADER_TAG,
+                encoded(&partition.current_leader, version)?,
+            ));
+        }
+        if !tagged.is_empty() && !self.flexible {
+            return Err(format!("tagged partition fields set in Fetch v{version}"));
         }
         self.out.put_i32(partition.partition_index);
         self.out.put_i16(partition.error_code);
@@ -161,16 +176,7 @@ impl Writer {
             }
             (None, None) => self.null(),
         }
-        if leader_hint {
-            let mut leader = BytesMut::new();
-            partition
-                .current_leader
-                .encode(&mut leader, version)
-                .map_err(|error| error.to_string())?;
-            self.tagged_field(CURRENT_LEADER_TAG, &leader);
-        } else {
-            self.tags();
-        }
+        self.tagged_fields(&tagged);
         Ok(())
     }
 
@@ -210,12 +216,18 @@ impl Writer {
         Ok(())
     }
 
-    /// A tagged-field section holding one field.
-    fn tagged_field(&mut self, tag: u32, data: &[u8]) {
-        put_unsigned_varint(&mut self.out, 1);
-        put_unsigned_varint(&mut self.out, tag);
-        put_unsigned_varint(&mut self.out, data.len() as u32);
-        self.out.put_slice(data);
+    /// A tagged-field section holding `fields` (tag, encoded value) in ascending tag order;
+    /// empty, it is written in flexible versions only.
+    fn tagged_fields(&mut self, fields: &[(u32, BytesMut)]) {
+        if fields.is_empty() {
+            return self.tags();
+        }
+        put_unsigned_varint(&mut self.out, fields.len() as u32);
+        for (tag, data) in fields {
+            put_unsigned_varint(&mut self.out, *tag);
+            put_unsigned_varint(&mut self.out, data.len() as u32);
+            self.out.put_slice(data);
+        }
     }
 
     /// An empty tagged-field section (flexible versions only).
@@ -237,6 +249,15 @@ impl Writer {
     }
 }
 
+/// A tagged field's value.
+fn encoded(value: &impl Encodable, version: i16) -> Result<BytesMut, String> {
+    let mut out = BytesMut::new();
+    value
+        .encode(&mut out, version)
+        .map_err(|error| error.to_string())?;
+    Ok(out)
+}
+
 fn put_unsigned_varint(out: &mut BytesMut, mut value: u32) {
     while value >= 0x80 {
         out.put_u8((value as u8 & 0x7f) | 0x80);
@@ -251,7 +272,7 @@ mod tests {
     use std::sync::Arc;
 
     use kafka_protocol::messages::fetch_response::{
-        AbortedTransaction, LeaderIdAndEpoch, NodeEndpoint,
+        AbortedTransaction, EpochEndOffset, LeaderIdAndEpoch, NodeEndpoint,
     };
     use kafka_protocol::messages::{ApiKey, BrokerId, ProducerId, ResponseKind, TopicName};
     use kafka_protocol::protocol::StrBytes;
@@ -270,6 +291,8 @@ mod tests {
         from_file: bool,
         /// A current-leader hint (flexible versions only).
         leader: Option<(i32, i32)>,
+        /// A diverging epoch and its end offset (flexible versions only).
+        diverging: Option<(i32, i64)>,
     }
 
     fn sample() -> impl Strategy<Value = Sample> {
@@ -280,15 +303,19 @@ mod tests {
             proptest::option::of(proptest::collection::vec(any::<u8>(), 0..300)),
             any::<bool>(),
             proptest::option::of((0i32..100, 0i32..100)),
+            proptest::option::of((0i32..100, 0i64..1_000_000)),
         )
             .prop_map(
-                |(error_code, high_watermark, aborted, records, from_file, leader)| Sample {
-                    error_code,
-                    high_watermark,
-                    aborted,
-                    records,
-                    from_file,
-                    leader,
+                |(error_code, high_watermark, aborted, records, from_file, leader, diverging)| {
+                    Sample {
+                        error_code,
+                        high_watermark,
+                        aborted,
+                        records,
+                        from_file,
+                        leader,
+                        diverging,
+                    }
                 },
             )
     }
@@ -317,6 +344,12 @@ mod tests {
                     .with_leader_id(BrokerId(leader_id))
                     .with_leader_epoch(leader_epoch),
                 _ => LeaderIdAndEpoch::default(),
+            })
+            .with_diverging_epoch(match sample.diverging {
+                Some((epoch, end_offset)) if version >= 12 => EpochEndOffset::default()
+                    .with_epoch(epoch)
+                    .with_end_offset(end_offset),
+                _ => EpochEndOffset::default(),
             })
     }
 
