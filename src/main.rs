@@ -452,6 +452,7 @@ async fn run(mut config: BrokerConfig) -> Result<(), Box<dyn std::error::Error>>
         }
     });
     tokio::spawn(Arc::clone(&broker).run_cluster_reconciler());
+    tokio::spawn(Arc::clone(&broker).run_isr_checks());
     tokio::spawn(Arc::clone(&broker.logs).run_flush_scheduler());
     tokio::spawn(
         Arc::clone(&broker.logs).run_retention(Duration::from_millis(

@@ -99,8 +99,11 @@ const LAYERS: &[(&str, &[&str])] = &[
             "clock",
             "cluster",
             "peers",
+            "replication",
         ],
     ),
+    // Replication: the leader's view of its followers, the followers' fetchers.
+    ("replication", &["log", "records", "peers", "clock"]),
     ("metadata", &["config", "log"]),
     ("config", &["txn", "group", "log", "cluster"]),
     ("txn", &["producer_ids", "group", "log", "records", "clock"]),
@@ -112,8 +115,6 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("cluster", &[]),
     // Connections to the other brokers: Kafka requests out, responses in.
     ("peers", &[]),
-    // Replication's decisions, pure so far.
-    ("replication", &[]),
     // Leaves.
     ("records", &[]),
     ("metrics", &[]),

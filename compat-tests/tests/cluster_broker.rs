@@ -31,8 +31,8 @@ use kafka_protocol::protocol::StrBytes;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::message::BorrowedMessage;
+use rdkafka::metadata::MetadataPartition;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::{Message, Offset, TopicPartitionList};
 use spool::records::batch::testing::build_batch;
@@ -74,19 +74,42 @@ fn leaders_with_count(
     topic: &str,
     partitions: i32,
 ) -> Option<BTreeMap<i32, i32>> {
+    partition_views(broker, topic, partitions as usize, |partition| {
+        partition.leader()
+    })
+}
+
+/// Partition → in-sync replicas (sorted) of `topic` (with `partitions` partitions), as
+/// `broker` sees it.
+fn isrs(broker: &SpawnedBroker, topic: &str, partitions: usize) -> Option<BTreeMap<i32, Vec<i32>>> {
+    partition_views(broker, topic, partitions, |partition| {
+        let mut isr = partition.isr().to_vec();
+        isr.sort_unstable();
+        isr
+    })
+}
+
+/// Partition → `view` of each partition of `topic` in `broker`'s Metadata, once the topic
+/// has its `partitions` partitions.
+fn partition_views<T>(
+    broker: &SpawnedBroker,
+    topic: &str,
+    partitions: usize,
+    view: impl Fn(&MetadataPartition) -> T,
+) -> Option<BTreeMap<i32, T>> {
     let consumer: BaseConsumer = broker.client_config().create().ok()?;
     let metadata = consumer
         .fetch_metadata(Some(topic), Duration::from_secs(5))
         .ok()?;
     let found = metadata.topics().iter().find(|t| t.name() == topic)?;
-    if found.error().is_some() || found.partitions().len() != partitions as usize {
+    if found.error().is_some() || found.partitions().len() != partitions {
         return None;
     }
     Some(
         found
             .partitions()
             .iter()
-            .map(|partition| (partition.id(), partition.leader()))
+            .map(|partition| (partition.id(), view(partition)))
             .collect(),
     )
 }
@@ -134,6 +157,90 @@ fn read_all(broker: &SpawnedBroker, topic: &str, group: &str, expected: usize) -
     values
 }
 
+/// A topic of replication factor 3: followers fetch from their leaders and join the ISR,
+/// acks=all waits for them, and when a leader dies an in-sync follower takes over with every
+/// acknowledged record; the dead broker comes back as a follower and catches up.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_replicated_topic_keeps_every_acknowledged_record_through_a_leader_kill() {
+    let etcd = SpawnedEtcd::start();
+    let mut brokers = start_cluster(&etcd, "replication", FAILOVER_SESSION_MS);
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    let created = admin(&brokers[0])
+        .create_topics(
+            &[NewTopic::new("triple", 3, TopicReplication::Fixed(3))
+                .set("min.insync.replicas", "2")],
+            &options,
+        )
+        .await
+        .expect("create topics");
+    assert_eq!(created, [Ok("triple".to_owned())]);
+    let all_in_sync = |broker: &SpawnedBroker| {
+        isrs(broker, "triple", 3).filter(|view| view.values().all(|isr| *isr == [1, 2, 3]))
+    };
+    wait_for(TIMEOUT, || all_in_sync(&brokers[0])).expect("every replica in sync");
+    let before = wait_for(TIMEOUT, || {
+        leaders_with_count(&brokers[0], "triple", 3)
+            .filter(|view| view.values().all(|leader| *leader > 0))
+    })
+    .expect("leaders");
+
+    let writer = producer(&brokers[0], &[("acks", "all")]);
+    let mut delivered = produce(&writer, "triple", None, 300).await;
+    let victim = before[&0];
+    brokers[victim as usize - 1].kill();
+    let survivor = victim as usize % 3;
+    wait_for(TIMEOUT, || {
+        leaders_with_count(&brokers[survivor], "triple", 3)
+            .filter(|view| view.values().all(|leader| *leader > 0 && *leader != victim))
+    })
+    .expect("an in-sync follower leads each of the dead broker's partitions");
+    delivered.extend(produce(&writer, "triple", None, 300).await);
+
+    let read = read_all(&brokers[survivor], "triple", "replica-readers", 600);
+    let acknowledged: BTreeSet<(i32, i64)> = delivered.iter().copied().collect();
+    assert_eq!(acknowledged.len(), 600);
+    assert_eq!(read.iter().copied().collect::<BTreeSet<_>>(), acknowledged);
+
+    // A second death leaves one in-sync replica, below min.insync.replicas: acks=all is
+    // refused before anything is appended, acks=1 still goes through.
+    let second = (survivor + 1) % 3;
+    brokers[second].kill();
+    let alone = survivor as i32 + 1;
+    wait_for(TIMEOUT, || {
+        // Leader and ISR from one Metadata answer: the controller changes them together.
+        let view = partition_views(&brokers[survivor], "triple", 3, |partition| {
+            (partition.leader(), partition.isr().to_vec())
+        })?;
+        view.values()
+            .all(|(leader, isr)| *leader == alone && *isr == [alone])
+            .then_some(())
+    })
+    .expect("the survivor leads, alone in sync");
+    let mut wire = WireClient::connect(&brokers[survivor].bootstrap);
+    let produce_to = |acks: i16| {
+        let data = TopicProduceData::default()
+            .with_name(TopicName(StrBytes::from_static_str("triple")))
+            .with_partition_data(vec![PartitionProduceData::default()
+                .with_index(0)
+                .with_records(Some(Bytes::from(build_batch(1, 0, b"x"))))]);
+        ProduceRequest::default()
+            .with_acks(acks)
+            .with_timeout_ms(5000)
+            .with_topic_data(vec![data])
+    };
+    let refused = wire.call(9, &produce_to(-1));
+    assert_eq!(
+        refused.responses[0].partition_responses[0].error_code,
+        NOT_ENOUGH_REPLICAS
+    );
+    let accepted = wire.call(9, &produce_to(1));
+    assert_eq!(accepted.responses[0].partition_responses[0].error_code, 0);
+
+    brokers[victim as usize - 1].restart();
+    brokers[second].restart();
+    wait_for(TIMEOUT, || all_in_sync(&brokers[survivor])).expect("the restarted brokers catch up");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn three_brokers_serve_a_topic_spread_over_them_through_a_broker_restart() {
     let etcd = SpawnedEtcd::start();
@@ -152,22 +259,6 @@ async fn three_brokers_serve_a_topic_spread_over_them_through_a_broker_restart()
         .await
         .expect("create topics");
     assert_eq!(created, [Ok("spread".to_owned())]);
-    let replicated = admin(&brokers[0])
-        .create_topics(
-            &[NewTopic::new("replicated", 1, TopicReplication::Fixed(3))],
-            &options,
-        )
-        .await
-        .expect("create topics");
-    assert_eq!(
-        replicated,
-        [Err((
-            "replicated".to_owned(),
-            RDKafkaErrorCode::InvalidReplicationFactor
-        ))],
-        "replication is not there yet: refused, not faked"
-    );
-
     // Every broker tells the same story: three brokers, each leading some partitions.
     let seen = wait_for(TIMEOUT, || {
         let all: Vec<_> = brokers.iter().map(|b| leaders(b, "spread")).collect();
@@ -287,6 +378,7 @@ async fn three_brokers_serve_a_topic_spread_over_them_through_a_broker_restart()
 }
 
 const NOT_COORDINATOR: i16 = 16;
+const NOT_ENOUGH_REPLICAS: i16 = 19;
 const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
 const NOT_LEADER_OR_FOLLOWER: i16 = 6;
 const UNKNOWN_MEMBER_ID: i16 = 25;
@@ -593,24 +685,39 @@ fn kafkas_own_tools_see_one_cluster_of_three_brokers() {
     ];
     let created = kafka_tool("kafka-topics", bootstrap, &create, "");
     assert!(created.contains("Created topic tools."), "{created}");
-    let refused = tool(
-        "kafka-topics",
-        &[
-            "--bootstrap-server",
+    let triple = [
+        "--create",
+        "--topic",
+        "triple",
+        "--partitions",
+        "1",
+        "--replication-factor",
+        "3",
+    ];
+    let created = kafka_tool("kafka-topics", bootstrap, &triple, "");
+    assert!(created.contains("Created topic triple."), "{created}");
+    // A replicated partition: three replicas, all in sync once the followers fetch.
+    let described = wait_for(TIMEOUT, || {
+        let text = kafka_tool(
+            "kafka-topics",
             bootstrap,
-            "--create",
-            "--topic",
-            "triple",
-            "--replication-factor",
-            "3",
-        ],
-        "",
-    );
-    assert!(
-        !refused.success && refused.text().contains("InvalidReplicationFactorException"),
-        "{}",
-        refused.text()
-    );
+            &["--describe", "--topic", "triple"],
+            "",
+        );
+        let line = text.lines().find(|line| line.contains("Partition: 0\t"))?;
+        let field = |name: &str| {
+            let value = line
+                .split(&format!("{name}: "))
+                .nth(1)?
+                .split('\t')
+                .next()?;
+            let mut ids: Vec<&str> = value.split(',').collect();
+            ids.sort_unstable();
+            Some(ids.join(","))
+        };
+        (field("Replicas")? == "1,2,3" && field("Isr")? == "1,2,3").then_some(text)
+    });
+    assert!(described.is_some(), "three replicas in sync");
 
     // Every partition on its own broker, as Metadata tells the tool (leader = replicas = ISR).
     let described = wait_for(TIMEOUT, || {

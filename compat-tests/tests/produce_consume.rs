@@ -158,3 +158,49 @@ async fn log_append_time_topics_stamp_the_broker_time() {
         other => panic!("expected LogAppendTime, got {other:?}"),
     }
 }
+
+/// `min.insync.replicas` above the in-sync replicas (one, on a single node): acks=all is
+/// refused with NOT_ENOUGH_REPLICAS before anything is appended; acks=1 is not affected.
+#[tokio::test]
+async fn acks_all_needs_min_insync_replicas() {
+    use bytes::Bytes;
+    use compat_tests::wire::WireClient;
+    use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
+    use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+    use kafka_protocol::messages::{CreateTopicsRequest, ProduceRequest, TopicName};
+    use kafka_protocol::protocol::StrBytes;
+    use spool::records::batch::testing::build_batch;
+
+    const NOT_ENOUGH_REPLICAS: i16 = 19;
+    let broker = SpawnedBroker::start("");
+    let mut client = WireClient::connect(&broker.bootstrap);
+    let topic = CreatableTopic::default()
+        .with_name(TopicName(StrBytes::from_static_str("guarded")))
+        .with_num_partitions(1)
+        .with_replication_factor(1)
+        .with_configs(vec![CreatableTopicConfig::default()
+            .with_name(StrBytes::from_static_str("min.insync.replicas"))
+            .with_value(Some(StrBytes::from_static_str("2")))]);
+    let created = client.call(7, &CreateTopicsRequest::default().with_topics(vec![topic]));
+    assert_eq!(created.topics[0].error_code, 0);
+    let mut produce = |acks: i16| {
+        let data = TopicProduceData::default()
+            .with_name(TopicName(StrBytes::from_static_str("guarded")))
+            .with_partition_data(vec![PartitionProduceData::default()
+                .with_index(0)
+                .with_records(Some(Bytes::from(build_batch(1, 0, b"x"))))]);
+        let request = ProduceRequest::default()
+            .with_acks(acks)
+            .with_timeout_ms(5000)
+            .with_topic_data(vec![data]);
+        let response = client.call(9, &request);
+        let answer = &response.responses[0].partition_responses[0];
+        (answer.error_code, answer.base_offset)
+    };
+    assert_eq!(produce(-1), (NOT_ENOUGH_REPLICAS, -1));
+    assert_eq!(
+        produce(1),
+        (0, 0),
+        "nothing was appended by the refused produce"
+    );
+}

@@ -25,6 +25,7 @@ use crate::metadata::MetadataStore;
 use crate::metadata::{Image, TopicMetadata};
 use crate::peers::Peers;
 use crate::producer_ids::ProducerIds;
+use crate::replication::Fetchers;
 
 /// How long a starting broker waits to see its own registration and the cluster id.
 pub const JOIN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -40,6 +41,8 @@ pub struct ClusterNode {
     applied: watch::Sender<Arc<ClusterImage>>,
     /// Connections to the other brokers.
     pub peers: Arc<Peers>,
+    /// The fetching of the partitions this broker follows.
+    pub(super) fetchers: Fetchers,
 }
 
 /// A live broker as clients reach it.
@@ -159,10 +162,12 @@ impl Broker {
             let block = blocks();
             Box::pin(async move { block.await.map_err(std::io::Error::other) })
         }));
+        let peers = Arc::new(Peers::default());
         let node = ClusterNode {
             membership,
             applied: watch::Sender::new(image),
-            peers: Arc::new(Peers::default()),
+            fetchers: Fetchers::new(node_id, Arc::clone(&peers)),
+            peers,
         };
         // The coordinators replay the internal-topic partitions opened above.
         Self::assemble(config, clock, metadata, logs, producer_ids, Some(node))
@@ -174,6 +179,8 @@ impl Broker {
             return;
         };
         let mut images = node.membership.subscribe();
+        // The logs of the first image were opened at startup; their roles begin here.
+        self.apply_roles(&ClusterImage::default(), &node.image());
         loop {
             let next = Arc::clone(&images.borrow_and_update());
             let before = node.image();
@@ -184,6 +191,7 @@ impl Broker {
                 };
                 match applied {
                     Ok(()) => {
+                        self.apply_roles(&before, &next);
                         node.applied.send_replace(next);
                     }
                     // Stays unapplied: the next image is tried against the last applied one.

@@ -5,6 +5,7 @@
 
 mod cluster_node;
 mod markers;
+mod roles;
 
 pub use crate::cluster::elections::{ElectionKind, ElectionRefused};
 pub use cluster_node::{BrokerEndpoint, ClusterNode};
@@ -25,6 +26,7 @@ use crate::metadata::topic_config::{ConfigChange, ConfigChangeError};
 use crate::metadata::{topic_config, topic_name, MetadataError, MetadataStore, TopicMetadata};
 use crate::metrics::{GroupSample, PartitionSample, StateSample};
 use crate::producer_ids::ProducerIds;
+use crate::replication::Leaders;
 use crate::txn::{TxnCoordinator, TRANSACTION_TOPIC};
 
 /// Why a broker could not start.
@@ -154,17 +156,16 @@ pub struct Broker {
     pub clock: SharedClock,
     /// The cluster this broker is a member of; `None` on a single node.
     pub cluster: Option<ClusterNode>,
+    /// The partitions this broker leads with followers (none on a single node).
+    pub replication: Leaders,
     /// Serializes topic changes (create, delete, configs, partitions) from the metadata
     /// update to the logs, so the logs end up as the metadata says.
     topic_changes: Mutex<()>,
 }
 
-/// Why a cluster refuses replicated topics for now.
 /// How long FindCoordinator waits for an internal topic being created and its partitions'
 /// first leaders; well below clients' request timeouts (30 s for Java's, 60 s for librdkafka).
 const COORDINATOR_CREATION_WAIT: Duration = Duration::from_secs(5);
-const UNREPLICATED_CLUSTER: &str =
-    "This spool cluster does not replicate partitions yet: the replication factor must be 1.";
 
 /// A topic may have at most [`PARTITIONS_PER_TOPIC_MAX`] partitions.
 fn check_partition_limit(count: i32) -> Result<(), TopicError> {
@@ -260,6 +261,7 @@ impl Broker {
             txns,
             clock,
             cluster,
+            replication: Leaders::default(),
             topic_changes: Mutex::new(()),
         })
     }
@@ -484,11 +486,6 @@ impl Broker {
                 "Unable to replicate the partition {replication_factor} time(s): The target replication factor of {replication_factor} cannot be reached because only {live_brokers} broker(s) are registered."
             )));
         }
-        if self.cluster.is_some() && replication_factor > 1 {
-            return Err(TopicError::InvalidReplicationFactor(
-                UNREPLICATED_CLUSTER.to_owned(),
-            ));
-        }
         let mut configs = BTreeMap::new();
         for (name, value) in &request.configs {
             let value = value.as_ref().ok_or_else(|| {
@@ -660,16 +657,11 @@ impl Broker {
         Ok(topic)
     }
 
-    /// Explicit replica assignments may name only live brokers, one per partition while the
-    /// cluster does not replicate (the cluster store checks the rest).
+    /// Explicit replica assignments on a single node may name only itself (the cluster store
+    /// checks a cluster's).
     fn check_replica_assignments(&self, assignments: &[Vec<i32>]) -> Result<(), TopicError> {
         if self.cluster.is_some() {
-            return match assignments.iter().find(|replicas| replicas.len() != 1) {
-                Some(_) => Err(TopicError::InvalidReplicationFactor(
-                    UNREPLICATED_CLUSTER.to_owned(),
-                )),
-                None => Ok(()),
-            };
+            return Ok(());
         }
         match assignments
             .iter()

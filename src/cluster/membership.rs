@@ -15,10 +15,12 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use super::alter_partition::{alter_isr, AlterIsr, AlterPartitionError};
 use super::controller;
 use super::elections::{elect, ElectionKind, ElectionRefused};
 use super::image::{
-    BrokerRegistration, ClusterImage, ControllerRecord, Keys, PartitionState, TopicRecord,
+    BrokerRegistration, ClusterImage, ControllerRecord, Keys, Partition, PartitionState,
+    TopicRecord,
 };
 use super::kv::{Condition, Kv, KvError, LeaseId, Op};
 use super::producer_ids::{allocate_block, PRODUCER_ID_BLOCK_SIZE};
@@ -243,6 +245,32 @@ impl Membership {
         kind: ElectionKind,
     ) -> Result<PartitionState, ElectionRefused> {
         elect(&self.kv, &self.keys, &self.image(), topic, partition, kind).await
+    }
+
+    /// This broker, leading `topic`/`partition`, changes its ISR to `isr` (Kafka's
+    /// AlterPartition), by compare-and-swap on the partition as this broker's image has it.
+    pub async fn alter_isr(
+        &self,
+        topic: &str,
+        partition: i32,
+        isr: Vec<i32>,
+    ) -> Result<Partition, AlterPartitionError> {
+        let image = self.image();
+        let record = image
+            .topics
+            .get(topic)
+            .ok_or(AlterPartitionError::UnknownPartition)?;
+        let current = image
+            .partition(record, partition)
+            .ok_or(AlterPartitionError::UnknownPartition)?;
+        let request = AlterIsr {
+            leader: self.node_id(),
+            partition,
+            leader_epoch: current.state.leader_epoch,
+            version: current.version,
+            isr,
+        };
+        alter_isr(&self.kv, &self.keys, &image, record, request).await
     }
 
     /// Takes the next block of producer ids, unique in the cluster, each time it is called.

@@ -148,6 +148,8 @@ pub struct BrokerConfig {
     pub compression_type: String,
     /// `flush.on.ack` (spool): acks=all waits for an fsync (group commit) before answering.
     pub flush_on_ack: bool,
+    /// `min.insync.replicas`: acks=all needs at least this many in-sync replicas.
+    pub min_insync_replicas: i32,
     /// `producer.id.expiration.ms`: idle idempotent producers are forgotten after this.
     pub producer_id_expiration_ms: i64,
     /// `producer.id.expiration.check.interval.ms`
@@ -378,6 +380,7 @@ impl BrokerConfig {
             )? as usize,
             queued_max_request_bytes,
             flush_on_ack: keys.bool("flush.on.ack", true)?,
+            min_insync_replicas: keys.int("min.insync.replicas", 1, 1, i64::from(i32::MAX))? as i32,
             metrics_listen: match keys.optional_string("metrics.listen")? {
                 None => None,
                 Some(text) => Some(text.parse().map_err(|_| {

@@ -9,7 +9,8 @@ use bytes::Bytes;
 use futures::future::select_all;
 use kafka_protocol::messages::fetch_request::FetchTopic;
 use kafka_protocol::messages::fetch_response::{
-    AbortedTransaction, FetchableTopicResponse, LeaderIdAndEpoch, NodeEndpoint, PartitionData,
+    AbortedTransaction, EpochEndOffset, FetchableTopicResponse, LeaderIdAndEpoch, NodeEndpoint,
+    PartitionData,
 };
 use kafka_protocol::messages::{
     ApiKey, BrokerId, FetchRequest, FetchResponse, ProducerId, TopicName,
@@ -40,6 +41,8 @@ const READ_COMMITTED: i8 = 1;
 /// from v16 (KIP-951).
 const LEADER_HINT_VERSION: i16 = 12;
 const NODE_ENDPOINTS_VERSION: i16 = 16;
+/// Where the fetching replica's id is (KIP-903).
+const REPLICA_STATE_VERSION: i16 = 15;
 
 /// A Fetch response and, for each partition in response order, the segment-file range that
 /// holds its records (`None`: the partition's `records` field says it all).
@@ -55,6 +58,11 @@ struct Target {
     partition_max_bytes: i32,
     current_leader_epoch: i32,
     log: Result<Arc<Partition>, Refusal>,
+    /// For a follower whose log diverged from this leader's: the epoch and end offset it
+    /// must truncate to (KIP-320); nothing is read then.
+    diverging: Option<(i32, i64)>,
+    /// The epoch of the last batch a follower holds (v12+; -1 when not given).
+    last_fetched_epoch: i32,
 }
 
 /// Why a partition is not read: the error, and the current leader and its epoch when
@@ -74,8 +82,16 @@ pub async fn handle(broker: Arc<Broker>, version: i16, request: FetchRequest) ->
             records: Vec::new(),
         };
     }
-    let topics = resolve(&broker, version, request.topics);
-    let read_committed = request.isolation_level == READ_COMMITTED;
+    let replica = Some(replica_id(version, &request)).filter(|id| *id >= 0);
+    let mut topics = resolve(&broker, version, request.topics);
+    if let Some(replica) = replica {
+        follower_fetched(&broker, replica, &mut topics);
+    }
+    let isolation = match replica {
+        Some(_) => Isolation::LogEnd,
+        None if request.isolation_level == READ_COMMITTED => Isolation::ReadCommitted,
+        None => Isolation::ReadUncommitted,
+    };
     let min_bytes = request.min_bytes.max(0) as usize;
     let max_bytes = request.max_bytes.max(0) as usize;
     let wait = Duration::from_millis(request.max_wait_ms.max(0) as u64).min(MAX_WAIT_CAP);
@@ -88,8 +104,8 @@ pub async fn handle(broker: Arc<Broker>, version: i16, request: FetchRequest) ->
         .filter_map(|target| target.log.as_ref().ok().map(|log| log.subscribe()))
         .collect();
     loop {
-        let (answer, bytes, has_error) = read_all(&topics, version, max_bytes, read_committed);
-        if bytes >= min_bytes || has_error || watchers.is_empty() || Instant::now() >= deadline {
+        let (answer, bytes, urgent) = read_all(&topics, version, max_bytes, isolation);
+        if bytes >= min_bytes || urgent || watchers.is_empty() || Instant::now() >= deadline {
             return cached(counted(
                 &topics,
                 with_leaders(&broker, version, &topics, answer),
@@ -105,7 +121,7 @@ pub async fn handle(broker: Arc<Broker>, version: i16, request: FetchRequest) ->
             Ok((Ok(()), _, _)) => continue,
             // A partition was deleted (its sender dropped) or the wait timed out: answer now.
             Ok((Err(_), _, _)) | Err(_) => {
-                let answer = read_all(&topics, version, max_bytes, read_committed).0;
+                let answer = read_all(&topics, version, max_bytes, isolation).0;
                 return cached(counted(
                     &topics,
                     with_leaders(&broker, version, &topics, answer),
@@ -192,6 +208,48 @@ fn counted(topics: &[TopicTargets], answer: Answer) -> Answer {
     answer
 }
 
+/// The broker a fetch comes from: a follower replica (>= 0) or a consumer (-1). v15 moved it
+/// from the request body into `replica_state` (KIP-903).
+fn replica_id(version: i16, request: &FetchRequest) -> i32 {
+    if version >= REPLICA_STATE_VERSION {
+        request.replica_state.replica_id.0
+    } else {
+        request.replica_id.0
+    }
+}
+
+/// A follower's fetch: where its log diverged from this leader's, if it did (the epoch of
+/// its last batch ends earlier here, or is unknown here), else its log end recorded, which
+/// may move the high watermark. A broker that is not a follower of a partition is refused.
+fn follower_fetched(broker: &Broker, replica: i32, topics: &mut [TopicTargets]) {
+    let now_ms = broker.clock.now_ms();
+    for target in topics
+        .iter_mut()
+        .flat_map(|topic| topic.partitions.iter_mut())
+    {
+        let Ok(log) = &target.log else {
+            continue;
+        };
+        if target.last_fetched_epoch >= 0 {
+            let (epoch, end_offset) = log.end_offset_for_epoch(target.last_fetched_epoch);
+            if epoch < target.last_fetched_epoch || end_offset < target.fetch_offset {
+                target.diverging = Some((epoch, end_offset));
+                continue;
+            }
+        }
+        let fetched = broker.replication.on_follower_fetch(
+            log.topic(),
+            log.index(),
+            replica,
+            target.fetch_offset,
+            now_ms,
+        );
+        if fetched.is_err() {
+            target.log = Err((ResponseError::NotLeaderOrFollower, None));
+        }
+    }
+}
+
 /// Sessions (KIP-227) are not kept: a full fetch is answered with session id 0, which tells
 /// the client to keep sending full fetches.
 fn session_error(version: i16, session_id: i32, session_epoch: i32) -> Option<ResponseError> {
@@ -229,6 +287,8 @@ fn resolve(broker: &Broker, version: i16, topics: Vec<FetchTopic>) -> Vec<TopicT
                     fetch_offset: partition.fetch_offset,
                     partition_max_bytes: partition.partition_max_bytes,
                     current_leader_epoch: partition.current_leader_epoch,
+                    diverging: None,
+                    last_fetched_epoch: partition.last_fetched_epoch,
                     log: topic.ok_or((unknown, None)).and_then(|topic| {
                         broker
                             .leader_log(&topic.name, partition.partition)
@@ -251,15 +311,16 @@ fn resolve(broker: &Broker, version: i16, topics: Vec<FetchTopic>) -> Vec<TopicT
 }
 
 /// Reads every target once. Returns the answer, the record bytes in it, and whether any
-/// partition has an error (which answers the fetch at once, as Kafka does).
+/// partition has an error or a diverging epoch (which answers the fetch at once, as Kafka
+/// does).
 fn read_all(
     topics: &[TopicTargets],
     version: i16,
     max_bytes: usize,
-    read_committed: bool,
+    isolation: Isolation,
 ) -> (Answer, usize, bool) {
     let mut total = 0usize;
-    let mut has_error = false;
+    let mut urgent = false;
     let mut responses = Vec::with_capacity(topics.len());
     let mut records = Vec::new();
     for topic in topics {
@@ -267,8 +328,8 @@ fn read_all(
         for target in &topic.partitions {
             let budget =
                 (target.partition_max_bytes.max(0) as usize).min(max_bytes.saturating_sub(total));
-            let (data, slice) = read_partition(target, version, budget, total == 0, read_committed);
-            has_error |= data.error_code != 0;
+            let (data, slice) = read_partition(target, version, budget, total == 0, isolation);
+            urgent |= data.error_code != 0 || target.diverging.is_some();
             total += slice.as_ref().map_or(0, |slice| slice.len() as usize);
             partitions.push(data);
             records.push(slice);
@@ -281,7 +342,7 @@ fn read_all(
         );
     }
     let response = FetchResponse::default().with_responses(responses);
-    (Answer { response, records }, total, has_error)
+    (Answer { response, records }, total, urgent)
 }
 
 /// One partition's answer, and the file range of its records when there are any.
@@ -290,8 +351,9 @@ fn read_partition(
     version: i16,
     budget: usize,
     min_one_batch: bool,
-    read_committed: bool,
+    isolation: Isolation,
 ) -> (PartitionData, Option<FileSlice>) {
+    let read_committed = isolation == Isolation::ReadCommitted;
     let data = PartitionData::default()
         .with_partition_index(target.index)
         .with_high_watermark(-1)
@@ -319,11 +381,19 @@ fn read_partition(
     if let Some(error) = check_leader_epoch(target.current_leader_epoch, log.leader_epoch()) {
         return (data.with_error_code(error.code()), None);
     }
-    let isolation = if read_committed {
-        Isolation::ReadCommitted
-    } else {
-        Isolation::ReadUncommitted
-    };
+    if let Some((epoch, end_offset)) = target.diverging {
+        let data = data
+            .with_high_watermark(log.high_watermark())
+            .with_last_stable_offset(log.high_watermark())
+            .with_log_start_offset(log.log_start_offset())
+            .with_records(Some(Bytes::new()))
+            .with_diverging_epoch(
+                EpochEndOffset::default()
+                    .with_epoch(epoch)
+                    .with_end_offset(end_offset),
+            );
+        return (data, None);
+    }
     match log.read_slice(target.fetch_offset, budget, min_one_batch, isolation) {
         Ok(read) => {
             let aborted = read_committed.then(|| {

@@ -4,6 +4,7 @@
 //! order), then answer once the batch is as durable as acks and `flush.on.ack` require.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::future::join_all;
 use kafka_protocol::messages::produce_response::{
@@ -78,6 +79,7 @@ struct TopicAppends {
 
 pub fn handle(broker: &Arc<Broker>, version: i16, request: ProduceRequest) -> Pending {
     let acks = request.acks;
+    let request_timeout_ms = request.timeout_ms;
     let image = broker.metadata.image();
     let topics: Vec<TopicAppends> = request
         .topic_data
@@ -104,7 +106,7 @@ pub fn handle(broker: &Arc<Broker>, version: i16, request: ProduceRequest) -> Pe
                         match topic {
                             None => Err(Rejection::new(unknown, None)),
                             Some(topic) => {
-                                append(broker, topic, data.index, data.records.as_deref())
+                                append(broker, topic, data.index, data.records.as_deref(), acks)
                             }
                         }
                     },
@@ -124,20 +126,22 @@ pub fn handle(broker: &Arc<Broker>, version: i16, request: ProduceRequest) -> Pe
         return Box::pin(std::future::ready(None));
     }
     let wait_for_flush = acks == -1 && broker.config.flush_on_ack;
+    // acks=all on a replicated partition waits for the in-sync replicas, at most the
+    // request's timeout (Kafka's delayed produce).
+    let replicas_timeout =
+        (acks == -1).then(|| Duration::from_millis(request_timeout_ms.max(0) as u64));
     let node_endpoints = if version >= LEADER_HINT_VERSION {
         hinted_leaders(broker, &topics)
     } else {
         Vec::new()
     };
+    let broker = Arc::clone(broker);
     Box::pin(async move {
         let mut responses = Vec::with_capacity(topics.len());
         for topic in topics {
-            let partitions = join_all(
-                topic
-                    .partitions
-                    .into_iter()
-                    .map(|appended| respond(appended, version, wait_for_flush)),
-            )
+            let partitions = join_all(topic.partitions.into_iter().map(|appended| {
+                respond(&broker, appended, version, wait_for_flush, replicas_timeout)
+            }))
             .await;
             responses.push(
                 TopicProduceResponse::default()
@@ -181,6 +185,7 @@ fn append(
     topic: &TopicMetadata,
     index: i32,
     records: Option<&[u8]>,
+    acks: i16,
 ) -> Result<(Arc<Partition>, AppendInfo), Rejection> {
     let invalid = |error: ResponseError, message: String| Rejection::new(error, Some(message));
     let bad_batch = |error: BatchError| invalid(errors::for_batch_error(&error), error.to_string());
@@ -191,6 +196,9 @@ fn append(
     let log = broker
         .leader_log(&topic.name, index)
         .map_err(Rejection::not_served)?;
+    if acks == -1 {
+        check_in_sync_replicas(broker, &log, ResponseError::NotEnoughReplicas)?;
+    }
     let records = records.unwrap_or_default();
     let size = batch_size(records).map_err(bad_batch)?;
     if size < records.len() {
@@ -245,6 +253,9 @@ fn append(
         }
         invalid(errors::for_log_error(&error), error.to_string())
     })?;
+    if log.is_replicated() {
+        broker.replication.on_append(&topic.name, index);
+    }
     crate::metrics::global().bytes_in(&topic.name, batch.size());
     if log.flush_due() {
         let log = Arc::clone(&log);
@@ -255,6 +266,45 @@ fn append(
         });
     }
     Ok((log, info))
+}
+
+/// acks=all needs `min.insync.replicas` in-sync replicas (a partition without followers
+/// has one): `error` otherwise (NOT_ENOUGH_REPLICAS before the append,
+/// NOT_ENOUGH_REPLICAS_AFTER_APPEND after it).
+fn check_in_sync_replicas(
+    broker: &Broker,
+    log: &Partition,
+    error: ResponseError,
+) -> Result<(), Rejection> {
+    let in_sync = broker
+        .replication
+        .isr(log.topic(), log.index())
+        .map_or(1, |isr| isr.len());
+    let required = log.min_insync_replicas();
+    if (in_sync as i64) < i64::from(required) {
+        let message = format!(
+            "The number of in-sync replicas of {}-{} ({in_sync}) is below min.insync.replicas ({required})",
+            log.topic(),
+            log.index()
+        );
+        return Err(Rejection::new(error, Some(message)));
+    }
+    Ok(())
+}
+
+/// Waits until the high watermark reaches `offset` (every in-sync replica holds the
+/// batch); false after `timeout`.
+async fn replicated(log: &Partition, offset: i64, timeout: Duration) -> bool {
+    let mut high_watermark = log.subscribe();
+    let reached = async move {
+        high_watermark
+            .wait_for(|high_watermark| *high_watermark >= offset)
+            .await
+            .is_ok()
+    };
+    tokio::time::timeout(timeout, reached)
+        .await
+        .unwrap_or(false)
 }
 
 /// A compacted topic needs a key on every record (as Kafka's log validator demands); the
@@ -284,11 +334,14 @@ fn check_keys(batch: &BatchView<'_>, topic: &str, index: i32) -> Result<(), Reje
     })
 }
 
-/// The response stage for one partition: wait for durability if asked, then report.
+/// The response stage for one partition: wait for durability and the in-sync replicas if
+/// asked, then report.
 async fn respond(
+    broker: &Broker,
     appended: Appended,
     version: i16,
     wait_for_flush: bool,
+    replicas_timeout: Option<Duration>,
 ) -> PartitionProduceResponse {
     let response = PartitionProduceResponse::default().with_index(appended.index);
     let failure = match appended.result {
@@ -298,14 +351,34 @@ async fn respond(
             } else {
                 Ok(())
             };
-            match flushed {
-                Ok(()) => {
+            let replicated = match replicas_timeout {
+                Some(timeout) if log.is_replicated() => {
+                    if replicated(&log, info.last_offset + 1, timeout).await {
+                        check_in_sync_replicas(
+                            broker,
+                            &log,
+                            ResponseError::NotEnoughReplicasAfterAppend,
+                        )
+                    } else {
+                        Err(Rejection::new(
+                            ResponseError::RequestTimedOut,
+                            Some(
+                                "the in-sync replicas did not acknowledge the batch in time".into(),
+                            ),
+                        ))
+                    }
+                }
+                _ => Ok(()),
+            };
+            match (flushed, replicated) {
+                (Ok(()), Ok(())) => {
                     return response
                         .with_base_offset(info.base_offset)
                         .with_log_append_time_ms(info.log_append_time_ms)
                         .with_log_start_offset(info.log_start_offset)
                 }
-                Err(error) => {
+                (Ok(()), Err(rejection)) => rejection,
+                (Err(error), _) => {
                     tracing::error!(topic = log.topic(), partition = log.index(), %error, "flush failed");
                     Rejection::new(ResponseError::KafkaStorageError, Some(error.to_string()))
                 }

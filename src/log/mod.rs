@@ -30,6 +30,8 @@ pub enum Isolation {
     ReadUncommitted,
     /// Only up to the last stable offset, with the aborted transactions to skip.
     ReadCommitted,
+    /// Everything up to the log end: a follower's fetch from its leader.
+    LogEnd,
 }
 
 /// How a partition stamps batch timestamps (`message.timestamp.type`).
@@ -66,6 +68,8 @@ pub struct LogConfig {
     pub compact_enabled: bool,
     /// `min.compaction.lag.ms`: segments with newer records are not compacted yet.
     pub min_compaction_lag_ms: i64,
+    /// `min.insync.replicas`: acks=all needs at least this many in-sync replicas.
+    pub min_insync_replicas: i32,
     /// `delete.retention.ms`: how long compaction keeps tombstones.
     pub delete_retention_ms: i64,
     /// `min.cleanable.dirty.ratio`: compact once this share of the compactable bytes is new.

@@ -123,6 +123,14 @@ pub const TOPIC_CONFIG_KEYS: &[TopicConfigKey] = &[
         synonyms: &["log.cleaner.min.compaction.lag.ms"],
     },
     TopicConfigKey {
+        name: "min.insync.replicas",
+        kind: Kind::Long {
+            min: 1,
+            max: INT_MAX,
+        },
+        synonyms: &["min.insync.replicas"],
+    },
+    TopicConfigKey {
         name: "retention.bytes",
         kind: Kind::Long {
             min: -1,
@@ -196,6 +204,7 @@ pub fn default_value(name: &str, broker: &BrokerConfig) -> String {
         "delete.retention.ms" => log.delete_retention_ms.to_string(),
         "min.cleanable.dirty.ratio" => log.min_cleanable_ratio.to_string(),
         "min.compaction.lag.ms" => log.min_compaction_lag_ms.to_string(),
+        "min.insync.replicas" => broker.min_insync_replicas.to_string(),
         "flush.messages" => log.flush_interval_messages.to_string(),
         "flush.ms" => log.flush_interval_ms.to_string(),
         "index.interval.bytes" => log.index_interval_bytes.to_string(),
@@ -238,6 +247,7 @@ pub fn log_config(overrides: &BTreeMap<String, String>, broker: &BrokerConfig) -
         delete_enabled: has_cleanup_policy(&value("cleanup.policy"), "delete"),
         compact_enabled: has_cleanup_policy(&value("cleanup.policy"), "compact"),
         min_compaction_lag_ms: long("min.compaction.lag.ms").max(0),
+        min_insync_replicas: long("min.insync.replicas").clamp(1, INT_MAX) as i32,
         delete_retention_ms: long("delete.retention.ms").max(0),
         compression: compression_codec(&value("compression.type")).flatten(),
         min_cleanable_dirty_ratio: value("min.cleanable.dirty.ratio")

@@ -1,6 +1,12 @@
 //! Replication of partitions between brokers, as Kafka does it (followers fetch from their
-//! leader). So far: the leader's bookkeeping of its followers (`replica_set.rs`).
+//! leader): the leader's bookkeeping of its followers (`replica_set.rs`, pure), the
+//! partitions this broker leads with followers and their high watermarks (`leaders.rs`), and
+//! the follower's fetching from its leaders (`fetcher.rs`).
 
+pub mod fetcher;
+pub mod leaders;
 pub mod replica_set;
 
+pub use fetcher::{Fetchers, Followed, LeaderAddress};
+pub use leaders::{FollowerRefused, IsrChange, Leaders};
 pub use replica_set::{ReplicaSet, REPLICA_LAG_TIME_MAX_MS};

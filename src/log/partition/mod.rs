@@ -255,6 +255,11 @@ impl Partition {
         (codec != KEEP_PRODUCER_CODEC).then_some(codec)
     }
 
+    /// `min.insync.replicas` of the topic (acks=all needs that many in-sync replicas).
+    pub fn min_insync_replicas(&self) -> i32 {
+        self.lock().config.min_insync_replicas
+    }
+
     /// Replaces the config the log runs with (topic config change).
     pub fn set_config(&self, config: Arc<LogConfig>) {
         self.compacted
@@ -289,6 +294,7 @@ pub(crate) mod testing {
             delete_enabled: true,
             compact_enabled: false,
             min_compaction_lag_ms: 0,
+            min_insync_replicas: 1,
             delete_retention_ms: 86_400_000,
             min_cleanable_dirty_ratio: 0.5,
             compression: None,

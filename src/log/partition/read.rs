@@ -36,6 +36,7 @@ impl Partition {
         let upper = match isolation {
             Isolation::ReadUncommitted => high_watermark,
             Isolation::ReadCommitted => last_stable_offset,
+            Isolation::LogEnd => log_end_offset,
         };
         let mut records = None;
         for segment in &state.segments[state.segment_index_for(offset)..] {

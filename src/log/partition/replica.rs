@@ -33,6 +33,11 @@ impl Partition {
         self.publish_end(&mut state);
     }
 
+    /// Whether the high watermark is the replicas' (see [`Partition::set_replicated`]).
+    pub fn is_replicated(&self) -> bool {
+        self.replicated.load(Ordering::Acquire)
+    }
+
     /// Moves the high watermark (a leader from its in-sync replicas' log ends, a follower
     /// from its leader's answers); never past the log end.
     pub fn set_high_watermark(&self, offset: i64) {

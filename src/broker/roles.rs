@@ -1,0 +1,130 @@
+//! What this broker does for each replica it holds, as each applied cluster image says: a
+//! leader with followers keeps their log ends and moves the high watermark by them; a leader
+//! alone moves it with its log end; a follower fetches from its leader and takes the
+//! leader's high watermark. A timer proposes the ISR changes a leader sees (followers that
+//! fell behind for `replica.lag.time.max.ms` leave, those that caught up rejoin), by
+//! compare-and-swap in the cluster store.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::Broker;
+use crate::cluster::local_replicas::{local_changes, local_replicas, Role};
+use crate::cluster::ClusterImage;
+use crate::replication::{Followed, LeaderAddress, REPLICA_LAG_TIME_MAX_MS};
+
+/// How often a leader looks for ISR changes: a follower that caught up rejoins within it
+/// (Kafka adds it on the fetch itself; shrinking waits for the lag window either way).
+const ISR_CHECK_INTERVAL: Duration = Duration::from_secs(1);
+
+impl Broker {
+    /// Takes up the roles that changed from `before` to `after` (their logs are open), and
+    /// the ISR of every partition this broker leads.
+    pub(super) fn apply_roles(&self, before: &ClusterImage, after: &ClusterImage) {
+        let Some(node) = &self.cluster else {
+            return;
+        };
+        let node_id = self.config.node_id;
+        let changes = local_changes(before, after, node_id);
+        for replica in &changes.removed {
+            self.replication.resign(&replica.topic, replica.partition);
+            node.fetchers.unfollow(&replica.topic, replica.partition);
+        }
+        let now_ms = self.clock.now_ms();
+        for replica in &changes.changed {
+            let (topic, partition) = (&replica.topic, replica.partition);
+            let Some(log) = self.logs.partition(topic, partition) else {
+                continue;
+            };
+            let replicas = after
+                .topics
+                .get(topic)
+                .and_then(|record| record.replicas.get(partition as usize))
+                .cloned()
+                .unwrap_or_default();
+            match replica.role {
+                Role::Leader { .. } => {
+                    node.fetchers.unfollow(topic, partition);
+                    if replicas.len() > 1 {
+                        let isr = isr_of(after, topic, partition);
+                        self.replication.lead(log, node_id, &replicas, &isr, now_ms);
+                    } else {
+                        self.replication.resign(topic, partition);
+                        log.set_replicated(false);
+                    }
+                }
+                Role::Follower {
+                    leader,
+                    leader_epoch,
+                } => {
+                    self.replication.resign(topic, partition);
+                    log.set_replicated(true);
+                    match after.brokers.get(&leader) {
+                        Some(registration) => node.fetchers.follow(
+                            LeaderAddress {
+                                node_id: leader,
+                                host: registration.host.clone(),
+                                port: registration.port,
+                            },
+                            Followed { log, leader_epoch },
+                        ),
+                        None => node.fetchers.unfollow(topic, partition),
+                    }
+                }
+            }
+        }
+        for replica in local_replicas(after, node_id).values() {
+            if let Role::Leader { .. } = replica.role {
+                let isr = isr_of(after, &replica.topic, replica.partition);
+                self.replication
+                    .set_isr(&replica.topic, replica.partition, &isr);
+            }
+        }
+    }
+
+    /// Proposes the ISR changes this broker's led partitions need, every
+    /// [`ISR_CHECK_INTERVAL`], until the broker stops.
+    pub async fn run_isr_checks(self: Arc<Self>) {
+        let Some(node) = &self.cluster else {
+            return;
+        };
+        let mut interval = tokio::time::interval(ISR_CHECK_INTERVAL);
+        loop {
+            interval.tick().await;
+            let now_ms = self.clock.now_ms();
+            for change in self
+                .replication
+                .isr_changes(now_ms, REPLICA_LAG_TIME_MAX_MS)
+            {
+                let altered = node
+                    .membership()
+                    .alter_isr(&change.topic, change.partition, change.isr.clone())
+                    .await;
+                match altered {
+                    Ok(partition) => {
+                        tracing::info!(topic = %change.topic, partition = change.partition, isr = ?partition.state.isr, "ISR changed");
+                        self.replication.set_isr(
+                            &change.topic,
+                            change.partition,
+                            &partition.state.isr,
+                        );
+                    }
+                    // The image is behind the store: the next check sees the newer state.
+                    Err(error) => {
+                        tracing::debug!(topic = %change.topic, partition = change.partition, %error, "ISR change refused")
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The committed ISR of a partition in `image` (empty while it has no state).
+fn isr_of(image: &ClusterImage, topic: &str, partition: i32) -> Vec<i32> {
+    image
+        .topics
+        .get(topic)
+        .and_then(|record| image.partition(record, partition))
+        .map(|current| current.state.isr.clone())
+        .unwrap_or_default()
+}

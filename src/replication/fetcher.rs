@@ -1,0 +1,273 @@
+//! A follower's fetching (Kafka's replica fetcher threads): one task per leader broker
+//! fetches every partition this broker follows there with Kafka's own Fetch (`replica_id`
+//! set, v12 so the leader can name where the logs diverged), appends the leader's batches
+//! unchanged, truncates on divergence (KIP-320) and takes the leader's high watermark.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::fetch_response::PartitionData;
+use kafka_protocol::messages::{BrokerId, FetchRequest, TopicName};
+use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::ResponseError;
+use tokio::sync::watch;
+use tracing::Instrument;
+
+use crate::log::{LogError, Partition};
+use crate::peers::Peers;
+use crate::records::{batch_size, BatchView};
+
+/// Fetch v12: flexible, with `last_fetched_epoch` and the diverging epoch (KIP-320), topics
+/// by name.
+const FETCH_VERSION: i16 = 12;
+/// How long the leader holds a fetch with nothing new (Kafka's `replica.fetch.wait.max.ms`).
+const FETCH_WAIT_MAX_MS: i32 = 500;
+/// Bytes per fetch and per partition (Kafka's `replica.fetch.response.max.bytes` and
+/// `replica.fetch.max.bytes`).
+const FETCH_RESPONSE_MAX_BYTES: i32 = 10 * 1024 * 1024;
+const PARTITION_FETCH_MAX_BYTES: i32 = 1024 * 1024;
+/// Pause after a failed fetch (Kafka's `replica.fetch.backoff.ms`).
+const FETCH_BACKOFF: Duration = Duration::from_secs(1);
+
+/// A partition this broker follows, at its leader's epoch.
+#[derive(Debug, Clone)]
+pub struct Followed {
+    pub log: Arc<Partition>,
+    pub leader_epoch: i32,
+}
+
+type FollowedSet = BTreeMap<(String, i32), Followed>;
+
+/// How to reach a leader broker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaderAddress {
+    pub node_id: i32,
+    pub host: String,
+    pub port: u16,
+}
+
+/// The fetch task of one leader and the partitions it fetches.
+#[derive(Debug)]
+struct LeaderFetcher {
+    address: LeaderAddress,
+    partitions: watch::Sender<FollowedSet>,
+}
+
+/// The partitions this broker follows, grouped by leader, each leader fetched by one task
+/// (which ends when its leader has nothing left for it).
+#[derive(Debug)]
+pub struct Fetchers {
+    node_id: i32,
+    peers: Arc<Peers>,
+    by_leader: Mutex<HashMap<i32, LeaderFetcher>>,
+}
+
+impl Fetchers {
+    pub fn new(node_id: i32, peers: Arc<Peers>) -> Self {
+        Self {
+            node_id,
+            peers,
+            by_leader: Mutex::default(),
+        }
+    }
+
+    fn by_leader(&self) -> MutexGuard<'_, HashMap<i32, LeaderFetcher>> {
+        self.by_leader
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Follows `followed` from `leader` (and from no other leader).
+    pub fn follow(&self, leader: LeaderAddress, followed: Followed) {
+        let key = (followed.log.topic().to_owned(), followed.log.index());
+        let mut by_leader = self.by_leader();
+        for (node_id, fetcher) in by_leader.iter() {
+            if *node_id != leader.node_id {
+                fetcher
+                    .partitions
+                    .send_if_modified(|set| set.remove(&key).is_some());
+            }
+        }
+        let fetcher = by_leader
+            .entry(leader.node_id)
+            .or_insert_with(|| self.start(leader.clone()));
+        if fetcher.address != leader {
+            *fetcher = self.start(leader);
+        }
+        fetcher.partitions.send_modify(|set| {
+            set.insert(key, followed);
+        });
+        by_leader.retain(|_, fetcher| !fetcher.partitions.borrow().is_empty());
+    }
+
+    /// Stops following a partition (this broker leads it now, or holds it no more).
+    pub fn unfollow(&self, topic: &str, partition: i32) {
+        let key = (topic.to_owned(), partition);
+        let mut by_leader = self.by_leader();
+        for fetcher in by_leader.values() {
+            fetcher
+                .partitions
+                .send_if_modified(|set| set.remove(&key).is_some());
+        }
+        by_leader.retain(|_, fetcher| !fetcher.partitions.borrow().is_empty());
+    }
+
+    /// A new task fetching from `leader`; it ends when its sender is dropped.
+    fn start(&self, leader: LeaderAddress) -> LeaderFetcher {
+        let (partitions, followed) = watch::channel(FollowedSet::new());
+        let peer = self.peers.peer(leader.node_id, &leader.host, leader.port);
+        let node_id = self.node_id;
+        let leader_id = leader.node_id;
+        tokio::spawn(
+            fetch_loop(node_id, peer, followed)
+                .instrument(tracing::info_span!("replica_fetcher", leader = leader_id)),
+        );
+        LeaderFetcher {
+            address: leader,
+            partitions,
+        }
+    }
+}
+
+async fn fetch_loop(
+    node_id: i32,
+    peer: Arc<crate::peers::Peer>,
+    mut followed: watch::Receiver<FollowedSet>,
+) {
+    loop {
+        let partitions = followed.borrow_and_update().clone();
+        if partitions.is_empty() {
+            if followed.changed().await.is_err() {
+                return;
+            }
+            continue;
+        }
+        let request = fetch_request(node_id, &partitions);
+        match peer.call(FETCH_VERSION, &request).await {
+            Ok(response) => {
+                let mut failed = response.error_code != 0;
+                for topic in &response.responses {
+                    for data in &topic.partitions {
+                        let key = (topic.topic.to_string(), data.partition_index);
+                        let Some(followed) = partitions.get(&key) else {
+                            continue;
+                        };
+                        match apply(followed, data) {
+                            Ok(()) => {}
+                            // Roles are changing: the next cluster image says who leads.
+                            Err(error @ ApplyError::Leader(_)) => {
+                                failed = true;
+                                tracing::debug!(topic = %key.0, partition = key.1, %error, "replica fetch refused");
+                            }
+                            Err(error) => {
+                                failed = true;
+                                tracing::warn!(topic = %key.0, partition = key.1, %error, "replica fetch not applied");
+                            }
+                        }
+                    }
+                }
+                if failed {
+                    tokio::time::sleep(FETCH_BACKOFF).await;
+                }
+            }
+            Err(error) => {
+                tracing::debug!(%error, "replica fetch failed");
+                tokio::time::sleep(FETCH_BACKOFF).await;
+            }
+        }
+        if followed.has_changed().is_err() {
+            return;
+        }
+    }
+}
+
+/// A Fetch from replica `node_id` for each followed partition from its log end.
+fn fetch_request(node_id: i32, partitions: &FollowedSet) -> FetchRequest {
+    let mut topics: BTreeMap<&str, Vec<FetchPartition>> = BTreeMap::new();
+    for ((topic, index), followed) in partitions {
+        let log = &followed.log;
+        topics.entry(topic).or_default().push(
+            FetchPartition::default()
+                .with_partition(*index)
+                .with_current_leader_epoch(followed.leader_epoch)
+                .with_fetch_offset(log.log_end_offset())
+                .with_last_fetched_epoch(log.leader_epoch())
+                .with_log_start_offset(log.log_start_offset())
+                .with_partition_max_bytes(PARTITION_FETCH_MAX_BYTES),
+        );
+    }
+    FetchRequest::default()
+        .with_replica_id(BrokerId(node_id))
+        .with_max_wait_ms(FETCH_WAIT_MAX_MS)
+        .with_min_bytes(1)
+        .with_max_bytes(FETCH_RESPONSE_MAX_BYTES)
+        .with_session_epoch(-1)
+        .with_topics(
+            topics
+                .into_iter()
+                .map(|(topic, partitions)| {
+                    FetchTopic::default()
+                        .with_topic(TopicName(StrBytes::from_string(topic.to_owned())))
+                        .with_partitions(partitions)
+                })
+                .collect(),
+        )
+}
+
+/// Why a fetched partition could not be applied.
+#[derive(Debug, thiserror::Error)]
+enum ApplyError {
+    #[error("the leader answered {0:?}")]
+    Leader(ResponseError),
+    #[error("the leader answered error code {0}")]
+    UnknownCode(i16),
+    #[error(transparent)]
+    Log(#[from] LogError),
+    #[error("malformed batch from the leader: {0}")]
+    Batch(#[from] crate::records::BatchError),
+}
+
+/// Applies one partition's answer: truncation where the logs diverged, else the batches,
+/// then the leader's high watermark.
+fn apply(followed: &Followed, data: &PartitionData) -> Result<(), ApplyError> {
+    let log = &followed.log;
+    match data.error_code {
+        0 => {}
+        code => {
+            return Err(ResponseError::try_from_code(code)
+                .map_or(ApplyError::UnknownCode(code), ApplyError::Leader))
+        }
+    }
+    let diverging = &data.diverging_epoch;
+    if diverging.epoch >= 0 || diverging.end_offset >= 0 {
+        let truncate_to = if diverging.epoch < 0 {
+            log.high_watermark()
+        } else {
+            let (_, own_end) = log.end_offset_for_epoch(diverging.epoch);
+            own_end.min(diverging.end_offset)
+        };
+        let end = log.truncate_to(truncate_to)?;
+        tracing::info!(
+            topic = log.topic(),
+            partition = log.index(),
+            end,
+            "truncated to the leader's log"
+        );
+        return Ok(());
+    }
+    let mut rest: &[u8] = data.records.as_deref().unwrap_or_default();
+    while !rest.is_empty() {
+        let size = batch_size(rest)?;
+        if size > rest.len() {
+            // A leader sends whole batches; a partial one at the end is fetched again.
+            break;
+        }
+        let batch = BatchView::parse(&rest[..size])?;
+        log.append_replicated(&batch)?;
+        rest = &rest[size..];
+    }
+    log.set_high_watermark(data.high_watermark);
+    Ok(())
+}

@@ -1,0 +1,221 @@
+//! The partitions this broker leads with followers: each with its log and its
+//! [`ReplicaSet`], so a follower's fetch moves the high watermark, an append moves it when
+//! the leader is the only in-sync replica, and the ISR timer finds followers to drop or take
+//! back (Kafka's `Partition` on the leader).
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use super::replica_set::ReplicaSet;
+use crate::log::Partition;
+
+/// A led partition: its log and what the leader knows of its followers.
+#[derive(Debug)]
+struct Led {
+    log: Arc<Partition>,
+    replicas: Mutex<ReplicaSet>,
+}
+
+impl Led {
+    fn replicas(&self) -> MutexGuard<'_, ReplicaSet> {
+        self.replicas
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Moves the high watermark to the slowest in-sync log end (never back).
+    fn advance_high_watermark(&self, replicas: &ReplicaSet) {
+        let high_watermark = replicas.high_watermark(self.log.log_end_offset());
+        if high_watermark > self.log.high_watermark() {
+            self.log.set_high_watermark(high_watermark);
+        }
+    }
+}
+
+/// A proposed ISR change for one led partition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IsrChange {
+    pub topic: String,
+    pub partition: i32,
+    pub isr: Vec<i32>,
+}
+
+/// Why a replica's fetch is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FollowerRefused {
+    /// This broker does not lead the partition with followers.
+    NotLeading,
+    /// The fetching broker is not one of the partition's replicas.
+    NotAReplica,
+}
+
+/// Every partition this broker leads that has followers.
+#[derive(Debug, Default)]
+pub struct Leaders {
+    led: Mutex<HashMap<(String, i32), Arc<Led>>>,
+}
+
+impl Leaders {
+    fn led(&self) -> MutexGuard<'_, HashMap<(String, i32), Arc<Led>>> {
+        self.led
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn get(&self, topic: &str, partition: i32) -> Option<Arc<Led>> {
+        self.led().get(&(topic.to_owned(), partition)).cloned()
+    }
+
+    /// Takes up leadership of a partition with `replicas` (this broker among them) and the
+    /// committed `isr`; its log took up the new epoch already, so the followers must reach
+    /// its log end of now to rejoin the ISR.
+    pub fn lead(
+        &self,
+        log: Arc<Partition>,
+        node_id: i32,
+        replicas: &[i32],
+        isr: &[i32],
+        now_ms: i64,
+    ) {
+        let set = ReplicaSet::new(node_id, replicas, isr, log.log_end_offset(), now_ms);
+        log.set_replicated(true);
+        let led = Arc::new(Led {
+            log,
+            replicas: Mutex::new(set),
+        });
+        led.advance_high_watermark(&led.replicas());
+        let key = (led.log.topic().to_owned(), led.log.index());
+        self.led().insert(key, led);
+    }
+
+    /// Stops leading a partition (resigned, or it has no followers any more).
+    pub fn resign(&self, topic: &str, partition: i32) {
+        self.led().remove(&(topic.to_owned(), partition));
+    }
+
+    /// Whether this broker leads the partition with followers.
+    pub fn leads(&self, topic: &str, partition: i32) -> bool {
+        self.get(topic, partition).is_some()
+    }
+
+    /// The ISR the cluster committed for a led partition.
+    pub fn set_isr(&self, topic: &str, partition: i32, isr: &[i32]) {
+        if let Some(led) = self.get(topic, partition) {
+            let mut replicas = led.replicas();
+            replicas.set_isr(isr);
+            led.advance_high_watermark(&replicas);
+        }
+    }
+
+    /// The in-sync replicas of a led partition (`None`: not led here with followers).
+    pub fn isr(&self, topic: &str, partition: i32) -> Option<Vec<i32>> {
+        let led = self.get(topic, partition)?;
+        let isr = led.replicas().isr().iter().copied().collect();
+        Some(isr)
+    }
+
+    /// A follower fetched from `fetch_offset`: its log ends there.
+    pub fn on_follower_fetch(
+        &self,
+        topic: &str,
+        partition: i32,
+        replica: i32,
+        fetch_offset: i64,
+        now_ms: i64,
+    ) -> Result<(), FollowerRefused> {
+        let led = self
+            .get(topic, partition)
+            .ok_or(FollowerRefused::NotLeading)?;
+        let mut replicas = led.replicas();
+        let leader_end = led.log.log_end_offset();
+        if !replicas.on_fetch(replica, fetch_offset, leader_end, now_ms) {
+            return Err(FollowerRefused::NotAReplica);
+        }
+        led.advance_high_watermark(&replicas);
+        Ok(())
+    }
+
+    /// After an append to a led partition: the high watermark follows the log end while the
+    /// leader is the only in-sync replica.
+    pub fn on_append(&self, topic: &str, partition: i32) {
+        if let Some(led) = self.get(topic, partition) {
+            led.advance_high_watermark(&led.replicas());
+        }
+    }
+
+    /// ISR changes the leader should propose: followers lagging longer than `lag_max_ms`
+    /// leave, followers caught up rejoin.
+    pub fn isr_changes(&self, now_ms: i64, lag_max_ms: i64) -> Vec<IsrChange> {
+        let led: Vec<Arc<Led>> = self.led().values().cloned().collect();
+        led.iter()
+            .filter_map(|led| {
+                let replicas = led.replicas();
+                let lagging = replicas.lagging(now_ms, lag_max_ms);
+                let caught_up = replicas.caught_up(led.log.log_end_offset());
+                if lagging.is_empty() && caught_up.is_empty() {
+                    return None;
+                }
+                let isr: BTreeSet<i32> = replicas
+                    .isr()
+                    .iter()
+                    .copied()
+                    .filter(|id| !lagging.contains(id))
+                    .chain(caught_up)
+                    .collect();
+                Some(IsrChange {
+                    topic: led.log.topic().to_owned(),
+                    partition: led.log.index(),
+                    isr: isr.into_iter().collect(),
+                })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log::partition::testing;
+
+    #[test]
+    fn the_high_watermark_follows_the_in_sync_followers_and_the_isr_their_lag() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = Arc::new(testing::open(dir.path(), testing::test_config(), false));
+        let leaders = Leaders::default();
+        leaders.lead(Arc::clone(&log), 1, &[1, 2, 3], &[1, 2, 3], 0);
+        testing::append(&log, 3, 0);
+        leaders.on_append("t", 0);
+        assert_eq!(log.high_watermark(), 0, "no follower has fetched");
+
+        let fetch = |replica: i32, offset: i64, now_ms: i64| {
+            leaders.on_follower_fetch("t", 0, replica, offset, now_ms)
+        };
+        assert_eq!(fetch(2, 3, 1_000), Ok(()));
+        assert_eq!(log.high_watermark(), 0, "follower 3 has nothing yet");
+        assert_eq!(fetch(3, 2, 1_000), Ok(()));
+        assert_eq!(log.high_watermark(), 2);
+        assert_eq!(fetch(4, 3, 1_000), Err(FollowerRefused::NotAReplica));
+        assert_eq!(
+            leaders.on_follower_fetch("t", 1, 2, 3, 1_000),
+            Err(FollowerRefused::NotLeading)
+        );
+        assert!(leaders.isr_changes(20_000, 30_000).is_empty());
+
+        // Nobody fetched for longer than the lag window: both followers leave.
+        let shrink = leaders.isr_changes(40_000, 30_000);
+        assert_eq!(shrink[0].isr, [1]);
+        leaders.set_isr("t", 0, &shrink[0].isr);
+        assert_eq!(log.high_watermark(), 3, "the leader alone is in sync");
+        testing::append(&log, 2, 0);
+        leaders.on_append("t", 0);
+        assert_eq!(log.high_watermark(), 5);
+
+        // Follower 2 catches up to the high watermark: it rejoins.
+        assert_eq!(fetch(2, 5, 41_000), Ok(()));
+        let expand = leaders.isr_changes(41_000, 30_000);
+        assert_eq!(expand[0].isr, [1, 2]);
+        leaders.resign("t", 0);
+        assert!(!leaders.leads("t", 0));
+        assert_eq!(leaders.isr("t", 0), None);
+    }
+}
