@@ -24,8 +24,8 @@ use kafka_protocol::messages::elect_leaders_request::TopicPartitions as ElectTop
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
-    CreateTopicsRequest, ElectLeadersRequest, FetchRequest, FindCoordinatorRequest, GroupId,
-    HeartbeatRequest, InitProducerIdRequest, ProduceRequest, TopicName, TransactionalId,
+    BrokerId, CreateTopicsRequest, ElectLeadersRequest, FetchRequest, FindCoordinatorRequest,
+    GroupId, HeartbeatRequest, InitProducerIdRequest, ProduceRequest, TopicName, TransactionalId,
 };
 use kafka_protocol::protocol::StrBytes;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -189,11 +189,41 @@ async fn a_replicated_topic_keeps_every_acknowledged_record_through_a_leader_kil
     let victim = before[&0];
     brokers[victim as usize - 1].kill();
     let survivor = victim as usize % 3;
-    wait_for(TIMEOUT, || {
+    let after = wait_for(TIMEOUT, || {
         leaders_with_count(&brokers[survivor], "triple", 3)
             .filter(|view| view.values().all(|leader| *leader > 0 && *leader != victim))
     })
     .expect("an in-sync follower leads each of the dead broker's partitions");
+
+    // Epoch 0 of partition 0 ends where the new leader took over (it held every acknowledged
+    // record): a follower claiming more of epoch 0 is told where to truncate (KIP-320).
+    let took_over_at = delivered
+        .iter()
+        .filter(|(partition, _)| *partition == 0)
+        .count() as i64;
+    let mut new_leader = WireClient::connect(&brokers[after[&0] as usize - 1].bootstrap);
+    let claim = FetchRequest::default()
+        .with_replica_id(BrokerId(victim))
+        .with_max_wait_ms(0)
+        .with_topics(vec![FetchTopic::default()
+            .with_topic(TopicName(StrBytes::from_static_str("triple")))
+            .with_partitions(vec![FetchPartition::default()
+                .with_partition(0)
+                .with_current_leader_epoch(-1)
+                .with_fetch_offset(took_over_at + 5)
+                .with_last_fetched_epoch(0)
+                .with_partition_max_bytes(1 << 20)])]);
+    let answer = new_leader.call(12, &claim);
+    let partition = &answer.responses[0].partitions[0];
+    assert_eq!(
+        (
+            partition.error_code,
+            partition.diverging_epoch.epoch,
+            partition.diverging_epoch.end_offset
+        ),
+        (0, 0, took_over_at),
+        "{answer:?}"
+    );
     delivered.extend(produce(&writer, "triple", None, 300).await);
 
     let read = read_all(&brokers[survivor], "triple", "replica-readers", 600);

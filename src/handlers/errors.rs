@@ -15,8 +15,10 @@ pub fn for_log_error(error: &LogError) -> ResponseError {
             ResponseError::KafkaStorageError
         }
         LogError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
-        // A follower's own append; never the answer to a client's request.
-        LogError::NotContiguous { .. } => ResponseError::UnknownServerError,
+        // A follower's own appends; never the answer to a client's request.
+        LogError::NotContiguous { .. } | LogError::NotFollowing { .. } => {
+            ResponseError::UnknownServerError
+        }
         LogError::InvalidBatch(batch) => for_batch_error(batch),
         LogError::BatchTooLarge { .. } => ResponseError::MessageTooLarge,
         LogError::Producer(producer) => match producer {

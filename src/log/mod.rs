@@ -102,4 +102,6 @@ pub enum LogError {
     Offline,
     #[error("a replicated batch starts at offset {found}, not at the log end {expected}")]
     NotContiguous { expected: i64, found: i64 },
+    #[error("this replica has begun a leader epoch after {leader_epoch}, the one it follows")]
+    NotFollowing { leader_epoch: i32 },
 }

@@ -156,8 +156,7 @@ async fn fetch_loop(
                         };
                         match apply(followed, data) {
                             Ok(()) => {}
-                            // Roles are changing: the next cluster image says who leads.
-                            Err(error @ ApplyError::Leader(_)) => {
+                            Err(error) if error.roles_changing() => {
                                 failed = true;
                                 tracing::debug!(topic = %key.0, partition = key.1, %error, "replica fetch refused");
                             }
@@ -229,6 +228,16 @@ enum ApplyError {
     Batch(#[from] crate::records::BatchError),
 }
 
+impl ApplyError {
+    /// The leader or this replica has moved on: the next cluster image says who leads.
+    fn roles_changing(&self) -> bool {
+        matches!(
+            self,
+            Self::Leader(_) | Self::Log(LogError::NotFollowing { .. })
+        )
+    }
+}
+
 /// Applies one partition's answer: truncation where the logs diverged, else the batches,
 /// then the leader's high watermark.
 fn apply(followed: &Followed, data: &PartitionData) -> Result<(), ApplyError> {
@@ -248,7 +257,7 @@ fn apply(followed: &Followed, data: &PartitionData) -> Result<(), ApplyError> {
             let (_, own_end) = log.end_offset_for_epoch(diverging.epoch);
             own_end.min(diverging.end_offset)
         };
-        let end = log.truncate_to(truncate_to)?;
+        let end = log.truncate_to(truncate_to, followed.leader_epoch)?;
         tracing::info!(
             topic = log.topic(),
             partition = log.index(),
@@ -265,7 +274,7 @@ fn apply(followed: &Followed, data: &PartitionData) -> Result<(), ApplyError> {
             break;
         }
         let batch = BatchView::parse(&rest[..size])?;
-        log.append_replicated(&batch)?;
+        log.append_replicated(&batch, followed.leader_epoch)?;
         rest = &rest[size..];
     }
     log.set_high_watermark(data.high_watermark);

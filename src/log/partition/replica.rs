@@ -33,6 +33,14 @@ impl Partition {
         self.publish_end(&mut state);
     }
 
+    /// A follower of the leader at `leader_epoch` has begun no later epoch itself.
+    fn check_following(state: &LogState, leader_epoch: i32) -> Result<(), LogError> {
+        match state.epochs.latest() {
+            Some(latest) if latest > leader_epoch => Err(LogError::NotFollowing { leader_epoch }),
+            _ => Ok(()),
+        }
+    }
+
     /// Whether the high watermark is the replicas' (see [`Partition::set_replicated`]).
     pub fn is_replicated(&self) -> bool {
         self.replicated.load(Ordering::Acquire)
@@ -46,15 +54,25 @@ impl Partition {
         self.end_offset.send_replace(state.high_watermark);
     }
 
-    /// A follower's append of a batch its leader wrote: it must start at this log's end, and
-    /// goes in unchanged (offsets, leader epoch, timestamps). A newer leader epoch in it
-    /// begins at its base offset in the leader-epoch checkpoint.
-    pub fn append_replicated(&self, batch: &BatchView<'_>) -> Result<AppendInfo, LogError> {
+    /// A follower's append of a batch its leader, at `leader_epoch`, wrote: it must start at
+    /// this log's end, and goes in unchanged (offsets, leader epoch, timestamps). A newer
+    /// leader epoch in it begins at its base offset in the leader-epoch checkpoint. Refused
+    /// once this replica has begun a newer epoch itself (it leads now: a fetch answered by
+    /// the deposed leader must not reach its log).
+    pub fn append_replicated(
+        &self,
+        batch: &BatchView<'_>,
+        leader_epoch: i32,
+    ) -> Result<AppendInfo, LogError> {
         if self.sync_failed.load(Ordering::Acquire) {
             return Err(LogError::Offline);
         }
         let now = self.clock.now_ms();
         let mut state = self.lock();
+        Self::check_following(&state, leader_epoch)?;
+        if batch.partition_leader_epoch() > leader_epoch {
+            return Err(LogError::NotFollowing { leader_epoch });
+        }
         let log_end_offset = state.log_end_offset();
         let base_offset = batch.base_offset();
         if base_offset != log_end_offset {
@@ -93,16 +111,18 @@ impl Partition {
     }
 
     /// Removes every batch from the one holding `offset` on (a follower's divergence from
-    /// its leader); the log then ends at that batch's base offset, at most `offset`. Leader
-    /// epochs that began there or later go too, and producer and transaction state is
-    /// rebuilt from what remains.
-    pub fn truncate_to(&self, offset: i64) -> Result<i64, LogError> {
+    /// its leader at `leader_epoch`); the log then ends at that batch's base offset, at most
+    /// `offset`. Leader epochs that began there or later go too, and producer and
+    /// transaction state is rebuilt from what remains. Refused, like
+    /// [`Partition::append_replicated`], once this replica has begun a newer epoch.
+    pub fn truncate_to(&self, offset: i64, leader_epoch: i32) -> Result<i64, LogError> {
         let _closed = self
             .closed_segments_lock
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         let now = self.clock.now_ms();
         let mut state = self.lock();
+        Self::check_following(&state, leader_epoch)?;
         if offset >= state.log_end_offset() {
             return Ok(state.log_end_offset());
         }
@@ -216,7 +236,7 @@ mod tests {
         let all = batches(&leader, 0);
         let second = BatchView::parse(&all[1]).unwrap();
         assert!(matches!(
-            follower.append_replicated(&second),
+            follower.append_replicated(&second, 3),
             Err(crate::log::LogError::NotContiguous {
                 expected: 0,
                 found: 2
@@ -224,13 +244,24 @@ mod tests {
         ));
         for batch in &all {
             follower
-                .append_replicated(&BatchView::parse(batch).unwrap())
+                .append_replicated(&BatchView::parse(batch).unwrap(), 3)
                 .unwrap();
         }
         assert_eq!(batches(&follower, 0), all);
         assert_eq!(follower.leader_epoch(), 3);
         assert_eq!(follower.end_offset_for_epoch(0), (0, 2));
         assert_eq!(follower.end_offset_for_epoch(3), (3, 6));
+        // Leading at epoch 4 now: a late answer of the epoch-3 leader is turned away.
+        follower.begin_leader_epoch(4).unwrap();
+        assert!(matches!(
+            follower.append_replicated(&second, 3),
+            Err(crate::log::LogError::NotFollowing { leader_epoch: 3 })
+        ));
+        assert!(matches!(
+            follower.truncate_to(0, 3),
+            Err(crate::log::LogError::NotFollowing { leader_epoch: 3 })
+        ));
+        assert_eq!(follower.log_end_offset(), 6);
     }
 
     proptest! {
@@ -252,7 +283,7 @@ mod tests {
                 append(&leader, 2, i as i64);
             }
             for batch in batches(&leader, 0) {
-                follower.append_replicated(&BatchView::parse(&batch).unwrap()).unwrap();
+                follower.append_replicated(&BatchView::parse(&batch).unwrap(), 0).unwrap();
             }
             // The follower, leading at epoch 1 for a while, writes batches nobody else has.
             follower.begin_leader_epoch(1).unwrap();
@@ -267,10 +298,10 @@ mod tests {
             // The follower asks where its epoch 1 ends in the leader's log: it never began
             // there, so the leader's answer is the start of its next epoch.
             let (_, diverges_at) = leader.end_offset_for_epoch(follower.leader_epoch());
-            let end = follower.truncate_to(diverges_at).unwrap();
+            let end = follower.truncate_to(diverges_at, 2).unwrap();
             prop_assert_eq!(end, diverges_at);
             for batch in batches(&leader, end) {
-                follower.append_replicated(&BatchView::parse(&batch).unwrap()).unwrap();
+                follower.append_replicated(&BatchView::parse(&batch).unwrap(), 2).unwrap();
             }
             prop_assert_eq!(batches(&follower, 0), batches(&leader, 0));
             // Epoch 2 reaches the follower with its first batch.
