@@ -94,7 +94,10 @@ impl Fetchers {
             .entry(leader.node_id)
             .or_insert_with(|| self.start(leader.clone()));
         if fetcher.address != leader {
+            // The leader moved (restarted elsewhere): its partitions go with the new task.
+            let carried = fetcher.partitions.borrow().clone();
             *fetcher = self.start(leader);
+            fetcher.partitions.send_replace(carried);
         }
         fetcher.partitions.send_modify(|set| {
             set.insert(key, followed);
@@ -279,4 +282,80 @@ fn apply(followed: &Followed, data: &PartitionData) -> Result<(), ApplyError> {
     }
     log.set_high_watermark(data.high_watermark);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::log::partition::testing;
+
+    fn followed_keys(fetchers: &Fetchers) -> BTreeMap<i32, Vec<(String, i32)>> {
+        fetchers
+            .by_leader()
+            .iter()
+            .map(|(leader, fetcher)| {
+                (
+                    *leader,
+                    fetcher.partitions.borrow().keys().cloned().collect(),
+                )
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn each_partition_is_fetched_from_its_one_leader() {
+        let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+        let logs: Vec<Arc<Partition>> = (0..2)
+            .map(|index| {
+                let log = Partition::open(
+                    "t",
+                    index,
+                    dirs[index as usize].path(),
+                    Arc::new(testing::test_config()),
+                    false,
+                    Arc::new(ManualClock::new(0)),
+                );
+                Arc::new(log.unwrap())
+            })
+            .collect();
+        let followed = |index: usize| Followed {
+            log: Arc::clone(&logs[index]),
+            leader_epoch: 0,
+        };
+        // Nobody listens on ports 1 and 2: the tasks only back off.
+        let at = |node_id: i32, port: u16| LeaderAddress {
+            node_id,
+            host: "127.0.0.1".into(),
+            port,
+        };
+        let key = |partition: i32| ("t".to_owned(), partition);
+        let fetchers = Fetchers::new(3, Arc::new(Peers::default()));
+        fetchers.follow(at(1, 1), followed(0));
+        fetchers.follow(at(1, 1), followed(1));
+        assert_eq!(
+            followed_keys(&fetchers),
+            BTreeMap::from([(1, vec![key(0), key(1)])])
+        );
+        // Leader 1 restarted on another port: what it had goes with the new task.
+        fetchers.follow(at(1, 2), followed(1));
+        assert_eq!(fetchers.by_leader()[&1].address, at(1, 2));
+        assert_eq!(
+            followed_keys(&fetchers),
+            BTreeMap::from([(1, vec![key(0), key(1)])])
+        );
+        // Another leader for a partition: it moves there.
+        fetchers.follow(at(2, 1), followed(0));
+        assert_eq!(
+            followed_keys(&fetchers),
+            BTreeMap::from([(1, vec![key(1)]), (2, vec![key(0)])])
+        );
+        fetchers.unfollow("t", 0);
+        assert_eq!(
+            followed_keys(&fetchers),
+            BTreeMap::from([(1, vec![key(1)])])
+        );
+        fetchers.unfollow("t", 1);
+        assert!(followed_keys(&fetchers).is_empty());
+    }
 }
