@@ -1,6 +1,6 @@
 //! The broker's connections to the other brokers of its cluster: Kafka requests over Kafka's
-//! own protocol (WriteTxnMarkers to partition leaders today; replica fetches next), one
-//! connection per broker, reopened after any failure, every response size bounded before
+//! own protocol (WriteTxnMarkers to partition leaders; a follower's fetches on connections
+//! of their own), reopened after any failure, every response size bounded before
 //! it is read and every call bounded in time.
 
 use std::collections::HashMap;
@@ -50,6 +50,17 @@ struct Connection {
 }
 
 impl Peer {
+    /// A connection of its own to broker `node_id` at `host:port`, opened on the first
+    /// call: a follower's fetches, which a leader may hold for long, never queue other
+    /// requests to that broker behind them (or them behind one that waits for a fetch).
+    pub fn new(node_id: i32, host: &str, port: u16) -> Self {
+        Self {
+            node_id,
+            address: format!("{host}:{port}"),
+            connection: tokio::sync::Mutex::new(None),
+        }
+    }
+
     /// Sends `request` at `version` and waits for its response. A failed call drops the
     /// connection; the next call opens a new one.
     pub async fn call<R: Request>(
@@ -165,7 +176,8 @@ impl Peer {
     }
 }
 
-/// A connection to each broker this one talks to, by node id.
+/// A shared connection to each broker this one sends requests to (transaction markers), by
+/// node id.
 #[derive(Debug, Default)]
 pub struct Peers {
     peers: Mutex<HashMap<i32, Arc<Peer>>>,
@@ -182,11 +194,7 @@ impl Peers {
         match peers.get(&node_id) {
             Some(peer) if peer.address == address => Arc::clone(peer),
             _ => {
-                let peer = Arc::new(Peer {
-                    node_id,
-                    address,
-                    connection: tokio::sync::Mutex::new(None),
-                });
+                let peer = Arc::new(Peer::new(node_id, host, port));
                 peers.insert(node_id, Arc::clone(&peer));
                 peer
             }

@@ -31,6 +31,7 @@ use kafka_protocol::protocol::StrBytes;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
 use rdkafka::message::BorrowedMessage;
 use rdkafka::metadata::MetadataPartition;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
@@ -186,6 +187,9 @@ async fn a_replicated_topic_keeps_every_acknowledged_record_through_a_leader_kil
 
     let writer = producer(&brokers[0], &[("acks", "all")]);
     let mut delivered = produce(&writer, "triple", None, 300).await;
+    // Created while all three brokers live: its replication factor is 3.
+    let mut wire = WireClient::connect(&brokers[0].bootstrap);
+    coordinators(&mut wire, 0, &["replica-readers".to_owned()]);
     let victim = before[&0];
     brokers[victim as usize - 1].kill();
     let survivor = victim as usize % 3;
@@ -246,7 +250,7 @@ async fn a_replicated_topic_keeps_every_acknowledged_record_through_a_leader_kil
             .then_some(())
     })
     .expect("the survivor leads, alone in sync");
-    let mut wire = WireClient::connect(&brokers[survivor].bootstrap);
+    wire = WireClient::connect(&brokers[survivor].bootstrap);
     let produce_to = |acks: i16| {
         let data = TopicProduceData::default()
             .with_name(TopicName(StrBytes::from_static_str("triple")))
@@ -407,6 +411,7 @@ async fn three_brokers_serve_a_topic_spread_over_them_through_a_broker_restart()
     }
 }
 
+const COORDINATOR_LOAD_IN_PROGRESS: i16 = 14;
 const NOT_COORDINATOR: i16 = 16;
 const NOT_ENOUGH_REPLICAS: i16 = 19;
 const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
@@ -474,7 +479,8 @@ fn coordinators_and_leaders_are_where_the_cluster_says_and_nowhere_else() {
                 // The coordinator may apply the image a moment after the broker that named it.
                 let answered = wait_for(TIMEOUT, || {
                     let code = client.call(4, &heartbeat).error_code;
-                    (code != NOT_COORDINATOR).then_some(code)
+                    (code != NOT_COORDINATOR && code != COORDINATOR_LOAD_IN_PROGRESS)
+                        .then_some(code)
                 });
                 assert_eq!(answered, Some(UNKNOWN_MEMBER_ID), "{group}");
             } else {
@@ -497,7 +503,10 @@ fn coordinators_and_leaders_are_where_the_cluster_says_and_nowhere_else() {
                 .with_transaction_timeout_ms(10_000);
             if index as i32 + 1 == *coordinator {
                 let response = wait_for(TIMEOUT, || {
-                    Some(client.call(4, &init)).filter(|r| r.error_code != NOT_COORDINATOR)
+                    Some(client.call(4, &init)).filter(|r| {
+                        r.error_code != NOT_COORDINATOR
+                            && r.error_code != COORDINATOR_LOAD_IN_PROGRESS
+                    })
                 })
                 .expect("the coordinator answers");
                 assert_eq!(
@@ -688,6 +697,139 @@ fn transactions_span_partitions_and_groups_led_by_other_brokers() {
         .find_partition("txn-spread", 0)
         .expect("partition 0");
     assert_eq!(element.offset(), Offset::Offset(7));
+}
+
+/// The first of `candidates` (keys of `key_type`) that broker `node_id` coordinates.
+fn coordinated_by(client: &mut WireClient, key_type: i8, prefix: &str, node_id: i32) -> String {
+    let candidates: Vec<String> = (0..60).map(|i| format!("{prefix}-{i}")).collect();
+    coordinators(client, key_type, &candidates)
+        .into_iter()
+        .find(|(_, coordinator)| *coordinator == node_id)
+        .map(|(key, _)| key)
+        .unwrap_or_else(|| panic!("no {prefix} key is coordinated by broker {node_id}"))
+}
+
+/// Group and transaction coordinators move with the leaders of their partitions of the
+/// internal topics (replication factor 3): when the broker coordinating a consumer group, a
+/// transactional id and the group its transaction commits offsets for dies with that
+/// transaction open, the new leaders load them from their replicas: the transaction
+/// commits through the new coordinator, its offsets appear, and the group resumes from
+/// the offsets it committed before the kill.
+#[tokio::test(flavor = "multi_thread")]
+async fn coordinators_move_with_their_partitions_through_a_kill() {
+    let etcd = SpawnedEtcd::start();
+    let mut brokers = start_cluster(&etcd, "moving-coordinators", FAILOVER_SESSION_MS);
+    let mut client = WireClient::connect(&brokers[0].bootstrap);
+    let topic = CreatableTopic::default()
+        .with_name(TopicName(StrBytes::from_static_str("moving")))
+        .with_num_partitions(PARTITIONS)
+        .with_replication_factor(3);
+    let created = client.call(7, &CreateTopicsRequest::default().with_topics(vec![topic]));
+    assert_eq!(created.topics[0].error_code, 0);
+    wait_for(TIMEOUT, || {
+        isrs(&brokers[0], "moving", PARTITIONS as usize)
+            .filter(|view| view.values().all(|isr| *isr == [1, 2, 3]))
+    })
+    .expect("every replica in sync");
+    let writer = producer(&brokers[0], &[("acks", "all")]);
+    let first: BTreeSet<(i32, i64)> = produce(&writer, "moving", None, 120)
+        .await
+        .into_iter()
+        .collect();
+
+    // The victim coordinates the reading group, a transactional id and the group that
+    // id's transactions commit offsets for.
+    let victim = coordinators(&mut client, 0, &["movers".to_owned()])["movers"];
+    let txn_id = coordinated_by(&mut client, 1, "mover-txn", victim);
+    let eos_group = coordinated_by(&mut client, 0, "eos-movers", victim);
+    let read = read_all(&brokers[1], "moving", "movers", first.len());
+    assert_eq!(read.into_iter().collect::<BTreeSet<_>>(), first);
+
+    let mut config = brokers[0].client_config();
+    config
+        .set("transactional.id", &txn_id)
+        .set("linger.ms", "1");
+    let txn_producer: ThreadedProducer<DefaultProducerContext> = config.create().expect("producer");
+    txn_producer.init_transactions(TIMEOUT).expect("init");
+    let send = |prefix: &str| {
+        for i in 0..PARTITIONS * 3 {
+            let value = format!("{prefix}-{i}");
+            let record = BaseRecord::<str, str>::to("moving")
+                .partition(i % PARTITIONS)
+                .payload(&value);
+            txn_producer.send(record).expect("enqueue");
+        }
+    };
+    txn_producer.begin_transaction().expect("begin");
+    send("before");
+    txn_producer.commit_transaction(TIMEOUT).expect("commit");
+    // Open when the coordinator dies: records and offsets written, not yet committed.
+    txn_producer.begin_transaction().expect("begin");
+    send("across");
+    let mut offsets = TopicPartitionList::new();
+    offsets
+        .add_partition_offset("moving", 1, Offset::Offset(11))
+        .expect("offsets");
+    let mut group_config = brokers[2].client_config();
+    group_config.set("group.id", &eos_group);
+    let group_member: BaseConsumer = group_config.create().expect("consumer");
+    let metadata = group_member.group_metadata().expect("group metadata");
+    txn_producer
+        .send_offsets_to_transaction(&offsets, &metadata, TIMEOUT)
+        .expect("send offsets");
+    txn_producer.flush(TIMEOUT).expect("flush");
+
+    brokers[victim as usize - 1].kill();
+    let survivor = victim as usize % 3;
+    let mut survivor_client = WireClient::connect(&brokers[survivor].bootstrap);
+    let moved = wait_for(TIMEOUT, || {
+        let request = FindCoordinatorRequest::default()
+            .with_key_type(0)
+            .with_coordinator_keys(vec![StrBytes::from_static_str("movers")]);
+        let answer = survivor_client.call(4, &request);
+        let found = &answer.coordinators[0];
+        (found.error_code == 0 && found.node_id.0 != victim).then_some(found.node_id.0)
+    });
+    assert!(moved.is_some(), "a live broker coordinates the group");
+
+    // The new coordinator has the open transaction: it commits (the client retries what
+    // the dead one left unanswered).
+    let deadline = Instant::now() + TIMEOUT * 2;
+    loop {
+        match txn_producer.commit_transaction(TIMEOUT) {
+            Ok(()) => break,
+            Err(KafkaError::Transaction(error))
+                if error.is_retriable() && Instant::now() < deadline => {}
+            Err(error) => panic!("commit across the failover: {error}"),
+        }
+    }
+    let expected = 2 * (PARTITIONS * 3) as usize + first.len();
+    let values = read_committed(&brokers[survivor], "moving", expected);
+    let transactional = values
+        .iter()
+        .filter(|value| value.starts_with("before") || value.starts_with("across"))
+        .count();
+    assert_eq!(transactional, 2 * (PARTITIONS * 3) as usize, "{values:?}");
+
+    let mut wanted = TopicPartitionList::new();
+    wanted.add_partition("moving", 1);
+    let committed = group_member
+        .committed_offsets(wanted, TIMEOUT)
+        .expect("committed offsets from the new coordinator");
+    let element = committed.find_partition("moving", 1).expect("partition 1");
+    assert_eq!(element.offset(), Offset::Offset(11));
+
+    // The reading group resumes where it committed before the kill.
+    let later = produce(&writer, "moving", None, 30).await;
+    let unread = later.len() + 2 * (PARTITIONS * 3) as usize;
+    let resumed = read_all(&brokers[survivor], "moving", "movers", unread);
+    assert!(
+        resumed.iter().all(|record| !first.contains(record)),
+        "read again: {resumed:?}"
+    );
+    for broker in &mut brokers {
+        broker.stop();
+    }
 }
 
 /// `tool --bootstrap-server BOOTSTRAP ARGS`, which must exit 0.

@@ -166,7 +166,7 @@ impl Broker {
         let node = ClusterNode {
             membership,
             applied: watch::Sender::new(image),
-            fetchers: Fetchers::new(node_id, Arc::clone(&peers)),
+            fetchers: Fetchers::new(node_id),
             peers,
         };
         // The coordinators replay the internal-topic partitions opened above.

@@ -231,8 +231,7 @@ impl Broker {
         Self::assemble(config, clock, metadata, logs, producer_ids, None)
     }
 
-    /// The broker around its metadata and opened logs: the coordinators replay their
-    /// internal topics' partitions that are open.
+    /// The broker around its metadata and opened logs.
     fn assemble(
         config: BrokerConfig,
         clock: SharedClock,
@@ -241,7 +240,12 @@ impl Broker {
         producer_ids: ProducerIds,
         cluster: Option<ClusterNode>,
     ) -> Result<Self, StartupError> {
-        let groups = GroupCoordinator::open(config.group, Arc::clone(&clock), Arc::clone(&logs))?;
+        // A cluster member coordinates the partitions of the internal topics it leads,
+        // taken in as it takes up leadership (see `roles.rs`); a single node all of them.
+        let groups = match cluster {
+            Some(_) => GroupCoordinator::new(config.group, Arc::clone(&clock), Arc::clone(&logs)),
+            None => GroupCoordinator::open(config.group, Arc::clone(&clock), Arc::clone(&logs))?,
+        };
         let leaders = cluster.as_ref().map(|node| {
             Arc::new(markers::ClusterLeaders::new(
                 config.node_id,
@@ -250,8 +254,12 @@ impl Broker {
                 Arc::clone(&node.peers),
             )) as Arc<dyn crate::txn::PartitionLeaders>
         });
-        let txns =
-            TxnCoordinator::open(config.txn, Arc::clone(&clock), Arc::clone(&logs), leaders)?;
+        let txns = match leaders {
+            Some(_) => {
+                TxnCoordinator::new(config.txn, Arc::clone(&clock), Arc::clone(&logs), leaders)
+            }
+            None => TxnCoordinator::open(config.txn, Arc::clone(&clock), Arc::clone(&logs), None)?,
+        };
         Ok(Self {
             config,
             metadata,
@@ -619,12 +627,22 @@ impl Broker {
         if self.metadata.image().topic(name).is_some() {
             return;
         }
+        // Kafka's rule: created with the configured replication factor or not at all (the
+        // lookup answers COORDINATOR_NOT_AVAILABLE until enough brokers are alive).
+        let mut configs = internal_topic_configs();
+        let replication_factor = if name == TRANSACTION_TOPIC {
+            let min_isr = self.config.txn.state_min_isr.to_string();
+            configs.insert("min.insync.replicas".to_owned(), min_isr);
+            self.config.txn.state_replication_factor
+        } else {
+            self.config.group.offsets_topic_replication_factor
+        };
         self.start_cluster_creation(TopicPlan {
             name: name.to_owned(),
             num_partitions: self.internal_topic_partitions(name),
-            replication_factor: 1,
+            replication_factor,
             assignments: Vec::new(),
-            configs: internal_topic_configs(),
+            configs,
         });
     }
 

@@ -11,7 +11,9 @@ use std::time::Duration;
 use super::Broker;
 use crate::cluster::local_replicas::{local_changes, local_replicas, Role};
 use crate::cluster::ClusterImage;
+use crate::group::OFFSETS_TOPIC;
 use crate::replication::{Followed, LeaderAddress, REPLICA_LAG_TIME_MAX_MS};
+use crate::txn::TRANSACTION_TOPIC;
 
 /// How often a leader looks for ISR changes: a follower that caught up rejoins within it
 /// (Kafka adds it on the fetch itself; shrinking waits for the lag window either way).
@@ -20,7 +22,7 @@ const ISR_CHECK_INTERVAL: Duration = Duration::from_secs(1);
 impl Broker {
     /// Takes up the roles that changed from `before` to `after` (their logs are open), and
     /// the ISR of every partition this broker leads.
-    pub(super) fn apply_roles(&self, before: &ClusterImage, after: &ClusterImage) {
+    pub(super) fn apply_roles(self: &Arc<Self>, before: &ClusterImage, after: &ClusterImage) {
         let Some(node) = &self.cluster else {
             return;
         };
@@ -29,6 +31,7 @@ impl Broker {
         for replica in &changes.removed {
             self.replication.resign(&replica.topic, replica.partition);
             node.fetchers.unfollow(&replica.topic, replica.partition);
+            self.move_coordinator(&replica.topic, replica.partition, false);
         }
         let now_ms = self.clock.now_ms();
         for replica in &changes.changed {
@@ -52,13 +55,15 @@ impl Broker {
                         self.replication.resign(topic, partition);
                         log.set_replicated(false);
                     }
+                    self.move_coordinator(topic, partition, true);
                 }
                 Role::Follower {
                     leader,
                     leader_epoch,
                 } => {
                     self.replication.resign(topic, partition);
-                    log.set_replicated(true);
+                    log.follow();
+                    self.move_coordinator(topic, partition, false);
                     match after.brokers.get(&leader) {
                         Some(registration) => node.fetchers.follow(
                             LeaderAddress {
@@ -79,6 +84,28 @@ impl Broker {
                 self.replication
                     .set_isr(&replica.topic, replica.partition, &isr);
             }
+        }
+    }
+
+    /// A coordinator moves with the leader of its internal-topic partition: the groups or
+    /// transactional ids of `partition` are loaded here when this broker leads it
+    /// (`leads`), let go of otherwise. Transaction state waits for the operations under way,
+    /// so it changes in a task of its own.
+    fn move_coordinator(self: &Arc<Self>, topic: &str, partition: i32, leads: bool) {
+        if topic == OFFSETS_TOPIC {
+            if !leads {
+                self.groups.unload(partition);
+            } else if let Err(error) = self.groups.load(partition) {
+                tracing::error!(partition, %error, "cannot load {OFFSETS_TOPIC}");
+            }
+        } else if topic == TRANSACTION_TOPIC {
+            let change = if leads {
+                self.txns.load(partition)
+            } else {
+                self.txns.unload(partition)
+            };
+            let broker = Arc::clone(self);
+            tokio::spawn(async move { broker.txns.apply(change, &broker.groups).await });
         }
     }
 

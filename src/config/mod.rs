@@ -339,6 +339,14 @@ impl BrokerConfig {
                 1,
                 i64::from(PARTITIONS_PER_TOPIC_MAX),
             )? as i32,
+            state_replication_factor: keys.int(
+                "transaction.state.log.replication.factor",
+                3,
+                1,
+                i64::from(i16::MAX),
+            )? as i16,
+            state_min_isr: keys.int("transaction.state.log.min.isr", 2, 1, i64::from(i32::MAX))?
+                as i32,
             max_timeout_ms: keys.int(
                 "transaction.max.timeout.ms",
                 900_000,
@@ -434,6 +442,18 @@ impl BrokerConfig {
                     1,
                     i64::from(PARTITIONS_PER_TOPIC_MAX),
                 )? as i32,
+                offsets_topic_replication_factor: keys.int(
+                    "offsets.topic.replication.factor",
+                    3,
+                    1,
+                    i64::from(i16::MAX),
+                )? as i16,
+                offsets_commit_timeout_ms: keys.int(
+                    "offsets.commit.timeout.ms",
+                    5000,
+                    1,
+                    i64::from(i32::MAX),
+                )? as u64,
                 offset_metadata_max_bytes: keys.int(
                     "offset.metadata.max.bytes",
                     4096,

@@ -1,7 +1,7 @@
 //! The group coordinator: every group's state machine behind one lock, the timer tick, and
 //! offset commits made durable in `__consumer_offsets` before they are acknowledged.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use kafka_protocol::ResponseError;
@@ -11,7 +11,7 @@ use super::offsets::{self, CommittedOffset, OffsetSlot, OffsetStore, OffsetUpdat
 use super::state::{Group, GroupState, JoinRequest, JoinResponse, SyncRequest, SyncResponse};
 use super::{group_record, GroupConfig, OFFSETS_TOPIC};
 use crate::clock::SharedClock;
-use crate::log::{LogError, LogManager, Partition};
+use crate::log::{AppendInfo, LogError, LogManager, Partition};
 use crate::records::BatchView;
 
 /// How often timers (sessions, rebalance deadlines, the initial delay) are checked.
@@ -61,7 +61,7 @@ pub struct AppendedCommit {
     log: Arc<Partition>,
     group_id: String,
     entries: Vec<OffsetUpdate>,
-    first_log_offset: i64,
+    appended: AppendInfo,
 }
 
 /// OffsetDelete's outcome: each partition's refusal (None: deleted), and the tombstones
@@ -71,7 +71,8 @@ pub type OffsetDeletion = (
     Option<AppendedCommit>,
 );
 
-/// All groups of this broker.
+/// The groups this broker coordinates: those of the `__consumer_offsets` partitions it has
+/// loaded (all of them on a single node; in a cluster, those it leads).
 #[derive(Debug)]
 pub struct GroupCoordinator {
     config: GroupConfig,
@@ -79,32 +80,87 @@ pub struct GroupCoordinator {
     logs: Arc<LogManager>,
     groups: Mutex<HashMap<String, Group>>,
     offsets: OffsetStore,
+    /// The `__consumer_offsets` partitions whose groups and offsets are loaded.
+    loaded: Mutex<BTreeSet<i32>>,
     /// When offset retention was last checked (`offsets.retention.check.interval.ms`).
     retention_checked_ms: std::sync::atomic::AtomicI64,
 }
 
 impl GroupCoordinator {
-    /// Rebuilds committed offsets and groups from `__consumer_offsets` (which must be open).
+    /// A coordinator of no group yet: partitions are taken in with [`Self::load`].
+    pub fn new(config: GroupConfig, clock: SharedClock, logs: Arc<LogManager>) -> Self {
+        let now = clock.now_ms();
+        Self {
+            config,
+            clock,
+            logs,
+            groups: Mutex::new(HashMap::new()),
+            offsets: OffsetStore::default(),
+            loaded: Mutex::new(BTreeSet::new()),
+            retention_checked_ms: std::sync::atomic::AtomicI64::new(now),
+        }
+    }
+
+    /// A single node's coordinator: every partition of `__consumer_offsets` (which must be
+    /// open) loaded.
     pub fn open(
         config: GroupConfig,
         clock: SharedClock,
         logs: Arc<LogManager>,
     ) -> Result<Self, LogError> {
-        let (offsets, snapshots) =
-            OffsetStore::replay(&logs, OFFSETS_TOPIC, config.offsets_topic_partitions)?;
-        let now = clock.now_ms();
-        let groups = snapshots
-            .into_iter()
-            .map(|(id, snapshot)| (id.clone(), Group::restore(&id, snapshot, now)))
-            .collect();
-        Ok(Self {
-            config,
-            clock,
-            logs,
-            groups: Mutex::new(groups),
-            offsets,
-            retention_checked_ms: std::sync::atomic::AtomicI64::new(now),
-        })
+        let coordinator = Self::new(config, clock, logs);
+        for partition in 0..config.offsets_topic_partitions {
+            coordinator.load(partition)?;
+        }
+        Ok(coordinator)
+    }
+
+    /// Takes in the groups of `__consumer_offsets` partition `partition` by replaying it
+    /// (its leader became this broker): their offsets and last metadata.
+    pub fn load(&self, partition: i32) -> Result<(), LogError> {
+        self.unload(partition);
+        let snapshots = self.offsets.load(&self.logs, OFFSETS_TOPIC, partition)?;
+        let now = self.clock.now_ms();
+        let mut groups = self.lock();
+        for (id, snapshot) in snapshots {
+            let group = Group::restore(&id, snapshot, now);
+            groups.insert(id, group);
+        }
+        self.loaded_partitions().insert(partition);
+        Ok(())
+    }
+
+    /// Lets go of the groups of partition `partition` (another broker leads it now): their
+    /// waiting members are answered NOT_COORDINATOR and look the new coordinator up.
+    pub fn unload(&self, partition: i32) {
+        self.loaded_partitions().remove(&partition);
+        let in_partition = |group_id: &str| self.partition_of(group_id) == partition;
+        self.lock().retain(|group_id, group| {
+            let stays = !in_partition(group_id);
+            if !stays {
+                group.abandon_waiters(ResponseError::NotCoordinator);
+            }
+            stays
+        });
+        self.offsets.unload(partition, in_partition);
+    }
+
+    /// Whether `group_id`'s partition is loaded here (COORDINATOR_LOAD_IN_PROGRESS while
+    /// its leader is this broker but it is not).
+    pub fn is_loaded(&self, group_id: &str) -> bool {
+        self.loaded_partitions()
+            .contains(&self.partition_of(group_id))
+    }
+
+    fn loaded_partitions(&self) -> MutexGuard<'_, BTreeSet<i32>> {
+        self.loaded
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The `__consumer_offsets` partition of `group_id`.
+    fn partition_of(&self, group_id: &str) -> i32 {
+        offsets::partition_for(group_id, self.config.offsets_topic_partitions)
     }
 
     pub fn config(&self) -> &GroupConfig {
@@ -208,14 +264,14 @@ impl GroupCoordinator {
             group_record::encode_key(&group.id),
             Some(group_record::encode_value(&group.snapshot(now))),
         );
-        if let Err(error) = self.append_records(&group.id, vec![record]) {
+        if let Err(error) = self.append_records(&group.id, vec![record], None) {
             tracing::error!(group = %group.id, %error, "writing group metadata failed");
         }
     }
 
     /// The `__consumer_offsets` partition that holds `group_id`'s records.
     fn offsets_log(&self, group_id: &str) -> Result<Arc<Partition>, LogError> {
-        let partition = offsets::partition_for(group_id, self.config.offsets_topic_partitions);
+        let partition = self.partition_of(group_id);
         self.logs
             .partition(OFFSETS_TOPIC, partition)
             .ok_or_else(|| {
@@ -225,17 +281,31 @@ impl GroupCoordinator {
             })
     }
 
-    /// Appends records for `group_id`; returns the log and the first record's offset.
+    /// Appends records for `group_id` (as a transaction's with `producer`), when enough
+    /// replicas are in sync to acknowledge them.
     fn append_records(
         &self,
         group_id: &str,
         records: Vec<(bytes::Bytes, Option<bytes::Bytes>)>,
-    ) -> Result<(Arc<Partition>, i64), LogError> {
+        producer: Option<(i64, i16)>,
+    ) -> Result<(Arc<Partition>, AppendInfo), LogError> {
         let log = self.offsets_log(group_id)?;
-        let batch = offsets::records_batch(records, None, self.clock.now_ms())
+        log.check_in_sync_replicas()?;
+        let batch = offsets::records_batch(records, producer, self.clock.now_ms())
             .map_err(|message| LogError::Io(std::io::Error::other(message)))?;
         let appended = log.append(&BatchView::parse(&batch)?)?;
-        Ok((log, appended.base_offset))
+        Ok((log, appended))
+    }
+
+    /// Waits until appended records are durable and, when the partition is replicated, on
+    /// every in-sync replica (at most `offsets.commit.timeout.ms`).
+    async fn stored(&self, log: &Partition, appended: &AppendInfo) -> Result<(), LogError> {
+        log.flush(appended.last_offset + 1).await?;
+        if log.is_replicated() {
+            let timeout = std::time::Duration::from_millis(self.config.offsets_commit_timeout_ms);
+            log.wait_replicated(appended, timeout).await?;
+        }
+        Ok(())
     }
 
     /// Runs until the process ends: calls [`GroupCoordinator::tick`] every `TICK`.
@@ -302,8 +372,11 @@ impl GroupCoordinator {
             let count = expired.len();
             match self.append_commit(&group_id, expired) {
                 Ok(Some(commit)) => {
-                    self.offsets
-                        .apply(&commit.group_id, commit.entries, commit.first_log_offset);
+                    self.offsets.apply(
+                        &commit.group_id,
+                        commit.entries,
+                        commit.appended.base_offset,
+                    );
                     tracing::info!(group = %group_id, count, "expired committed offsets");
                 }
                 Ok(None) => {}
@@ -368,12 +441,12 @@ impl GroupCoordinator {
                 committed.as_ref().map(offsets::encode_value),
             )
         });
-        let (log, first_log_offset) = self.append_records(group_id, records.collect())?;
+        let (log, appended) = self.append_records(group_id, records.collect(), None)?;
         Ok(Some(AppendedCommit {
             log,
             group_id: group_id.to_owned(),
             entries,
-            first_log_offset,
+            appended,
         }))
     }
 
@@ -392,11 +465,13 @@ impl GroupCoordinator {
             }
             groups.remove(group_id);
         }
-        if let Err(error) =
-            self.append_records(group_id, vec![(group_record::encode_key(group_id), None)])
-        {
+        if let Err(error) = self.append_records(
+            group_id,
+            vec![(group_record::encode_key(group_id), None)],
+            None,
+        ) {
             tracing::error!(group = %group_id, %error, "writing the group tombstone failed");
-            return Err(ResponseError::CoordinatorNotAvailable);
+            return Err(super::coordinator_write_error(&error));
         }
         let tombstones = self
             .offsets
@@ -406,7 +481,7 @@ impl GroupCoordinator {
             .collect();
         self.append_commit(group_id, tombstones).map_err(|error| {
             tracing::error!(group = %group_id, %error, "writing group tombstones failed");
-            ResponseError::CoordinatorNotAvailable
+            super::coordinator_write_error(&error)
         })
     }
 
@@ -448,7 +523,7 @@ impl GroupCoordinator {
             .collect();
         let appended = self.append_commit(group_id, tombstones).map_err(|error| {
             tracing::error!(group = %group_id, %error, "writing offset tombstones failed");
-            ResponseError::CoordinatorNotAvailable
+            super::coordinator_write_error(&error)
         })?;
         Ok((results, appended))
     }
@@ -474,16 +549,13 @@ impl GroupCoordinator {
                 )
             })
             .collect();
-        let log = self.offsets_log(group_id)?;
-        let batch =
-            offsets::records_batch(records, Some((producer_id, epoch)), self.clock.now_ms())
-                .map_err(|message| LogError::Io(std::io::Error::other(message)))?;
-        let appended = log.append(&BatchView::parse(&batch)?)?;
-        log.flush(appended.last_offset + 1).await?;
+        let (log, appended) = self.append_records(group_id, records, Some((producer_id, epoch)))?;
+        self.stored(&log, &appended).await?;
         for (update, log_offset) in entries.into_iter().zip(appended.base_offset..) {
             let pending = offsets::PendingCommit {
                 group_id: group_id.to_owned(),
                 update,
+                partition: log.index(),
                 log_offset,
             };
             self.offsets.add_pending(producer_id, pending);
@@ -491,17 +563,22 @@ impl GroupCoordinator {
         Ok(())
     }
 
-    /// A transaction ended: its pending offset commits take effect (commit) or vanish.
-    pub fn complete_transaction(&self, producer_id: i64, commit: bool) {
-        self.offsets.complete_transaction(producer_id, commit);
+    /// A transaction's marker was written into `__consumer_offsets` partition `partition`:
+    /// its pending offset commits there take effect (commit) or vanish.
+    pub fn complete_transaction(&self, producer_id: i64, partition: i32, commit: bool) {
+        self.offsets
+            .complete_transaction(producer_id, partition, commit);
     }
 
-    /// Waits until an appended commit is durable, then makes it visible to OffsetFetch.
+    /// Waits until an appended commit is stored (see [`Self::stored`]), then makes it
+    /// visible to OffsetFetch.
     pub async fn complete_commit(&self, commit: AppendedCommit) -> Result<(), LogError> {
-        let end = commit.first_log_offset + commit.entries.len() as i64;
-        commit.log.flush(end).await?;
-        self.offsets
-            .apply(&commit.group_id, commit.entries, commit.first_log_offset);
+        self.stored(&commit.log, &commit.appended).await?;
+        self.offsets.apply(
+            &commit.group_id,
+            commit.entries,
+            commit.appended.base_offset,
+        );
         Ok(())
     }
 
@@ -619,6 +696,8 @@ mod tests {
             min_session_timeout_ms: 6_000,
             max_session_timeout_ms: 1_800_000,
             offsets_topic_partitions: 2,
+            offsets_topic_replication_factor: 1,
+            offsets_commit_timeout_ms: 5_000,
             offset_metadata_max_bytes: 4_096,
             offsets_retention_ms: MINUTE,
             offsets_retention_check_interval_ms: 1_000,
@@ -631,6 +710,77 @@ mod tests {
         logs.open_topic(OFFSETS_TOPIC, uuid::Uuid::from_u128(1), 0..2, &log_config)
             .unwrap();
         GroupCoordinator::open(config, clock.clone(), logs).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_partition_let_go_of_is_forgotten_and_loaded_again_from_its_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(ManualClock::new(10 * MINUTE));
+        let coordinator = open(dir.path(), &clock);
+        let committed = |offset: i64| CommittedOffset {
+            offset,
+            leader_epoch: -1,
+            metadata: String::new(),
+            commit_timestamp_ms: clock.now_ms(),
+        };
+        for (group, offset) in [("a", 3), ("b", 4), ("c", 5)] {
+            let commit = coordinator
+                .append_commit(group, vec![(("t".into(), 0), Some(committed(offset)))])
+                .unwrap()
+                .unwrap();
+            coordinator.complete_commit(commit).await.unwrap();
+        }
+        let partition = coordinator.partition_of("a");
+        let moved: Vec<&str> = ["a", "b", "c"]
+            .into_iter()
+            .filter(|group| coordinator.partition_of(group) == partition)
+            .collect();
+        let stayed: Vec<&str> = ["a", "b", "c"]
+            .into_iter()
+            .filter(|group| coordinator.partition_of(group) != partition)
+            .collect();
+        assert!(!stayed.is_empty(), "two partitions hold the three groups");
+
+        coordinator.unload(partition);
+        for group in &moved {
+            assert!(!coordinator.is_loaded(group));
+            assert_eq!(coordinator.committed(group, "t", 0), None);
+        }
+        for group in &stayed {
+            assert!(coordinator.is_loaded(group));
+            assert!(coordinator.committed(group, "t", 0).is_some());
+        }
+
+        coordinator.load(partition).unwrap();
+        coordinator.load(partition).unwrap();
+        for (group, offset) in [("a", 3), ("b", 4), ("c", 5)] {
+            assert!(coordinator.is_loaded(group));
+            let found = coordinator.committed(group, "t", 0).map(|c| c.offset);
+            assert_eq!(found, Some(offset), "{group}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_follower_log_refuses_commits_as_not_leading() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(ManualClock::new(10 * MINUTE));
+        let coordinator = open(dir.path(), &clock);
+        let log = coordinator.offsets_log("g").unwrap();
+        log.follow();
+        let committed = CommittedOffset {
+            offset: 1,
+            leader_epoch: -1,
+            metadata: String::new(),
+            commit_timestamp_ms: clock.now_ms(),
+        };
+        let refused = coordinator
+            .append_commit("g", vec![(("t".into(), 0), Some(committed))])
+            .unwrap_err();
+        assert!(matches!(refused, LogError::NotLeading), "{refused}");
+        assert_eq!(
+            crate::group::coordinator_write_error(&refused),
+            ResponseError::NotCoordinator
+        );
     }
 
     #[tokio::test]

@@ -28,10 +28,27 @@ pub struct GroupConfig {
     pub max_session_timeout_ms: i32,
     /// `offsets.topic.num.partitions`
     pub offsets_topic_partitions: i32,
+    /// `offsets.topic.replication.factor` (a cluster creates the topic with it)
+    pub offsets_topic_replication_factor: i16,
+    /// `offsets.commit.timeout.ms`: how long a commit waits for the in-sync replicas.
+    pub offsets_commit_timeout_ms: u64,
     /// `offset.metadata.max.bytes`
     pub offset_metadata_max_bytes: usize,
     /// `offsets.retention.minutes` (in ms): how long an empty group's offsets outlive it.
     pub offsets_retention_ms: i64,
     /// `offsets.retention.check.interval.ms`
     pub offsets_retention_check_interval_ms: i64,
+}
+
+/// Kafka's answer when a coordinator's write to its internal topic fails: NOT_COORDINATOR
+/// once this broker no longer leads the partition (the client looks the coordinator up
+/// again), COORDINATOR_NOT_AVAILABLE when too few replicas are in sync, they did not
+/// acknowledge in time, or the disk failed.
+pub fn coordinator_write_error(error: &crate::log::LogError) -> kafka_protocol::ResponseError {
+    use crate::log::LogError;
+    use kafka_protocol::ResponseError;
+    match error {
+        LogError::NotLeading => ResponseError::NotCoordinator,
+        _ => ResponseError::CoordinatorNotAvailable,
+    }
 }

@@ -1,6 +1,6 @@
-//! Committed offsets: an in-memory table rebuilt on start by replaying `__consumer_offsets`,
-//! whose records use Kafka's schemas (offset commit key v1, value v3) so that standard tools
-//! can read them.
+//! Committed offsets: an in-memory table of the `__consumer_offsets` partitions this broker
+//! coordinates, each rebuilt by replaying it when taken in. The records use Kafka's schemas
+//! (offset commit key v1, value v3) so that standard tools can read them.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
@@ -140,7 +140,7 @@ pub fn records_batch(
     )
 }
 
-/// Every group's committed offsets.
+/// The committed offsets of every group whose `__consumer_offsets` partition is loaded here.
 #[derive(Debug, Default)]
 pub struct OffsetStore {
     groups: Mutex<HashMap<String, BTreeMap<OffsetSlot, Stored>>>,
@@ -153,6 +153,8 @@ pub struct OffsetStore {
 pub struct PendingCommit {
     pub group_id: String,
     pub update: OffsetUpdate,
+    /// The `__consumer_offsets` partition holding it: the one whose marker ends it.
+    pub partition: i32,
     pub log_offset: i64,
 }
 
@@ -165,15 +167,16 @@ struct Stored {
 }
 
 impl OffsetStore {
-    /// Rebuilds the table by replaying every partition of `topic`, oldest record first.
-    pub fn replay(
+    /// Takes in partition `partition` of `topic` by replaying it, oldest record first (the
+    /// partition's groups must hold nothing here yet). Returns the groups' last metadata.
+    pub fn load(
+        &self,
         logs: &LogManager,
         topic: &str,
-        partitions: i32,
-    ) -> Result<(Self, HashMap<String, GroupSnapshot>), LogError> {
-        let store = Self::default();
+        partition: i32,
+    ) -> Result<HashMap<String, GroupSnapshot>, LogError> {
         let mut groups = HashMap::new();
-        let records = logs.replay_records(topic, partitions, |record| {
+        let records = logs.replay_records(topic, partition, |record| {
             if record.control {
                 // A transaction marker: its pending offset commits take effect or not.
                 let commit = record
@@ -181,24 +184,25 @@ impl OffsetStore {
                     .as_ref()
                     .and_then(|key| key.get(2..4))
                     .map(|kind| kind == [0, 1]);
-                store.complete_transaction(record.producer_id, commit == Some(true));
+                self.complete_transaction(record.producer_id, partition, commit == Some(true));
                 return;
             }
             match record.key.and_then(decode_key) {
                 Some(RecordKey::Offset(group, slot)) if record.transactional => {
                     let update = (slot, record.value.and_then(decode_value));
-                    store.add_pending(
+                    self.add_pending(
                         record.producer_id,
                         PendingCommit {
                             group_id: group,
                             update,
+                            partition,
                             log_offset: record.offset,
                         },
                     );
                 }
                 Some(RecordKey::Offset(group, slot)) => {
                     let committed = record.value.and_then(decode_value);
-                    store.apply(&group, [(slot, committed)], record.offset);
+                    self.apply(&group, [(slot, committed)], record.offset);
                 }
                 Some(RecordKey::Group(group)) => {
                     match record.value.and_then(group_record::decode_value) {
@@ -214,12 +218,28 @@ impl OffsetStore {
             }
         })?;
         tracing::info!(
+            partition,
             records,
             groups = groups.len(),
-            groups_with_offsets = store.lock().len(),
-            "replayed __consumer_offsets"
+            "loaded {topic} partition"
         );
-        Ok((store, groups))
+        Ok(groups)
+    }
+
+    /// Forgets partition `partition`: the offsets of the groups `in_partition` names and the
+    /// pending commits it holds.
+    pub fn unload(&self, partition: i32, in_partition: impl Fn(&str) -> bool) {
+        self.lock().retain(|group_id, _| !in_partition(group_id));
+        self.lock_pending().retain(|_, commits| {
+            commits.retain(|commit| commit.partition != partition);
+            !commits.is_empty()
+        });
+    }
+
+    fn lock_pending(&self) -> std::sync::MutexGuard<'_, HashMap<i64, Vec<PendingCommit>>> {
+        self.pending
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, BTreeMap<OffsetSlot, Stored>>> {
@@ -263,23 +283,31 @@ impl OffsetStore {
 
     /// Holds a transactional commit until its transaction ends.
     pub fn add_pending(&self, producer_id: i64, commit: PendingCommit) {
-        self.pending
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.lock_pending()
             .entry(producer_id)
             .or_default()
             .push(commit);
     }
 
-    /// Applies (`commit`) or drops the producer's pending transactional commits.
-    pub fn complete_transaction(&self, producer_id: i64, commit: bool) {
-        let pending = self
-            .pending
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .remove(&producer_id);
+    /// Applies (`commit`) or drops the producer's pending transactional commits in
+    /// `partition`, whose marker was just written.
+    pub fn complete_transaction(&self, producer_id: i64, partition: i32, commit: bool) {
+        let ended = {
+            let mut pending = self.lock_pending();
+            let Some(commits) = pending.get_mut(&producer_id) else {
+                return;
+            };
+            let (ended, open) = std::mem::take(commits)
+                .into_iter()
+                .partition(|pending| pending.partition == partition);
+            *commits = open;
+            if commits.is_empty() {
+                pending.remove(&producer_id);
+            }
+            ended
+        };
         if commit {
-            for entry in pending.unwrap_or_default() {
+            for entry in ended {
                 self.apply(&entry.group_id, [entry.update], entry.log_offset);
             }
         }
@@ -288,17 +316,12 @@ impl OffsetStore {
     /// Whether a transaction that has not ended yet commits an offset of the group's
     /// partition (OffsetFetch's `require_stable` answers UNSTABLE_OFFSET_COMMIT for it).
     pub fn has_pending(&self, group_id: &str, topic: &str, partition: i32) -> bool {
-        self.pending
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .values()
-            .flatten()
-            .any(|pending| {
-                let ((pending_topic, pending_partition), _) = &pending.update;
-                pending.group_id == group_id
-                    && pending_topic == topic
-                    && *pending_partition == partition
-            })
+        self.lock_pending().values().flatten().any(|pending| {
+            let ((pending_topic, pending_partition), _) = &pending.update;
+            pending.group_id == group_id
+                && pending_topic == topic
+                && *pending_partition == partition
+        })
     }
 
     pub fn get(&self, group_id: &str, topic: &str, partition: i32) -> Option<CommittedOffset> {
@@ -400,17 +423,20 @@ mod tests {
                     commit_timestamp_ms: 0,
                 }),
             ),
+            partition: 3,
             log_offset: offset,
         };
         store.add_pending(7, pending(10));
         assert!(store.has_pending("g", "t", 0));
         assert!(!store.has_pending("g", "t", 1) && !store.has_pending("h", "t", 0));
         assert_eq!(store.get("g", "t", 0), None);
-        store.complete_transaction(7, true);
+        store.complete_transaction(7, 4, true);
+        assert!(store.has_pending("g", "t", 0), "another partition's marker");
+        store.complete_transaction(7, 3, true);
         assert!(!store.has_pending("g", "t", 0));
         assert_eq!(store.get("g", "t", 0).map(|c| c.offset), Some(10));
         store.add_pending(8, pending(20));
-        store.complete_transaction(8, false);
+        store.complete_transaction(8, 3, false);
         assert!(!store.has_pending("g", "t", 0));
         assert_eq!(store.get("g", "t", 0).map(|c| c.offset), Some(10));
     }

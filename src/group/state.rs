@@ -928,6 +928,8 @@ mod tests {
         min_session_timeout_ms: 6_000,
         max_session_timeout_ms: 1_800_000,
         offsets_topic_partitions: 50,
+        offsets_topic_replication_factor: 1,
+        offsets_commit_timeout_ms: 5_000,
         offset_metadata_max_bytes: 4096,
         offsets_retention_ms: 7 * 24 * 3_600_000,
         offsets_retention_check_interval_ms: 600_000,

@@ -6,10 +6,10 @@ use futures::future::join_all;
 use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
 use kafka_protocol::messages::{ApiKey, DeleteGroupsRequest, DeleteGroupsResponse, ResponseKind};
 use kafka_protocol::protocol::VersionRange;
-use kafka_protocol::ResponseError;
 
 use super::{group_coordinator_error, Pending, SupportedApi};
 use crate::broker::Broker;
+use crate::group::coordinator_write_error;
 
 pub const API: SupportedApi = SupportedApi {
     key: ApiKey::DeleteGroups,
@@ -35,8 +35,8 @@ pub fn handle(broker: &Arc<Broker>, request: DeleteGroupsRequest) -> Pending {
             async move {
                 let outcome = match appended {
                     Ok(Some(tombstones)) => broker.groups.complete_commit(tombstones).await.map_err(|error| {
-                        tracing::error!(group = %group_id.as_str(), %error, "group deletion not durable");
-                        ResponseError::CoordinatorNotAvailable
+                        tracing::warn!(group = %group_id.as_str(), %error, "group deletion not stored");
+                        coordinator_write_error(&error)
                     }),
                     Ok(None) => Ok(()),
                     Err(error) => Err(error),

@@ -15,6 +15,9 @@ pub fn for_log_error(error: &LogError) -> ResponseError {
             ResponseError::KafkaStorageError
         }
         LogError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
+        LogError::NotLeading => ResponseError::NotLeaderOrFollower,
+        LogError::ReplicationTimedOut => ResponseError::RequestTimedOut,
+        LogError::NotEnoughReplicas { .. } => ResponseError::NotEnoughReplicas,
         // A follower's own appends; never the answer to a client's request.
         LogError::NotContiguous { .. } | LogError::NotFollowing { .. } => {
             ResponseError::UnknownServerError

@@ -284,19 +284,24 @@ fn dispatch_message(
     })
 }
 
-/// NOT_COORDINATOR unless this broker coordinates `group_id`: the client looks the
-/// coordinator up again (in a cluster it is the leader of the group's partition of
-/// `__consumer_offsets`).
+/// NOT_COORDINATOR unless this broker coordinates `group_id` (the leader of its partition
+/// of `__consumer_offsets`): the client looks the coordinator up again;
+/// COORDINATOR_LOAD_IN_PROGRESS while it is taking the partition in.
 pub fn group_coordinator_error(broker: &Broker, group_id: &str) -> Option<ResponseError> {
-    (!broker.coordinates(crate::group::OFFSETS_TOPIC, group_id))
-        .then_some(ResponseError::NotCoordinator)
+    if !broker.coordinates(crate::group::OFFSETS_TOPIC, group_id) {
+        return Some(ResponseError::NotCoordinator);
+    }
+    (!broker.groups.is_loaded(group_id)).then_some(ResponseError::CoordinatorLoadInProgress)
 }
 
 /// NOT_COORDINATOR unless this broker coordinates `transactional_id` (the leader of its
-/// partition of `__transaction_state`).
+/// partition of `__transaction_state`); COORDINATOR_LOAD_IN_PROGRESS while it is taking the
+/// partition in.
 pub fn txn_coordinator_error(broker: &Broker, transactional_id: &str) -> Option<ResponseError> {
-    (!broker.coordinates(crate::txn::TRANSACTION_TOPIC, transactional_id))
-        .then_some(ResponseError::NotCoordinator)
+    if !broker.coordinates(crate::txn::TRANSACTION_TOPIC, transactional_id) {
+        return Some(ResponseError::NotCoordinator);
+    }
+    (!broker.txns.is_loaded(transactional_id)).then_some(ResponseError::CoordinatorLoadInProgress)
 }
 
 /// Kafka's answer to "what may I do here" when no authorizer is configured and the client did

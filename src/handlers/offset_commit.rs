@@ -13,6 +13,7 @@ use kafka_protocol::ResponseError;
 use super::{group_coordinator_error, Pending, SupportedApi};
 use crate::broker::Broker;
 use crate::group::coordinator::Committer;
+use crate::group::coordinator_write_error;
 use crate::group::offsets::CommittedOffset;
 
 pub const API: SupportedApi = SupportedApi {
@@ -79,8 +80,8 @@ pub fn handle(broker: &Arc<Broker>, request: OffsetCommitRequest) -> Pending {
         let write_error = match stored {
             Ok(()) => None,
             Err(error) => {
-                tracing::error!(group = %group_id, %error, "offset commit failed");
-                Some(ResponseError::CoordinatorNotAvailable)
+                tracing::warn!(group = %group_id, %error, "offset commit failed");
+                Some(coordinator_write_error(&error))
             }
         };
         let topics = outcome

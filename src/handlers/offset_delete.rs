@@ -13,6 +13,7 @@ use kafka_protocol::ResponseError;
 
 use super::{group_coordinator_error, Pending, SupportedApi};
 use crate::broker::Broker;
+use crate::group::coordinator_write_error;
 
 pub const API: SupportedApi = SupportedApi {
     key: ApiKey::OffsetDelete,
@@ -54,8 +55,8 @@ pub fn handle(broker: &Arc<Broker>, request: OffsetDeleteRequest) -> Pending {
                             .await
                             .err()
                             .map(|error| {
-                                tracing::error!(%error, "offset deletion not durable");
-                                ResponseError::CoordinatorNotAvailable
+                                tracing::warn!(%error, "offset deletion not stored");
+                                coordinator_write_error(&error)
                             }),
                         None => None,
                     };

@@ -197,7 +197,7 @@ fn append(
         .leader_log(&topic.name, index)
         .map_err(Rejection::not_served)?;
     if acks == -1 {
-        check_in_sync_replicas(broker, &log, ResponseError::NotEnoughReplicas)?;
+        check_in_sync_replicas(&log, ResponseError::NotEnoughReplicas)?;
     }
     let records = records.unwrap_or_default();
     let size = batch_size(records).map_err(bad_batch)?;
@@ -271,40 +271,11 @@ fn append(
 /// acks=all needs `min.insync.replicas` in-sync replicas (a partition without followers
 /// has one): `error` otherwise (NOT_ENOUGH_REPLICAS before the append,
 /// NOT_ENOUGH_REPLICAS_AFTER_APPEND after it).
-fn check_in_sync_replicas(
-    broker: &Broker,
-    log: &Partition,
-    error: ResponseError,
-) -> Result<(), Rejection> {
-    let in_sync = broker
-        .replication
-        .isr(log.topic(), log.index())
-        .map_or(1, |isr| isr.len());
-    let required = log.min_insync_replicas();
-    if (in_sync as i64) < i64::from(required) {
-        let message = format!(
-            "The number of in-sync replicas of {}-{} ({in_sync}) is below min.insync.replicas ({required})",
-            log.topic(),
-            log.index()
-        );
-        return Err(Rejection::new(error, Some(message)));
-    }
-    Ok(())
-}
-
-/// Waits until the high watermark reaches `offset` (every in-sync replica holds the
-/// batch); false after `timeout`.
-async fn replicated(log: &Partition, offset: i64, timeout: Duration) -> bool {
-    let mut high_watermark = log.subscribe();
-    let reached = async move {
-        high_watermark
-            .wait_for(|high_watermark| *high_watermark >= offset)
-            .await
-            .is_ok()
-    };
-    tokio::time::timeout(timeout, reached)
-        .await
-        .unwrap_or(false)
+fn check_in_sync_replicas(log: &Partition, error: ResponseError) -> Result<(), Rejection> {
+    log.check_in_sync_replicas().map_err(|refused| {
+        let message = format!("{refused} for {}-{}", log.topic(), log.index());
+        Rejection::new(error, Some(message))
+    })
 }
 
 /// A compacted topic needs a key on every record (as Kafka's log validator demands); the
@@ -353,19 +324,23 @@ async fn respond(
             };
             let replicated = match replicas_timeout {
                 Some(timeout) if log.is_replicated() => {
-                    if replicated(&log, info.last_offset + 1, timeout).await {
-                        check_in_sync_replicas(
-                            broker,
+                    match log.wait_replicated(&info, timeout).await {
+                        Ok(()) => check_in_sync_replicas(
                             &log,
                             ResponseError::NotEnoughReplicasAfterAppend,
-                        )
-                    } else {
-                        Err(Rejection::new(
-                            ResponseError::RequestTimedOut,
-                            Some(
-                                "the in-sync replicas did not acknowledge the batch in time".into(),
-                            ),
-                        ))
+                        ),
+                        // Deposed while waiting: the client finds the new leader.
+                        Err(LogError::NotLeading) => Err(broker
+                            .leader_log(log.topic(), log.index())
+                            .err()
+                            .map_or_else(
+                                || Rejection::new(ResponseError::NotLeaderOrFollower, None),
+                                Rejection::not_served,
+                            )),
+                        Err(error) => Err(Rejection::new(
+                            errors::for_log_error(&error),
+                            Some(error.to_string()),
+                        )),
                     }
                 }
                 _ => Ok(()),

@@ -15,6 +15,7 @@ use kafka_protocol::ResponseError;
 use super::{group_coordinator_error, Pending, SupportedApi};
 use crate::broker::Broker;
 use crate::group::coordinator::Committer;
+use crate::group::coordinator_write_error;
 use crate::group::offsets::CommittedOffset;
 
 pub const API: SupportedApi = SupportedApi {
@@ -91,8 +92,8 @@ pub fn handle(broker: &Arc<Broker>, version: i16, request: TxnOffsetCommitReques
             .commit_transactional(&group_id, producer_id, epoch, entries)
             .await;
         let write_error = written.err().map(|error| {
-            tracing::error!(group = %group_id, %error, "transactional offset commit failed");
-            ResponseError::CoordinatorNotAvailable
+            tracing::warn!(group = %group_id, %error, "transactional offset commit failed");
+            coordinator_write_error(&error)
         });
         let topics = outcome
             .into_iter()

@@ -21,6 +21,7 @@ use super::errors::for_log_error;
 use super::{Pending, SupportedApi};
 use crate::broker::Broker;
 use crate::group::OFFSETS_TOPIC;
+use crate::txn::REPLICATION_TIMEOUT;
 
 /// v0 was removed in Kafka 4.0; v1 is the flexible version.
 pub const API: SupportedApi = SupportedApi {
@@ -56,13 +57,16 @@ async fn write(broker: &Broker, marker: &WritableTxnMarker) -> WritableTxnMarker
                         marker.producer_epoch,
                         commit,
                         marker.coordinator_epoch,
+                        REPLICATION_TIMEOUT,
                     )
                     .await
                     .map_err(|error| for_log_error(&error)),
             };
             match &written {
                 Ok(_) if topic.name.0.as_str() == OFFSETS_TOPIC => {
-                    broker.groups.complete_transaction(producer_id, commit);
+                    broker
+                        .groups
+                        .complete_transaction(producer_id, index, commit);
                 }
                 Ok(_) => {}
                 Err(error) => {

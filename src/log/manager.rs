@@ -202,49 +202,48 @@ impl LogManager {
         all
     }
 
-    /// Visits every record of partitions `0..partitions` of `topic`, oldest first per
-    /// partition (the replay of the coordinators' internal topics). Returns how many.
+    /// Visits every record of partition `index` of `topic` up to its log end, oldest first
+    /// (a coordinator loading its internal-topic partition). Returns how many; none if the
+    /// partition is not open here.
     pub fn replay_records(
         &self,
         topic: &str,
-        partitions: i32,
+        index: i32,
         mut visit: impl FnMut(Record),
     ) -> Result<usize, LogError> {
+        let Some(log) = self.partition(topic, index) else {
+            return Ok(0);
+        };
         let mut records = 0;
-        for index in 0..partitions {
-            let Some(log) = self.partition(topic, index) else {
-                continue;
-            };
-            let start = log.log_start_offset();
-            let mut offset = start;
-            loop {
-                let read = log.read(offset, REPLAY_READ_BYTES, true, Isolation::ReadUncommitted)?;
-                if read.records.is_empty() {
-                    break;
-                }
-                // Where the next read starts, even if no record of these batches is visited.
-                let next = crate::records::batch::last_offset_in(&read.records)
-                    .map_or(offset, |last| last + 1);
-                let mut bytes = read.records;
-                let sets = RecordBatchDecoder::decode_all(&mut bytes).map_err(|error| {
-                    LogError::Io(std::io::Error::other(format!(
-                        "{topic}-{index} at {offset}: {error}"
-                    )))
-                })?;
-                // The first batch may begin below the log start offset (DeleteRecords).
-                for record in sets
-                    .into_iter()
-                    .flat_map(|set| set.records)
-                    .filter(|record| record.offset >= start)
-                {
-                    records += 1;
-                    visit(record);
-                }
-                if next <= offset {
-                    break;
-                }
-                offset = next;
+        let start = log.log_start_offset();
+        let mut offset = start;
+        loop {
+            let read = log.read(offset, REPLAY_READ_BYTES, true, Isolation::LogEnd)?;
+            if read.records.is_empty() {
+                break;
             }
+            // Where the next read starts, even if no record of these batches is visited.
+            let next = crate::records::batch::last_offset_in(&read.records)
+                .map_or(offset, |last| last + 1);
+            let mut bytes = read.records;
+            let sets = RecordBatchDecoder::decode_all(&mut bytes).map_err(|error| {
+                LogError::Io(std::io::Error::other(format!(
+                    "{topic}-{index} at {offset}: {error}"
+                )))
+            })?;
+            // The first batch may begin below the log start offset (DeleteRecords).
+            for record in sets
+                .into_iter()
+                .flat_map(|set| set.records)
+                .filter(|record| record.offset >= start)
+            {
+                records += 1;
+                visit(record);
+            }
+            if next <= offset {
+                break;
+            }
+            offset = next;
         }
         Ok(records)
     }

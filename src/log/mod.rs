@@ -104,4 +104,12 @@ pub enum LogError {
     NotContiguous { expected: i64, found: i64 },
     #[error("this replica has begun a leader epoch after {leader_epoch}, the one it follows")]
     NotFollowing { leader_epoch: i32 },
+    #[error("this replica does not lead the partition (any more)")]
+    NotLeading,
+    #[error("the in-sync replicas did not acknowledge the batch in time")]
+    ReplicationTimedOut,
+    #[error(
+        "the number of in-sync replicas ({in_sync}) is below min.insync.replicas ({required})"
+    )]
+    NotEnoughReplicas { in_sync: i32, required: i32 },
 }

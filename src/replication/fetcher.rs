@@ -16,7 +16,7 @@ use tokio::sync::watch;
 use tracing::Instrument;
 
 use crate::log::{LogError, Partition};
-use crate::peers::Peers;
+use crate::peers::Peer;
 use crate::records::{batch_size, BatchView};
 
 /// Fetch v12: flexible, with `last_fetched_epoch` and the diverging epoch (KIP-320), topics
@@ -60,15 +60,13 @@ struct LeaderFetcher {
 #[derive(Debug)]
 pub struct Fetchers {
     node_id: i32,
-    peers: Arc<Peers>,
     by_leader: Mutex<HashMap<i32, LeaderFetcher>>,
 }
 
 impl Fetchers {
-    pub fn new(node_id: i32, peers: Arc<Peers>) -> Self {
+    pub fn new(node_id: i32) -> Self {
         Self {
             node_id,
-            peers,
             by_leader: Mutex::default(),
         }
     }
@@ -120,7 +118,7 @@ impl Fetchers {
     /// A new task fetching from `leader`; it ends when its sender is dropped.
     fn start(&self, leader: LeaderAddress) -> LeaderFetcher {
         let (partitions, followed) = watch::channel(FollowedSet::new());
-        let peer = self.peers.peer(leader.node_id, &leader.host, leader.port);
+        let peer = Peer::new(leader.node_id, &leader.host, leader.port);
         let node_id = self.node_id;
         let leader_id = leader.node_id;
         tokio::spawn(
@@ -134,11 +132,7 @@ impl Fetchers {
     }
 }
 
-async fn fetch_loop(
-    node_id: i32,
-    peer: Arc<crate::peers::Peer>,
-    mut followed: watch::Receiver<FollowedSet>,
-) {
+async fn fetch_loop(node_id: i32, peer: Peer, mut followed: watch::Receiver<FollowedSet>) {
     loop {
         let partitions = followed.borrow_and_update().clone();
         if partitions.is_empty() {
@@ -330,7 +324,7 @@ mod tests {
             port,
         };
         let key = |partition: i32| ("t".to_owned(), partition);
-        let fetchers = Fetchers::new(3, Arc::new(Peers::default()));
+        let fetchers = Fetchers::new(3);
         fetchers.follow(at(1, 1), followed(0));
         fetchers.follow(at(1, 1), followed(1));
         assert_eq!(

@@ -79,6 +79,7 @@ impl Leaders {
     ) {
         let set = ReplicaSet::new(node_id, replicas, isr, log.log_end_offset(), now_ms);
         log.set_replicated(true);
+        log.set_in_sync_replicas(set.isr().len());
         let led = Arc::new(Led {
             log,
             replicas: Mutex::new(set),
@@ -90,7 +91,9 @@ impl Leaders {
 
     /// Stops leading a partition (resigned, or it has no followers any more).
     pub fn resign(&self, topic: &str, partition: i32) {
-        self.led().remove(&(topic.to_owned(), partition));
+        if let Some(led) = self.led().remove(&(topic.to_owned(), partition)) {
+            led.log.set_in_sync_replicas(1);
+        }
     }
 
     /// Whether this broker leads the partition with followers.
@@ -103,15 +106,9 @@ impl Leaders {
         if let Some(led) = self.get(topic, partition) {
             let mut replicas = led.replicas();
             replicas.set_isr(isr);
+            led.log.set_in_sync_replicas(replicas.isr().len());
             led.advance_high_watermark(&replicas);
         }
-    }
-
-    /// The in-sync replicas of a led partition (`None`: not led here with followers).
-    pub fn isr(&self, topic: &str, partition: i32) -> Option<Vec<i32>> {
-        let led = self.get(topic, partition)?;
-        let isr = led.replicas().isr().iter().copied().collect();
-        Some(isr)
     }
 
     /// A follower fetched from `fetch_offset`: its log ends there.
@@ -216,6 +213,5 @@ mod tests {
         assert_eq!(expand[0].isr, [1, 2]);
         leaders.resign("t", 0);
         assert!(!leaders.leads("t", 0));
-        assert_eq!(leaders.isr("t", 0), None);
     }
 }

@@ -64,7 +64,29 @@ pub trait PartitionLeaders: Send + Sync + std::fmt::Debug {
     fn write_markers(&self, marker: Marker, partitions: Vec<(String, i32)>) -> MarkersWritten<'_>;
 }
 
-/// All transactional ids of this broker.
+/// How long a write to `__transaction_state` or a marker waits for the in-sync replicas
+/// (Kafka's `request.timeout.ms` default, which its coordinator uses).
+pub const REPLICATION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// A load or unload of one `__transaction_state` partition asked for (see
+/// [`TxnCoordinator::load`]); only the latest one asked for a partition takes effect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartitionChange {
+    partition: i32,
+    load: bool,
+    sequence: u64,
+}
+
+/// The `__transaction_state` partitions loaded here, and the latest change asked for each.
+#[derive(Debug, Default)]
+struct Loads {
+    loaded: BTreeSet<i32>,
+    latest: HashMap<i32, u64>,
+    next_sequence: u64,
+}
+
+/// The transactional ids this broker coordinates: those of the `__transaction_state`
+/// partitions it has loaded (all of them on a single node; in a cluster, those it leads).
 #[derive(Debug)]
 pub struct TxnCoordinator {
     config: TxnConfig,
@@ -75,51 +97,181 @@ pub struct TxnCoordinator {
     writable: Mutex<Writable>,
     /// Where markers for partitions led by other brokers go (`None` on a single node).
     leaders: Option<Arc<dyn PartitionLeaders>>,
+    loads: Mutex<Loads>,
+}
+
+/// Adds replayed transactional ids to the coordinator's.
+fn take_in(
+    txns: &mut HashMap<String, TxnMetadata>,
+    writable: &mut Writable,
+    loaded: HashMap<String, TxnMetadata>,
+) {
+    for (id, meta) in loaded {
+        writable.insert(meta.producer_id, WriteState::of(&meta));
+        txns.insert(id, meta);
+    }
 }
 
 fn storage(error: LogError) -> ResponseError {
-    tracing::error!(%error, "transaction state write failed");
-    ResponseError::CoordinatorNotAvailable
+    tracing::warn!(%error, "transaction state write failed");
+    crate::group::coordinator_write_error(&error)
 }
 
 impl TxnCoordinator {
-    /// Replays `__transaction_state` (its partitions that are open here).
+    /// A coordinator of no transactional id yet: partitions are taken in with
+    /// [`Self::load`].
+    pub fn new(
+        config: TxnConfig,
+        clock: SharedClock,
+        logs: Arc<LogManager>,
+        leaders: Option<Arc<dyn PartitionLeaders>>,
+    ) -> Self {
+        Self {
+            config,
+            clock,
+            logs,
+            txns: tokio::sync::Mutex::new(HashMap::new()),
+            writable: Mutex::new(HashMap::new()),
+            leaders,
+            loads: Mutex::new(Loads::default()),
+        }
+    }
+
+    /// A single node's coordinator: every partition of `__transaction_state` (which must be
+    /// open) replayed.
     pub fn open(
         config: TxnConfig,
         clock: SharedClock,
         logs: Arc<LogManager>,
         leaders: Option<Arc<dyn PartitionLeaders>>,
     ) -> Result<Self, LogError> {
+        let mut coordinator = Self::new(config, clock, logs, leaders);
+        let mut loaded = HashMap::new();
+        for partition in 0..config.state_partitions {
+            loaded.extend(coordinator.replay(partition)?);
+        }
+        let writable = coordinator
+            .writable
+            .get_mut()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        take_in(coordinator.txns.get_mut(), writable, loaded);
+        let loads = coordinator
+            .loads
+            .get_mut()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        loads.loaded = (0..config.state_partitions).collect();
+        Ok(coordinator)
+    }
+
+    /// The transactional ids of partition `partition` as its log holds them.
+    fn replay(&self, partition: i32) -> Result<HashMap<String, TxnMetadata>, LogError> {
         let mut txns = HashMap::new();
-        logs.replay_records(TRANSACTION_TOPIC, config.state_partitions, |found| {
-            let Some(id) = found.key.and_then(record::decode_key) else {
+        let records = self
+            .logs
+            .replay_records(TRANSACTION_TOPIC, partition, |found| {
+                let Some(id) = found.key.and_then(record::decode_key) else {
+                    return;
+                };
+                match found.value.and_then(record::decode_value) {
+                    Some(meta) => txns.insert(id, meta),
+                    None => txns.remove(&id),
+                };
+            })?;
+        tracing::info!(
+            partition,
+            records,
+            ids = txns.len(),
+            "loaded {TRANSACTION_TOPIC} partition"
+        );
+        Ok(txns)
+    }
+
+    fn lock_loads(&self) -> std::sync::MutexGuard<'_, Loads> {
+        self.loads
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn lock_writable(&self) -> std::sync::MutexGuard<'_, Writable> {
+        self.writable
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Asks to take in partition `partition` (its leader became this broker); it is loaded
+    /// when [`Self::apply`] runs the returned change, unless a later one was asked since.
+    pub fn load(&self, partition: i32) -> PartitionChange {
+        self.ask(partition, true)
+    }
+
+    /// Lets go of partition `partition` at once (another broker leads it now): its ids are
+    /// not coordinated here from now on; [`Self::apply`] forgets them.
+    pub fn unload(&self, partition: i32) -> PartitionChange {
+        self.lock_loads().loaded.remove(&partition);
+        self.ask(partition, false)
+    }
+
+    fn ask(&self, partition: i32, load: bool) -> PartitionChange {
+        let mut loads = self.lock_loads();
+        loads.next_sequence += 1;
+        let sequence = loads.next_sequence;
+        loads.latest.insert(partition, sequence);
+        PartitionChange {
+            partition,
+            load,
+            sequence,
+        }
+    }
+
+    /// Carries out a load or unload once the operations under way let go of the ids (one may
+    /// wait for its state write): the partition's ids are forgotten and, for a load,
+    /// replayed from its log, and transactions it finds decided are completed.
+    pub async fn apply(&self, change: PartitionChange, groups: &GroupCoordinator) {
+        let mut txns = self.txns.lock().await;
+        if self.lock_loads().latest.get(&change.partition) != Some(&change.sequence) {
+            return;
+        }
+        self.forget(&mut txns, change.partition);
+        if !change.load {
+            return;
+        }
+        match self.replay(change.partition) {
+            Ok(loaded) => {
+                take_in(&mut txns, &mut self.lock_writable(), loaded);
+                self.lock_loads().loaded.insert(change.partition);
+            }
+            Err(error) => {
+                tracing::error!(partition = change.partition, %error, "cannot load {TRANSACTION_TOPIC}");
                 return;
-            };
-            match found.value.and_then(record::decode_value) {
-                Some(meta) => txns.insert(id, meta),
-                None => txns.remove(&id),
-            };
-        })?;
-        let writable = txns
-            .values()
-            .map(|meta| (meta.producer_id, WriteState::of(meta)))
-            .collect();
-        Ok(Self {
-            config,
-            clock,
-            logs,
-            txns: tokio::sync::Mutex::new(txns),
-            writable: Mutex::new(writable),
-            leaders,
-        })
+            }
+        }
+        drop(txns);
+        self.complete_and_expire(groups).await;
+    }
+
+    /// Forgets the transactional ids of `partition` and what their producers may write.
+    fn forget(&self, txns: &mut HashMap<String, TxnMetadata>, partition: i32) {
+        let in_partition = |id: &str| partition_for(id, self.config.state_partitions) == partition;
+        let mut writable = self.lock_writable();
+        txns.retain(|id, meta| {
+            let stays = !in_partition(id);
+            if !stays {
+                writable.remove(&meta.producer_id);
+            }
+            stays
+        });
+    }
+
+    /// Whether `transactional_id`'s partition is loaded here (COORDINATOR_LOAD_IN_PROGRESS
+    /// while its leader is this broker but it is not).
+    pub fn is_loaded(&self, transactional_id: &str) -> bool {
+        let partition = partition_for(transactional_id, self.config.state_partitions);
+        self.lock_loads().loaded.contains(&partition)
     }
 
     fn update_writable(&self, meta: &TxnMetadata) {
-        let mut writable = self
-            .writable
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        writable.insert(meta.producer_id, WriteState::of(meta));
+        self.lock_writable()
+            .insert(meta.producer_id, WriteState::of(meta));
     }
 
     /// Whether a transactional batch from `producer_id` at `epoch` may go to `topic`/`partition`.
@@ -134,10 +286,7 @@ impl TxnCoordinator {
         topic: &str,
         partition: i32,
     ) -> Result<(), ResponseError> {
-        let writable = self
-            .writable
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let writable = self.lock_writable();
         match writable.get(&producer_id) {
             Some(state) if epoch < state.epoch => Err(ResponseError::InvalidProducerEpoch),
             Some(state)
@@ -152,7 +301,8 @@ impl TxnCoordinator {
         }
     }
 
-    /// Writes `meta` to `__transaction_state` and waits until it is durable.
+    /// Writes `meta` to `__transaction_state` and waits until it is durable and on every
+    /// in-sync replica.
     async fn persist(
         &self,
         transactional_id: &str,
@@ -162,7 +312,8 @@ impl TxnCoordinator {
         let log = self
             .logs
             .partition(TRANSACTION_TOPIC, index)
-            .ok_or(ResponseError::CoordinatorNotAvailable)?;
+            .ok_or(ResponseError::NotCoordinator)?;
+        log.check_in_sync_replicas().map_err(storage)?;
         let value = record::encode_value(meta);
         let batch = records_batch(
             [(record::encode_key(transactional_id), Some(value))],
@@ -174,6 +325,11 @@ impl TxnCoordinator {
             .append(&BatchView::parse(&batch).map_err(|e| storage(e.into()))?)
             .map_err(storage)?;
         log.flush(appended.last_offset + 1).await.map_err(storage)?;
+        if log.is_replicated() {
+            log.wait_replicated(&appended, REPLICATION_TIMEOUT)
+                .await
+                .map_err(storage)?;
+        }
         self.update_writable(meta);
         Ok(())
     }
@@ -372,9 +528,18 @@ impl TxnCoordinator {
                 .is_none_or(|leaders| leaders.leads_here(topic, *partition));
             match self.logs.partition(topic, *partition) {
                 Some(log) if leads_here => {
-                    log.write_marker(marker.producer_id, marker.producer_epoch, commit, 0)
-                        .await
-                        .map_err(storage)?;
+                    log.write_marker(
+                        marker.producer_id,
+                        marker.producer_epoch,
+                        commit,
+                        0,
+                        REPLICATION_TIMEOUT,
+                    )
+                    .await
+                    .map_err(storage)?;
+                    if topic == OFFSETS_TOPIC {
+                        groups.complete_transaction(meta.producer_id, *partition, commit);
+                    }
                 }
                 // A single node: the topic was deleted since.
                 _ if self.leaders.is_none() => {}
@@ -384,7 +549,6 @@ impl TxnCoordinator {
         if let Some(leaders) = self.leaders.as_ref().filter(|_| !elsewhere.is_empty()) {
             leaders.write_markers(marker, elsewhere).await?;
         }
-        groups.complete_transaction(meta.producer_id, commit);
         meta.status = if commit {
             TxnStatus::CompleteCommit
         } else {

@@ -5,7 +5,9 @@ pub mod coordinator;
 pub mod record;
 pub mod state;
 
-pub use coordinator::{Marker, PartitionLeaders, TxnCoordinator};
+pub use coordinator::{
+    Marker, PartitionChange, PartitionLeaders, TxnCoordinator, REPLICATION_TIMEOUT,
+};
 
 /// Name of the internal topic holding transaction state.
 pub const TRANSACTION_TOPIC: &str = "__transaction_state";
@@ -15,6 +17,10 @@ pub const TRANSACTION_TOPIC: &str = "__transaction_state";
 pub struct TxnConfig {
     /// `transaction.state.log.num.partitions`
     pub state_partitions: i32,
+    /// `transaction.state.log.replication.factor` (a cluster creates the topic with it)
+    pub state_replication_factor: i16,
+    /// `transaction.state.log.min.isr`: the topic's `min.insync.replicas`
+    pub state_min_isr: i32,
     /// `transaction.max.timeout.ms`
     pub max_timeout_ms: i64,
     /// `transaction.abort.timed.out.transaction.cleanup.interval.ms`

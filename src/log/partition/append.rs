@@ -34,6 +34,9 @@ impl Partition {
         }
         let now = self.clock.now_ms();
         let mut state = self.lock();
+        if self.following.load(Ordering::Acquire) {
+            return Err(LogError::NotLeading);
+        }
         let config = Arc::clone(&state.config);
         if batch.size() > config.max_message_bytes {
             return Err(LogError::BatchTooLarge {
@@ -52,17 +55,19 @@ impl Partition {
                     last_offset: original.last_offset,
                     log_append_time_ms: log_append_time.map_or(-1, |_| original.timestamp),
                     log_start_offset: state.log_start_offset(),
+                    leader_epoch: self.leader_epoch(),
                 });
             }
         }
         self.roll_if_needed(&mut state, batch.size() as u64, now)?;
         let base_offset = state.log_end_offset();
         let last_offset = base_offset + i64::from(batch.last_offset_delta());
+        let leader_epoch = self.leader_epoch();
         let header = stamped_header(
             batch,
             AppendStamp {
                 base_offset,
-                partition_leader_epoch: self.leader_epoch(),
+                partition_leader_epoch: leader_epoch,
                 log_append_time_ms: log_append_time,
             },
         );
@@ -83,6 +88,7 @@ impl Partition {
             last_offset,
             log_append_time_ms: log_append_time.unwrap_or(-1),
             log_start_offset,
+            leader_epoch,
         })
     }
 
@@ -106,17 +112,22 @@ impl Partition {
         self.append(&BatchView::parse(&batch)?)
     }
 
-    /// [`Partition::append_marker`], durable (per the flush policy) when it returns: how the
-    /// transaction coordinator and WriteTxnMarkers both end a transaction here.
+    /// [`Partition::append_marker`], durable (per the flush policy) and, on a replicated
+    /// partition, on every in-sync replica (at most `replicas_timeout`) when it returns: how
+    /// the transaction coordinator and WriteTxnMarkers both end a transaction here.
     pub async fn write_marker(
         &self,
         producer_id: i64,
         epoch: i16,
         commit: bool,
         coordinator_epoch: i32,
+        replicas_timeout: std::time::Duration,
     ) -> Result<AppendInfo, LogError> {
         let marker = self.append_marker(producer_id, epoch, commit, coordinator_epoch)?;
         self.flush(marker.last_offset + 1).await?;
+        if self.is_replicated() {
+            self.wait_replicated(&marker, replicas_timeout).await?;
+        }
         Ok(marker)
     }
 

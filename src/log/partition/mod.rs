@@ -46,6 +46,9 @@ pub struct AppendInfo {
     /// The broker's timestamp for LogAppendTime topics, -1 for CreateTime.
     pub log_append_time_ms: i64,
     pub log_start_offset: i64,
+    /// The leader epoch the batch was stamped with (waiting for the replicas checks that
+    /// this replica still leads in it).
+    pub leader_epoch: i32,
 }
 
 /// A record found by a timestamp lookup (ListOffsets).
@@ -136,6 +139,14 @@ pub struct Partition {
     end_offset: watch::Sender<i64>,
     /// Whether other replicas decide the high watermark ([`Partition::set_replicated`]).
     replicated: AtomicBool,
+    /// A follower's log: only its leader's batches go in ([`Partition::append_replicated`]);
+    /// appends of clients and coordinators are refused. Changed under the state lock.
+    following: AtomicBool,
+    /// The replicas in sync with this log, itself included: the ISR while it leads
+    /// followers, otherwise 1.
+    in_sync_replicas: AtomicI32,
+    /// `min.insync.replicas` of the topic (read on every acks=all produce).
+    min_insync_replicas: AtomicI32,
     /// Every offset below this is fsynced.
     durable_offset: AtomicI64,
     /// Held by the one task running an fsync; waiters queue here and usually find their
@@ -188,10 +199,12 @@ impl Partition {
         self.leader_epoch.load(Ordering::Acquire)
     }
 
-    /// Takes up leader epoch `epoch` from the log end on (an older or the same epoch changes
-    /// nothing), durable in the checkpoint before the first batch is stamped with it.
+    /// Leads from here on, taking up leader epoch `epoch` from the log end (an older or the
+    /// same epoch changes nothing), durable in the checkpoint before the first batch is
+    /// stamped with it.
     pub fn begin_leader_epoch(&self, epoch: i32) -> std::io::Result<()> {
         let mut state = self.lock();
+        self.following.store(false, Ordering::Release);
         let log_end_offset = state.log_end_offset();
         let mut epochs = state.epochs.clone();
         if epochs.assign(epoch, log_end_offset) {
@@ -255,11 +268,6 @@ impl Partition {
         (codec != KEEP_PRODUCER_CODEC).then_some(codec)
     }
 
-    /// `min.insync.replicas` of the topic (acks=all needs that many in-sync replicas).
-    pub fn min_insync_replicas(&self) -> i32 {
-        self.lock().config.min_insync_replicas
-    }
-
     /// Replaces the config the log runs with (topic config change).
     pub fn set_config(&self, config: Arc<LogConfig>) {
         self.compacted
@@ -268,6 +276,8 @@ impl Partition {
             config.compression.unwrap_or(KEEP_PRODUCER_CODEC),
             Ordering::Relaxed,
         );
+        self.min_insync_replicas
+            .store(config.min_insync_replicas, Ordering::Relaxed);
         self.lock().config = config;
     }
 }

@@ -90,6 +90,7 @@ impl Partition {
         let leader_epoch = AtomicI32::new(epochs.latest().unwrap_or_default());
         let compacted = config.compact_enabled;
         let codec = config.compression.unwrap_or(KEEP_PRODUCER_CODEC);
+        let min_insync_replicas = config.min_insync_replicas;
         let state = LogState {
             config,
             segments,
@@ -112,6 +113,9 @@ impl Partition {
             state: Mutex::new(state),
             end_offset: watch::Sender::new(log_end_offset),
             replicated: AtomicBool::new(false),
+            following: AtomicBool::new(false),
+            in_sync_replicas: AtomicI32::new(1),
+            min_insync_replicas: AtomicI32::new(min_insync_replicas),
             durable_offset: AtomicI64::new(log_end_offset),
             flush_lock: tokio::sync::Mutex::new(()),
             closed_segments_lock: Mutex::new(()),

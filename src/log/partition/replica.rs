@@ -33,6 +33,60 @@ impl Partition {
         self.publish_end(&mut state);
     }
 
+    /// The leader's count of in-sync replicas, itself included.
+    pub fn set_in_sync_replicas(&self, count: usize) {
+        let count = i32::try_from(count).unwrap_or(i32::MAX);
+        self.in_sync_replicas.store(count, Ordering::Release);
+    }
+
+    /// An acks=all write needs `min.insync.replicas` replicas in sync: NotEnoughReplicas
+    /// otherwise.
+    pub fn check_in_sync_replicas(&self) -> Result<(), LogError> {
+        let in_sync = self.in_sync_replicas.load(Ordering::Acquire);
+        let required = self.min_insync_replicas.load(Ordering::Relaxed);
+        if in_sync < required {
+            return Err(LogError::NotEnoughReplicas { in_sync, required });
+        }
+        Ok(())
+    }
+
+    /// Follows another replica from here on: the high watermark is the leader's, and only
+    /// the leader's batches go in. Whoever waits for the replicas of an own append learns
+    /// at once that it will not be acknowledged here.
+    pub fn follow(&self) {
+        let mut state = self.lock();
+        self.following.store(true, Ordering::Release);
+        self.replicated.store(true, Ordering::Release);
+        self.publish_end(&mut state);
+    }
+
+    /// Waits until the in-sync replicas hold `appended` (the high watermark passed it) while
+    /// this replica still leads in the epoch it was stamped with: NotLeading as soon as it
+    /// follows or began another epoch (the batch may be truncated away), ReplicationTimedOut
+    /// after `timeout`.
+    pub async fn wait_replicated(
+        &self,
+        appended: &AppendInfo,
+        timeout: std::time::Duration,
+    ) -> Result<(), LogError> {
+        let end = appended.last_offset + 1;
+        let deposed = || {
+            self.following.load(Ordering::Acquire) || self.leader_epoch() != appended.leader_epoch
+        };
+        let mut high_watermark = self.end_offset.subscribe();
+        let settled = async {
+            high_watermark
+                .wait_for(|high_watermark| *high_watermark >= end || deposed())
+                .await
+                .is_ok()
+        };
+        match tokio::time::timeout(timeout, settled).await {
+            Err(_) => Err(LogError::ReplicationTimedOut),
+            Ok(true) if !deposed() => Ok(()),
+            Ok(_) => Err(LogError::NotLeading),
+        }
+    }
+
     /// A follower of the leader at `leader_epoch` has begun no later epoch itself.
     fn check_following(state: &LogState, leader_epoch: i32) -> Result<(), LogError> {
         match state.epochs.latest() {
@@ -107,6 +161,7 @@ impl Partition {
             last_offset: base_offset + i64::from(batch.last_offset_delta()),
             log_append_time_ms: -1,
             log_start_offset: state.log_start_offset(),
+            leader_epoch: epoch,
         })
     }
 
@@ -174,7 +229,8 @@ impl Partition {
 #[cfg(test)]
 mod tests {
     use super::super::testing::{append, open, test_config};
-    use crate::log::{Isolation, LogConfig};
+    use crate::log::{Isolation, LogConfig, LogError};
+    use crate::records::batch::testing::build_batch;
     use crate::records::BatchView;
     use proptest::prelude::*;
 
@@ -203,6 +259,67 @@ mod tests {
             segment_bytes: 400,
             ..test_config()
         }
+    }
+
+    #[tokio::test]
+    async fn waiting_for_the_replicas_ends_with_the_high_watermark_or_the_leadership() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = std::sync::Arc::new(open(dir.path(), test_config(), false));
+        log.begin_leader_epoch(4).unwrap();
+        log.set_replicated(true);
+        let first = append(&log, 2, 0);
+        assert_eq!(first.leader_epoch, 4);
+        let short = std::time::Duration::from_millis(20);
+        assert!(matches!(
+            log.wait_replicated(&first, short).await,
+            Err(LogError::ReplicationTimedOut)
+        ));
+        log.set_high_watermark(2);
+        assert!(log.wait_replicated(&first, short).await.is_ok());
+
+        let second = append(&log, 1, 0);
+        let waiting = {
+            let log = std::sync::Arc::clone(&log);
+            tokio::spawn(async move {
+                log.wait_replicated(&second, std::time::Duration::from_secs(60))
+                    .await
+            })
+        };
+        tokio::task::yield_now().await;
+        log.follow();
+        assert!(matches!(waiting.await.unwrap(), Err(LogError::NotLeading)));
+        assert!(matches!(
+            log.append(&BatchView::parse(&build_batch(1, 0, b"x")).unwrap()),
+            Err(LogError::NotLeading)
+        ));
+
+        // Leading again, in a newer epoch: what the old one appended may be gone.
+        log.begin_leader_epoch(5).unwrap();
+        log.set_high_watermark(3);
+        assert!(matches!(
+            log.wait_replicated(&second, short).await,
+            Err(LogError::NotLeading)
+        ));
+        assert_eq!(append(&log, 1, 0).leader_epoch, 5);
+    }
+
+    #[test]
+    fn in_sync_replicas_below_the_minimum_refuse_acks_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = LogConfig {
+            min_insync_replicas: 2,
+            ..test_config()
+        };
+        let log = open(dir.path(), config, false);
+        assert!(matches!(
+            log.check_in_sync_replicas(),
+            Err(LogError::NotEnoughReplicas {
+                in_sync: 1,
+                required: 2
+            })
+        ));
+        log.set_in_sync_replicas(3);
+        assert!(log.check_in_sync_replicas().is_ok());
     }
 
     #[test]
