@@ -451,8 +451,12 @@ async fn run(mut config: BrokerConfig) -> Result<(), Box<dyn std::error::Error>>
             Broker::open_in_cluster(config, Arc::new(SystemClock), membership).await?
         }
     });
-    tokio::spawn(Arc::clone(&broker).run_cluster_reconciler());
-    tokio::spawn(Arc::clone(&broker).run_isr_checks());
+    if broker.cluster.is_some() {
+        broker.take_up_roles();
+        tokio::spawn(Arc::clone(&broker).run_cluster_reconciler());
+        tokio::spawn(Arc::clone(&broker).run_isr_checks());
+        tokio::spawn(Arc::clone(&broker.logs).run_high_watermark_checkpoints());
+    }
     tokio::spawn(Arc::clone(&broker.logs).run_flush_scheduler());
     tokio::spawn(
         Arc::clone(&broker.logs).run_retention(Duration::from_millis(

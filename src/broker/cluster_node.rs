@@ -173,14 +173,20 @@ impl Broker {
         Self::assemble(config, clock, metadata, logs, producer_ids, Some(node))
     }
 
+    /// Takes up the roles of the replicas opened at startup, before clients are served: until
+    /// then a replicated partition would take appends as if it had no followers.
+    pub fn take_up_roles(self: &Arc<Self>) {
+        if let Some(node) = &self.cluster {
+            self.apply_roles(&ClusterImage::default(), &node.image());
+        }
+    }
+
     /// Applies every new cluster image, until the membership ends.
     pub async fn run_cluster_reconciler(self: Arc<Self>) {
         let Some(node) = &self.cluster else {
             return;
         };
         let mut images = node.membership.subscribe();
-        // The logs of the first image were opened at startup; their roles begin here.
-        self.apply_roles(&ClusterImage::default(), &node.image());
         loop {
             let next = Arc::clone(&images.borrow_and_update());
             let before = node.image();

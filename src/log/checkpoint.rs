@@ -2,7 +2,9 @@
 //! rename, fsync dir): `partition.metadata` (topic id, as Kafka writes it),
 //! `leader-epoch-checkpoint` (Kafka's format), `recovery-point` (the first offset not known
 //! to be on disk; segments from there on are scanned after an unclean shutdown) and
-//! `log-start-offset` (the first offset readable, once DeleteRecords or retention moved it).
+//! `log-start-offset` (the first offset readable, once DeleteRecords or retention moved it);
+//! and, in the data dir, `replication-offset-checkpoint` (Kafka's format: every replicated
+//! partition's high watermark).
 
 use std::fs::{self, File};
 use std::io::{self, Write};
@@ -14,6 +16,7 @@ pub const PARTITION_METADATA_FILE: &str = "partition.metadata";
 pub const LEADER_EPOCH_FILE: &str = "leader-epoch-checkpoint";
 pub const RECOVERY_POINT_FILE: &str = "recovery-point";
 pub const LOG_START_OFFSET_FILE: &str = "log-start-offset";
+pub const HIGH_WATERMARKS_FILE: &str = "replication-offset-checkpoint";
 
 /// Replaces `path` with `contents` so that a crash leaves the old or the new file, never a mix.
 pub fn write_atomically(path: &Path, contents: &[u8]) -> io::Result<()> {
@@ -96,9 +99,53 @@ fn read_offset(path: &Path) -> Option<i64> {
     fs::read_to_string(path).ok()?.trim().parse().ok()
 }
 
+/// Writes Kafka's `replication-offset-checkpoint` into the data dir: version, entry count,
+/// then `topic partition high_watermark` lines.
+pub fn write_high_watermarks(data_dir: &Path, entries: &[(String, i32, i64)]) -> io::Result<()> {
+    let mut text = format!("0\n{}\n", entries.len());
+    for (topic, partition, offset) in entries {
+        text.push_str(&format!("{topic} {partition} {offset}\n"));
+    }
+    write_atomically(&data_dir.join(HIGH_WATERMARKS_FILE), text.as_bytes())
+}
+
+/// The high watermarks of `replication-offset-checkpoint` by topic and partition (none if
+/// the file is missing; malformed lines are skipped).
+pub fn read_high_watermarks(data_dir: &Path) -> std::collections::HashMap<(String, i32), i64> {
+    let Ok(text) = fs::read_to_string(data_dir.join(HIGH_WATERMARKS_FILE)) else {
+        return Default::default();
+    };
+    text.lines()
+        .skip(2)
+        .filter_map(|line| {
+            let mut fields = line.split_whitespace();
+            let topic = fields.next()?.to_owned();
+            let partition = fields.next()?.parse().ok()?;
+            let offset = fields.next()?.parse().ok()?;
+            Some(((topic, partition), offset))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn high_watermarks_round_trip_in_kafkas_format() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(read_high_watermarks(dir.path()).is_empty());
+        let entries = [
+            ("a.b".to_owned(), 0, 42),
+            ("__consumer_offsets".to_owned(), 49, 7),
+        ];
+        write_high_watermarks(dir.path(), &entries).unwrap();
+        let text = fs::read_to_string(dir.path().join(HIGH_WATERMARKS_FILE)).unwrap();
+        assert_eq!(text, "0\n2\na.b 0 42\n__consumer_offsets 49 7\n");
+        let read = read_high_watermarks(dir.path());
+        assert_eq!(read.len(), 2);
+        assert_eq!(read[&("a.b".to_owned(), 0)], 42);
+    }
 
     #[test]
     fn checkpoints_round_trip() {

@@ -1,11 +1,11 @@
 //! All partitions under the data directory: loading (with recovery after an unclean
-//! shutdown), creation and deletion of topic directories, the flush scheduler, and the
-//! clean-shutdown marker.
+//! shutdown), creation and deletion of topic directories, the flush scheduler, the
+//! clean-shutdown marker, and the checkpoint of the replicated partitions' high watermarks.
 
 use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use uuid::Uuid;
@@ -21,6 +21,9 @@ pub const CLEAN_SHUTDOWN_MARKER: &str = ".spool-clean-shutdown";
 const REPLAY_READ_BYTES: usize = 1 << 20;
 /// How often the scheduler checks `flush.ms` deadlines.
 const FLUSH_SCHEDULER_TICK: Duration = Duration::from_millis(100);
+/// How often the replicated partitions' high watermarks are checkpointed (Kafka's
+/// `replica.high.watermark.checkpoint.interval.ms` default).
+pub const HIGH_WATERMARK_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(5);
 
 /// Identifies a partition across the broker.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -37,6 +40,11 @@ pub struct LogManager {
     /// True when the previous run did not shut down cleanly: logs are recovered on load.
     recover: bool,
     partitions: RwLock<HashMap<TopicPartition, Arc<Partition>>>,
+    /// The high watermarks checkpointed by the previous run: where a replicated partition's
+    /// consumers may read up to when it opens, until its replicas say more.
+    restored_high_watermarks: HashMap<(String, i32), i64>,
+    /// What the last high-watermark checkpoint written holds.
+    checkpointed: Mutex<Vec<(String, i32, i64)>>,
 }
 
 impl LogManager {
@@ -55,6 +63,8 @@ impl LogManager {
             clock,
             recover: !clean,
             partitions: RwLock::default(),
+            restored_high_watermarks: checkpoint::read_high_watermarks(data_dir),
+            checkpointed: Mutex::default(),
         })
     }
 
@@ -125,6 +135,12 @@ impl LogManager {
                 self.recover,
                 Arc::clone(&self.clock),
             )?;
+            if let Some(&offset) = self
+                .restored_high_watermarks
+                .get(&(topic.to_owned(), partition))
+            {
+                log.set_high_watermark(offset);
+            }
             self.write_map().insert(
                 TopicPartition {
                     topic: topic.to_owned(),
@@ -340,11 +356,50 @@ impl LogManager {
             .sum()
     }
 
-    /// Syncs every log and index and leaves the clean-shutdown marker.
+    /// Checkpoints the replicated partitions' high watermarks every
+    /// [`HIGH_WATERMARK_CHECKPOINT_INTERVAL`], until the process ends.
+    pub async fn run_high_watermark_checkpoints(self: Arc<Self>) {
+        let mut tick = tokio::time::interval(HIGH_WATERMARK_CHECKPOINT_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(error) = self.checkpoint_high_watermarks() {
+                tracing::error!(%error, "cannot checkpoint high watermarks");
+            }
+        }
+    }
+
+    /// Writes `replication-offset-checkpoint` with the high watermark of every replicated
+    /// partition, unless it holds them already (a restarted replica then does not serve
+    /// records the in-sync replicas may not all hold). Not written while no partition is
+    /// replicated.
+    pub fn checkpoint_high_watermarks(&self) -> std::io::Result<()> {
+        let mut entries: Vec<(String, i32, i64)> = self
+            .partitions()
+            .into_iter()
+            .filter(|log| log.is_replicated())
+            .map(|log| (log.topic().to_owned(), log.index(), log.high_watermark()))
+            .collect();
+        entries.sort_unstable();
+        let mut checkpointed = self
+            .checkpointed
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if entries.is_empty() || *checkpointed == entries {
+            return Ok(());
+        }
+        checkpoint::write_high_watermarks(&self.data_dir, &entries)?;
+        *checkpointed = entries;
+        Ok(())
+    }
+
+    /// Syncs every log and index, checkpoints the high watermarks and leaves the
+    /// clean-shutdown marker.
     pub fn shutdown(&self) -> Result<(), LogError> {
         for log in self.partitions() {
             log.sync_for_shutdown()?;
         }
+        self.checkpoint_high_watermarks()?;
         checkpoint::write_atomically(&self.data_dir.join(CLEAN_SHUTDOWN_MARKER), b"")?;
         Ok(())
     }
@@ -361,5 +416,41 @@ impl LogManager {
         self.partitions
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::log::partition::testing::{append, test_config};
+
+    #[test]
+    fn a_replicated_partition_reopens_at_its_checkpointed_high_watermark() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(ManualClock::new(1_000));
+        let config = Arc::new(test_config());
+        let id = Uuid::from_u128(7);
+        let logs = LogManager::open(dir.path(), clock.clone()).unwrap();
+        logs.open_topic("t", id, 0..2, &config).unwrap();
+        for partition in 0..2 {
+            append(&logs.partition("t", partition).unwrap(), 5, 0);
+        }
+        let replicated = logs.partition("t", 0).unwrap();
+        replicated.set_replicated(true);
+        replicated.set_high_watermark(3);
+        logs.shutdown().unwrap();
+        drop((replicated, logs));
+
+        let logs = LogManager::open(dir.path(), clock).unwrap();
+        logs.open_topic("t", id, 0..2, &config).unwrap();
+        let high_watermarks: Vec<i64> = (0..2)
+            .map(|partition| logs.partition("t", partition).unwrap().high_watermark())
+            .collect();
+        assert_eq!(
+            high_watermarks,
+            [3, 5],
+            "only the replicated one was checkpointed"
+        );
     }
 }
