@@ -275,6 +275,88 @@ async fn a_replicated_topic_keeps_every_acknowledged_record_through_a_leader_kil
     wait_for(TIMEOUT, || all_in_sync(&brokers[survivor])).expect("the restarted brokers catch up");
 }
 
+/// A follower's log start follows its leader's (DeleteRecords on the leader), and a
+/// follower that was down while the leader's log start passed its log end starts its log
+/// again at the leader's log start (Kafka's answer to OFFSET_OUT_OF_RANGE for a replica),
+/// then catches up and rejoins the ISR.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_follower_left_behind_the_leaders_log_start_starts_again_there() {
+    let etcd = SpawnedEtcd::start();
+    let mut brokers = start_cluster(&etcd, "left-behind", FAILOVER_SESSION_MS);
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    let topic =
+        NewTopic::new("trimmed", 1, TopicReplication::Fixed(3)).set("segment.bytes", "16384");
+    let created = admin(&brokers[0])
+        .create_topics(&[topic], &options)
+        .await
+        .expect("create topics");
+    assert_eq!(created, [Ok("trimmed".to_owned())]);
+    let in_sync = |broker: &SpawnedBroker, expected: &[i32]| {
+        isrs(broker, "trimmed", 1).filter(|view| view[&0] == expected)
+    };
+    wait_for(TIMEOUT, || in_sync(&brokers[0], &[1, 2, 3])).expect("every replica in sync");
+    let leader = wait_for(TIMEOUT, || {
+        leaders_with_count(&brokers[0], "trimmed", 1).filter(|view| view[&0] > 0)
+    })
+    .expect("a leader")[&0];
+    let writer = producer(&brokers[0], &[("acks", "all")]);
+    produce(&writer, "trimmed", Some(0), 100).await;
+
+    let trim = |offset: i64| {
+        let mut offsets = TopicPartitionList::new();
+        offsets
+            .add_partition_offset("trimmed", 0, Offset::Offset(offset))
+            .expect("offsets");
+        offsets
+    };
+    let bootstrap_admin = admin(&brokers[leader as usize - 1]);
+    let trimmed = bootstrap_admin
+        .delete_records(&trim(50), &options)
+        .await
+        .expect("delete_records");
+    assert!(trimmed
+        .find_partition("trimmed", 0)
+        .is_some_and(|p| p.error().is_ok()));
+    let follower = leader % 3 + 1;
+    let follower_dir = brokers[follower as usize - 1].data_dir().join("trimmed-0");
+    let log_start = |dir: &std::path::Path| {
+        std::fs::read_to_string(dir.join("log-start-offset"))
+            .ok()
+            .and_then(|text| text.trim().parse::<i64>().ok())
+    };
+    wait_for(TIMEOUT, || {
+        (log_start(&follower_dir) == Some(50)).then_some(())
+    })
+    .expect("the follower's log start follows the leader's");
+
+    // Down while the leader's log moves on past it and starts after its end.
+    brokers[follower as usize - 1].kill();
+    let rest: Vec<i32> = (1..=3).filter(|id| *id != follower).collect();
+    wait_for(TIMEOUT, || in_sync(&brokers[leader as usize - 1], &rest))
+        .expect("the dead follower leaves the ISR");
+    produce(&writer, "trimmed", Some(0), 400).await;
+    let trimmed = bootstrap_admin
+        .delete_records(&trim(450), &options)
+        .await
+        .expect("delete_records");
+    assert!(trimmed
+        .find_partition("trimmed", 0)
+        .is_some_and(|p| p.error().is_ok()));
+    brokers[follower as usize - 1].restart();
+    wait_for(TIMEOUT * 2, || {
+        in_sync(&brokers[leader as usize - 1], &[1, 2, 3])
+    })
+    .expect("the follower starts again at the leader's log start and catches up");
+    assert_eq!(log_start(&follower_dir), Some(450));
+    assert!(
+        !follower_dir.join("00000000000000000000.log").exists(),
+        "nothing older than the leader's log start is kept"
+    );
+    for broker in &mut brokers {
+        broker.stop();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn three_brokers_serve_a_topic_spread_over_them_through_a_broker_restart() {
     let etcd = SpawnedEtcd::start();

@@ -241,6 +241,9 @@ fn apply(followed: &Followed, data: &PartitionData) -> Result<(), ApplyError> {
     let log = &followed.log;
     match data.error_code {
         0 => {}
+        code if code == ResponseError::OffsetOutOfRange.code() => {
+            return realign(followed, data.log_start_offset, data.high_watermark);
+        }
         code => {
             return Err(ResponseError::try_from_code(code)
                 .map_or(ApplyError::UnknownCode(code), ApplyError::Leader))
@@ -271,10 +274,40 @@ fn apply(followed: &Followed, data: &PartitionData) -> Result<(), ApplyError> {
             break;
         }
         let batch = BatchView::parse(&rest[..size])?;
+        let end = log.log_end_offset();
+        if log.log_start_offset() == end && batch.base_offset() < end {
+            // An empty log started at the leader's log start, which is inside this batch:
+            // it starts again at the batch (its log start then moves up to the leader's).
+            log.restart_at(batch.base_offset(), followed.leader_epoch)?;
+        }
         log.append_replicated(&batch, followed.leader_epoch)?;
         rest = &rest[size..];
     }
     log.set_high_watermark(data.high_watermark);
+    // The leader's log start moved (DeleteRecords, retention): so does this one, as far as
+    // the high watermark (Kafka's follower does the same).
+    let leader_start = data.log_start_offset.min(log.high_watermark());
+    if leader_start > log.log_start_offset() {
+        log.delete_records_before(leader_start)?;
+    }
+    Ok(())
+}
+
+/// The leader has no records at this replica's log end (Kafka's handling of
+/// OFFSET_OUT_OF_RANGE for a follower): past the leader's log end (`leader_end`, which a
+/// leader answers a replica as its high watermark), the log is truncated there; below the
+/// leader's log start (retention or DeleteRecords removed what follows), it starts again
+/// empty at the leader's log start.
+fn realign(followed: &Followed, leader_start: i64, leader_end: i64) -> Result<(), ApplyError> {
+    let log = &followed.log;
+    let end = log.log_end_offset();
+    if leader_end >= 0 && end > leader_end {
+        log.truncate_to(leader_end, followed.leader_epoch)?;
+    } else if end < leader_start {
+        log.restart_at(leader_start, followed.leader_epoch)?;
+    } else {
+        return Err(ApplyError::Leader(ResponseError::OffsetOutOfRange));
+    }
     Ok(())
 }
 

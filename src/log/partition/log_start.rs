@@ -10,11 +10,15 @@ impl Partition {
     /// durably, and deletes the segments entirely below it. Returns the new log start offset.
     pub fn delete_records_before(&self, offset: i64) -> Result<i64, LogError> {
         let _changing = self.change_closed_segments();
-        let (start, end) = {
+        let (start, high_watermark, end) = {
             let state = self.lock();
-            (state.log_start_offset(), state.log_end_offset())
+            (
+                state.log_start_offset(),
+                state.high_watermark,
+                state.log_end_offset(),
+            )
         };
-        if !(0..=end).contains(&offset) {
+        if !(0..=high_watermark).contains(&offset) {
             return Err(LogError::OffsetOutOfRange {
                 offset,
                 log_start_offset: start,

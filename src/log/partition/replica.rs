@@ -226,6 +226,46 @@ impl Partition {
     }
 }
 
+impl Partition {
+    /// Empties the log and starts it again at `offset` (a follower whose log ends below its
+    /// leader's log start: what it holds is older than anything the leader still has; or an
+    /// empty one whose start falls inside the first batch the leader sends).
+    /// Leader epochs, producer and transaction state go with the records. Refused, like
+    /// [`Partition::append_replicated`], once this replica has begun a newer epoch.
+    pub fn restart_at(&self, offset: i64, leader_epoch: i32) -> Result<(), LogError> {
+        let _closed = self
+            .closed_segments_lock
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let now = self.clock.now_ms();
+        let mut state = self.lock();
+        Self::check_following(&state, leader_epoch)?;
+        for old in std::mem::take(&mut state.segments) {
+            segment::remove_files(&self.dir, old.base_offset())?;
+        }
+        let _ = fs::remove_file(self.dir.join(crate::log::producer_state::SNAPSHOT_FILE));
+        let interval = state.config.index_interval_bytes;
+        state.segments = vec![Segment::create(&self.dir, offset, interval, now)?];
+        state.rolled_unsynced.clear();
+        let fresh = crate::log::producer_state::Snapshot::default();
+        state.producers = fresh.states;
+        state.txns = fresh.txns;
+        state.epochs = crate::log::leader_epochs::LeaderEpochs::new(Vec::new());
+        checkpoint::write_leader_epochs(&self.dir, &[])?;
+        self.leader_epoch.store(0, Ordering::Release);
+        state.log_start_offset = offset;
+        checkpoint::write_log_start_offset(&self.dir, offset)?;
+        state.recovery_point = offset;
+        checkpoint::write_recovery_point(&self.dir, offset)?;
+        fs::File::open(&self.dir)?.sync_all()?;
+        self.durable_offset.store(offset, Ordering::Release);
+        state.high_watermark = offset;
+        self.publish_end(&mut state);
+        tracing::info!(topic = %self.topic, partition = self.index, offset, "emptied the log to start it again at an offset of the leader's");
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::testing::{append, open, test_config};
@@ -379,6 +419,41 @@ mod tests {
             Err(crate::log::LogError::NotFollowing { leader_epoch: 3 })
         ));
         assert_eq!(follower.log_end_offset(), 6);
+    }
+
+    #[test]
+    fn a_follower_below_its_leaders_log_start_starts_again_there() {
+        let leader_dir = tempfile::tempdir().unwrap();
+        let follower_dir = tempfile::tempdir().unwrap();
+        let leader = open(leader_dir.path(), test_config(), false);
+        append(&leader, 10, 0);
+        append(&leader, 3, 0);
+        let follower = open(follower_dir.path(), small_segments(), false);
+        for _ in 0..4 {
+            append(&follower, 2, 0);
+        }
+        follower.follow();
+        follower.restart_at(10, 0).unwrap();
+        assert_eq!(
+            (
+                follower.log_start_offset(),
+                follower.log_end_offset(),
+                follower.high_watermark()
+            ),
+            (10, 10, 10)
+        );
+        let from_ten = batches(&leader, 10);
+        follower
+            .append_replicated(&BatchView::parse(&from_ten[0]).unwrap(), 0)
+            .unwrap();
+        drop(follower);
+
+        let reopened = open(follower_dir.path(), small_segments(), true);
+        assert_eq!(
+            (reopened.log_start_offset(), reopened.log_end_offset()),
+            (10, 13)
+        );
+        assert_eq!(batches(&reopened, 10), from_ten);
     }
 
     proptest! {
