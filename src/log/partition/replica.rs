@@ -171,10 +171,7 @@ impl Partition {
     /// transaction state is rebuilt from what remains. Refused, like
     /// [`Partition::append_replicated`], once this replica has begun a newer epoch.
     pub fn truncate_to(&self, offset: i64, leader_epoch: i32) -> Result<i64, LogError> {
-        let _closed = self
-            .closed_segments_lock
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let _closed = self.change_closed_segments();
         let now = self.clock.now_ms();
         let mut state = self.lock();
         Self::check_following(&state, leader_epoch)?;
@@ -233,10 +230,7 @@ impl Partition {
     /// Leader epochs, producer and transaction state go with the records. Refused, like
     /// [`Partition::append_replicated`], once this replica has begun a newer epoch.
     pub fn restart_at(&self, offset: i64, leader_epoch: i32) -> Result<(), LogError> {
-        let _closed = self
-            .closed_segments_lock
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let _closed = self.change_closed_segments();
         let now = self.clock.now_ms();
         let mut state = self.lock();
         Self::check_following(&state, leader_epoch)?;
