@@ -14,6 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use common::cluster::{partition_views, start_cluster};
 use common::{produce, producer, TIMEOUT};
 use compat_tests::etcd::SpawnedEtcd;
 use compat_tests::kafka::tool;
@@ -33,7 +34,6 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::BorrowedMessage;
-use rdkafka::metadata::MetadataPartition;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::{Message, Offset, TopicPartitionList};
 use spool::records::batch::testing::build_batch;
@@ -47,19 +47,6 @@ const SESSION_MS: u64 = 9000;
 const PARTITIONS: i32 = 6;
 /// Bounds the produce loop while etcd is down.
 const ETCD_OUTAGE_ROUNDS_MAX: usize = 500;
-
-fn start_cluster(etcd: &SpawnedEtcd, root: &str, session_ms: u64) -> Vec<SpawnedBroker> {
-    (1..=3)
-        .map(|node_id| {
-            SpawnedBroker::start(&format!(
-                // Without auto-creation, clients that still know a deleted topic cannot bring
-                // it back.
-                "\"node.id\" = {node_id}\n\"cluster.url\" = \"{}\"\n\"broker.session.timeout.ms\" = {session_ms}\n\"auto.create.topics.enable\" = false\n",
-                etcd.cluster_url(root)
-            ))
-        })
-        .collect()
-}
 
 fn admin(broker: &SpawnedBroker) -> AdminClient<DefaultClientContext> {
     broker.client_config().create().expect("admin client")
@@ -88,31 +75,6 @@ fn isrs(broker: &SpawnedBroker, topic: &str, partitions: usize) -> Option<BTreeM
         isr.sort_unstable();
         isr
     })
-}
-
-/// Partition → `view` of each partition of `topic` in `broker`'s Metadata, once the topic
-/// has its `partitions` partitions.
-fn partition_views<T>(
-    broker: &SpawnedBroker,
-    topic: &str,
-    partitions: usize,
-    view: impl Fn(&MetadataPartition) -> T,
-) -> Option<BTreeMap<i32, T>> {
-    let consumer: BaseConsumer = broker.client_config().create().ok()?;
-    let metadata = consumer
-        .fetch_metadata(Some(topic), Duration::from_secs(5))
-        .ok()?;
-    let found = metadata.topics().iter().find(|t| t.name() == topic)?;
-    if found.error().is_some() || found.partitions().len() != partitions {
-        return None;
-    }
-    Some(
-        found
-            .partitions()
-            .iter()
-            .map(|partition| (partition.id(), view(partition)))
-            .collect(),
-    )
 }
 
 /// `take` of each of `expected` messages `consumer` polls within `timeout`.
@@ -352,6 +314,90 @@ async fn a_follower_left_behind_the_leaders_log_start_starts_again_there() {
         !follower_dir.join("00000000000000000000.log").exists(),
         "nothing older than the leader's log start is kept"
     );
+    for broker in &mut brokers {
+        broker.stop();
+    }
+}
+
+/// Sends `signal` to `broker`'s process.
+fn signal(broker: &SpawnedBroker, signal: libc::c_int) {
+    let pid = broker.pid().expect("a running broker") as libc::pid_t;
+    // SAFETY: kill(2) with a child's pid and a valid signal has no memory effects here.
+    assert_eq!(
+        unsafe { libc::kill(pid, signal) },
+        0,
+        "kill({pid}, {signal})"
+    );
+}
+
+/// A leader paused (SIGSTOP) past its session is deposed while it sleeps; resumed, it is a
+/// zombie that still believes it leads: it must take no write (acks=all or acks=1), then
+/// rejoin as a follower of the new leader with every acknowledged record.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_leader_paused_past_its_session_takes_no_write_and_rejoins_as_a_follower() {
+    let etcd = SpawnedEtcd::start();
+    let mut brokers = start_cluster(&etcd, "zombie", FAILOVER_SESSION_MS);
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    let topic =
+        NewTopic::new("paused", 1, TopicReplication::Fixed(3)).set("min.insync.replicas", "2");
+    let created = admin(&brokers[0])
+        .create_topics(&[topic], &options)
+        .await
+        .expect("create topics");
+    assert_eq!(created, [Ok("paused".to_owned())]);
+    let view = |broker: &SpawnedBroker| {
+        partition_views(broker, "paused", 1, |partition| {
+            let mut isr = partition.isr().to_vec();
+            isr.sort_unstable();
+            (partition.leader(), isr)
+        })
+        .map(|view| view[&0].clone())
+    };
+    let (zombie, _) = wait_for(TIMEOUT, || {
+        view(&brokers[0]).filter(|(leader, isr)| *leader > 0 && *isr == [1, 2, 3])
+    })
+    .expect("a leader with every replica in sync");
+    let other = zombie as usize % 3;
+    let writer = producer(&brokers[other], &[("acks", "all")]);
+    let mut delivered = produce(&writer, "paused", Some(0), 50).await;
+    let mut to_zombie = WireClient::connect(&brokers[zombie as usize - 1].bootstrap);
+
+    signal(&brokers[zombie as usize - 1], libc::SIGSTOP);
+    let deposed = wait_for(TIMEOUT, || {
+        view(&brokers[other]).filter(|(leader, _)| *leader > 0 && *leader != zombie)
+    });
+    if deposed.is_none() {
+        signal(&brokers[zombie as usize - 1], libc::SIGCONT);
+        panic!("no new leader while broker {zombie} sleeps");
+    }
+    // A producer that has the sleeping leader's connection open would wait for its request
+    // timeout (as with Kafka); a new one finds the new leader.
+    drop(writer);
+    let writer = producer(&brokers[other], &[("acks", "all")]);
+    delivered.extend(produce(&writer, "paused", Some(0), 50).await);
+
+    signal(&brokers[zombie as usize - 1], libc::SIGCONT);
+    for acks in [-1, 1] {
+        let data = TopicProduceData::default()
+            .with_name(TopicName(StrBytes::from_static_str("paused")))
+            .with_partition_data(vec![PartitionProduceData::default()
+                .with_index(0)
+                .with_records(Some(Bytes::from(build_batch(1, 0, b"zombie"))))]);
+        let request = ProduceRequest::default()
+            .with_acks(acks)
+            .with_timeout_ms(5000)
+            .with_topic_data(vec![data]);
+        let answer = to_zombie.call(9, &request);
+        let error = answer.responses[0].partition_responses[0].error_code;
+        assert_ne!(error, 0, "the resumed zombie took a write with acks={acks}");
+    }
+    wait_for(TIMEOUT, || {
+        view(&brokers[other]).filter(|(leader, isr)| *leader != zombie && *isr == [1, 2, 3])
+    })
+    .expect("the zombie rejoins the ISR as a follower");
+    let read = read_all(&brokers[zombie as usize - 1], "paused", "after-zombie", 100);
+    let acknowledged: BTreeSet<(i32, i64)> = delivered.into_iter().collect();
+    assert_eq!(read.into_iter().collect::<BTreeSet<_>>(), acknowledged);
     for broker in &mut brokers {
         broker.stop();
     }

@@ -5,20 +5,23 @@
 //! the output must then be exact: per word, counts that only go up, one at a time, ending at
 //! the word's true count (no count lost, none doubled).
 
-use std::collections::{BTreeMap, HashMap};
+mod common;
+
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Child, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::committed_reader;
 use compat_tests::kafka::{java_process, javac};
 use compat_tests::{wait_for, SpawnedBroker};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::{Message, Offset, TopicPartitionList};
+use rdkafka::{Message, Offset};
 
 const INPUT: &str = "words-input";
 const OUTPUT: &str = "word-counts";
@@ -96,25 +99,7 @@ async fn produce_lines(producer: &FutureProducer, lines: std::ops::Range<usize>)
 /// Every count of the output a read_committed reader sees, per word in offset order, up to
 /// the end offsets as of now.
 fn committed_counts(broker: &SpawnedBroker) -> BTreeMap<String, Vec<i64>> {
-    let consumer: BaseConsumer = broker
-        .client_config()
-        .set("group.id", "wordcount-checker")
-        .set("isolation.level", "read_committed")
-        .set("enable.auto.commit", "false")
-        .create()
-        .expect("consumer");
-    let mut assignment = TopicPartitionList::new();
-    let mut ends = HashMap::new();
-    for partition in 0..PARTITIONS {
-        let (_, high) = consumer
-            .fetch_watermarks(OUTPUT, partition, TIMEOUT)
-            .expect("watermarks");
-        ends.insert(partition, high);
-        assignment
-            .add_partition_offset(OUTPUT, partition, Offset::Beginning)
-            .expect("assignment");
-    }
-    consumer.assign(&assignment).expect("assign");
+    let (consumer, ends) = committed_reader(broker, OUTPUT, PARTITIONS, "wordcount-checker");
     let mut per_partition: BTreeMap<i32, Vec<(i64, String, i64)>> = BTreeMap::new();
     let caught_up = |consumer: &BaseConsumer| {
         let position = consumer.position().expect("position");

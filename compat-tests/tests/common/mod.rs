@@ -1,7 +1,10 @@
 //! Produce/consume helpers shared by the rdkafka tests.
 #![allow(dead_code)]
 
+use std::collections::BTreeMap;
 use std::time::Duration;
+
+pub mod cluster;
 
 use compat_tests::SpawnedBroker;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -97,4 +100,34 @@ pub fn consume(
 
 pub fn text(bytes: Option<&[u8]>) -> String {
     String::from_utf8_lossy(bytes.unwrap_or_default()).into_owned()
+}
+
+/// A read_committed consumer (of `group`, committing nothing) assigned every partition of
+/// `topic` from the beginning, and each partition's high watermark as of now.
+pub fn committed_reader(
+    broker: &SpawnedBroker,
+    topic: &str,
+    partitions: i32,
+    group: &str,
+) -> (BaseConsumer, BTreeMap<i32, i64>) {
+    let consumer: BaseConsumer = broker
+        .client_config()
+        .set("group.id", group)
+        .set("isolation.level", "read_committed")
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    let mut assignment = TopicPartitionList::new();
+    let mut ends = BTreeMap::new();
+    for partition in 0..partitions {
+        let (_, high) = consumer
+            .fetch_watermarks(topic, partition, TIMEOUT)
+            .expect("watermarks");
+        ends.insert(partition, high);
+        assignment
+            .add_partition_offset(topic, partition, Offset::Beginning)
+            .expect("assignment");
+    }
+    consumer.assign(&assignment).expect("assign");
+    (consumer, ends)
 }

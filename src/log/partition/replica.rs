@@ -175,8 +175,13 @@ impl Partition {
         let now = self.clock.now_ms();
         let mut state = self.lock();
         Self::check_following(&state, leader_epoch)?;
-        if offset >= state.log_end_offset() {
-            return Ok(state.log_end_offset());
+        let log_end_offset = state.log_end_offset();
+        if offset >= log_end_offset {
+            // Nothing to remove but an epoch begun at the log end while this replica led
+            // for a moment and wrote nothing: kept, it would make the leader answer the same
+            // divergence forever (Kafka drops it here too).
+            self.forget_epochs_from(&mut state, log_end_offset)?;
+            return Ok(log_end_offset);
         }
         let offset = offset.max(state.log_start_offset());
         // Segments wholly at or after the offset go (the first one stays, emptied).
@@ -205,13 +210,7 @@ impl Partition {
         let snapshot = load_producer_states(&self.dir, &state.segments)?;
         state.producers = snapshot.states;
         state.txns = snapshot.txns;
-        let mut epochs = state.epochs.clone();
-        if epochs.truncate_from(log_end_offset) {
-            checkpoint::write_leader_epochs(&self.dir, epochs.entries())?;
-        }
-        state.epochs = epochs;
-        self.leader_epoch
-            .store(state.epochs.latest().unwrap_or_default(), Ordering::Release);
+        self.forget_epochs_from(&mut state, log_end_offset)?;
         state.recovery_point = state.recovery_point.min(log_end_offset);
         checkpoint::write_recovery_point(&self.dir, state.recovery_point)?;
         self.durable_offset
@@ -221,9 +220,19 @@ impl Partition {
         tracing::info!(topic = %self.topic, partition = self.index, log_end_offset, "truncated to where the leader's log diverges");
         Ok(log_end_offset)
     }
-}
 
-impl Partition {
+    /// Forgets the leader epochs that began at `offset` or later (the log ends there).
+    fn forget_epochs_from(&self, state: &mut LogState, offset: i64) -> Result<(), LogError> {
+        let mut epochs = state.epochs.clone();
+        if epochs.truncate_from(offset) {
+            checkpoint::write_leader_epochs(&self.dir, epochs.entries())?;
+            state.epochs = epochs;
+            self.leader_epoch
+                .store(state.epochs.latest().unwrap_or_default(), Ordering::Release);
+        }
+        Ok(())
+    }
+
     /// Empties the log and starts it again at `offset` (a follower whose log ends below its
     /// leader's log start: what it holds is older than anything the leader still has; or an
     /// empty one whose start falls inside the first batch the leader sends).
@@ -413,6 +422,23 @@ mod tests {
             Err(crate::log::LogError::NotFollowing { leader_epoch: 3 })
         ));
         assert_eq!(follower.log_end_offset(), 6);
+    }
+
+    #[test]
+    fn an_epoch_begun_at_the_log_end_without_records_goes_with_a_truncation_there() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = open(dir.path(), test_config(), false);
+        log.begin_leader_epoch(1).unwrap();
+        append(&log, 5, 0);
+        // Led epoch 2 for a moment and wrote nothing; follows the leader of epoch 3 now.
+        log.begin_leader_epoch(2).unwrap();
+        log.follow();
+        assert_eq!(log.truncate_to(5, 3).unwrap(), 5);
+        assert_eq!(log.leader_epoch(), 1);
+        assert_eq!(log.end_offset_for_epoch(1), (1, 5));
+        drop(log);
+        let reopened = open(dir.path(), test_config(), false);
+        assert_eq!(reopened.leader_epoch(), 1, "the checkpoint forgot it too");
     }
 
     #[test]
