@@ -164,8 +164,9 @@ pub struct Broker {
 }
 
 /// How long FindCoordinator waits for an internal topic being created and its partitions'
-/// first leaders; well below clients' request timeouts (30 s for Java's, 60 s for librdkafka).
-const COORDINATOR_CREATION_WAIT: Duration = Duration::from_secs(5);
+/// first leaders (50 partitions of replication factor 3 take a loaded machine seconds);
+/// well below clients' request timeouts (30 s for Java's, 60 s for librdkafka).
+const COORDINATOR_CREATION_WAIT: Duration = Duration::from_secs(10);
 
 /// A topic may have at most [`PARTITIONS_PER_TOPIC_MAX`] partitions.
 fn check_partition_limit(count: i32) -> Result<(), TopicError> {

@@ -13,6 +13,7 @@ use kafka_protocol::messages::{BrokerId, FetchRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 use tokio::sync::watch;
+use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::log::{LogError, Partition};
@@ -133,39 +134,48 @@ impl Fetchers {
 }
 
 async fn fetch_loop(node_id: i32, peer: Peer, mut followed: watch::Receiver<FollowedSet>) {
+    // Partitions whose last answer could not be applied rest until then (Kafka delays
+    // only the failed partitions; the others keep replicating).
+    let mut resting: HashMap<(String, i32), Instant> = HashMap::new();
     loop {
-        let partitions = followed.borrow_and_update().clone();
+        let all = followed.borrow_and_update().clone();
+        let now = Instant::now();
+        resting.retain(|key, until| *until > now && all.contains_key(key));
+        let partitions: FollowedSet = all
+            .into_iter()
+            .filter(|(key, _)| !resting.contains_key(key))
+            .collect();
         if partitions.is_empty() {
-            if followed.changed().await.is_err() {
-                return;
+            let wake = resting.values().min().copied();
+            tokio::select! {
+                changed = followed.changed() => if changed.is_err() { return },
+                () = sleep_until(wake) => {}
             }
             continue;
         }
         let request = fetch_request(node_id, &partitions);
         match peer.call(FETCH_VERSION, &request).await {
+            Ok(response) if response.error_code != 0 => {
+                tracing::debug!(error_code = response.error_code, "replica fetch refused");
+                tokio::time::sleep(FETCH_BACKOFF).await;
+            }
             Ok(response) => {
-                let mut failed = response.error_code != 0;
                 for topic in &response.responses {
                     for data in &topic.partitions {
                         let key = (topic.topic.to_string(), data.partition_index);
                         let Some(followed) = partitions.get(&key) else {
                             continue;
                         };
-                        match apply(followed, data) {
-                            Ok(()) => {}
-                            Err(error) if error.roles_changing() => {
-                                failed = true;
-                                tracing::debug!(topic = %key.0, partition = key.1, %error, "replica fetch refused");
-                            }
-                            Err(error) => {
-                                failed = true;
-                                tracing::warn!(topic = %key.0, partition = key.1, %error, "replica fetch not applied");
-                            }
+                        let Err(error) = apply(followed, data) else {
+                            continue;
+                        };
+                        if error.roles_changing() {
+                            tracing::debug!(topic = %key.0, partition = key.1, %error, "replica fetch refused");
+                        } else {
+                            tracing::warn!(topic = %key.0, partition = key.1, %error, "replica fetch not applied");
                         }
+                        resting.insert(key, Instant::now() + FETCH_BACKOFF);
                     }
-                }
-                if failed {
-                    tokio::time::sleep(FETCH_BACKOFF).await;
                 }
             }
             Err(error) => {
@@ -176,6 +186,14 @@ async fn fetch_loop(node_id: i32, peer: Peer, mut followed: watch::Receiver<Foll
         if followed.has_changed().is_err() {
             return;
         }
+    }
+}
+
+/// Sleeps until `deadline`, or forever without one.
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
     }
 }
 
