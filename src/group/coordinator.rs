@@ -300,12 +300,8 @@ impl GroupCoordinator {
     /// Waits until appended records are durable and, when the partition is replicated, on
     /// every in-sync replica (at most `offsets.commit.timeout.ms`).
     async fn stored(&self, log: &Partition, appended: &AppendInfo) -> Result<(), LogError> {
-        log.flush(appended.last_offset + 1).await?;
-        if log.is_replicated() {
-            let timeout = std::time::Duration::from_millis(self.config.offsets_commit_timeout_ms);
-            log.wait_replicated(appended, timeout).await?;
-        }
-        Ok(())
+        let timeout = std::time::Duration::from_millis(self.config.offsets_commit_timeout_ms);
+        log.wait_stored(appended, timeout).await
     }
 
     /// Runs until the process ends: calls [`GroupCoordinator::tick`] every `TICK`.

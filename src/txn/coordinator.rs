@@ -324,12 +324,9 @@ impl TxnCoordinator {
         let appended = log
             .append(&BatchView::parse(&batch).map_err(|e| storage(e.into()))?)
             .map_err(storage)?;
-        log.flush(appended.last_offset + 1).await.map_err(storage)?;
-        if log.is_replicated() {
-            log.wait_replicated(&appended, REPLICATION_TIMEOUT)
-                .await
-                .map_err(storage)?;
-        }
+        log.wait_stored(&appended, REPLICATION_TIMEOUT)
+            .await
+            .map_err(storage)?;
         self.update_writable(meta);
         Ok(())
     }

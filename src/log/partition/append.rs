@@ -124,10 +124,7 @@ impl Partition {
         replicas_timeout: std::time::Duration,
     ) -> Result<AppendInfo, LogError> {
         let marker = self.append_marker(producer_id, epoch, commit, coordinator_epoch)?;
-        self.flush(marker.last_offset + 1).await?;
-        if self.is_replicated() {
-            self.wait_replicated(&marker, replicas_timeout).await?;
-        }
+        self.wait_stored(&marker, replicas_timeout).await?;
         Ok(marker)
     }
 

@@ -60,6 +60,21 @@ impl Partition {
         self.publish_end(&mut state);
     }
 
+    /// Waits until `appended` is durable (per the flush policy) and, on a replicated
+    /// partition, held by every in-sync replica (at most `replicas_timeout`, see
+    /// [`Partition::wait_replicated`]): how coordinators and markers store their records.
+    pub async fn wait_stored(
+        &self,
+        appended: &AppendInfo,
+        replicas_timeout: std::time::Duration,
+    ) -> Result<(), LogError> {
+        self.flush(appended.last_offset + 1).await?;
+        if self.is_replicated() {
+            self.wait_replicated(appended, replicas_timeout).await?;
+        }
+        Ok(())
+    }
+
     /// Waits until the in-sync replicas hold `appended` (the high watermark passed it) while
     /// this replica still leads in the epoch it was stamped with: NotLeading as soon as it
     /// follows or began another epoch (the batch may be truncated away), ReplicationTimedOut
