@@ -33,6 +33,8 @@ pub struct Workload {
     /// Upper bound on each phase.
     pub max_duration: Duration,
     pub partitions: i32,
+    /// Replicas of each partition (more than one needs a cluster).
+    pub replication_factor: i32,
     pub producers: usize,
     /// Read the messages back: concurrently (end-to-end latency), or only once all are
     /// produced (consume from page cache).
@@ -66,6 +68,7 @@ impl Workload {
             messages: 200_000,
             max_duration: Duration::from_secs(60),
             partitions: 1,
+            replication_factor: 1,
             producers: 1,
             consume: ConsumeMode::Concurrent,
             consumers: 1,
@@ -245,7 +248,9 @@ impl Results {
             "workload": self.workload,
             "parameters": {
                 "message_bytes": workload.message_bytes, "messages": workload.messages,
-                "partitions": workload.partitions, "producers": workload.producers,
+                "partitions": workload.partitions,
+                "replication_factor": workload.replication_factor,
+                "producers": workload.producers,
                 "consumers": workload.consumers,
                 "acks": workload.acks, "compression": workload.compression,
                 "linger_ms": workload.linger_ms, "batch_bytes": workload.batch_bytes,
@@ -308,14 +313,19 @@ fn now_micros() -> u64 {
         .map_or(0, |elapsed| elapsed.as_micros() as u64)
 }
 
-fn client(bootstrap: &str) -> ClientConfig {
+pub fn client(bootstrap: &str) -> ClientConfig {
     let mut config = ClientConfig::new();
     config.set("bootstrap.servers", bootstrap);
     config
 }
 
 /// Creates the run's topic (a fresh name per run).
-fn create_topic(bootstrap: &str, name: &str, partitions: i32) -> Result<(), String> {
+pub fn create_topic(
+    bootstrap: &str,
+    name: &str,
+    partitions: i32,
+    replication_factor: i32,
+) -> Result<(), String> {
     let admin: AdminClient<DefaultClientContext> =
         client(bootstrap).create().map_err(|e| e.to_string())?;
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -324,7 +334,11 @@ fn create_topic(bootstrap: &str, name: &str, partitions: i32) -> Result<(), Stri
         .map_err(|e| e.to_string())?;
     let created = runtime
         .block_on(admin.create_topics(
-            &[NewTopic::new(name, partitions, TopicReplication::Fixed(1))],
+            &[NewTopic::new(
+                name,
+                partitions,
+                TopicReplication::Fixed(replication_factor),
+            )],
             &AdminOptions::new(),
         ))
         .map_err(|e| e.to_string())?;
@@ -423,6 +437,7 @@ pub fn idle_partitions(
         bootstrap,
         &format!("bench-idle-{}", now_micros()),
         partitions,
+        1,
     )?;
     Ok(IdleGrowth {
         partitions,
@@ -438,7 +453,12 @@ pub fn run(
     broker_pid: Option<u32>,
 ) -> Result<Results, String> {
     let topic = format!("bench-{}-{}", workload.name, now_micros());
-    create_topic(bootstrap, &topic, workload.partitions)?;
+    create_topic(
+        bootstrap,
+        &topic,
+        workload.partitions,
+        workload.replication_factor,
+    )?;
     let cpu_before = broker_pid.and_then(cpu_seconds);
     let produced = Arc::new(AtomicU64::new(0));
     let consumed = Arc::new(AtomicU64::new(0));

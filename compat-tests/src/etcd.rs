@@ -1,6 +1,7 @@
 //! etcd (Debian's `etcd-server`, or the binary `SPOOL_ETCD` names) as a one-member cluster on
 //! free loopback ports with its data in a temporary directory, for the cluster tests; killed
 //! on drop. It can be killed and started again on the same ports and data, as an etcd restart.
+//! [`start_brokers`] starts a cluster of three spool brokers on it.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -32,16 +33,24 @@ pub struct SpawnedEtcd {
     dir: tempfile::TempDir,
     client_port: u16,
     peer_port: u16,
+    /// Another address clients may use (e.g. of a link to another network namespace).
+    also_on: Option<String>,
 }
 
 impl SpawnedEtcd {
     pub fn start() -> Self {
+        Self::start_also_on(None)
+    }
+
+    /// Starts etcd listening for clients on `host` too (besides loopback).
+    pub fn start_also_on(host: Option<&str>) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut etcd = Self {
             child: None,
             dir,
             client_port: 0,
             peer_port: 0,
+            also_on: host.map(str::to_owned),
         };
         for attempt in 1..=START_ATTEMPTS {
             etcd.client_port = free_port();
@@ -67,6 +76,15 @@ impl SpawnedEtcd {
         format!("etcd://{}/{}", self.endpoint(), root.trim_matches('/'))
     }
 
+    /// The cluster URL for a broker that reaches etcd at `host` (see [`Self::start_also_on`]).
+    pub fn cluster_url_at(&self, host: &str, root: &str) -> String {
+        format!(
+            "etcd://{host}:{}/{}",
+            self.client_port,
+            root.trim_matches('/')
+        )
+    }
+
     /// kill -9, as a crash.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
@@ -86,6 +104,10 @@ impl SpawnedEtcd {
 
     fn launch(&mut self) -> Result<(), String> {
         let client = format!("http://127.0.0.1:{}", self.client_port);
+        let listen = match &self.also_on {
+            Some(host) => format!("{client},http://{host}:{}", self.client_port),
+            None => client.clone(),
+        };
         let peer = format!("http://127.0.0.1:{}", self.peer_port);
         let log = std::fs::File::create(self.dir.path().join("etcd.log"))
             .map_err(|error| error.to_string())?;
@@ -95,7 +117,7 @@ impl SpawnedEtcd {
                 "--data-dir={}",
                 self.dir.path().join("data").display()
             ))
-            .arg(format!("--listen-client-urls={client}"))
+            .arg(format!("--listen-client-urls={listen}"))
             .arg(format!("--advertise-client-urls={client}"))
             .arg(format!("--listen-peer-urls={peer}"))
             .arg(format!("--initial-advertise-peer-urls={peer}"))
@@ -141,6 +163,18 @@ impl SpawnedEtcd {
         let _ = stream.read_to_string(&mut response);
         response.contains("\"health\":\"true\"")
     }
+}
+
+/// Brokers 1, 2 and 3 under `root` of `etcd`, each with `settings` (TOML lines).
+pub fn start_brokers(etcd: &SpawnedEtcd, root: &str, settings: &str) -> Vec<crate::SpawnedBroker> {
+    (1..=3)
+        .map(|node_id| {
+            crate::SpawnedBroker::start(&format!(
+                "\"node.id\" = {node_id}\n\"cluster.url\" = \"{}\"\n{settings}",
+                etcd.cluster_url(root)
+            ))
+        })
+        .collect()
 }
 
 impl Drop for SpawnedEtcd {

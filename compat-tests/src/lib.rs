@@ -3,7 +3,9 @@
 pub mod bench;
 pub mod crash;
 pub mod etcd;
+pub mod failover;
 pub mod kafka;
+pub mod netns;
 pub mod proxy;
 pub mod watchdog;
 pub mod wire;
@@ -16,6 +18,8 @@ use std::time::{Duration, Instant};
 
 use rdkafka::config::ClientConfig;
 
+/// Where brokers listen unless told otherwise.
+const LOOPBACK: &str = "127.0.0.1";
 /// How long a broker may take to start listening.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a clean shutdown may take.
@@ -42,6 +46,9 @@ pub struct SpawnedBroker {
     config: String,
     /// The temporary directory holding the data, removed on drop (none if the caller owns it).
     temp: Option<tempfile::TempDir>,
+    /// The address it listens on, and the network namespace it runs in (none: this one).
+    host: String,
+    netns: Option<String>,
     /// `127.0.0.1:PORT` the broker listens on.
     pub bootstrap: String,
     /// The Prometheus endpoint's URL, when the config set `metrics.listen`.
@@ -51,6 +58,12 @@ pub struct SpawnedBroker {
 impl SpawnedBroker {
     /// Starts a broker on a fresh data dir; `config` is extra TOML.
     pub fn start(config: &str) -> Self {
+        Self::start_on(LOOPBACK, None, config)
+    }
+
+    /// Starts a broker listening on `host` (an address of its namespace), in network namespace
+    /// `netns` if given, on a fresh data dir; `config` is extra TOML.
+    pub fn start_on(host: &str, netns: Option<&str>, config: &str) -> Self {
         let temp = tempfile::tempdir().expect("temp dir");
         let data_dir = temp.path().join("data");
         let mut broker = Self {
@@ -58,6 +71,8 @@ impl SpawnedBroker {
             data_dir,
             config: config.to_owned(),
             temp: Some(temp),
+            host: host.to_owned(),
+            netns: netns.map(str::to_owned),
             bootstrap: String::new(),
             metrics_url: Arc::default(),
         };
@@ -72,6 +87,8 @@ impl SpawnedBroker {
             data_dir: data_dir.to_owned(),
             config: config.to_owned(),
             temp: None,
+            host: LOOPBACK.to_owned(),
+            netns: None,
             bootstrap: String::new(),
             metrics_url: Arc::default(),
         };
@@ -109,7 +126,7 @@ impl SpawnedBroker {
         std::fs::create_dir_all(&self.data_dir).expect("data dir");
         // Reuse the port of an earlier run so clients configured before a restart reconnect.
         let listen = if self.bootstrap.is_empty() {
-            "127.0.0.1:0".to_owned()
+            format!("{}:0", self.host)
         } else {
             self.bootstrap.clone()
         };
@@ -119,7 +136,16 @@ impl SpawnedBroker {
             self.config
         );
         std::fs::write(&config_path, text).expect("config");
-        let mut child = Command::new(broker_binary())
+        let mut command = match &self.netns {
+            Some(netns) => {
+                // `ip netns exec` enters the namespace and execs the broker: same pid.
+                let mut command = Command::new("ip");
+                command.args(["netns", "exec", netns]).arg(broker_binary());
+                command
+            }
+            None => Command::new(broker_binary()),
+        };
+        let mut child = command
             .arg("--config")
             .arg(&config_path)
             .env(

@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use common::cluster::{partition_views, start_cluster};
+use common::cluster::{coordinated_by, coordinators, isrs, partition_views, start_cluster};
 use common::{produce, producer, TIMEOUT};
 use compat_tests::etcd::SpawnedEtcd;
 use compat_tests::kafka::tool;
@@ -64,16 +64,6 @@ fn leaders_with_count(
 ) -> Option<BTreeMap<i32, i32>> {
     partition_views(broker, topic, partitions as usize, |partition| {
         partition.leader()
-    })
-}
-
-/// Partition → in-sync replicas (sorted) of `topic` (with `partitions` partitions), as
-/// `broker` sees it.
-fn isrs(broker: &SpawnedBroker, topic: &str, partitions: usize) -> Option<BTreeMap<i32, Vec<i32>>> {
-    partition_views(broker, topic, partitions, |partition| {
-        let mut isr = partition.isr().to_vec();
-        isr.sort_unstable();
-        isr
     })
 }
 
@@ -554,30 +544,6 @@ fn elsewhere_first(on_2: &[i32]) -> i32 {
     (0..PARTITIONS).find(|p| !on_2.contains(p)).unwrap_or(0)
 }
 
-/// FindCoordinator (batched, v4) for `keys` of `key_type` on `client`; key → coordinator
-/// node id. The first answer must name every coordinator: the broker waits for an internal
-/// topic it creates on first use rather than answering COORDINATOR_NOT_AVAILABLE, which
-/// some clients retry only a few times.
-fn coordinators(client: &mut WireClient, key_type: i8, keys: &[String]) -> BTreeMap<String, i32> {
-    let request = FindCoordinatorRequest::default()
-        .with_key_type(key_type)
-        .with_coordinator_keys(
-            keys.iter()
-                .map(|key| StrBytes::from_string(key.clone()))
-                .collect(),
-        );
-    let response = client.call(4, &request);
-    assert!(
-        response.coordinators.iter().all(|c| c.error_code == 0),
-        "{response:?}"
-    );
-    response
-        .coordinators
-        .iter()
-        .map(|c| (c.key.to_string(), c.node_id.0))
-        .collect()
-}
-
 #[test]
 fn coordinators_and_leaders_are_where_the_cluster_says_and_nowhere_else() {
     let etcd = SpawnedEtcd::start();
@@ -827,16 +793,6 @@ fn transactions_span_partitions_and_groups_led_by_other_brokers() {
     assert_eq!(element.offset(), Offset::Offset(7));
 }
 
-/// The first of `candidates` (keys of `key_type`) that broker `node_id` coordinates.
-fn coordinated_by(client: &mut WireClient, key_type: i8, prefix: &str, node_id: i32) -> String {
-    let candidates: Vec<String> = (0..60).map(|i| format!("{prefix}-{i}")).collect();
-    coordinators(client, key_type, &candidates)
-        .into_iter()
-        .find(|(_, coordinator)| *coordinator == node_id)
-        .map(|(key, _)| key)
-        .unwrap_or_else(|| panic!("no {prefix} key is coordinated by broker {node_id}"))
-}
-
 /// Group and transaction coordinators move with the leaders of their partitions of the
 /// internal topics (replication factor 3): when the broker coordinating a consumer group, a
 /// transactional id and the group its transaction commits offsets for dies with that
@@ -1018,6 +974,38 @@ fn kafkas_own_tools_see_one_cluster_of_three_brokers() {
         (field("Replicas")? == "1,2,3" && field("Isr")? == "1,2,3").then_some(text)
     });
     assert!(described.is_some(), "three replicas in sync");
+    // Each broker reports its replica's log dir; the preferred replica already leads.
+    let dirs = kafka_tool(
+        "kafka-log-dirs",
+        bootstrap,
+        &["--describe", "--topic-list", "triple"],
+        "",
+    );
+    for broker in 1..=3 {
+        assert!(dirs.contains(&format!("\"broker\":{broker}")), "{dirs}");
+    }
+    assert_eq!(
+        dirs.matches("\"partition\":\"triple-0\"").count(),
+        3,
+        "{dirs}"
+    );
+    let elected = kafka_tool(
+        "kafka-leader-election",
+        bootstrap,
+        &[
+            "--election-type",
+            "preferred",
+            "--topic",
+            "triple",
+            "--partition",
+            "0",
+        ],
+        "",
+    );
+    assert!(
+        elected.contains("Valid replica already elected for partitions triple-0"),
+        "{elected}"
+    );
 
     // Every partition on its own broker, as Metadata tells the tool (leader = replicas = ISR).
     let described = wait_for(TIMEOUT, || {

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::cluster::{partition_views, start_cluster};
-use common::{committed_reader, TIMEOUT};
+use common::{committed_reader, read_to_ends, text, TIMEOUT};
 use compat_tests::etcd::SpawnedEtcd;
 use compat_tests::{wait_for, SpawnedBroker};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -296,23 +296,13 @@ fn the_checker_finds_lost_duplicated_moved_and_unknown_values() {
 /// read_committed consumer.
 fn read_everything(broker: &SpawnedBroker) -> Vec<(String, (i32, i64))> {
     let (consumer, ends) = committed_reader(broker, TOPIC, PARTITIONS, "history-checker");
-    let mut positions: BTreeMap<i32, i64> = ends.keys().map(|p| (*p, -1)).collect();
-    let mut values = Vec::new();
-    let deadline = Instant::now() + TIMEOUT * 4;
-    while positions.iter().any(|(p, at)| at + 1 < ends[p]) {
-        assert!(
-            Instant::now() < deadline,
-            "read up to {positions:?} of {ends:?}"
-        );
-        match consumer.poll(Duration::from_millis(100)) {
-            Some(Ok(message)) => {
-                let value = String::from_utf8_lossy(message.payload().unwrap_or_default());
-                positions.insert(message.partition(), message.offset());
-                values.push((value.into_owned(), (message.partition(), message.offset())));
-            }
-            Some(Err(error)) => panic!("consume error: {error}"),
-            None => {}
-        }
-    }
-    values
+    read_to_ends(&consumer, TOPIC, &ends, TIMEOUT * 4)
+        .iter()
+        .map(|message| {
+            (
+                text(message.payload()),
+                (message.partition(), message.offset()),
+            )
+        })
+        .collect()
 }

@@ -12,16 +12,15 @@ use std::path::Path;
 use std::process::{Child, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::committed_reader;
+use common::{committed_reader, read_to_ends, text};
 use compat_tests::kafka::{java_process, javac};
 use compat_tests::{wait_for, SpawnedBroker};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
 use rdkafka::client::DefaultClientContext;
-use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::{Message, Offset};
+use rdkafka::Message;
 
 const INPUT: &str = "words-input";
 const OUTPUT: &str = "word-counts";
@@ -100,27 +99,8 @@ async fn produce_lines(producer: &FutureProducer, lines: std::ops::Range<usize>)
 /// the end offsets as of now.
 fn committed_counts(broker: &SpawnedBroker) -> BTreeMap<String, Vec<i64>> {
     let (consumer, ends) = committed_reader(broker, OUTPUT, PARTITIONS, "wordcount-checker");
-    let mut per_partition: BTreeMap<i32, Vec<(i64, String, i64)>> = BTreeMap::new();
-    let caught_up = |consumer: &BaseConsumer| {
-        let position = consumer.position().expect("position");
-        ends.iter().all(|(partition, end)| {
-            *end == 0
-                || position
-                    .find_partition(OUTPUT, *partition)
-                    .is_some_and(|element| match element.offset() {
-                        Offset::Offset(offset) => offset >= *end,
-                        _ => false,
-                    })
-        })
-    };
-    let deadline = Instant::now() + TIMEOUT;
-    while !caught_up(&consumer) {
-        assert!(Instant::now() < deadline, "reading the output timed out");
-        let Some(message) = consumer.poll(Duration::from_millis(100)) else {
-            continue;
-        };
-        let message = message.expect("output record");
-        let word = String::from_utf8_lossy(message.key().expect("keyed")).into_owned();
+    let mut per_partition: BTreeMap<i32, Vec<(String, i64)>> = BTreeMap::new();
+    for message in read_to_ends(&consumer, OUTPUT, &ends, TIMEOUT) {
         let count = i64::from_be_bytes(
             message
                 .payload()
@@ -130,11 +110,11 @@ fn committed_counts(broker: &SpawnedBroker) -> BTreeMap<String, Vec<i64>> {
         per_partition
             .entry(message.partition())
             .or_default()
-            .push((message.offset(), word, count));
+            .push((text(message.key()), count));
     }
     let mut counts: BTreeMap<String, Vec<i64>> = BTreeMap::new();
     for records in per_partition.into_values() {
-        for (_, word, count) in records {
+        for (word, count) in records {
             counts.entry(word).or_default().push(count);
         }
     }

@@ -3,15 +3,18 @@
 //!
 //! `compat-tests/librdkafka-tests.md` lists every broker-facing test with its tier (`fast`: run
 //! by `make test`; `full`: added by `make compat`, which sets `SPOOL_LIBRDKAFKA_TIER=full`) or
-//! the reason it is excluded; `SPOOL_LIBRDKAFKA_TESTS=0090,0103` runs just those numbers. Each test runs alone, bounded in time, against a broker configured
-//! like librdkafka's own test clusters for the test's scenario (4 partitions per auto-created
-//! topic; `noautocreate` turns auto-creation off).
+//! the reason it is excluded; `SPOOL_LIBRDKAFKA_TESTS=0090,0103` runs just those numbers (in
+//! every scenario that lists them), `SPOOL_LIBRDKAFKA_TESTS=cluster` every test of a scenario.
+//! Each test runs alone, bounded in time, against a fresh broker configured like librdkafka's
+//! own test clusters for the test's scenario (4 partitions per auto-created topic;
+//! `noautocreate` turns auto-creation off; `cluster` is three brokers on one etcd whose topics
+//! have three replicas).
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Instant;
 
+use compat_tests::etcd::{start_brokers, SpawnedEtcd};
 use compat_tests::SpawnedBroker;
 
 /// Broker version the runner assumes: spool speaks the protocol of Kafka 4.0 (record batch
@@ -81,7 +84,48 @@ fn scenario_config(scenario: &str) -> &'static str {
     match scenario {
         "default" => "\"num.partitions\" = 4\n\"auto.create.topics.enable\" = true\n",
         "noautocreate" => "\"num.partitions\" = 4\n\"auto.create.topics.enable\" = false\n",
+        "cluster" => {
+            "\"num.partitions\" = 4\n\"auto.create.topics.enable\" = true\n\"default.replication.factor\" = 3\n"
+        }
         other => panic!("librdkafka-tests.md names an unknown scenario {other:?}"),
+    }
+}
+
+/// The runner's own scenario for ours: the cluster runs librdkafka's default one.
+fn runner_scenario(scenario: &str) -> &str {
+    match scenario {
+        "cluster" => "default",
+        other => other,
+    }
+}
+
+/// The brokers a scenario's tests run against: one, or three on one etcd.
+struct Target {
+    brokers: Vec<SpawnedBroker>,
+    _etcd: Option<SpawnedEtcd>,
+}
+
+impl Target {
+    fn start(scenario: &str) -> Self {
+        let config = scenario_config(scenario);
+        if scenario != "cluster" {
+            let broker = SpawnedBroker::start(config);
+            return Self {
+                brokers: vec![broker],
+                _etcd: None,
+            };
+        }
+        let etcd = SpawnedEtcd::start();
+        let brokers = start_brokers(&etcd, "librdkafka", config);
+        Self {
+            brokers,
+            _etcd: Some(etcd),
+        }
+    }
+
+    fn bootstrap(&self) -> String {
+        let addresses: Vec<&str> = self.brokers.iter().map(|b| b.bootstrap.as_str()).collect();
+        addresses.join(",")
     }
 }
 
@@ -110,7 +154,8 @@ fn run_one(
     Command::new("timeout")
         .arg(TEST_TIMEOUT_SECONDS)
         .arg(runner)
-        .args(["-L", "-p1", "-V", ASSUMED_KAFKA_VERSION, "-s", scenario])
+        .args(["-L", "-p1", "-V", ASSUMED_KAFKA_VERSION])
+        .args(["-s", runner_scenario(scenario)])
         .current_dir(tests_dir)
         .env("TESTS", number)
         .env("RDKAFKA_TEST_CONF", &conf)
@@ -184,27 +229,30 @@ fn librdkafka_integration_tests_pass() {
     let selected: Vec<Listed> = listed_tests()
         .into_iter()
         .filter(|test| match &chosen {
-            Some(numbers) => numbers.split(',').any(|n| n.trim() == test.number),
+            Some(chosen) => chosen
+                .split(',')
+                .any(|name| [&test.number, &test.scenario].contains(&&name.trim().to_owned())),
             None => test.tier == "fast" || (full && test.tier == "full"),
         })
         .collect();
     assert!(!selected.is_empty(), "no librdkafka tests selected");
 
     let conf_dir = tempfile::tempdir().expect("conf dir");
-    let mut brokers: BTreeMap<String, SpawnedBroker> = BTreeMap::new();
     let mut failures = Vec::new();
     for test in &selected {
-        let broker = brokers
-            .entry(test.scenario.clone())
-            .or_insert_with(|| SpawnedBroker::start(scenario_config(&test.scenario)));
+        // A fresh broker (or cluster) per test: no test sees what another left behind.
+        let mut target = Target::start(&test.scenario);
         let started = Instant::now();
         let output = run_one(
             &runner,
             conf_dir.path(),
-            &broker.bootstrap,
+            &target.bootstrap(),
             &test.number,
             &test.scenario,
         );
+        for broker in &mut target.brokers {
+            broker.stop();
+        }
         let failed = failure(&output, &test.number);
         eprintln!(
             "librdkafka {} ({}): {} in {:.1}s",
@@ -213,10 +261,7 @@ fn librdkafka_integration_tests_pass() {
             if failed.is_some() { "FAILED" } else { "passed" },
             started.elapsed().as_secs_f64()
         );
-        failures.extend(failed);
-    }
-    for broker in brokers.values_mut() {
-        broker.stop();
+        failures.extend(failed.map(|failure| format!("[{}] {failure}", test.scenario)));
     }
     eprintln!(
         "librdkafka suite ({}): {} of {} tests passed",

@@ -122,6 +122,17 @@ pub enum NotServed {
     NotLeader { leader: i32, leader_epoch: i32 },
 }
 
+/// Where the coordinator of a group or transactional id is, as a broker sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Coordination {
+    /// This broker leads the key's internal partition.
+    Here,
+    /// This broker is about to: its image or its replica is catching up.
+    Starting,
+    /// Another broker (or none yet): the client must look the coordinator up again.
+    Elsewhere,
+}
+
 /// Who leads a partition and who replicates it, as Metadata and DescribeTopicPartitions
 /// report it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -371,10 +382,27 @@ impl Broker {
         .await
     }
 
-    /// Whether this broker coordinates `key` (see [`Self::find_coordinator`]).
-    pub fn coordinates(&self, internal_topic: &str, key: &str) -> bool {
+    /// Whether this broker coordinates `key` (see [`Self::find_coordinator`]), is taking
+    /// its partition up, or should send the client elsewhere.
+    pub fn coordination(&self, internal_topic: &str, key: &str) -> Coordination {
         let partition = self.coordinator_partition(internal_topic, key);
-        self.leader_log(internal_topic, partition).is_ok()
+        let registered = self
+            .cluster
+            .as_ref()
+            .is_some_and(|node| node.membership().is_registered());
+        match self.leader_log(internal_topic, partition) {
+            Ok(_) => Coordination::Here,
+            // FindCoordinator named this broker from another broker's image: this one has
+            // yet to see the internal topic another broker just created, or to open the
+            // replica it was just made leader of.
+            Err(NotServed::Unknown) if registered => Coordination::Starting,
+            Err(NotServed::NotLeader { leader, .. })
+                if registered && leader == self.config.node_id =>
+            {
+                Coordination::Starting
+            }
+            Err(_) => Coordination::Elsewhere,
+        }
     }
 
     /// ElectLeaders for one partition: on a single node every partition is led by its only

@@ -56,7 +56,7 @@ use futures::FutureExt;
 use kafka_protocol::messages::{RequestKind, ResponseKind};
 use kafka_protocol::ResponseError;
 
-use crate::broker::Broker;
+use crate::broker::{Broker, Coordination};
 use crate::protocol::{self, RequestContext, ResponseFrame, SupportedApi};
 
 /// Everything spool advertises in ApiVersions.
@@ -288,20 +288,36 @@ fn dispatch_message(
 /// of `__consumer_offsets`): the client looks the coordinator up again;
 /// COORDINATOR_LOAD_IN_PROGRESS while it is taking the partition in.
 pub fn group_coordinator_error(broker: &Broker, group_id: &str) -> Option<ResponseError> {
-    if !broker.coordinates(crate::group::OFFSETS_TOPIC, group_id) {
-        return Some(ResponseError::NotCoordinator);
-    }
-    (!broker.groups.is_loaded(group_id)).then_some(ResponseError::CoordinatorLoadInProgress)
+    coordinator_error(broker, crate::group::OFFSETS_TOPIC, group_id, |id| {
+        broker.groups.is_loaded(id)
+    })
 }
 
 /// NOT_COORDINATOR unless this broker coordinates `transactional_id` (the leader of its
 /// partition of `__transaction_state`); COORDINATOR_LOAD_IN_PROGRESS while it is taking the
 /// partition in.
 pub fn txn_coordinator_error(broker: &Broker, transactional_id: &str) -> Option<ResponseError> {
-    if !broker.coordinates(crate::txn::TRANSACTION_TOPIC, transactional_id) {
-        return Some(ResponseError::NotCoordinator);
+    coordinator_error(
+        broker,
+        crate::txn::TRANSACTION_TOPIC,
+        transactional_id,
+        |id| broker.txns.is_loaded(id),
+    )
+}
+
+fn coordinator_error(
+    broker: &Broker,
+    internal_topic: &str,
+    key: &str,
+    loaded: impl Fn(&str) -> bool,
+) -> Option<ResponseError> {
+    match broker.coordination(internal_topic, key) {
+        Coordination::Here if loaded(key) => None,
+        Coordination::Here | Coordination::Starting => {
+            Some(ResponseError::CoordinatorLoadInProgress)
+        }
+        Coordination::Elsewhere => Some(ResponseError::NotCoordinator),
     }
-    (!broker.txns.is_loaded(transactional_id)).then_some(ResponseError::CoordinatorLoadInProgress)
 }
 
 /// Kafka's answer to "what may I do here" when no authorizer is configured and the client did

@@ -7,7 +7,9 @@
 //!   latency at 50 % of (a)'s throughput, broker and clients on separate CPUs —
 //!   group-commit: 16 producers on one partition, fsyncs counted with `perf` when it can
 //!   trace the broker — idle-partitions: the broker's RSS growth per partition when a topic
-//!   of 1 000 empty partitions is created.
+//!   of 1 000 empty partitions is created — replication: three brokers on one etcd, scenario
+//!   (a) on a topic of replication factor 3 beside one of replication factor 1 (throughput
+//!   ratio), then leader failover times (kill -9 → first acks=all acknowledgement).
 //!
 //! With `--versus-kafka`, each of a–e also runs on Apache Kafka (single-node KRaft from the
 //! jars in KAFKA_HOME, started fresh per scenario by scripts/kafka-reference.sh, Kafka's
@@ -23,6 +25,8 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use compat_tests::bench::{self, ConsumeMode, Results, Workload};
+use compat_tests::etcd::{start_brokers, SpawnedEtcd};
+use compat_tests::failover;
 use compat_tests::kafka::ReferenceBroker;
 use compat_tests::SpawnedBroker;
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -43,10 +47,10 @@ struct Args {
     /// broker's own Produce latency beside the clients' figures.
     #[arg(long)]
     broker_metrics: Option<String>,
-    /// Scenarios to run, comma-separated: a,b,c,d,e,group-commit,idle-partitions.
+    /// Scenarios to run, comma-separated: a,b,c,d,e,group-commit,idle-partitions,replication.
     #[arg(
         long,
-        default_value = "a,b,c,d,e,group-commit,idle-partitions",
+        default_value = "a,b,c,d,e,group-commit,idle-partitions,replication",
         value_delimiter = ','
     )]
     scenarios: Vec<String>,
@@ -253,6 +257,14 @@ fn main() {
             idle_partitions(&args);
             continue;
         }
+        if name == "replication" {
+            if args.bootstrap.is_some() {
+                eprintln!("replication: needs a cluster this tool starts; skipped");
+                continue;
+            }
+            replication(&args);
+            continue;
+        }
         let a_rate = results
             .iter()
             .find(|(workload, _)| workload.name == "a")
@@ -267,7 +279,7 @@ fn main() {
                     continue;
                 }
                 None => {
-                    panic!("unknown scenario {name} (a, b, c, d, e, group-commit, idle-partitions)")
+                    panic!("unknown scenario {name} (a, b, c, d, e, group-commit, idle-partitions, replication)")
                 }
             }
         };
@@ -371,6 +383,72 @@ fn idle_partitions(args: &Args) {
         growth.rss_after_mib,
         growth.kib_per_partition()
     );
+}
+
+/// Session of the replication scenario's brokers: etcd's shortest practical lease.
+const REPLICATION_SESSION: Duration = Duration::from_secs(3);
+/// Leader kills the replication scenario times.
+const FAILOVER_ROUNDS: usize = 3;
+
+/// Three brokers on one etcd: scenario (a) on a topic of replication factor 1, then on one
+/// of replication factor 3 (acks=all waits for all three), and leader failover times.
+fn replication(args: &Args) {
+    let etcd = SpawnedEtcd::start();
+    let mut brokers = start_brokers(
+        &etcd,
+        "bench",
+        &format!(
+            "\"broker.session.timeout.ms\" = {}\n",
+            REPLICATION_SESSION.as_millis()
+        ),
+    );
+    let bootstrap: Vec<&str> = brokers.iter().map(|b| b.bootstrap.as_str()).collect();
+    let bootstrap = bootstrap.join(",");
+    let mut throughput = Vec::new();
+    for replication_factor in [1, 3] {
+        let name = format!("a-rf{replication_factor}");
+        let workload = Workload {
+            replication_factor,
+            ..bench::scenario("a", None).expect("scenario a")
+        };
+        let workload = Workload {
+            name: name.clone(),
+            ..workload
+        };
+        eprintln!("running {name} on three brokers: {workload:?}");
+        let results = bench::run(&bootstrap, &workload, None)
+            .unwrap_or_else(|error| panic!("workload {name}: {error}"));
+        save(args, &name, &results.to_json(&workload));
+        throughput.push(results.produce.mib_per_second);
+    }
+    println!(
+        "replication: scenario a on three brokers, acks=all: RF=1 {:.1} MiB/s, RF=3 {:.1} MiB/s = {:.0} % of RF=1",
+        throughput[0],
+        throughput[1],
+        100.0 * throughput[1] / throughput[0]
+    );
+    let failovers = failover::measure(&mut brokers, FAILOVER_ROUNDS)
+        .unwrap_or_else(|error| panic!("failover: {error}"));
+    let seconds: Vec<String> = failovers
+        .iter()
+        .map(|failover| format!("{:.2} s", failover.as_secs_f64()))
+        .collect();
+    println!(
+        "failover (leader kill -9 -> first acks=all acknowledgement): {}; session timeout {:.1} s",
+        seconds.join(", "),
+        REPLICATION_SESSION.as_secs_f64()
+    );
+    save(
+        args,
+        "replication-failover",
+        &serde_json::json!({
+            "session_timeout_s": REPLICATION_SESSION.as_secs_f64(),
+            "failover_s": failovers.iter().map(Duration::as_secs_f64).collect::<Vec<_>>(),
+        }),
+    );
+    for broker in &mut brokers {
+        broker.stop();
+    }
 }
 
 /// Kafka's own load generators for scenario (a), beside ours, when KAFKA_HOME holds a Kafka

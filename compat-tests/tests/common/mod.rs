@@ -131,3 +131,37 @@ pub fn committed_reader(
     consumer.assign(&assignment).expect("assign");
     (consumer, ends)
 }
+
+/// Every record `consumer` (a [`committed_reader`] of `topic`) reads up to `ends`. A partition is read once the consumer's position reaches its end offset, so
+/// transaction markers and aborted records at the end count as read.
+pub fn read_to_ends(
+    consumer: &BaseConsumer,
+    topic: &str,
+    ends: &BTreeMap<i32, i64>,
+    timeout: Duration,
+) -> Vec<OwnedMessage> {
+    let caught_up = || {
+        let position = consumer.position().expect("position");
+        ends.iter().all(|(partition, end)| {
+            *end == 0
+                || position.find_partition(topic, *partition).is_some_and(
+                    |element| matches!(element.offset(), Offset::Offset(at) if at >= *end),
+                )
+        })
+    };
+    let deadline = std::time::Instant::now() + timeout;
+    let mut messages = Vec::new();
+    loop {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{topic}: read {} records, not yet up to {ends:?}",
+            messages.len()
+        );
+        match consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(message)) => messages.push(message.detach()),
+            Some(Err(error)) => panic!("consume error: {error}"),
+            None if caught_up() => return messages,
+            None => {}
+        }
+    }
+}

@@ -1,0 +1,133 @@
+//! Failover time of a cluster, for `spool-bench`: an acks=all producer writes one record at a
+//! time to a one-partition topic of replication factor 3 while the partition's leader is
+//! killed with SIGKILL; the figure is the time from the kill to the first acknowledgement
+//! that follows it. The killed broker is restarted and back in the ISR before the next round.
+//! Every wait is bounded.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+
+use crate::bench::{client, create_topic};
+use crate::{wait_for, SpawnedBroker};
+
+const TOPIC: &str = "bench-failover";
+/// How long one failover, one rejoin, or the first acknowledgement may take.
+const STEP_TIMEOUT: Duration = Duration::from_secs(60);
+/// The producer's bound on one record (librdkafka retries within it).
+const MESSAGE_TIMEOUT_MS: &str = "30000";
+
+/// Leader and in-sync replica count of partition 0 of [`TOPIC`], as `bootstrap` says.
+fn partition_state(bootstrap: &str) -> Option<(i32, usize)> {
+    let consumer: BaseConsumer = client(bootstrap).create().ok()?;
+    let metadata = consumer
+        .fetch_metadata(Some(TOPIC), Duration::from_secs(5))
+        .ok()?;
+    let partition = metadata.topics().first()?.partitions().first()?;
+    (partition.leader() >= 0).then(|| (partition.leader(), partition.isr().len()))
+}
+
+/// Acknowledgement times of a producer writing one record at a time until stopped.
+struct Writer {
+    acknowledged: Arc<Mutex<Vec<Instant>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl Writer {
+    fn start(bootstrap: &str) -> Result<Self, String> {
+        let producer: FutureProducer = client(bootstrap)
+            .set("acks", "all")
+            .set("linger.ms", "0")
+            .set("message.timeout.ms", MESSAGE_TIMEOUT_MS)
+            .create()
+            .map_err(|error| error.to_string())?;
+        let acknowledged = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|error| error.to_string())?;
+        let thread = thread::spawn({
+            let (acknowledged, stop) = (Arc::clone(&acknowledged), Arc::clone(&stop));
+            move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let record = FutureRecord::<(), _>::to(TOPIC).payload("failover");
+                    if runtime
+                        .block_on(producer.send(record, Duration::from_secs(5)))
+                        .is_ok()
+                    {
+                        acknowledged
+                            .lock()
+                            .unwrap_or_else(|poisoned| poisoned.into_inner())
+                            .push(Instant::now());
+                    }
+                }
+            }
+        });
+        Ok(Self {
+            acknowledged,
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// The first acknowledgement after `instant`.
+    fn acknowledged_after(&self, instant: Instant) -> Option<Instant> {
+        let acknowledged = self
+            .acknowledged
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        acknowledged.iter().copied().find(|at| *at > instant)
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Kills the leader of a fresh one-partition, three-replica topic `rounds` times on the
+/// cluster of `brokers` (node ids 1, 2, 3 in order); the time from each kill to the first
+/// acks=all acknowledgement after it.
+pub fn measure(brokers: &mut [SpawnedBroker], rounds: usize) -> Result<Vec<Duration>, String> {
+    let bootstrap: Vec<&str> = brokers.iter().map(|b| b.bootstrap.as_str()).collect();
+    let bootstrap = bootstrap.join(",");
+    create_topic(&bootstrap, TOPIC, 1, 3)?;
+    let in_sync = |bootstrap: &str| {
+        wait_for(STEP_TIMEOUT, || {
+            partition_state(bootstrap).filter(|(_, isr)| *isr == 3)
+        })
+        .ok_or_else(|| format!("{TOPIC} has not three in-sync replicas"))
+    };
+    in_sync(&bootstrap)?;
+    let writer = Writer::start(&bootstrap)?;
+    let mut failovers = Vec::with_capacity(rounds);
+    for _ in 0..rounds {
+        wait_for(STEP_TIMEOUT, || {
+            writer.acknowledged_after(Instant::now() - Duration::from_millis(100))
+        })
+        .ok_or("the producer is not writing")?;
+        let (leader, _) = in_sync(&bootstrap)?;
+        let victim = usize::try_from(leader - 1)
+            .ok()
+            .filter(|index| *index < brokers.len())
+            .ok_or_else(|| format!("leader {leader} is none of the brokers started"))?;
+        let killed_at = Instant::now();
+        brokers[victim].kill();
+        let acknowledged = wait_for(STEP_TIMEOUT, || writer.acknowledged_after(killed_at))
+            .ok_or("no acknowledgement after the kill")?;
+        failovers.push(acknowledged - killed_at);
+        brokers[victim].restart();
+        in_sync(&brokers[victim].bootstrap)?;
+    }
+    Ok(failovers)
+}
