@@ -95,10 +95,18 @@ impl Drop for Writer {
     }
 }
 
+/// One leader kill: when the cluster named a new leader, and when the producer had its first
+/// acknowledgement (which adds the client's retry backoff: librdkafka's grows to
+/// `retry.backoff.max.ms`, 1 s, while the partition has no leader).
+#[derive(Debug, Clone, Copy)]
+pub struct Failover {
+    pub new_leader: Duration,
+    pub first_ack: Duration,
+}
+
 /// Kills the leader of a fresh one-partition, three-replica topic `rounds` times on the
-/// cluster of `brokers` (node ids 1, 2, 3 in order); the time from each kill to the first
-/// acks=all acknowledgement after it.
-pub fn measure(brokers: &mut [SpawnedBroker], rounds: usize) -> Result<Vec<Duration>, String> {
+/// cluster of `brokers` (node ids 1, 2, 3 in order), timing each [`Failover`].
+pub fn measure(brokers: &mut [SpawnedBroker], rounds: usize) -> Result<Vec<Failover>, String> {
     let bootstrap: Vec<&str> = brokers.iter().map(|b| b.bootstrap.as_str()).collect();
     let bootstrap = bootstrap.join(",");
     create_topic(&bootstrap, TOPIC, 1, 3)?;
@@ -121,11 +129,20 @@ pub fn measure(brokers: &mut [SpawnedBroker], rounds: usize) -> Result<Vec<Durat
             .ok()
             .filter(|index| *index < brokers.len())
             .ok_or_else(|| format!("leader {leader} is none of the brokers started"))?;
+        let survivor = &brokers[(victim + 1) % brokers.len()].bootstrap.clone();
         let killed_at = Instant::now();
         brokers[victim].kill();
+        wait_for(STEP_TIMEOUT, || {
+            partition_state(survivor).filter(|(new_leader, _)| *new_leader != leader)
+        })
+        .ok_or("no new leader after the kill")?;
+        let new_leader = killed_at.elapsed();
         let acknowledged = wait_for(STEP_TIMEOUT, || writer.acknowledged_after(killed_at))
             .ok_or("no acknowledgement after the kill")?;
-        failovers.push(acknowledged - killed_at);
+        failovers.push(Failover {
+            new_leader,
+            first_ack: acknowledged - killed_at,
+        });
         brokers[victim].restart();
         in_sync(&brokers[victim].bootstrap)?;
     }

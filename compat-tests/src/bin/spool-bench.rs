@@ -69,6 +69,9 @@ struct Args {
     seconds: u64,
     #[arg(long, default_value_t = 1)]
     partitions: i32,
+    /// Replicas per partition (more than one needs a cluster).
+    #[arg(long, default_value_t = 1)]
+    replication_factor: i32,
     #[arg(long, default_value_t = 1)]
     producers: usize,
     /// Consumers reading the messages back concurrently (end-to-end latency), the partitions
@@ -97,6 +100,7 @@ fn custom_workload(args: &Args) -> Workload {
         messages: args.messages,
         max_duration: Duration::from_secs(args.seconds),
         partitions: args.partitions,
+        replication_factor: args.replication_factor,
         producers: args.producers,
         consume: if args.consumers == 0 {
             ConsumeMode::None
@@ -429,21 +433,32 @@ fn replication(args: &Args) {
     );
     let failovers = failover::measure(&mut brokers, FAILOVER_ROUNDS)
         .unwrap_or_else(|error| panic!("failover: {error}"));
-    let seconds: Vec<String> = failovers
-        .iter()
-        .map(|failover| format!("{:.2} s", failover.as_secs_f64()))
-        .collect();
+    let seconds = |time: fn(&failover::Failover) -> Duration| {
+        let all: Vec<String> = failovers
+            .iter()
+            .map(|failover| format!("{:.2}", time(failover).as_secs_f64()))
+            .collect();
+        all.join(", ")
+    };
     println!(
-        "failover (leader kill -9 -> first acks=all acknowledgement): {}; session timeout {:.1} s",
-        seconds.join(", "),
-        REPLICATION_SESSION.as_secs_f64()
+        "failover after a leader kill -9 (session timeout {:.1} s): new leader in Metadata after {} s; first acks=all acknowledgement after {} s",
+        REPLICATION_SESSION.as_secs_f64(),
+        seconds(|failover| failover.new_leader),
+        seconds(|failover| failover.first_ack),
     );
+    let json_seconds = |time: fn(&failover::Failover) -> Duration| {
+        failovers
+            .iter()
+            .map(|failover| time(failover).as_secs_f64())
+            .collect::<Vec<_>>()
+    };
     save(
         args,
         "replication-failover",
         &serde_json::json!({
             "session_timeout_s": REPLICATION_SESSION.as_secs_f64(),
-            "failover_s": failovers.iter().map(Duration::as_secs_f64).collect::<Vec<_>>(),
+            "new_leader_s": json_seconds(|failover| failover.new_leader),
+            "first_ack_s": json_seconds(|failover| failover.first_ack),
         }),
     );
     for broker in &mut brokers {
