@@ -936,6 +936,33 @@ pub(crate) mod testing {
 mod tests {
     use super::*;
     use crate::clock::SystemClock;
+    use crate::cluster::memory::MemoryKv;
+    use crate::cluster::{ClusterConfig, Kv, Membership};
+
+    /// FindCoordinator on another broker may name this one before this one's image has the
+    /// internal topic that broker just created: the client is told to retry here (a load in
+    /// progress), not sent to look again (NOT_COORDINATOR, which some clients give up on).
+    #[tokio::test]
+    async fn a_member_named_coordinator_before_it_sees_the_internal_topic_asks_to_retry() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = testing::config_in(dir.path());
+        let kv = Kv::Memory(Arc::new(MemoryKv::new()));
+        let cluster =
+            ClusterConfig::for_test(config.node_id, "/coordination", Duration::from_secs(3));
+        let membership = Membership::join(kv, &cluster).await.unwrap();
+        let broker = Broker::open_in_cluster(config, Arc::new(SystemClock), membership)
+            .await
+            .unwrap();
+        assert!(broker.metadata.image().topic(OFFSETS_TOPIC).is_none());
+        assert_eq!(
+            broker.coordination(OFFSETS_TOPIC, "group"),
+            Coordination::Starting
+        );
+        assert_eq!(
+            broker.coordination(TRANSACTION_TOPIC, "transactional-id"),
+            Coordination::Starting
+        );
+    }
 
     #[test]
     fn a_topic_whose_logs_cannot_open_is_not_created() {
