@@ -13,7 +13,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
 use crate::bench::{client, create_topic};
-use crate::{wait_for, SpawnedBroker};
+use crate::{bootstrap_of, wait_for, SpawnedBroker};
 
 const TOPIC: &str = "bench-failover";
 /// How long one failover, one rejoin, or the first acknowledgement may take.
@@ -107,8 +107,7 @@ pub struct Failover {
 /// Kills the leader of a fresh one-partition, three-replica topic `rounds` times on the
 /// cluster of `brokers` (node ids 1, 2, 3 in order), timing each [`Failover`].
 pub fn measure(brokers: &mut [SpawnedBroker], rounds: usize) -> Result<Vec<Failover>, String> {
-    let bootstrap: Vec<&str> = brokers.iter().map(|b| b.bootstrap.as_str()).collect();
-    let bootstrap = bootstrap.join(",");
+    let bootstrap = bootstrap_of(brokers);
     create_topic(&bootstrap, TOPIC, 1, 3)?;
     let in_sync = |bootstrap: &str| {
         wait_for(STEP_TIMEOUT, || {

@@ -223,6 +223,12 @@ impl SpawnedBroker {
     }
 }
 
+/// The bootstrap list of `brokers`: their addresses, comma-separated.
+pub fn bootstrap_of(brokers: &[SpawnedBroker]) -> String {
+    let addresses: Vec<&str> = brokers.iter().map(|b| b.bootstrap.as_str()).collect();
+    addresses.join(",")
+}
+
 impl Drop for SpawnedBroker {
     fn drop(&mut self) {
         self.kill();

@@ -14,7 +14,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use common::cluster::{coordinated_by, coordinators, isrs, partition_views, start_cluster};
+use common::cluster::{
+    coordinated_by, coordinators, isrs, partition_leaders, partition_views, start_cluster,
+};
 use common::{produce, producer, TIMEOUT};
 use compat_tests::etcd::SpawnedEtcd;
 use compat_tests::kafka::tool;
@@ -54,17 +56,7 @@ fn admin(broker: &SpawnedBroker) -> AdminClient<DefaultClientContext> {
 
 /// Partition → leader of `topic` (with `PARTITIONS` partitions), as `broker` sees it.
 fn leaders(broker: &SpawnedBroker, topic: &str) -> Option<BTreeMap<i32, i32>> {
-    leaders_with_count(broker, topic, PARTITIONS)
-}
-
-fn leaders_with_count(
-    broker: &SpawnedBroker,
-    topic: &str,
-    partitions: i32,
-) -> Option<BTreeMap<i32, i32>> {
-    partition_views(broker, topic, partitions as usize, |partition| {
-        partition.leader()
-    })
+    partition_leaders(broker, topic, PARTITIONS)
 }
 
 /// `take` of each of `expected` messages `consumer` polls within `timeout`.
@@ -132,7 +124,7 @@ async fn a_replicated_topic_keeps_every_acknowledged_record_through_a_leader_kil
     };
     wait_for(TIMEOUT, || all_in_sync(&brokers[0])).expect("every replica in sync");
     let before = wait_for(TIMEOUT, || {
-        leaders_with_count(&brokers[0], "triple", 3)
+        partition_leaders(&brokers[0], "triple", 3)
             .filter(|view| view.values().all(|leader| *leader > 0))
     })
     .expect("leaders");
@@ -146,7 +138,7 @@ async fn a_replicated_topic_keeps_every_acknowledged_record_through_a_leader_kil
     brokers[victim as usize - 1].kill();
     let survivor = victim as usize % 3;
     let after = wait_for(TIMEOUT, || {
-        leaders_with_count(&brokers[survivor], "triple", 3)
+        partition_leaders(&brokers[survivor], "triple", 3)
             .filter(|view| view.values().all(|leader| *leader > 0 && *leader != victim))
     })
     .expect("an in-sync follower leads each of the dead broker's partitions");
@@ -248,7 +240,7 @@ async fn a_follower_left_behind_the_leaders_log_start_starts_again_there() {
     };
     wait_for(TIMEOUT, || in_sync(&brokers[0], &[1, 2, 3])).expect("every replica in sync");
     let leader = wait_for(TIMEOUT, || {
-        leaders_with_count(&brokers[0], "trimmed", 1).filter(|view| view[&0] > 0)
+        partition_leaders(&brokers[0], "trimmed", 1).filter(|view| view[&0] > 0)
     })
     .expect("a leader")[&0];
     let writer = producer(&brokers[0], &[("acks", "all")]);
@@ -680,7 +672,7 @@ fn coordinators_and_leaders_are_where_the_cluster_says_and_nowhere_else() {
 
 /// Partition → leader of `topic` from a Metadata request, once every partition has one.
 fn leaders_of(broker: &SpawnedBroker, topic: &str) -> Option<BTreeMap<i32, i32>> {
-    leaders_with_count(broker, topic, 3).filter(|view| view.values().all(|leader| *leader >= 0))
+    partition_leaders(broker, topic, 3).filter(|view| view.values().all(|leader| *leader >= 0))
 }
 
 /// Values of every partition of `topic` a read_committed consumer sees, up to `expected`
@@ -1090,7 +1082,7 @@ async fn brokers_keep_serving_through_an_etcd_restart_and_metadata_changes_resum
         .expect("create");
     assert_eq!(created, [Ok("steady".to_owned())]);
     wait_for(TIMEOUT, || {
-        leaders_with_count(&brokers[1], "steady", PARTITIONS).filter(|v| v.values().all(|l| *l > 0))
+        partition_leaders(&brokers[1], "steady", PARTITIONS).filter(|v| v.values().all(|l| *l > 0))
     })
     .expect("leaders");
     let writer = producer(&brokers[1], &[("acks", "all")]);

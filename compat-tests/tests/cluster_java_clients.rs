@@ -18,12 +18,12 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use common::cluster::{coordinated_by, create_replicated_topic, partition_views, start_cluster};
+use common::cluster::{coordinated_by, create_replicated_topic, partition_leaders, start_cluster};
 use common::{committed_reader, read_to_ends, text, TIMEOUT};
 use compat_tests::etcd::SpawnedEtcd;
 use compat_tests::kafka::{java_process, javac};
 use compat_tests::wire::WireClient;
-use compat_tests::{wait_for, SpawnedBroker};
+use compat_tests::{bootstrap_of, wait_for};
 use rdkafka::Message;
 
 /// etcd's shortest practical lease: the failover waits for it.
@@ -154,12 +154,6 @@ fn txn_values(prefix: &str) -> impl Iterator<Item = String> + '_ {
     (0..TXN_SIZE).map(move |j| format!("{prefix}-{j}"))
 }
 
-fn leaders(broker: &SpawnedBroker) -> Option<BTreeMap<i32, i32>> {
-    partition_views(broker, TOPIC, PARTITIONS as usize, |partition| {
-        partition.leader()
-    })
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn java_clients_run_through_a_leader_failover_unchanged() {
     let etcd = SpawnedEtcd::start();
@@ -167,11 +161,13 @@ async fn java_clients_run_through_a_leader_failover_unchanged() {
     create_replicated_topic(&brokers[0], TOPIC, PARTITIONS).await;
 
     // The victim leads partition 0 and coordinates the group and the transactional id.
-    let victim = wait_for(TIMEOUT, || leaders(&brokers[0]))
-        .expect("leaders")
-        .get(&0)
-        .copied()
-        .expect("partition 0 has a leader");
+    let victim = wait_for(TIMEOUT, || {
+        partition_leaders(&brokers[0], TOPIC, PARTITIONS)
+    })
+    .expect("leaders")
+    .get(&0)
+    .copied()
+    .expect("partition 0 has a leader");
     let mut client = WireClient::connect(&brokers[0].bootstrap);
     let group = coordinated_by(&mut client, GROUP_KEY, "java-readers", victim);
     let transactional_id = coordinated_by(&mut client, TRANSACTION_KEY, "java-txn", victim);
@@ -180,8 +176,7 @@ async fn java_clients_run_through_a_leader_failover_unchanged() {
     let classes = tempfile::tempdir().expect("classes dir");
     let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("java/FailoverClients.java");
     javac(&[source], classes.path());
-    let bootstrap: Vec<&str> = brokers.iter().map(|b| b.bootstrap.as_str()).collect();
-    let bootstrap = bootstrap.join(",");
+    let bootstrap = bootstrap_of(&brokers);
     let (records, transactions) = (RECORDS.to_string(), TRANSACTIONS.to_string());
     let clients = JavaClients::start(
         classes.path(),
@@ -206,7 +201,8 @@ async fn java_clients_run_through_a_leader_failover_unchanged() {
     brokers[victim_index].kill();
     let survivor = (victim_index + 1) % brokers.len();
     wait_for(TIMEOUT, || {
-        leaders(&brokers[survivor]).filter(|view| view.get(&0).is_some_and(|l| *l != victim))
+        partition_leaders(&brokers[survivor], TOPIC, PARTITIONS)
+            .filter(|view| view.get(&0).is_some_and(|l| *l != victim))
     })
     .expect("a new leader for partition 0");
     assert!(

@@ -8,11 +8,11 @@
 
 mod common;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::time::Instant;
 
 use bytes::Bytes;
-use common::cluster::{create_replicated_topic, isrs, partition_views};
+use common::cluster::{create_replicated_topic, isrs, partition_leaders};
 use common::{committed_reader, produce, producer, read_to_ends, TIMEOUT};
 use compat_tests::etcd::SpawnedEtcd;
 use compat_tests::netns::IsolatedHost;
@@ -33,12 +33,6 @@ const RECORDS_EACH_PHASE: usize = 150;
 /// The broker in the namespace.
 const ISOLATED: i32 = 3;
 const PREFERRED_ELECTION: i8 = 0;
-
-fn leaders(broker: &SpawnedBroker) -> Option<BTreeMap<i32, i32>> {
-    partition_views(broker, TOPIC, PARTITIONS as usize, |partition| {
-        partition.leader()
-    })
-}
 
 /// One record to `partition` of [`TOPIC`] with `acks`, straight to `client`'s broker; the
 /// partition's error code.
@@ -79,7 +73,10 @@ async fn a_broker_cut_off_from_the_network_loses_leadership_and_rejoins_when_hea
         })
         .collect();
     create_replicated_topic(&brokers[0], TOPIC, PARTITIONS).await;
-    let led = wait_for(TIMEOUT, || leaders(&brokers[0])).expect("leaders");
+    let led = wait_for(TIMEOUT, || {
+        partition_leaders(&brokers[0], TOPIC, PARTITIONS)
+    })
+    .expect("leaders");
     let (&partition, _) = led
         .iter()
         .find(|(_, leader)| **leader == ISOLATED)
@@ -92,7 +89,7 @@ async fn a_broker_cut_off_from_the_network_loses_leadership_and_rejoins_when_hea
     let cut_at = Instant::now();
     wait_for(TIMEOUT, || {
         let isrs = isrs(&brokers[0], TOPIC, PARTITIONS as usize)?;
-        let leaders = leaders(&brokers[0])?;
+        let leaders = partition_leaders(&brokers[0], TOPIC, PARTITIONS)?;
         let moved = leaders
             .values()
             .all(|leader| *leader != ISOLATED && *leader > 0);
@@ -142,7 +139,8 @@ async fn a_broker_cut_off_from_the_network_loses_leadership_and_rejoins_when_hea
         "{elected:?}"
     );
     wait_for(TIMEOUT, || {
-        leaders(&brokers[0]).filter(|view| view[&partition] == ISOLATED)
+        partition_leaders(&brokers[0], TOPIC, PARTITIONS)
+            .filter(|view| view[&partition] == ISOLATED)
     })
     .expect("broker 3 leads its partition again");
 

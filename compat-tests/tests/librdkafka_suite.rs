@@ -124,8 +124,7 @@ impl Target {
     }
 
     fn bootstrap(&self) -> String {
-        let addresses: Vec<&str> = self.brokers.iter().map(|b| b.bootstrap.as_str()).collect();
-        addresses.join(",")
+        compat_tests::bootstrap_of(&self.brokers)
     }
 }
 

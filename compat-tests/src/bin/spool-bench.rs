@@ -406,8 +406,7 @@ fn replication(args: &Args) {
             REPLICATION_SESSION.as_millis()
         ),
     );
-    let bootstrap: Vec<&str> = brokers.iter().map(|b| b.bootstrap.as_str()).collect();
-    let bootstrap = bootstrap.join(",");
+    let bootstrap = compat_tests::bootstrap_of(&brokers);
     let mut throughput = Vec::new();
     for replication_factor in [1, 3] {
         let name = format!("a-rf{replication_factor}");

@@ -45,6 +45,17 @@ pub async fn create_replicated_topic(broker: &SpawnedBroker, topic: &str, partit
     .expect("every replica in sync");
 }
 
+/// Partition → leader of `topic` (with `partitions` partitions), as `broker` sees it.
+pub fn partition_leaders(
+    broker: &SpawnedBroker,
+    topic: &str,
+    partitions: i32,
+) -> Option<BTreeMap<i32, i32>> {
+    partition_views(broker, topic, partitions as usize, |partition| {
+        partition.leader()
+    })
+}
+
 /// Partition → `view` of each partition of `topic` in `broker`'s Metadata, once the topic
 /// has its `partitions` partitions.
 pub fn partition_views<T>(
