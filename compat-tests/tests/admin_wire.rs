@@ -23,6 +23,8 @@ const ELECTION_NOT_NEEDED: i16 = 84;
 const SECURITY_DISABLED: i16 = 54;
 const FENCED_LEADER_EPOCH: i16 = 74;
 const UNKNOWN_LEADER_EPOCH: i16 = 75;
+const INVALID_REPLICA_ASSIGNMENT: i16 = 39;
+const NO_REASSIGNMENT_IN_PROGRESS: i16 = 85;
 
 const TOPIC: i8 = 2;
 const BROKER: i8 = 4;
@@ -300,6 +302,30 @@ fn incremental_alter_configs_sets_deletes_appends_and_subtracts() {
     );
     assert_eq!(error, INVALID_REQUEST);
     assert!(message.contains("num.partitions"), "{message}");
+    // No dynamic broker config exists, so deleting one (as kafka-reassign-partitions
+    // --verify clears the throttle rates) succeeds and changes nothing.
+    let (error, message) = incremental(
+        &mut client,
+        BROKER,
+        "0",
+        &[("leader.replication.throttled.rate", DELETE, None)],
+    );
+    assert_eq!(error, 0, "{message}");
+    // Throttled replica lists may only be cleared: nothing would throttle a listed replica.
+    let (error, message) = incremental(
+        &mut client,
+        TOPIC,
+        "altered",
+        &[("leader.replication.throttled.replicas", SET, Some("*"))],
+    );
+    assert_eq!(error, INVALID_CONFIG, "{message}");
+    let (error, message) = incremental(
+        &mut client,
+        TOPIC,
+        "altered",
+        &[("follower.replication.throttled.replicas", DELETE, None)],
+    );
+    assert_eq!(error, 0, "{message}");
     let (error, _) = incremental(
         &mut client,
         TOPIC,
@@ -596,6 +622,52 @@ fn log_dirs_epochs_elections_reassignments_and_acls() {
         (reassignments.error_code, reassignments.topics.len()),
         (0, 0)
     );
+    // On a single node its own id is the only valid target, and nothing ever moves.
+    let reassignable = |index: i32, replicas: Option<&[i32]>| {
+        alter_partition_reassignments_request::ReassignablePartition::default()
+            .with_partition_index(index)
+            .with_replicas(replicas.map(|ids| ids.iter().copied().map(BrokerId).collect()))
+    };
+    for version in 0..=1 {
+        let request = AlterPartitionReassignmentsRequest::default()
+            .with_timeout_ms(10_000)
+            .with_topics(vec![
+                alter_partition_reassignments_request::ReassignableTopic::default()
+                    .with_name(name("sized"))
+                    .with_partitions(vec![
+                        reassignable(0, Some(&[0])),
+                        reassignable(1, Some(&[0, 1])),
+                        reassignable(5, Some(&[0])),
+                    ]),
+                alter_partition_reassignments_request::ReassignableTopic::default()
+                    .with_name(name("sized-not"))
+                    .with_partitions(vec![reassignable(0, None)]),
+            ]);
+        let response: AlterPartitionReassignmentsResponse = client.call(version, &request);
+        let codes: Vec<Vec<i16>> = response
+            .responses
+            .iter()
+            .map(|topic| topic.partitions.iter().map(|p| p.error_code).collect())
+            .collect();
+        assert_eq!(
+            codes,
+            [
+                vec![0, INVALID_REPLICA_ASSIGNMENT, UNKNOWN_TOPIC_OR_PARTITION],
+                vec![UNKNOWN_TOPIC_OR_PARTITION]
+            ],
+            "v{version}"
+        );
+        let cancel = AlterPartitionReassignmentsRequest::default().with_topics(vec![
+            alter_partition_reassignments_request::ReassignableTopic::default()
+                .with_name(name("sized"))
+                .with_partitions(vec![reassignable(1, None)]),
+        ]);
+        let response: AlterPartitionReassignmentsResponse = client.call(version, &cancel);
+        assert_eq!(
+            response.responses[0].partitions[0].error_code, NO_REASSIGNMENT_IN_PROGRESS,
+            "v{version}"
+        );
+    }
 
     for version in 1..=3 {
         let described: DescribeAclsResponse = client.call(

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use common::cluster::{
-    coordinated_by, coordinators, isrs, partition_leaders, partition_views, start_cluster,
+    coordinated_by, coordinators, isrs, partition_leaders, partition_views, signal, start_cluster,
 };
 use common::{produce, producer, TIMEOUT};
 use compat_tests::etcd::SpawnedEtcd;
@@ -47,8 +47,11 @@ const FAILOVER_SESSION_MS: u64 = 3000;
 /// JVMs must not end sessions the test does not mean to end.
 const SESSION_MS: u64 = 9000;
 const PARTITIONS: i32 = 6;
-/// Bounds the produce loop while etcd is down.
-const ETCD_OUTAGE_ROUNDS_MAX: usize = 500;
+/// While etcd is down, one round of writes starts at most this often, so the outage is
+/// measured in time on a fast machine too (CI once did 500 rounds in under 3 s).
+const ETCD_OUTAGE_ROUND_MS: u64 = 10;
+/// Bounds the produce loop while etcd is down: twice the rounds the outage takes when paced.
+const ETCD_OUTAGE_ROUNDS_MAX: u64 = 2 * SESSION_MS / 3 / ETCD_OUTAGE_ROUND_MS;
 
 fn admin(broker: &SpawnedBroker) -> AdminClient<DefaultClientContext> {
     broker.client_config().create().expect("admin client")
@@ -299,17 +302,6 @@ async fn a_follower_left_behind_the_leaders_log_start_starts_again_there() {
     for broker in &mut brokers {
         broker.stop();
     }
-}
-
-/// Sends `signal` to `broker`'s process.
-fn signal(broker: &SpawnedBroker, signal: libc::c_int) {
-    let pid = broker.pid().expect("a running broker") as libc::pid_t;
-    // SAFETY: kill(2) with a child's pid and a valid signal has no memory effects here.
-    assert_eq!(
-        unsafe { libc::kill(pid, signal) },
-        0,
-        "kill({pid}, {signal})"
-    );
 }
 
 /// A leader paused (SIGSTOP) past its session is deposed while it sleeps; resumed, it is a
@@ -1094,7 +1086,9 @@ async fn brokers_keep_serving_through_an_etcd_restart_and_metadata_changes_resum
     etcd.kill();
     let killed = Instant::now();
     let mut during = 0;
+    let mut pace = tokio::time::interval(Duration::from_millis(ETCD_OUTAGE_ROUND_MS));
     for _ in 0..ETCD_OUTAGE_ROUNDS_MAX {
+        pace.tick().await;
         during += produce(&writer, "steady", None, 20).await.len();
         if killed.elapsed() >= Duration::from_millis(SESSION_MS / 3) {
             break;

@@ -5,10 +5,12 @@
 
 mod cluster_node;
 mod markers;
+mod reassignments;
 mod roles;
 
 pub use crate::cluster::elections::{ElectionKind, ElectionRefused};
 pub use cluster_node::{BrokerEndpoint, ClusterNode};
+pub use reassignments::Ongoing;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};

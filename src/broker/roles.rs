@@ -12,6 +12,7 @@ use super::Broker;
 use crate::cluster::local_replicas::{local_changes, local_replicas, Role};
 use crate::cluster::ClusterImage;
 use crate::group::OFFSETS_TOPIC;
+use crate::log::Partition;
 use crate::replication::{Followed, LeaderAddress, REPLICA_LAG_TIME_MAX_MS};
 use crate::txn::TRANSACTION_TOPIC;
 
@@ -39,22 +40,10 @@ impl Broker {
             let Some(log) = self.logs.partition(topic, partition) else {
                 continue;
             };
-            let replicas = after
-                .topics
-                .get(topic)
-                .and_then(|record| record.replicas.get(partition as usize))
-                .cloned()
-                .unwrap_or_default();
             match replica.role {
                 Role::Leader { .. } => {
                     node.fetchers.unfollow(topic, partition);
-                    if replicas.len() > 1 {
-                        let isr = isr_of(after, topic, partition);
-                        self.replication.lead(log, node_id, &replicas, &isr, now_ms);
-                    } else {
-                        self.replication.resign(topic, partition);
-                        log.set_replicated(false);
-                    }
+                    self.lead(log, after, now_ms, true);
                     self.move_coordinator(topic, partition, true);
                 }
                 Role::Follower {
@@ -78,13 +67,40 @@ impl Broker {
                 }
             }
         }
+        // The ISR (and, while a reassignment runs, the replicas) of the partitions led at
+        // the same epoch may have changed too.
         for replica in local_replicas(after, node_id).values() {
             if let Role::Leader { .. } = replica.role {
-                let isr = isr_of(after, &replica.topic, replica.partition);
-                self.replication
-                    .set_isr(&replica.topic, replica.partition, &isr);
+                if let Some(log) = self.logs.partition(&replica.topic, replica.partition) {
+                    self.lead(log, after, now_ms, false);
+                }
             }
         }
+    }
+
+    /// Leads `log` with the replicas and ISR `image` lists: with followers — `afresh` at a
+    /// new leader epoch, else keeping what their fetches showed —, or alone (the high
+    /// watermark follows the log end) if it has none.
+    fn lead(&self, log: Arc<Partition>, image: &ClusterImage, now_ms: i64, afresh: bool) {
+        let (topic, partition) = (log.topic().to_owned(), log.index());
+        let replicas = replicas_of(image, &topic, partition);
+        let isr = isr_of(image, &topic, partition);
+        if replicas.len() <= 1 {
+            self.resign(&topic, partition, &log);
+        } else if afresh
+            || !self
+                .replication
+                .set_replicas(&topic, partition, &replicas, &isr)
+        {
+            let node_id = self.config.node_id;
+            self.replication.lead(log, node_id, &replicas, &isr, now_ms);
+        }
+    }
+
+    /// No longer leads `log` with followers.
+    fn resign(&self, topic: &str, partition: i32, log: &Partition) {
+        self.replication.resign(topic, partition);
+        log.set_replicated(false);
     }
 
     /// A coordinator moves with the leader of its internal-topic partition: the groups or
@@ -144,6 +160,16 @@ impl Broker {
             }
         }
     }
+}
+
+/// The replicas of a partition in `image` (empty if it has none).
+fn replicas_of(image: &ClusterImage, topic: &str, partition: i32) -> Vec<i32> {
+    image
+        .topics
+        .get(topic)
+        .and_then(|record| record.replicas.get(usize::try_from(partition).ok()?))
+        .cloned()
+        .unwrap_or_default()
 }
 
 /// The committed ISR of a partition in `image` (empty while it has no state).

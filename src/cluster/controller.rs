@@ -1,8 +1,8 @@
 //! The controller's duties, done by whichever broker holds the controller key: keep every
 //! partition led by a live in-sync replica. From each new image it plans [`Decision`]s —
 //! elect a new leader when one dies, drop dead followers from the ISR, create states a topic
-//! lacks, remove states whose topic is gone, and now and then give leadership back to
-//! preferred replicas — then commits each guarded by its partition's version and by the
+//! lacks, remove states whose topic is gone, complete partition reassignments whose new
+//! replicas are in sync, and now and then give leadership back to preferred replicas — then commits each guarded by its partition's version and by the
 //! controller key's revision, so a deposed controller's decisions change nothing.
 //!
 //! Planning is a pure function of the image, which the tests drive directly.
@@ -17,6 +17,7 @@ use uuid::Uuid;
 
 use super::image::{ClusterImage, Controller, Keys, Partition, PartitionState, NO_LEADER};
 use super::kv::{Condition, Kv, KvError, Op};
+use super::reassignment::plan_completions;
 use super::topics::initial_state;
 
 /// The topic config that allows electing a replica outside the ISR (losing what it lacks).
@@ -119,17 +120,23 @@ pub fn preferred_election(
         return Err(ElectionError::PreferredNotAvailable);
     }
     let isr = state.isr.clone();
-    Ok(elected(preferred, state.leader_epoch + 1, isr, image))
+    Ok(elected(state, preferred, isr, image))
 }
 
-/// The state of a partition that `leader` (a live broker) now leads.
-fn elected(leader: i32, leader_epoch: i32, isr: Vec<i32>, image: &ClusterImage) -> PartitionState {
+/// `state` at the next leader epoch, led by `leader` (a live broker) with `isr`.
+fn elected(
+    state: &PartitionState,
+    leader: i32,
+    isr: Vec<i32>,
+    image: &ClusterImage,
+) -> PartitionState {
     let leader_broker_epoch = image.broker_epoch(leader).unwrap_or_default();
     PartitionState {
         leader,
-        leader_epoch,
+        leader_epoch: state.leader_epoch + 1,
         isr,
         leader_broker_epoch,
+        ..state.clone()
     }
 }
 
@@ -159,7 +166,6 @@ fn next_state(
     // The leader died, restarted (registered again since its election), or there is none.
     let restarted = Some(state.leader).filter(live);
     let live_isr: Vec<i32> = state.isr.iter().copied().filter(live).collect();
-    let leader_epoch = state.leader_epoch + 1;
     // Replica order first, so the preferred replica wins when it is in sync; a restarted
     // leader only when no other in-sync replica is alive.
     let in_sync = replicas
@@ -173,13 +179,10 @@ fn next_state(
             .into_iter()
             .filter(|id| *id == leader || Some(*id) != restarted)
             .collect();
-        return Some((elected(leader, leader_epoch, isr, image), Reason::Failover));
+        return Some((elected(state, leader, isr, image), Reason::Failover));
     }
     if let Some(leader) = replicas.iter().copied().find(|id| unclean && live(id)) {
-        return Some((
-            elected(leader, leader_epoch, vec![leader], image),
-            Reason::Unclean,
-        ));
+        return Some((elected(state, leader, vec![leader], image), Reason::Unclean));
     }
     // Keep the last ISR: its members hold everything acknowledged, so the first to come
     // back may lead.
@@ -187,12 +190,21 @@ fn next_state(
         let isr = state.isr.clone();
         let offline = PartitionState {
             leader: NO_LEADER,
-            leader_epoch,
+            leader_epoch: state.leader_epoch + 1,
             isr,
             leader_broker_epoch: 0,
+            ..state.clone()
         };
         (offline, Reason::Offline)
     })
+}
+
+/// Whether a topic with `configs` may elect a replica outside its ISR: its own
+/// `unclean.leader.election.enable`, else the broker's (`default`).
+pub fn unclean_allowed(configs: &BTreeMap<String, String>, default: bool) -> bool {
+    configs
+        .get(UNCLEAN_LEADER_ELECTION)
+        .map_or(default, |value| value == "true")
 }
 
 /// Every change the image calls for now (preferred-leader rebalancing aside).
@@ -216,10 +228,7 @@ pub fn plan(image: &ClusterImage, config: &ControllerConfig) -> Vec<Decision> {
             });
             continue;
         };
-        let unclean = topics_by_id[&topic_id]
-            .configs
-            .get(UNCLEAN_LEADER_ELECTION)
-            .map_or(config.unclean_election, |value| value == "true");
+        let unclean = unclean_allowed(&topics_by_id[&topic_id].configs, config.unclean_election);
         if let Some((state, reason)) = next_state(replicas, current, image, unclean) {
             decisions.push(Decision::change(
                 topic_id, partition, current, state, reason,
@@ -344,6 +353,11 @@ impl Decision {
     }
 }
 
+/// The condition that `controller` still is the controller: its key's revision.
+fn fence(keys: &Keys, controller: Controller) -> Condition {
+    Condition::ModRevision(keys.controller(), controller.epoch)
+}
+
 /// Commits `decisions` as `controller`, each guarded by its partition's version and all by
 /// the controller key's revision ([`Kv::commit_each`]). Returns how many applied.
 pub async fn execute(
@@ -352,7 +366,7 @@ pub async fn execute(
     controller: Controller,
     decisions: &[Decision],
 ) -> Result<usize, KvError> {
-    let still_controller = Condition::ModRevision(keys.controller(), controller.epoch);
+    let still_controller = fence(keys, controller);
     let writes = decisions
         .iter()
         .map(|decision| (decision.guard(keys), decision.op(keys)))
@@ -382,7 +396,19 @@ pub async fn run(
                 }
             }
             log_decisions(&decisions);
-            if let Err(error) = execute(&kv, &keys, controller, &decisions).await {
+            let completions = plan_completions(&current);
+            let committed = async {
+                execute(&kv, &keys, controller, &decisions).await?;
+                for moves in &completions {
+                    let partitions: Vec<i32> = moves.states.iter().map(|(p, ..)| *p).collect();
+                    let fenced = [fence(&keys, controller)];
+                    if moves.commit(&kv, &keys, &fenced).await?.is_some() {
+                        tracing::info!(topic = %moves.topic, ?partitions, "reassignment completed");
+                    }
+                }
+                Ok::<_, KvError>(())
+            };
+            if let Err(error) = committed.await {
                 tracing::warn!(%error, "controller cannot commit its decisions; retrying");
                 tokio::time::sleep(RETRY_BACKOFF).await;
                 continue;
@@ -441,6 +467,7 @@ mod tests {
             leader_epoch,
             isr: isr.into(),
             leader_broker_epoch,
+            ..PartitionState::default()
         }
     }
 

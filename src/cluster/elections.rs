@@ -56,6 +56,7 @@ fn unclean_election(
         leader_epoch: partition.state.leader_epoch + 1,
         isr: vec![leader],
         leader_broker_epoch: image.broker_epoch(leader).unwrap_or_default(),
+        ..partition.state.clone()
     })
 }
 
@@ -174,6 +175,7 @@ mod tests {
             leader_epoch: 1,
             isr: vec![1, 2],
             leader_broker_epoch: 1,
+            ..PartitionState::default()
         };
         store(&kv, &keys, topic.id, 0, &moved).await;
         let back = elect(&kv, &keys, &image, "t", 0, preferred).await.unwrap();
@@ -195,6 +197,7 @@ mod tests {
             leader_epoch: 1,
             isr: vec![3],
             leader_broker_epoch: 0,
+            ..PartitionState::default()
         };
         store(&kv, &keys, topic.id, 1, &offline).await;
         let mut replicas_dead = stored.clone();

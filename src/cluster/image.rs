@@ -66,7 +66,7 @@ pub struct TopicRecord {
 }
 
 /// Who leads a partition and who is in sync with it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PartitionState {
     /// [`NO_LEADER`] while no replica can lead.
     pub leader: i32,
@@ -78,6 +78,13 @@ pub struct PartitionState {
     /// has restarted since (its unflushed writes may be gone) and is elected anew.
     #[serde(default)]
     pub leader_broker_epoch: i64,
+    /// While the partition's replicas move (`reassignment`): the replicas it gains, which
+    /// the topic record's replica list already holds...
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub adding_replicas: Vec<i32>,
+    /// ...and those it loses once the gained ones are in sync.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub removing_replicas: Vec<i32>,
 }
 
 /// A partition's state with the version a compare-and-swap must name.
@@ -136,8 +143,13 @@ impl Keys {
         format!("{}topics/{name}", self.prefix)
     }
 
+    /// The prefix of every partition state of the topic `topic_id`.
+    pub fn partitions_of(&self, topic_id: Uuid) -> String {
+        format!("{}partitions/{topic_id}/", self.prefix)
+    }
+
     pub fn partition(&self, topic_id: Uuid, partition: i32) -> String {
-        format!("{}partitions/{topic_id}/{partition}", self.prefix)
+        format!("{}{partition}", self.partitions_of(topic_id))
     }
 
     fn parse(&self, key: &str) -> Option<Key> {
@@ -175,6 +187,8 @@ pub struct ClusterImage {
     pub controller: Option<Controller>,
     /// Topics by name.
     pub topics: BTreeMap<String, TopicRecord>,
+    /// Each topic record's mod revision, which a compare-and-swap of the record names.
+    pub topic_versions: BTreeMap<String, i64>,
     /// Partition states by topic id and partition (states of deleted topics may linger until
     /// the controller removes them).
     pub partitions: BTreeMap<(Uuid, i32), Partition>,
@@ -236,6 +250,7 @@ impl ClusterImage {
                     Some(Key::Controller) => self.controller = None,
                     Some(Key::Topic(name)) => {
                         self.topics.remove(&name);
+                        self.topic_versions.remove(&name);
                     }
                     Some(Key::Partition(topic_id, partition)) => {
                         self.partitions.remove(&(topic_id, partition));
@@ -282,6 +297,7 @@ impl ClusterImage {
             },
             Key::Topic(name) => match serde_json::from_slice::<TopicRecord>(&entry.value) {
                 Ok(topic) => {
+                    self.topic_versions.insert(name.clone(), entry.mod_revision);
                     self.topics.insert(name, topic);
                 }
                 Err(error) => malformed(error),

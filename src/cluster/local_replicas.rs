@@ -115,6 +115,7 @@ mod tests {
                 leader_epoch,
                 isr: vec![],
                 leader_broker_epoch: 1,
+                ..PartitionState::default()
             };
             image
                 .partitions

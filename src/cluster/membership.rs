@@ -24,6 +24,7 @@ use super::image::{
 };
 use super::kv::{Condition, Kv, KvError, LeaseId, Op};
 use super::producer_ids::{allocate_block, PRODUCER_ID_BLOCK_SIZE};
+use super::reassignment::{self, Altered, Target};
 use super::topics::{self, NewTopic, TopicError};
 use super::{ClusterConfig, ClusterError};
 
@@ -245,6 +246,28 @@ impl Membership {
         kind: ElectionKind,
     ) -> Result<PartitionState, ElectionRefused> {
         elect(&self.kv, &self.keys, &self.image(), topic, partition, kind).await
+    }
+
+    /// Starts, replaces or cancels reassignments of `topic`'s partitions
+    /// (AlterPartitionReassignments); see [`reassignment::alter_reassignments`].
+    pub async fn alter_reassignments(
+        &self,
+        topic: &str,
+        targets: &[(i32, Target)],
+        unclean_default: bool,
+        keep_factor: bool,
+    ) -> Result<Altered, KvError> {
+        let image = self.image();
+        reassignment::alter_reassignments(
+            &self.kv,
+            &self.keys,
+            &image,
+            topic,
+            targets,
+            unclean_default,
+            keep_factor,
+        )
+        .await
     }
 
     /// This broker, leading `topic`/`partition`, changes its ISR to `isr` (Kafka's

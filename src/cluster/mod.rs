@@ -14,6 +14,7 @@
 //! - `alter_partition`: a leader's own ISR changes (Kafka's AlterPartition).
 //! - `elections`: the preferred or unclean elections clients ask for (ElectLeaders).
 //! - `producer_ids`: producer-id blocks unique across the cluster.
+//! - `reassignment`: moving partitions' replicas to other brokers (AlterPartitionReassignments).
 //! - `local_replicas`: the partitions a broker replicates and in which role, and what changed
 //!   for it between two images.
 
@@ -29,6 +30,7 @@ pub mod membership;
 pub mod memory;
 pub mod placement;
 pub mod producer_ids;
+pub mod reassignment;
 pub mod topics;
 
 use std::sync::Arc;

@@ -68,6 +68,7 @@ pub fn initial_state(replicas: &[i32], image: &ClusterImage) -> PartitionState {
         leader_epoch: 0,
         isr,
         leader_broker_epoch: image.broker_epoch(leader).unwrap_or_default(),
+        ..PartitionState::default()
     }
 }
 
@@ -348,7 +349,8 @@ mod tests {
                 leader: 1,
                 leader_epoch: 0,
                 isr: vec![1],
-                leader_broker_epoch: 1
+                leader_broker_epoch: 1,
+                ..PartitionState::default()
             }
         );
     }

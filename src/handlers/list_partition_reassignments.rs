@@ -1,19 +1,56 @@
-//! ListPartitionReassignments (key 46, KIP-455): a single node never moves replicas, so no
-//! reassignment is ever in progress.
+//! ListPartitionReassignments (key 46, KIP-455): the partitions whose replicas are moving,
+//! with every replica, those being added and those being removed — of all topics, or of
+//! the named partitions (unknown topics and partitions not moving are left out, as Kafka
+//! does).
 
-use kafka_protocol::messages::{
-    ApiKey, ListPartitionReassignmentsRequest, ListPartitionReassignmentsResponse,
+use kafka_protocol::messages::list_partition_reassignments_response::{
+    OngoingPartitionReassignment, OngoingTopicReassignment,
 };
-use kafka_protocol::protocol::VersionRange;
+use kafka_protocol::messages::{
+    ApiKey, BrokerId, ListPartitionReassignmentsRequest, ListPartitionReassignmentsResponse,
+    TopicName,
+};
+use kafka_protocol::protocol::{StrBytes, VersionRange};
 
 use super::SupportedApi;
+use crate::broker::Broker;
 
 pub const API: SupportedApi = SupportedApi {
     key: ApiKey::ListPartitionReassignments,
     versions: VersionRange { min: 0, max: 0 },
 };
 
-/// Whatever topics are asked about (Kafka skips unknown ones too), none is reassigning.
-pub fn handle(_request: &ListPartitionReassignmentsRequest) -> ListPartitionReassignmentsResponse {
+pub fn handle(
+    broker: &Broker,
+    request: &ListPartitionReassignmentsRequest,
+) -> ListPartitionReassignmentsResponse {
+    let asked: Option<Vec<(String, Vec<i32>)>> = request.topics.as_ref().map(|topics| {
+        topics
+            .iter()
+            .map(|topic| (topic.name.to_string(), topic.partition_indexes.clone()))
+            .collect()
+    });
+    let brokers = |ids: &[i32]| ids.iter().copied().map(BrokerId).collect();
+    let topics = broker
+        .reassignments(asked.as_deref())
+        .into_iter()
+        .map(|(name, partitions)| {
+            let partitions = partitions
+                .iter()
+                .map(|ongoing| {
+                    OngoingPartitionReassignment::default()
+                        .with_partition_index(ongoing.partition)
+                        .with_replicas(brokers(&ongoing.replicas))
+                        .with_adding_replicas(brokers(&ongoing.adding))
+                        .with_removing_replicas(brokers(&ongoing.removing))
+                })
+                .collect();
+            OngoingTopicReassignment::default()
+                .with_name(TopicName(StrBytes::from_string(name)))
+                .with_partitions(partitions)
+        })
+        .collect();
     ListPartitionReassignmentsResponse::default()
+        .with_error_message(None)
+        .with_topics(topics)
 }

@@ -10,6 +10,7 @@ mod acls;
 mod add_offsets_to_txn;
 mod add_partitions_to_txn;
 mod alter_configs;
+mod alter_partition_reassignments;
 mod api_versions;
 mod config_resources;
 mod create_partitions;
@@ -90,6 +91,7 @@ pub const SUPPORTED_APIS: &[SupportedApi] = &[
     elect_leaders::API,
     offset_for_leader_epoch::API,
     list_partition_reassignments::API,
+    alter_partition_reassignments::API,
     acls::DESCRIBE_API,
     acls::CREATE_API,
     acls::DELETE_API,
@@ -257,9 +259,13 @@ fn dispatch_message(
         )),
         RequestKind::ListPartitionReassignments(request) => {
             ready(ResponseKind::ListPartitionReassignments(
-                list_partition_reassignments::handle(&request),
+                list_partition_reassignments::handle(broker, &request),
             ))
         }
+        RequestKind::AlterPartitionReassignments(request) => later(
+            alter_partition_reassignments::handle(Arc::clone(broker), request)
+                .map(ResponseKind::AlterPartitionReassignments),
+        ),
         RequestKind::DescribeAcls(_) => ready(ResponseKind::DescribeAcls(acls::describe())),
         RequestKind::CreateAcls(request) => ready(ResponseKind::CreateAcls(acls::create(&request))),
         RequestKind::DeleteAcls(request) => ready(ResponseKind::DeleteAcls(acls::delete(&request))),

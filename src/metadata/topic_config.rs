@@ -21,6 +21,9 @@ enum Kind {
     TimestampType,
     CleanupPolicy,
     CompressionType,
+    /// Kafka's replication throttle lists: spool does not throttle replication, so only
+    /// their default, the empty list, is accepted.
+    UnthrottledReplicas,
 }
 
 /// One topic-level config key.
@@ -41,6 +44,7 @@ impl TopicConfigKey {
             Kind::TimestampType => ConfigType::String,
             Kind::CleanupPolicy => ConfigType::List,
             Kind::CompressionType => ConfigType::String,
+            Kind::UnthrottledReplicas => ConfigType::List,
         }
     }
 }
@@ -89,12 +93,22 @@ pub const TOPIC_CONFIG_KEYS: &[TopicConfigKey] = &[
         synonyms: &["log.flush.interval.ms"],
     },
     TopicConfigKey {
+        name: "follower.replication.throttled.replicas",
+        kind: Kind::UnthrottledReplicas,
+        synonyms: &[],
+    },
+    TopicConfigKey {
         name: "index.interval.bytes",
         kind: Kind::Long {
             min: 0,
             max: INT_MAX,
         },
         synonyms: &["log.index.interval.bytes"],
+    },
+    TopicConfigKey {
+        name: "leader.replication.throttled.replicas",
+        kind: Kind::UnthrottledReplicas,
+        synonyms: &[],
     },
     TopicConfigKey {
         name: "max.message.bytes",
@@ -192,6 +206,11 @@ pub fn validate(name: &str, value: &str) -> Result<(), String> {
             .map_err(|error| error.to_string()),
         Kind::CompressionType => check_compression_type(name, value),
         Kind::CleanupPolicy => check_cleanup_policy(name, value),
+        Kind::UnthrottledReplicas if value.trim().is_empty() => Ok(()),
+        Kind::UnthrottledReplicas => Err(format!(
+            "Invalid value {value} for configuration {name}: spool does not throttle \
+             replication, so no replica can be listed"
+        )),
     }
 }
 
@@ -429,5 +448,14 @@ mod tests {
         assert!(error.to_string().contains("segment.bytes"), "{error}");
         let error = change(&[("no.such", ConfigChange::Delete)]).unwrap_err();
         assert!(error.to_string().contains("no.such"), "{error}");
+        // Throttle lists: clearing them (kafka-reassign-partitions --verify) is accepted,
+        // listing a replica is refused since nothing would throttle it.
+        let throttle = "leader.replication.throttled.replicas";
+        assert_eq!(
+            change(&[(throttle, ConfigChange::Delete)]),
+            Ok(overrides.clone())
+        );
+        let error = change(&[(throttle, ConfigChange::Set("0:1".into()))]).unwrap_err();
+        assert!(error.to_string().contains("does not throttle"), "{error}");
     }
 }

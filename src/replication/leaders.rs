@@ -101,6 +101,20 @@ impl Leaders {
         self.get(topic, partition).is_some()
     }
 
+    /// The replicas the cluster lists for a led partition, and its committed ISR; false if
+    /// this broker does not lead it with followers.
+    pub fn set_replicas(&self, topic: &str, partition: i32, replicas: &[i32], isr: &[i32]) -> bool {
+        let Some(led) = self.get(topic, partition) else {
+            return false;
+        };
+        let mut set = led.replicas();
+        set.set_replicas(replicas);
+        set.set_isr(isr);
+        led.log.set_in_sync_replicas(set.isr().len());
+        led.advance_high_watermark(&set);
+        true
+    }
+
     /// The ISR the cluster committed for a led partition.
     pub fn set_isr(&self, topic: &str, partition: i32, isr: &[i32]) {
         if let Some(led) = self.get(topic, partition) {

@@ -23,6 +23,16 @@ struct Follower {
     leader_end_at_last_fetch: i64,
 }
 
+impl Follower {
+    /// A follower that has not fetched yet and was never caught up.
+    const NEW: Self = Self {
+        log_end_offset: -1,
+        caught_up_ms: i64::MIN,
+        last_fetch_ms: i64::MIN,
+        leader_end_at_last_fetch: -1,
+    };
+}
+
 /// A leader's view of one partition's replicas.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReplicaSet {
@@ -52,10 +62,8 @@ impl ReplicaSet {
             .map(|id| {
                 let caught_up_ms = if isr.contains(id) { now_ms } else { i64::MIN };
                 let follower = Follower {
-                    log_end_offset: -1,
                     caught_up_ms,
-                    last_fetch_ms: i64::MIN,
-                    leader_end_at_last_fetch: -1,
+                    ..Follower::NEW
                 };
                 (*id, follower)
             })
@@ -75,6 +83,15 @@ impl ReplicaSet {
     /// The ISR the cluster committed (after this leader's change, or the controller's).
     pub fn set_isr(&mut self, isr: &[i32]) {
         self.isr = isr.iter().copied().collect();
+    }
+
+    /// The replicas the cluster now lists (a reassignment adds or removes some): a new
+    /// follower starts out never caught up, one no longer listed is forgotten.
+    pub fn set_replicas(&mut self, replicas: &[i32]) {
+        self.followers.retain(|id, _| replicas.contains(id));
+        for &id in replicas.iter().filter(|id| **id != self.leader) {
+            self.followers.entry(id).or_insert(Follower::NEW);
+        }
     }
 
     /// Whether `replica` is a follower of this partition.
@@ -189,6 +206,25 @@ mod tests {
         assert_eq!(set.caught_up(410), Vec::<i32>::new());
         set.on_fetch(3, 410, 410, 42_000);
         assert_eq!(set.caught_up(410), vec![3]);
+    }
+
+    #[test]
+    fn a_reassignment_adds_followers_that_must_catch_up_and_forgets_removed_ones() {
+        let mut set = ReplicaSet::new(1, &[1, 2], &[1, 2], 0, 0);
+        set.on_fetch(2, 10, 10, 1_000);
+        set.set_replicas(&[1, 2, 3]);
+        assert!(set.is_follower(3));
+        assert_eq!(
+            set.high_watermark(10),
+            10,
+            "the new follower is not in sync"
+        );
+        assert_eq!(set.caught_up(10), Vec::<i32>::new());
+        set.on_fetch(3, 10, 10, 2_000);
+        assert_eq!(set.caught_up(10), vec![3]);
+        // A removed follower's fetches are refused.
+        set.set_replicas(&[1, 3]);
+        assert!(!set.is_follower(2) && !set.on_fetch(2, 10, 10, 3_000));
     }
 
     #[test]

@@ -25,6 +25,17 @@ pub fn start_cluster(etcd: &SpawnedEtcd, root: &str, session_ms: u64) -> Vec<Spa
     )
 }
 
+/// Sends `signal` to `broker`'s process (SIGSTOP, SIGCONT: a broker that sleeps).
+pub fn signal(broker: &SpawnedBroker, signal: libc::c_int) {
+    let pid = broker.pid().expect("a running broker") as libc::pid_t;
+    // SAFETY: kill(2) with a child's pid and a valid signal has no memory effects here.
+    assert_eq!(
+        unsafe { libc::kill(pid, signal) },
+        0,
+        "kill({pid}, {signal})"
+    );
+}
+
 /// Creates `topic` through `broker` with `partitions` partitions of three replicas and
 /// `min.insync.replicas=2`, and waits until every replica is in sync.
 pub async fn create_replicated_topic(broker: &SpawnedBroker, topic: &str, partitions: i32) {

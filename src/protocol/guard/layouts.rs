@@ -270,6 +270,10 @@ const OFFSET_FOR_LEADER_EPOCH_TOPIC: &[Field] =
 const OFFSET_FOR_LEADER_EPOCH: &[Field] =
     &[since(3, Int32), f(Structs(OFFSET_FOR_LEADER_EPOCH_TOPIC))];
 const LIST_PARTITION_REASSIGNMENTS: &[Field] = &[f(Int32), f(Structs(TOPIC_PARTITIONS))];
+const REASSIGNABLE_PARTITION: &[Field] = &[f(Int32), f(Int32s)];
+const REASSIGNABLE_TOPIC: &[Field] = &[f(Str), f(Structs(REASSIGNABLE_PARTITION))];
+const ALTER_PARTITION_REASSIGNMENTS: &[Field] =
+    &[f(Int32), since(1, Int8), f(Structs(REASSIGNABLE_TOPIC))];
 const ACL_FILTER: &[Field] = &[
     f(Int8),
     f(Str),
@@ -331,6 +335,7 @@ pub(super) fn layout(api: ApiKey) -> Option<(&'static [Field], i16)> {
         ApiKey::ElectLeaders => (ELECT_LEADERS, 2),
         ApiKey::OffsetForLeaderEpoch => (OFFSET_FOR_LEADER_EPOCH, 4),
         ApiKey::ListPartitionReassignments => (LIST_PARTITION_REASSIGNMENTS, 0),
+        ApiKey::AlterPartitionReassignments => (ALTER_PARTITION_REASSIGNMENTS, 0),
         // A DescribeAcls request is one filter; CreateAcls is an array of creations, which
         // have the filter's layout.
         ApiKey::DescribeAcls => (ACL_FILTER, 2),

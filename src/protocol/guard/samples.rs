@@ -240,6 +240,24 @@ pub(crate) fn sample(api: ApiKey, version: i16) -> Vec<u8> {
             ])),
             version,
         ),
+        ApiKey::AlterPartitionReassignments => encoded(
+            &AlterPartitionReassignmentsRequest::default()
+                .with_timeout_ms(60_000)
+                .with_allow_replication_factor_change(version == 0)
+                .with_topics(vec![
+                    alter_partition_reassignments_request::ReassignableTopic::default()
+                        .with_name(name("t"))
+                        .with_partitions(vec![
+                            alter_partition_reassignments_request::ReassignablePartition::default()
+                                .with_partition_index(0)
+                                .with_replicas(Some(vec![BrokerId(1), BrokerId(2)])),
+                            alter_partition_reassignments_request::ReassignablePartition::default()
+                                .with_partition_index(1)
+                                .with_replicas(None),
+                        ]),
+                ]),
+            version,
+        ),
         ApiKey::DescribeAcls => encoded(
             &DescribeAclsRequest::default()
                 .with_resource_type_filter(2)
