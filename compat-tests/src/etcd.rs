@@ -167,11 +167,22 @@ impl SpawnedEtcd {
 
 /// Brokers 1, 2 and 3 under `root` of `etcd`, each with `settings` (TOML lines).
 pub fn start_brokers(etcd: &SpawnedEtcd, root: &str, settings: &str) -> Vec<crate::SpawnedBroker> {
+    start_brokers_with(etcd, root, |_| settings.to_owned())
+}
+
+/// Brokers 1, 2 and 3 under `root` of `etcd`, each with the settings (TOML lines)
+/// `settings_of` gives for its node id.
+pub fn start_brokers_with(
+    etcd: &SpawnedEtcd,
+    root: &str,
+    settings_of: impl Fn(i32) -> String,
+) -> Vec<crate::SpawnedBroker> {
     (1..=3)
         .map(|node_id| {
             crate::SpawnedBroker::start(&format!(
-                "\"node.id\" = {node_id}\n\"cluster.url\" = \"{}\"\n{settings}",
-                etcd.cluster_url(root)
+                "\"node.id\" = {node_id}\n\"cluster.url\" = \"{}\"\n{}",
+                etcd.cluster_url(root),
+                settings_of(node_id)
             ))
         })
         .collect()

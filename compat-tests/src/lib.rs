@@ -6,6 +6,7 @@ pub mod etcd;
 pub mod failover;
 pub mod kafka;
 pub mod netns;
+pub mod prometheus;
 pub mod proxy;
 pub mod watchdog;
 pub mod wire;

@@ -57,14 +57,9 @@ const KNOWN_DIFFERENCES: &[(&str, &[&str], &str)] = &[
     ),
     (
         "topic_configs",
-        &[
-            "config leader.replication.throttled.replicas",
-            "config follower.replication.throttled.replicas",
-            "config unclean.leader.election.enable",
-            "config min.insync.replicas",
-        ],
-        "replication configs: spool is a single node until the cluster work (issue 27) lands; \
-         Kafka 4 also stores min.insync.replicas as a cluster-wide dynamic default at format",
+        &["config min.insync.replicas"],
+        "Kafka 4 stores min.insync.replicas as a cluster-wide dynamic default when its storage \
+         is formatted (DynamicDefaultBroker); spool's default is its static broker config",
     ),
     (
         "topic_configs",

@@ -8,6 +8,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 
 use common::*;
+use compat_tests::prometheus::{get, samples};
 use compat_tests::wire::WireClient;
 use compat_tests::SpawnedBroker;
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
@@ -15,33 +16,6 @@ use kafka_protocol::messages::{MetadataRequest, MetadataResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use rdkafka::consumer::{CommitMode, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
-
-/// `GET path` on the endpoint; returns (status line, body).
-fn get(url: &str, path: &str) -> (String, String) {
-    let address = url
-        .trim_start_matches("http://")
-        .trim_end_matches("/metrics");
-    let mut stream = TcpStream::connect(address).expect("connect to metrics");
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: {address}\r\n\r\n").unwrap();
-    let mut text = String::new();
-    stream.read_to_string(&mut text).unwrap();
-    let (head, body) = text.split_once("\r\n\r\n").expect("http response");
-    (
-        head.lines().next().unwrap_or_default().to_owned(),
-        body.to_owned(),
-    )
-}
-
-/// Samples by their full name with labels, e.g. `spool_fsyncs_total`.
-fn samples(body: &str) -> HashMap<String, f64> {
-    body.lines()
-        .filter(|line| !line.starts_with('#'))
-        .filter_map(|line| {
-            let (name, value) = line.rsplit_once(' ')?;
-            Some((name.to_owned(), value.parse().ok()?))
-        })
-        .collect()
-}
 
 fn value(samples: &HashMap<String, f64>, name: &str) -> f64 {
     *samples

@@ -5,12 +5,14 @@
 
 mod cluster_node;
 mod markers;
+mod reads;
 mod reassignments;
 mod roles;
 
 pub use crate::cluster::elections::{ElectionKind, ElectionRefused};
 pub use cluster_node::{BrokerEndpoint, ClusterNode};
-pub use reassignments::Ongoing;
+pub use reads::ConsumerLog;
+pub use reassignments::{Ongoing, ReassignmentError, Target as ReassignmentTarget};
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};

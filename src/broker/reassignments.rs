@@ -6,9 +6,8 @@
 use std::collections::BTreeMap;
 
 use super::Broker;
-use crate::cluster::reassignment::{
-    check_target, in_progress, Outcomes, ReassignmentError, Target,
-};
+use crate::cluster::reassignment::{check_target, in_progress, Outcomes};
+pub use crate::cluster::reassignment::{ReassignmentError, Target};
 
 /// A partition whose replicas are moving.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -204,7 +204,7 @@ fn next_state(
 pub fn unclean_allowed(configs: &BTreeMap<String, String>, default: bool) -> bool {
     configs
         .get(UNCLEAN_LEADER_ELECTION)
-        .map_or(default, |value| value == "true")
+        .map_or(default, |value| value.trim().eq_ignore_ascii_case("true"))
 }
 
 /// Every change the image calls for now (preferred-leader rebalancing aside).

@@ -13,7 +13,7 @@ mod values;
 
 pub use values::{
     check_cleanup_policy, check_compression_type, compression_codec, has_cleanup_policy,
-    ConfigType, LOG_SEGMENT_BYTES_MIN, PARTITIONS_PER_TOPIC_MAX,
+    parse_bool, ConfigType, LOG_SEGMENT_BYTES_MIN, PARTITIONS_PER_TOPIC_MAX,
 };
 
 use crate::cluster::{
@@ -102,6 +102,33 @@ pub struct ClusterSettings {
     /// `unclean.leader.election.enable`, `auto.leader.rebalance.enable`,
     /// `leader.imbalance.per.broker.percentage`, `leader.imbalance.check.interval.seconds`.
     pub controller: ControllerConfig,
+    /// `replica.selector.class`: which replica a consumer that names its rack reads from.
+    pub replica_selector: ReplicaSelector,
+}
+
+/// `replica.selector.class`: the value that turns rack-aware reads on.
+pub const RACK_AWARE_SELECTOR: &str = "org.apache.kafka.common.replica.RackAwareReplicaSelector";
+
+/// How the leader picks the replica a consumer reads from (`replica.selector.class`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ReplicaSelector {
+    /// Kafka's default (no selector): consumers read from the leader.
+    #[default]
+    Leader,
+    /// `RackAwareReplicaSelector`: the replica in the consumer's rack.
+    RackAware,
+}
+
+impl ReplicaSelector {
+    /// The selector a `replica.selector.class` value names; `None` for a class spool does
+    /// not have.
+    pub fn from_class(class: &str) -> Option<Self> {
+        match class.trim() {
+            "" => Some(Self::Leader),
+            RACK_AWARE_SELECTOR => Some(Self::RackAware),
+            _ => None,
+        }
+    }
 }
 
 /// One broker config key as the broker runs with it (for DescribeConfigs).
@@ -522,6 +549,7 @@ fn cluster_settings(
             i64::from(i32::MAX),
         )?,
         rack: keys.optional_string("broker.rack")?,
+        replica_selector: replica_selector(keys)?,
         controller: ControllerConfig {
             unclean_election: keys
                 .bool("unclean.leader.election.enable", defaults.unclean_election)?,
@@ -539,6 +567,23 @@ fn cluster_settings(
                 i64::from(i32::MAX),
             )? as u64),
         },
+    })
+}
+
+/// `replica.selector.class`: unset (consumers read from leaders, Kafka's default) or Kafka's
+/// `RackAwareReplicaSelector`.
+fn replica_selector(keys: &mut Keys) -> Result<ReplicaSelector, ConfigError> {
+    const KEY: &str = "replica.selector.class";
+    let class = keys.optional_string(KEY)?;
+    if let Some(entry) = keys.entries.last_mut() {
+        entry.kind = ConfigType::Class;
+    }
+    let class = class.unwrap_or_default();
+    ReplicaSelector::from_class(&class).ok_or_else(|| {
+        invalid(
+            KEY,
+            format!("spool has no replica selector {class}; it offers {RACK_AWARE_SELECTOR}"),
+        )
     })
 }
 
@@ -811,6 +856,28 @@ mod tests {
         assert!(config.entry("no.such.key").is_none());
         let names: Vec<&str> = config.entries.iter().map(|e| e.name.as_str()).collect();
         assert!(names.windows(2).all(|pair| pair[0] < pair[1]), "{names:?}");
+    }
+
+    #[test]
+    fn the_replica_selector_is_kafkas_class_or_none() {
+        assert_eq!(
+            parse("").unwrap().cluster.replica_selector,
+            ReplicaSelector::Leader
+        );
+        let rack_aware = parse(&format!(
+            "\"replica.selector.class\" = \"{RACK_AWARE_SELECTOR}\""
+        ));
+        let config = rack_aware.unwrap();
+        assert_eq!(config.cluster.replica_selector, ReplicaSelector::RackAware);
+        let entry = config.entry("replica.selector.class").unwrap();
+        assert_eq!(
+            (entry.value.as_deref(), entry.kind),
+            (Some(RACK_AWARE_SELECTOR), ConfigType::Class)
+        );
+        let error = parse("\"replica.selector.class\" = \"com.example.Mine\"")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("replica.selector.class"), "{error}");
     }
 
     #[test]

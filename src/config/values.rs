@@ -19,6 +19,7 @@ pub enum ConfigType {
     Long,
     Double,
     List,
+    Class,
 }
 
 impl ConfigType {
@@ -31,6 +32,7 @@ impl ConfigType {
             Self::Long => 5,
             Self::Double => 6,
             Self::List => 7,
+            Self::Class => 8,
         }
     }
 }
@@ -57,6 +59,18 @@ pub fn check_cleanup_policy(name: &str, value: &str) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// A boolean config value as Kafka reads one: `true` or `false`, in any case.
+pub fn parse_bool(value: &str) -> Option<bool> {
+    let value = value.trim();
+    if value.eq_ignore_ascii_case("true") {
+        Some(true)
+    } else if value.eq_ignore_ascii_case("false") {
+        Some(false)
+    } else {
+        None
+    }
 }
 
 /// Whether a `cleanup.policy` list has `wanted`.

@@ -15,8 +15,7 @@ use kafka_protocol::protocol::{StrBytes, VersionRange};
 use kafka_protocol::ResponseError;
 
 use super::SupportedApi;
-use crate::broker::Broker;
-use crate::cluster::reassignment::{ReassignmentError, Target};
+use crate::broker::{Broker, ReassignmentError, ReassignmentTarget};
 
 pub const API: SupportedApi = SupportedApi {
     key: ApiKey::AlterPartitionReassignments,
@@ -30,13 +29,15 @@ pub async fn handle(
     let keep_factor = !request.allow_replication_factor_change;
     let mut responses = Vec::with_capacity(request.topics.len());
     for topic in request.topics {
-        let targets: Vec<(i32, Target)> = topic
+        let targets: Vec<(i32, ReassignmentTarget)> = topic
             .partitions
             .iter()
             .map(|partition| {
                 let target = match &partition.replicas {
-                    Some(replicas) => Target::Replicas(replicas.iter().map(|id| id.0).collect()),
-                    None => Target::Cancel,
+                    Some(replicas) => {
+                        ReassignmentTarget::Replicas(replicas.iter().map(|id| id.0).collect())
+                    }
+                    None => ReassignmentTarget::Cancel,
                 };
                 (partition.partition_index, target)
             })

@@ -43,6 +43,8 @@ const LEADER_HINT_VERSION: i16 = 12;
 const NODE_ENDPOINTS_VERSION: i16 = 16;
 /// Where the fetching replica's id is (KIP-903).
 const REPLICA_STATE_VERSION: i16 = 15;
+/// From v11 a consumer names its rack and may read from a follower (KIP-392).
+const CLOSEST_REPLICA_VERSION: i16 = 11;
 
 /// A Fetch response and, for each partition in response order, the segment-file range that
 /// holds its records (`None`: the partition's `records` field says it all).
@@ -58,11 +60,26 @@ struct Target {
     partition_max_bytes: i32,
     current_leader_epoch: i32,
     log: Result<Arc<Partition>, Refusal>,
+    /// When a follower serves a consumer: the leader epoch its image gives (a leader's is
+    /// its log's, read anew with every read of a long poll).
+    follower_epoch: Option<i32>,
+    /// The replica the consumer should read from instead (KIP-392); nothing is read then.
+    preferred_read_replica: Option<i32>,
     /// For a follower whose log diverged from this leader's: the epoch and end offset it
     /// must truncate to (KIP-320); nothing is read then.
     diverging: Option<(i32, i64)>,
     /// The epoch of the last batch a follower holds (v12+; -1 when not given).
     last_fetched_epoch: i32,
+    /// A follower's log start (-1 from consumers).
+    log_start_offset: i64,
+}
+
+/// Who fetches: a follower, or a consumer, which from v11 may read from any replica and
+/// names its rack (KIP-392).
+#[derive(Clone, Copy)]
+enum Fetcher<'a> {
+    Follower(i32),
+    Consumer { rack: Option<&'a str> },
 }
 
 /// Why a partition is not read: the error, and the current leader and its epoch when
@@ -82,15 +99,22 @@ pub async fn handle(broker: Arc<Broker>, version: i16, request: FetchRequest) ->
             records: Vec::new(),
         };
     }
-    let replica = Some(replica_id(version, &request)).filter(|id| *id >= 0);
-    let mut topics = resolve(&broker, version, request.topics);
-    if let Some(replica) = replica {
+    let fetcher = match replica_id(version, &request) {
+        replica if replica >= 0 => Fetcher::Follower(replica),
+        _ => Fetcher::Consumer {
+            rack: (version >= CLOSEST_REPLICA_VERSION).then_some(request.rack_id.as_str()),
+        },
+    };
+    let mut topics = resolve(&broker, version, fetcher, request.topics);
+    if let Fetcher::Follower(replica) = fetcher {
         follower_fetched(&broker, replica, &mut topics);
     }
-    let isolation = match replica {
-        Some(_) => Isolation::LogEnd,
-        None if request.isolation_level == READ_COMMITTED => Isolation::ReadCommitted,
-        None => Isolation::ReadUncommitted,
+    let isolation = match fetcher {
+        Fetcher::Follower(_) => Isolation::LogEnd,
+        Fetcher::Consumer { .. } if request.isolation_level == READ_COMMITTED => {
+            Isolation::ReadCommitted
+        }
+        Fetcher::Consumer { .. } => Isolation::ReadUncommitted,
     };
     let min_bytes = request.min_bytes.max(0) as usize;
     let max_bytes = request.max_bytes.max(0) as usize;
@@ -107,6 +131,7 @@ pub async fn handle(broker: Arc<Broker>, version: i16, request: FetchRequest) ->
         let (answer, bytes, urgent) = read_all(&topics, version, max_bytes, isolation);
         if bytes >= min_bytes || urgent || watchers.is_empty() || Instant::now() >= deadline {
             return cached(counted(
+                fetcher,
                 &topics,
                 with_leaders(&broker, version, &topics, answer),
             ))
@@ -123,6 +148,7 @@ pub async fn handle(broker: Arc<Broker>, version: i16, request: FetchRequest) ->
             Ok((Err(_), _, _)) | Err(_) => {
                 let answer = read_all(&topics, version, max_bytes, isolation).0;
                 return cached(counted(
+                    fetcher,
                     &topics,
                     with_leaders(&broker, version, &topics, answer),
                 ))
@@ -186,8 +212,12 @@ fn with_leaders(
     answer
 }
 
-/// Counts the record bytes of the answer per topic (metrics); answers are in topic order.
-fn counted(topics: &[TopicTargets], answer: Answer) -> Answer {
+/// Counts the record bytes of a consumer's answer per topic (metrics; replication is not
+/// counted, as in Kafka's BytesOut); answers are in topic order.
+fn counted(fetcher: Fetcher<'_>, topics: &[TopicTargets], answer: Answer) -> Answer {
+    if let Fetcher::Follower(_) = fetcher {
+        return answer;
+    }
     let mut records = answer.records.iter();
     for topic in topics {
         let bytes: u64 = records
@@ -242,6 +272,7 @@ fn follower_fetched(broker: &Broker, replica: i32, topics: &mut [TopicTargets]) 
             log.index(),
             replica,
             target.fetch_offset,
+            target.log_start_offset,
             now_ms,
         );
         if fetched.is_err() {
@@ -263,7 +294,12 @@ fn session_error(version: i16, session_id: i32, session_epoch: i32) -> Option<Re
     }
 }
 
-fn resolve(broker: &Broker, version: i16, topics: Vec<FetchTopic>) -> Vec<TopicTargets> {
+fn resolve(
+    broker: &Broker,
+    version: i16,
+    fetcher: Fetcher<'_>,
+    topics: Vec<FetchTopic>,
+) -> Vec<TopicTargets> {
     let image = broker.metadata.image();
     topics
         .into_iter()
@@ -282,23 +318,23 @@ fn resolve(broker: &Broker, version: i16, topics: Vec<FetchTopic>) -> Vec<TopicT
             let partitions = requested
                 .partitions
                 .into_iter()
-                .map(|partition| Target {
-                    index: partition.partition,
-                    fetch_offset: partition.fetch_offset,
-                    partition_max_bytes: partition.partition_max_bytes,
-                    current_leader_epoch: partition.current_leader_epoch,
-                    diverging: None,
-                    last_fetched_epoch: partition.last_fetched_epoch,
-                    log: topic.ok_or((unknown, None)).and_then(|topic| {
-                        broker
-                            .leader_log(&topic.name, partition.partition)
-                            .map_err(|not_served| {
-                                (
-                                    errors::for_not_served(not_served),
-                                    errors::leader_hint(not_served),
-                                )
-                            })
-                    }),
+                .map(|partition| {
+                    let mut target = Target {
+                        index: partition.partition,
+                        fetch_offset: partition.fetch_offset,
+                        partition_max_bytes: partition.partition_max_bytes,
+                        current_leader_epoch: partition.current_leader_epoch,
+                        log: Err((unknown, None)),
+                        follower_epoch: None,
+                        preferred_read_replica: None,
+                        diverging: None,
+                        last_fetched_epoch: partition.last_fetched_epoch,
+                        log_start_offset: partition.log_start_offset,
+                    };
+                    if let Some(topic) = topic {
+                        locate(broker, fetcher, &topic.name, &mut target);
+                    }
+                    target
                 })
                 .collect();
             TopicTargets {
@@ -308,6 +344,32 @@ fn resolve(broker: &Broker, version: i16, topics: Vec<FetchTopic>) -> Vec<TopicT
             }
         })
         .collect()
+}
+
+/// Finds the log that serves `target` here, and for a consumer the replica it should read
+/// from instead, if any.
+fn locate(broker: &Broker, fetcher: Fetcher<'_>, topic: &str, target: &mut Target) {
+    let refusal = |not_served| {
+        (
+            errors::for_not_served(not_served),
+            errors::leader_hint(not_served),
+        )
+    };
+    let Fetcher::Consumer { rack: Some(rack) } = fetcher else {
+        target.log = broker.leader_log(topic, target.index).map_err(refusal);
+        return;
+    };
+    match broker.consumer_log(topic, target.index) {
+        Ok(served) => {
+            if served.follower_epoch.is_none() {
+                target.preferred_read_replica =
+                    broker.preferred_read_replica(&served.log, rack, target.fetch_offset);
+            }
+            target.follower_epoch = served.follower_epoch;
+            target.log = Ok(served.log);
+        }
+        Err(not_served) => target.log = Err(refusal(not_served)),
+    }
 }
 
 /// Reads every target once. Returns the answer, the record bytes in it, and whether any
@@ -329,7 +391,9 @@ fn read_all(
             let budget =
                 (target.partition_max_bytes.max(0) as usize).min(max_bytes.saturating_sub(total));
             let (data, slice) = read_partition(target, version, budget, total == 0, isolation);
-            urgent |= data.error_code != 0 || target.diverging.is_some();
+            urgent |= data.error_code != 0
+                || target.diverging.is_some()
+                || target.preferred_read_replica.is_some();
             total += slice.as_ref().map_or(0, |slice| slice.len() as usize);
             partitions.push(data);
             records.push(slice);
@@ -378,8 +442,18 @@ fn read_partition(
             };
         }
     };
-    if let Some(error) = check_leader_epoch(target.current_leader_epoch, log.leader_epoch()) {
+    let leader_epoch = target.follower_epoch.unwrap_or_else(|| log.leader_epoch());
+    if let Some(error) = check_leader_epoch(target.current_leader_epoch, leader_epoch) {
         return (data.with_error_code(error.code()), None);
+    }
+    if let Some(replica) = target.preferred_read_replica {
+        let data = data
+            .with_high_watermark(log.high_watermark())
+            .with_last_stable_offset(log.last_stable_offset())
+            .with_log_start_offset(log.log_start_offset())
+            .with_records(Some(Bytes::new()))
+            .with_preferred_read_replica(BrokerId(replica));
+        return (data, None);
     }
     if let Some((epoch, end_offset)) = target.diverging {
         let data = data

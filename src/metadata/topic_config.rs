@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use crate::config::{
     check_cleanup_policy, check_compression_type, compression_codec, has_cleanup_policy,
-    parse_timestamp_type, BrokerConfig, ConfigType, LOG_SEGMENT_BYTES_MIN,
+    parse_bool, parse_timestamp_type, BrokerConfig, ConfigType, LOG_SEGMENT_BYTES_MIN,
 };
 use crate::log::{LogConfig, TimestampType};
 
@@ -21,6 +21,7 @@ enum Kind {
     TimestampType,
     CleanupPolicy,
     CompressionType,
+    Bool,
     /// Kafka's replication throttle lists: spool does not throttle replication, so only
     /// their default, the empty list, is accepted.
     UnthrottledReplicas,
@@ -44,6 +45,7 @@ impl TopicConfigKey {
             Kind::TimestampType => ConfigType::String,
             Kind::CleanupPolicy => ConfigType::List,
             Kind::CompressionType => ConfigType::String,
+            Kind::Bool => ConfigType::Boolean,
             Kind::UnthrottledReplicas => ConfigType::List,
         }
     }
@@ -180,6 +182,11 @@ pub const TOPIC_CONFIG_KEYS: &[TopicConfigKey] = &[
         },
         synonyms: &["log.roll.ms", "log.roll.hours"],
     },
+    TopicConfigKey {
+        name: "unclean.leader.election.enable",
+        kind: Kind::Bool,
+        synonyms: &["unclean.leader.election.enable"],
+    },
 ];
 
 /// Checks one `name = value` pair; the error text is for the client.
@@ -206,6 +213,10 @@ pub fn validate(name: &str, value: &str) -> Result<(), String> {
             .map_err(|error| error.to_string()),
         Kind::CompressionType => check_compression_type(name, value),
         Kind::CleanupPolicy => check_cleanup_policy(name, value),
+        Kind::Bool if parse_bool(value).is_some() => Ok(()),
+        Kind::Bool => Err(format!(
+            "Invalid value {value} for configuration {name}: Expected value to be either true or false"
+        )),
         Kind::UnthrottledReplicas if value.trim().is_empty() => Ok(()),
         Kind::UnthrottledReplicas => Err(format!(
             "Invalid value {value} for configuration {name}: spool does not throttle \
@@ -236,6 +247,7 @@ pub fn default_value(name: &str, broker: &BrokerConfig) -> String {
         "retention.ms" => log.retention_ms.to_string(),
         "segment.bytes" => log.segment_bytes.to_string(),
         "segment.ms" => log.roll_ms.to_string(),
+        "unclean.leader.election.enable" => broker.cluster.controller.unclean_election.to_string(),
         _ => String::new(),
     }
 }
@@ -386,6 +398,12 @@ mod tests {
         assert!(validate("min.cleanable.dirty.ratio", "0.1").is_ok());
         assert!(validate("min.cleanable.dirty.ratio", "2").is_err());
         assert!(validate("message.timestamp.type", "LogAppendTime").is_ok());
+        assert!(validate("unclean.leader.election.enable", "TRUE").is_ok());
+        assert!(validate("unclean.leader.election.enable", "yes").is_err());
+        assert_eq!(
+            default_value("unclean.leader.election.enable", &broker),
+            "false"
+        );
         let overrides: BTreeMap<String, String> = [
             ("segment.bytes".to_owned(), "2048".to_owned()),
             (

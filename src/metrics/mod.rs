@@ -203,7 +203,7 @@ pub fn render(state: Option<StateSample>) -> Result<String, std::fmt::Error> {
     );
     registry.register(
         "topic_bytes_out",
-        "Record bytes sent to fetchers, by topic",
+        "Record bytes sent to consumers (not to followers), by topic",
         metrics.bytes_out.clone(),
     );
     registry.register(

@@ -125,13 +125,15 @@ impl Leaders {
         }
     }
 
-    /// A follower fetched from `fetch_offset`: its log ends there.
+    /// A follower fetched from `fetch_offset`: its log ends there (and starts at
+    /// `log_start_offset`).
     pub fn on_follower_fetch(
         &self,
         topic: &str,
         partition: i32,
         replica: i32,
         fetch_offset: i64,
+        log_start_offset: i64,
         now_ms: i64,
     ) -> Result<(), FollowerRefused> {
         let led = self
@@ -142,8 +144,23 @@ impl Leaders {
         if !replicas.on_fetch(replica, fetch_offset, leader_end, now_ms) {
             return Err(FollowerRefused::NotAReplica);
         }
+        replicas.on_log_start(replica, log_start_offset);
         led.advance_high_watermark(&replicas);
         Ok(())
+    }
+
+    /// The in-sync followers of a led partition that hold `offset` (none if it is not led
+    /// with followers): see [`ReplicaSet::readable_followers`].
+    pub fn readable_followers(
+        &self,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+        now_ms: i64,
+    ) -> Vec<(i32, i64, i64)> {
+        self.get(topic, partition)
+            .map(|led| led.replicas().readable_followers(offset, now_ms))
+            .unwrap_or_default()
     }
 
     /// After an append to a led partition: the high watermark follows the log end while the
@@ -199,7 +216,7 @@ mod tests {
         assert_eq!(log.high_watermark(), 0, "no follower has fetched");
 
         let fetch = |replica: i32, offset: i64, now_ms: i64| {
-            leaders.on_follower_fetch("t", 0, replica, offset, now_ms)
+            leaders.on_follower_fetch("t", 0, replica, offset, 0, now_ms)
         };
         assert_eq!(fetch(2, 3, 1_000), Ok(()));
         assert_eq!(log.high_watermark(), 0, "follower 3 has nothing yet");
@@ -207,7 +224,7 @@ mod tests {
         assert_eq!(log.high_watermark(), 2);
         assert_eq!(fetch(4, 3, 1_000), Err(FollowerRefused::NotAReplica));
         assert_eq!(
-            leaders.on_follower_fetch("t", 1, 2, 3, 1_000),
+            leaders.on_follower_fetch("t", 1, 2, 3, 0, 1_000),
             Err(FollowerRefused::NotLeading)
         );
         assert!(leaders.isr_changes(20_000, 30_000).is_empty());

@@ -21,6 +21,8 @@ struct Follower {
     /// When it last fetched, and the leader's log end then.
     last_fetch_ms: i64,
     leader_end_at_last_fetch: i64,
+    /// Its log start, as its last fetch gave it (-1 before any).
+    log_start_offset: i64,
 }
 
 impl Follower {
@@ -30,6 +32,7 @@ impl Follower {
         caught_up_ms: i64::MIN,
         last_fetch_ms: i64::MIN,
         leader_end_at_last_fetch: -1,
+        log_start_offset: -1,
     };
 }
 
@@ -126,6 +129,30 @@ impl ReplicaSet {
         true
     }
 
+    /// The log start `replica`'s last fetch reported.
+    pub fn on_log_start(&mut self, replica: i32, log_start_offset: i64) {
+        if let Some(follower) = self.followers.get_mut(&replica) {
+            follower.log_start_offset = log_start_offset;
+        }
+    }
+
+    /// The in-sync followers whose log holds `offset`, each with its log end and how long
+    /// ago it was last caught up: those a consumer may be sent to (KIP-392).
+    pub fn readable_followers(&self, offset: i64, now_ms: i64) -> Vec<(i32, i64, i64)> {
+        self.followers
+            .iter()
+            .filter(|(id, follower)| {
+                self.isr.contains(id)
+                    && (0..=follower.log_end_offset).contains(&follower.log_start_offset)
+                    && (follower.log_start_offset..=follower.log_end_offset).contains(&offset)
+            })
+            .map(|(id, follower)| {
+                let since = now_ms.saturating_sub(follower.caught_up_ms).max(0);
+                (*id, follower.log_end_offset, since)
+            })
+            .collect()
+    }
+
     /// The smallest log end among the in-sync replicas (the leader's is `leader_end`).
     pub fn high_watermark(&self, leader_end: i64) -> i64 {
         self.isr
@@ -185,6 +212,33 @@ mod tests {
             "an out-of-sync replica holds nothing back"
         );
         assert!(!set.on_fetch(9, 10, 10, 5), "not a replica");
+    }
+
+    #[test]
+    fn consumers_may_read_from_in_sync_followers_that_hold_the_offset() {
+        let mut set = ReplicaSet::new(1, &[1, 2, 3, 4], &[1, 2, 3], 0, 0);
+        set.on_fetch(2, 10, 10, 5);
+        set.on_log_start(2, 0);
+        set.on_fetch(3, 6, 10, 5);
+        set.on_log_start(3, 4);
+        set.on_fetch(4, 10, 10, 5);
+        set.on_log_start(4, 0);
+        assert_eq!(set.readable_followers(5, 8), [(2, 10, 3), (3, 6, 8)]);
+        assert_eq!(
+            set.readable_followers(2, 8),
+            [(2, 10, 3)],
+            "below 3's log start"
+        );
+        assert_eq!(
+            set.readable_followers(8, 8),
+            [(2, 10, 3)],
+            "beyond 3's log end; 4 is not in sync"
+        );
+        let fresh = ReplicaSet::new(1, &[1, 2], &[1, 2], 0, 0);
+        assert!(
+            fresh.readable_followers(0, 0).is_empty(),
+            "no fetch seen yet"
+        );
     }
 
     #[test]
