@@ -54,9 +54,9 @@ bench: build
 
 # The same scenarios (a-e) on spool and on Apache Kafka (fresh single-node KRaft from the jars
 # make test-deps lays out) in one run, with a table of spool/Kafka ratios; Kafka's own
-# perf-test tools against both.
+# perf-test tools against both; replication on three spool brokers and on three Kafka nodes.
 bench-vs-kafka: test-deps build
-	./target/release/spool-bench --scenarios a,b,c,d,e --versus-kafka
+	./target/release/spool-bench --scenarios a,b,c,d,e,replication --versus-kafka
 
 # The classic Java producer/consumer and Admin examples against a spawned broker (make test
 # runs them too).

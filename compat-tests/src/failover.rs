@@ -2,7 +2,7 @@
 //! time to a one-partition topic of replication factor 3 while the partition's leader is
 //! killed with SIGKILL; the figure is the time from the kill to the first acknowledgement
 //! that follows it. The killed broker is restarted and back in the ISR before the next round.
-//! Every wait is bounded.
+//! The cluster is spool's brokers or Apache Kafka's nodes. Every wait is bounded.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -13,7 +13,50 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
 use crate::bench::{client, create_topic};
-use crate::{bootstrap_of, wait_for, SpawnedBroker};
+use crate::kafka::ReferenceCluster;
+use crate::{wait_for, SpawnedBroker};
+
+/// A cluster whose nodes 1..=n can be killed and started again.
+pub trait Nodes {
+    /// How many nodes it has.
+    fn count(&self) -> usize;
+    /// The `HOST:PORT` of node `node_id` (1-based).
+    fn bootstrap_of(&self, node_id: usize) -> String;
+    /// SIGKILL of node `node_id`.
+    fn kill(&mut self, node_id: usize);
+    /// Starts killed node `node_id` again on its data.
+    fn restart(&mut self, node_id: usize);
+}
+
+impl Nodes for [SpawnedBroker] {
+    fn count(&self) -> usize {
+        self.len()
+    }
+    fn bootstrap_of(&self, node_id: usize) -> String {
+        self[node_id - 1].bootstrap.clone()
+    }
+    fn kill(&mut self, node_id: usize) {
+        self[node_id - 1].kill();
+    }
+    fn restart(&mut self, node_id: usize) {
+        self[node_id - 1].restart();
+    }
+}
+
+impl Nodes for ReferenceCluster {
+    fn count(&self) -> usize {
+        self.bootstraps.len()
+    }
+    fn bootstrap_of(&self, node_id: usize) -> String {
+        self.bootstraps[node_id - 1].clone()
+    }
+    fn kill(&mut self, node_id: usize) {
+        ReferenceCluster::kill(self, node_id as i32);
+    }
+    fn restart(&mut self, node_id: usize) {
+        ReferenceCluster::restart(self, node_id as i32);
+    }
+}
 
 const TOPIC: &str = "bench-failover";
 /// How long one failover, one rejoin, or the first acknowledgement may take.
@@ -31,9 +74,10 @@ fn partition_state(bootstrap: &str) -> Option<(i32, usize)> {
     (partition.leader() >= 0).then(|| (partition.leader(), partition.isr().len()))
 }
 
-/// Acknowledgement times of a producer writing one record at a time until stopped.
+/// A producer writing one record at a time until stopped: when it sent each record that
+/// was acknowledged, and when the acknowledgement came.
 struct Writer {
-    acknowledged: Arc<Mutex<Vec<Instant>>>,
+    acknowledged: Arc<Mutex<Vec<(Instant, Instant)>>>,
     stop: Arc<AtomicBool>,
     thread: Option<thread::JoinHandle<()>>,
 }
@@ -57,6 +101,7 @@ impl Writer {
             move || {
                 while !stop.load(Ordering::Relaxed) {
                     let record = FutureRecord::<(), _>::to(TOPIC).payload("failover");
+                    let sent = Instant::now();
                     if runtime
                         .block_on(producer.send(record, Duration::from_secs(5)))
                         .is_ok()
@@ -64,7 +109,7 @@ impl Writer {
                         acknowledged
                             .lock()
                             .unwrap_or_else(|poisoned| poisoned.into_inner())
-                            .push(Instant::now());
+                            .push((sent, Instant::now()));
                     }
                 }
             }
@@ -76,13 +121,16 @@ impl Writer {
         })
     }
 
-    /// The first acknowledgement after `instant`.
+    /// When the first record sent after `instant` was acknowledged.
     fn acknowledged_after(&self, instant: Instant) -> Option<Instant> {
         let acknowledged = self
             .acknowledged
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        acknowledged.iter().copied().find(|at| *at > instant)
+        acknowledged
+            .iter()
+            .find(|(sent, _)| *sent > instant)
+            .map(|(_, at)| *at)
     }
 }
 
@@ -95,8 +143,8 @@ impl Drop for Writer {
     }
 }
 
-/// One leader kill: when the cluster named a new leader, and when the producer had its first
-/// acknowledgement (which adds the client's retry backoff: librdkafka's grows to
+/// One leader kill: when the cluster named a new leader, and when the producer had the
+/// acknowledgement of the first record it sent after the kill (which adds the client's retry backoff: librdkafka's grows to
 /// `retry.backoff.max.ms`, 1 s, while the partition has no leader).
 #[derive(Debug, Clone, Copy)]
 pub struct Failover {
@@ -105,9 +153,12 @@ pub struct Failover {
 }
 
 /// Kills the leader of a fresh one-partition, three-replica topic `rounds` times on the
-/// cluster of `brokers` (node ids 1, 2, 3 in order), timing each [`Failover`].
-pub fn measure(brokers: &mut [SpawnedBroker], rounds: usize) -> Result<Vec<Failover>, String> {
-    let bootstrap = bootstrap_of(brokers);
+/// cluster of `nodes`, timing each [`Failover`].
+pub fn measure<C: Nodes + ?Sized>(nodes: &mut C, rounds: usize) -> Result<Vec<Failover>, String> {
+    let all: Vec<String> = (1..=nodes.count())
+        .map(|id| nodes.bootstrap_of(id))
+        .collect();
+    let bootstrap = all.join(",");
     create_topic(&bootstrap, TOPIC, 1, 3)?;
     let in_sync = |bootstrap: &str| {
         wait_for(STEP_TIMEOUT, || {
@@ -124,26 +175,29 @@ pub fn measure(brokers: &mut [SpawnedBroker], rounds: usize) -> Result<Vec<Failo
         })
         .ok_or("the producer is not writing")?;
         let (leader, _) = in_sync(&bootstrap)?;
-        let victim = usize::try_from(leader - 1)
+        let victim = usize::try_from(leader)
             .ok()
-            .filter(|index| *index < brokers.len())
-            .ok_or_else(|| format!("leader {leader} is none of the brokers started"))?;
-        let survivor = &brokers[(victim + 1) % brokers.len()].bootstrap.clone();
+            .filter(|id| (1..=nodes.count()).contains(id))
+            .ok_or_else(|| format!("leader {leader} is none of the nodes started"))?;
+        let survivor = nodes.bootstrap_of(victim % nodes.count() + 1);
         let killed_at = Instant::now();
-        brokers[victim].kill();
+        nodes.kill(victim);
+        // Records sent from here on need the new leader: one sent earlier may have been
+        // acknowledged by the old one with its answer still on the way.
+        let dead_at = Instant::now();
         wait_for(STEP_TIMEOUT, || {
-            partition_state(survivor).filter(|(new_leader, _)| *new_leader != leader)
+            partition_state(&survivor).filter(|(new_leader, _)| *new_leader != leader)
         })
         .ok_or("no new leader after the kill")?;
         let new_leader = killed_at.elapsed();
-        let acknowledged = wait_for(STEP_TIMEOUT, || writer.acknowledged_after(killed_at))
+        let acknowledged = wait_for(STEP_TIMEOUT, || writer.acknowledged_after(dead_at))
             .ok_or("no acknowledgement after the kill")?;
         failovers.push(Failover {
             new_leader,
             first_ack: acknowledged - killed_at,
         });
-        brokers[victim].restart();
-        in_sync(&brokers[victim].bootstrap)?;
+        nodes.restart(victim);
+        in_sync(&nodes.bootstrap_of(victim))?;
     }
     Ok(failovers)
 }

@@ -200,44 +200,107 @@ impl ReferenceBroker {
     /// Formats fresh storage and starts Kafka with `properties` (`key=value`) added.
     pub fn start(properties: &[&str]) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let output = Command::new(reference_script())
-            .arg("start")
-            .arg(dir.path())
-            .args(properties)
-            .env("KAFKA_HOME", kafka_home())
-            .output()
-            .expect("kafka-reference.sh runs");
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        let bootstrap = stdout
-            .lines()
-            .find_map(|line| line.strip_prefix("kafka listening on "))
-            .unwrap_or_else(|| {
-                panic!(
-                    "Kafka did not start:\n{stdout}{}",
-                    String::from_utf8_lossy(&output.stderr)
-                )
-            })
-            .to_owned();
+        let bootstrap = start_reference("start", dir.path(), properties);
         Self { dir, bootstrap }
     }
 
     /// The broker's process id (the JVM's: the scripts `exec` down to it).
     pub fn pid(&self) -> Option<u32> {
-        std::fs::read_to_string(self.dir.path().join("kafka.pid"))
-            .ok()?
-            .trim()
-            .parse()
-            .ok()
+        pid_in(self.dir.path())
     }
 }
 
 impl Drop for ReferenceBroker {
     fn drop(&mut self) {
-        let _ = Command::new(reference_script())
-            .arg("stop")
-            .arg(self.dir.path())
-            .status();
+        reference("stop", self.dir.path());
     }
+}
+
+/// Apache Kafka as a cluster of KRaft nodes 1..=n (each a broker and a voter of the
+/// controller quorum) on free loopback ports, by `scripts/kafka-reference.sh`; stopped on
+/// drop.
+pub struct ReferenceCluster {
+    dir: tempfile::TempDir,
+    /// Each node's `127.0.0.1:PORT`, node 1 first.
+    pub bootstraps: Vec<String>,
+}
+
+impl ReferenceCluster {
+    /// Formats fresh storage for `nodes` nodes and starts them with `properties` added.
+    pub fn start(nodes: usize, properties: &[&str]) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let count = nodes.to_string();
+        let args: Vec<&str> = std::iter::once(count.as_str())
+            .chain(properties.iter().copied())
+            .collect();
+        let bootstrap = start_reference("start-cluster", dir.path(), &args);
+        let bootstraps = bootstrap.split(',').map(str::to_owned).collect();
+        Self { dir, bootstraps }
+    }
+
+    /// Kills node `node_id` with SIGKILL.
+    pub fn kill(&self, node_id: i32) {
+        reference("kill", &self.node_dir(node_id));
+    }
+
+    /// Starts killed node `node_id` again on its storage; returns once it says it started.
+    pub fn restart(&self, node_id: i32) {
+        assert!(
+            reference("restart", &self.node_dir(node_id)),
+            "Kafka node {node_id} did not start again"
+        );
+    }
+
+    fn node_dir(&self, node_id: i32) -> PathBuf {
+        self.dir.path().join(format!("node-{node_id}"))
+    }
+}
+
+impl Drop for ReferenceCluster {
+    fn drop(&mut self) {
+        reference("stop", self.dir.path());
+    }
+}
+
+/// Runs `kafka-reference.sh COMMAND DIR ARGS...`; returns the bootstrap it prints.
+fn start_reference(command: &str, dir: &Path, args: &[&str]) -> String {
+    let output = Command::new(reference_script())
+        .arg(command)
+        .arg(dir)
+        .args(args)
+        .env("KAFKA_HOME", kafka_home())
+        .output()
+        .expect("kafka-reference.sh runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    stdout
+        .lines()
+        .find_map(|line| line.strip_prefix("kafka listening on "))
+        .unwrap_or_else(|| {
+            panic!(
+                "Kafka did not start:\n{stdout}{}",
+                String::from_utf8_lossy(&output.stderr)
+            )
+        })
+        .to_owned()
+}
+
+/// Runs `kafka-reference.sh COMMAND DIR`; whether it succeeded.
+fn reference(command: &str, dir: &Path) -> bool {
+    Command::new(reference_script())
+        .arg(command)
+        .arg(dir)
+        .env("KAFKA_HOME", kafka_home())
+        .status()
+        .is_ok_and(|status| status.success())
+}
+
+/// The process id in `dir/kafka.pid` (the JVM's: the scripts `exec` down to it).
+fn pid_in(dir: &Path) -> Option<u32> {
+    std::fs::read_to_string(dir.join("kafka.pid"))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
 }
 
 fn reference_script() -> PathBuf {

@@ -14,7 +14,8 @@
 //! With `--versus-kafka`, each of a–e also runs on Apache Kafka (single-node KRaft from the
 //! jars in KAFKA_HOME, started fresh per scenario by scripts/kafka-reference.sh, Kafka's
 //! defaults) with the same clients and settings, and a table of spool/Kafka ratios follows;
-//! Kafka's own perf-test tools then run against both.
+//! Kafka's own perf-test tools then run against both. The replication scenario runs on three
+//! Kafka nodes too (each a broker and a controller voter, the same session timeout).
 //!
 //! Or one custom workload (`--message-bytes`, `--partitions`, …). Progress goes to stderr; a
 //! summary table and one JSON line per workload to stdout, also written to
@@ -27,7 +28,7 @@ use clap::Parser;
 use compat_tests::bench::{self, ConsumeMode, Results, Workload};
 use compat_tests::etcd::{start_brokers, SpawnedEtcd};
 use compat_tests::failover;
-use compat_tests::kafka::ReferenceBroker;
+use compat_tests::kafka::{ReferenceBroker, ReferenceCluster};
 use compat_tests::SpawnedBroker;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
@@ -394,8 +395,31 @@ const REPLICATION_SESSION: Duration = Duration::from_secs(3);
 /// Leader kills the replication scenario times.
 const FAILOVER_ROUNDS: usize = 3;
 
+/// Replication figures of one cluster.
+struct Replication {
+    /// Scenario (a)'s produce throughput on replication factor 1, then 3.
+    rf1_mib_per_second: f64,
+    rf3_mib_per_second: f64,
+    failovers: Vec<failover::Failover>,
+}
+
+impl Replication {
+    fn rf3_share(&self) -> f64 {
+        self.rf3_mib_per_second / self.rf1_mib_per_second
+    }
+
+    /// The median time to the first acknowledgement after a leader kill.
+    fn median_first_ack(&self) -> Duration {
+        let mut times: Vec<Duration> = self.failovers.iter().map(|f| f.first_ack).collect();
+        times.sort_unstable();
+        times.get(times.len() / 2).copied().unwrap_or_default()
+    }
+}
+
 /// Three brokers on one etcd: scenario (a) on a topic of replication factor 1, then on one
-/// of replication factor 3 (acks=all waits for all three), and leader failover times.
+/// of replication factor 3 (acks=all waits for all three), and leader failover times; with
+/// `--versus-kafka` the same on three Apache Kafka nodes (KRaft, each a broker and a
+/// controller voter) with the same session timeout, and the ratios.
 fn replication(args: &Args) {
     let etcd = SpawnedEtcd::start();
     let mut brokers = start_brokers(
@@ -406,63 +430,108 @@ fn replication(args: &Args) {
             REPLICATION_SESSION.as_millis()
         ),
     );
-    let bootstrap = compat_tests::bootstrap_of(&brokers);
+    let ours = replicate(args, "spool", "", brokers.as_mut_slice());
+    for broker in &mut brokers {
+        broker.stop();
+    }
+    if !args.versus_kafka {
+        return;
+    }
+    let session = format!(
+        "broker.session.timeout.ms={}",
+        REPLICATION_SESSION.as_millis()
+    );
+    let heartbeat = format!(
+        "broker.heartbeat.interval.ms={}",
+        REPLICATION_SESSION.as_millis() / 3
+    );
+    let mut kafka = ReferenceCluster::start(3, &[&session, &heartbeat]);
+    let theirs = replicate(args, "Apache Kafka", "-kafka", &mut kafka);
+    println!(
+        "replication, spool / Kafka: RF=3 throughput {:.2}, RF=3 share of RF=1 {:.0} % / {:.0} %, median first acknowledgement after a leader kill {:.2} s / {:.2} s",
+        ours.rf3_mib_per_second / theirs.rf3_mib_per_second,
+        100.0 * ours.rf3_share(),
+        100.0 * theirs.rf3_share(),
+        ours.median_first_ack().as_secs_f64(),
+        theirs.median_first_ack().as_secs_f64(),
+    );
+}
+
+/// The replication figures of the three-node cluster `nodes` (`name` in what it prints,
+/// `suffix` on its JSON files).
+fn replicate<C: failover::Nodes + ?Sized>(
+    args: &Args,
+    name: &str,
+    suffix: &str,
+    nodes: &mut C,
+) -> Replication {
+    let bootstrap: Vec<String> = (1..=nodes.count())
+        .map(|id| nodes.bootstrap_of(id))
+        .collect();
+    let bootstrap = bootstrap.join(",");
     let mut throughput = Vec::new();
     for replication_factor in [1, 3] {
-        let name = format!("a-rf{replication_factor}");
         let workload = Workload {
+            name: format!("a-rf{replication_factor}"),
             replication_factor,
             ..bench::scenario("a", None).expect("scenario a")
         };
-        let workload = Workload {
-            name: name.clone(),
-            ..workload
-        };
-        eprintln!("running {name} on three brokers: {workload:?}");
+        eprintln!(
+            "running {} on {name}'s three nodes: {workload:?}",
+            workload.name
+        );
         let results = bench::run(&bootstrap, &workload, None)
-            .unwrap_or_else(|error| panic!("workload {name}: {error}"));
-        save(args, &name, &results.to_json(&workload));
+            .unwrap_or_else(|error| panic!("workload {} on {name}: {error}", workload.name));
+        save(
+            args,
+            &format!("{}{suffix}", workload.name),
+            &results.to_json(&workload),
+        );
         throughput.push(results.produce.mib_per_second);
     }
+    let figures = Replication {
+        rf1_mib_per_second: throughput[0],
+        rf3_mib_per_second: throughput[1],
+        failovers: failover::measure(nodes, FAILOVER_ROUNDS)
+            .unwrap_or_else(|error| panic!("failover on {name}: {error}")),
+    };
     println!(
-        "replication: scenario a on three brokers, acks=all: RF=1 {:.1} MiB/s, RF=3 {:.1} MiB/s = {:.0} % of RF=1",
-        throughput[0],
-        throughput[1],
-        100.0 * throughput[1] / throughput[0]
+        "replication on {name}: scenario a on three nodes, acks=all: RF=1 {:.1} MiB/s, RF=3 {:.1} MiB/s = {:.0} % of RF=1",
+        figures.rf1_mib_per_second,
+        figures.rf3_mib_per_second,
+        100.0 * figures.rf3_share()
     );
-    let failovers = failover::measure(&mut brokers, FAILOVER_ROUNDS)
-        .unwrap_or_else(|error| panic!("failover: {error}"));
     let seconds = |time: fn(&failover::Failover) -> Duration| {
-        let all: Vec<String> = failovers
+        let all: Vec<String> = figures
+            .failovers
             .iter()
             .map(|failover| format!("{:.2}", time(failover).as_secs_f64()))
             .collect();
         all.join(", ")
     };
     println!(
-        "failover after a leader kill -9 (session timeout {:.1} s): new leader in Metadata after {} s; first acks=all acknowledgement after {} s",
+        "failover on {name} after a leader kill -9 (session timeout {:.1} s): new leader in Metadata after {} s; first acks=all acknowledgement after {} s",
         REPLICATION_SESSION.as_secs_f64(),
         seconds(|failover| failover.new_leader),
         seconds(|failover| failover.first_ack),
     );
     let json_seconds = |time: fn(&failover::Failover) -> Duration| {
-        failovers
+        figures
+            .failovers
             .iter()
             .map(|failover| time(failover).as_secs_f64())
             .collect::<Vec<_>>()
     };
     save(
         args,
-        "replication-failover",
+        &format!("replication-failover{suffix}"),
         &serde_json::json!({
             "session_timeout_s": REPLICATION_SESSION.as_secs_f64(),
             "new_leader_s": json_seconds(|failover| failover.new_leader),
             "first_ack_s": json_seconds(|failover| failover.first_ack),
         }),
     );
-    for broker in &mut brokers {
-        broker.stop();
-    }
+    figures
 }
 
 /// Kafka's own load generators for scenario (a), beside ours, when KAFKA_HOME holds a Kafka
