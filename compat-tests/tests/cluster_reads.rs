@@ -1,7 +1,8 @@
 //! Fetch from the closest replica (KIP-392) on three brokers, each in a rack of its own,
 //! with Kafka's `RackAwareReplicaSelector`: the leader sends a consumer that names a
-//! follower's rack there, the follower serves consumers up to its high watermark, and a
-//! librdkafka consumer with `client.rack` reads everything from the follower in its rack.
+//! follower's rack there, the follower serves consumers up to its high watermark (and
+//! read_committed ones up to the last stable offset), and a librdkafka consumer with
+//! `client.rack` reads everything from the follower in its rack.
 
 mod common;
 
@@ -16,6 +17,7 @@ use kafka_protocol::messages::fetch_response::PartitionData;
 use kafka_protocol::messages::{FetchRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::{Message, Offset, TopicPartitionList};
 
 const SESSION_MS: u64 = 6000;
@@ -43,24 +45,44 @@ fn start_racks(etcd: &SpawnedEtcd) -> Vec<SpawnedBroker> {
     })
 }
 
-/// Fetch at `version` of partition 0 of [`TOPIC`] from offset 0 by a consumer in `rack`,
-/// that knows the leader epoch `current_leader_epoch`.
-fn fetch(
-    broker: &SpawnedBroker,
+/// A consumer's Fetch of partition 0 of [`TOPIC`].
+#[derive(Clone)]
+struct Read<'a> {
     version: i16,
-    rack: &str,
+    rack: &'a str,
+    /// The leader epoch the consumer knows (-1: none).
     current_leader_epoch: i32,
-) -> PartitionData {
+    offset: i64,
+    read_committed: bool,
+}
+
+impl Default for Read<'_> {
+    fn default() -> Self {
+        Self {
+            version: RACK_VERSION,
+            rack: "",
+            current_leader_epoch: -1,
+            offset: 0,
+            read_committed: false,
+        }
+    }
+}
+
+/// `read`'s answer from `broker`.
+fn fetch(broker: &SpawnedBroker, read: Read<'_>) -> PartitionData {
     let request = FetchRequest::default()
         .with_max_wait_ms(0)
         .with_max_bytes(1 << 20)
-        .with_rack_id(StrBytes::from_string(rack.to_owned()))
+        .with_isolation_level(i8::from(read.read_committed))
+        .with_rack_id(StrBytes::from_string(read.rack.to_owned()))
         .with_topics(vec![FetchTopic::default()
             .with_topic(TopicName(StrBytes::from_static_str(TOPIC)))
             .with_partitions(vec![FetchPartition::default()
                 .with_partition(0)
-                .with_current_leader_epoch(current_leader_epoch)
+                .with_fetch_offset(read.offset)
+                .with_current_leader_epoch(read.current_leader_epoch)
                 .with_partition_max_bytes(1 << 20)])]);
+    let version = read.version;
     let mut client = WireClient::connect(&broker.bootstrap);
     let mut response = client.call(version, &request);
     response.responses.remove(0).partitions.remove(0)
@@ -94,7 +116,14 @@ async fn consumers_read_from_the_replica_in_their_rack() {
     let end = RECORDS as i64;
 
     // The leader sends a consumer in a follower's rack there, answering no records.
-    let sent = fetch(broker(leader), RACK_VERSION, &rack_of(near), -1);
+    let near_rack = rack_of(near);
+    let sent = fetch(
+        broker(leader),
+        Read {
+            rack: &near_rack,
+            ..Read::default()
+        },
+    );
     assert_eq!(sent.error_code, 0);
     assert_eq!(sent.preferred_read_replica.0, near);
     assert!(
@@ -108,24 +137,42 @@ async fn consumers_read_from_the_replica_in_their_rack() {
     );
     // It serves consumers in its own rack, in a rack without replicas, or in none.
     for rack in [rack_of(leader), "rack-elsewhere".to_owned(), String::new()] {
-        let served = fetch(broker(leader), RACK_VERSION, &rack, -1);
+        let served = fetch(
+            broker(leader),
+            Read {
+                rack: &rack,
+                ..Read::default()
+            },
+        );
         assert_eq!(served.preferred_read_replica.0, -1, "{rack}");
         assert!(has_records(&served), "{rack}");
     }
 
     // A follower serves consumers from v11, up to the high watermark its leader gave it.
     let served = wait_for(TIMEOUT, || {
-        Some(fetch(broker(near), RACK_VERSION, "", -1)).filter(|a| a.high_watermark == end)
+        Some(fetch(broker(near), Read::default())).filter(|a| a.high_watermark == end)
     })
     .expect("the follower learns the high watermark");
     assert_eq!(served.error_code, 0);
     assert!(has_records(&served));
-    let fenced = fetch(broker(near), RACK_VERSION, "", 1000);
+    let fenced = fetch(
+        broker(near),
+        Read {
+            current_leader_epoch: 1000,
+            ..Read::default()
+        },
+    );
     assert_eq!(
         fenced.error_code, UNKNOWN_LEADER_EPOCH,
         "an epoch it has not seen"
     );
-    let older = fetch(broker(near), RACK_VERSION - 1, "", -1);
+    let older = fetch(
+        broker(near),
+        Read {
+            version: RACK_VERSION - 1,
+            ..Read::default()
+        },
+    );
     assert_eq!(
         older.error_code, NOT_LEADER_OR_FOLLOWER,
         "before v11 only the leader serves consumers"
@@ -177,4 +224,42 @@ async fn consumers_read_from_the_replica_in_their_rack() {
         0.0,
         "the other follower served no consumer"
     );
+
+    // A transaction left open: the follower's read_committed answers stop before it.
+    let transactional: ThreadedProducer<DefaultProducerContext> = brokers[0]
+        .client_config()
+        .set("transactional.id", "closest-open")
+        .create()
+        .expect("transactional producer");
+    transactional
+        .init_transactions(TIMEOUT)
+        .expect("init_transactions");
+    transactional.begin_transaction().expect("begin");
+    transactional
+        .send(
+            BaseRecord::<str, str>::to(TOPIC)
+                .partition(0)
+                .payload("open"),
+        )
+        .expect("enqueue");
+    transactional.flush(TIMEOUT).expect("flush");
+    let committed_view = Read {
+        offset: end,
+        read_committed: true,
+        ..Read::default()
+    };
+    let open = wait_for(TIMEOUT, || {
+        Some(fetch(broker(near), committed_view.clone())).filter(|a| a.high_watermark > end)
+    })
+    .expect("the follower has the open transaction's record");
+    assert_eq!(open.last_stable_offset, end, "{open:?}");
+    assert!(!has_records(&open), "nothing of the open transaction");
+    let uncommitted = fetch(
+        broker(near),
+        Read {
+            read_committed: false,
+            ..committed_view
+        },
+    );
+    assert!(has_records(&uncommitted), "read_uncommitted sees it");
 }
