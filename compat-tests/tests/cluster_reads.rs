@@ -1,14 +1,15 @@
 //! Fetch from the closest replica (KIP-392) on three brokers, each in a rack of its own,
 //! with Kafka's `RackAwareReplicaSelector`: the leader sends a consumer that names a
 //! follower's rack there, the follower serves consumers up to its high watermark (and
-//! read_committed ones up to the last stable offset), and a librdkafka consumer with
-//! `client.rack` reads everything from the follower in its rack.
+//! read_committed ones up to the last stable offset), and librdkafka's and Kafka's Java
+//! consumers with `client.rack` read everything from the follower in their rack.
 
 mod common;
 
 use common::cluster::{create_replicated_topic, partition_leaders};
 use common::{produce, producer, text, TIMEOUT};
 use compat_tests::etcd::{start_brokers_with, SpawnedEtcd};
+use compat_tests::kafka::tool;
 use compat_tests::prometheus::scrape;
 use compat_tests::wire::WireClient;
 use compat_tests::{wait_for, SpawnedBroker};
@@ -223,6 +224,31 @@ async fn consumers_read_from_the_replica_in_their_rack() {
         bytes_out(broker(far)),
         0.0,
         "the other follower served no consumer"
+    );
+
+    // Kafka's Java consumer (kafka-console-consumer) in the other follower's rack reads
+    // everything there.
+    let records = RECORDS.to_string();
+    let consumed = tool(
+        "kafka-console-consumer",
+        &[
+            "--bootstrap-server",
+            &broker(leader).bootstrap,
+            "--topic",
+            TOPIC,
+            "--from-beginning",
+            "--max-messages",
+            &records,
+            "--command-property",
+            &format!("client.rack={}", rack_of(far)),
+        ],
+        "",
+    );
+    let values: Vec<&str> = consumed.stdout.lines().collect();
+    assert_eq!(values, expected, "{}", consumed.text());
+    assert!(
+        bytes_out(broker(far)) > 0.0,
+        "served by the follower in its rack"
     );
 
     // A transaction left open: the follower's read_committed answers stop before it.
