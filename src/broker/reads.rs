@@ -73,12 +73,10 @@ impl Broker {
             self.clock.now_ms(),
         );
         let followers: Vec<ReplicaView<'_>> = followers
-            .iter()
-            .map(|&(id, log_end_offset, since_caught_up_ms)| ReplicaView {
-                id,
-                rack: rack_of(id),
-                log_end_offset,
-                since_caught_up_ms,
+            .into_iter()
+            .map(|follower| ReplicaView {
+                rack: rack_of(follower.id),
+                ..follower
             })
             .collect();
         let leader = ReplicaView {

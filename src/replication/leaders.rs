@@ -6,6 +6,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use super::read_replica::ReplicaView;
 use super::replica_set::ReplicaSet;
 use crate::log::Partition;
 
@@ -157,7 +158,7 @@ impl Leaders {
         partition: i32,
         offset: i64,
         now_ms: i64,
-    ) -> Vec<(i32, i64, i64)> {
+    ) -> Vec<ReplicaView<'static>> {
         self.get(topic, partition)
             .map(|led| led.replicas().readable_followers(offset, now_ms))
             .unwrap_or_default()

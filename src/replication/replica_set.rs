@@ -8,6 +8,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::read_replica::ReplicaView;
+
 /// Kafka's `replica.lag.time.max.ms` default.
 pub const REPLICA_LAG_TIME_MAX_MS: i64 = 30_000;
 
@@ -136,9 +138,9 @@ impl ReplicaSet {
         }
     }
 
-    /// The in-sync followers whose log holds `offset`, each with its log end and how long
-    /// ago it was last caught up: those a consumer may be sent to (KIP-392).
-    pub fn readable_followers(&self, offset: i64, now_ms: i64) -> Vec<(i32, i64, i64)> {
+    /// The in-sync followers whose log holds `offset`: those a consumer may be sent to
+    /// (KIP-392). Their racks are not known here.
+    pub fn readable_followers(&self, offset: i64, now_ms: i64) -> Vec<ReplicaView<'static>> {
         self.followers
             .iter()
             .filter(|(id, follower)| {
@@ -146,9 +148,11 @@ impl ReplicaSet {
                     && (0..=follower.log_end_offset).contains(&follower.log_start_offset)
                     && (follower.log_start_offset..=follower.log_end_offset).contains(&offset)
             })
-            .map(|(id, follower)| {
-                let since = now_ms.saturating_sub(follower.caught_up_ms).max(0);
-                (*id, follower.log_end_offset, since)
+            .map(|(id, follower)| ReplicaView {
+                id: *id,
+                rack: None,
+                log_end_offset: follower.log_end_offset,
+                since_caught_up_ms: now_ms.saturating_sub(follower.caught_up_ms).max(0),
             })
             .collect()
     }
@@ -223,14 +227,16 @@ mod tests {
         set.on_log_start(3, 4);
         set.on_fetch(4, 10, 10, 5);
         set.on_log_start(4, 0);
-        assert_eq!(set.readable_followers(5, 8), [(2, 10, 3), (3, 6, 8)]);
+        let readable = |offset: i64| -> Vec<(i32, i64, i64)> {
+            set.readable_followers(offset, 8)
+                .iter()
+                .map(|view| (view.id, view.log_end_offset, view.since_caught_up_ms))
+                .collect()
+        };
+        assert_eq!(readable(5), [(2, 10, 3), (3, 6, 8)]);
+        assert_eq!(readable(2), [(2, 10, 3)], "below 3's log start");
         assert_eq!(
-            set.readable_followers(2, 8),
-            [(2, 10, 3)],
-            "below 3's log start"
-        );
-        assert_eq!(
-            set.readable_followers(8, 8),
+            readable(8),
             [(2, 10, 3)],
             "beyond 3's log end; 4 is not in sync"
         );
