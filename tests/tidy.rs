@@ -103,7 +103,10 @@ const LAYERS: &[(&str, &[&str])] = &[
         ],
     ),
     // Replication: the leader's view of its followers, the followers' fetchers.
-    ("replication", &["log", "records", "peers", "clock"]),
+    (
+        "replication",
+        &["log", "records", "peers", "metrics", "clock"],
+    ),
     ("metadata", &["config", "log"]),
     ("config", &["txn", "group", "log", "cluster"]),
     ("txn", &["producer_ids", "group", "log", "records", "clock"]),

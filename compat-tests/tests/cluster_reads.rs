@@ -96,11 +96,18 @@ fn has_records(answer: &PartitionData) -> bool {
         .is_some_and(|records| !records.is_empty())
 }
 
+/// The value of the sample `name` (0 if absent) on `broker`'s metrics endpoint.
+fn sample(broker: &SpawnedBroker, name: &str) -> f64 {
+    let url = broker.metrics_url().expect("metrics endpoint");
+    scrape(&url).get(name).copied().unwrap_or(0.0)
+}
+
 /// The record bytes `broker` has sent consumers of [`TOPIC`].
 fn bytes_out(broker: &SpawnedBroker) -> f64 {
-    let url = broker.metrics_url().expect("metrics endpoint");
-    let name = format!("spool_topic_bytes_out_total{{topic=\"{TOPIC}\"}}");
-    scrape(&url).get(&name).copied().unwrap_or(0.0)
+    sample(
+        broker,
+        &format!("spool_topic_bytes_out_total{{topic=\"{TOPIC}\"}}"),
+    )
 }
 
 #[tokio::test]
@@ -115,6 +122,15 @@ async fn consumers_read_from_the_replica_in_their_rack() {
     let (near, far) = (followers[0], followers[1]);
     let broker = |id: i32| &brokers[id as usize - 1];
     let end = RECORDS as i64;
+    // Replication is counted apart: out of the leader, into each follower.
+    assert!(sample(broker(leader), "spool_replication_bytes_out_total") > 0.0);
+    for follower in [near, far] {
+        assert!(sample(broker(follower), "spool_replication_bytes_in_total") > 0.0);
+        assert_eq!(
+            sample(broker(follower), "spool_replication_bytes_out_total"),
+            0.0
+        );
+    }
 
     // The leader sends a consumer in a follower's rack there, answering no records.
     let near_rack = rack_of(near);

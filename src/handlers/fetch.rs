@@ -212,10 +212,12 @@ fn with_leaders(
     answer
 }
 
-/// Counts the record bytes of a consumer's answer per topic (metrics; replication is not
-/// counted, as in Kafka's BytesOut); answers are in topic order.
+/// Counts the record bytes of the answer (metrics): a consumer's per topic, a follower's as
+/// replication (Kafka's BytesOut and ReplicationBytesOut); answers are in topic order.
 fn counted(fetcher: Fetcher<'_>, topics: &[TopicTargets], answer: Answer) -> Answer {
     if let Fetcher::Follower(_) = fetcher {
+        let bytes = answer.records.iter().flatten().map(FileSlice::len).sum();
+        crate::metrics::global().replication_bytes_out(bytes);
         return answer;
     }
     let mut records = answer.records.iter();

@@ -87,6 +87,8 @@ pub struct Metrics {
     request_seconds: Family<ApiLabels, Histogram, fn() -> Histogram>,
     bytes_in: Family<TopicLabels, Counter>,
     bytes_out: Family<TopicLabels, Counter>,
+    replication_bytes_in: Counter,
+    replication_bytes_out: Counter,
     connections: Gauge,
     connections_opened: Counter,
     fsyncs: Counter,
@@ -99,6 +101,8 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| Metrics {
     request_seconds: Family::new_with_constructor(latency_histogram),
     bytes_in: Family::default(),
     bytes_out: Family::default(),
+    replication_bytes_in: Counter::default(),
+    replication_bytes_out: Counter::default(),
     connections: Gauge::default(),
     connections_opened: Counter::default(),
     fsyncs: Counter::default(),
@@ -151,13 +155,23 @@ impl Metrics {
             .inc_by(bytes as u64);
     }
 
-    /// Record bytes of `topic` sent to fetchers.
+    /// Record bytes of `topic` sent to consumers.
     pub fn bytes_out(&self, topic: &str, bytes: usize) {
         self.bytes_out
             .get_or_create(&TopicLabels {
                 topic: topic.to_owned(),
             })
             .inc_by(bytes as u64);
+    }
+
+    /// Record bytes this broker's followers appended from their leaders.
+    pub fn replication_bytes_in(&self, bytes: usize) {
+        self.replication_bytes_in.inc_by(bytes as u64);
+    }
+
+    /// Record bytes this broker sent to the followers of the partitions it leads.
+    pub fn replication_bytes_out(&self, bytes: u64) {
+        self.replication_bytes_out.inc_by(bytes);
     }
 
     pub fn connection_opened(&self) {
@@ -205,6 +219,16 @@ pub fn render(state: Option<StateSample>) -> Result<String, std::fmt::Error> {
         "topic_bytes_out",
         "Record bytes sent to consumers (not to followers), by topic",
         metrics.bytes_out.clone(),
+    );
+    registry.register(
+        "replication_bytes_in",
+        "Record bytes followers on this broker appended from their leaders",
+        metrics.replication_bytes_in.clone(),
+    );
+    registry.register(
+        "replication_bytes_out",
+        "Record bytes sent to the followers of partitions this broker leads",
+        metrics.replication_bytes_out.clone(),
     );
     registry.register(
         "connections",

@@ -299,6 +299,7 @@ fn apply(followed: &Followed, data: &PartitionData) -> Result<(), ApplyError> {
             log.restart_at(batch.base_offset(), followed.leader_epoch)?;
         }
         log.append_replicated(&batch, followed.leader_epoch)?;
+        crate::metrics::global().replication_bytes_in(size);
         rest = &rest[size..];
     }
     log.set_high_watermark(data.high_watermark);
