@@ -37,11 +37,9 @@ impl Broker {
         else {
             return Err(not_served);
         };
-        let image = node.image();
-        let replicates = image
-            .topics
-            .get(topic)
-            .and_then(|record| record.replicas.get(usize::try_from(partition).ok()?))
+        let replicates = node
+            .image()
+            .replicas(topic, partition)
             .is_some_and(|replicas| replicas.contains(&self.config.node_id));
         match self.partition(topic, partition) {
             Some(log) if replicates && node.membership().is_registered() => Ok(ConsumerLog {

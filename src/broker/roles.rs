@@ -83,17 +83,17 @@ impl Broker {
     /// watermark follows the log end) if it has none.
     fn lead(&self, log: Arc<Partition>, image: &ClusterImage, now_ms: i64, afresh: bool) {
         let (topic, partition) = (log.topic().to_owned(), log.index());
-        let replicas = replicas_of(image, &topic, partition);
+        let replicas = image.replicas(&topic, partition).unwrap_or_default();
         let isr = isr_of(image, &topic, partition);
         if replicas.len() <= 1 {
             self.resign(&topic, partition, &log);
         } else if afresh
             || !self
                 .replication
-                .set_replicas(&topic, partition, &replicas, &isr)
+                .set_replicas(&topic, partition, replicas, &isr)
         {
             let node_id = self.config.node_id;
-            self.replication.lead(log, node_id, &replicas, &isr, now_ms);
+            self.replication.lead(log, node_id, replicas, &isr, now_ms);
         }
     }
 
@@ -160,16 +160,6 @@ impl Broker {
             }
         }
     }
-}
-
-/// The replicas of a partition in `image` (empty if it has none).
-fn replicas_of(image: &ClusterImage, topic: &str, partition: i32) -> Vec<i32> {
-    image
-        .topics
-        .get(topic)
-        .and_then(|record| record.replicas.get(usize::try_from(partition).ok()?))
-        .cloned()
-        .unwrap_or_default()
 }
 
 /// The committed ISR of a partition in `image` (empty while it has no state).

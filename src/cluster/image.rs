@@ -205,6 +205,16 @@ impl ClusterImage {
         self.partitions.get(&(topic.id, partition))
     }
 
+    /// The replicas of partition `partition` of the topic named `topic`, preferred leader
+    /// first; `None` if there is no such partition.
+    pub fn replicas(&self, topic: &str, partition: i32) -> Option<&[i32]> {
+        let record = self.topics.get(topic)?;
+        record
+            .replicas
+            .get(usize::try_from(partition).ok()?)
+            .map(Vec::as_slice)
+    }
+
     /// The leader and leader epoch of partition `partition` of the topic named `topic`
     /// ([`NO_LEADER`] and -1 while it has no state); `None` if there is no such partition.
     pub fn leadership(&self, topic: &str, partition: i32) -> Option<(i32, i32)> {

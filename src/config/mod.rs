@@ -574,11 +574,7 @@ fn cluster_settings(
 /// `RackAwareReplicaSelector`.
 fn replica_selector(keys: &mut Keys) -> Result<ReplicaSelector, ConfigError> {
     const KEY: &str = "replica.selector.class";
-    let class = keys.optional_string(KEY)?;
-    if let Some(entry) = keys.entries.last_mut() {
-        entry.kind = ConfigType::Class;
-    }
-    let class = class.unwrap_or_default();
+    let class = keys.optional_class(KEY)?.unwrap_or_default();
     ReplicaSelector::from_class(&class).ok_or_else(|| {
         invalid(
             KEY,
@@ -756,6 +752,15 @@ impl Keys {
     fn optional_string(&mut self, key: &str) -> Result<Option<String>, ConfigError> {
         let text = self.parse_string(key)?;
         self.settle(key, text.as_ref(), None, ConfigType::String);
+        Ok(text)
+    }
+
+    /// A Java class name, kept as written.
+    fn optional_class(&mut self, key: &str) -> Result<Option<String>, ConfigError> {
+        let text = self.optional_string(key)?;
+        if let Some(entry) = self.entries.last_mut() {
+            entry.kind = ConfigType::Class;
+        }
         Ok(text)
     }
 

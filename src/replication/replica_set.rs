@@ -145,7 +145,7 @@ impl ReplicaSet {
             .iter()
             .filter(|(id, follower)| {
                 self.isr.contains(id)
-                    && (0..=follower.log_end_offset).contains(&follower.log_start_offset)
+                    && follower.log_start_offset >= 0
                     && (follower.log_start_offset..=follower.log_end_offset).contains(&offset)
             })
             .map(|(id, follower)| ReplicaView {
