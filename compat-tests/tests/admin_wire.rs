@@ -302,28 +302,71 @@ fn incremental_alter_configs_sets_deletes_appends_and_subtracts() {
     );
     assert_eq!(error, INVALID_REQUEST);
     assert!(message.contains("num.partitions"), "{message}");
-    // No dynamic broker config exists, so deleting one (as kafka-reassign-partitions
-    // --verify clears the throttle rates) succeeds and changes nothing.
-    let (error, message) = incremental(
-        &mut client,
-        BROKER,
-        "0",
-        &[("leader.replication.throttled.rate", DELETE, None)],
-    );
+    // Dynamic broker configs: the replication throttle rates, of this broker or of every
+    // broker (the empty name), checked, described with their source, and deleted.
+    let rate = "leader.replication.throttled.rate";
+    for (value, code) in [("-1", INVALID_REQUEST), ("fast", INVALID_REQUEST)] {
+        let (error, message) = incremental(&mut client, BROKER, "0", &[(rate, SET, Some(value))]);
+        assert_eq!(error, code, "{value}: {message}");
+    }
+    let (error, message) = incremental(&mut client, BROKER, "0", &[(rate, SET, Some("1000"))]);
     assert_eq!(error, 0, "{message}");
-    // Throttled replica lists may only be cleared: nothing would throttle a listed replica.
+    let (error, message) = incremental(&mut client, BROKER, "", &[(rate, SET, Some("2000"))]);
+    assert_eq!(error, 0, "{message}");
+    let described = describe(&mut client, 4, BROKER, "0", Some(&[rate]));
+    let config = &described.configs[0];
+    assert_eq!(
+        (
+            config.value.as_deref(),
+            config.config_source,
+            config.read_only
+        ),
+        (Some("1000"), 2, false),
+        "DYNAMIC_BROKER_CONFIG"
+    );
+    let sources: Vec<i8> = config
+        .synonyms
+        .iter()
+        .map(|synonym| synonym.source)
+        .collect();
+    assert_eq!(sources, [2, 3], "then DYNAMIC_DEFAULT_BROKER_CONFIG");
+    let defaults = describe(&mut client, 4, BROKER, "", None);
+    let names: Vec<(&str, i8)> = defaults
+        .configs
+        .iter()
+        .map(|config| (config.name.as_str(), config.config_source))
+        .collect();
+    assert_eq!(names, [(rate, 3)]);
+    // Deleting (as kafka-reassign-partitions --verify does) falls back to the default.
+    let (error, message) = incremental(&mut client, BROKER, "0", &[(rate, DELETE, None)]);
+    assert_eq!(error, 0, "{message}");
+    let described = describe(&mut client, 4, BROKER, "0", Some(&[rate]));
+    assert_eq!(described.configs[0].value.as_deref(), Some("2000"));
+    let (error, message) = incremental(&mut client, BROKER, "", &[(rate, DELETE, None)]);
+    assert_eq!(error, 0, "{message}");
+    assert!(describe(&mut client, 4, BROKER, "0", Some(&[rate]))
+        .configs
+        .is_empty());
+    // Throttled replica lists: `*` or partition:broker items.
     let (error, message) = incremental(
         &mut client,
         TOPIC,
         "altered",
-        &[("leader.replication.throttled.replicas", SET, Some("*"))],
+        &[("leader.replication.throttled.replicas", SET, Some("0-1"))],
     );
     assert_eq!(error, INVALID_CONFIG, "{message}");
     let (error, message) = incremental(
         &mut client,
         TOPIC,
         "altered",
-        &[("follower.replication.throttled.replicas", DELETE, None)],
+        &[("leader.replication.throttled.replicas", SET, Some("*"))],
+    );
+    assert_eq!(error, 0, "{message}");
+    let (error, message) = incremental(
+        &mut client,
+        TOPIC,
+        "altered",
+        &[("leader.replication.throttled.replicas", DELETE, None)],
     );
     assert_eq!(error, 0, "{message}");
     let (error, _) = incremental(

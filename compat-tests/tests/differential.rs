@@ -9,13 +9,18 @@ use std::time::Duration;
 use compat_tests::kafka::ReferenceBroker;
 use compat_tests::wire::WireClient;
 use compat_tests::SpawnedBroker;
+use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
+use kafka_protocol::messages::incremental_alter_configs_request::{
+    AlterConfigsResource, AlterableConfig,
+};
 use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
 use kafka_protocol::messages::leave_group_request::MemberIdentity;
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
 use kafka_protocol::messages::{
-    BrokerId, DescribeGroupsRequest, GroupId, HeartbeatRequest, JoinGroupRequest,
-    JoinGroupResponse, LeaveGroupRequest, ListOffsetsRequest, SyncGroupRequest, TopicName,
+    BrokerId, DescribeConfigsRequest, DescribeGroupsRequest, GroupId, HeartbeatRequest,
+    IncrementalAlterConfigsRequest, JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest,
+    ListOffsetsRequest, MetadataRequest, SyncGroupRequest, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use rdkafka::admin::{
@@ -115,6 +120,110 @@ async fn create(bootstrap: &str, topic: NewTopic<'_>) -> String {
         Ok(_) => "ok".to_owned(),
         Err((_, code)) => format!("{code:?}"),
     }
+}
+
+const BROKER_RESOURCE: i8 = 4;
+
+/// One change of IncrementalAlterConfigs: key, operation, value.
+type ConfigOp<'a> = (&'a str, i8, Option<&'a str>);
+
+/// The replication throttle rates DescribeConfigs reports for broker `node_id` and for the
+/// cluster default, one line each with source, type and synonyms.
+fn described_rates(wire: &mut WireClient, node_id: &str) -> String {
+    let mut described = Vec::new();
+    for (scope, resource) in [("broker", node_id), ("default", "")] {
+        let request = DescribeConfigsRequest::default()
+            .with_resources(vec![DescribeConfigsResource::default()
+                .with_resource_type(BROKER_RESOURCE)
+                .with_resource_name(StrBytes::from_string(resource.to_owned()))])
+            .with_include_synonyms(true);
+        let response = wire.call(4, &request);
+        let rates = response.results[0]
+            .configs
+            .iter()
+            .filter(|config| config.name.contains("replication.throttled.rate"));
+        for config in rates {
+            let synonyms: Vec<String> = config
+                .synonyms
+                .iter()
+                .map(|synonym| format!("{:?}@{}", synonym.value.as_deref(), synonym.source))
+                .collect();
+            described.push(format!(
+                "{scope}: {}={:?} source={} read_only={} type={} synonyms={synonyms:?}",
+                config.name.as_str(),
+                config.value.as_deref(),
+                config.config_source,
+                config.read_only,
+                config.config_type
+            ));
+        }
+    }
+    described.join("; ")
+}
+
+/// Dynamic broker configs: the replication throttle rates set on the broker (by its id) and
+/// as the cluster default, refused values, what DescribeConfigs reports, and deletes.
+async fn dynamic_broker_configs(bootstrap: &str) -> Observed {
+    const SET: i8 = 0;
+    const DELETE: i8 = 1;
+    let mut seen = Observed::new();
+    let mut wire = WireClient::connect(bootstrap);
+    let metadata = wire.call(
+        12,
+        &MetadataRequest::default().with_topics(Some(Vec::new())),
+    );
+    let node_id = metadata.brokers[0].node_id.0.to_string();
+    let leader = "leader.replication.throttled.rate";
+    let follower = "follower.replication.throttled.rate";
+    let steps: &[(&str, &str, &[ConfigOp])] = &[
+        ("negative", &node_id, &[(leader, SET, Some("-1"))]),
+        ("not a number", &node_id, &[(leader, SET, Some("fast"))]),
+        (
+            "own rates",
+            &node_id,
+            &[(leader, SET, Some("1000")), (follower, SET, Some("3000"))],
+        ),
+        ("default rate", "", &[(leader, SET, Some("2000"))]),
+        (
+            "own leader rate deleted",
+            &node_id,
+            &[(leader, DELETE, None)],
+        ),
+        ("all deleted", &node_id, &[(follower, DELETE, None)]),
+        ("default deleted", "", &[(leader, DELETE, None)]),
+    ];
+    let mut described = described_rates(&mut wire, &node_id);
+    for (step, resource, changes) in steps {
+        let configs = changes
+            .iter()
+            .map(|(key, op, value)| {
+                AlterableConfig::default()
+                    .with_name(StrBytes::from_string(key.to_string()))
+                    .with_config_operation(*op)
+                    .with_value(value.map(|value| StrBytes::from_string(value.to_owned())))
+            })
+            .collect();
+        let request = IncrementalAlterConfigsRequest::default().with_resources(vec![
+            AlterConfigsResource::default()
+                .with_resource_type(BROKER_RESOURCE)
+                .with_resource_name(StrBytes::from_string(resource.to_string()))
+                .with_configs(configs),
+        ]);
+        let error = wire.call(1, &request).responses[0].error_code;
+        seen.insert(format!("alter {step}"), format!("error {error}"));
+        if error == 0 {
+            // Kafka's broker applies an accepted change from its metadata log a moment after
+            // answering; every accepted step here changes what is described.
+            let deadline = std::time::Instant::now() + TIMEOUT;
+            let before = described.clone();
+            while described == before && std::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                described = described_rates(&mut wire, &node_id);
+            }
+        }
+        seen.insert(format!("described after {step}"), described.clone());
+    }
+    seen
 }
 
 /// Produce with explicit timestamps, then ListOffsets (earliest, latest, by time).
@@ -923,6 +1032,7 @@ async fn spool_answers_as_kafka_does() {
     compare!(group_generations);
     compare!(max_timestamp_and_altered_configs);
     compare!(compaction_keeps_the_log_start);
+    compare!(dynamic_broker_configs);
     assert!(
         found.is_empty(),
         "spool and Kafka differ:\n{}",

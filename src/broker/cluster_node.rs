@@ -19,13 +19,14 @@ use crate::clock::SharedClock;
 use crate::cluster::local_replicas::{local_changes, Role};
 use crate::cluster::topics::TopicError as StoreTopicError;
 use crate::cluster::{ClusterImage, Membership};
+use crate::config::dynamic::DynamicScope;
 use crate::config::BrokerConfig;
 use crate::log::LogManager;
 use crate::metadata::MetadataStore;
 use crate::metadata::{Image, TopicMetadata};
 use crate::peers::Peers;
 use crate::producer_ids::ProducerIds;
-use crate::replication::Fetchers;
+use crate::replication::{Fetchers, ReplicationThrottles};
 
 /// How long a starting broker waits to see its own registration and the cluster id.
 pub const JOIN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -43,6 +44,9 @@ pub struct ClusterNode {
     pub peers: Arc<Peers>,
     /// The fetching of the partitions this broker follows.
     pub(super) fetchers: Fetchers,
+    /// What this broker's leaders send to throttled followers and its throttled followers
+    /// fetch.
+    pub throttles: Arc<ReplicationThrottles>,
 }
 
 /// A live broker as clients reach it.
@@ -114,7 +118,7 @@ impl ClusterNode {
     }
 }
 
-/// The metadata image of the cluster image's topics.
+/// The metadata image of the cluster image's topics and dynamic broker configs.
 fn metadata_image(image: &ClusterImage) -> Image {
     let topics = image.topics.iter().map(|(name, record)| TopicMetadata {
         name: name.clone(),
@@ -122,7 +126,12 @@ fn metadata_image(image: &ClusterImage) -> Image {
         partitions: record.replicas.len() as i32,
         configs: record.configs.clone(),
     });
-    Image::new(image.cluster_id.clone().unwrap_or_default(), topics)
+    let mut metadata = Image::new(image.cluster_id.clone().unwrap_or_default(), topics);
+    for (node_id, configs) in &image.broker_configs {
+        let scope = node_id.map_or(DynamicScope::ClusterDefault, DynamicScope::Broker);
+        metadata = metadata.with_dynamic_configs(scope, configs.clone());
+    }
+    metadata
 }
 
 impl From<StoreTopicError> for TopicError {
@@ -163,11 +172,13 @@ impl Broker {
             Box::pin(async move { block.await.map_err(std::io::Error::other) })
         }));
         let peers = Arc::new(Peers::default());
+        let throttles = Arc::new(ReplicationThrottles::default());
         let node = ClusterNode {
             membership,
             applied: watch::Sender::new(image),
-            fetchers: Fetchers::new(node_id),
+            fetchers: Fetchers::new(node_id, Arc::clone(&throttles)),
             peers,
+            throttles,
         };
         // The coordinators replay the internal-topic partitions opened above.
         Self::assemble(config, clock, metadata, logs, producer_ids, Some(node))

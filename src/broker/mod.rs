@@ -4,13 +4,17 @@
 //! the broker's metadata and logs follow it.
 
 mod cluster_node;
+mod dynamic_configs;
 mod markers;
 mod reads;
 mod reassignments;
 mod roles;
+mod throttles;
 
 pub use crate::cluster::elections::{ElectionKind, ElectionRefused};
+pub use crate::replication::{Throttle, Throttled};
 pub use cluster_node::{BrokerEndpoint, ClusterNode};
+pub use dynamic_configs::DynamicConfigError;
 pub use reads::ConsumerLog;
 pub use reassignments::{Ongoing, ReassignmentError, Target as ReassignmentTarget};
 

@@ -76,6 +76,7 @@ impl Broker {
                 }
             }
         }
+        self.apply_throttles(after);
     }
 
     /// Leads `log` with the replicas and ISR `image` lists: with followers — `afresh` at a

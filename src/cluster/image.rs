@@ -11,6 +11,9 @@
 //!                          a PartitionState: leader, leader epoch, ISR; changed only by
 //!                          compare-and-swap on the key's mod revision (the partition epoch)
 //! <root>/producer_ids      the end of the last producer-id block handed out
+//! <root>/broker_configs/<id>|default
+//!                          dynamic broker configs (a JSON map) of one broker, or the
+//!                          cluster-wide default
 //! ```
 //!
 //! Partition states are keyed by topic id, so a topic deleted and created again under the
@@ -109,7 +112,11 @@ enum Key {
     Controller,
     Topic(String),
     Partition(Uuid, i32),
+    BrokerConfigs(Option<i32>),
 }
+
+/// The key name of the cluster-wide default dynamic broker configs.
+const CLUSTER_DEFAULT_CONFIGS: &str = "default";
 
 impl Keys {
     pub fn new(root: &str) -> Self {
@@ -152,12 +159,22 @@ impl Keys {
         format!("{}{partition}", self.partitions_of(topic_id))
     }
 
+    /// The dynamic broker configs of broker `node_id`, or with `None` the cluster default.
+    pub fn broker_configs(&self, node_id: Option<i32>) -> String {
+        match node_id {
+            Some(id) => format!("{}broker_configs/{id}", self.prefix),
+            None => format!("{}broker_configs/{CLUSTER_DEFAULT_CONFIGS}", self.prefix),
+        }
+    }
+
     fn parse(&self, key: &str) -> Option<Key> {
         let rest = key.strip_prefix(&self.prefix)?;
         match rest.split_once('/') {
             None if rest == "cluster_id" => Some(Key::ClusterId),
             None if rest == "controller" => Some(Key::Controller),
             Some(("brokers", id)) => id.parse().ok().map(Key::Broker),
+            Some(("broker_configs", CLUSTER_DEFAULT_CONFIGS)) => Some(Key::BrokerConfigs(None)),
+            Some(("broker_configs", id)) => id.parse().ok().map(|id| Key::BrokerConfigs(Some(id))),
             Some(("topics", name)) if !name.is_empty() && !name.contains('/') => {
                 Some(Key::Topic(name.to_owned()))
             }
@@ -192,6 +209,8 @@ pub struct ClusterImage {
     /// Partition states by topic id and partition (states of deleted topics may linger until
     /// the controller removes them).
     pub partitions: BTreeMap<(Uuid, i32), Partition>,
+    /// Dynamic broker configs by broker (`None`: the cluster-wide default).
+    pub broker_configs: BTreeMap<Option<i32>, BTreeMap<String, String>>,
 }
 
 impl ClusterImage {
@@ -265,6 +284,9 @@ impl ClusterImage {
                     Some(Key::Partition(topic_id, partition)) => {
                         self.partitions.remove(&(topic_id, partition));
                     }
+                    Some(Key::BrokerConfigs(node_id)) => {
+                        self.broker_configs.remove(&node_id);
+                    }
                     None => {}
                 }
                 self.revision = self.revision.max(*revision);
@@ -322,6 +344,12 @@ impl ClusterImage {
                     Err(error) => malformed(error),
                 }
             }
+            Key::BrokerConfigs(node_id) => match serde_json::from_slice(&entry.value) {
+                Ok(configs) => {
+                    self.broker_configs.insert(node_id, configs);
+                }
+                Err(error) => malformed(error),
+            },
         }
     }
 }
@@ -376,6 +404,15 @@ mod tests {
             keys.parse(&keys.partition(id, 7)),
             Some(Key::Partition(id, 7))
         );
+        assert_eq!(
+            keys.parse(&keys.broker_configs(Some(2))),
+            Some(Key::BrokerConfigs(Some(2)))
+        );
+        assert_eq!(
+            keys.parse(&keys.broker_configs(None)),
+            Some(Key::BrokerConfigs(None))
+        );
+        assert_eq!(keys.parse("/spool/broker_configs/x"), None);
         assert_eq!(keys.parse("/spool/partitions/nope/1"), None);
         assert_eq!(keys.parse("/spool/topics/a/b"), None);
         assert_eq!(keys.parse("/spool/brokers/x"), None);

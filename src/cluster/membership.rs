@@ -8,6 +8,7 @@
 //! once — [`Membership::is_registered`] turns false before anyone else can see the key go —
 //! and registers again under a new lease.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -16,6 +17,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::alter_partition::{alter_isr, AlterIsr, AlterPartitionError};
+use super::broker_configs;
 use super::controller;
 use super::elections::{elect, ElectionKind, ElectionRefused};
 use super::image::{
@@ -236,6 +238,16 @@ impl Membership {
         change: impl Fn(&TopicRecord) -> Result<TopicRecord, E>,
     ) -> Result<TopicRecord, E> {
         topics::update_topic(&self.kv, &self.keys, &self.image(), name, change).await
+    }
+
+    /// Changes the dynamic configs of broker `node_id` (`None`: the cluster default) by
+    /// compare-and-swap; returns what was stored.
+    pub async fn update_broker_configs<E: From<KvError>>(
+        &self,
+        node_id: Option<i32>,
+        change: impl Fn(&BTreeMap<String, String>) -> Result<BTreeMap<String, String>, E>,
+    ) -> Result<BTreeMap<String, String>, E> {
+        broker_configs::update(&self.kv, &self.keys, node_id, change).await
     }
 
     /// Elects a leader of `topic`/`partition` as a client asked (ElectLeaders).

@@ -14,11 +14,13 @@
 //! - `alter_partition`: a leader's own ISR changes (Kafka's AlterPartition).
 //! - `elections`: the preferred or unclean elections clients ask for (ElectLeaders).
 //! - `producer_ids`: producer-id blocks unique across the cluster.
+//! - `broker_configs`: dynamic broker configs, per broker and the cluster default.
 //! - `reassignment`: moving partitions' replicas to other brokers (AlterPartitionReassignments).
 //! - `local_replicas`: the partitions a broker replicates and in which role, and what changed
 //!   for it between two images.
 
 pub mod alter_partition;
+pub mod broker_configs;
 pub mod controller;
 pub mod elections;
 pub mod etcd;

@@ -9,11 +9,12 @@ use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
+pub mod dynamic;
 mod values;
 
 pub use values::{
     check_cleanup_policy, check_compression_type, compression_codec, has_cleanup_policy,
-    parse_bool, ConfigType, LOG_SEGMENT_BYTES_MIN, PARTITIONS_PER_TOPIC_MAX,
+    parse_bool, ConfigType, ThrottledReplicas, LOG_SEGMENT_BYTES_MIN, PARTITIONS_PER_TOPIC_MAX,
 };
 
 use crate::cluster::{

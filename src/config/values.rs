@@ -98,3 +98,76 @@ pub fn check_compression_type(name: &str, value: &str) -> Result<(), String> {
         format!("Invalid value {value} for configuration {name}: String must be one of: uncompressed, zstd, lz4, snappy, gzip, producer")
     })
 }
+
+/// A replication throttle list (`leader.replication.throttled.replicas`,
+/// `follower.replication.throttled.replicas`): every replica of the topic, or listed
+/// `partition:broker` replicas.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ThrottledReplicas {
+    All,
+    Listed(Vec<(i32, i32)>),
+}
+
+impl ThrottledReplicas {
+    /// Parses a list as Kafka checks it: the literal `*`, or comma-separated
+    /// `partition:broker` items (empty items allowed); `name` is the config key, for the
+    /// message.
+    pub fn parse(name: &str, value: &str) -> Result<Self, String> {
+        let items: Vec<&str> = value.split(',').map(str::trim).collect();
+        if items.concat() == "*" {
+            return Ok(Self::All);
+        }
+        let invalid = || {
+            format!(
+                "Invalid value {value} for configuration {name}: {name} must be the literal '*' \
+                 or a list of replicas in the following format: \
+                 [partitionId]:[brokerId],[partitionId]:[brokerId],..."
+            )
+        };
+        let digits = |text: &str| !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
+        let mut replicas = Vec::new();
+        for item in items.into_iter().filter(|item| !item.is_empty()) {
+            let (partition, broker) = item.split_once(':').ok_or_else(invalid)?;
+            if !digits(partition) || !digits(broker) {
+                return Err(invalid());
+            }
+            let number = |text: &str| text.parse::<i32>().map_err(|_| invalid());
+            replicas.push((number(partition)?, number(broker)?));
+        }
+        Ok(Self::Listed(replicas))
+    }
+
+    /// Whether the replica of `partition` on `broker` is throttled.
+    pub fn throttles(&self, partition: i32, broker: i32) -> bool {
+        match self {
+            Self::All => true,
+            Self::Listed(replicas) => replicas.contains(&(partition, broker)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn throttled_replica_lists_parse_as_kafka_checks_them() {
+        let parse =
+            |value| ThrottledReplicas::parse("leader.replication.throttled.replicas", value);
+        assert_eq!(parse("*"), Ok(ThrottledReplicas::All));
+        assert_eq!(parse(" * "), Ok(ThrottledReplicas::All));
+        assert_eq!(parse(""), Ok(ThrottledReplicas::Listed(vec![])));
+        let listed = parse("0:1, 2:3,").unwrap();
+        assert_eq!(listed, ThrottledReplicas::Listed(vec![(0, 1), (2, 3)]));
+        assert!(listed.throttles(2, 3));
+        assert!(!listed.throttles(3, 2));
+        assert!(ThrottledReplicas::All.throttles(7, 9));
+        for invalid in ["*,0:1", "0", "0:x", "-1:2", "0:1:2", "99999999999:1"] {
+            let error = parse(invalid).unwrap_err();
+            assert!(
+                error.contains("must be the literal '*'"),
+                "{invalid}: {error}"
+            );
+        }
+    }
+}

@@ -54,24 +54,22 @@ async fn alter(
             .map(|config| config.name.as_str())
             .collect(),
     )?;
+    // AlterConfigs replaces every config of the resource by those given.
+    let changes: Vec<(String, ConfigChange)> = resource
+        .configs
+        .iter()
+        .map(|config| {
+            let value = config.value.as_deref().unwrap_or_default();
+            (config.name.to_string(), ConfigChange::Set(value.to_owned()))
+        })
+        .collect();
     match config_resources::resolve(broker, resource.resource_type, &resource.resource_name)? {
-        ConfigResource::Topic(name) => {
-            let changes: Vec<(String, ConfigChange)> = resource
-                .configs
-                .iter()
-                .map(|config| {
-                    let value = config.value.as_deref().unwrap_or_default();
-                    (config.name.to_string(), ConfigChange::Set(value.to_owned()))
-                })
-                .collect();
-            broker
-                .alter_topic_configs(name, &changes, true, validate_only)
-                .await
-                .map_err(|error| config_resources::refusal(&error))
-        }
-        ConfigResource::Broker | ConfigResource::BrokerDefaults => {
-            let names: Vec<&str> = resource.configs.iter().map(|c| c.name.as_str()).collect();
-            config_resources::refuse_broker_changes(&names)
+        ConfigResource::Topic(name) => broker
+            .alter_topic_configs(name, &changes, true, validate_only)
+            .await
+            .map_err(|error| config_resources::refusal(&error)),
+        ConfigResource::Broker(scope) => {
+            config_resources::alter_dynamic(broker, scope, &changes, true, validate_only).await
         }
     }
 }

@@ -8,6 +8,8 @@ use kafka_protocol::ResponseError;
 
 use super::errors;
 use crate::broker::{Broker, TopicError};
+use crate::config::dynamic::DynamicScope;
+use crate::metadata::topic_config::ConfigChange;
 use crate::metadata::topic_name;
 
 /// Kafka's `ConfigResource.Type` codes spool serves.
@@ -21,10 +23,9 @@ pub type Refusal = (ResponseError, String);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConfigResource<'a> {
     Topic(&'a str),
-    /// This broker (its node id as the resource name).
-    Broker,
-    /// The cluster-wide dynamic broker defaults (an empty name): spool has none.
-    BrokerDefaults,
+    /// This broker (its node id as the resource name), or the cluster-wide dynamic broker
+    /// defaults (an empty name).
+    Broker(DynamicScope),
 }
 
 /// Resolves a resource: topics must exist, broker names must be this node's id or empty.
@@ -42,9 +43,13 @@ pub fn resolve<'a>(
             }
             Ok(ConfigResource::Topic(name))
         }
-        RESOURCE_BROKER if name.is_empty() => Ok(ConfigResource::BrokerDefaults),
+        RESOURCE_BROKER if name.is_empty() => {
+            Ok(ConfigResource::Broker(DynamicScope::ClusterDefault))
+        }
         RESOURCE_BROKER => match name.parse::<i32>() {
-            Ok(id) if id == broker.config.node_id => Ok(ConfigResource::Broker),
+            Ok(id) if id == broker.config.node_id => {
+                Ok(ConfigResource::Broker(DynamicScope::Broker(id)))
+            }
             Ok(_) => Err((
                 ResponseError::InvalidRequest,
                 format!(
@@ -131,17 +136,17 @@ pub fn check_alterations<'a>(
     Ok(())
 }
 
-/// Broker configs are static: changing any of them is refused as Kafka refuses a
-/// non-dynamic key.
-pub fn refuse_broker_changes(names: &[&str]) -> Result<(), Refusal> {
-    if names.is_empty() {
-        return Ok(());
-    }
-    Err((
-        ResponseError::InvalidRequest,
-        format!(
-            "Cannot update these configs dynamically: Set({})",
-            names.join(", ")
-        ),
-    ))
+/// Changes the dynamic configs of a broker resource (this broker's, or the cluster
+/// default): `replace`d all (AlterConfigs) or changed one by one.
+pub async fn alter_dynamic(
+    broker: &Broker,
+    scope: DynamicScope,
+    changes: &[(String, ConfigChange)],
+    replace: bool,
+    validate_only: bool,
+) -> Result<(), Refusal> {
+    broker
+        .alter_dynamic_configs(scope, changes, replace, validate_only)
+        .await
+        .map_err(|error| (errors::for_dynamic_config_error(&error), error.to_string()))
 }

@@ -12,6 +12,7 @@ use kafka_protocol::protocol::{StrBytes, VersionRange};
 use super::config_resources::{self, ConfigResource};
 use super::SupportedApi;
 use crate::broker::Broker;
+use crate::config::dynamic::DynamicScope;
 use crate::metadata::config_description::{self, DescribedConfig};
 
 pub const API: SupportedApi = SupportedApi {
@@ -44,19 +45,30 @@ pub fn handle(
                         .unwrap_or_default();
                     config_description::topic_configs(&overrides, &broker.config)
                 }
-                Ok(ConfigResource::Broker) => config_description::broker_configs(&broker.config),
-                Ok(ConfigResource::BrokerDefaults) => Vec::new(),
+                Ok(ConfigResource::Broker(scope)) => {
+                    let image = broker.metadata.image();
+                    let dynamic =
+                        config_description::dynamic_broker_configs(&image.dynamic_configs, scope);
+                    match scope {
+                        DynamicScope::Broker(_) => {
+                            let mut configs = config_description::broker_configs(&broker.config);
+                            configs.extend(dynamic);
+                            configs
+                        }
+                        DynamicScope::ClusterDefault => dynamic,
+                    }
+                }
                 Err((error, message)) => {
                     return result
                         .with_error_code(error.code())
                         .with_error_message(Some(StrBytes::from_string(message)))
                 }
             };
+            // No keys, or an empty list (as Kafka reads it), asks for every config.
             let wanted = |config: &DescribedConfig| {
-                resource
-                    .configuration_keys
-                    .as_ref()
-                    .is_none_or(|keys| keys.iter().any(|key| key.as_str() == config.name))
+                resource.configuration_keys.as_ref().is_none_or(|keys| {
+                    keys.is_empty() || keys.iter().any(|key| key.as_str() == config.name)
+                })
             };
             let configs = described
                 .into_iter()

@@ -3,9 +3,10 @@
 
 use kafka_protocol::ResponseError;
 
-use crate::broker::{NotServed, TopicError};
+use crate::broker::{DynamicConfigError, NotServed, TopicError};
 use crate::log::producer_state::ProducerError;
 use crate::log::LogError;
+use crate::metadata::topic_config::ConfigChangeError;
 use crate::records::BatchError;
 
 /// The Kafka error a log failure is reported as.
@@ -66,6 +67,18 @@ pub fn for_batch_error(error: &BatchError) -> ResponseError {
 }
 
 /// The Kafka error a topic create/delete failure is reported as.
+pub fn for_dynamic_config_error(error: &DynamicConfigError) -> ResponseError {
+    match error {
+        DynamicConfigError::Refused(ConfigChangeError::InvalidConfig(_)) => {
+            ResponseError::InvalidConfig
+        }
+        DynamicConfigError::Refused(ConfigChangeError::InvalidRequest(_)) => {
+            ResponseError::InvalidRequest
+        }
+        DynamicConfigError::Storage(_) => ResponseError::KafkaStorageError,
+    }
+}
+
 pub fn for_topic_error(error: &TopicError) -> ResponseError {
     match error {
         TopicError::InvalidName(_) => ResponseError::InvalidTopicException,

@@ -23,7 +23,7 @@ use uuid::Uuid;
 
 use super::errors;
 use super::{check_leader_epoch, SupportedApi};
-use crate::broker::Broker;
+use crate::broker::{Broker, Throttle, Throttled};
 use crate::file_slice::FileSlice;
 use crate::log::{Isolation, LogError, Partition};
 
@@ -72,6 +72,8 @@ struct Target {
     last_fetched_epoch: i32,
     /// A follower's log start (-1 from consumers).
     log_start_offset: i64,
+    /// For a follower: whether the leader's replication throttle covers the partition.
+    throttled: Throttled,
 }
 
 /// Who fetches: a follower, or a consumer, which from v11 may read from any replica and
@@ -120,6 +122,10 @@ pub async fn handle(broker: Arc<Broker>, version: i16, request: FetchRequest) ->
     let max_bytes = request.max_bytes.max(0) as usize;
     let wait = Duration::from_millis(request.max_wait_ms.max(0) as u64).min(MAX_WAIT_CAP);
     let deadline = Instant::now() + wait;
+    let throttle = match fetcher {
+        Fetcher::Follower(_) => broker.leader_throttle(),
+        Fetcher::Consumer { .. } => None,
+    };
 
     // Subscribe before the first read, so an append between the read and the wait is seen.
     let mut watchers: Vec<watch::Receiver<i64>> = topics
@@ -128,9 +134,10 @@ pub async fn handle(broker: Arc<Broker>, version: i16, request: FetchRequest) ->
         .filter_map(|target| target.log.as_ref().ok().map(|log| log.subscribe()))
         .collect();
     loop {
-        let (answer, bytes, urgent) = read_all(&topics, version, max_bytes, isolation);
+        let (answer, bytes, urgent) = read_all(&topics, version, max_bytes, isolation, throttle);
         if bytes >= min_bytes || urgent || watchers.is_empty() || Instant::now() >= deadline {
             return cached(counted(
+                throttle,
                 fetcher,
                 &topics,
                 with_leaders(&broker, version, &topics, answer),
@@ -146,8 +153,9 @@ pub async fn handle(broker: Arc<Broker>, version: i16, request: FetchRequest) ->
             Ok((Ok(()), _, _)) => continue,
             // A partition was deleted (its sender dropped) or the wait timed out: answer now.
             Ok((Err(_), _, _)) | Err(_) => {
-                let answer = read_all(&topics, version, max_bytes, isolation).0;
+                let answer = read_all(&topics, version, max_bytes, isolation, throttle).0;
                 return cached(counted(
+                    throttle,
                     fetcher,
                     &topics,
                     with_leaders(&broker, version, &topics, answer),
@@ -212,12 +220,29 @@ fn with_leaders(
     answer
 }
 
-/// Counts the record bytes of the answer (metrics): a consumer's per topic, a follower's as
-/// replication (Kafka's BytesOut and ReplicationBytesOut); answers are in topic order.
-fn counted(fetcher: Fetcher<'_>, topics: &[TopicTargets], answer: Answer) -> Answer {
+/// Counts the record bytes of the answer: a consumer's per topic, a follower's as
+/// replication (Kafka's BytesOut and ReplicationBytesOut), those of throttled partitions
+/// against the leader's replication throttle; answers are in topic order.
+fn counted(
+    throttle: Option<&Throttle>,
+    fetcher: Fetcher<'_>,
+    topics: &[TopicTargets],
+    answer: Answer,
+) -> Answer {
     if let Fetcher::Follower(_) = fetcher {
-        let bytes = answer.records.iter().flatten().map(FileSlice::len).sum();
-        crate::metrics::global().replication_bytes_out(bytes);
+        let targets = topics.iter().flat_map(|topic| &topic.partitions);
+        let (mut total, mut throttled) = (0, 0);
+        for (target, slice) in targets.zip(&answer.records) {
+            let bytes = slice.as_ref().map_or(0, FileSlice::len);
+            total += bytes;
+            if target.throttled != Throttled::No {
+                throttled += bytes;
+            }
+        }
+        crate::metrics::global().replication_bytes_out(total);
+        if let Some(throttle) = throttle {
+            throttle.record(throttled);
+        }
         return answer;
     }
     let mut records = answer.records.iter();
@@ -279,6 +304,8 @@ fn follower_fetched(broker: &Broker, replica: i32, topics: &mut [TopicTargets]) 
         );
         if fetched.is_err() {
             target.log = Err((ResponseError::NotLeaderOrFollower, None));
+        } else if let Some(throttle) = broker.leader_throttle() {
+            target.throttled = throttle.of(log.topic(), log.index(), replica);
         }
     }
 }
@@ -332,6 +359,7 @@ fn resolve(
                         diverging: None,
                         last_fetched_epoch: partition.last_fetched_epoch,
                         log_start_offset: partition.log_start_offset,
+                        throttled: Throttled::No,
                     };
                     if let Some(topic) = topic {
                         locate(broker, fetcher, &topic.name, &mut target);
@@ -382,6 +410,7 @@ fn read_all(
     version: i16,
     max_bytes: usize,
     isolation: Isolation,
+    throttle: Option<&Throttle>,
 ) -> (Answer, usize, bool) {
     let mut total = 0usize;
     let mut urgent = false;
@@ -392,7 +421,14 @@ fn read_all(
         for target in &topic.partitions {
             let budget =
                 (target.partition_max_bytes.max(0) as usize).min(max_bytes.saturating_sub(total));
-            let (data, slice) = read_partition(target, version, budget, total == 0, isolation);
+            // A throttled follower out of sync gets no records while the rate is exceeded.
+            let held_back = throttle.is_some_and(|throttle| throttle.holds_back(target.throttled));
+            let (budget, min_one_batch) = if held_back {
+                (0, false)
+            } else {
+                (budget, total == 0)
+            };
+            let (data, slice) = read_partition(target, version, budget, min_one_batch, isolation);
             urgent |= data.error_code != 0
                 || target.diverging.is_some()
                 || target.preferred_read_replica.is_some();

@@ -92,16 +92,8 @@ async fn alter(
             .alter_topic_configs(name, &changes, false, validate_only)
             .await
             .map_err(|error| config_resources::refusal(&error)),
-        ConfigResource::Broker | ConfigResource::BrokerDefaults => {
-            // spool keeps no dynamic broker configs, so deleting one (as
-            // `kafka-reassign-partitions --verify` does with the throttle rates) leaves the
-            // broker as asked; anything else would change a static config.
-            let names: Vec<&str> = changes
-                .iter()
-                .filter(|(_, change)| *change != ConfigChange::Delete)
-                .map(|(name, _)| name.as_str())
-                .collect();
-            config_resources::refuse_broker_changes(&names)
+        ConfigResource::Broker(scope) => {
+            config_resources::alter_dynamic(broker, scope, &changes, false, validate_only).await
         }
     }
 }

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::config::dynamic::{DynamicBrokerConfigs, DynamicScope, DYNAMIC_BROKER_KEYS};
 use crate::config::{BrokerConfig, BrokerConfigEntry, ConfigType};
 use crate::metadata::topic_config::{self, TOPIC_CONFIG_KEYS};
 
@@ -11,6 +12,10 @@ use crate::metadata::topic_config::{self, TOPIC_CONFIG_KEYS};
 pub enum ConfigSource {
     /// A topic override (CreateTopics configs, AlterConfigs).
     DynamicTopic,
+    /// A dynamic config of this broker.
+    DynamicBroker,
+    /// A dynamic config of every broker (the cluster default).
+    DynamicDefaultBroker,
     /// The broker's config file (or command line).
     StaticBroker,
     /// Kafka's default.
@@ -22,6 +27,8 @@ impl ConfigSource {
     pub fn code(self) -> i8 {
         match self {
             Self::DynamicTopic => 1,
+            Self::DynamicBroker => 2,
+            Self::DynamicDefaultBroker => 3,
             Self::StaticBroker => 4,
             Self::Default => 5,
         }
@@ -41,7 +48,8 @@ pub struct DescribedConfig {
     pub name: String,
     pub value: Option<String>,
     pub source: ConfigSource,
-    /// Broker configs cannot change while the broker runs; topic configs can.
+    /// Static broker configs cannot change while the broker runs; topic configs and dynamic
+    /// broker configs can.
     pub read_only: bool,
     pub kind: ConfigType,
     pub synonyms: Vec<Synonym>,
@@ -141,6 +149,48 @@ pub fn broker_configs(broker: &BrokerConfig) -> Vec<DescribedConfig> {
         .collect()
 }
 
+/// The dynamic broker configs set at `scope`: for a broker, those it runs with (its own or
+/// the cluster default), for the cluster default those set there (as Kafka lists them: a
+/// dynamic key that is set nowhere is not listed).
+pub fn dynamic_broker_configs(
+    configs: &DynamicBrokerConfigs,
+    scope: DynamicScope,
+) -> Vec<DescribedConfig> {
+    let source = |scope| match scope {
+        DynamicScope::Broker(_) => ConfigSource::DynamicBroker,
+        DynamicScope::ClusterDefault => ConfigSource::DynamicDefaultBroker,
+    };
+    let scopes: &[DynamicScope] = match scope {
+        DynamicScope::Broker(_) => &[scope, DynamicScope::ClusterDefault],
+        DynamicScope::ClusterDefault => &[DynamicScope::ClusterDefault],
+    };
+    DYNAMIC_BROKER_KEYS
+        .iter()
+        .filter_map(|(name, kind)| {
+            let synonyms: Vec<Synonym> = scopes
+                .iter()
+                .filter_map(|scope| {
+                    let value = configs.at(*scope)?.get(*name)?;
+                    Some(Synonym {
+                        name: (*name).to_owned(),
+                        value: Some(value.clone()),
+                        source: source(*scope),
+                    })
+                })
+                .collect();
+            let first = synonyms.first()?;
+            Some(DescribedConfig {
+                name: (*name).to_owned(),
+                value: first.value.clone(),
+                source: first.source,
+                read_only: false,
+                kind: *kind,
+                synonyms,
+            })
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -222,5 +272,33 @@ mod tests {
         assert_eq!(segment.synonyms.len(), 1);
         let unset = find(&configs, "log.retention.ms");
         assert_eq!((unset.value.as_ref(), unset.synonyms.len()), (None, 0));
+    }
+
+    #[test]
+    fn dynamic_broker_configs_name_their_scope() {
+        let rate = "leader.replication.throttled.rate";
+        let mut configs = DynamicBrokerConfigs::default();
+        let set = |value: &str| BTreeMap::from([(rate.to_owned(), value.to_owned())]);
+        configs
+            .by_scope
+            .insert(DynamicScope::ClusterDefault, set("7"));
+        let defaults = dynamic_broker_configs(&configs, DynamicScope::ClusterDefault);
+        assert_eq!(defaults.len(), 1);
+        assert_eq!(defaults[0].source, ConfigSource::DynamicDefaultBroker);
+        assert_eq!(defaults[0].source.code(), 3);
+        configs.by_scope.insert(DynamicScope::Broker(1), set("5"));
+        let own = dynamic_broker_configs(&configs, DynamicScope::Broker(1));
+        assert_eq!(own.len(), 1);
+        assert_eq!(
+            (own[0].value.as_deref(), own[0].source, own[0].read_only),
+            (Some("5"), ConfigSource::DynamicBroker, false)
+        );
+        assert_eq!(own[0].synonyms.len(), 2);
+        let other = dynamic_broker_configs(&configs, DynamicScope::Broker(2));
+        assert_eq!(other[0].value.as_deref(), Some("7"));
+        assert!(
+            dynamic_broker_configs(&DynamicBrokerConfigs::default(), DynamicScope::Broker(1))
+                .is_empty()
+        );
     }
 }

@@ -1,10 +1,12 @@
-//! An immutable snapshot of the topics the broker knows.
+//! An immutable snapshot of the topics the broker knows, and the dynamic broker configs.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
+
+use crate::config::dynamic::{DynamicBrokerConfigs, DynamicScope};
 
 /// One topic as stored in the metadata.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -17,12 +19,13 @@ pub struct TopicMetadata {
     pub configs: BTreeMap<String, String>,
 }
 
-/// Topics by name, plus the cluster id.
+/// Topics by name, plus the cluster id and the dynamic broker configs.
 #[derive(Debug, Clone, Default)]
 pub struct Image {
     pub cluster_id: String,
     topics: BTreeMap<String, Arc<TopicMetadata>>,
     names_by_id: HashMap<Uuid, String>,
+    pub dynamic_configs: DynamicBrokerConfigs,
 }
 
 impl Image {
@@ -63,6 +66,21 @@ impl Image {
     pub fn with_topic(&self, topic: TopicMetadata) -> Self {
         let mut next = self.clone();
         next.insert(topic);
+        next
+    }
+
+    /// A new image whose dynamic broker configs at `scope` are `configs` (none: removed).
+    pub fn with_dynamic_configs(
+        &self,
+        scope: DynamicScope,
+        configs: BTreeMap<String, String>,
+    ) -> Self {
+        let mut next = self.clone();
+        if configs.is_empty() {
+            next.dynamic_configs.by_scope.remove(&scope);
+        } else {
+            next.dynamic_configs.by_scope.insert(scope, configs);
+        }
         next
     }
 

@@ -1,6 +1,7 @@
 //! Persistence of the metadata image in the data dir: `meta.properties` (cluster id and node
 //! id, as Kafka writes it) and `topics.json`, each replaced atomically on change.
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
@@ -10,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use uuid::Uuid;
 
+use crate::config::dynamic::DynamicScope;
 use crate::log::checkpoint::write_atomically;
 use crate::metadata::{Image, TopicMetadata};
 
@@ -36,6 +38,26 @@ pub enum MetadataError {
 #[derive(Debug, Serialize, Deserialize)]
 struct TopicsFile {
     topics: Vec<TopicMetadata>,
+    /// Dynamic broker configs by scope: the node id, or `default` for the cluster default.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    dynamic_broker_configs: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+/// The name of a dynamic config scope in `topics.json`.
+const CLUSTER_DEFAULT_SCOPE: &str = "default";
+
+fn scope_name(scope: DynamicScope) -> String {
+    match scope {
+        DynamicScope::Broker(node_id) => node_id.to_string(),
+        DynamicScope::ClusterDefault => CLUSTER_DEFAULT_SCOPE.to_owned(),
+    }
+}
+
+fn parse_scope(name: &str) -> Option<DynamicScope> {
+    match name {
+        CLUSTER_DEFAULT_SCOPE => Some(DynamicScope::ClusterDefault),
+        id => id.parse().ok().map(DynamicScope::Broker),
+    }
 }
 
 /// The durable home of the metadata image: `topics.json` on a single node; in a cluster the
@@ -55,21 +77,30 @@ impl MetadataStore {
         fs::create_dir_all(data_dir)?;
         let cluster_id = load_or_create_identity(data_dir, node_id, new_cluster_id)?;
         let topics_path = data_dir.join(TOPICS_FILE);
-        let topics = match fs::read(&topics_path) {
-            Ok(bytes) => {
-                serde_json::from_slice::<TopicsFile>(&bytes)
-                    .map_err(|error| MetadataError::Corrupt {
-                        path: topics_path.clone(),
-                        message: error.to_string(),
-                    })?
-                    .topics
-            }
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        let file = match fs::read(&topics_path) {
+            Ok(bytes) => serde_json::from_slice::<TopicsFile>(&bytes).map_err(|error| {
+                MetadataError::Corrupt {
+                    path: topics_path.clone(),
+                    message: error.to_string(),
+                }
+            })?,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => TopicsFile {
+                topics: Vec::new(),
+                dynamic_broker_configs: BTreeMap::new(),
+            },
             Err(error) => return Err(error.into()),
         };
+        let mut image = Image::new(cluster_id, file.topics);
+        for (name, configs) in file.dynamic_broker_configs {
+            let scope = parse_scope(&name).ok_or_else(|| MetadataError::Corrupt {
+                path: topics_path.clone(),
+                message: format!("`{name}` is not a dynamic config scope"),
+            })?;
+            image = image.with_dynamic_configs(scope, configs);
+        }
         Ok(Self {
             topics_path: Some(topics_path),
-            image: RwLock::new(Arc::new(Image::new(cluster_id, topics))),
+            image: RwLock::new(Arc::new(image)),
             writer: Mutex::new(()),
         })
     }
@@ -117,7 +148,7 @@ impl MetadataStore {
         &self,
         name: &str,
         partitions: i32,
-        configs: std::collections::BTreeMap<String, String>,
+        configs: BTreeMap<String, String>,
     ) -> Result<Arc<TopicMetadata>, MetadataError> {
         let _writer = self.lock_writer();
         let current = self.image();
@@ -159,6 +190,20 @@ impl MetadataStore {
             .ok_or_else(|| MetadataError::UnknownTopic(name.to_owned()).into())
     }
 
+    /// Replaces the dynamic broker configs at `scope` by what `change` makes of them.
+    pub fn update_dynamic_configs<E: From<MetadataError>>(
+        &self,
+        scope: DynamicScope,
+        change: impl FnOnce(&BTreeMap<String, String>) -> Result<BTreeMap<String, String>, E>,
+    ) -> Result<(), E> {
+        let _writer = self.lock_writer();
+        let current = self.image();
+        let empty = BTreeMap::new();
+        let next = change(current.dynamic_configs.at(scope).unwrap_or(&empty))?;
+        self.persist_and_swap(current.with_dynamic_configs(scope, next))?;
+        Ok(())
+    }
+
     /// Removes a topic; returns what it was.
     pub fn delete_topic(&self, name: &str) -> Result<Arc<TopicMetadata>, MetadataError> {
         let _writer = self.lock_writer();
@@ -183,6 +228,12 @@ impl MetadataStore {
                 topics: next
                     .topics()
                     .map(|topic| TopicMetadata::clone(topic))
+                    .collect(),
+                dynamic_broker_configs: next
+                    .dynamic_configs
+                    .by_scope
+                    .iter()
+                    .map(|(scope, configs)| (scope_name(*scope), configs.clone()))
                     .collect(),
             };
             let json = serde_json::to_vec_pretty(&file).map_err(std::io::Error::other)?;
@@ -290,5 +341,41 @@ mod tests {
             MetadataStore::open(dir.path(), 2),
             Err(MetadataError::NodeIdMismatch { .. })
         ));
+    }
+
+    #[test]
+    fn dynamic_broker_configs_survive_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = MetadataStore::open(dir.path(), 1).unwrap();
+        let rate = |value: &str| {
+            BTreeMap::from([(
+                "leader.replication.throttled.rate".to_owned(),
+                value.to_owned(),
+            )])
+        };
+        store
+            .update_dynamic_configs(DynamicScope::Broker(1), |_| {
+                Ok::<_, MetadataError>(rate("10"))
+            })
+            .unwrap();
+        store
+            .update_dynamic_configs(DynamicScope::ClusterDefault, |_| {
+                Ok::<_, MetadataError>(rate("20"))
+            })
+            .unwrap();
+        drop(store);
+        let reopened = MetadataStore::open(dir.path(), 1).unwrap();
+        let configs = reopened.image().dynamic_configs.clone();
+        assert_eq!(configs.at(DynamicScope::Broker(1)), Some(&rate("10")));
+        assert_eq!(configs.at(DynamicScope::ClusterDefault), Some(&rate("20")));
+        reopened
+            .update_dynamic_configs(DynamicScope::Broker(1), |_| {
+                Ok::<_, MetadataError>(BTreeMap::new())
+            })
+            .unwrap();
+        assert_eq!(
+            reopened.image().dynamic_configs.at(DynamicScope::Broker(1)),
+            None
+        );
     }
 }

@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 
 use crate::config::{
     check_cleanup_policy, check_compression_type, compression_codec, has_cleanup_policy,
-    parse_bool, parse_timestamp_type, BrokerConfig, ConfigType, LOG_SEGMENT_BYTES_MIN,
+    parse_bool, parse_timestamp_type, BrokerConfig, ConfigType, ThrottledReplicas,
+    LOG_SEGMENT_BYTES_MIN,
 };
 use crate::log::{LogConfig, TimestampType};
 
@@ -22,9 +23,8 @@ enum Kind {
     CleanupPolicy,
     CompressionType,
     Bool,
-    /// Kafka's replication throttle lists: spool does not throttle replication, so only
-    /// their default, the empty list, is accepted.
-    UnthrottledReplicas,
+    /// Kafka's replication throttle lists: `*` or `partition:broker` items.
+    ThrottledReplicas,
 }
 
 /// One topic-level config key.
@@ -46,7 +46,7 @@ impl TopicConfigKey {
             Kind::CleanupPolicy => ConfigType::List,
             Kind::CompressionType => ConfigType::String,
             Kind::Bool => ConfigType::Boolean,
-            Kind::UnthrottledReplicas => ConfigType::List,
+            Kind::ThrottledReplicas => ConfigType::List,
         }
     }
 }
@@ -96,7 +96,7 @@ pub const TOPIC_CONFIG_KEYS: &[TopicConfigKey] = &[
     },
     TopicConfigKey {
         name: "follower.replication.throttled.replicas",
-        kind: Kind::UnthrottledReplicas,
+        kind: Kind::ThrottledReplicas,
         synonyms: &[],
     },
     TopicConfigKey {
@@ -109,7 +109,7 @@ pub const TOPIC_CONFIG_KEYS: &[TopicConfigKey] = &[
     },
     TopicConfigKey {
         name: "leader.replication.throttled.replicas",
-        kind: Kind::UnthrottledReplicas,
+        kind: Kind::ThrottledReplicas,
         synonyms: &[],
     },
     TopicConfigKey {
@@ -217,11 +217,7 @@ pub fn validate(name: &str, value: &str) -> Result<(), String> {
         Kind::Bool => Err(format!(
             "Invalid value {value} for configuration {name}: Expected value to be either true or false"
         )),
-        Kind::UnthrottledReplicas if value.trim().is_empty() => Ok(()),
-        Kind::UnthrottledReplicas => Err(format!(
-            "Invalid value {value} for configuration {name}: spool does not throttle \
-             replication, so no replica can be listed"
-        )),
+        Kind::ThrottledReplicas => ThrottledReplicas::parse(name, value).map(drop),
     }
 }
 
@@ -466,14 +462,22 @@ mod tests {
         assert!(error.to_string().contains("segment.bytes"), "{error}");
         let error = change(&[("no.such", ConfigChange::Delete)]).unwrap_err();
         assert!(error.to_string().contains("no.such"), "{error}");
-        // Throttle lists: clearing them (kafka-reassign-partitions --verify) is accepted,
-        // listing a replica is refused since nothing would throttle it.
+        // Throttle lists: `*` or partition:broker items, which APPEND adds to.
         let throttle = "leader.replication.throttled.replicas";
         assert_eq!(
             change(&[(throttle, ConfigChange::Delete)]),
             Ok(overrides.clone())
         );
-        let error = change(&[(throttle, ConfigChange::Set("0:1".into()))]).unwrap_err();
-        assert!(error.to_string().contains("does not throttle"), "{error}");
+        let listed = change(&[
+            (throttle, ConfigChange::Set("0:1".into())),
+            (throttle, ConfigChange::Append("1:2".into())),
+        ])
+        .unwrap();
+        assert_eq!(listed[throttle], "0:1,1:2");
+        let error = change(&[(throttle, ConfigChange::Set("0-1".into()))]).unwrap_err();
+        assert!(
+            error.to_string().contains("must be the literal '*'"),
+            "{error}"
+        );
     }
 }

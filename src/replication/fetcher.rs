@@ -2,6 +2,8 @@
 //! fetches every partition this broker follows there with Kafka's own Fetch (`replica_id`
 //! set, v12 so the leader can name where the logs diverged), appends the leader's batches
 //! unchanged, truncates on divergence (KIP-320) and takes the leader's high watermark.
+//! Throttled partitions this replica is out of sync in are left out of its fetches while the
+//! follower throttle's rate is exceeded.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -19,6 +21,7 @@ use tracing::Instrument;
 use crate::log::{LogError, Partition};
 use crate::peers::Peer;
 use crate::records::{batch_size, BatchView};
+use crate::replication::throttle::{ReplicationThrottles, Throttled};
 
 /// Fetch v12: flexible, with `last_fetched_epoch` and the diverging epoch (KIP-320), topics
 /// by name.
@@ -62,13 +65,15 @@ struct LeaderFetcher {
 pub struct Fetchers {
     node_id: i32,
     by_leader: Mutex<HashMap<i32, LeaderFetcher>>,
+    throttles: Arc<ReplicationThrottles>,
 }
 
 impl Fetchers {
-    pub fn new(node_id: i32) -> Self {
+    pub fn new(node_id: i32, throttles: Arc<ReplicationThrottles>) -> Self {
         Self {
             node_id,
             by_leader: Mutex::default(),
+            throttles,
         }
     }
 
@@ -122,8 +127,9 @@ impl Fetchers {
         let peer = Peer::new(leader.node_id, &leader.host, leader.port);
         let node_id = self.node_id;
         let leader_id = leader.node_id;
+        let throttles = Arc::clone(&self.throttles);
         tokio::spawn(
-            fetch_loop(node_id, peer, followed)
+            fetch_loop(node_id, peer, followed, throttles)
                 .instrument(tracing::info_span!("replica_fetcher", leader = leader_id)),
         );
         LeaderFetcher {
@@ -133,7 +139,13 @@ impl Fetchers {
     }
 }
 
-async fn fetch_loop(node_id: i32, peer: Peer, mut followed: watch::Receiver<FollowedSet>) {
+async fn fetch_loop(
+    node_id: i32,
+    peer: Peer,
+    mut followed: watch::Receiver<FollowedSet>,
+    throttles: Arc<ReplicationThrottles>,
+) {
+    let throttle = &throttles.follower;
     // Partitions whose last answer could not be applied rest until then (Kafka delays
     // only the failed partitions; the others keep replicating).
     let mut resting: HashMap<(String, i32), Instant> = HashMap::new();
@@ -141,12 +153,21 @@ async fn fetch_loop(node_id: i32, peer: Peer, mut followed: watch::Receiver<Foll
         let all = followed.borrow_and_update().clone();
         let now = Instant::now();
         resting.retain(|key, until| *until > now && all.contains_key(key));
+        let mut held_back = false;
         let partitions: FollowedSet = all
             .into_iter()
             .filter(|(key, _)| !resting.contains_key(key))
+            .filter(|((topic, index), _)| {
+                let hold = throttle.holds_back(throttle.of(topic, *index, node_id));
+                held_back |= hold;
+                !hold
+            })
             .collect();
         if partitions.is_empty() {
-            let wake = resting.values().min().copied();
+            // Kafka's fetcher waits `replica.fetch.backoff.ms` when the throttle leaves it
+            // nothing to fetch.
+            let throttled = held_back.then(|| now + FETCH_BACKOFF);
+            let wake = resting.values().copied().chain(throttled).min();
             tokio::select! {
                 changed = followed.changed() => if changed.is_err() { return },
                 () = sleep_until(wake) => {}
@@ -166,7 +187,12 @@ async fn fetch_loop(node_id: i32, peer: Peer, mut followed: watch::Receiver<Foll
                         let Some(followed) = partitions.get(&key) else {
                             continue;
                         };
-                        let Err(error) = apply(followed, data) else {
+                        let applied = apply(followed, data);
+                        if throttle.of(&key.0, key.1, node_id) != Throttled::No {
+                            let bytes = data.records.as_ref().map_or(0, |records| records.len());
+                            throttle.record(bytes as u64);
+                        }
+                        let Err(error) = applied else {
                             continue;
                         };
                         if error.roles_changing() {
@@ -376,7 +402,7 @@ mod tests {
             port,
         };
         let key = |partition: i32| ("t".to_owned(), partition);
-        let fetchers = Fetchers::new(3);
+        let fetchers = Fetchers::new(3, Arc::default());
         fetchers.follow(at(1, 1), followed(0));
         fetchers.follow(at(1, 1), followed(1));
         assert_eq!(
