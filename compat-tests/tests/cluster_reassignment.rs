@@ -374,3 +374,133 @@ fn run_tool(args: &[&str]) -> String {
     );
     run.text()
 }
+
+/// `kafka-reassign-partitions --execute --throttle RATE`: the tool sets the brokers' throttle
+/// rates and the topic's throttled replica lists, the new replica copies the log no faster
+/// than the rate allows (yet does catch up), `kafka-configs` shows the throttles, and
+/// `--verify` lifts them once the move is complete.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_throttled_reassignment_copies_at_the_rate_and_verify_lifts_the_throttle() {
+    /// 6 MB to copy at 600 kB/s: ten seconds or more (a fetch may take 1 MiB before the
+    /// rate is measured over it); unthrottled, the move takes about two and a half here.
+    const RECORDS: usize = 600;
+    const RECORD_BYTES: usize = 10 * 1024;
+    const RATE: u64 = 600_000;
+    let etcd = SpawnedEtcd::start();
+    let brokers = start_cluster(&etcd, "reassign-throttled", SESSION_MS);
+    let bootstrap = brokers[0].bootstrap.as_str();
+    let mut client = WireClient::connect(bootstrap);
+    create(&mut client, "throttled", &[&[1]]);
+    wait_placed(
+        &brokers[0],
+        "throttled",
+        &BTreeMap::from([(0, (vec![1], 1, vec![1]))]),
+    );
+    let writer = producer(&brokers[0], &[("acks", "all")]);
+    let payload = vec![b'x'; RECORD_BYTES];
+    let sends: Vec<_> = (0..RECORDS)
+        .map(|_| {
+            let record = rdkafka::producer::FutureRecord::<(), [u8]>::to("throttled")
+                .partition(0)
+                .payload(&payload);
+            writer
+                .send_result(record)
+                .unwrap_or_else(|(error, _)| panic!("enqueue: {error}"))
+        })
+        .collect();
+    let mut acknowledged = BTreeSet::new();
+    for send in sends {
+        let delivery = send.await.expect("delivery canceled").expect("delivered");
+        acknowledged.insert((delivery.partition, delivery.offset));
+    }
+
+    let files = tempfile::tempdir().expect("temp dir");
+    let plan = files.path().join("plan.json");
+    std::fs::write(
+        &plan,
+        r#"{"version":1,"partitions":[{"topic":"throttled","partition":0,"replicas":[1,2]}]}"#,
+    )
+    .expect("write");
+    let plan_arguments = [
+        "--bootstrap-server",
+        bootstrap,
+        "--reassignment-json-file",
+        path(&plan),
+    ];
+    let rate = RATE.to_string();
+    let executed = run_tool(&[&plan_arguments[..], &["--execute", "--throttle", &rate]].concat());
+    // The tool sets the throttles, then starts the move just before it exits: the copy is
+    // timed from here, so the tool's own start-up does not count.
+    let started = std::time::Instant::now();
+    assert!(
+        executed.contains(&format!(
+            "The inter-broker throttle limit was set to {RATE} B/s"
+        )),
+        "{executed}"
+    );
+    for broker in ["1", "2"] {
+        let described = configs(bootstrap, "brokers", broker);
+        for side in ["leader", "follower"] {
+            let line = format!("{side}.replication.throttled.rate={RATE}");
+            assert!(described.contains(&line), "broker {broker}: {described}");
+        }
+    }
+    let topic = configs(bootstrap, "topics", "throttled");
+    assert!(
+        topic.contains("leader.replication.throttled.replicas=0:1")
+            && topic.contains("follower.replication.throttled.replicas=0:2"),
+        "{topic}"
+    );
+
+    let moved = BTreeMap::from([(0, (vec![1, 2], 1, vec![1, 2]))]);
+    let caught_up = wait_for(std::time::Duration::from_secs(60), || {
+        (placement(&brokers[0], "throttled", 1).as_ref() == Some(&moved)).then(|| started.elapsed())
+    })
+    .expect("the new replica catches up under the throttle");
+    let total = (RECORDS * RECORD_BYTES) as f64;
+    eprintln!("{total} bytes copied in {caught_up:?} under a throttle of {RATE} B/s");
+    let floor = total / RATE as f64 * 0.6;
+    assert!(
+        caught_up.as_secs_f64() >= floor,
+        "{total} bytes copied in {caught_up:?} at a throttle of {RATE} B/s (at least {floor:.1} s expected)"
+    );
+
+    let verified = run_tool(&[&plan_arguments[..], &["--verify"]].concat());
+    assert!(
+        verified.contains("Reassignment of partition throttled-0 is completed"),
+        "{verified}"
+    );
+    for broker in ["1", "2"] {
+        let described = configs(bootstrap, "brokers", broker);
+        assert!(
+            !described.contains("throttled.rate"),
+            "broker {broker}: {described}"
+        );
+    }
+    let topic = configs(bootstrap, "topics", "throttled");
+    assert!(!topic.contains("throttled.replicas"), "{topic}");
+    assert_eq!(read_back(&brokers[1], "throttled", 1), acknowledged);
+}
+
+/// `kafka-configs --describe` of one entity.
+fn configs(bootstrap: &str, entity_type: &str, name: &str) -> String {
+    let run = tool(
+        "kafka-configs",
+        &[
+            "--bootstrap-server",
+            bootstrap,
+            "--describe",
+            "--entity-type",
+            entity_type,
+            "--entity-name",
+            name,
+        ],
+        "",
+    );
+    assert!(
+        run.success,
+        "kafka-configs {entity_type} {name}:\n{}",
+        run.text()
+    );
+    run.text()
+}
