@@ -127,18 +127,14 @@ impl Broker {
     }
 
     /// Proposes the ISR changes this broker's led partitions need, every
-    /// [`ISR_CHECK_INTERVAL`] and as soon as a follower has caught up, until the broker
-    /// stops.
+    /// [`ISR_CHECK_INTERVAL`], until the broker stops.
     pub async fn run_isr_checks(self: Arc<Self>) {
         let Some(node) = &self.cluster else {
             return;
         };
         let mut interval = tokio::time::interval(ISR_CHECK_INTERVAL);
         loop {
-            tokio::select! {
-                _ = interval.tick() => {}
-                () = self.replication.expansion_due() => {}
-            }
+            interval.tick().await;
             let now_ms = self.clock.now_ms();
             for change in self
                 .replication

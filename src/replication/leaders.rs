@@ -1,8 +1,7 @@
 //! The partitions this broker leads with followers: each with its log and its
 //! [`ReplicaSet`], so a follower's fetch moves the high watermark, an append moves it when
 //! the leader is the only in-sync replica, and the ISR timer finds followers to drop or take
-//! back — woken at once when a fetch shows an out-of-sync follower caught up, as Kafka's
-//! leader expands the ISR on the fetch path (Kafka's `Partition` on the leader).
+//! back (Kafka's `Partition` on the leader).
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -55,8 +54,6 @@ pub enum FollowerRefused {
 #[derive(Debug, Default)]
 pub struct Leaders {
     led: Mutex<HashMap<(String, i32), Arc<Led>>>,
-    /// Set when a follower's fetch shows it caught up while out of sync.
-    expansion: tokio::sync::Notify,
 }
 
 impl Leaders {
@@ -150,16 +147,7 @@ impl Leaders {
         }
         replicas.on_log_start(replica, log_start_offset);
         led.advance_high_watermark(&replicas);
-        if replicas.is_caught_up(replica, leader_end) {
-            self.expansion.notify_one();
-        }
         Ok(())
-    }
-
-    /// Returns once a follower's fetch has shown it caught up while out of sync (since the
-    /// last return): the ISR is to expand.
-    pub async fn expansion_due(&self) {
-        self.expansion.notified().await;
     }
 
     /// The in-sync followers of a led partition that hold `offset` (none if it is not led
@@ -215,8 +203,6 @@ impl Leaders {
 
 #[cfg(test)]
 mod tests {
-    use futures::FutureExt;
-
     use super::*;
     use crate::log::partition::testing;
 
@@ -253,10 +239,8 @@ mod tests {
         leaders.on_append("t", 0);
         assert_eq!(log.high_watermark(), 5);
 
-        // Follower 2 catches up to the high watermark: the ISR timer is woken, it rejoins.
-        assert!(leaders.expansion_due().now_or_never().is_none());
+        // Follower 2 catches up to the high watermark: it rejoins.
         assert_eq!(fetch(2, 5, 41_000), Ok(()));
-        assert!(leaders.expansion_due().now_or_never().is_some());
         let expand = leaders.isr_changes(41_000, 30_000);
         assert_eq!(expand[0].isr, [1, 2]);
         leaders.resign("t", 0);

@@ -184,21 +184,16 @@ impl ReplicaSet {
     /// Out-of-sync followers whose log reaches the high watermark and this leader's epoch:
     /// the ISR to expand.
     pub fn caught_up(&self, leader_end: i64) -> Vec<i32> {
+        let high_watermark = self.high_watermark(leader_end);
         self.followers
-            .keys()
-            .copied()
-            .filter(|id| self.is_caught_up(*id, leader_end))
+            .iter()
+            .filter(|(id, follower)| {
+                !self.isr.contains(id)
+                    && follower.log_end_offset >= high_watermark
+                    && follower.log_end_offset >= self.epoch_start_offset
+            })
+            .map(|(id, _)| *id)
             .collect()
-    }
-
-    /// Whether `replica` is an out-of-sync follower that [`Self::caught_up`] lists.
-    pub fn is_caught_up(&self, replica: i32, leader_end: i64) -> bool {
-        let Some(follower) = self.followers.get(&replica) else {
-            return false;
-        };
-        !self.isr.contains(&replica)
-            && follower.log_end_offset >= self.high_watermark(leader_end)
-            && follower.log_end_offset >= self.epoch_start_offset
     }
 }
 
@@ -269,12 +264,8 @@ mod tests {
         assert_eq!(set.lagging(31_001, lag), vec![3]);
         set.set_isr(&[1, 2]);
         assert_eq!(set.caught_up(410), Vec::<i32>::new());
-        assert!(!set.is_caught_up(3, 410));
         set.on_fetch(3, 410, 410, 42_000);
         assert_eq!(set.caught_up(410), vec![3]);
-        assert!(set.is_caught_up(3, 410));
-        assert!(!set.is_caught_up(2, 410), "in sync already");
-        assert!(!set.is_caught_up(9, 410), "not a follower");
     }
 
     #[test]
