@@ -152,7 +152,14 @@ async fn a_replicated_topic_keeps_every_acknowledged_record_through_a_leader_kil
         .iter()
         .filter(|(partition, _)| *partition == 0)
         .count() as i64;
-    let mut new_leader = WireClient::connect(&brokers[after[&0] as usize - 1].bootstrap);
+    // Asked only once the new leader has applied its own election: the survivor's Metadata
+    // may be ahead of it.
+    let new_leader_broker = &brokers[after[&0] as usize - 1];
+    wait_for(TIMEOUT, || {
+        partition_leaders(new_leader_broker, "triple", 3).filter(|view| view[&0] == after[&0])
+    })
+    .expect("the new leader of partition 0 knows it leads");
+    let mut new_leader = WireClient::connect(&new_leader_broker.bootstrap);
     let claim = FetchRequest::default()
         .with_replica_id(BrokerId(victim))
         .with_max_wait_ms(0)
