@@ -331,12 +331,7 @@ async fn kafkas_reassign_partitions_tool_moves_a_topic() {
             {"topic":"tooled","partition":1,"replicas":[2,3],"log_dirs":["any","any"]}]}"#,
     )
     .expect("write");
-    let plan_arguments = [
-        "--bootstrap-server",
-        bootstrap,
-        "--reassignment-json-file",
-        path(&plan),
-    ];
+    let plan_arguments = plan_arguments(bootstrap, &plan);
     let executed = run_tool(&[&plan_arguments[..], &["--execute"]].concat());
     assert!(
         executed.contains("Successfully started partition reassignments for tooled-0,tooled-1"),
@@ -358,6 +353,16 @@ async fn kafkas_reassign_partitions_tool_moves_a_topic() {
         acknowledged.extend(produce(&writer, "tooled", Some(partition), 100).await);
     }
     assert_eq!(read_back(&brokers[2], "tooled", 2), acknowledged);
+}
+
+/// The tool's arguments that name the cluster and the reassignment plan file.
+fn plan_arguments<'a>(bootstrap: &'a str, plan: &'a std::path::Path) -> [&'a str; 4] {
+    [
+        "--bootstrap-server",
+        bootstrap,
+        "--reassignment-json-file",
+        path(plan),
+    ]
 }
 
 fn path(path: &std::path::Path) -> &str {
@@ -421,12 +426,7 @@ async fn a_throttled_reassignment_copies_at_the_rate_and_verify_lifts_the_thrott
         r#"{"version":1,"partitions":[{"topic":"throttled","partition":0,"replicas":[1,2]}]}"#,
     )
     .expect("write");
-    let plan_arguments = [
-        "--bootstrap-server",
-        bootstrap,
-        "--reassignment-json-file",
-        path(&plan),
-    ];
+    let plan_arguments = plan_arguments(bootstrap, &plan);
     let rate = RATE.to_string();
     let executed = run_tool(&[&plan_arguments[..], &["--execute", "--throttle", &rate]].concat());
     // The tool sets the throttles, then starts the move just before it exits: the copy is

@@ -127,10 +127,11 @@ fn metadata_image(image: &ClusterImage) -> Image {
         configs: record.configs.clone(),
     });
     let mut metadata = Image::new(image.cluster_id.clone().unwrap_or_default(), topics);
-    for (node_id, configs) in &image.broker_configs {
-        let scope = node_id.map_or(DynamicScope::ClusterDefault, DynamicScope::Broker);
-        metadata = metadata.with_dynamic_configs(scope, configs.clone());
-    }
+    metadata.dynamic_configs.by_scope = image
+        .broker_configs
+        .iter()
+        .map(|(node_id, configs)| (DynamicScope::of(*node_id), configs.clone()))
+        .collect();
     metadata
 }
 

@@ -96,10 +96,7 @@ impl Broker {
             return changed(image.dynamic_configs.at(scope).unwrap_or(&empty)).map(drop);
         }
         if let Some(node) = &self.cluster {
-            let node_id = match scope {
-                DynamicScope::Broker(node_id) => Some(node_id),
-                DynamicScope::ClusterDefault => None,
-            };
+            let node_id = scope.node_id();
             let stored = node
                 .membership()
                 .update_broker_configs(node_id, changed)

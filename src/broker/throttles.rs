@@ -9,11 +9,8 @@ use crate::cluster::ClusterImage;
 use crate::config::dynamic::{
     DynamicBrokerConfigs, FOLLOWER_REPLICATION_THROTTLED_RATE, LEADER_REPLICATION_THROTTLED_RATE,
 };
-use crate::config::ThrottledReplicas;
+use crate::config::{ThrottledReplicas, FOLLOWER_THROTTLED_REPLICAS, LEADER_THROTTLED_REPLICAS};
 use crate::replication::{Throttle, ThrottledPartitions};
-
-const LEADER_THROTTLED_REPLICAS: &str = "leader.replication.throttled.replicas";
-const FOLLOWER_THROTTLED_REPLICAS: &str = "follower.replication.throttled.replicas";
 
 /// The partitions broker `node_id` throttles as leader and as follower under `image`.
 /// A leader slows the followers its ISR lacks; a follower slows itself while out of sync.

@@ -45,6 +45,22 @@ pub enum DynamicScope {
     ClusterDefault,
 }
 
+impl DynamicScope {
+    /// The scope of broker `node_id`, or with `None` the cluster default (as the cluster
+    /// store names them).
+    pub fn of(node_id: Option<i32>) -> Self {
+        node_id.map_or(Self::ClusterDefault, Self::Broker)
+    }
+
+    /// The broker this scope is for; `None` for the cluster default.
+    pub fn node_id(self) -> Option<i32> {
+        match self {
+            Self::Broker(node_id) => Some(node_id),
+            Self::ClusterDefault => None,
+        }
+    }
+}
+
 /// The dynamic broker configs of a cluster (or of a single node), by scope.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DynamicBrokerConfigs {

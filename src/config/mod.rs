@@ -14,7 +14,8 @@ mod values;
 
 pub use values::{
     check_cleanup_policy, check_compression_type, compression_codec, has_cleanup_policy,
-    parse_bool, ConfigType, ThrottledReplicas, LOG_SEGMENT_BYTES_MIN, PARTITIONS_PER_TOPIC_MAX,
+    parse_bool, ConfigType, ThrottledReplicas, FOLLOWER_THROTTLED_REPLICAS,
+    LEADER_THROTTLED_REPLICAS, LOG_SEGMENT_BYTES_MIN, PARTITIONS_PER_TOPIC_MAX,
 };
 
 use crate::cluster::{

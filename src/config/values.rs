@@ -99,9 +99,13 @@ pub fn check_compression_type(name: &str, value: &str) -> Result<(), String> {
     })
 }
 
-/// A replication throttle list (`leader.replication.throttled.replicas`,
-/// `follower.replication.throttled.replicas`): every replica of the topic, or listed
-/// `partition:broker` replicas.
+/// The topic configs naming the replicas a leader, and a follower, throttles.
+pub const LEADER_THROTTLED_REPLICAS: &str = "leader.replication.throttled.replicas";
+pub const FOLLOWER_THROTTLED_REPLICAS: &str = "follower.replication.throttled.replicas";
+
+/// A replication throttle list ([`LEADER_THROTTLED_REPLICAS`],
+/// [`FOLLOWER_THROTTLED_REPLICAS`]): every replica of the topic, or listed `partition:broker`
+/// replicas.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ThrottledReplicas {
     All,

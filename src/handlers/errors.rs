@@ -66,7 +66,7 @@ pub fn for_batch_error(error: &BatchError) -> ResponseError {
     }
 }
 
-/// The Kafka error a topic create/delete failure is reported as.
+/// The Kafka error a dynamic broker config change failure is reported as.
 pub fn for_dynamic_config_error(error: &DynamicConfigError) -> ResponseError {
     match error {
         DynamicConfigError::Refused(ConfigChangeError::InvalidConfig(_)) => {
@@ -79,6 +79,7 @@ pub fn for_dynamic_config_error(error: &DynamicConfigError) -> ResponseError {
     }
 }
 
+/// The Kafka error a topic create/delete failure is reported as.
 pub fn for_topic_error(error: &TopicError) -> ResponseError {
     match error {
         TopicError::InvalidName(_) => ResponseError::InvalidTopicException,

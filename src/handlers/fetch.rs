@@ -280,6 +280,7 @@ fn replica_id(version: i16, request: &FetchRequest) -> i32 {
 /// may move the high watermark. A broker that is not a follower of a partition is refused.
 fn follower_fetched(broker: &Broker, replica: i32, topics: &mut [TopicTargets]) {
     let now_ms = broker.clock.now_ms();
+    let throttle = broker.leader_throttle();
     for target in topics
         .iter_mut()
         .flat_map(|topic| topic.partitions.iter_mut())
@@ -304,7 +305,7 @@ fn follower_fetched(broker: &Broker, replica: i32, topics: &mut [TopicTargets]) 
         );
         if fetched.is_err() {
             target.log = Err((ResponseError::NotLeaderOrFollower, None));
-        } else if let Some(throttle) = broker.leader_throttle() {
+        } else if let Some(throttle) = throttle {
             target.throttled = throttle.of(log.topic(), log.index(), replica);
         }
     }

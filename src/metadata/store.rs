@@ -91,13 +91,17 @@ impl MetadataStore {
             Err(error) => return Err(error.into()),
         };
         let mut image = Image::new(cluster_id, file.topics);
-        for (name, configs) in file.dynamic_broker_configs {
-            let scope = parse_scope(&name).ok_or_else(|| MetadataError::Corrupt {
-                path: topics_path.clone(),
-                message: format!("`{name}` is not a dynamic config scope"),
-            })?;
-            image = image.with_dynamic_configs(scope, configs);
-        }
+        image.dynamic_configs.by_scope = file
+            .dynamic_broker_configs
+            .into_iter()
+            .map(|(name, configs)| {
+                let scope = parse_scope(&name).ok_or_else(|| MetadataError::Corrupt {
+                    path: topics_path.clone(),
+                    message: format!("`{name}` is not a dynamic config scope"),
+                })?;
+                Ok((scope, configs))
+            })
+            .collect::<Result<_, MetadataError>>()?;
         Ok(Self {
             topics_path: Some(topics_path),
             image: RwLock::new(Arc::new(image)),

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use crate::config::{
     check_cleanup_policy, check_compression_type, compression_codec, has_cleanup_policy,
     parse_bool, parse_timestamp_type, BrokerConfig, ConfigType, ThrottledReplicas,
-    LOG_SEGMENT_BYTES_MIN,
+    FOLLOWER_THROTTLED_REPLICAS, LEADER_THROTTLED_REPLICAS, LOG_SEGMENT_BYTES_MIN,
 };
 use crate::log::{LogConfig, TimestampType};
 
@@ -95,7 +95,7 @@ pub const TOPIC_CONFIG_KEYS: &[TopicConfigKey] = &[
         synonyms: &["log.flush.interval.ms"],
     },
     TopicConfigKey {
-        name: "follower.replication.throttled.replicas",
+        name: FOLLOWER_THROTTLED_REPLICAS,
         kind: Kind::ThrottledReplicas,
         synonyms: &[],
     },
@@ -108,7 +108,7 @@ pub const TOPIC_CONFIG_KEYS: &[TopicConfigKey] = &[
         synonyms: &["log.index.interval.bytes"],
     },
     TopicConfigKey {
-        name: "leader.replication.throttled.replicas",
+        name: LEADER_THROTTLED_REPLICAS,
         kind: Kind::ThrottledReplicas,
         synonyms: &[],
     },
