@@ -20,4 +20,5 @@ pub mod protocol;
 pub mod records;
 pub mod replication;
 pub mod server;
+pub mod tls;
 pub mod txn;

@@ -13,8 +13,9 @@ use spool::cli::consume::{self, ConsumeOptions, StartAt};
 use spool::cli::produce::{self, ProduceOptions};
 use spool::cli::{self, CliError};
 use spool::clock::SystemClock;
-use spool::cluster::{BrokerRegistration, ClusterConfig, ClusterUrl, Membership};
+use spool::cluster::{BrokerRegistration, ClusterConfig, ClusterUrl, ListenerEndpoint, Membership};
 use spool::config::{BrokerConfig, Overrides};
+use spool::tls::TlsServer;
 
 /// Exit code for configuration errors.
 const EXIT_CONFIG_ERROR: u8 = 2;
@@ -30,10 +31,10 @@ struct Cli {
     /// TOML config file (Kafka key names).
     #[arg(long)]
     config: Option<PathBuf>,
-    /// Address to listen on, HOST:PORT (overrides `listeners`).
+    /// Listeners, NAME://HOST:PORT,… or a bare HOST:PORT for PLAINTEXT (overrides `listeners`).
     #[arg(long)]
     listen: Option<String>,
-    /// Address clients are told to connect to, HOST:PORT (overrides `advertised.listeners`).
+    /// What clients are told to connect to, like --listen (overrides `advertised.listeners`).
     #[arg(long)]
     advertise: Option<String>,
     /// Data directory (overrides `log.dirs`).
@@ -437,13 +438,7 @@ fn main() -> ExitCode {
 }
 
 async fn run(mut config: BrokerConfig) -> Result<(), Box<dyn std::error::Error>> {
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .map_err(|error| format!("cannot listen on {}: {error}", config.listen))?;
-    let bound = listener.local_addr()?;
-    if config.advertise.1 == 0 {
-        config.advertise.1 = bound.port();
-    }
+    let endpoints = bind_listeners(&mut config).await?;
     let broker = Arc::new(match config.cluster.url.clone() {
         None => Broker::open(config, Arc::new(SystemClock))?,
         Some(url) => {
@@ -494,12 +489,20 @@ async fn run(mut config: BrokerConfig) -> Result<(), Box<dyn std::error::Error>>
     }
     let server = tokio::spawn(spool::server::serve(
         Arc::clone(&broker),
-        listener,
+        endpoints,
         shutdown,
     ));
-    tracing::info!(listen = %bound, advertise = ?broker.config.advertise, data_dir = %broker.config.data_dir.display(), "spool started");
-    // A line on stdout that scripts and tests can wait for (the port may have been 0).
-    println!("spool listening on {bound}");
+    for listener in &broker.config.listeners.all {
+        tracing::info!(listener = %listener.name, protocol = listener.protocol.name(), bind = %listener.bind, advertised = ?listener.advertised, "listening");
+        // A line per listener on stdout that tests read (the port may have been 0).
+        println!("spool listener {} on {}", listener.name, listener.bind);
+    }
+    tracing::info!(data_dir = %broker.config.data_dir.display(), "spool started");
+    // The line scripts and tests wait for: the first listener's address, once all accept.
+    println!(
+        "spool listening on {}",
+        broker.config.listeners.first().bind
+    );
 
     wait_for_signal().await?;
     tracing::info!("shutting down");
@@ -516,21 +519,71 @@ async fn run(mut config: BrokerConfig) -> Result<(), Box<dyn std::error::Error>>
     Ok(())
 }
 
-/// Registers this broker in the cluster of `url` with its advertised listener.
+/// Binds every listener (noting the ports bound for port 0) and reads the TLS stores of
+/// those with TLS, whose files are then watched for changes.
+async fn bind_listeners(
+    config: &mut BrokerConfig,
+) -> Result<Vec<spool::server::Endpoint>, Box<dyn std::error::Error>> {
+    let mut endpoints = Vec::new();
+    for listener in config.listeners.all.clone() {
+        let socket = tokio::net::TcpListener::bind(listener.bind)
+            .await
+            .map_err(|error| {
+                format!(
+                    "cannot listen on {} ({}): {error}",
+                    listener.bind, listener.name
+                )
+            })?;
+        config
+            .listeners
+            .set_bound_port(&listener.name, socket.local_addr()?.port());
+        let tls = match listener.tls {
+            Some(settings) => {
+                let server = Arc::new(
+                    TlsServer::new(settings)
+                        .map_err(|error| format!("listener {}: {error}", listener.name))?,
+                );
+                tokio::spawn(Arc::clone(&server).run_reloads(listener.name.clone()));
+                Some(server)
+            }
+            None => None,
+        };
+        endpoints.push(spool::server::Endpoint {
+            name: listener.name,
+            socket,
+            tls,
+        });
+    }
+    Ok(endpoints)
+}
+
+/// Registers this broker in the cluster of `url` with its advertised listeners.
 async fn join_cluster(
     config: &BrokerConfig,
     url: &ClusterUrl,
 ) -> Result<Membership, Box<dyn std::error::Error>> {
     let settings = &config.cluster;
+    let inter_broker = config.listeners.inter_broker();
     let cluster = ClusterConfig {
         node_id: config.node_id,
         root: url.root.clone(),
         session_timeout: Duration::from_millis(settings.session_timeout_ms as u64),
         registration: BrokerRegistration {
             node_id: config.node_id,
-            host: config.advertise.0.clone(),
-            port: config.advertise.1,
+            host: inter_broker.advertised.0.clone(),
+            port: inter_broker.advertised.1,
             rack: settings.rack.clone(),
+            listeners: config
+                .listeners
+                .all
+                .iter()
+                .map(|listener| ListenerEndpoint {
+                    name: listener.name.clone(),
+                    host: listener.advertised.0.clone(),
+                    port: listener.advertised.1,
+                    security_protocol: listener.protocol.name().to_owned(),
+                })
+                .collect(),
         },
         new_cluster_id: spool::metadata::store::new_cluster_id(),
         controller: settings.controller.clone(),

@@ -66,7 +66,14 @@ const LAYERS: &[(&str, &[&str])] = &[
     // The wire side knows requests and frames, never the storage or the coordinators.
     (
         "server",
-        &["handlers", "protocol", "broker", "metrics", "file_slice"],
+        &[
+            "handlers",
+            "protocol",
+            "broker",
+            "metrics",
+            "file_slice",
+            "tls",
+        ],
     ),
     (
         "handlers",
@@ -108,7 +115,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         &["log", "records", "peers", "metrics", "clock"],
     ),
     ("metadata", &["config", "log"]),
-    ("config", &["txn", "group", "log", "cluster"]),
+    ("config", &["txn", "group", "log", "cluster", "tls"]),
     ("txn", &["producer_ids", "group", "log", "records", "clock"]),
     ("producer_ids", &["log"]),
     ("group", &["log", "records", "clock"]),
@@ -124,6 +131,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("file_slice", &[]),
     ("clock", &[]),
     ("open_files", &[]),
+    ("tls", &[]),
 ];
 
 /// The module named right after each `crate::` in `line` (the first segment of each path in

@@ -20,7 +20,11 @@ CompressionCodecs[CompressionTypes.ZSTD] = () => ({
 const CODECS = { gzip: CompressionTypes.GZIP, lz4: CompressionTypes.LZ4, snappy: CompressionTypes.Snappy, zstd: CompressionTypes.ZSTD };
 
 const bootstrap = process.argv[2];
-const kafka = new Kafka({ clientId: 'matrix-kafkajs', brokers: [bootstrap], logLevel: logLevel.NOTHING });
+// How to reach the broker, from the harness (see python/matrix.py).
+const ssl = process.env.SPOOL_SECURITY_PROTOCOL === 'SSL'
+  ? { ca: [require('fs').readFileSync(process.env.SPOOL_SSL_CA)] }
+  : false;
+const kafka = new Kafka({ clientId: 'matrix-kafkajs', brokers: [bootstrap], ssl, logLevel: logLevel.NOTHING });
 const TOPIC = 'matrix-kafkajs';
 const GROUP = 'matrix-kafkajs-group';
 const RECORDS = 20;

@@ -6,7 +6,10 @@ set -u
 bootstrap=$1
 topic=matrix-kcat
 group=matrix-kcat-group
-k() { timeout 60 kcat -b "$bootstrap" -q "$@"; }
+# How to reach the broker, from the harness (see python/matrix.py).
+security=(-X "security.protocol=${SPOOL_SECURITY_PROTOCOL:-PLAINTEXT}")
+[ -n "${SPOOL_SSL_CA:-}" ] && security+=(-X "ssl.ca.location=$SPOOL_SSL_CA")
+k() { timeout 60 kcat -b "$bootstrap" -q "${security[@]}" "$@"; }
 report() { echo "SCENARIO $1 $2 ${3:-}"; }
 
 # Auto-created by the first produce (Metadata with allow_auto_topic_creation).

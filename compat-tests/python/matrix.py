@@ -4,6 +4,7 @@ Each script runs the matrix scenarios with its client and prints one line per sc
 `SCENARIO <name> pass|fail|n/a <detail>`; the Rust harness (tests/matrix.rs) collects them.
 """
 
+import os
 import sys
 import time
 import traceback
@@ -18,6 +19,36 @@ SCENARIOS = [
     "lag",
 ]
 DEADLINE = time.monotonic() + 150
+
+# How to reach the broker, from the harness: SPOOL_SECURITY_PROTOCOL (PLAINTEXT, SSL) and
+# SPOOL_SSL_CA (the PEM file of the CA that signed the broker's certificate).
+SECURITY_PROTOCOL = os.environ.get("SPOOL_SECURITY_PROTOCOL", "PLAINTEXT")
+SSL_CA = os.environ.get("SPOOL_SSL_CA")
+
+
+def librdkafka_config(bootstrap):
+    """confluent-kafka's settings to reach `bootstrap`."""
+    config = {"bootstrap.servers": bootstrap, "security.protocol": SECURITY_PROTOCOL}
+    if SSL_CA:
+        config["ssl.ca.location"] = SSL_CA
+    return config
+
+
+def kafka_python_args(bootstrap):
+    """kafka-python's keyword arguments to reach `bootstrap`."""
+    args = {"bootstrap_servers": bootstrap, "security_protocol": SECURITY_PROTOCOL}
+    if SSL_CA:
+        args["ssl_cafile"] = SSL_CA
+    return args
+
+
+def aiokafka_args(bootstrap):
+    """aiokafka's keyword arguments to reach `bootstrap`."""
+    args = {"bootstrap_servers": bootstrap, "security_protocol": SECURITY_PROTOCOL}
+    if SSL_CA:
+        from aiokafka.helpers import create_ssl_context
+        args["ssl_context"] = create_ssl_context(cafile=SSL_CA)
+    return args
 
 
 def report(name, outcome, detail=""):

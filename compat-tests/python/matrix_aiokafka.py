@@ -7,9 +7,10 @@ import sys
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from matrix import check, report
+from matrix import aiokafka_args, check, report
 
 BOOTSTRAP = sys.argv[1]
+CONNECTION = aiokafka_args(BOOTSTRAP)
 TOPIC = "matrix-aiokafka"
 GROUP = "matrix-aiokafka-group"
 RECORDS = 20
@@ -34,7 +35,7 @@ async def take(consumer, count):
 
 
 def group_consumer(group, *topics):
-    return AIOKafkaConsumer(*topics, bootstrap_servers=BOOTSTRAP, group_id=group, auto_offset_reset="earliest",
+    return AIOKafkaConsumer(*topics, **CONNECTION, group_id=group, auto_offset_reset="earliest",
                             enable_auto_commit=False)
 
 
@@ -42,7 +43,7 @@ async def main():
     state = {}
 
     async def create_topic():
-        admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP)
+        admin = AIOKafkaAdminClient(**CONNECTION)
         await admin.start()
         try:
             await admin.create_topics([NewTopic(TOPIC, 3, 1)])
@@ -50,7 +51,7 @@ async def main():
             await admin.close()
 
     async def produce():
-        producer = AIOKafkaProducer(bootstrap_servers=BOOTSTRAP, acks="all")
+        producer = AIOKafkaProducer(**CONNECTION, acks="all")
         await producer.start()
         try:
             for i in range(RECORDS):
@@ -60,7 +61,7 @@ async def main():
             await producer.stop()
 
     async def consume_from_beginning():
-        consumer = AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP, enable_auto_commit=False)
+        consumer = AIOKafkaConsumer(**CONNECTION, enable_auto_commit=False)
         await consumer.start()
         try:
             consumer.assign([TopicPartition(TOPIC, p) for p in range(3)])
@@ -97,7 +98,7 @@ async def main():
         await consumer.commit()
 
     async def list_describe():
-        admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP)
+        admin = AIOKafkaAdminClient(**CONNECTION)
         await admin.start()
         try:
             groups = await admin.list_consumer_groups()
@@ -125,7 +126,7 @@ async def main():
         async def scenario():
             topic = TOPIC + "-" + codec
             values = [(b"v%d " % i) * 50 for i in range(10)]
-            producer = AIOKafkaProducer(bootstrap_servers=BOOTSTRAP, compression_type=codec)
+            producer = AIOKafkaProducer(**CONNECTION, compression_type=codec)
             await producer.start()
             try:
                 for i, value in enumerate(values):

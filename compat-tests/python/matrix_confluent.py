@@ -5,9 +5,10 @@ import sys
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from matrix import check, expired, run
+from matrix import check, expired, librdkafka_config, run
 
 BOOTSTRAP = sys.argv[1]
+CONNECTION = librdkafka_config(BOOTSTRAP)
 TOPIC = "matrix-confluent"
 GROUP = "matrix-confluent-group"
 RECORDS = 20
@@ -16,7 +17,7 @@ CODECS = ["gzip", "snappy", "lz4", "zstd"]
 
 def consumer(group, commit=False):
     c = Consumer({
-        "bootstrap.servers": BOOTSTRAP,
+        **CONNECTION,
         "group.id": group,
         "auto.offset.reset": "earliest",
         "enable.auto.commit": commit,
@@ -38,20 +39,20 @@ def take(c, count):
 
 
 def create_topic():
-    admin = AdminClient({"bootstrap.servers": BOOTSTRAP})
+    admin = AdminClient(CONNECTION)
     for future in admin.create_topics([NewTopic(TOPIC, 3, 1)]).values():
         future.result(30)
 
 
 def produce():
-    p = Producer({"bootstrap.servers": BOOTSTRAP})
+    p = Producer(CONNECTION)
     for i in range(RECORDS):
         p.produce(TOPIC, key=b"key-%d" % i, value=b"value-%d" % i, headers=[("n", str(i).encode())])
     check(p.flush(30) == 0, "records left unsent")
 
 
 def consume_from_beginning():
-    c = Consumer({"bootstrap.servers": BOOTSTRAP, "group.id": "matrix-reader", "enable.auto.commit": False})
+    c = Consumer({**CONNECTION, "group.id": "matrix-reader", "enable.auto.commit": False})
     c.assign([TopicPartition(TOPIC, p, 0) for p in range(3)])
     got = take(c, RECORDS)
     c.close()
@@ -84,7 +85,7 @@ def resume():
 
 
 def list_describe():
-    admin = AdminClient({"bootstrap.servers": BOOTSTRAP})
+    admin = AdminClient(CONNECTION)
     listed = admin.list_consumer_groups().result(30)
     check(GROUP in [g.group_id for g in listed.valid], "groups %r" % (listed.valid,))
     described = admin.describe_consumer_groups([GROUP])[GROUP].result(30)
@@ -105,11 +106,11 @@ def lag():
 def compression(codec):
     def scenario():
         topic = "matrix-confluent-" + codec
-        p = Producer({"bootstrap.servers": BOOTSTRAP, "compression.type": codec})
+        p = Producer({**CONNECTION, "compression.type": codec})
         for i in range(10):
             p.produce(topic, key=b"k%d" % i, value=b"v%d" % i)
         check(p.flush(30) == 0, "unsent")
-        c = Consumer({"bootstrap.servers": BOOTSTRAP, "group.id": "matrix-" + codec, "auto.offset.reset": "earliest"})
+        c = Consumer({**CONNECTION, "group.id": "matrix-" + codec, "auto.offset.reset": "earliest"})
         c.subscribe([topic])
         got = take(c, 10)
         c.close()

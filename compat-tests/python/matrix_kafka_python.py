@@ -6,16 +6,17 @@ import sys
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
 
-from matrix import check, expired, run
+from matrix import check, expired, kafka_python_args, run
 
 BOOTSTRAP = sys.argv[1]
+CONNECTION = kafka_python_args(BOOTSTRAP)
 TOPIC = "matrix-kafka-python"
 GROUP = "matrix-kafka-python-group"
 RECORDS = 20
 
 
 def consumer(group):
-    return KafkaConsumer(TOPIC, bootstrap_servers=BOOTSTRAP, group_id=group, auto_offset_reset="earliest",
+    return KafkaConsumer(TOPIC, **CONNECTION, group_id=group, auto_offset_reset="earliest",
                          enable_auto_commit=False, consumer_timeout_ms=15000)
 
 
@@ -32,12 +33,12 @@ state = {}
 
 
 def create_topic():
-    KafkaAdminClient(bootstrap_servers=BOOTSTRAP).create_topics([NewTopic(TOPIC, 3, 1)])
+    KafkaAdminClient(**CONNECTION).create_topics([NewTopic(TOPIC, 3, 1)])
 
 
 def produce():
     # kafka-python 3 producers are idempotent by default (InitProducerId, sequence numbers).
-    producer = KafkaProducer(bootstrap_servers=BOOTSTRAP, acks="all")
+    producer = KafkaProducer(**CONNECTION, acks="all")
     for i in range(RECORDS):
         producer.send(TOPIC, key=b"key-%d" % i, value=b"value-%d" % i, headers=[("n", str(i).encode())])
     producer.flush()
@@ -45,7 +46,7 @@ def produce():
 
 
 def consume_from_beginning():
-    c = KafkaConsumer(bootstrap_servers=BOOTSTRAP, enable_auto_commit=False, consumer_timeout_ms=15000)
+    c = KafkaConsumer(**CONNECTION, enable_auto_commit=False, consumer_timeout_ms=15000)
     c.assign([TopicPartition(TOPIC, p) for p in range(3)])
     c.seek_to_beginning()
     got = take(c, RECORDS)
@@ -76,14 +77,14 @@ def resume():
 
 
 def list_describe():
-    admin = KafkaAdminClient(bootstrap_servers=BOOTSTRAP)
+    admin = KafkaAdminClient(**CONNECTION)
     check(any(GROUP in str(group) for group in admin.list_groups()), "not listed")
     check(GROUP in str(admin.describe_groups([GROUP])), "not described")
 
 
 def lag():
     c = state["consumer"]
-    offsets = KafkaAdminClient(bootstrap_servers=BOOTSTRAP).list_group_offsets(GROUP)
+    offsets = KafkaAdminClient(**CONNECTION).list_group_offsets(GROUP)
     offsets = offsets.get(GROUP, offsets)  # kafka-python 3 nests by group
     ends = c.end_offsets([TopicPartition(TOPIC, p) for p in range(3)])
     total = sum(ends[tp] - meta.offset for tp, meta in offsets.items())
@@ -98,12 +99,12 @@ def compression(codec):
     python-snappy and zstandard packages, which the test set-up installs)."""
     def scenario():
         topic = TOPIC + "-" + codec
-        producer = KafkaProducer(bootstrap_servers=BOOTSTRAP, compression_type=codec)
+        producer = KafkaProducer(**CONNECTION, compression_type=codec)
         values = [(b"v%d " % i) * 50 for i in range(10)]
         for i, value in enumerate(values):
             producer.send(topic, key=b"k%d" % i, value=value)
         producer.flush()
-        c = KafkaConsumer(topic, bootstrap_servers=BOOTSTRAP, group_id="matrix-kp-" + codec,
+        c = KafkaConsumer(topic, **CONNECTION, group_id="matrix-kp-" + codec,
                           auto_offset_reset="earliest", consumer_timeout_ms=15000)
         got = take(c, 10)
         c.close()

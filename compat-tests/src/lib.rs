@@ -6,11 +6,13 @@ pub mod etcd;
 pub mod failover;
 pub mod kafka;
 pub mod netns;
+pub mod pki;
 pub mod prometheus;
 pub mod proxy;
 pub mod watchdog;
 pub mod wire;
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -23,6 +25,8 @@ use rdkafka::config::ClientConfig;
 const LOOPBACK: &str = "127.0.0.1";
 /// How long a broker may take to start listening.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long one kcat run may take.
+const KCAT_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long a clean shutdown may take.
 const STOP_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -50,8 +54,12 @@ pub struct SpawnedBroker {
     /// The address it listens on, and the network namespace it runs in (none: this one).
     host: String,
     netns: Option<String>,
-    /// `127.0.0.1:PORT` the broker listens on.
+    /// `127.0.0.1:PORT` the broker's first listener listens on.
     pub bootstrap: String,
+    /// The names of its listeners, the first one PLAINTEXT unless told otherwise.
+    listener_names: Vec<String>,
+    /// Each listener's `127.0.0.1:PORT`, as the broker printed them.
+    listeners: Arc<Mutex<BTreeMap<String, String>>>,
     /// The Prometheus endpoint's URL, when the config set `metrics.listen`.
     metrics_url: Arc<Mutex<Option<String>>>,
 }
@@ -62,12 +70,38 @@ impl SpawnedBroker {
         Self::start_on(LOOPBACK, None, config)
     }
 
+    /// Starts a broker with a listener of each name in `listeners` (on loopback, each on a
+    /// port of its own) on a fresh data dir; `config` is extra TOML (which must not set
+    /// `listeners`; it may map them to protocols and configure them).
+    pub fn start_with_listeners(listeners: &[&str], config: &str) -> Self {
+        let mut broker = Self::unstarted(LOOPBACK, None, config);
+        broker.listener_names = listeners.iter().map(|name| name.to_string()).collect();
+        broker.launch();
+        broker
+    }
+
+    /// `127.0.0.1:PORT` of the listener named `name`.
+    pub fn address(&self, name: &str) -> String {
+        self.listeners
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| panic!("the broker has no listener {name}"))
+    }
+
     /// Starts a broker listening on `host` (an address of its namespace), in network namespace
     /// `netns` if given, on a fresh data dir; `config` is extra TOML.
     pub fn start_on(host: &str, netns: Option<&str>, config: &str) -> Self {
+        let mut broker = Self::unstarted(host, netns, config);
+        broker.launch();
+        broker
+    }
+
+    fn unstarted(host: &str, netns: Option<&str>, config: &str) -> Self {
         let temp = tempfile::tempdir().expect("temp dir");
         let data_dir = temp.path().join("data");
-        let mut broker = Self {
+        Self {
             child: None,
             data_dir,
             config: config.to_owned(),
@@ -75,10 +109,10 @@ impl SpawnedBroker {
             host: host.to_owned(),
             netns: netns.map(str::to_owned),
             bootstrap: String::new(),
+            listener_names: vec!["PLAINTEXT".to_owned()],
+            listeners: Arc::default(),
             metrics_url: Arc::default(),
-        };
-        broker.launch();
-        broker
+        }
     }
 
     /// Starts a broker on `data_dir`, which the caller owns (e.g. on a file system it mounted).
@@ -91,6 +125,8 @@ impl SpawnedBroker {
             host: LOOPBACK.to_owned(),
             netns: None,
             bootstrap: String::new(),
+            listener_names: vec!["PLAINTEXT".to_owned()],
+            listeners: Arc::default(),
             metrics_url: Arc::default(),
         };
         broker.launch();
@@ -125,12 +161,21 @@ impl SpawnedBroker {
     fn launch(&mut self) {
         let config_path = self.data_dir.with_extension("toml");
         std::fs::create_dir_all(&self.data_dir).expect("data dir");
-        // Reuse the port of an earlier run so clients configured before a restart reconnect.
-        let listen = if self.bootstrap.is_empty() {
-            format!("{}:0", self.host)
-        } else {
-            self.bootstrap.clone()
-        };
+        // Reuse the ports of an earlier run so clients configured before a restart reconnect.
+        let bound = self
+            .listeners
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone();
+        let listen: Vec<String> = self
+            .listener_names
+            .iter()
+            .map(|name| match bound.get(name) {
+                Some(address) => format!("{name}://{address}"),
+                None => format!("{name}://{}:0", self.host),
+            })
+            .collect();
+        let listen = listen.join(",");
         let text = format!(
             "listeners = \"{listen}\"\n\"log.dirs\" = \"{}\"\n{}\n",
             self.data_dir.display(),
@@ -160,8 +205,18 @@ impl SpawnedBroker {
         let stdout = child.stdout.take().expect("stdout");
         let (found, listening) = mpsc::channel();
         let metrics_url = Arc::clone(&self.metrics_url);
+        let listeners = Arc::clone(&self.listeners);
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some((name, address)) = line
+                    .strip_prefix("spool listener ")
+                    .and_then(|rest| rest.split_once(" on "))
+                {
+                    listeners
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(name.to_owned(), address.to_owned());
+                }
                 if let Some(url) = line.strip_prefix("spool metrics on ") {
                     *metrics_url.lock().unwrap_or_else(|e| e.into_inner()) = Some(url.to_owned());
                 }
@@ -234,6 +289,21 @@ impl Drop for SpawnedBroker {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// `kcat ARGS` bounded by `timeout`, with the current librdkafka `make test` links
+/// (`KCAT_LIBRARY_PATH`; Debian's 2.0.x cannot parse ApiVersions v3).
+pub fn kcat_command(args: &[&str]) -> Command {
+    let mut command = Command::new("timeout");
+    command
+        .arg(KCAT_TIMEOUT.as_secs().to_string())
+        .arg("kcat")
+        .args(args)
+        .env(
+            "LD_LIBRARY_PATH",
+            std::env::var("KCAT_LIBRARY_PATH").unwrap_or_default(),
+        );
+    command
 }
 
 /// Polls `check` until it returns `Some` or `timeout` passes.

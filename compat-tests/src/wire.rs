@@ -31,6 +31,13 @@ impl WireClient {
 
     /// Writes one request without waiting; returns its correlation id.
     pub fn send<R: Request>(&mut self, version: i16, request: &R) -> i32 {
+        let (correlation_id, frame) = self.frame(version, request);
+        self.stream.write_all(&frame).expect("write");
+        correlation_id
+    }
+
+    /// The frame of a request (size prefix included) and its correlation id, not sent.
+    pub fn frame<R: Request>(&mut self, version: i16, request: &R) -> (i32, Vec<u8>) {
         let correlation_id = self.next_correlation_id;
         self.next_correlation_id += 1;
         let header = RequestHeader::default()
@@ -45,8 +52,7 @@ impl WireClient {
         request.encode(&mut body, version).expect("encode request");
         let mut frame = (body.len() as i32).to_be_bytes().to_vec();
         frame.extend_from_slice(&body);
-        self.stream.write_all(&frame).expect("write");
-        correlation_id
+        (correlation_id, frame)
     }
 
     /// Reads the next response, which must be for `R` at `version`.

@@ -30,6 +30,7 @@ fn config(url: &ClusterUrl, node_id: i32) -> ClusterConfig {
             host: "127.0.0.1".into(),
             port: 19_000 + node_id as u16,
             rack: Some(format!("rack-{}", node_id % 2)),
+            listeners: Vec::new(),
         },
         new_cluster_id: format!("cluster-from-node-{node_id}"),
         controller: Default::default(),

@@ -7,18 +7,11 @@
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use compat_tests::SpawnedBroker;
-
-const KCAT_TIMEOUT_SECONDS: &str = "60";
+use compat_tests::{kcat_command, SpawnedBroker};
 
 /// Runs kcat (bounded by `timeout`) with `input` on stdin; returns stdout.
 fn kcat(args: &[&str], input: &str) -> String {
-    let library_path = std::env::var("KCAT_LIBRARY_PATH").unwrap_or_default();
-    let mut child = Command::new("timeout")
-        .arg(KCAT_TIMEOUT_SECONDS)
-        .arg("kcat")
-        .args(args)
-        .env("LD_LIBRARY_PATH", library_path)
+    let mut child = kcat_command(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

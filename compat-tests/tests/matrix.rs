@@ -1,11 +1,13 @@
 //! The client compatibility matrix: each client's own scenario script (compat-tests/python,
-//! compat-tests/js, compat-tests/kcat) runs against a fresh broker; the results are printed as a table and
-//! written to `target/compat/matrix.md`. Every scenario a client supports must pass.
+//! compat-tests/js, compat-tests/kcat) runs against a fresh broker, over plaintext and over
+//! TLS; the results are printed as tables and written to `target/compat/matrix*.md`. Every
+//! scenario a client supports must pass.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use compat_tests::pki::TestCa;
 use compat_tests::SpawnedBroker;
 
 const SCENARIOS: [&str; 7] = [
@@ -80,14 +82,25 @@ fn installed(client: &Client) -> bool {
     probe
 }
 
+/// The broker config every matrix run shares.
+const BROKER_CONFIG: &str = "\"group.initial.rebalance.delay.ms\" = 0";
+
+/// A broker the scenarios run against, and how its clients reach it.
+struct Target {
+    broker: SpawnedBroker,
+    bootstrap: String,
+    /// The security settings the scripts read (see python/matrix.py).
+    env: Vec<(&'static str, String)>,
+}
+
 /// Runs one client's scenarios; returns scenario → (outcome, detail).
-fn run(client: &Client) -> Outcomes {
-    let broker = SpawnedBroker::start("\"group.initial.rebalance.delay.ms\" = 0");
+fn run(client: &Client, target: &Target) -> Outcomes {
     let output = Command::new("timeout")
         .arg("240")
         .arg(&client.program)
         .arg(&client.script)
-        .arg(&broker.bootstrap)
+        .arg(&target.bootstrap)
+        .envs(target.env.iter().map(|(key, value)| (key, value)))
         .current_dir(client.script.parent().expect("script dir"))
         // kcat runs with the current librdkafka that make test-deps links (Debian's is 2.0.x).
         .env(
@@ -122,10 +135,54 @@ fn run(client: &Client) -> Outcomes {
 
 #[test]
 fn every_client_passes_every_scenario_it_supports() {
+    run_matrix("matrix.md", || {
+        let broker = SpawnedBroker::start(BROKER_CONFIG);
+        Target {
+            bootstrap: broker.bootstrap.clone(),
+            broker,
+            env: Vec::new(),
+        }
+    });
+}
+
+/// The same scenarios over an SSL listener (the broker's certificate signed by a test CA the
+/// clients are given), beside a PLAINTEXT one.
+#[test]
+fn every_client_passes_every_scenario_over_tls() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ca = TestCa::new(dir.path(), "matrix");
+    let keystore = ca.broker_keystore("broker");
+    run_matrix("matrix-ssl.md", || {
+        let broker = SpawnedBroker::start_with_listeners(
+            &["PLAINTEXT", "SSL"],
+            &format!(
+                "{BROKER_CONFIG}\n\"ssl.keystore.type\" = \"PEM\"\n\"ssl.keystore.location\" = \"{}\"\n",
+                keystore.display()
+            ),
+        );
+        Target {
+            bootstrap: broker.address("SSL"),
+            broker,
+            env: vec![
+                ("SPOOL_SECURITY_PROTOCOL", "SSL".into()),
+                ("SPOOL_SSL_CA", ca.certificate().display().to_string()),
+            ],
+        }
+    });
+}
+
+/// Runs every installed client against a broker of its own from `target`; the table goes
+/// to `target/compat/<file>`.
+fn run_matrix(file: &str, target: impl Fn() -> Target) {
     let results: Vec<(&'static str, Outcomes)> = clients()
         .into_iter()
         .filter(installed)
-        .map(|client| (client.name, run(&client)))
+        .map(|client| {
+            let target = target();
+            let outcomes = run(&client, &target);
+            drop(target.broker);
+            (client.name, outcomes)
+        })
         .collect();
     let mut columns: Vec<String> = SCENARIOS.iter().map(|s| s.to_string()).collect();
     for (_, outcomes) in &results {
@@ -156,7 +213,7 @@ fn every_client_passes_every_scenario_it_supports() {
     println!("{table}");
     let target = root().join("../target/compat");
     std::fs::create_dir_all(&target).expect("target/compat");
-    std::fs::write(target.join("matrix.md"), &table).expect("matrix.md");
+    std::fs::write(target.join(file), &table).expect("matrix table");
 
     let mut failures = Vec::new();
     for (client, outcomes) in &results {

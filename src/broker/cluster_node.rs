@@ -84,18 +84,26 @@ impl ClusterNode {
         tokio::time::timeout(timeout, found).await.unwrap_or(false)
     }
 
-    /// The live brokers, by node id.
-    pub fn brokers(&self) -> Vec<BrokerEndpoint> {
+    /// The live brokers with an endpoint on `listener`, by node id.
+    pub fn brokers(&self, listener: &str) -> Vec<BrokerEndpoint> {
         self.image()
             .brokers
             .values()
-            .map(|broker| BrokerEndpoint {
-                node_id: broker.node_id,
-                host: broker.host.clone(),
-                port: broker.port,
-                rack: broker.rack.clone(),
+            .filter_map(|broker| {
+                let (host, port) = broker.endpoint(listener)?;
+                Some(BrokerEndpoint {
+                    node_id: broker.node_id,
+                    host: host.to_owned(),
+                    port,
+                    rack: broker.rack.clone(),
+                })
             })
             .collect()
+    }
+
+    /// How many brokers are alive.
+    pub fn live_brokers(&self) -> usize {
+        self.image().brokers.len()
     }
 
     /// Leader, epoch, replicas and ISR of `topic`/`partition` in the applied image.

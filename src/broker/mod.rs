@@ -351,11 +351,13 @@ impl Broker {
     }
 
     /// The broker coordinating `key` (a group id in `__consumer_offsets`, a transactional id
-    /// in `__transaction_state`): the leader of its partition. `None` while there is none.
+    /// in `__transaction_state`): the leader of its partition, as clients of `listener` reach
+    /// it. `None` while there is none.
     pub async fn find_coordinator(
         self: &Arc<Self>,
         internal_topic: &str,
         key: &str,
+        listener: &str,
     ) -> Option<BrokerEndpoint> {
         let partition = self.coordinator_partition(internal_topic, key);
         if !self
@@ -365,7 +367,7 @@ impl Broker {
             return None;
         }
         let leader = self.partition_view(internal_topic, partition).leader;
-        self.brokers()
+        self.brokers(listener)
             .into_iter()
             .find(|endpoint| endpoint.node_id == leader)
     }
@@ -442,25 +444,42 @@ impl Broker {
         Ok(())
     }
 
-    /// The live brokers: this one on a single node.
-    pub fn brokers(&self) -> Vec<BrokerEndpoint> {
+    /// The live brokers as clients of `listener` reach them (those with an endpoint on
+    /// it): this one on a single node.
+    pub fn brokers(&self, listener: &str) -> Vec<BrokerEndpoint> {
         match &self.cluster {
-            Some(node) => node.brokers(),
-            None => vec![BrokerEndpoint {
-                node_id: self.config.node_id,
-                host: self.config.advertise.0.clone(),
-                port: self.config.advertise.1,
-                rack: self.config.cluster.rack.clone(),
-            }],
+            Some(node) => node.brokers(listener),
+            None => self
+                .config
+                .listeners
+                .all
+                .iter()
+                .filter(|own| own.name == listener)
+                .map(|own| BrokerEndpoint {
+                    node_id: self.config.node_id,
+                    host: own.advertised.0.clone(),
+                    port: own.advertised.1,
+                    rack: self.config.cluster.rack.clone(),
+                })
+                .collect(),
         }
     }
 
-    /// The live brokers among `node_ids`.
-    pub fn endpoints_of(&self, node_ids: &std::collections::BTreeSet<i32>) -> Vec<BrokerEndpoint> {
+    /// How many brokers are alive.
+    pub fn live_brokers(&self) -> usize {
+        self.cluster.as_ref().map_or(1, |node| node.live_brokers())
+    }
+
+    /// The live brokers among `node_ids`, as clients of `listener` reach them.
+    pub fn endpoints_of(
+        &self,
+        node_ids: &std::collections::BTreeSet<i32>,
+        listener: &str,
+    ) -> Vec<BrokerEndpoint> {
         if node_ids.is_empty() {
             return Vec::new();
         }
-        let mut endpoints = self.brokers();
+        let mut endpoints = self.brokers(listener);
         endpoints.retain(|endpoint| node_ids.contains(&endpoint.node_id));
         endpoints
     }
@@ -499,7 +518,7 @@ impl Broker {
     /// Checks a creation request against Kafka's rules and fills in defaults.
     pub fn plan_topic(&self, request: &NewTopic) -> Result<TopicPlan, TopicError> {
         topic_name::validate(&request.name).map_err(TopicError::InvalidName)?;
-        let live_brokers = self.brokers().len() as i32;
+        let live_brokers = self.live_brokers() as i32;
         let (num_partitions, replication_factor) = if request.assignments.is_empty() {
             let partitions = match request.num_partitions {
                 -1 => self.config.num_partitions,

@@ -30,12 +30,41 @@ use super::kv::{Change, Entry, Snapshot};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BrokerRegistration {
     pub node_id: i32,
-    /// The advertised listener clients connect to.
+    /// The advertised endpoint of the listener the other brokers connect to
+    /// (`inter.broker.listener.name`).
     pub host: String,
     pub port: u16,
     /// `broker.rack`, for rack-aware replica placement.
     #[serde(default)]
     pub rack: Option<String>,
+    /// Every advertised listener; clients are told the one they came in on.
+    #[serde(default)]
+    pub listeners: Vec<ListenerEndpoint>,
+}
+
+/// One advertised listener of a broker.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListenerEndpoint {
+    /// The listener's name (upper case, as Kafka normalises it).
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+    /// Its security protocol's name (`PLAINTEXT`, `SSL`, …).
+    pub security_protocol: String,
+}
+
+impl BrokerRegistration {
+    /// Host and port of listener `name`; a registration that lists no listeners (written
+    /// before brokers had several) has only its inter-broker one, which every name gets.
+    pub fn endpoint(&self, name: &str) -> Option<(&str, u16)> {
+        if self.listeners.is_empty() {
+            return Some((&self.host, self.port));
+        }
+        self.listeners
+            .iter()
+            .find(|listener| listener.name == name)
+            .map(|listener| (listener.host.as_str(), listener.port))
+    }
 }
 
 /// The controller's record under `<root>/controller`.
@@ -368,6 +397,7 @@ impl ClusterImage {
                 host,
                 port,
                 rack: None,
+                listeners: Vec::new(),
             };
             image.brokers.insert(node_id, registration);
         }

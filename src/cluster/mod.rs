@@ -42,8 +42,8 @@ use thiserror::Error;
 
 pub use controller::ControllerConfig;
 pub use image::{
-    BrokerRegistration, ClusterImage, Controller, Keys, Partition, PartitionState, TopicRecord,
-    NO_LEADER,
+    BrokerRegistration, ClusterImage, Controller, Keys, ListenerEndpoint, Partition,
+    PartitionState, TopicRecord, NO_LEADER,
 };
 pub use kv::{Kv, KvError};
 pub use membership::Membership;
@@ -146,6 +146,7 @@ impl ClusterConfig {
                 host: "127.0.0.1".into(),
                 port: 9000 + node_id as u16,
                 rack: None,
+                listeners: Vec::new(),
             },
             new_cluster_id: format!("cluster-of-{node_id}"),
             controller: ControllerConfig::default(),

@@ -10,7 +10,10 @@ use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 pub mod dynamic;
+mod listeners;
 mod values;
+
+pub use listeners::{Listener, Listeners, SecurityProtocol, LISTENERS_DEFAULT};
 
 pub use values::{
     check_cleanup_policy, check_compression_type, compression_codec, has_cleanup_policy,
@@ -37,7 +40,6 @@ pub const MAX_CONNECTIONS_DEFAULT: i64 = 10_000;
 /// of request bytes read but not yet answered.
 pub const QUEUED_MAX_REQUEST_BYTES_DEFAULT: i64 = 256 << 20;
 const HOUR_MS: i64 = 3_600_000;
-const LISTENERS_DEFAULT: &str = "PLAINTEXT://127.0.0.1:9092";
 
 /// A configuration problem, naming the key.
 #[derive(Debug, Error)]
@@ -151,10 +153,9 @@ pub struct BrokerConfigEntry {
 pub struct BrokerConfig {
     /// `node.id`
     pub node_id: i32,
-    /// `listeners`: where the broker accepts connections.
-    pub listen: SocketAddr,
-    /// `advertised.listeners`: the host and port clients are told to use.
-    pub advertise: (String, u16),
+    /// `listeners`, `advertised.listeners` and what goes with them: where the broker
+    /// accepts connections, with which security protocol, and what clients are told.
+    pub listeners: Listeners,
     /// `log.dirs` (one directory).
     pub data_dir: PathBuf,
     /// `num.partitions`
@@ -230,34 +231,11 @@ impl BrokerConfig {
             entries: Vec::new(),
         };
         let node_id = keys.int("node.id", 0, 0, i64::from(i32::MAX))? as i32;
-        let listen_text = keys.string("listeners", LISTENERS_DEFAULT)?;
-        let listen_text = match &overrides.listen {
-            Some(listen) => keys.overridden("listeners", listen),
-            None => listen_text,
-        };
-        let listen: SocketAddr = strip_listener_name(&listen_text).parse().map_err(|_| {
-            invalid(
-                "listeners",
-                format!("`{listen_text}` is not HOST:PORT with a numeric IP"),
-            )
-        })?;
-        let advertise_text = keys.optional_string("advertised.listeners")?;
-        let advertise_text = match &overrides.advertise {
-            Some(advertise) => Some(keys.overridden("advertised.listeners", advertise)),
-            None => advertise_text,
-        };
-        let advertise = match advertise_text {
-            Some(text) => parse_host_port(strip_listener_name(&text)).ok_or_else(|| {
-                invalid("advertised.listeners", format!("`{text}` is not HOST:PORT"))
-            })?,
-            None if listen.ip().is_unspecified() => {
-                return Err(invalid(
-                    "advertised.listeners",
-                    "required when listeners binds all interfaces",
-                ))
-            }
-            None => (listen.ip().to_string(), listen.port()),
-        };
+        let listeners = listeners::listeners(
+            &mut keys,
+            overrides.listen.as_deref(),
+            overrides.advertise.as_deref(),
+        )?;
         let data_dir_text = keys.string("log.dirs", "./data")?;
         if data_dir_text.contains(',') {
             return Err(invalid("log.dirs", "spool supports one data directory"));
@@ -390,13 +368,19 @@ impl BrokerConfig {
             )?,
         };
         let cluster = cluster_settings(&mut keys, overrides)?;
+        if cluster.url.is_some() && listeners.inter_broker().protocol != SecurityProtocol::Plaintext
+        {
+            return Err(invalid(
+                "inter.broker.listener.name",
+                "spool's brokers reach each other over PLAINTEXT only so far",
+            ));
+        }
         let mut config = Self {
             entries: Vec::new(),
             txn,
             cluster,
             node_id,
-            listen,
-            advertise,
+            listeners,
             data_dir,
             num_partitions: keys.int("num.partitions", 1, 1, i64::from(PARTITIONS_PER_TOPIC_MAX))?
                 as i32,
@@ -588,11 +572,6 @@ fn replica_selector(keys: &mut Keys) -> Result<ReplicaSelector, ConfigError> {
 /// Parses `CreateTime` / `LogAppendTime` given for `key`.
 pub fn parse_timestamp_type(key: &str, value: &str) -> Result<TimestampType, ConfigError> {
     values::timestamp_type(value).map_err(|message| invalid(key, message))
-}
-
-/// `PLAINTEXT://host:port` → `host:port`; plain `host:port` is accepted too.
-fn strip_listener_name(text: &str) -> &str {
-    text.split_once("://").map_or(text, |(_, address)| address)
 }
 
 fn parse_host_port(text: &str) -> Option<(String, u16)> {
@@ -805,8 +784,9 @@ mod tests {
         assert_eq!(config.message_max_bytes, 1_048_588);
         assert_eq!(config.socket_request_max_bytes, 104_857_600);
         assert_eq!(config.log.retention_ms, 168 * HOUR_MS);
-        assert_eq!(config.listen.to_string(), "127.0.0.1:9092");
-        assert_eq!(config.advertise, ("127.0.0.1".to_owned(), 9092));
+        let listener = config.listeners.first();
+        assert_eq!(listener.bind.to_string(), "127.0.0.1:9092");
+        assert_eq!(listener.advertised, ("127.0.0.1".to_owned(), 9092));
         assert_eq!(config.group.initial_rebalance_delay_ms, 3000);
         assert_eq!(config.group.offsets_topic_partitions, 50);
         assert_eq!(
@@ -897,8 +877,9 @@ mod tests {
             cluster: Some("etcd://127.0.0.1:2379/x".into()),
         };
         let config = BrokerConfig::from_map(BTreeMap::new(), &overrides).unwrap();
-        assert_eq!(config.listen.port(), 0);
-        assert_eq!(config.advertise, ("localhost".to_owned(), 1234));
+        let listener = config.listeners.first();
+        assert_eq!(listener.bind.port(), 0);
+        assert_eq!(listener.advertised, ("localhost".to_owned(), 1234));
         assert_eq!(config.data_dir, PathBuf::from("/tmp/x"));
         assert_eq!(config.node_id, 7);
         let url = config.cluster.url.as_ref().unwrap();
@@ -908,5 +889,116 @@ mod tests {
             (listeners.value.as_deref(), listeners.is_static),
             (Some("127.0.0.1:0"), true)
         );
+    }
+
+    #[test]
+    fn several_listeners_with_their_protocols_and_tls_settings() {
+        let config = parse(
+            r#"
+            listeners = "INTERNAL://127.0.0.1:9092,ssl://127.0.0.1:9093,EXTERNAL://0.0.0.0:9094"
+            "advertised.listeners" = "EXTERNAL://broker.example:19094"
+            "listener.security.protocol.map" = "INTERNAL:PLAINTEXT,SSL:SSL,EXTERNAL:SSL"
+            "inter.broker.listener.name" = "INTERNAL"
+            "ssl.keystore.type" = "PEM"
+            "ssl.keystore.location" = "/etc/spool/broker.pem"
+            "listener.name.external.ssl.keystore.location" = "/etc/spool/external.pem"
+            "listener.name.external.ssl.client.auth" = "required"
+            "listener.name.external.ssl.truststore.type" = "PEM"
+            "listener.name.external.ssl.truststore.location" = "/etc/spool/ca.pem"
+            "#,
+        )
+        .unwrap();
+        let listeners = &config.listeners;
+        let names: Vec<_> = listeners.all.iter().map(|l| l.name.as_str()).collect();
+        assert_eq!(names, ["INTERNAL", "SSL", "EXTERNAL"]);
+        assert_eq!(listeners.inter_broker().name, "INTERNAL");
+        let [internal, ssl, external] = &listeners.all[..] else {
+            panic!("three listeners")
+        };
+        assert_eq!(internal.protocol, SecurityProtocol::Plaintext);
+        assert!(internal.tls.is_none());
+        assert_eq!(internal.advertised, ("127.0.0.1".to_owned(), 9092));
+        let ssl_tls = ssl.tls.as_ref().unwrap();
+        assert_eq!(
+            ssl_tls.keystore,
+            crate::tls::KeyStore::File("/etc/spool/broker.pem".into())
+        );
+        assert_eq!(ssl_tls.client_auth, crate::tls::ClientAuth::None);
+        assert_eq!(external.advertised, ("broker.example".to_owned(), 19094));
+        let external_tls = external.tls.as_ref().unwrap();
+        assert_eq!(
+            external_tls.keystore,
+            crate::tls::KeyStore::File("/etc/spool/external.pem".into())
+        );
+        assert_eq!(external_tls.client_auth, crate::tls::ClientAuth::Required);
+        // Secrets are described as passwords; the plain keys keep Kafka's defaults.
+        assert_eq!(
+            config.entry("ssl.keystore.key").unwrap().kind,
+            ConfigType::Password
+        );
+        assert_eq!(
+            config
+                .entry("ssl.truststore.type")
+                .unwrap()
+                .value
+                .as_deref(),
+            Some("JKS")
+        );
+    }
+
+    #[test]
+    fn listener_mistakes_are_refused_as_kafka_refuses_them() {
+        let refused = |text: &str, expected: &str| {
+            let error = parse(text).unwrap_err().to_string();
+            assert!(error.contains(expected), "{text}: {error}");
+        };
+        refused(
+            r#"listeners = "PLAINTEXT://127.0.0.1:1,PLAINTEXT://127.0.0.1:2""#,
+            "Each listener must have a different name",
+        );
+        refused(
+            r#"listeners = "PLAINTEXT://127.0.0.1:1,SSL://127.0.0.1:1""#,
+            "Each listener must have a different port",
+        );
+        refused(
+            r#"listeners = "CLIENT://127.0.0.1:1""#,
+            "No security protocol defined for listener CLIENT",
+        );
+        refused(
+            r#"listeners = "SSL://127.0.0.1:1"
+            "ssl.keystore.type" = "PEM"
+            "ssl.keystore.location" = "/k.pem""#,
+            "must contain a listener with name PLAINTEXT",
+        );
+        refused(
+            r#"listeners = "PLAINTEXT://127.0.0.1:1"
+            "advertised.listeners" = "SSL://example:1""#,
+            "SSL is not a listener",
+        );
+        // TLS listeners need PEM stores.
+        refused(
+            r#"listeners = "PLAINTEXT://127.0.0.1:1,SSL://127.0.0.1:2"
+            "ssl.keystore.location" = "/k.jks""#,
+            "PEM stores only",
+        );
+        refused(
+            r#"listeners = "PLAINTEXT://127.0.0.1:1,SSL://127.0.0.1:2"
+            "ssl.keystore.type" = "PEM""#,
+            "needs ssl.keystore.location",
+        );
+        refused(
+            r#"listeners = "PLAINTEXT://127.0.0.1:1,SSL://127.0.0.1:2"
+            "ssl.keystore.type" = "PEM"
+            "ssl.keystore.location" = "/k.pem"
+            "ssl.client.auth" = "required""#,
+            "needs a trust store",
+        );
+        // Several listeners may all ask for port 0.
+        let config = parse(
+            r#"listeners = "PLAINTEXT://127.0.0.1:0,OTHER://127.0.0.1:0"
+            "listener.security.protocol.map" = "PLAINTEXT:PLAINTEXT,OTHER:PLAINTEXT""#,
+        )
+        .unwrap();
+        assert_eq!(config.listeners.all.len(), 2);
     }
 }

@@ -20,6 +20,8 @@ pub enum ConfigType {
     Double,
     List,
     Class,
+    /// A secret: DescribeConfigs reports it sensitive and never its value.
+    Password,
 }
 
 impl ConfigType {
@@ -33,6 +35,7 @@ impl ConfigType {
             Self::Double => 6,
             Self::List => 7,
             Self::Class => 8,
+            Self::Password => 9,
         }
     }
 }

@@ -26,6 +26,7 @@ pub fn handle(
     broker: &Arc<Broker>,
     version: i16,
     request: &DescribeClusterRequest,
+    listener: &str,
 ) -> DescribeClusterResponse {
     let response = DescribeClusterResponse::default();
     // v0 has no endpoint type: the request is for brokers.
@@ -48,7 +49,7 @@ pub fn handle(
             .with_cluster_authorized_operations(AUTHORIZED_OPERATIONS_OMITTED);
     }
     let brokers = broker
-        .brokers()
+        .brokers(listener)
         .into_iter()
         .map(|endpoint| {
             DescribeClusterBroker::default()

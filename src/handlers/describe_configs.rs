@@ -13,6 +13,7 @@ use super::config_resources::{self, ConfigResource};
 use super::SupportedApi;
 use crate::broker::Broker;
 use crate::config::dynamic::DynamicScope;
+use crate::config::ConfigType;
 use crate::metadata::config_description::{self, DescribedConfig};
 
 pub const API: SupportedApi = SupportedApi {
@@ -86,6 +87,9 @@ fn entry(
     version: i16,
     include_synonyms: bool,
 ) -> DescribeConfigsResourceResult {
+    // A secret is never sent, as Kafka answers: sensitive, no value.
+    let sensitive = config.kind == ConfigType::Password;
+    let shown = |value: Option<String>| value.filter(|_| !sensitive).map(StrBytes::from_string);
     let synonyms = if include_synonyms {
         config
             .synonyms
@@ -93,7 +97,7 @@ fn entry(
             .map(|synonym| {
                 DescribeConfigsSynonym::default()
                     .with_name(StrBytes::from_string(synonym.name))
-                    .with_value(synonym.value.map(StrBytes::from_string))
+                    .with_value(shown(synonym.value))
                     .with_source(synonym.source.code())
             })
             .collect()
@@ -102,10 +106,10 @@ fn entry(
     };
     let entry = DescribeConfigsResourceResult::default()
         .with_name(StrBytes::from_string(config.name))
-        .with_value(config.value.map(StrBytes::from_string))
+        .with_value(shown(config.value))
         .with_read_only(config.read_only)
         .with_config_source(config.source.code())
-        .with_is_sensitive(false)
+        .with_is_sensitive(sensitive)
         .with_synonyms(synonyms);
     if version >= 3 {
         entry.with_config_type(config.kind.code())

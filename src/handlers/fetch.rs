@@ -94,7 +94,13 @@ struct TopicTargets {
     partitions: Vec<Target>,
 }
 
-pub async fn handle(broker: Arc<Broker>, version: i16, request: FetchRequest) -> Answer {
+/// `listener`: the one the request came in on, whose endpoints the leader hints give.
+pub async fn handle(
+    broker: Arc<Broker>,
+    version: i16,
+    request: FetchRequest,
+    listener: &str,
+) -> Answer {
     if let Some(error) = session_error(version, request.session_id, request.session_epoch) {
         return Answer {
             response: FetchResponse::default().with_error_code(error.code()),
@@ -140,7 +146,7 @@ pub async fn handle(broker: Arc<Broker>, version: i16, request: FetchRequest) ->
                 throttle,
                 fetcher,
                 &topics,
-                with_leaders(&broker, version, &topics, answer),
+                with_leaders(&broker, version, &topics, listener, answer),
             ))
             .await;
         }
@@ -158,7 +164,7 @@ pub async fn handle(broker: Arc<Broker>, version: i16, request: FetchRequest) ->
                     throttle,
                     fetcher,
                     &topics,
-                    with_leaders(&broker, version, &topics, answer),
+                    with_leaders(&broker, version, &topics, listener, answer),
                 ))
                 .await;
             }
@@ -195,6 +201,7 @@ fn with_leaders(
     broker: &Broker,
     version: i16,
     topics: &[TopicTargets],
+    listener: &str,
     mut answer: Answer,
 ) -> Answer {
     if version < NODE_ENDPOINTS_VERSION {
@@ -207,7 +214,7 @@ fn with_leaders(
         .map(|(leader, _)| leader)
         .collect();
     answer.response.node_endpoints = broker
-        .endpoints_of(&leaders)
+        .endpoints_of(&leaders, listener)
         .into_iter()
         .map(|endpoint| {
             NodeEndpoint::default()
@@ -597,7 +604,7 @@ mod tests {
                 .with_partitions(vec![FetchPartition::default()
                     .with_partition(0)
                     .with_partition_max_bytes(50 << 20)])]);
-        let answer = handle(broker, 12, request).await;
+        let answer = handle(broker, 12, request, "PLAINTEXT").await;
         let records = answer.records[0].as_ref().expect("records");
         assert_eq!(records.len(), cold.len());
         assert!(

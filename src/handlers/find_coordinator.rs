@@ -27,6 +27,7 @@ pub async fn handle(
     broker: Arc<Broker>,
     version: i16,
     request: FindCoordinatorRequest,
+    listener: Arc<str>,
 ) -> FindCoordinatorResponse {
     let topic = match request.key_type {
         KEY_TYPE_GROUP => OFFSETS_TOPIC,
@@ -35,12 +36,13 @@ pub async fn handle(
     };
     let find = |key: StrBytes| {
         let broker = Arc::clone(&broker);
+        let listener = Arc::clone(&listener);
         async move {
             if key.is_empty() || topic.is_empty() {
                 return Err(ResponseError::InvalidRequest);
             }
             broker
-                .find_coordinator(topic, &key)
+                .find_coordinator(topic, &key, &listener)
                 .await
                 .ok_or(ResponseError::CoordinatorNotAvailable)
         }

@@ -37,7 +37,12 @@ const fn bits(operations: &[i32]) -> i32 {
     mask
 }
 
-pub fn handle(broker: &Arc<Broker>, version: i16, request: MetadataRequest) -> MetadataResponse {
+pub fn handle(
+    broker: &Arc<Broker>,
+    version: i16,
+    request: MetadataRequest,
+    listener: &str,
+) -> MetadataResponse {
     let config = &broker.config;
     let allow_auto_create =
         config.auto_create_topics && (version < 4 || request.allow_auto_topic_creation);
@@ -77,7 +82,7 @@ pub fn handle(broker: &Arc<Broker>, version: i16, request: MetadataRequest) -> M
     };
 
     let brokers = broker
-        .brokers()
+        .brokers(listener)
         .into_iter()
         .map(|endpoint| {
             MetadataResponseBroker::default()

@@ -163,9 +163,10 @@ pub fn dispatch(
     if let RequestKind::Fetch(request) = request {
         let broker = Arc::clone(broker);
         let version = context.api_version;
+        let listener = Arc::clone(&context.listener);
         return Some(Box::pin(async move {
             Some(Response::Fetch(
-                fetch::handle(broker, version, request).await,
+                fetch::handle(broker, version, request, &listener).await,
             ))
         }));
     }
@@ -187,7 +188,10 @@ fn dispatch_message(
             api_versions::handle(version, &request),
         )),
         RequestKind::Metadata(request) => ready(ResponseKind::Metadata(metadata::handle(
-            broker, version, request,
+            broker,
+            version,
+            request,
+            &context.listener,
         ))),
         RequestKind::CreateTopics(request) => later(
             create_topics::handle(Arc::clone(broker), request).map(ResponseKind::CreateTopics),
@@ -199,10 +203,17 @@ fn dispatch_message(
         RequestKind::ListOffsets(request) => ready(ResponseKind::ListOffsets(
             list_offsets::handle(broker, version, request),
         )),
-        RequestKind::Produce(request) => produce::handle(broker, version, request),
+        RequestKind::Produce(request) => {
+            produce::handle(broker, version, request, Arc::clone(&context.listener))
+        }
         RequestKind::FindCoordinator(request) => later(
-            find_coordinator::handle(Arc::clone(broker), version, request)
-                .map(ResponseKind::FindCoordinator),
+            find_coordinator::handle(
+                Arc::clone(broker),
+                version,
+                request,
+                Arc::clone(&context.listener),
+            )
+            .map(ResponseKind::FindCoordinator),
         ),
         RequestKind::JoinGroup(request) => join_group::handle(broker, context, request),
         RequestKind::SyncGroup(request) => sync_group::handle(broker, version, request),
@@ -226,7 +237,7 @@ fn dispatch_message(
         RequestKind::OffsetDelete(request) => offset_delete::handle(broker, request),
         RequestKind::DeleteRecords(request) => delete_records::handle(broker, request),
         RequestKind::DescribeCluster(request) => ready(ResponseKind::DescribeCluster(
-            describe_cluster::handle(broker, version, &request),
+            describe_cluster::handle(broker, version, &request, &context.listener),
         )),
         RequestKind::DescribeConfigs(request) => ready(ResponseKind::DescribeConfigs(
             describe_configs::handle(broker, version, &request),
@@ -375,6 +386,7 @@ mod tests {
                     correlation_id: 1,
                     client_id: Some(StrBytes::from_static_str("test")),
                     client_host: "/127.0.0.1".into(),
+                    listener: Arc::from("PLAINTEXT"),
                 };
                 let pending = dispatch(&broker, &context, request)
                     .unwrap_or_else(|| panic!("{:?} has no handler", api.key));

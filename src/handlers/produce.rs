@@ -77,7 +77,13 @@ struct TopicAppends {
     partitions: Vec<Appended>,
 }
 
-pub fn handle(broker: &Arc<Broker>, version: i16, request: ProduceRequest) -> Pending {
+/// `listener`: the one the request came in on, whose endpoints the leader hints give.
+pub fn handle(
+    broker: &Arc<Broker>,
+    version: i16,
+    request: ProduceRequest,
+    listener: Arc<str>,
+) -> Pending {
     let acks = request.acks;
     let request_timeout_ms = request.timeout_ms;
     let image = broker.metadata.image();
@@ -131,7 +137,7 @@ pub fn handle(broker: &Arc<Broker>, version: i16, request: ProduceRequest) -> Pe
     let replicas_timeout =
         (acks == -1).then(|| Duration::from_millis(request_timeout_ms.max(0) as u64));
     let node_endpoints = if version >= LEADER_HINT_VERSION {
-        hinted_leaders(broker, &topics)
+        hinted_leaders(broker, &topics, &listener)
     } else {
         Vec::new()
     };
@@ -159,7 +165,7 @@ pub fn handle(broker: &Arc<Broker>, version: i16, request: ProduceRequest) -> Pe
 }
 
 /// How to reach the leaders named in the answers' leader hints (KIP-951).
-fn hinted_leaders(broker: &Broker, topics: &[TopicAppends]) -> Vec<NodeEndpoint> {
+fn hinted_leaders(broker: &Broker, topics: &[TopicAppends], listener: &str) -> Vec<NodeEndpoint> {
     let leaders: std::collections::BTreeSet<i32> = topics
         .iter()
         .flat_map(|topic| &topic.partitions)
@@ -167,7 +173,7 @@ fn hinted_leaders(broker: &Broker, topics: &[TopicAppends]) -> Vec<NodeEndpoint>
         .map(|(leader, _)| leader)
         .collect();
     broker
-        .endpoints_of(&leaders)
+        .endpoints_of(&leaders, listener)
         .into_iter()
         .map(|endpoint| {
             NodeEndpoint::default()

@@ -402,6 +402,7 @@ mod tests {
                 correlation_id: 42,
                 client_id: None,
                 client_host: String::new(),
+                listener: Arc::from(""),
             };
             let expected = encode_response(&context, &ResponseKind::Fetch(in_memory.clone())).unwrap();
             // The file-backed partitions carry no bytes of their own.

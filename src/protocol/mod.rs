@@ -9,6 +9,7 @@ mod response_frame;
 pub use response_frame::{FramePart, ResponseFrame};
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::api_versions_response::ApiVersion;
@@ -47,6 +48,8 @@ pub struct RequestContext {
     pub client_id: Option<StrBytes>,
     /// The peer's address as Kafka reports it (`/127.0.0.1`); set by the connection.
     pub client_host: String,
+    /// The name of the listener the request came in on; set by the connection.
+    pub listener: Arc<str>,
 }
 
 /// A decoded request, or the one case answered without decoding a body.
@@ -144,6 +147,7 @@ pub fn decode_request(
                     .client_id
                     .map(|id| StrBytes::from_string(id.to_string())),
                 client_host: String::new(),
+                listener: Arc::from(""),
             },
             body: Box::new(body),
         }),

@@ -1,27 +1,30 @@
-//! One client connection: a reader that frames, decodes and dispatches requests in arrival
-//! order, and a writer that sends their responses in that same order. Any framing or decoding
-//! error closes this connection only.
+//! One client connection: the TLS handshake where the listener has TLS, then a reader that
+//! frames, decodes and dispatches requests in arrival order, and a writer that sends their
+//! responses in that same order. Any framing or decoding error closes this connection only.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use thiserror::Error;
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::WriteHalf;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader, BufWriter};
+use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
+use tokio_rustls::server::TlsStream;
 use tracing::Instrument;
 
 use super::frame::{read_frame_size, FrameError};
 use super::send_file::{copy_file, send_file, SendFileError};
-use super::Limits;
+use super::{Limits, ListenerInfo};
 use crate::broker::Broker;
 use crate::handlers;
 use crate::metrics;
 use crate::protocol::{self, DecodeError, Decoded, FramePart, ResponseFrame};
+use crate::tls;
 
 /// Requests a connection may have dispatched but not yet answered; past this the connection
 /// stops reading (backpressure). Kafka clients pipeline up to 5 by default.
@@ -35,6 +38,10 @@ const READ_BUFFER_BYTES: usize = 16 * 1024;
 /// bytes something keeps (a group member's metadata) never pins the shared buffer; larger
 /// ones too, so an idle connection holds at most the upper bound.
 const SHARED_BODY_BYTES: std::ops::RangeInclusive<usize> = 64 * 1024..=2 << 20;
+/// How long a client may take over the TLS handshake; it holds a connection slot meanwhile.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Kafka's principal of a client that did not authenticate.
+const ANONYMOUS: &str = "User:ANONYMOUS";
 
 /// What the writer does for one request.
 enum Reply {
@@ -65,16 +72,82 @@ pub(super) async fn run(
     limits: Arc<Limits>,
     socket: TcpStream,
     peer: SocketAddr,
+    listener: Arc<ListenerInfo>,
     shutdown: watch::Receiver<bool>,
 ) {
-    let span = tracing::info_span!("connection", %peer);
+    let span = tracing::info_span!(
+        "connection",
+        %peer,
+        listener = %listener.name,
+        principal = tracing::field::Empty
+    );
     async move {
         tracing::debug!("connection opened");
         metrics::global().connection_opened();
-        let (reader, writer) = socket.into_split();
+        let connection = Connection {
+            broker,
+            limits,
+            peer,
+            listener: Arc::clone(&listener.name),
+            shutdown,
+        };
+        match &listener.tls {
+            None => {
+                tracing::Span::current().record("principal", ANONYMOUS);
+                let (reader, writer) = socket.into_split();
+                connection.serve(reader, writer).await;
+            }
+            Some(tls) => {
+                let acceptor = tokio_rustls::TlsAcceptor::from(tls.config());
+                match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(socket)).await {
+                    Ok(Ok(stream)) => {
+                        tracing::Span::current().record("principal", principal(&stream));
+                        let (reader, writer) = tokio::io::split(stream);
+                        connection.serve(reader, writer).await;
+                    }
+                    Ok(Err(error)) => tracing::info!(%error, "TLS handshake failed"),
+                    Err(_) => tracing::info!("TLS handshake timed out"),
+                }
+            }
+        }
+        metrics::global().connection_closed();
+    }
+    .instrument(span)
+    .await
+}
+
+/// A TLS client's principal: `User:` and its certificate's subject, or anonymous.
+fn principal(stream: &TlsStream<TcpStream>) -> String {
+    let subject = stream
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|chain| chain.first())
+        .and_then(|certificate| tls::subject_name(certificate));
+    match subject {
+        Some(subject) => format!("User:{subject}"),
+        None => ANONYMOUS.to_owned(),
+    }
+}
+
+/// A connection past its handshake.
+struct Connection {
+    broker: Arc<Broker>,
+    limits: Arc<Limits>,
+    peer: SocketAddr,
+    listener: Arc<str>,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl Connection {
+    async fn serve<R, W>(self, reader: R, writer: W)
+    where
+        R: AsyncRead + Unpin,
+        W: ResponseSink + 'static,
+    {
         let (replies, pending) = mpsc::channel(REQUESTS_IN_FLIGHT_MAX);
         let writer = tokio::spawn(write_replies(writer, pending).in_current_span());
-        match read_requests(&broker, peer, &limits, reader, replies, shutdown).await {
+        match self.read_requests(reader, replies).await {
             Ok(()) => tracing::debug!("connection closed"),
             // A peer that drops the connection is routine; bad input is worth a warning.
             Err(ConnectionError::Io(error)) => tracing::debug!(%error, "connection lost"),
@@ -85,100 +158,102 @@ pub(super) async fn run(
             Ok(Err(error)) => tracing::debug!(%error, "writing responses failed"),
             Err(error) => tracing::error!(%error, "response writer panicked"),
         }
-        metrics::global().connection_closed();
     }
-    .instrument(span)
-    .await
-}
 
-async fn read_requests(
-    broker: &Arc<Broker>,
-    peer: SocketAddr,
-    limits: &Limits,
-    reader: OwnedReadHalf,
-    replies: mpsc::Sender<JoinHandle<Reply>>,
-    mut shutdown: watch::Receiver<bool>,
-) -> Result<(), ConnectionError> {
-    let mut reader = BufReader::with_capacity(READ_BUFFER_BYTES, reader);
-    let mut shared_bodies = BytesMut::new();
-    // Kafka's spelling of the peer in group member descriptions.
-    let client_host = format!("/{}", peer.ip());
-    loop {
-        let mut prefix = [0u8; 4];
-        tokio::select! {
-            read = reader.read_exact(&mut prefix) => match read {
-                Ok(_) => {}
-                Err(error) if error.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
-                Err(error) => return Err(error.into()),
-            },
-            _ = shutdown.changed() => return Ok(()),
-            _ = replies.closed() => return Ok(()),
-        }
-        let size = read_frame_size(prefix, limits.frame_max_bytes)?;
-        // Wait for room in the broker-wide budget before allocating the body.
-        let budget = Arc::clone(&limits.request_bytes)
-            .acquire_many_owned(size as u32)
-            .await
-            .map_err(|_| ConnectionError::BudgetClosed)?;
-        let body = read_body(&mut reader, &mut shared_bodies, size).await?;
-        let reply = match protocol::decode_request(body, handlers::SUPPORTED_APIS)? {
-            Decoded::UnsupportedApiVersions {
-                correlation_id,
-                api_version,
-            } => {
-                tracing::debug!(
-                    api_version,
-                    "ApiVersions version not supported, answering with v0"
-                );
-                drop(budget);
-                tokio::spawn(std::future::ready(Reply::Frame(ResponseFrame::from(
-                    protocol::encode_unsupported_api_versions(
-                        correlation_id,
-                        handlers::SUPPORTED_APIS,
-                    ),
-                ))))
+    async fn read_requests(
+        mut self,
+        reader: impl AsyncRead + Unpin,
+        replies: mpsc::Sender<JoinHandle<Reply>>,
+    ) -> Result<(), ConnectionError> {
+        let Self {
+            broker,
+            limits,
+            peer,
+            listener,
+            shutdown,
+        } = &mut self;
+        let mut reader = BufReader::with_capacity(READ_BUFFER_BYTES, reader);
+        let mut shared_bodies = BytesMut::new();
+        // Kafka's spelling of the peer in group member descriptions.
+        let client_host = format!("/{}", peer.ip());
+        loop {
+            let mut prefix = [0u8; 4];
+            tokio::select! {
+                read = reader.read_exact(&mut prefix) => match read {
+                    Ok(_) => {}
+                    Err(error) if error.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
+                    Err(error) => return Err(error.into()),
+                },
+                _ = shutdown.changed() => return Ok(()),
+                _ = replies.closed() => return Ok(()),
             }
-            Decoded::Request { mut context, body } => {
-                context.client_host.clone_from(&client_host);
-                let span = tracing::debug_span!(
-                    "request",
-                    api = ?context.api_key,
-                    version = context.api_version,
-                    correlation_id = context.correlation_id,
-                    client_id = context.client_id.as_deref().unwrap_or(""),
-                );
-                let arrived = Instant::now();
-                let pending = span
-                    .in_scope(|| handlers::dispatch(broker, &context, *body))
-                    .ok_or(ConnectionError::NoHandler(context.api_key))?;
-                tokio::spawn(
-                    async move {
-                        let response = pending.await;
-                        drop(budget);
-                        metrics::global().request(
-                            context.api_key,
-                            context.api_version,
-                            arrived.elapsed(),
-                            &response
-                                .as_ref()
-                                .map(handlers::Response::error_codes)
-                                .unwrap_or_default(),
-                        );
-                        match response.map(|response| response.encode(&context)) {
-                            None => Reply::Nothing,
-                            Some(Ok(frame)) => Reply::Frame(frame),
-                            Some(Err(error)) => {
-                                tracing::error!(%error, "encoding response failed");
-                                Reply::Close
+            let size = read_frame_size(prefix, limits.frame_max_bytes)?;
+            // Wait for room in the broker-wide budget before allocating the body.
+            let budget = Arc::clone(&limits.request_bytes)
+                .acquire_many_owned(size as u32)
+                .await
+                .map_err(|_| ConnectionError::BudgetClosed)?;
+            let body = read_body(&mut reader, &mut shared_bodies, size).await?;
+            let reply = match protocol::decode_request(body, handlers::SUPPORTED_APIS)? {
+                Decoded::UnsupportedApiVersions {
+                    correlation_id,
+                    api_version,
+                } => {
+                    tracing::debug!(
+                        api_version,
+                        "ApiVersions version not supported, answering with v0"
+                    );
+                    drop(budget);
+                    tokio::spawn(std::future::ready(Reply::Frame(ResponseFrame::from(
+                        protocol::encode_unsupported_api_versions(
+                            correlation_id,
+                            handlers::SUPPORTED_APIS,
+                        ),
+                    ))))
+                }
+                Decoded::Request { mut context, body } => {
+                    context.client_host.clone_from(&client_host);
+                    context.listener = Arc::clone(listener);
+                    let span = tracing::debug_span!(
+                        "request",
+                        api = ?context.api_key,
+                        version = context.api_version,
+                        correlation_id = context.correlation_id,
+                        client_id = context.client_id.as_deref().unwrap_or(""),
+                    );
+                    let arrived = Instant::now();
+                    let pending = span
+                        .in_scope(|| handlers::dispatch(broker, &context, *body))
+                        .ok_or(ConnectionError::NoHandler(context.api_key))?;
+                    tokio::spawn(
+                        async move {
+                            let response = pending.await;
+                            drop(budget);
+                            metrics::global().request(
+                                context.api_key,
+                                context.api_version,
+                                arrived.elapsed(),
+                                &response
+                                    .as_ref()
+                                    .map(handlers::Response::error_codes)
+                                    .unwrap_or_default(),
+                            );
+                            match response.map(|response| response.encode(&context)) {
+                                None => Reply::Nothing,
+                                Some(Ok(frame)) => Reply::Frame(frame),
+                                Some(Err(error)) => {
+                                    tracing::error!(%error, "encoding response failed");
+                                    Reply::Close
+                                }
                             }
                         }
-                    }
-                    .instrument(span),
-                )
+                        .instrument(span),
+                    )
+                }
+            };
+            if replies.send(reply).await.is_err() {
+                return Ok(());
             }
-        };
-        if replies.send(reply).await.is_err() {
-            return Ok(());
         }
     }
 }
@@ -186,7 +261,7 @@ async fn read_requests(
 /// Reads a request body of `size` bytes, into `shared` when its size is in
 /// [`SHARED_BODY_BYTES`].
 async fn read_body(
-    reader: &mut BufReader<OwnedReadHalf>,
+    reader: &mut BufReader<impl AsyncRead + Unpin>,
     shared: &mut BytesMut,
     size: usize,
 ) -> std::io::Result<Bytes> {
@@ -212,13 +287,13 @@ async fn read_body(
 
 /// Writes replies in request order. Buffered bytes are flushed before waiting on a reply that
 /// is not ready yet, so an answered request never waits behind a slow one in the buffer.
-async fn write_replies(
-    writer: OwnedWriteHalf,
+async fn write_replies<W: ResponseSink>(
+    writer: W,
     mut pending: mpsc::Receiver<JoinHandle<Reply>>,
 ) -> std::io::Result<()> {
     let mut writer = FrameWriter {
+        sendfile: writer.tcp().is_some(),
         socket: BufWriter::new(writer),
-        sendfile: true,
     };
     loop {
         let reply = match pending.try_recv() {
@@ -249,14 +324,33 @@ async fn write_replies(
     writer.socket.into_inner().shutdown().await
 }
 
+/// Where a connection's responses go: a plain socket, which file ranges can be sent to
+/// with sendfile(2), or a TLS stream, which must encrypt them.
+pub(super) trait ResponseSink: AsyncWrite + Unpin + Send {
+    /// The socket sendfile(2) can write to, if the bytes go to it unchanged.
+    fn tcp(&self) -> Option<&TcpStream>;
+}
+
+impl ResponseSink for OwnedWriteHalf {
+    fn tcp(&self) -> Option<&TcpStream> {
+        Some(self.as_ref())
+    }
+}
+
+impl ResponseSink for WriteHalf<TlsStream<TcpStream>> {
+    fn tcp(&self) -> Option<&TcpStream> {
+        None
+    }
+}
+
 /// A connection's outgoing side: response bytes through a buffer, segment-file ranges with
-/// sendfile(2) (or copied, if the file system refuses sendfile).
-struct FrameWriter {
-    socket: BufWriter<OwnedWriteHalf>,
+/// sendfile(2) on plain sockets (or copied, over TLS or if the file system refuses sendfile).
+struct FrameWriter<W> {
+    socket: BufWriter<W>,
     sendfile: bool,
 }
 
-impl FrameWriter {
+impl<W: ResponseSink> FrameWriter<W> {
     async fn write(&mut self, frame: &ResponseFrame) -> std::io::Result<()> {
         for part in frame.parts() {
             match part {
@@ -264,7 +358,9 @@ impl FrameWriter {
                 FramePart::File(slice) => {
                     if self.sendfile {
                         self.socket.flush().await?;
-                        match send_file(self.socket.get_ref().as_ref(), slice).await {
+                    }
+                    if let Some(tcp) = self.socket.get_ref().tcp().filter(|_| self.sendfile) {
+                        match send_file(tcp, slice).await {
                             Ok(()) => continue,
                             Err(SendFileError::Io(error)) => return Err(error),
                             Err(SendFileError::Unsupported) => {

@@ -1,5 +1,6 @@
-//! The network side: accept connections (bounded by `max.connections`), one task per
-//! connection, framing with size limits, in-order responses. Knows nothing about APIs.
+//! The network side: accept connections on every listener (bounded together by
+//! `max.connections`), TLS where the listener has it, one task per connection, framing with
+//! size limits, in-order responses. Knows nothing about APIs.
 
 mod connection;
 mod frame;
@@ -12,8 +13,26 @@ use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 
 use crate::broker::Broker;
+use crate::tls::TlsServer;
 
 pub use frame::{read_frame_size, FrameError};
+
+/// A listener the server accepts connections on.
+#[derive(Debug)]
+pub struct Endpoint {
+    /// The listener's name, which requests carry so answers name its endpoints.
+    pub name: String,
+    pub socket: TcpListener,
+    /// The TLS server of an SSL listener; `None` for plaintext.
+    pub tls: Option<Arc<TlsServer>>,
+}
+
+/// What a connection knows of the listener it came in on.
+#[derive(Debug)]
+struct ListenerInfo {
+    name: Arc<str>,
+    tls: Option<Arc<TlsServer>>,
+}
 
 /// Broker-wide limits the connection tasks share.
 #[derive(Debug)]
@@ -23,18 +42,41 @@ struct Limits {
     frame_max_bytes: usize,
 }
 
-/// Serves `listener` until `shutdown` turns true, then stops accepting, lets connections
+/// Serves every endpoint until `shutdown` turns true, then stops accepting, lets connections
 /// finish the requests they are answering, and returns.
-pub async fn serve(
-    broker: Arc<Broker>,
-    listener: TcpListener,
-    mut shutdown: watch::Receiver<bool>,
-) {
+pub async fn serve(broker: Arc<Broker>, endpoints: Vec<Endpoint>, shutdown: watch::Receiver<bool>) {
     let connections = Arc::new(Semaphore::new(broker.config.max_connections));
     let limits = Arc::new(Limits {
         request_bytes: Arc::new(Semaphore::new(broker.config.queued_max_request_bytes)),
         frame_max_bytes: broker.config.socket_request_max_bytes as usize,
     });
+    let mut listeners = JoinSet::new();
+    for endpoint in endpoints {
+        let listener = Arc::new(ListenerInfo {
+            name: Arc::from(endpoint.name),
+            tls: endpoint.tls,
+        });
+        listeners.spawn(accept(
+            Arc::clone(&broker),
+            endpoint.socket,
+            listener,
+            Arc::clone(&connections),
+            Arc::clone(&limits),
+            shutdown.clone(),
+        ));
+    }
+    while listeners.join_next().await.is_some() {}
+}
+
+/// Accepts on one listener until shutdown, then waits for its connections.
+async fn accept(
+    broker: Arc<Broker>,
+    socket: TcpListener,
+    listener: Arc<ListenerInfo>,
+    connections: Arc<Semaphore>,
+    limits: Arc<Limits>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let mut tasks = JoinSet::new();
     loop {
         let permit = tokio::select! {
@@ -45,30 +87,32 @@ pub async fn serve(
             _ = shutdown.changed() => break,
         };
         let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
+            accepted = socket.accept() => accepted,
             _ = shutdown.changed() => break,
         };
-        let (socket, peer) = match accepted {
+        let (stream, peer) = match accepted {
             Ok(accepted) => accepted,
             Err(error) => {
-                tracing::warn!(%error, "accept failed");
+                tracing::warn!(%error, listener = %listener.name, "accept failed");
                 continue;
             }
         };
-        if let Err(error) = socket.set_nodelay(true) {
+        if let Err(error) = stream.set_nodelay(true) {
             tracing::debug!(%error, %peer, "set_nodelay failed");
         }
         let broker = Arc::clone(&broker);
         let limits = Arc::clone(&limits);
+        let listener = Arc::clone(&listener);
         let shutdown = shutdown.clone();
         tasks.spawn(async move {
-            connection::run(broker, limits, socket, peer, shutdown).await;
+            connection::run(broker, limits, stream, peer, listener, shutdown).await;
             drop(permit);
         });
         // Reap finished connection tasks so the set does not grow without bound.
         while tasks.try_join_next().is_some() {}
     }
     tracing::info!(
+        listener = %listener.name,
         open_connections = tasks.len(),
         "stopped accepting connections"
     );
