@@ -19,6 +19,7 @@ pub mod producer_ids;
 pub mod protocol;
 pub mod records;
 pub mod replication;
+pub mod sasl;
 pub mod server;
 pub mod tls;
 pub mod txn;

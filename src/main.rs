@@ -552,6 +552,7 @@ async fn bind_listeners(
             name: listener.name,
             socket,
             tls,
+            sasl: listener.sasl.map(Arc::new),
         });
     }
     Ok(endpoints)

@@ -73,6 +73,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "metrics",
             "file_slice",
             "tls",
+            "sasl",
         ],
     ),
     (
@@ -89,6 +90,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "metrics",
             "file_slice",
             "clock",
+            "sasl",
         ],
     ),
     // The tools are Kafka clients; dump-log reads segment files and internal-topic records.
@@ -107,6 +109,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "cluster",
             "peers",
             "replication",
+            "sasl",
         ],
     ),
     // Replication: the leader's view of its followers, the followers' fetchers.
@@ -114,15 +117,15 @@ const LAYERS: &[(&str, &[&str])] = &[
         "replication",
         &["log", "records", "peers", "metrics", "clock"],
     ),
-    ("metadata", &["config", "log"]),
-    ("config", &["txn", "group", "log", "cluster", "tls"]),
+    ("metadata", &["config", "log", "sasl"]),
+    ("config", &["txn", "group", "log", "cluster", "tls", "sasl"]),
     ("txn", &["producer_ids", "group", "log", "records", "clock"]),
     ("producer_ids", &["log"]),
     ("group", &["log", "records", "clock"]),
     ("log", &["records", "metrics", "file_slice", "clock"]),
     ("protocol", &["records", "file_slice"]),
     // The cluster store and membership (etcd, or its in-memory model) know no broker parts.
-    ("cluster", &[]),
+    ("cluster", &["sasl"]),
     // Connections to the other brokers: Kafka requests out, responses in.
     ("peers", &[]),
     // Leaves.
@@ -132,6 +135,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("clock", &[]),
     ("open_files", &[]),
     ("tls", &[]),
+    ("sasl", &[]),
 ];
 
 /// The module named right after each `crate::` in `line` (the first segment of each path in

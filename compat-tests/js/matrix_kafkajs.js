@@ -21,10 +21,18 @@ const CODECS = { gzip: CompressionTypes.GZIP, lz4: CompressionTypes.LZ4, snappy:
 
 const bootstrap = process.argv[2];
 // How to reach the broker, from the harness (see python/matrix.py).
-const ssl = process.env.SPOOL_SECURITY_PROTOCOL === 'SSL'
+const protocol = process.env.SPOOL_SECURITY_PROTOCOL || 'PLAINTEXT';
+const ssl = protocol.endsWith('SSL')
   ? { ca: [require('fs').readFileSync(process.env.SPOOL_SSL_CA)] }
   : false;
-const kafka = new Kafka({ clientId: 'matrix-kafkajs', brokers: [bootstrap], ssl, logLevel: logLevel.NOTHING });
+const sasl = process.env.SPOOL_SASL_MECHANISM
+  ? {
+    mechanism: process.env.SPOOL_SASL_MECHANISM.toLowerCase(),
+    username: process.env.SPOOL_SASL_USERNAME,
+    password: process.env.SPOOL_SASL_PASSWORD,
+  }
+  : undefined;
+const kafka = new Kafka({ clientId: 'matrix-kafkajs', brokers: [bootstrap], ssl, sasl, logLevel: logLevel.NOTHING });
 const TOPIC = 'matrix-kafkajs';
 const GROUP = 'matrix-kafkajs-group';
 const RECORDS = 20;

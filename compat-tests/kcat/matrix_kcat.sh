@@ -9,6 +9,8 @@ group=matrix-kcat-group
 # How to reach the broker, from the harness (see python/matrix.py).
 security=(-X "security.protocol=${SPOOL_SECURITY_PROTOCOL:-PLAINTEXT}")
 [ -n "${SPOOL_SSL_CA:-}" ] && security+=(-X "ssl.ca.location=$SPOOL_SSL_CA")
+[ -n "${SPOOL_SASL_MECHANISM:-}" ] && security+=(-X "sasl.mechanisms=$SPOOL_SASL_MECHANISM" \
+    -X "sasl.username=$SPOOL_SASL_USERNAME" -X "sasl.password=$SPOOL_SASL_PASSWORD")
 k() { timeout 60 kcat -b "$bootstrap" -q "${security[@]}" "$@"; }
 report() { echo "SCENARIO $1 $2 ${3:-}"; }
 

@@ -20,10 +20,14 @@ SCENARIOS = [
 ]
 DEADLINE = time.monotonic() + 150
 
-# How to reach the broker, from the harness: SPOOL_SECURITY_PROTOCOL (PLAINTEXT, SSL) and
-# SPOOL_SSL_CA (the PEM file of the CA that signed the broker's certificate).
+# How to reach the broker, from the harness: SPOOL_SECURITY_PROTOCOL (PLAINTEXT, SSL,
+# SASL_PLAINTEXT, SASL_SSL), SPOOL_SSL_CA (the PEM file of the CA that signed the broker's
+# certificate) and SPOOL_SASL_MECHANISM / _USERNAME / _PASSWORD.
 SECURITY_PROTOCOL = os.environ.get("SPOOL_SECURITY_PROTOCOL", "PLAINTEXT")
 SSL_CA = os.environ.get("SPOOL_SSL_CA")
+SASL_MECHANISM = os.environ.get("SPOOL_SASL_MECHANISM")
+SASL_USERNAME = os.environ.get("SPOOL_SASL_USERNAME")
+SASL_PASSWORD = os.environ.get("SPOOL_SASL_PASSWORD")
 
 
 def librdkafka_config(bootstrap):
@@ -31,6 +35,9 @@ def librdkafka_config(bootstrap):
     config = {"bootstrap.servers": bootstrap, "security.protocol": SECURITY_PROTOCOL}
     if SSL_CA:
         config["ssl.ca.location"] = SSL_CA
+    if SASL_MECHANISM:
+        config.update({"sasl.mechanisms": SASL_MECHANISM, "sasl.username": SASL_USERNAME,
+                       "sasl.password": SASL_PASSWORD})
     return config
 
 
@@ -39,7 +46,7 @@ def kafka_python_args(bootstrap):
     args = {"bootstrap_servers": bootstrap, "security_protocol": SECURITY_PROTOCOL}
     if SSL_CA:
         args["ssl_cafile"] = SSL_CA
-    return args
+    return {**args, **python_sasl_args()}
 
 
 def aiokafka_args(bootstrap):
@@ -48,7 +55,15 @@ def aiokafka_args(bootstrap):
     if SSL_CA:
         from aiokafka.helpers import create_ssl_context
         args["ssl_context"] = create_ssl_context(cafile=SSL_CA)
-    return args
+    return {**args, **python_sasl_args()}
+
+
+def python_sasl_args():
+    """The SASL keyword arguments kafka-python and aiokafka share."""
+    if not SASL_MECHANISM:
+        return {}
+    return {"sasl_mechanism": SASL_MECHANISM, "sasl_plain_username": SASL_USERNAME,
+            "sasl_plain_password": SASL_PASSWORD}
 
 
 def report(name, outcome, detail=""):

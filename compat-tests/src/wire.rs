@@ -75,4 +75,40 @@ impl WireClient {
         assert_eq!(sent, received, "correlation id");
         response
     }
+
+    /// Stores `user`'s SCRAM credential for `password` (mechanism 1: SHA-256, 2: SHA-512)
+    /// as Kafka's admin client does (AlterUserScramCredentials with the salted password);
+    /// panics unless the broker accepts it.
+    pub fn set_scram_credential(&mut self, user: &str, mechanism: i8, password: &str) {
+        use kafka_protocol::messages::alter_user_scram_credentials_request::ScramCredentialUpsertion;
+        use kafka_protocol::messages::AlterUserScramCredentialsRequest;
+        const ITERATIONS: u32 = 4096;
+        let (algorithm, length) = match mechanism {
+            2 => (ring::pbkdf2::PBKDF2_HMAC_SHA512, 64),
+            _ => (ring::pbkdf2::PBKDF2_HMAC_SHA256, 32),
+        };
+        let salt = format!("salt-of-{user}").into_bytes();
+        let mut salted = vec![0u8; length];
+        let iterations = std::num::NonZeroU32::new(ITERATIONS).expect("non-zero");
+        ring::pbkdf2::derive(
+            algorithm,
+            iterations,
+            &salt,
+            password.as_bytes(),
+            &mut salted,
+        );
+        let request = AlterUserScramCredentialsRequest::default().with_upsertions(vec![
+            ScramCredentialUpsertion::default()
+                .with_name(StrBytes::from_string(user.to_owned()))
+                .with_mechanism(mechanism)
+                .with_iterations(ITERATIONS as i32)
+                .with_salt(Bytes::from(salt))
+                .with_salted_password(Bytes::from(salted)),
+        ]);
+        let response = self.call(0, &request);
+        assert!(
+            response.results.iter().all(|result| result.error_code == 0),
+            "{response:?}"
+        );
+    }
 }

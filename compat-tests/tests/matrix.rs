@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use compat_tests::pki::TestCa;
+use compat_tests::wire::WireClient;
 use compat_tests::SpawnedBroker;
 
 const SCENARIOS: [&str; 7] = [
@@ -170,6 +171,51 @@ fn every_client_passes_every_scenario_over_tls() {
         }
     });
 }
+
+/// The same scenarios over SASL_SSL, authenticating with each of PLAIN and SCRAM-SHA-512
+/// (users from the listener's JAAS entry and from AlterUserScramCredentials).
+#[test]
+fn every_client_passes_every_scenario_over_sasl_ssl() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ca = TestCa::new(dir.path(), "matrix-sasl");
+    let keystore = ca.broker_keystore("broker");
+    for (mechanism, table) in [
+        ("PLAIN", "matrix-sasl-plain.md"),
+        ("SCRAM-SHA-512", "matrix-sasl-scram.md"),
+    ] {
+        run_matrix(table, || {
+            let broker = SpawnedBroker::start_with_listeners(
+                &["PLAINTEXT", "SASL_SSL"],
+                &format!(
+                    "{BROKER_CONFIG}
+\"ssl.keystore.type\" = \"PEM\"
+\"ssl.keystore.location\" = \"{}\"
+\"sasl.enabled.mechanisms\" = \"PLAIN,SCRAM-SHA-256,SCRAM-SHA-512\"
+\"listener.name.sasl_ssl.plain.sasl.jaas.config\" = '{PLAIN_JAAS}'
+",
+                    keystore.display()
+                ),
+            );
+            WireClient::connect(&broker.bootstrap).set_scram_credential(USER, 2, PASSWORD);
+            Target {
+                bootstrap: broker.address("SASL_SSL"),
+                broker,
+                env: vec![
+                    ("SPOOL_SECURITY_PROTOCOL", "SASL_SSL".into()),
+                    ("SPOOL_SSL_CA", ca.certificate().display().to_string()),
+                    ("SPOOL_SASL_MECHANISM", mechanism.into()),
+                    ("SPOOL_SASL_USERNAME", USER.into()),
+                    ("SPOOL_SASL_PASSWORD", PASSWORD.into()),
+                ],
+            }
+        });
+    }
+}
+
+/// The matrix's SASL user, known to PLAIN (the JAAS entry) and to SCRAM (stored).
+const USER: &str = "matrix-user";
+const PASSWORD: &str = "matrix-secret";
+const PLAIN_JAAS: &str = r#"org.apache.kafka.common.security.plain.PlainLoginModule required user_matrix-user="matrix-secret";"#;
 
 /// Runs every installed client against a broker of its own from `target`; the table goes
 /// to `target/compat/<file>`.

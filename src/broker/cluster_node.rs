@@ -126,7 +126,8 @@ impl ClusterNode {
     }
 }
 
-/// The metadata image of the cluster image's topics and dynamic broker configs.
+/// The metadata image of the cluster image's topics, dynamic broker configs and SCRAM
+/// credentials.
 fn metadata_image(image: &ClusterImage) -> Image {
     let topics = image.topics.iter().map(|(name, record)| TopicMetadata {
         name: name.clone(),
@@ -140,6 +141,7 @@ fn metadata_image(image: &ClusterImage) -> Image {
         .iter()
         .map(|(node_id, configs)| (DynamicScope::of(*node_id), configs.clone()))
         .collect();
+    metadata.scram_credentials = image.scram_credentials.clone();
     metadata
 }
 

@@ -9,6 +9,7 @@ mod markers;
 mod reads;
 mod reassignments;
 mod roles;
+mod scram_credentials;
 mod throttles;
 
 pub use crate::cluster::elections::{ElectionKind, ElectionRefused};
@@ -17,6 +18,7 @@ pub use cluster_node::{BrokerEndpoint, ClusterNode};
 pub use dynamic_configs::DynamicConfigError;
 pub use reads::ConsumerLog;
 pub use reassignments::{Ongoing, ReassignmentError, Target as ReassignmentTarget};
+pub use scram_credentials::{ScramDeletion, ScramOutcomes, ScramRefusal, ScramUpsertion};
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};

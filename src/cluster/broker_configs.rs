@@ -1,40 +1,56 @@
 //! Dynamic broker configs in the store: one JSON map per broker and one for the cluster-wide
 //! default, each changed by compare-and-swap on its key so that concurrent changes from
-//! different brokers are never lost.
+//! different brokers are never lost; the same compare-and-swap of a JSON map keeps the SCRAM
+//! credentials.
 
 use std::collections::BTreeMap;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 
 use super::image::Keys;
 use super::kv::{Condition, Kv, KvError, Op};
 
 /// The dynamic configs of broker `node_id` (`None`: the cluster default) become what
-/// `change` makes of the stored ones, again whenever another writer won the compare; an
-/// empty result removes the key. Returns what was stored.
+/// `change` makes of the stored ones. Returns what was stored.
 pub async fn update<E: From<KvError>>(
     kv: &Kv,
     keys: &Keys,
     node_id: Option<i32>,
     change: impl Fn(&BTreeMap<String, String>) -> Result<BTreeMap<String, String>, E>,
 ) -> Result<BTreeMap<String, String>, E> {
-    let key = keys.broker_configs(node_id);
+    update_map(kv, &keys.broker_configs(node_id), change).await
+}
+
+/// The JSON map at `key` becomes what `change` makes of the stored one, again whenever
+/// another writer won the compare; an empty result removes the key. Returns what was stored.
+pub async fn update_map<V, E>(
+    kv: &Kv,
+    key: &str,
+    change: impl Fn(&BTreeMap<String, V>) -> Result<BTreeMap<String, V>, E>,
+) -> Result<BTreeMap<String, V>, E>
+where
+    V: Serialize + DeserializeOwned,
+    E: From<KvError>,
+{
     loop {
-        let snapshot = kv.get_prefix(&key).await?;
+        let snapshot = kv.get_prefix(key).await?;
         let stored = snapshot.entries.iter().find(|entry| entry.key == key);
-        // A value that is not a map was not written by spool: it is replaced.
-        let current: BTreeMap<String, String> = stored
+        // A value that is not such a map was not written by spool: it is replaced.
+        let current: BTreeMap<String, V> = stored
             .and_then(|entry| serde_json::from_slice(&entry.value).ok())
             .unwrap_or_default();
         let next = change(&current)?;
         let guard = match stored {
-            Some(entry) => Condition::ModRevision(key.clone(), entry.mod_revision),
+            Some(entry) => Condition::ModRevision(key.to_owned(), entry.mod_revision),
             None if next.is_empty() => return Ok(next),
-            None => Condition::Absent(key.clone()),
+            None => Condition::Absent(key.to_owned()),
         };
         let op = if next.is_empty() {
-            Op::Delete(key.clone())
+            Op::Delete(key.to_owned())
         } else {
             Op::Put {
-                key: key.clone(),
+                key: key.to_owned(),
                 value: serde_json::to_vec(&next).unwrap_or_default(),
                 lease: None,
             }

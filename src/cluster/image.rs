@@ -14,6 +14,8 @@
 //! <root>/broker_configs/<id>|default
 //!                          dynamic broker configs (a JSON map) of one broker, or the
 //!                          cluster-wide default
+//! <root>/scram_credentials every user's SCRAM credentials (a JSON map: user → mechanism →
+//!                          salt, stored key, server key, iterations)
 //! ```
 //!
 //! Partition states are keyed by topic id, so a topic deleted and created again under the
@@ -25,6 +27,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::kv::{Change, Entry, Snapshot};
+use crate::sasl::UserScramCredentials;
 
 /// How a live broker is reached, as it registered itself.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -142,6 +145,7 @@ enum Key {
     Topic(String),
     Partition(Uuid, i32),
     BrokerConfigs(Option<i32>),
+    ScramCredentials,
 }
 
 /// The key name of the cluster-wide default dynamic broker configs.
@@ -196,10 +200,16 @@ impl Keys {
         }
     }
 
+    /// Every user's SCRAM credentials.
+    pub fn scram_credentials(&self) -> String {
+        format!("{}scram_credentials", self.prefix)
+    }
+
     fn parse(&self, key: &str) -> Option<Key> {
         let rest = key.strip_prefix(&self.prefix)?;
         match rest.split_once('/') {
             None if rest == "cluster_id" => Some(Key::ClusterId),
+            None if rest == "scram_credentials" => Some(Key::ScramCredentials),
             None if rest == "controller" => Some(Key::Controller),
             Some(("brokers", id)) => id.parse().ok().map(Key::Broker),
             Some(("broker_configs", CLUSTER_DEFAULT_CONFIGS)) => Some(Key::BrokerConfigs(None)),
@@ -240,6 +250,8 @@ pub struct ClusterImage {
     pub partitions: BTreeMap<(Uuid, i32), Partition>,
     /// Dynamic broker configs by broker (`None`: the cluster-wide default).
     pub broker_configs: BTreeMap<Option<i32>, BTreeMap<String, String>>,
+    /// Every user's SCRAM credentials, by user.
+    pub scram_credentials: BTreeMap<String, UserScramCredentials>,
 }
 
 impl ClusterImage {
@@ -316,6 +328,7 @@ impl ClusterImage {
                     Some(Key::BrokerConfigs(node_id)) => {
                         self.broker_configs.remove(&node_id);
                     }
+                    Some(Key::ScramCredentials) => self.scram_credentials.clear(),
                     None => {}
                 }
                 self.revision = self.revision.max(*revision);
@@ -377,6 +390,10 @@ impl ClusterImage {
                 Ok(configs) => {
                     self.broker_configs.insert(node_id, configs);
                 }
+                Err(error) => malformed(error),
+            },
+            Key::ScramCredentials => match serde_json::from_slice(&entry.value) {
+                Ok(credentials) => self.scram_credentials = credentials,
                 Err(error) => malformed(error),
             },
         }

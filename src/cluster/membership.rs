@@ -29,6 +29,7 @@ use super::producer_ids::{allocate_block, PRODUCER_ID_BLOCK_SIZE};
 use super::reassignment::{self, Altered, Target};
 use super::topics::{self, NewTopic, TopicError};
 use super::{ClusterConfig, ClusterError};
+use crate::sasl::UserScramCredentials;
 
 /// A block of producer ids being taken from the store.
 pub type ProducerIdBlock = std::pin::Pin<
@@ -248,6 +249,17 @@ impl Membership {
         change: impl Fn(&BTreeMap<String, String>) -> Result<BTreeMap<String, String>, E>,
     ) -> Result<BTreeMap<String, String>, E> {
         broker_configs::update(&self.kv, &self.keys, node_id, change).await
+    }
+
+    /// Every user's SCRAM credentials become what `change` makes of the stored ones (by
+    /// compare-and-swap); returns what was stored.
+    pub async fn update_scram_credentials<E: From<KvError>>(
+        &self,
+        change: impl Fn(
+            &BTreeMap<String, UserScramCredentials>,
+        ) -> Result<BTreeMap<String, UserScramCredentials>, E>,
+    ) -> Result<BTreeMap<String, UserScramCredentials>, E> {
+        broker_configs::update_map(&self.kv, &self.keys.scram_credentials(), change).await
     }
 
     /// Elects a leader of `topic`/`partition` as a client asked (ElectLeaders).

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 pub mod dynamic;
+mod jaas;
 mod listeners;
 mod values;
 
@@ -1000,5 +1001,55 @@ mod tests {
         )
         .unwrap();
         assert_eq!(config.listeners.all.len(), 2);
+    }
+
+    #[test]
+    fn sasl_listeners_take_their_mechanisms_and_plain_users() {
+        let config = parse(
+            r#"
+            listeners = "PLAINTEXT://127.0.0.1:1,SASL_PLAINTEXT://127.0.0.1:2,OTHER://127.0.0.1:3"
+            "listener.security.protocol.map" = "PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,OTHER:SASL_PLAINTEXT"
+            "sasl.enabled.mechanisms" = "SCRAM-SHA-512"
+            "listener.name.sasl_plaintext.sasl.enabled.mechanisms" = "PLAIN,SCRAM-SHA-256"
+            "listener.name.sasl_plaintext.plain.sasl.jaas.config" = 'org.apache.kafka.common.security.plain.PlainLoginModule required user_alice="secret";'
+            "#,
+        )
+        .unwrap();
+        let [plain, sasl, other] = &config.listeners.all[..] else {
+            panic!("three listeners")
+        };
+        assert!(plain.sasl.is_none());
+        let sasl = sasl.sasl.as_ref().unwrap();
+        assert_eq!(
+            sasl.mechanisms,
+            [
+                crate::sasl::Mechanism::Plain,
+                crate::sasl::Mechanism::ScramSha256
+            ]
+        );
+        assert_eq!(sasl.plain_users["alice"], "secret");
+        assert_eq!(sasl.max_receive_bytes, 524_288);
+        let other = other.sasl.as_ref().unwrap();
+        assert_eq!(other.mechanisms, [crate::sasl::Mechanism::ScramSha512]);
+        assert!(other.plain_users.is_empty());
+        let jaas = config
+            .entry("listener.name.sasl_plaintext.plain.sasl.jaas.config")
+            .unwrap();
+        assert_eq!(jaas.kind, ConfigType::Password);
+
+        let refused = |text: &str, expected: &str| {
+            let error = parse(text).unwrap_err().to_string();
+            assert!(error.contains(expected), "{text}: {error}");
+        };
+        // Kafka's default mechanism is Kerberos, which spool does not have.
+        refused(
+            r#"listeners = "PLAINTEXT://127.0.0.1:1,SASL_PLAINTEXT://127.0.0.1:2""#,
+            "no SASL mechanism GSSAPI",
+        );
+        refused(
+            r#"listeners = "PLAINTEXT://127.0.0.1:1,SASL_PLAINTEXT://127.0.0.1:2"
+            "sasl.enabled.mechanisms" = "PLAIN""#,
+            "enables PLAIN and needs its users",
+        );
     }
 }

@@ -3,7 +3,7 @@
 
 use kafka_protocol::ResponseError;
 
-use crate::broker::{DynamicConfigError, NotServed, TopicError};
+use crate::broker::{DynamicConfigError, NotServed, ScramRefusal, TopicError};
 use crate::log::producer_state::ProducerError;
 use crate::log::LogError;
 use crate::metadata::topic_config::ConfigChangeError;
@@ -76,6 +76,18 @@ pub fn for_dynamic_config_error(error: &DynamicConfigError) -> ResponseError {
             ResponseError::InvalidRequest
         }
         DynamicConfigError::Storage(_) => ResponseError::KafkaStorageError,
+    }
+}
+
+/// The Kafka error a refused SCRAM credential change is reported as.
+pub fn for_scram_refusal(refusal: &ScramRefusal) -> ResponseError {
+    match refusal {
+        ScramRefusal::AlteredTwice => ResponseError::DuplicateResource,
+        ScramRefusal::EmptyUser
+        | ScramRefusal::TooFewIterations
+        | ScramRefusal::TooManyIterations => ResponseError::UnacceptableCredential,
+        ScramRefusal::UnknownMechanism => ResponseError::UnsupportedSaslMechanism,
+        ScramRefusal::NotFound => ResponseError::ResourceNotFound,
     }
 }
 

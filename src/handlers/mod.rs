@@ -45,6 +45,8 @@ mod offset_delete;
 mod offset_fetch;
 mod offset_for_leader_epoch;
 mod produce;
+pub mod sasl;
+mod scram_credentials;
 mod sync_group;
 mod txn_offset_commit;
 mod write_txn_markers;
@@ -104,6 +106,10 @@ pub const SUPPORTED_APIS: &[SupportedApi] = &[
     describe_transactions::API,
     list_transactions::API,
     write_txn_markers::API,
+    sasl::HANDSHAKE_API,
+    sasl::AUTHENTICATE_API,
+    scram_credentials::DESCRIBE_API,
+    scram_credentials::ALTER_API,
 ];
 
 /// The response stage of a handler: resolves to the response, or `None` when the client
@@ -276,6 +282,21 @@ fn dispatch_message(
         RequestKind::AlterPartitionReassignments(request) => later(
             alter_partition_reassignments::handle(Arc::clone(broker), request)
                 .map(ResponseKind::AlterPartitionReassignments),
+        ),
+        RequestKind::SaslHandshake(_) => {
+            ready(ResponseKind::SaslHandshake(sasl::handshake_out_of_place()))
+        }
+        RequestKind::SaslAuthenticate(_) => ready(ResponseKind::SaslAuthenticate(
+            sasl::authenticate_out_of_place(),
+        )),
+        RequestKind::DescribeUserScramCredentials(request) => {
+            ready(ResponseKind::DescribeUserScramCredentials(
+                scram_credentials::describe(broker, &request),
+            ))
+        }
+        RequestKind::AlterUserScramCredentials(request) => later(
+            scram_credentials::alter(Arc::clone(broker), request)
+                .map(ResponseKind::AlterUserScramCredentials),
         ),
         RequestKind::DescribeAcls(_) => ready(ResponseKind::DescribeAcls(acls::describe())),
         RequestKind::CreateAcls(request) => ready(ResponseKind::CreateAcls(acls::create(&request))),

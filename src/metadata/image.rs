@@ -1,4 +1,5 @@
-//! An immutable snapshot of the topics the broker knows, and the dynamic broker configs.
+//! An immutable snapshot of the topics the broker knows, the dynamic broker configs and the
+//! SCRAM credentials.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -7,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::config::dynamic::{DynamicBrokerConfigs, DynamicScope};
+use crate::sasl::UserScramCredentials;
 
 /// One topic as stored in the metadata.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -26,6 +28,8 @@ pub struct Image {
     topics: BTreeMap<String, Arc<TopicMetadata>>,
     names_by_id: HashMap<Uuid, String>,
     pub dynamic_configs: DynamicBrokerConfigs,
+    /// Every user's SCRAM credentials, by user.
+    pub scram_credentials: BTreeMap<String, UserScramCredentials>,
 }
 
 impl Image {

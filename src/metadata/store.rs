@@ -14,6 +14,7 @@ use uuid::Uuid;
 use crate::config::dynamic::DynamicScope;
 use crate::log::checkpoint::write_atomically;
 use crate::metadata::{Image, TopicMetadata};
+use crate::sasl::UserScramCredentials;
 
 const META_PROPERTIES_FILE: &str = "meta.properties";
 const TOPICS_FILE: &str = "topics.json";
@@ -41,6 +42,9 @@ struct TopicsFile {
     /// Dynamic broker configs by scope: the node id, or `default` for the cluster default.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     dynamic_broker_configs: BTreeMap<String, BTreeMap<String, String>>,
+    /// SCRAM credentials by user (salted and hashed, never a password).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    scram_credentials: BTreeMap<String, UserScramCredentials>,
 }
 
 /// The name of a dynamic config scope in `topics.json`.
@@ -87,10 +91,12 @@ impl MetadataStore {
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => TopicsFile {
                 topics: Vec::new(),
                 dynamic_broker_configs: BTreeMap::new(),
+                scram_credentials: BTreeMap::new(),
             },
             Err(error) => return Err(error.into()),
         };
         let mut image = Image::new(cluster_id, file.topics);
+        image.scram_credentials = file.scram_credentials;
         image.dynamic_configs.by_scope = file
             .dynamic_broker_configs
             .into_iter()
@@ -208,6 +214,21 @@ impl MetadataStore {
         Ok(())
     }
 
+    /// Replaces every user's SCRAM credentials by what `change` makes of them.
+    pub fn update_scram_credentials<E: From<MetadataError>>(
+        &self,
+        change: impl FnOnce(
+            &BTreeMap<String, UserScramCredentials>,
+        ) -> Result<BTreeMap<String, UserScramCredentials>, E>,
+    ) -> Result<(), E> {
+        let _writer = self.lock_writer();
+        let current = self.image();
+        let mut next = Image::clone(&current);
+        next.scram_credentials = change(&current.scram_credentials)?;
+        self.persist_and_swap(next)?;
+        Ok(())
+    }
+
     /// Removes a topic; returns what it was.
     pub fn delete_topic(&self, name: &str) -> Result<Arc<TopicMetadata>, MetadataError> {
         let _writer = self.lock_writer();
@@ -239,6 +260,7 @@ impl MetadataStore {
                     .iter()
                     .map(|(scope, configs)| (scope_name(*scope), configs.clone()))
                     .collect(),
+                scram_credentials: next.scram_credentials.clone(),
             };
             let json = serde_json::to_vec_pretty(&file).map_err(std::io::Error::other)?;
             write_atomically(topics_path, &json)?;

@@ -17,6 +17,7 @@ use tokio::task::JoinHandle;
 use tokio_rustls::server::TlsStream;
 use tracing::Instrument;
 
+use super::authenticate::{Authenticator, Verdict};
 use super::frame::{read_frame_size, FrameError};
 use super::send_file::{copy_file, send_file, SendFileError};
 use super::{Limits, ListenerInfo};
@@ -40,6 +41,9 @@ const READ_BUFFER_BYTES: usize = 16 * 1024;
 const SHARED_BODY_BYTES: std::ops::RangeInclusive<usize> = 64 * 1024..=2 << 20;
 /// How long a client may take over the TLS handshake; it holds a connection slot meanwhile.
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Kafka's `connection.failed.authentication.delay.ms` default: how long the answer to a
+/// failed authentication waits.
+const FAILED_AUTHENTICATION_DELAY: Duration = Duration::from_millis(100);
 /// Kafka's principal of a client that did not authenticate.
 const ANONYMOUS: &str = "User:ANONYMOUS";
 
@@ -64,6 +68,10 @@ enum ConnectionError {
     BudgetClosed,
     #[error("no handler for {0:?}")]
     NoHandler(kafka_protocol::messages::ApiKey),
+    #[error("SASL: {0}")]
+    Authentication(&'static str),
+    #[error("encoding a response failed: {0}")]
+    Encode(String),
 }
 
 /// Serves one connection until the peer closes it, an error occurs, or shutdown.
@@ -84,16 +92,23 @@ pub(super) async fn run(
     async move {
         tracing::debug!("connection opened");
         metrics::global().connection_opened();
+        let authenticator = listener
+            .sasl
+            .as_ref()
+            .map(|settings| Authenticator::new(Arc::clone(settings), Arc::clone(&broker)));
         let connection = Connection {
             broker,
             limits,
             peer,
             listener: Arc::clone(&listener.name),
             shutdown,
+            authenticator,
         };
         match &listener.tls {
             None => {
-                tracing::Span::current().record("principal", ANONYMOUS);
+                if listener.sasl.is_none() {
+                    tracing::Span::current().record("principal", ANONYMOUS);
+                }
                 let (reader, writer) = socket.into_split();
                 connection.serve(reader, writer).await;
             }
@@ -101,7 +116,9 @@ pub(super) async fn run(
                 let acceptor = tokio_rustls::TlsAcceptor::from(tls.config());
                 match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(socket)).await {
                     Ok(Ok(stream)) => {
-                        tracing::Span::current().record("principal", principal(&stream));
+                        if listener.sasl.is_none() {
+                            tracing::Span::current().record("principal", principal(&stream));
+                        }
                         let (reader, writer) = tokio::io::split(stream);
                         connection.serve(reader, writer).await;
                     }
@@ -137,6 +154,8 @@ struct Connection {
     peer: SocketAddr,
     listener: Arc<str>,
     shutdown: watch::Receiver<bool>,
+    /// On a SASL listener: the authentication, which must succeed before anything else.
+    authenticator: Option<Authenticator>,
 }
 
 impl Connection {
@@ -171,6 +190,7 @@ impl Connection {
             peer,
             listener,
             shutdown,
+            authenticator,
         } = &mut self;
         let mut reader = BufReader::with_capacity(READ_BUFFER_BYTES, reader);
         let mut shared_bodies = BytesMut::new();
@@ -187,7 +207,11 @@ impl Connection {
                 _ = shutdown.changed() => return Ok(()),
                 _ = replies.closed() => return Ok(()),
             }
-            let size = read_frame_size(prefix, limits.frame_max_bytes)?;
+            let frame_max_bytes = match authenticator {
+                Some(authenticator) => authenticator.frame_max_bytes(limits.frame_max_bytes),
+                None => limits.frame_max_bytes,
+            };
+            let size = read_frame_size(prefix, frame_max_bytes)?;
             // Wait for room in the broker-wide budget before allocating the body.
             let budget = Arc::clone(&limits.request_bytes)
                 .acquire_many_owned(size as u32)
@@ -214,6 +238,43 @@ impl Connection {
                 Decoded::Request { mut context, body } => {
                     context.client_host.clone_from(&client_host);
                     context.listener = Arc::clone(listener);
+                    let verdict = match authenticator {
+                        Some(authenticator) if !authenticator.authenticated() => {
+                            let verdict = authenticator.examine(&body);
+                            if let Some(principal) = authenticator.principal() {
+                                tracing::Span::current().record("principal", principal);
+                            }
+                            verdict
+                        }
+                        _ => Verdict::Dispatch,
+                    };
+                    let (answer, close) = match verdict {
+                        Verdict::Dispatch => (None, false),
+                        Verdict::Answer(answer) => (Some(answer), false),
+                        Verdict::AnswerAndClose(answer) => (Some(answer), true),
+                        Verdict::Close(reason) => {
+                            return Err(ConnectionError::Authentication(reason))
+                        }
+                    };
+                    if let Some(answer) = answer {
+                        drop(budget);
+                        let frame = handlers::Response::Message(answer)
+                            .encode(&context)
+                            .map_err(ConnectionError::Encode)?;
+                        let reply = tokio::spawn(async move {
+                            // Kafka answers a failed authentication after a pause
+                            // (`connection.failed.authentication.delay.ms`), which slows
+                            // password guessing.
+                            if close {
+                                tokio::time::sleep(FAILED_AUTHENTICATION_DELAY).await;
+                            }
+                            Reply::Frame(frame)
+                        });
+                        if replies.send(reply).await.is_err() || close {
+                            return Ok(());
+                        }
+                        continue;
+                    }
                     let span = tracing::debug_span!(
                         "request",
                         api = ?context.api_key,

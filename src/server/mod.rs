@@ -2,6 +2,7 @@
 //! `max.connections`), TLS where the listener has it, one task per connection, framing with
 //! size limits, in-order responses. Knows nothing about APIs.
 
+mod authenticate;
 mod connection;
 mod frame;
 mod send_file;
@@ -13,6 +14,7 @@ use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 
 use crate::broker::Broker;
+use crate::sasl::SaslSettings;
 use crate::tls::TlsServer;
 
 pub use frame::{read_frame_size, FrameError};
@@ -25,6 +27,8 @@ pub struct Endpoint {
     pub socket: TcpListener,
     /// The TLS server of an SSL listener; `None` for plaintext.
     pub tls: Option<Arc<TlsServer>>,
+    /// How a SASL listener authenticates; `None` without SASL.
+    pub sasl: Option<Arc<SaslSettings>>,
 }
 
 /// What a connection knows of the listener it came in on.
@@ -32,6 +36,7 @@ pub struct Endpoint {
 struct ListenerInfo {
     name: Arc<str>,
     tls: Option<Arc<TlsServer>>,
+    sasl: Option<Arc<SaslSettings>>,
 }
 
 /// Broker-wide limits the connection tasks share.
@@ -55,6 +60,7 @@ pub async fn serve(broker: Arc<Broker>, endpoints: Vec<Endpoint>, shutdown: watc
         let listener = Arc::new(ListenerInfo {
             name: Arc::from(endpoint.name),
             tls: endpoint.tls,
+            sasl: endpoint.sasl,
         });
         listeners.spawn(accept(
             Arc::clone(&broker),

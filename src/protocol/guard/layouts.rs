@@ -286,6 +286,14 @@ const ACL_FILTER: &[Field] = &[
 const DELETE_ACLS: &[Field] = &[f(Structs(ACL_FILTER))];
 const CREATE_ACLS: &[Field] = &[f(Structs(ACL_FILTER))];
 
+const SASL_HANDSHAKE: &[Field] = &[f(Str)];
+const SASL_AUTHENTICATE: &[Field] = &[f(Bytes)];
+const DESCRIBE_SCRAM_CREDENTIALS: &[Field] = &[f(Structs(&[f(Str)]))];
+const SCRAM_DELETION: &[Field] = &[f(Str), f(Int8)];
+const SCRAM_UPSERTION: &[Field] = &[f(Str), f(Int8), f(Int32), f(Bytes), f(Bytes)];
+const ALTER_SCRAM_CREDENTIALS: &[Field] =
+    &[f(Structs(SCRAM_DELETION)), f(Structs(SCRAM_UPSERTION))];
+
 const OFFSET_DELETE_PARTITION: &[Field] = &[f(Int32)];
 const OFFSET_DELETE_TOPIC: &[Field] = &[f(Str), f(Structs(OFFSET_DELETE_PARTITION))];
 const OFFSET_DELETE: &[Field] = &[f(Str), f(Structs(OFFSET_DELETE_TOPIC))];
@@ -341,6 +349,12 @@ pub(super) fn layout(api: ApiKey) -> Option<(&'static [Field], i16)> {
         ApiKey::DescribeAcls => (ACL_FILTER, 2),
         ApiKey::CreateAcls => (CREATE_ACLS, 2),
         ApiKey::DeleteAcls => (DELETE_ACLS, 2),
+        // SaslHandshake has no flexible version.
+        ApiKey::SaslHandshake => (SASL_HANDSHAKE, i16::MAX),
+        ApiKey::SaslAuthenticate => (SASL_AUTHENTICATE, 2),
+        // Both SCRAM credential APIs are flexible from v0.
+        ApiKey::DescribeUserScramCredentials => (DESCRIBE_SCRAM_CREDENTIALS, 0),
+        ApiKey::AlterUserScramCredentials => (ALTER_SCRAM_CREDENTIALS, 0),
         _ => return None,
     })
 }

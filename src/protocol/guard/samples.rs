@@ -258,6 +258,39 @@ pub(crate) fn sample(api: ApiKey, version: i16) -> Vec<u8> {
                 ]),
             version,
         ),
+        ApiKey::SaslHandshake => encoded(
+            &SaslHandshakeRequest::default().with_mechanism(StrBytes::from_static_str("PLAIN")),
+            version,
+        ),
+        ApiKey::SaslAuthenticate => encoded(
+            &SaslAuthenticateRequest::default()
+                .with_auth_bytes(bytes::Bytes::from_static(b"\0user\0password")),
+            version,
+        ),
+        ApiKey::DescribeUserScramCredentials => encoded(
+            &DescribeUserScramCredentialsRequest::default().with_users(Some(vec![
+                describe_user_scram_credentials_request::UserName::default()
+                    .with_name(StrBytes::from_static_str("alice")),
+            ])),
+            version,
+        ),
+        ApiKey::AlterUserScramCredentials => encoded(
+            &AlterUserScramCredentialsRequest::default()
+                .with_deletions(vec![
+                    alter_user_scram_credentials_request::ScramCredentialDeletion::default()
+                        .with_name(StrBytes::from_static_str("bob"))
+                        .with_mechanism(1),
+                ])
+                .with_upsertions(vec![
+                    alter_user_scram_credentials_request::ScramCredentialUpsertion::default()
+                        .with_name(StrBytes::from_static_str("alice"))
+                        .with_mechanism(2)
+                        .with_iterations(4096)
+                        .with_salt(bytes::Bytes::from_static(b"salt"))
+                        .with_salted_password(bytes::Bytes::from_static(b"salted")),
+                ]),
+            version,
+        ),
         ApiKey::DescribeAcls => encoded(
             &DescribeAclsRequest::default()
                 .with_resource_type_filter(2)
