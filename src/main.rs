@@ -15,6 +15,7 @@ use spool::cli::{self, CliError};
 use spool::clock::SystemClock;
 use spool::cluster::{BrokerRegistration, ClusterConfig, ClusterUrl, ListenerEndpoint, Membership};
 use spool::config::{BrokerConfig, Overrides};
+use spool::sasl::SaslServer;
 use spool::tls::TlsServer;
 
 /// Exit code for configuration errors.
@@ -519,8 +520,9 @@ async fn run(mut config: BrokerConfig) -> Result<(), Box<dyn std::error::Error>>
     Ok(())
 }
 
-/// Binds every listener (noting the ports bound for port 0) and reads the TLS stores of
-/// those with TLS, whose files are then watched for changes.
+/// Binds every listener (noting the ports bound for port 0), reads the TLS stores of those
+/// with TLS, whose files are then watched for changes, and the key sets of those that
+/// validate OAUTHBEARER tokens.
 async fn bind_listeners(
     config: &mut BrokerConfig,
 ) -> Result<Vec<spool::server::Endpoint>, Box<dyn std::error::Error>> {
@@ -548,11 +550,19 @@ async fn bind_listeners(
             }
             None => None,
         };
+        let sasl = match listener.sasl {
+            Some(settings) => {
+                Some(Arc::new(SaslServer::new(settings).map_err(|error| {
+                    format!("listener {}: {error}", listener.name)
+                })?))
+            }
+            None => None,
+        };
         endpoints.push(spool::server::Endpoint {
             name: listener.name,
             socket,
             tls,
-            sasl: listener.sasl.map(Arc::new),
+            sasl,
         });
     }
     Ok(endpoints)

@@ -4,6 +4,7 @@ pub mod bench;
 pub mod crash;
 pub mod etcd;
 pub mod failover;
+pub mod jwt;
 pub mod kafka;
 pub mod netns;
 pub mod pki;

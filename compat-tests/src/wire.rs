@@ -68,6 +68,44 @@ impl WireClient {
         (header.correlation_id, response)
     }
 
+    /// The next response, which must be for `R` at `version`, or `None` if the broker
+    /// closed the connection instead.
+    pub fn try_receive<R: Request>(&mut self, version: i16) -> Option<R::Response> {
+        let mut size = [0u8; 4];
+        self.stream.read_exact(&mut size).ok()?;
+        let mut frame = vec![0u8; i32::from_be_bytes(size) as usize];
+        self.stream.read_exact(&mut frame).ok()?;
+        let mut bytes = Bytes::from(frame);
+        ResponseHeader::decode(&mut bytes, R::Response::header_version(version))
+            .expect("response header");
+        Some(R::Response::decode(&mut bytes, version).expect("response body"))
+    }
+
+    /// Sends a request and waits for its response, or `None` if the broker closes the
+    /// connection instead of answering.
+    pub fn try_call<R: Request>(&mut self, version: i16, request: &R) -> Option<R::Response> {
+        self.send(version, request);
+        self.try_receive::<R>(version)
+    }
+
+    /// Writes bytes as they are, framed or not.
+    pub fn write_raw(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).expect("write");
+    }
+
+    /// Whether the broker closed the connection (reads end, or it was reset) rather than
+    /// leaving it open until the read timeout.
+    pub fn closed(&mut self) -> bool {
+        let mut rest = Vec::new();
+        match self.stream.read_to_end(&mut rest) {
+            Ok(_) => true,
+            Err(error) => !matches!(
+                error.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ),
+        }
+    }
+
     /// Sends a request and waits for its response.
     pub fn call<R: Request>(&mut self, version: i16, request: &R) -> R::Response {
         let sent = self.send(version, request);

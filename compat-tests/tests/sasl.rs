@@ -5,8 +5,6 @@
 //! In a cluster, a user stored through one broker authenticates on the others. (Every client
 //! of the matrix runs its scenarios over SASL_SSL in `matrix.rs`.)
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::time::Duration;
 
 use compat_tests::etcd::SpawnedEtcd;
@@ -16,9 +14,9 @@ use compat_tests::{kcat_command, wait_for, SpawnedBroker};
 use kafka_protocol::messages::describe_user_scram_credentials_request::UserName;
 use kafka_protocol::messages::{
     ApiVersionsRequest, DescribeUserScramCredentialsRequest, MetadataRequest,
-    SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest, SaslHandshakeResponse,
+    SaslAuthenticateRequest, SaslHandshakeRequest,
 };
-use kafka_protocol::protocol::{Decodable, StrBytes};
+use kafka_protocol::protocol::StrBytes;
 
 const PLAIN_JAAS: &str = r#"org.apache.kafka.common.security.plain.PlainLoginModule required user_alice="alice-secret";"#;
 /// How long a change may take to reach every broker of a cluster.
@@ -171,99 +169,51 @@ fn kafka_configs_manages_scram_users_and_java_clients_authenticate() {
     );
 }
 
-/// A raw connection to the SASL listener, for what clients would not send.
-struct RawConnection {
-    socket: TcpStream,
-    frames: WireClient,
-}
-
-impl RawConnection {
-    fn open(broker: &SpawnedBroker) -> Self {
-        let socket = TcpStream::connect(broker.address("SASL_PLAINTEXT")).expect("connect");
-        socket
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .expect("timeout");
-        Self {
-            socket,
-            // Only builds frames; its own connection goes to the PLAINTEXT listener.
-            frames: WireClient::connect(&broker.bootstrap),
-        }
-    }
-
-    fn send<R: kafka_protocol::protocol::Request>(&mut self, version: i16, request: &R) {
-        let (_, frame) = self.frames.frame(version, request);
-        self.socket.write_all(&frame).expect("write");
-    }
-
-    /// The next response body (header skipped), or `None` once the broker closed.
-    fn receive<R: Decodable>(&mut self, version: i16, header_bytes: usize) -> Option<R> {
-        let mut size = [0u8; 4];
-        self.socket.read_exact(&mut size).ok()?;
-        let mut frame = vec![0u8; i32::from_be_bytes(size) as usize];
-        self.socket.read_exact(&mut frame).ok()?;
-        let mut body = bytes::Bytes::from(frame).split_off(header_bytes);
-        Some(R::decode(&mut body, version).expect("response"))
-    }
-
-    /// Whether the broker closed the connection (reads end, or it was reset) rather than
-    /// leaving it open until the read timeout.
-    fn closed(&mut self) -> bool {
-        let mut rest = Vec::new();
-        match self.socket.read_to_end(&mut rest) {
-            Ok(_) => true,
-            Err(error) => !matches!(
-                error.kind(),
-                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-            ),
-        }
-    }
-}
-
 fn handshake(mechanism: &'static str) -> SaslHandshakeRequest {
     SaslHandshakeRequest::default().with_mechanism(StrBytes::from_static_str(mechanism))
+}
+
+fn authenticate(bytes: &'static [u8]) -> SaslAuthenticateRequest {
+    SaslAuthenticateRequest::default().with_auth_bytes(bytes::Bytes::from_static(bytes))
 }
 
 #[test]
 fn before_authentication_only_the_handshake_is_served() {
     let broker = sasl_broker(4096);
+    let connect = || WireClient::connect(&broker.address("SASL_PLAINTEXT"));
 
     // Any other request first ends the connection.
-    let mut raw = RawConnection::open(&broker);
-    raw.send(12, &MetadataRequest::default());
-    assert!(raw.closed());
+    let mut raw = connect();
+    assert!(raw.try_call(12, &MetadataRequest::default()).is_none());
 
     // A frame larger than sasl.server.max.receive.size is refused before it is read.
-    let mut raw = RawConnection::open(&broker);
-    raw.socket
-        .write_all(&(64_i32 << 20).to_be_bytes())
-        .expect("write");
+    let mut raw = connect();
+    raw.write_raw(&(64_i32 << 20).to_be_bytes());
     assert!(raw.closed());
 
     // ApiVersions, then a mechanism the listener does not offer: answered, then closed.
-    let mut raw = RawConnection::open(&broker);
-    raw.send(3, &ApiVersionsRequest::default());
-    let versions: kafka_protocol::messages::ApiVersionsResponse =
-        raw.receive(3, 4).expect("ApiVersions answered");
+    let mut raw = connect();
+    let versions = raw
+        .try_call(3, &ApiVersionsRequest::default())
+        .expect("ApiVersions answered");
     assert!(versions.api_keys.iter().any(|api| api.api_key == 17));
-    raw.send(1, &handshake("GSSAPI"));
-    let answer: SaslHandshakeResponse = raw.receive(1, 4).expect("handshake answered");
+    let answer = raw
+        .try_call(1, &handshake("GSSAPI"))
+        .expect("handshake answered");
     assert_eq!(answer.error_code, UNSUPPORTED_SASL_MECHANISM);
     let offered: Vec<&str> = answer.mechanisms.iter().map(|m| m.as_str()).collect();
     assert_eq!(offered, ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]);
     assert!(raw.closed());
 
     // A wrong password: Kafka's error and message, then closed.
-    let mut raw = RawConnection::open(&broker);
-    raw.send(1, &handshake("PLAIN"));
-    let answer: SaslHandshakeResponse = raw.receive(1, 4).expect("handshake answered");
+    let mut raw = connect();
+    let answer = raw
+        .try_call(1, &handshake("PLAIN"))
+        .expect("handshake answered");
     assert_eq!(answer.error_code, 0);
-    raw.send(
-        2,
-        &SaslAuthenticateRequest::default()
-            .with_auth_bytes(bytes::Bytes::from_static(b"\0alice\0guess")),
-    );
-    // v2 responses have a flexible header: correlation id and an empty tag buffer.
-    let failed: SaslAuthenticateResponse = raw.receive(2, 5).expect("authenticate answered");
+    let failed = raw
+        .try_call(2, &authenticate(b"\0alice\0guess"))
+        .expect("authenticate answered");
     assert_eq!(failed.error_code, SASL_AUTHENTICATION_FAILED);
     assert_eq!(
         failed.error_message.as_deref(),
@@ -272,19 +222,16 @@ fn before_authentication_only_the_handshake_is_served() {
     assert!(raw.closed());
 
     // The right password: then requests are served.
-    let mut raw = RawConnection::open(&broker);
-    raw.send(1, &handshake("PLAIN"));
-    let _: SaslHandshakeResponse = raw.receive(1, 4).expect("handshake answered");
-    raw.send(
-        2,
-        &SaslAuthenticateRequest::default()
-            .with_auth_bytes(bytes::Bytes::from_static(b"\0alice\0alice-secret")),
-    );
-    let done: SaslAuthenticateResponse = raw.receive(2, 5).expect("authenticate answered");
+    let mut raw = connect();
+    raw.try_call(1, &handshake("PLAIN"))
+        .expect("handshake answered");
+    let done = raw
+        .try_call(2, &authenticate(b"\0alice\0alice-secret"))
+        .expect("authenticate answered");
     assert_eq!(done.error_code, 0);
-    raw.send(12, &MetadataRequest::default());
-    let metadata: kafka_protocol::messages::MetadataResponse =
-        raw.receive(12, 5).expect("Metadata answered");
+    let metadata = raw
+        .try_call(12, &MetadataRequest::default())
+        .expect("Metadata answered");
     let sasl = broker.address("SASL_PLAINTEXT");
     assert_eq!(
         metadata

@@ -2,16 +2,15 @@
 //! `advertised.listeners`, `listener.security.protocol.map`, `inter.broker.listener.name`
 //! (or `security.inter.broker.protocol`), each TLS listener's `ssl.*` settings, taken
 //! from `listener.name.<name>.ssl.*` before the plain `ssl.*` keys, and each SASL listener's
-//! mechanisms (`sasl.enabled.mechanisms`, likewise) and PLAIN users
-//! (`listener.name.<name>.plain.sasl.jaas.config`).
+//! settings (read by [`super::sasl`]).
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
-use std::sync::Arc;
 
-use super::{invalid, jaas, parse_host_port, ConfigError, ConfigType, Keys};
-use crate::sasl::{Mechanism, SaslSettings};
+use super::sasl::{sasl_settings, SaslDefaults};
+use super::{invalid, parse_host_port, ConfigError, ConfigType, Keys};
+use crate::sasl::SaslSettings;
 use crate::tls::{ClientAuth, KeyStore, TlsSettings, TrustStore};
 
 /// `listeners` when nothing sets it (Kafka binds every interface; spool only loopback).
@@ -21,10 +20,6 @@ const PROTOCOL_MAP_DEFAULT: &str =
     "PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL";
 /// The store type spool reads (Kafka's default is JKS, which it does not).
 const PEM: &str = "PEM";
-/// Kafka's default `sasl.enabled.mechanisms` (Kerberos, which spool does not offer).
-const SASL_MECHANISMS_DEFAULT: &str = "GSSAPI";
-/// Kafka's `sasl.server.max.receive.size` default: the largest frame before authentication.
-const SASL_MAX_RECEIVE_BYTES_DEFAULT: i64 = 524_288;
 
 /// Kafka's security protocols.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,13 +126,7 @@ pub(super) fn listeners(
     let inter_broker_name = keys.optional_string("inter.broker.listener.name")?;
     let inter_broker_protocol = keys.optional_string("security.inter.broker.protocol")?;
     let tls_defaults = TlsKeys::read(keys, "")?;
-    let mechanisms_default = keys.list("sasl.enabled.mechanisms", SASL_MECHANISMS_DEFAULT)?;
-    let sasl_max_receive_bytes = keys.int(
-        "sasl.server.max.receive.size",
-        SASL_MAX_RECEIVE_BYTES_DEFAULT,
-        1,
-        i64::from(i32::MAX),
-    )? as usize;
+    let sasl_defaults = SaslDefaults::read(keys)?;
 
     let binds = endpoints("listeners", &listen_text)?;
     let advertised = match &advertise_text {
@@ -194,12 +183,7 @@ pub(super) fn listeners(
             false => None,
         };
         let sasl = match protocol.uses_sasl() {
-            true => Some(sasl_settings(
-                keys,
-                &name,
-                &mechanisms_default,
-                sasl_max_receive_bytes,
-            )?),
+            true => Some(sasl_settings(keys, &name, &sasl_defaults)?),
             false => None,
         };
         all.push(Listener {
@@ -257,60 +241,6 @@ fn endpoints(key: &str, text: &str) -> Result<Vec<NamedEndpoint>, ConfigError> {
         return Err(invalid(key, "names no listener"));
     }
     Ok(endpoints)
-}
-
-/// The SASL settings of listener `name`: its mechanisms (its own list, else `default`), and
-/// with PLAIN its users.
-fn sasl_settings(
-    keys: &mut Keys,
-    name: &str,
-    default: &str,
-    max_receive_bytes: usize,
-) -> Result<SaslSettings, ConfigError> {
-    let prefix = format!("listener.name.{}.", name.to_ascii_lowercase());
-    let mechanisms_key = format!("{prefix}sasl.enabled.mechanisms");
-    let listed = match keys.map.contains_key(&mechanisms_key) {
-        true => keys.list(&mechanisms_key, "")?,
-        false => default.to_owned(),
-    };
-    let mut mechanisms = Vec::new();
-    for mechanism in listed.split(',').map(str::trim).filter(|m| !m.is_empty()) {
-        let offered = Mechanism::ALL.map(Mechanism::name).join(", ");
-        mechanisms.push(Mechanism::parse(mechanism).ok_or_else(|| {
-            invalid(
-                &mechanisms_key,
-                format!(
-                    "listener {name}: spool has no SASL mechanism {mechanism}; it offers {offered}"
-                ),
-            )
-        })?);
-    }
-    if mechanisms.is_empty() {
-        return Err(invalid(
-            &mechanisms_key,
-            format!("listener {name} enables no SASL mechanism"),
-        ));
-    }
-    let jaas_key = format!("{prefix}plain.sasl.jaas.config");
-    let jaas = keys.parse_string(&jaas_key)?;
-    if jaas.is_some() {
-        keys.settle(&jaas_key, jaas.as_ref(), None, ConfigType::Password);
-    }
-    let plain_users = match (mechanisms.contains(&Mechanism::Plain), jaas) {
-        (true, Some(text)) => jaas::plain_users(&text).map_err(|message| invalid(&jaas_key, message))?,
-        (true, None) => {
-            return Err(invalid(
-                &jaas_key,
-                format!("listener {name} enables PLAIN and needs its users (PlainLoginModule user_<name>=\"<password>\")"),
-            ))
-        }
-        (false, _) => BTreeMap::new(),
-    };
-    Ok(SaslSettings {
-        mechanisms,
-        plain_users: Arc::new(plain_users),
-        max_receive_bytes,
-    })
 }
 
 /// `NAME:PROTOCOL,…`

@@ -12,6 +12,7 @@ use thiserror::Error;
 pub mod dynamic;
 mod jaas;
 mod listeners;
+mod sasl;
 mod values;
 
 pub use listeners::{Listener, Listeners, SecurityProtocol, LISTENERS_DEFAULT};
@@ -1050,6 +1051,64 @@ mod tests {
             r#"listeners = "PLAINTEXT://127.0.0.1:1,SASL_PLAINTEXT://127.0.0.1:2"
             "sasl.enabled.mechanisms" = "PLAIN""#,
             "enables PLAIN and needs its users",
+        );
+    }
+
+    #[test]
+    fn oauthbearer_and_session_limits_take_kafkas_keys() {
+        use crate::sasl::Mechanism;
+        use std::time::Duration;
+        let config = parse(
+            r#"
+            listeners = "PLAINTEXT://127.0.0.1:1,SASL_SSL://127.0.0.1:2"
+            "ssl.keystore.type" = "PEM"
+            "ssl.keystore.location" = "/k.pem"
+            "sasl.enabled.mechanisms" = "OAUTHBEARER,SCRAM-SHA-256"
+            "connections.max.reauth.ms" = 60000
+            "listener.name.sasl_ssl.oauthbearer.connections.max.reauth.ms" = 5000
+            "listener.name.sasl_ssl.oauthbearer.sasl.server.callback.handler.class" = "org.apache.kafka.common.security.oauthbearer.OAuthBearerValidatorCallbackHandler"
+            "listener.name.sasl_ssl.oauthbearer.sasl.jaas.config" = "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required ;"
+            "sasl.oauthbearer.jwks.endpoint.url" = "file:///etc/jwks.json"
+            "sasl.oauthbearer.expected.audience" = "spool, kafka"
+            "listener.name.sasl_ssl.oauthbearer.sasl.oauthbearer.expected.issuer" = "https://issuer"
+            "sasl.oauthbearer.clock.skew.seconds" = 5
+            "#,
+        )
+        .unwrap();
+        let sasl = config.listeners.all[1].sasl.as_ref().unwrap();
+        assert_eq!(
+            sasl.session_max,
+            [
+                (Mechanism::ScramSha256, Duration::from_secs(60)),
+                (Mechanism::OAuthBearer, Duration::from_secs(5)),
+            ]
+            .into()
+        );
+        let jwt = sasl.oauthbearer.as_ref().unwrap();
+        assert_eq!(jwt.jwks_file, std::path::Path::new("/etc/jwks.json"));
+        assert_eq!(jwt.expected_audience, ["spool", "kafka"]);
+        assert_eq!(jwt.expected_issuer.as_deref(), Some("https://issuer"));
+        assert_eq!(jwt.clock_skew, Duration::from_secs(5));
+        assert_eq!(jwt.subject_claim, "sub");
+
+        let refused = |extra: &str, expected: &str| {
+            let text = format!(
+                r#"listeners = "PLAINTEXT://127.0.0.1:1,SASL_PLAINTEXT://127.0.0.1:2"
+                "sasl.enabled.mechanisms" = "OAUTHBEARER"
+                {extra}"#
+            );
+            let error = parse(&text).unwrap_err().to_string();
+            assert!(error.contains(expected), "{text}: {error}");
+        };
+        refused("", "needs the key set");
+        refused(
+            r#""sasl.oauthbearer.jwks.endpoint.url" = "https://idp/jwks""#,
+            "file: URLs only",
+        );
+        refused(
+            r#""sasl.oauthbearer.jwks.endpoint.url" = "file:///j"
+            "listener.name.sasl_plaintext.oauthbearer.sasl.server.callback.handler.class" = "com.example.Handler""#,
+            "runs no other handler",
         );
     }
 }

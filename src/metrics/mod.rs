@@ -64,6 +64,16 @@ struct ApiLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AuthenticationLabels {
+    listener: String,
+    mechanism: &'static str,
+    /// `authentication` or `reauthentication` (KIP-368).
+    kind: &'static str,
+    /// `success` or `failure`.
+    outcome: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct TopicLabels {
     topic: String,
 }
@@ -91,6 +101,8 @@ pub struct Metrics {
     replication_bytes_out: Counter,
     connections: Gauge,
     connections_opened: Counter,
+    authentications: Family<AuthenticationLabels, Counter>,
+    expired_sessions_closed: Counter,
     fsyncs: Counter,
     fsync_seconds: Histogram,
 }
@@ -105,6 +117,8 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| Metrics {
     replication_bytes_out: Counter::default(),
     connections: Gauge::default(),
     connections_opened: Counter::default(),
+    authentications: Family::default(),
+    expired_sessions_closed: Counter::default(),
     fsyncs: Counter::default(),
     fsync_seconds: latency_histogram(),
 });
@@ -183,6 +197,35 @@ impl Metrics {
         self.connections.dec();
     }
 
+    /// One SASL exchange that ended, on `listener` with `mechanism`.
+    pub fn authentication(
+        &self,
+        listener: &str,
+        mechanism: &'static str,
+        reauthentication: bool,
+        succeeded: bool,
+    ) {
+        self.authentications
+            .get_or_create(&AuthenticationLabels {
+                listener: listener.to_owned(),
+                mechanism,
+                kind: match reauthentication {
+                    true => "reauthentication",
+                    false => "authentication",
+                },
+                outcome: match succeeded {
+                    true => "success",
+                    false => "failure",
+                },
+            })
+            .inc();
+    }
+
+    /// A connection closed because its SASL session ended without a re-authentication.
+    pub fn expired_session_closed(&self) {
+        self.expired_sessions_closed.inc();
+    }
+
     /// One partition flush (its fsyncs) and how long it took.
     pub fn fsync(&self, elapsed: Duration) {
         self.fsyncs.inc();
@@ -239,6 +282,16 @@ pub fn render(state: Option<StateSample>) -> Result<String, std::fmt::Error> {
         "connections_opened",
         "Client connections accepted",
         metrics.connections_opened.clone(),
+    );
+    registry.register(
+        "sasl_authentications",
+        "SASL exchanges ended, by listener, mechanism, kind (authentication or reauthentication) and outcome",
+        metrics.authentications.clone(),
+    );
+    registry.register(
+        "sasl_expired_sessions_closed",
+        "Connections closed because their SASL session ended without a re-authentication",
+        metrics.expired_sessions_closed.clone(),
     );
     registry.register(
         "fsyncs",

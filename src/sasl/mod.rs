@@ -1,16 +1,22 @@
 //! The SASL mechanisms clients authenticate with: PLAIN (RFC 4616) against configured users,
-//! and SCRAM-SHA-256 / SCRAM-SHA-512 (RFC 5802, RFC 7677) against stored credentials. Each is
-//! an exchange of the mechanism's bytes, pure but for the server's random nonce; a leaf: it
+//! SCRAM-SHA-256 / SCRAM-SHA-512 (RFC 5802, RFC 7677) against stored credentials, and
+//! OAUTHBEARER (RFC 7628) with JWTs checked against a key set file. Each is an exchange of
+//! the mechanism's bytes, pure but for the server's random nonce and the clock; a leaf: it
 //! knows neither Kafka's requests nor where credentials are kept.
 
+mod jwt;
+mod oauthbearer;
 mod plain;
 mod scram;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use thiserror::Error;
 
+pub use jwt::{JwksError, JwtSettings, JwtValidator};
+pub use oauthbearer::OAuthBearerExchange;
 pub use plain::PlainExchange;
 pub use scram::{ScramCredential, ScramExchange, SCRAM_ITERATIONS_MAX, SCRAM_ITERATIONS_MIN};
 
@@ -20,10 +26,16 @@ pub enum Mechanism {
     Plain,
     ScramSha256,
     ScramSha512,
+    OAuthBearer,
 }
 
 impl Mechanism {
-    pub const ALL: [Mechanism; 3] = [Self::Plain, Self::ScramSha256, Self::ScramSha512];
+    pub const ALL: [Mechanism; 4] = [
+        Self::Plain,
+        Self::ScramSha256,
+        Self::ScramSha512,
+        Self::OAuthBearer,
+    ];
 
     /// The mechanism a SASL name names (exactly, as Kafka matches them).
     pub fn parse(name: &str) -> Option<Self> {
@@ -37,6 +49,7 @@ impl Mechanism {
             Self::Plain => "PLAIN",
             Self::ScramSha256 => "SCRAM-SHA-256",
             Self::ScramSha512 => "SCRAM-SHA-512",
+            Self::OAuthBearer => "OAUTHBEARER",
         }
     }
 
@@ -53,10 +66,10 @@ impl Mechanism {
         }
     }
 
-    /// Kafka's type code of a SCRAM mechanism (0 for PLAIN, which has none).
+    /// Kafka's type code of a SCRAM mechanism (0 for the others, which have none).
     pub fn scram_type(self) -> i8 {
         match self {
-            Self::Plain => 0,
+            Self::Plain | Self::OAuthBearer => 0,
             Self::ScramSha256 => 1,
             Self::ScramSha512 => 2,
         }
@@ -91,6 +104,31 @@ pub struct SaslSettings {
     /// `sasl.server.max.receive.size`: the largest frame a client may send before it is
     /// authenticated.
     pub max_receive_bytes: usize,
+    /// `connections.max.reauth.ms` of each mechanism that sets one: how long a session lasts
+    /// before the client must authenticate again (KIP-368).
+    pub session_max: BTreeMap<Mechanism, Duration>,
+    /// How OAUTHBEARER tokens are checked, where that mechanism is enabled.
+    pub oauthbearer: Option<JwtSettings>,
+}
+
+/// A SASL listener's authentication at run time: its settings and what they load.
+#[derive(Debug)]
+pub struct SaslServer {
+    pub settings: SaslSettings,
+    pub token_validator: Option<Arc<JwtValidator>>,
+}
+
+impl SaslServer {
+    pub fn new(settings: SaslSettings) -> Result<Self, JwksError> {
+        let token_validator = match &settings.oauthbearer {
+            Some(jwt) => Some(Arc::new(JwtValidator::load(jwt.clone())?)),
+            None => None,
+        };
+        Ok(Self {
+            settings,
+            token_validator,
+        })
+    }
 }
 
 /// Why an exchange failed; the message is what the client is told (Kafka's wording).
@@ -104,6 +142,18 @@ pub enum AuthenticationError {
     InvalidProof(&'static str),
     #[error("Authentication failed: Client requested an authorization id that is different from username")]
     AuthorizationId,
+    #[error("Authentication failed: Client requested an authorization id ({requested}) that is different from the token's principal name ({subject})")]
+    TokenAuthorizationId { requested: String, subject: String },
+    #[error("Cannot change principals during re-authentication from User.{from}: User.{to}")]
+    PrincipalChanged { from: String, to: String },
+    #[error("SASL mechanism '{to}' requested by client is not supported for re-authentication of mechanism '{from}'")]
+    MechanismChanged {
+        from: &'static str,
+        to: &'static str,
+    },
+    /// OAUTHBEARER's error answer, repeated as the failure's message.
+    #[error("{0}")]
+    InvalidToken(&'static str),
     #[error("Authentication failed: {0}")]
     Malformed(String),
 }
@@ -113,8 +163,13 @@ pub enum AuthenticationError {
 pub enum Step {
     /// Send these bytes and wait for the client's next message.
     Continue(Vec<u8>),
-    /// Authenticated as `user`; send these last bytes.
-    Done { response: Vec<u8>, user: String },
+    /// Authenticated as `user` (until `expires`, for a credential that does); send these
+    /// last bytes.
+    Done {
+        response: Vec<u8>,
+        user: String,
+        expires: Option<SystemTime>,
+    },
 }
 
 /// Whether two secrets are equal, taking the same time wherever they differ.
@@ -128,6 +183,7 @@ fn equal_in_constant_time(a: &[u8], b: &[u8]) -> bool {
 pub enum Exchange {
     Plain(PlainExchange),
     Scram(Box<ScramExchange>),
+    OAuthBearer(OAuthBearerExchange),
 }
 
 impl Exchange {
@@ -136,6 +192,7 @@ impl Exchange {
         match self {
             Self::Plain(exchange) => exchange.respond(message),
             Self::Scram(exchange) => exchange.respond(message),
+            Self::OAuthBearer(exchange) => exchange.respond(message),
         }
     }
 }

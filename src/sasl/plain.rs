@@ -46,6 +46,7 @@ impl PlainExchange {
         Ok(Step::Done {
             response: Vec::new(),
             user: user.to_owned(),
+            expires: None,
         })
     }
 }
@@ -68,7 +69,8 @@ mod tests {
             step,
             Step::Done {
                 response: Vec::new(),
-                user: "alice".into()
+                user: "alice".into(),
+                expires: None,
             }
         );
         assert!(exchange().respond(b"alice\0alice\0alice-secret").is_ok());

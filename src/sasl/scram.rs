@@ -255,6 +255,7 @@ impl ScramExchange {
         Ok(Step::Done {
             response: format!("v={}", BASE64.encode(server_signature)).into_bytes(),
             user,
+            expires: None,
         })
     }
 }
@@ -370,7 +371,8 @@ mod tests {
                 server.respond(last.as_bytes()).unwrap(),
                 Step::Done {
                     response: expected.into_bytes(),
-                    user: "us,er".into()
+                    user: "us,er".into(),
+                    expires: None,
                 }
             );
             assert!(server.respond(b"more").is_err());

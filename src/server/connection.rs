@@ -92,10 +92,13 @@ pub(super) async fn run(
     async move {
         tracing::debug!("connection opened");
         metrics::global().connection_opened();
-        let authenticator = listener
-            .sasl
-            .as_ref()
-            .map(|settings| Authenticator::new(Arc::clone(settings), Arc::clone(&broker)));
+        let authenticator = listener.sasl.as_ref().map(|server| {
+            Authenticator::new(
+                Arc::clone(server),
+                Arc::clone(&broker),
+                Arc::clone(&listener.name),
+            )
+        });
         let connection = Connection {
             broker,
             limits,
@@ -239,14 +242,16 @@ impl Connection {
                     context.client_host.clone_from(&client_host);
                     context.listener = Arc::clone(listener);
                     let verdict = match authenticator {
-                        Some(authenticator) if !authenticator.authenticated() => {
-                            let verdict = authenticator.examine(&body);
-                            if let Some(principal) = authenticator.principal() {
+                        Some(authenticator) => {
+                            let verdict = authenticator.examine(context.api_version, &body);
+                            if let (Verdict::Answer(_), Some(principal)) =
+                                (&verdict, authenticator.principal())
+                            {
                                 tracing::Span::current().record("principal", principal);
                             }
                             verdict
                         }
-                        _ => Verdict::Dispatch,
+                        None => Verdict::Dispatch,
                     };
                     let (answer, close) = match verdict {
                         Verdict::Dispatch => (None, false),

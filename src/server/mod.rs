@@ -14,7 +14,7 @@ use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 
 use crate::broker::Broker;
-use crate::sasl::SaslSettings;
+use crate::sasl::SaslServer;
 use crate::tls::TlsServer;
 
 pub use frame::{read_frame_size, FrameError};
@@ -28,7 +28,7 @@ pub struct Endpoint {
     /// The TLS server of an SSL listener; `None` for plaintext.
     pub tls: Option<Arc<TlsServer>>,
     /// How a SASL listener authenticates; `None` without SASL.
-    pub sasl: Option<Arc<SaslSettings>>,
+    pub sasl: Option<Arc<SaslServer>>,
 }
 
 /// What a connection knows of the listener it came in on.
@@ -36,7 +36,7 @@ pub struct Endpoint {
 struct ListenerInfo {
     name: Arc<str>,
     tls: Option<Arc<TlsServer>>,
-    sasl: Option<Arc<SaslSettings>>,
+    sasl: Option<Arc<SaslServer>>,
 }
 
 /// Broker-wide limits the connection tasks share.
