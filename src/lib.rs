@@ -2,6 +2,7 @@
 //!
 //! See `ARCHITECTURE.md` at the repository root for the module map and invariants.
 
+pub mod acl;
 pub mod broker;
 pub mod cli;
 pub mod clock;

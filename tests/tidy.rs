@@ -91,6 +91,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "file_slice",
             "clock",
             "sasl",
+            "acl",
         ],
     ),
     // The tools are Kafka clients; dump-log reads segment files and internal-topic records.
@@ -110,6 +111,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "peers",
             "replication",
             "sasl",
+            "acl",
         ],
     ),
     // Replication: the leader's view of its followers, the followers' fetchers.
@@ -117,15 +119,18 @@ const LAYERS: &[(&str, &[&str])] = &[
         "replication",
         &["log", "records", "peers", "metrics", "clock"],
     ),
-    ("metadata", &["config", "log", "sasl"]),
-    ("config", &["txn", "group", "log", "cluster", "tls", "sasl"]),
+    ("metadata", &["config", "log", "sasl", "acl"]),
+    (
+        "config",
+        &["txn", "group", "log", "cluster", "tls", "sasl", "acl"],
+    ),
     ("txn", &["producer_ids", "group", "log", "records", "clock"]),
     ("producer_ids", &["log"]),
     ("group", &["log", "records", "clock"]),
     ("log", &["records", "metrics", "file_slice", "clock"]),
     ("protocol", &["records", "file_slice"]),
     // The cluster store and membership (etcd, or its in-memory model) know no broker parts.
-    ("cluster", &["sasl"]),
+    ("cluster", &["sasl", "acl"]),
     // Connections to the other brokers: Kafka requests out, responses in.
     ("peers", &[]),
     // Leaves.
@@ -136,6 +141,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("open_files", &[]),
     ("tls", &[]),
     ("sasl", &[]),
+    ("acl", &[]),
 ];
 
 /// The module named right after each `crate::` in `line` (the first segment of each path in

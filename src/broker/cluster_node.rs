@@ -142,6 +142,7 @@ fn metadata_image(image: &ClusterImage) -> Image {
         .map(|(node_id, configs)| (DynamicScope::of(*node_id), configs.clone()))
         .collect();
     metadata.scram_credentials = image.scram_credentials.clone();
+    metadata.acls = Arc::clone(&image.acls);
     metadata
 }
 

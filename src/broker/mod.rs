@@ -3,6 +3,7 @@
 //! broker owns its metadata; in a cluster (`cluster_node.rs`) the cluster store does, and
 //! the broker's metadata and logs follow it.
 
+mod acls;
 mod cluster_node;
 mod dynamic_configs;
 mod markers;
@@ -14,6 +15,7 @@ mod throttles;
 
 pub use crate::cluster::elections::{ElectionKind, ElectionRefused};
 pub use crate::replication::{Throttle, Throttled};
+pub use acls::InvalidFilter;
 pub use cluster_node::{BrokerEndpoint, ClusterNode};
 pub use dynamic_configs::DynamicConfigError;
 pub use reads::ConsumerLog;

@@ -16,17 +16,20 @@
 //!                          cluster-wide default
 //! <root>/scram_credentials every user's SCRAM credentials (a JSON map: user → mechanism →
 //!                          salt, stored key, server key, iterations)
+//! <root>/acls              every ACL (a JSON map: id → resource pattern and entry)
 //! ```
 //!
 //! Partition states are keyed by topic id, so a topic deleted and created again under the
 //! same name never meets its predecessor's states.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::kv::{Change, Entry, Snapshot};
+use crate::acl::Acls;
 use crate::sasl::UserScramCredentials;
 
 /// How a live broker is reached, as it registered itself.
@@ -146,6 +149,7 @@ enum Key {
     Partition(Uuid, i32),
     BrokerConfigs(Option<i32>),
     ScramCredentials,
+    Acls,
 }
 
 /// The key name of the cluster-wide default dynamic broker configs.
@@ -205,11 +209,17 @@ impl Keys {
         format!("{}scram_credentials", self.prefix)
     }
 
+    /// Every ACL.
+    pub fn acls(&self) -> String {
+        format!("{}acls", self.prefix)
+    }
+
     fn parse(&self, key: &str) -> Option<Key> {
         let rest = key.strip_prefix(&self.prefix)?;
         match rest.split_once('/') {
             None if rest == "cluster_id" => Some(Key::ClusterId),
             None if rest == "scram_credentials" => Some(Key::ScramCredentials),
+            None if rest == "acls" => Some(Key::Acls),
             None if rest == "controller" => Some(Key::Controller),
             Some(("brokers", id)) => id.parse().ok().map(Key::Broker),
             Some(("broker_configs", CLUSTER_DEFAULT_CONFIGS)) => Some(Key::BrokerConfigs(None)),
@@ -252,6 +262,8 @@ pub struct ClusterImage {
     pub broker_configs: BTreeMap<Option<i32>, BTreeMap<String, String>>,
     /// Every user's SCRAM credentials, by user.
     pub scram_credentials: BTreeMap<String, UserScramCredentials>,
+    /// Every ACL.
+    pub acls: Arc<Acls>,
 }
 
 impl ClusterImage {
@@ -329,6 +341,7 @@ impl ClusterImage {
                         self.broker_configs.remove(&node_id);
                     }
                     Some(Key::ScramCredentials) => self.scram_credentials.clear(),
+                    Some(Key::Acls) => self.acls = Arc::default(),
                     None => {}
                 }
                 self.revision = self.revision.max(*revision);
@@ -394,6 +407,10 @@ impl ClusterImage {
             },
             Key::ScramCredentials => match serde_json::from_slice(&entry.value) {
                 Ok(credentials) => self.scram_credentials = credentials,
+                Err(error) => malformed(error),
+            },
+            Key::Acls => match serde_json::from_slice(&entry.value) {
+                Ok(acls) => self.acls = Arc::new(acls),
                 Err(error) => malformed(error),
             },
         }

@@ -29,6 +29,7 @@ use super::producer_ids::{allocate_block, PRODUCER_ID_BLOCK_SIZE};
 use super::reassignment::{self, Altered, Target};
 use super::topics::{self, NewTopic, TopicError};
 use super::{ClusterConfig, ClusterError};
+use crate::acl::AclBinding;
 use crate::sasl::UserScramCredentials;
 
 /// A block of producer ids being taken from the store.
@@ -260,6 +261,15 @@ impl Membership {
         ) -> Result<BTreeMap<String, UserScramCredentials>, E>,
     ) -> Result<BTreeMap<String, UserScramCredentials>, E> {
         broker_configs::update_map(&self.kv, &self.keys.scram_credentials(), change).await
+    }
+
+    /// Every ACL becomes what `change` makes of the stored ones (by compare-and-swap);
+    /// returns what was stored.
+    pub async fn update_acls<E: From<KvError>>(
+        &self,
+        change: impl Fn(&BTreeMap<String, AclBinding>) -> Result<BTreeMap<String, AclBinding>, E>,
+    ) -> Result<BTreeMap<String, AclBinding>, E> {
+        broker_configs::update_map(&self.kv, &self.keys.acls(), change).await
     }
 
     /// Elects a leader of `topic`/`partition` as a client asked (ElectLeaders).

@@ -23,6 +23,7 @@ pub use values::{
     LEADER_THROTTLED_REPLICAS, LOG_SEGMENT_BYTES_MIN, PARTITIONS_PER_TOPIC_MAX,
 };
 
+use crate::acl::Authorizer;
 use crate::cluster::{
     ClusterUrl, ControllerConfig, SESSION_TIMEOUT_DEFAULT_MS, SESSION_TIMEOUT_MIN_MS,
 };
@@ -190,6 +191,8 @@ pub struct BrokerConfig {
     pub group: GroupConfig,
     pub txn: TxnConfig,
     pub cluster: ClusterSettings,
+    /// `authorizer.class.name` and what goes with it; `None`: requests are not authorized.
+    pub authorizer: Option<Authorizer>,
     /// Every key with its value and where it came from, sorted by name.
     pub entries: Vec<BrokerConfigEntry>,
 }
@@ -392,6 +395,7 @@ impl BrokerConfig {
                 1,
                 i64::from(i16::MAX),
             )? as i16,
+            authorizer: authorizer(&mut keys)?,
             auto_create_topics: keys.bool("auto.create.topics.enable", true)?,
             message_max_bytes,
             socket_request_max_bytes,
@@ -556,6 +560,48 @@ fn cluster_settings(
             )? as u64),
         },
     })
+}
+
+/// Kafka's authorizers, either of which turns spool's ACL authorizer on.
+const AUTHORIZER_CLASSES: [&str; 2] = [
+    "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+    "kafka.security.authorizer.AclAuthorizer",
+];
+
+/// `authorizer.class.name` (unset: no authorization, Kafka's default), with `super.users`
+/// (`User:a;User:b`) and `allow.everyone.if.no.acl.found`.
+fn authorizer(keys: &mut Keys) -> Result<Option<Authorizer>, ConfigError> {
+    const KEY: &str = "authorizer.class.name";
+    let class = keys.optional_class(KEY)?;
+    let super_users = keys.optional_string("super.users")?.unwrap_or_default();
+    let allow_if_no_acl = keys.bool("allow.everyone.if.no.acl.found", false)?;
+    let Some(class) = class.filter(|class| !class.trim().is_empty()) else {
+        return Ok(None);
+    };
+    if !AUTHORIZER_CLASSES.contains(&class.trim()) {
+        return Err(invalid(
+            KEY,
+            format!(
+                "spool authorizes as Kafka's StandardAuthorizer and runs no other class ({class})"
+            ),
+        ));
+    }
+    let super_users = super_users
+        .split(';')
+        .map(str::trim)
+        .filter(|user| !user.is_empty())
+        .map(|user| match user.contains(':') {
+            true => Ok(user.to_owned()),
+            false => Err(invalid(
+                "super.users",
+                format!("`{user}` is not a principal (Type:Name)"),
+            )),
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(Some(Authorizer {
+        super_users,
+        allow_if_no_acl,
+    }))
 }
 
 /// `replica.selector.class`: unset (consumers read from leaders, Kafka's default) or Kafka's

@@ -1,17 +1,34 @@
-//! DescribeAcls (key 29), CreateAcls (key 30), DeleteAcls (key 31): spool has no authorizer
-//! yet, so each answers SECURITY_DISABLED with Kafka's message, per request or per entry as
-//! each response is shaped. The three share this one answer, hence one file.
+//! DescribeAcls (key 29), CreateAcls (key 30), DeleteAcls (key 31): the ACLs the authorizer
+//! decides with, as Kafka's `AclApis` serves them — DESCRIBE on the cluster to list, ALTER to
+//! change (CLUSTER_AUTHORIZATION_FAILED otherwise), SECURITY_DISABLED when no authorizer is
+//! configured, INVALID_REQUEST with Kafka's messages for bindings and filters it refuses.
+//! The three share one model, hence one file.
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use kafka_protocol::messages::create_acls_request::AclCreation;
 use kafka_protocol::messages::create_acls_response::AclCreationResult;
-use kafka_protocol::messages::delete_acls_response::DeleteAclsFilterResult;
+use kafka_protocol::messages::delete_acls_request::DeleteAclsFilter;
+use kafka_protocol::messages::delete_acls_response::{
+    DeleteAclsFilterResult, DeleteAclsMatchingAcl,
+};
+use kafka_protocol::messages::describe_acls_response::{AclDescription, DescribeAclsResource};
 use kafka_protocol::messages::{
     ApiKey, CreateAclsRequest, CreateAclsResponse, DeleteAclsRequest, DeleteAclsResponse,
-    DescribeAclsResponse,
+    DescribeAclsRequest, DescribeAclsResponse,
 };
 use kafka_protocol::protocol::{StrBytes, VersionRange};
 use kafka_protocol::ResponseError;
 
+use super::errors::for_dynamic_config_error;
 use super::SupportedApi;
+use crate::acl::{
+    AccessControlEntry, AclBinding, AclFilter, Operation, PatternType, Permission, Resource,
+    ResourcePattern, ResourceType,
+};
+use crate::broker::Broker;
+use crate::protocol::RequestContext;
 
 pub const DESCRIBE_API: SupportedApi = SupportedApi {
     key: ApiKey::DescribeAcls,
@@ -26,46 +43,230 @@ pub const DELETE_API: SupportedApi = SupportedApi {
     versions: VersionRange { min: 1, max: 3 },
 };
 
-const NO_AUTHORIZER: &str = "No Authorizer is configured on the broker";
+/// Kafka's messages: DescribeAcls says where, the others do not.
+const NO_AUTHORIZER_DESCRIBE: &str = "No Authorizer is configured on the broker";
+const NO_AUTHORIZER: &str = "No Authorizer is configured.";
+const UNKNOWN_FILTER: &str = "Filter contain UNKNOWN elements";
 
-fn disabled() -> (i16, Option<StrBytes>) {
-    (
-        ResponseError::SecurityDisabled.code(),
-        Some(StrBytes::from_static_str(NO_AUTHORIZER)),
-    )
+/// Why a whole request is answered with one error.
+fn refusal(
+    broker: &Broker,
+    context: &RequestContext,
+    operation: Operation,
+    no_authorizer: &'static str,
+) -> Option<(ResponseError, Option<StrBytes>)> {
+    if broker.config.authorizer.is_none() {
+        return Some((
+            ResponseError::SecurityDisabled,
+            Some(StrBytes::from_static_str(no_authorizer)),
+        ));
+    }
+    if !super::authorized(broker, context, operation, Resource::cluster()) {
+        return Some((ResponseError::ClusterAuthorizationFailed, None));
+    }
+    None
 }
 
-pub fn describe() -> DescribeAclsResponse {
-    let (code, message) = disabled();
-    DescribeAclsResponse::default()
-        .with_error_code(code)
-        .with_error_message(message)
-}
-
-pub fn create(request: &CreateAclsRequest) -> CreateAclsResponse {
-    let results = request
-        .creations
-        .iter()
-        .map(|_| {
-            let (code, message) = disabled();
-            AclCreationResult::default()
-                .with_error_code(code)
-                .with_error_message(message)
+pub fn describe(
+    broker: &Broker,
+    context: &RequestContext,
+    request: &DescribeAclsRequest,
+) -> DescribeAclsResponse {
+    let failed = |(error, message): (ResponseError, Option<StrBytes>)| {
+        DescribeAclsResponse::default()
+            .with_error_code(error.code())
+            .with_error_message(message)
+    };
+    if let Some(refused) = refusal(broker, context, Operation::Describe, NO_AUTHORIZER_DESCRIBE) {
+        return failed(refused);
+    }
+    let filter = AclFilter {
+        resource_type: resource_type(request.resource_type_filter),
+        name: request.resource_name_filter.as_ref().map(|n| n.to_string()),
+        pattern_type: pattern_type(request.pattern_type_filter),
+        principal: request.principal_filter.as_ref().map(|p| p.to_string()),
+        host: request.host_filter.as_ref().map(|h| h.to_string()),
+        operation: operation(request.operation),
+        permission: permission(request.permission_type),
+    };
+    if filter.is_unknown() {
+        return failed((
+            ResponseError::InvalidRequest,
+            Some(StrBytes::from_static_str(UNKNOWN_FILTER)),
+        ));
+    }
+    let mut by_pattern: BTreeMap<ResourcePattern, Vec<AccessControlEntry>> = BTreeMap::new();
+    for binding in broker.describe_acls(&filter) {
+        by_pattern
+            .entry(binding.pattern)
+            .or_default()
+            .push(binding.entry);
+    }
+    let resources = by_pattern
+        .into_iter()
+        .map(|(pattern, entries)| {
+            DescribeAclsResource::default()
+                .with_resource_type(pattern.resource_type.code())
+                .with_resource_name(StrBytes::from_string(pattern.name))
+                .with_pattern_type(pattern.pattern_type.code())
+                .with_acls(
+                    entries
+                        .into_iter()
+                        .map(|entry| {
+                            AclDescription::default()
+                                .with_principal(StrBytes::from_string(entry.principal))
+                                .with_host(StrBytes::from_string(entry.host))
+                                .with_operation(entry.operation.code())
+                                .with_permission_type(entry.permission.code())
+                        })
+                        .collect(),
+                )
         })
         .collect();
+    DescribeAclsResponse::default().with_resources(resources)
+}
+
+pub async fn create(
+    broker: Arc<Broker>,
+    context: RequestContext,
+    request: CreateAclsRequest,
+) -> CreateAclsResponse {
+    let answer = |code: ResponseError, message: Option<StrBytes>| {
+        AclCreationResult::default()
+            .with_error_code(code.code())
+            .with_error_message(message)
+    };
+    let results = if let Some((error, message)) =
+        refusal(&broker, &context, Operation::Alter, NO_AUTHORIZER)
+    {
+        request
+            .creations
+            .iter()
+            .map(|_| answer(error, message.clone()))
+            .collect()
+    } else {
+        let bindings: Vec<AclBinding> = request.creations.iter().map(binding).collect();
+        match broker.create_acls(&bindings).await {
+            Ok(outcomes) => outcomes
+                .into_iter()
+                .map(|outcome| match outcome {
+                    Ok(()) => AclCreationResult::default(),
+                    Err(invalid) => answer(
+                        ResponseError::InvalidRequest,
+                        Some(StrBytes::from_string(invalid.to_string())),
+                    ),
+                })
+                .collect(),
+            Err(error) => {
+                let code = for_dynamic_config_error(&error);
+                let message = Some(StrBytes::from_string(error.to_string()));
+                bindings
+                    .iter()
+                    .map(|_| answer(code, message.clone()))
+                    .collect()
+            }
+        }
+    };
     CreateAclsResponse::default().with_results(results)
 }
 
-pub fn delete(request: &DeleteAclsRequest) -> DeleteAclsResponse {
-    let results = request
-        .filters
-        .iter()
-        .map(|_| {
-            let (code, message) = disabled();
-            DeleteAclsFilterResult::default()
-                .with_error_code(code)
-                .with_error_message(message)
-        })
-        .collect();
+pub async fn delete(
+    broker: Arc<Broker>,
+    context: RequestContext,
+    request: DeleteAclsRequest,
+) -> DeleteAclsResponse {
+    let answer = |code: ResponseError, message: Option<StrBytes>| {
+        DeleteAclsFilterResult::default()
+            .with_error_code(code.code())
+            .with_error_message(message)
+    };
+    let results = if let Some((error, message)) =
+        refusal(&broker, &context, Operation::Alter, NO_AUTHORIZER)
+    {
+        request
+            .filters
+            .iter()
+            .map(|_| answer(error, message.clone()))
+            .collect()
+    } else {
+        let filters: Vec<AclFilter> = request.filters.iter().map(filter).collect();
+        match broker.delete_acls(&filters).await {
+            Ok(outcomes) => outcomes
+                .into_iter()
+                .map(|outcome| match outcome {
+                    Ok(removed) => DeleteAclsFilterResult::default()
+                        .with_matching_acls(removed.into_iter().map(matching_acl).collect()),
+                    Err(invalid) => answer(
+                        ResponseError::InvalidRequest,
+                        Some(StrBytes::from_string(invalid.to_string())),
+                    ),
+                })
+                .collect(),
+            Err(error) => {
+                let code = for_dynamic_config_error(&error);
+                let message = Some(StrBytes::from_string(error.to_string()));
+                filters
+                    .iter()
+                    .map(|_| answer(code, message.clone()))
+                    .collect()
+            }
+        }
+    };
     DeleteAclsResponse::default().with_filter_results(results)
+}
+
+// Codes Kafka does not define read as UNKNOWN, which every check then refuses.
+fn resource_type(code: i8) -> ResourceType {
+    ResourceType::from_code(code).unwrap_or(ResourceType::Unknown)
+}
+
+fn pattern_type(code: i8) -> PatternType {
+    PatternType::from_code(code).unwrap_or(PatternType::Unknown)
+}
+
+fn operation(code: i8) -> Operation {
+    Operation::from_code(code).unwrap_or(Operation::Unknown)
+}
+
+fn permission(code: i8) -> Permission {
+    Permission::from_code(code).unwrap_or(Permission::Unknown)
+}
+
+fn binding(creation: &AclCreation) -> AclBinding {
+    AclBinding {
+        pattern: ResourcePattern {
+            resource_type: resource_type(creation.resource_type),
+            name: creation.resource_name.to_string(),
+            pattern_type: pattern_type(creation.resource_pattern_type),
+        },
+        entry: AccessControlEntry {
+            principal: creation.principal.to_string(),
+            host: creation.host.to_string(),
+            operation: operation(creation.operation),
+            permission: permission(creation.permission_type),
+        },
+    }
+}
+
+fn filter(filter: &DeleteAclsFilter) -> AclFilter {
+    AclFilter {
+        resource_type: resource_type(filter.resource_type_filter),
+        name: filter.resource_name_filter.as_ref().map(|n| n.to_string()),
+        pattern_type: pattern_type(filter.pattern_type_filter),
+        principal: filter.principal_filter.as_ref().map(|p| p.to_string()),
+        host: filter.host_filter.as_ref().map(|h| h.to_string()),
+        operation: operation(filter.operation),
+        permission: permission(filter.permission_type),
+    }
+}
+
+fn matching_acl(binding: AclBinding) -> DeleteAclsMatchingAcl {
+    DeleteAclsMatchingAcl::default()
+        .with_resource_type(binding.pattern.resource_type.code())
+        .with_resource_name(StrBytes::from_string(binding.pattern.name))
+        .with_pattern_type(binding.pattern.pattern_type.code())
+        .with_principal(StrBytes::from_string(binding.entry.principal))
+        .with_host(StrBytes::from_string(binding.entry.host))
+        .with_operation(binding.entry.operation.code())
+        .with_permission_type(binding.entry.permission.code())
 }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::acl::Acls;
 use crate::config::dynamic::{DynamicBrokerConfigs, DynamicScope};
 use crate::sasl::UserScramCredentials;
 
@@ -30,6 +31,8 @@ pub struct Image {
     pub dynamic_configs: DynamicBrokerConfigs,
     /// Every user's SCRAM credentials, by user.
     pub scram_credentials: BTreeMap<String, UserScramCredentials>,
+    /// Every ACL.
+    pub acls: Arc<Acls>,
 }
 
 impl Image {

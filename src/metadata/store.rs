@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use uuid::Uuid;
 
+use crate::acl::{AclBinding, Acls};
 use crate::config::dynamic::DynamicScope;
 use crate::log::checkpoint::write_atomically;
 use crate::metadata::{Image, TopicMetadata};
@@ -45,6 +46,9 @@ struct TopicsFile {
     /// SCRAM credentials by user (salted and hashed, never a password).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     scram_credentials: BTreeMap<String, UserScramCredentials>,
+    /// ACLs by id.
+    #[serde(default, skip_serializing_if = "Acls::is_empty")]
+    acls: Acls,
 }
 
 /// The name of a dynamic config scope in `topics.json`.
@@ -92,11 +96,13 @@ impl MetadataStore {
                 topics: Vec::new(),
                 dynamic_broker_configs: BTreeMap::new(),
                 scram_credentials: BTreeMap::new(),
+                acls: Acls::default(),
             },
             Err(error) => return Err(error.into()),
         };
         let mut image = Image::new(cluster_id, file.topics);
         image.scram_credentials = file.scram_credentials;
+        image.acls = Arc::new(file.acls);
         image.dynamic_configs.by_scope = file
             .dynamic_broker_configs
             .into_iter()
@@ -229,6 +235,19 @@ impl MetadataStore {
         Ok(())
     }
 
+    /// Replaces the ACLs (by id) by what `change` makes of them.
+    pub fn update_acls<E: From<MetadataError>>(
+        &self,
+        change: impl FnOnce(&BTreeMap<String, AclBinding>) -> Result<BTreeMap<String, AclBinding>, E>,
+    ) -> Result<(), E> {
+        let _writer = self.lock_writer();
+        let current = self.image();
+        let mut next = Image::clone(&current);
+        next.acls = Arc::new(Acls::from(change(current.acls.by_id())?));
+        self.persist_and_swap(next)?;
+        Ok(())
+    }
+
     /// Removes a topic; returns what it was.
     pub fn delete_topic(&self, name: &str) -> Result<Arc<TopicMetadata>, MetadataError> {
         let _writer = self.lock_writer();
@@ -261,6 +280,7 @@ impl MetadataStore {
                     .map(|(scope, configs)| (scope_name(*scope), configs.clone()))
                     .collect(),
                 scram_credentials: next.scram_credentials.clone(),
+                acls: Acls::clone(&next.acls),
             };
             let json = serde_json::to_vec_pretty(&file).map_err(std::io::Error::other)?;
             write_atomically(topics_path, &json)?;

@@ -403,6 +403,7 @@ mod tests {
                 client_id: None,
                 client_host: String::new(),
                 listener: Arc::from(""),
+                principal: Arc::from(crate::protocol::ANONYMOUS),
             };
             let expected = encode_response(&context, &ResponseKind::Fetch(in_memory.clone())).unwrap();
             // The file-backed partitions carry no bytes of their own.

@@ -50,6 +50,18 @@ pub struct RequestContext {
     pub client_host: String,
     /// The name of the listener the request came in on; set by the connection.
     pub listener: Arc<str>,
+    /// Who the connection authenticated as (`User:…`); set by the connection.
+    pub principal: Arc<str>,
+}
+
+/// Kafka's principal of a client that did not authenticate.
+pub const ANONYMOUS: &str = "User:ANONYMOUS";
+
+impl RequestContext {
+    /// The peer's IP address as ACL hosts name it (`127.0.0.1`).
+    pub fn host(&self) -> &str {
+        self.client_host.trim_start_matches('/')
+    }
 }
 
 /// A decoded request, or the one case answered without decoding a body.
@@ -148,6 +160,7 @@ pub fn decode_request(
                     .map(|id| StrBytes::from_string(id.to_string())),
                 client_host: String::new(),
                 listener: Arc::from(""),
+                principal: Arc::from(ANONYMOUS),
             },
             body: Box::new(body),
         }),

@@ -55,6 +55,8 @@ pub(super) enum Verdict {
 struct Session {
     mechanism: Mechanism,
     user: String,
+    /// `User:<user>`, as requests carry it.
+    principal: Arc<str>,
     /// When the client must have re-authenticated; `None`: never.
     expires: Option<Instant>,
 }
@@ -85,9 +87,8 @@ impl Authenticator {
     }
 
     /// The principal the connection authenticated as, once it has.
-    pub(super) fn principal(&self) -> Option<String> {
-        let session = self.session.as_ref()?;
-        Some(format!("User:{}", session.user))
+    pub(super) fn principal(&self) -> Option<&Arc<str>> {
+        self.session.as_ref().map(|session| &session.principal)
     }
 
     /// The largest frame the connection may send now.
@@ -213,6 +214,7 @@ impl Authenticator {
         metrics::global().authentication(&self.listener, mechanism.name(), reauthentication, true);
         self.session = Some(Session {
             mechanism,
+            principal: Arc::from(format!("User:{user}")),
             user,
             expires: lifetime.map(|lifetime| Instant::now() + lifetime),
         });

@@ -24,7 +24,7 @@ use super::{Limits, ListenerInfo};
 use crate::broker::Broker;
 use crate::handlers;
 use crate::metrics;
-use crate::protocol::{self, DecodeError, Decoded, FramePart, ResponseFrame};
+use crate::protocol::{self, DecodeError, Decoded, FramePart, ResponseFrame, ANONYMOUS};
 use crate::tls;
 
 /// Requests a connection may have dispatched but not yet answered; past this the connection
@@ -44,8 +44,6 @@ const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Kafka's `connection.failed.authentication.delay.ms` default: how long the answer to a
 /// failed authentication waits.
 const FAILED_AUTHENTICATION_DELAY: Duration = Duration::from_millis(100);
-/// Kafka's principal of a client that did not authenticate.
-const ANONYMOUS: &str = "User:ANONYMOUS";
 
 /// What the writer does for one request.
 enum Reply {
@@ -70,6 +68,8 @@ enum ConnectionError {
     NoHandler(kafka_protocol::messages::ApiKey),
     #[error("SASL: {0}")]
     Authentication(&'static str),
+    #[error("{0:?} is served to super users only while an authorizer is configured")]
+    NotAuthorized(kafka_protocol::messages::ApiKey),
     #[error("encoding a response failed: {0}")]
     Encode(String),
 }
@@ -99,13 +99,14 @@ pub(super) async fn run(
                 Arc::clone(&listener.name),
             )
         });
-        let connection = Connection {
+        let mut connection = Connection {
             broker,
             limits,
             peer,
             listener: Arc::clone(&listener.name),
             shutdown,
             authenticator,
+            principal: Arc::from(ANONYMOUS),
         };
         match &listener.tls {
             None => {
@@ -120,7 +121,9 @@ pub(super) async fn run(
                 match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(socket)).await {
                     Ok(Ok(stream)) => {
                         if listener.sasl.is_none() {
-                            tracing::Span::current().record("principal", principal(&stream));
+                            let principal = principal(&stream);
+                            tracing::Span::current().record("principal", &*principal);
+                            connection.principal = Arc::from(principal);
                         }
                         let (reader, writer) = tokio::io::split(stream);
                         connection.serve(reader, writer).await;
@@ -159,6 +162,8 @@ struct Connection {
     shutdown: watch::Receiver<bool>,
     /// On a SASL listener: the authentication, which must succeed before anything else.
     authenticator: Option<Authenticator>,
+    /// Who the connection's requests come from, unless it authenticates with SASL.
+    principal: Arc<str>,
 }
 
 impl Connection {
@@ -194,6 +199,7 @@ impl Connection {
             listener,
             shutdown,
             authenticator,
+            principal,
         } = &mut self;
         let mut reader = BufReader::with_capacity(READ_BUFFER_BYTES, reader);
         let mut shared_bodies = BytesMut::new();
@@ -241,13 +247,15 @@ impl Connection {
                 Decoded::Request { mut context, body } => {
                     context.client_host.clone_from(&client_host);
                     context.listener = Arc::clone(listener);
+                    context.principal = Arc::clone(principal);
                     let verdict = match authenticator {
                         Some(authenticator) => {
                             let verdict = authenticator.examine(context.api_version, &body);
-                            if let (Verdict::Answer(_), Some(principal)) =
-                                (&verdict, authenticator.principal())
-                            {
-                                tracing::Span::current().record("principal", principal);
+                            if let Some(authenticated) = authenticator.principal() {
+                                if let Verdict::Answer(_) = verdict {
+                                    tracing::Span::current().record("principal", &**authenticated);
+                                }
+                                context.principal = Arc::clone(authenticated);
                             }
                             verdict
                         }
@@ -287,6 +295,9 @@ impl Connection {
                         correlation_id = context.correlation_id,
                         client_id = context.client_id.as_deref().unwrap_or(""),
                     );
+                    if !handlers::admits(broker, &context) {
+                        return Err(ConnectionError::NotAuthorized(context.api_key));
+                    }
                     let arrived = Instant::now();
                     let pending = span
                         .in_scope(|| handlers::dispatch(broker, &context, *body))
