@@ -292,13 +292,26 @@ pub struct AclFilter {
     pub permission: Permission,
 }
 
+/// Which half of a filter names an UNKNOWN value (Kafka's INVALID_REQUEST messages).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+pub enum InvalidFilter {
+    #[error("Unknown patternFilter.")]
+    Pattern,
+    #[error("Unknown entryFilter.")]
+    Entry,
+}
+
 impl AclFilter {
-    /// Whether a field is UNKNOWN, which Kafka refuses in a filter.
-    pub fn is_unknown(&self) -> bool {
-        self.resource_type == ResourceType::Unknown
-            || self.pattern_type == PatternType::Unknown
-            || self.operation == Operation::Unknown
-            || self.permission == Permission::Unknown
+    /// Kafka refuses a filter with an UNKNOWN field.
+    pub fn check(&self) -> Result<(), InvalidFilter> {
+        if self.resource_type == ResourceType::Unknown || self.pattern_type == PatternType::Unknown
+        {
+            return Err(InvalidFilter::Pattern);
+        }
+        if self.operation == Operation::Unknown || self.permission == Permission::Unknown {
+            return Err(InvalidFilter::Entry);
+        }
+        Ok(())
     }
 
     /// Kafka's `AclBindingFilter.matches`: MATCH selects the patterns that would apply to

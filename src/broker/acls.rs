@@ -10,28 +10,7 @@ use uuid::Uuid;
 
 use super::dynamic_configs::DynamicConfigError;
 use super::Broker;
-use crate::acl::{self, AclBinding, AclFilter, InvalidAcl, Operation, Resource};
-
-/// Why a DeleteAcls filter was refused (Kafka's INVALID_REQUEST messages).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum InvalidFilter {
-    #[error("Unknown patternFilter.")]
-    Pattern,
-    #[error("Unknown entryFilter.")]
-    Entry,
-}
-
-fn check_filter(filter: &AclFilter) -> Result<(), InvalidFilter> {
-    use acl::{Operation, PatternType, Permission, ResourceType};
-    if filter.resource_type == ResourceType::Unknown || filter.pattern_type == PatternType::Unknown
-    {
-        return Err(InvalidFilter::Pattern);
-    }
-    if filter.operation == Operation::Unknown || filter.permission == Permission::Unknown {
-        return Err(InvalidFilter::Entry);
-    }
-    Ok(())
-}
+use crate::acl::{self, AclBinding, AclFilter, InvalidAcl, InvalidFilter, Operation, Resource};
 
 impl Broker {
     /// Whether the request's `principal`, from `host`, may do `operation` on `resource`;
@@ -99,7 +78,7 @@ impl Broker {
         &self,
         filters: &[AclFilter],
     ) -> Result<Vec<Result<Vec<AclBinding>, InvalidFilter>>, DynamicConfigError> {
-        let checked: Vec<_> = filters.iter().map(check_filter).collect();
+        let checked: Vec<_> = filters.iter().map(AclFilter::check).collect();
         let valid: Vec<AclFilter> = filters
             .iter()
             .zip(&checked)

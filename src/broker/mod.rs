@@ -15,7 +15,6 @@ mod throttles;
 
 pub use crate::cluster::elections::{ElectionKind, ElectionRefused};
 pub use crate::replication::{Throttle, Throttled};
-pub use acls::InvalidFilter;
 pub use cluster_node::{BrokerEndpoint, ClusterNode};
 pub use dynamic_configs::DynamicConfigError;
 pub use reads::ConsumerLog;

@@ -89,7 +89,7 @@ pub fn describe(
         operation: operation(request.operation),
         permission: permission(request.permission_type),
     };
-    if filter.is_unknown() {
+    if filter.check().is_err() {
         return failed((
             ResponseError::InvalidRequest,
             Some(StrBytes::from_static_str(UNKNOWN_FILTER)),
