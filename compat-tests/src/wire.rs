@@ -19,7 +19,34 @@ pub struct WireClient {
 
 impl WireClient {
     pub fn connect(bootstrap: &str) -> Self {
-        let stream = TcpStream::connect(bootstrap).expect("connect");
+        Self::over(TcpStream::connect(bootstrap).expect("connect"))
+    }
+
+    /// Connects from `local` (a loopback address other than 127.0.0.1, so that the broker
+    /// sees another client host).
+    pub fn connect_from(bootstrap: &str, local: std::net::IpAddr) -> Self {
+        let address: std::net::SocketAddr = bootstrap.parse().expect("bootstrap address");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .build()
+            .expect("runtime");
+        let stream = runtime.block_on(async {
+            let socket = match local {
+                std::net::IpAddr::V4(_) => tokio::net::TcpSocket::new_v4(),
+                std::net::IpAddr::V6(_) => tokio::net::TcpSocket::new_v6(),
+            }
+            .expect("socket");
+            socket
+                .bind(std::net::SocketAddr::new(local, 0))
+                .expect("bind the local address");
+            socket.connect(address).await.expect("connect")
+        });
+        let stream = stream.into_std().expect("std stream");
+        stream.set_nonblocking(false).expect("blocking");
+        Self::over(stream)
+    }
+
+    fn over(stream: TcpStream) -> Self {
         stream
             .set_read_timeout(Some(READ_TIMEOUT))
             .expect("timeout");
@@ -149,4 +176,17 @@ impl WireClient {
             "{response:?}"
         );
     }
+}
+
+/// DescribeAcls for every binding (ANY / MATCH-all filter fields; the crate's defaults are
+/// empty names, which match nothing).
+pub fn describe_every_acl() -> kafka_protocol::messages::DescribeAclsRequest {
+    kafka_protocol::messages::DescribeAclsRequest::default()
+        .with_resource_type_filter(1)
+        .with_resource_name_filter(None)
+        .with_pattern_type_filter(1)
+        .with_principal_filter(None)
+        .with_host_filter(None)
+        .with_operation(1)
+        .with_permission_type(1)
 }

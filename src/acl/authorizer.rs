@@ -5,7 +5,10 @@
 
 use std::collections::BTreeSet;
 
-use super::{Acls, Operation, Permission, Resource, WILDCARD};
+use super::set::prefixes;
+use super::{
+    AccessControlEntry, Acls, Operation, PatternType, Permission, Resource, ResourceType, WILDCARD,
+};
 
 /// Every principal of a type (`User:*`).
 const ANY_USER: &str = "User:*";
@@ -36,9 +39,7 @@ impl Authorizer {
         let mut allowed = false;
         for entry in acls.entries_for(resource) {
             covered = true;
-            let applies = (entry.principal == principal || entry.principal == ANY_USER)
-                && (entry.host == host || entry.host == WILDCARD);
-            if !applies {
+            if !applies(entry, principal, host) {
                 continue;
             }
             match entry.permission {
@@ -52,6 +53,54 @@ impl Authorizer {
             }
         }
         allowed || (!covered && self.allow_if_no_acl)
+    }
+
+    /// Whether `principal` may do `operation` on some resource of type `kind` (Kafka's
+    /// `authorizeByResourceType`, e.g. WRITE on any topic for an idempotent producer): a
+    /// super user, or no ACL covering an arbitrary name where that allows; else an ALLOW for
+    /// the operation (or ALL) on the wildcard, or on a name or prefix no DENY of a prefix of
+    /// it (nor a literal DENY of the same name) takes back. A DENY on the wildcard refuses.
+    pub fn authorize_any(
+        &self,
+        acls: &Acls,
+        principal: &str,
+        host: &str,
+        operation: Operation,
+        kind: ResourceType,
+    ) -> bool {
+        let arbitrary = Resource {
+            kind,
+            name: "hardcode",
+        };
+        if self.authorize(acls, principal, host, operation, arbitrary) {
+            return true;
+        }
+        let mut denied_literals = BTreeSet::new();
+        let mut denied_prefixes = BTreeSet::new();
+        let mut allowed = Vec::new();
+        let relevant = acls.entries_of_type(kind).filter(|(_, _, entry)| {
+            applies(entry, principal, host)
+                && (entry.operation == operation || entry.operation == Operation::All)
+        });
+        for (pattern_type, name, entry) in relevant {
+            match (entry.permission, pattern_type) {
+                (Permission::Deny, PatternType::Literal) if name == WILDCARD => return false,
+                (Permission::Deny, PatternType::Literal) => {
+                    denied_literals.insert(name);
+                }
+                (Permission::Deny, _) => {
+                    denied_prefixes.insert(name);
+                }
+                (Permission::Allow, _) => allowed.push((pattern_type, name)),
+                _ => {}
+            }
+        }
+        allowed.iter().any(|&(pattern_type, name)| {
+            let literal = pattern_type == PatternType::Literal;
+            (literal && name == WILDCARD)
+                || !((literal && denied_literals.contains(name))
+                    || prefixes(name).any(|prefix| denied_prefixes.contains(prefix)))
+        })
     }
 
     /// Kafka's `authorized_operations` bitmask: bit `code` set for each operation the
@@ -68,6 +117,12 @@ impl Authorizer {
             .filter(|operation| self.authorize(acls, principal, host, **operation, resource))
             .fold(0, |bits, operation| bits | 1 << operation.code())
     }
+}
+
+/// Whether `entry` names `principal` (or every user) connected from `host` (or anywhere).
+fn applies(entry: &AccessControlEntry, principal: &str, host: &str) -> bool {
+    (entry.principal == principal || entry.principal == ANY_USER)
+        && (entry.host == host || entry.host == WILDCARD)
 }
 
 #[cfg(test)]
@@ -142,27 +197,20 @@ mod tests {
     #[test]
     fn super_users_hosts_and_resources_no_acl_covers() {
         use Operation::*;
+        let from_one_host = binding(
+            ResourceType::Group,
+            "g",
+            PatternType::Literal,
+            "User:alice",
+            Read,
+            Permission::Allow,
+        );
         let acls = acls(vec![AclBinding {
             entry: crate::acl::AccessControlEntry {
                 host: "10.0.0.1".into(),
-                ..binding(
-                    ResourceType::Group,
-                    "g",
-                    PatternType::Literal,
-                    "User:alice",
-                    Read,
-                    Permission::Allow,
-                )
-                .entry
+                ..from_one_host.entry.clone()
             },
-            ..binding(
-                ResourceType::Group,
-                "g",
-                PatternType::Literal,
-                "User:alice",
-                Read,
-                Permission::Allow,
-            )
+            ..from_one_host
         }]);
         let strict = Authorizer::default();
         let open = Authorizer {
@@ -189,5 +237,73 @@ mod tests {
             Resource::group("other")
         ));
         assert!(open.authorize(&acls, "User:admin", "10.0.0.1", Delete, group));
+    }
+
+    #[test]
+    fn any_resource_of_a_type_as_kafka_decides_it() {
+        use Operation::*;
+        use PatternType::{Literal, Prefixed};
+        use Permission::{Allow, Deny};
+        let topic = ResourceType::Topic;
+        let strict = Authorizer::default();
+        let may = |acls: &Acls, principal: &str| {
+            strict.authorize_any(acls, principal, "127.0.0.1", Write, topic)
+        };
+        let literal = acls(vec![binding(
+            topic,
+            "orders",
+            Literal,
+            "User:alice",
+            Write,
+            Allow,
+        )]);
+        assert!(may(&literal, "User:alice"));
+        assert!(!may(&literal, "User:bob"));
+        let all = acls(vec![binding(topic, "ord", Prefixed, "User:*", All, Allow)]);
+        assert!(may(&all, "User:bob"), "ALL on a prefix, for every user");
+        let read_only = acls(vec![binding(
+            topic,
+            "orders",
+            Literal,
+            "User:alice",
+            Read,
+            Allow,
+        )]);
+        assert!(!may(&read_only, "User:alice"), "another operation");
+        let taken_back = acls(vec![
+            binding(topic, "orders", Literal, "User:alice", Write, Allow),
+            binding(topic, "ord", Prefixed, "User:alice", Write, Deny),
+        ]);
+        assert!(
+            !may(&taken_back, "User:alice"),
+            "a DENY on a prefix of the name"
+        );
+        let elsewhere = acls(vec![
+            binding(topic, "orders", Literal, "User:alice", Write, Allow),
+            binding(topic, "payments", Prefixed, "User:alice", Write, Deny),
+        ]);
+        assert!(may(&elsewhere, "User:alice"), "a DENY on another prefix");
+        let wildcard_denied = acls(vec![
+            binding(topic, "*", Literal, "User:alice", Write, Allow),
+            binding(topic, "*", Literal, "User:alice", Write, Deny),
+        ]);
+        assert!(!may(&wildcard_denied, "User:alice"));
+        let wildcard = acls(vec![binding(
+            topic,
+            "*",
+            Literal,
+            "User:alice",
+            Write,
+            Allow,
+        )]);
+        assert!(may(&wildcard, "User:alice"));
+        let open = Authorizer {
+            allow_if_no_acl: true,
+            super_users: ["User:admin".to_owned()].into(),
+        };
+        let none = acls(Vec::new());
+        assert!(open.authorize_any(&none, "User:bob", "127.0.0.1", Write, topic));
+        assert!(open.authorize_any(&taken_back, "User:admin", "127.0.0.1", Write, topic));
+        assert!(!strict.authorize_any(&none, "User:bob", "127.0.0.1", Write, topic));
     }
 }

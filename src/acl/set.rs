@@ -74,6 +74,27 @@ impl Acls {
             .filter(|binding| filter.matches(binding))
     }
 
+    /// Every literal and prefixed pattern of resource type `kind`, with each of its entries.
+    pub(super) fn entries_of_type(
+        &self,
+        kind: ResourceType,
+    ) -> impl Iterator<Item = (PatternType, &str, &AccessControlEntry)> {
+        [PatternType::Literal, PatternType::Prefixed]
+            .into_iter()
+            .filter_map(move |pattern_type| {
+                self.index
+                    .get(&(kind, pattern_type))
+                    .map(|names| (pattern_type, names))
+            })
+            .flat_map(|(pattern_type, names)| {
+                names.iter().flat_map(move |(name, entries)| {
+                    entries
+                        .iter()
+                        .map(move |entry| (pattern_type, name.as_str(), entry))
+                })
+            })
+    }
+
     /// The entries of every binding whose pattern covers `resource`: its literal name, the
     /// wildcard, and prefixes of its name.
     pub(super) fn entries_for<'a>(
@@ -90,13 +111,19 @@ impl Acls {
                 .flatten()
         });
         let prefixed_entries = prefixed.into_iter().flat_map(move |names| {
-            (1..=resource.name.len())
-                .filter(|end| resource.name.is_char_boundary(*end))
-                .filter_map(|end| names.get(&resource.name[..end]))
+            prefixes(resource.name)
+                .filter_map(|prefix| names.get(prefix))
                 .flatten()
         });
         literal_entries.chain(prefixed_entries)
     }
+}
+
+/// Every non-empty prefix of `name`, shortest first.
+pub(super) fn prefixes(name: &str) -> impl Iterator<Item = &str> {
+    (1..=name.len())
+        .filter(|end| name.is_char_boundary(*end))
+        .map(|end| &name[..end])
 }
 
 /// `stored` with `created` added under fresh ids, each binding once; what `make_id` gives

@@ -4,39 +4,97 @@
 //! `topics.json` — and checked by the configured authorizer.
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use uuid::Uuid;
 
 use super::dynamic_configs::DynamicConfigError;
 use super::Broker;
-use crate::acl::{self, AclBinding, AclFilter, InvalidAcl, InvalidFilter, Operation, Resource};
+use crate::acl::{
+    self, AclBinding, AclFilter, Acls, Authorizer, InvalidAcl, InvalidFilter, Operation, Resource,
+    ResourceType,
+};
 
-impl Broker {
-    /// Whether the request's `principal`, from `host`, may do `operation` on `resource`;
-    /// always, without an authorizer.
-    pub fn authorize(
-        &self,
-        principal: &str,
-        host: &str,
-        operation: Operation,
-        resource: Resource<'_>,
-    ) -> bool {
-        match &self.config.authorizer {
-            None => true,
-            Some(authorizer) => {
-                let acls = &self.metadata.image().acls;
-                authorizer.authorize(acls, principal, host, operation, resource)
-            }
-        }
+/// What one request's principal may do: decided by the configured authorizer against the
+/// ACLs as they were when the request arrived; everything, without an authorizer.
+#[derive(Debug, Clone, Default)]
+pub struct Access {
+    /// `None`: no authorizer is configured.
+    check: Option<Check>,
+}
+
+#[derive(Debug, Clone)]
+struct Check {
+    authorizer: Arc<Authorizer>,
+    acls: Arc<Acls>,
+    principal: Arc<str>,
+    host: Arc<str>,
+}
+
+impl Access {
+    /// Whether an authorizer decides (Kafka answers the ACL APIs SECURITY_DISABLED without).
+    pub fn is_authorizing(&self) -> bool {
+        self.check.is_some()
     }
 
-    /// Whether `principal` is one of `super.users`, or no authorizer is configured.
-    pub fn is_super_user(&self, principal: &str) -> bool {
-        self.config
-            .authorizer
-            .as_ref()
-            .is_none_or(|authorizer| authorizer.super_users.contains(principal))
+    /// Whether the principal may do `operation` on `resource`.
+    pub fn allows(&self, operation: Operation, resource: Resource<'_>) -> bool {
+        self.decide(|authorizer, acls, principal, host| {
+            authorizer.authorize(acls, principal, host, operation, resource)
+        })
+    }
+
+    /// Whether the principal may do `operation` on the cluster.
+    pub fn allows_cluster(&self, operation: Operation) -> bool {
+        self.allows(operation, Resource::cluster())
+    }
+
+    /// Whether the principal may do `operation` on some resource of type `kind`.
+    pub fn allows_any(&self, operation: Operation, kind: ResourceType) -> bool {
+        self.decide(|authorizer, acls, principal, host| {
+            authorizer.authorize_any(acls, principal, host, operation, kind)
+        })
+    }
+
+    /// `decision` by the authorizer for the principal and host; true without an authorizer.
+    fn decide(&self, decision: impl FnOnce(&Authorizer, &Acls, &str, &str) -> bool) -> bool {
+        self.check.as_ref().is_none_or(|check| {
+            decision(
+                &check.authorizer,
+                &check.acls,
+                &check.principal,
+                &check.host,
+            )
+        })
+    }
+
+    /// Kafka's `authorized_operations` bitmask of `resource`: every operation its type
+    /// supports, without an authorizer.
+    pub fn operations(&self, resource: Resource<'_>) -> i32 {
+        match &self.check {
+            None => Operation::supported_on(resource.kind)
+                .iter()
+                .fold(0, |bits, operation| bits | 1 << operation.code()),
+            Some(check) => check.authorizer.authorized_operations(
+                &check.acls,
+                &check.principal,
+                &check.host,
+                resource,
+            ),
+        }
+    }
+}
+
+impl Broker {
+    /// What `principal`, connected from `host`, may do now.
+    pub fn access(&self, principal: &Arc<str>, host: &str) -> Access {
+        let check = self.config.authorizer.as_ref().map(|authorizer| Check {
+            authorizer: Arc::clone(authorizer),
+            acls: Arc::clone(&self.metadata.image().acls),
+            principal: Arc::clone(principal),
+            host: Arc::from(host),
+        });
+        Access { check }
     }
 
     /// The bindings `filter` selects.
@@ -121,5 +179,28 @@ impl Broker {
             None => self.metadata.update_acls(change)?,
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn without_an_authorizer_everything_is_allowed() {
+        let access = Access::default();
+        assert!(!access.is_authorizing());
+        assert!(access.allows(Operation::Write, Resource::topic("t")));
+        assert!(access.allows_cluster(Operation::ClusterAction));
+        assert!(access.allows_any(Operation::Write, ResourceType::Topic));
+        // Kafka's answer without an authorizer: every operation the type supports.
+        let cluster = [5, 7, 8, 9, 10, 11, 12]
+            .iter()
+            .fold(0, |bits, code| bits | 1 << code);
+        assert_eq!(access.operations(Resource::cluster()), cluster);
+        let group = [3, 6, 8, 10, 11]
+            .iter()
+            .fold(0, |bits, code| bits | 1 << code);
+        assert_eq!(access.operations(Resource::group("g")), group);
     }
 }

@@ -15,6 +15,7 @@ mod throttles;
 
 pub use crate::cluster::elections::{ElectionKind, ElectionRefused};
 pub use crate::replication::{Throttle, Throttled};
+pub use acls::Access;
 pub use cluster_node::{BrokerEndpoint, ClusterNode};
 pub use dynamic_configs::DynamicConfigError;
 pub use reads::ConsumerLog;

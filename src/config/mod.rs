@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use thiserror::Error;
 
@@ -192,7 +193,7 @@ pub struct BrokerConfig {
     pub txn: TxnConfig,
     pub cluster: ClusterSettings,
     /// `authorizer.class.name` and what goes with it; `None`: requests are not authorized.
-    pub authorizer: Option<Authorizer>,
+    pub authorizer: Option<Arc<Authorizer>>,
     /// Every key with its value and where it came from, sorted by name.
     pub entries: Vec<BrokerConfigEntry>,
 }
@@ -570,7 +571,7 @@ const AUTHORIZER_CLASSES: [&str; 2] = [
 
 /// `authorizer.class.name` (unset: no authorization, Kafka's default), with `super.users`
 /// (`User:a;User:b`) and `allow.everyone.if.no.acl.found`.
-fn authorizer(keys: &mut Keys) -> Result<Option<Authorizer>, ConfigError> {
+fn authorizer(keys: &mut Keys) -> Result<Option<Arc<Authorizer>>, ConfigError> {
     const KEY: &str = "authorizer.class.name";
     let class = keys.optional_class(KEY)?;
     let super_users = keys.optional_string("super.users")?.unwrap_or_default();
@@ -598,10 +599,10 @@ fn authorizer(keys: &mut Keys) -> Result<Option<Authorizer>, ConfigError> {
             )),
         })
         .collect::<Result<_, _>>()?;
-    Ok(Some(Authorizer {
+    Ok(Some(Arc::new(Authorizer {
         super_users,
         allow_if_no_acl,
-    }))
+    })))
 }
 
 /// `replica.selector.class`: unset (consumers read from leaders, Kafka's default) or Kafka's

@@ -24,11 +24,10 @@ use kafka_protocol::ResponseError;
 use super::errors::for_dynamic_config_error;
 use super::SupportedApi;
 use crate::acl::{
-    AccessControlEntry, AclBinding, AclFilter, Operation, PatternType, Permission, Resource,
-    ResourcePattern, ResourceType,
+    AccessControlEntry, AclBinding, AclFilter, Operation, PatternType, Permission, ResourcePattern,
+    ResourceType,
 };
-use crate::broker::Broker;
-use crate::protocol::RequestContext;
+use crate::broker::{Access, Broker};
 
 pub const DESCRIBE_API: SupportedApi = SupportedApi {
     key: ApiKey::DescribeAcls,
@@ -50,18 +49,17 @@ const UNKNOWN_FILTER: &str = "Filter contain UNKNOWN elements";
 
 /// Why a whole request is answered with one error.
 fn refusal(
-    broker: &Broker,
-    context: &RequestContext,
+    access: &Access,
     operation: Operation,
     no_authorizer: &'static str,
 ) -> Option<(ResponseError, Option<StrBytes>)> {
-    if broker.config.authorizer.is_none() {
+    if !access.is_authorizing() {
         return Some((
             ResponseError::SecurityDisabled,
             Some(StrBytes::from_static_str(no_authorizer)),
         ));
     }
-    if !super::authorized(broker, context, operation, Resource::cluster()) {
+    if !access.allows_cluster(operation) {
         return Some((ResponseError::ClusterAuthorizationFailed, None));
     }
     None
@@ -69,7 +67,7 @@ fn refusal(
 
 pub fn describe(
     broker: &Broker,
-    context: &RequestContext,
+    access: &Access,
     request: &DescribeAclsRequest,
 ) -> DescribeAclsResponse {
     let failed = |(error, message): (ResponseError, Option<StrBytes>)| {
@@ -77,7 +75,7 @@ pub fn describe(
             .with_error_code(error.code())
             .with_error_message(message)
     };
-    if let Some(refused) = refusal(broker, context, Operation::Describe, NO_AUTHORIZER_DESCRIBE) {
+    if let Some(refused) = refusal(access, Operation::Describe, NO_AUTHORIZER_DESCRIBE) {
         return failed(refused);
     }
     let filter = AclFilter {
@@ -128,7 +126,7 @@ pub fn describe(
 
 pub async fn create(
     broker: Arc<Broker>,
-    context: RequestContext,
+    access: Access,
     request: CreateAclsRequest,
 ) -> CreateAclsResponse {
     let answer = |code: ResponseError, message: Option<StrBytes>| {
@@ -136,8 +134,7 @@ pub async fn create(
             .with_error_code(code.code())
             .with_error_message(message)
     };
-    let results = if let Some((error, message)) =
-        refusal(&broker, &context, Operation::Alter, NO_AUTHORIZER)
+    let results = if let Some((error, message)) = refusal(&access, Operation::Alter, NO_AUTHORIZER)
     {
         request
             .creations
@@ -172,7 +169,7 @@ pub async fn create(
 
 pub async fn delete(
     broker: Arc<Broker>,
-    context: RequestContext,
+    access: Access,
     request: DeleteAclsRequest,
 ) -> DeleteAclsResponse {
     let answer = |code: ResponseError, message: Option<StrBytes>| {
@@ -180,8 +177,7 @@ pub async fn delete(
             .with_error_code(code.code())
             .with_error_message(message)
     };
-    let results = if let Some((error, message)) =
-        refusal(&broker, &context, Operation::Alter, NO_AUTHORIZER)
+    let results = if let Some((error, message)) = refusal(&access, Operation::Alter, NO_AUTHORIZER)
     {
         request
             .filters

@@ -9,8 +9,9 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::VersionRange;
 use kafka_protocol::ResponseError;
 
-use super::{txn_coordinator_error, Pending, SupportedApi};
-use crate::broker::Broker;
+use super::{txn_error, Pending, SupportedApi};
+use crate::acl::{Operation, Resource};
+use crate::broker::{Access, Broker};
 use crate::group::OFFSETS_TOPIC;
 
 pub const API: SupportedApi = SupportedApi {
@@ -18,10 +19,20 @@ pub const API: SupportedApi = SupportedApi {
     versions: VersionRange { min: 0, max: 4 },
 };
 
-pub fn handle(broker: &Arc<Broker>, request: AddOffsetsToTxnRequest) -> Pending {
+/// Needs WRITE on the transactional id, then READ on the group (Kafka's order).
+pub fn handle(broker: &Arc<Broker>, access: &Access, request: AddOffsetsToTxnRequest) -> Pending {
+    let refused = match txn_error(broker, access, &request.transactional_id) {
+        Some(ResponseError::TransactionalIdAuthorizationFailed) => {
+            Some(ResponseError::TransactionalIdAuthorizationFailed)
+        }
+        _ if !access.allows(Operation::Read, Resource::group(&request.group_id)) => {
+            Some(ResponseError::GroupAuthorizationFailed)
+        }
+        coordinator_error => coordinator_error,
+    };
     let broker = Arc::clone(broker);
     Box::pin(async move {
-        if let Some(error) = txn_coordinator_error(&broker, &request.transactional_id) {
+        if let Some(error) = refused {
             let response = AddOffsetsToTxnResponse::default().with_error_code(error.code());
             return Some(ResponseKind::AddOffsetsToTxn(response));
         }

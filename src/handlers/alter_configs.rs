@@ -9,7 +9,8 @@ use kafka_protocol::protocol::VersionRange;
 
 use super::config_resources::{self, ConfigResource, Refusal};
 use super::SupportedApi;
-use crate::broker::Broker;
+use crate::acl::Operation;
+use crate::broker::{Access, Broker};
 use crate::metadata::topic_config::ConfigChange;
 
 pub const API: SupportedApi = SupportedApi {
@@ -17,11 +18,15 @@ pub const API: SupportedApi = SupportedApi {
     versions: VersionRange { min: 0, max: 2 },
 };
 
-pub async fn handle(broker: Arc<Broker>, request: AlterConfigsRequest) -> AlterConfigsResponse {
+pub async fn handle(
+    broker: Arc<Broker>,
+    access: Access,
+    request: AlterConfigsRequest,
+) -> AlterConfigsResponse {
     let outcomes = config_resources::alter_each(
         &request.resources,
         |resource| (resource.resource_type, resource.resource_name.as_str()),
-        |resource| alter(&broker, resource, request.validate_only),
+        |resource| alter(&broker, &access, resource, request.validate_only),
     )
     .await;
     let responses = request
@@ -42,9 +47,16 @@ pub async fn handle(broker: Arc<Broker>, request: AlterConfigsRequest) -> AlterC
 
 async fn alter(
     broker: &Broker,
+    access: &Access,
     resource: &kafka_protocol::messages::alter_configs_request::AlterConfigsResource,
     validate_only: bool,
 ) -> Result<(), Refusal> {
+    config_resources::authorize(
+        access,
+        Operation::AlterConfigs,
+        resource.resource_type,
+        &resource.resource_name,
+    )?;
     config_resources::check_alterations(
         resource.configs.iter().map(|config| config.name.as_str()),
         resource

@@ -15,17 +15,24 @@ use kafka_protocol::protocol::{StrBytes, VersionRange};
 use kafka_protocol::ResponseError;
 
 use super::SupportedApi;
-use crate::broker::{Broker, ReassignmentError, ReassignmentTarget};
+use crate::acl::Operation;
+use crate::broker::{Access, Broker, ReassignmentError, ReassignmentTarget};
 
 pub const API: SupportedApi = SupportedApi {
     key: ApiKey::AlterPartitionReassignments,
     versions: VersionRange { min: 0, max: 1 },
 };
 
+/// Needs ALTER on the cluster (the request and each named partition
+/// CLUSTER_AUTHORIZATION_FAILED otherwise).
 pub async fn handle(
     broker: Arc<Broker>,
+    access: Access,
     request: AlterPartitionReassignmentsRequest,
 ) -> AlterPartitionReassignmentsResponse {
+    if !access.allows_cluster(Operation::Alter) {
+        return refused(request, ResponseError::ClusterAuthorizationFailed);
+    }
     let keep_factor = !request.allow_replication_factor_change;
     let mut responses = Vec::with_capacity(request.topics.len());
     for topic in request.topics {
@@ -67,6 +74,37 @@ pub async fn handle(
     AlterPartitionReassignmentsResponse::default()
         .with_allow_replication_factor_change(request.allow_replication_factor_change)
         .with_error_message(None)
+        .with_responses(responses)
+}
+
+/// Kafka's answer to a request refused as a whole: `error` for it and each named partition.
+fn refused(
+    request: AlterPartitionReassignmentsRequest,
+    error: ResponseError,
+) -> AlterPartitionReassignmentsResponse {
+    let message = Some(StrBytes::from_string(error.to_string()));
+    let responses = request
+        .topics
+        .into_iter()
+        .map(|topic| {
+            let partitions = topic
+                .partitions
+                .iter()
+                .map(|partition| {
+                    ReassignablePartitionResponse::default()
+                        .with_partition_index(partition.partition_index)
+                        .with_error_code(error.code())
+                        .with_error_message(message.clone())
+                })
+                .collect();
+            ReassignableTopicResponse::default()
+                .with_name(topic.name)
+                .with_partitions(partitions)
+        })
+        .collect();
+    AlterPartitionReassignmentsResponse::default()
+        .with_error_code(error.code())
+        .with_error_message(message)
         .with_responses(responses)
 }
 

@@ -7,7 +7,8 @@ use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
 use super::errors;
-use crate::broker::{Broker, TopicError};
+use crate::acl::{Operation, Resource};
+use crate::broker::{Access, Broker, TopicError};
 use crate::config::dynamic::DynamicScope;
 use crate::metadata::topic_config::ConfigChange;
 use crate::metadata::topic_name;
@@ -15,6 +16,11 @@ use crate::metadata::topic_name;
 /// Kafka's `ConfigResource.Type` codes spool serves.
 const RESOURCE_TOPIC: i8 = 2;
 const RESOURCE_BROKER: i8 = 4;
+/// Kafka's other resource types, which it authorizes (on the cluster, or the group) before
+/// spool refuses them as unserved.
+const RESOURCE_BROKER_LOGGER: i8 = 8;
+const RESOURCE_CLIENT_METRICS: i8 = 16;
+const RESOURCE_GROUP: i8 = 32;
 
 /// Why a resource was refused: the error code and the message for the client.
 pub type Refusal = (ResponseError, String);
@@ -68,6 +74,36 @@ pub fn resolve<'a>(
                 "Unsupported resource type {other}: spool serves topic (2) and broker (4) configs"
             ),
         )),
+    }
+}
+
+/// Whether the principal may do `operation` (DESCRIBE_CONFIGS or ALTER_CONFIGS) on a config
+/// resource: a topic's on the topic, a group's on the group, the others' on the cluster;
+/// checked before the resource is resolved, as Kafka does.
+pub fn authorize(
+    access: &Access,
+    operation: Operation,
+    resource_type: i8,
+    name: &str,
+) -> Result<(), Refusal> {
+    let (resource, error) = match resource_type {
+        RESOURCE_TOPIC => (
+            Resource::topic(name),
+            ResponseError::TopicAuthorizationFailed,
+        ),
+        RESOURCE_GROUP => (
+            Resource::group(name),
+            ResponseError::GroupAuthorizationFailed,
+        ),
+        RESOURCE_BROKER | RESOURCE_BROKER_LOGGER | RESOURCE_CLIENT_METRICS => (
+            Resource::cluster(),
+            ResponseError::ClusterAuthorizationFailed,
+        ),
+        _ => return Ok(()),
+    };
+    match access.allows(operation, resource) {
+        true => Ok(()),
+        false => Err((error, error.to_string())),
     }
 }
 

@@ -7,18 +7,22 @@ use std::sync::Arc;
 use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
 use kafka_protocol::messages::{ApiKey, CreatePartitionsRequest, CreatePartitionsResponse};
 use kafka_protocol::protocol::{StrBytes, VersionRange};
+use kafka_protocol::ResponseError;
 
 use super::errors;
 use super::SupportedApi;
-use crate::broker::{Broker, TopicError};
+use crate::acl::{Operation, Resource};
+use crate::broker::{Access, Broker, TopicError};
 
 pub const API: SupportedApi = SupportedApi {
     key: ApiKey::CreatePartitions,
     versions: VersionRange { min: 0, max: 3 },
 };
 
+/// Each topic needs ALTER on it (TOPIC_AUTHORIZATION_FAILED otherwise).
 pub async fn handle(
     broker: Arc<Broker>,
+    access: Access,
     request: CreatePartitionsRequest,
 ) -> CreatePartitionsResponse {
     let mut name_counts: HashMap<&str, usize> = HashMap::new();
@@ -32,6 +36,13 @@ pub async fn handle(
                 "Duplicate topic name {} in the request.",
                 topic.name.as_str()
             )))
+        } else if !access.allows(Operation::Alter, Resource::topic(&topic.name)) {
+            results.push(
+                CreatePartitionsTopicResult::default()
+                    .with_name(topic.name.clone())
+                    .with_error_code(ResponseError::TopicAuthorizationFailed.code()),
+            );
+            continue;
         } else {
             let assignments: Option<Vec<Vec<i32>>> = topic.assignments.as_ref().map(|all| {
                 all.iter()

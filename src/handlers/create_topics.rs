@@ -10,10 +10,12 @@ use kafka_protocol::messages::create_topics_response::{
 };
 use kafka_protocol::messages::{ApiKey, CreateTopicsRequest, CreateTopicsResponse};
 use kafka_protocol::protocol::{StrBytes, VersionRange};
+use kafka_protocol::ResponseError;
 
 use super::errors;
 use super::SupportedApi;
-use crate::broker::{Broker, NewTopic, TopicError, TopicPlan};
+use crate::acl::{Operation, Resource};
+use crate::broker::{Access, Broker, NewTopic, TopicError, TopicPlan};
 use crate::metadata::config_description;
 
 pub const API: SupportedApi = SupportedApi {
@@ -21,7 +23,14 @@ pub const API: SupportedApi = SupportedApi {
     versions: VersionRange { min: 2, max: 7 },
 };
 
-pub async fn handle(broker: Arc<Broker>, request: CreateTopicsRequest) -> CreateTopicsResponse {
+/// Each topic needs CREATE on the cluster or on itself (TOPIC_AUTHORIZATION_FAILED); its
+/// configs are told only with DESCRIBE_CONFIGS on it (Kafka's controller rules).
+pub async fn handle(
+    broker: Arc<Broker>,
+    access: Access,
+    request: CreateTopicsRequest,
+) -> CreateTopicsResponse {
+    let creates_any = access.allows_cluster(Operation::Create);
     let mut name_counts: HashMap<StrBytes, usize> = HashMap::new();
     for topic in &request.topics {
         *name_counts.entry(topic.name.0.clone()).or_default() += 1;
@@ -29,9 +38,21 @@ pub async fn handle(broker: Arc<Broker>, request: CreateTopicsRequest) -> Create
     let mut results = Vec::with_capacity(request.topics.len());
     for topic in request.topics {
         let repeated = name_counts.get(&topic.name.0).copied().unwrap_or(0) > 1;
-        results.push(create_one(&broker, topic, repeated, request.validate_only).await);
+        let resource = Resource::topic(&topic.name);
+        let access = TopicAccess {
+            create: creates_any || access.allows(Operation::Create, resource),
+            describe_configs: access.allows(Operation::DescribeConfigs, resource),
+        };
+        results.push(create_one(&broker, topic, repeated, access, request.validate_only).await);
     }
     CreateTopicsResponse::default().with_topics(results)
+}
+
+/// What the principal may do with one requested topic.
+#[derive(Clone, Copy)]
+struct TopicAccess {
+    create: bool,
+    describe_configs: bool,
 }
 
 /// One topic's creation (or validation), unless its name appears more than once.
@@ -39,6 +60,7 @@ async fn create_one(
     broker: &Broker,
     topic: CreatableTopic,
     repeated: bool,
+    access: TopicAccess,
     validate_only: bool,
 ) -> CreatableTopicResult {
     let result = CreatableTopicResult::default()
@@ -51,6 +73,11 @@ async fn create_one(
             topic.name.as_str()
         ));
         return failed(result, &error);
+    }
+    if !access.create {
+        return result
+            .with_error_code(ResponseError::TopicAuthorizationFailed.code())
+            .with_error_message(Some(StrBytes::from_static_str("Authorization failed.")));
     }
     let new_topic = NewTopic {
         name: topic.name.to_string(),
@@ -81,7 +108,12 @@ async fn create_one(
         Err(error) => Err(error),
     };
     match outcome {
-        Ok((plan, topic_id)) => describe(broker, result, &plan, topic_id),
+        Ok((plan, topic_id)) if access.describe_configs => {
+            describe(broker, result, &plan, topic_id)
+        }
+        Ok((_, topic_id)) => result
+            .with_topic_id(topic_id.unwrap_or_default())
+            .with_topic_config_error_code(ResponseError::TopicAuthorizationFailed.code()),
         Err(error) => {
             if let TopicError::Storage(_) = error {
                 tracing::error!(topic = %new_topic.name, %error, "create topic failed");

@@ -7,8 +7,9 @@ use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
 use kafka_protocol::messages::{ApiKey, DeleteGroupsRequest, DeleteGroupsResponse, ResponseKind};
 use kafka_protocol::protocol::VersionRange;
 
-use super::{group_coordinator_error, Pending, SupportedApi};
-use crate::broker::Broker;
+use super::{group_error, Pending, SupportedApi};
+use crate::acl::Operation;
+use crate::broker::{Access, Broker};
 use crate::group::coordinator_write_error;
 
 pub const API: SupportedApi = SupportedApi {
@@ -16,12 +17,13 @@ pub const API: SupportedApi = SupportedApi {
     versions: VersionRange { min: 0, max: 2 },
 };
 
-pub fn handle(broker: &Arc<Broker>, request: DeleteGroupsRequest) -> Pending {
+/// Each group needs DELETE (GROUP_AUTHORIZATION_FAILED otherwise).
+pub fn handle(broker: &Arc<Broker>, access: &Access, request: DeleteGroupsRequest) -> Pending {
     let deletions: Vec<_> = request
         .groups_names
         .into_iter()
         .map(|group_id| {
-            let appended = match group_coordinator_error(broker, &group_id) {
+            let appended = match group_error(broker, access, Operation::Delete, &group_id) {
                 Some(error) => Err(error),
                 None => broker.groups.delete_group(&group_id),
             };

@@ -13,7 +13,8 @@ use kafka_protocol::ResponseError;
 
 use super::errors;
 use super::{Pending, SupportedApi};
-use crate::broker::Broker;
+use crate::acl::{Operation, Resource};
+use crate::broker::{Access, Broker};
 use crate::log::LogError;
 
 pub const API: SupportedApi = SupportedApi {
@@ -24,10 +25,12 @@ pub const API: SupportedApi = SupportedApi {
 /// The offset that stands for "up to the high watermark".
 const HIGH_WATERMARK: i64 = -1;
 
-pub fn handle(broker: &Arc<Broker>, request: DeleteRecordsRequest) -> Pending {
+/// Each topic needs DELETE (TOPIC_AUTHORIZATION_FAILED otherwise, before its existence is
+/// checked).
+pub fn handle(broker: &Arc<Broker>, access: Access, request: DeleteRecordsRequest) -> Pending {
     let broker = Arc::clone(broker);
     Box::pin(async move {
-        let deleted = tokio::task::spawn_blocking(move || delete(&broker, &request)).await;
+        let deleted = tokio::task::spawn_blocking(move || delete(&broker, &access, &request)).await;
         let topics = deleted.unwrap_or_else(|error| {
             tracing::error!(%error, "DeleteRecords task failed");
             Vec::new()
@@ -38,19 +41,26 @@ pub fn handle(broker: &Arc<Broker>, request: DeleteRecordsRequest) -> Pending {
     })
 }
 
-fn delete(broker: &Broker, request: &DeleteRecordsRequest) -> Vec<DeleteRecordsTopicResult> {
+fn delete(
+    broker: &Broker,
+    access: &Access,
+    request: &DeleteRecordsRequest,
+) -> Vec<DeleteRecordsTopicResult> {
     let image = broker.metadata.image();
     request
         .topics
         .iter()
         .map(|topic| {
             let meta = image.topic(&topic.name);
+            let deletable = access.allows(Operation::Delete, Resource::topic(&topic.name));
             let partitions = topic
                 .partitions
                 .iter()
                 .map(|partition| {
                     let index = partition.partition_index;
                     let outcome = match meta {
+                        _ if !deletable => Err(ResponseError::TopicAuthorizationFailed),
+                        None => Err(ResponseError::UnknownTopicOrPartition),
                         _ if Broker::is_internal_topic(&topic.name) => {
                             Err(ResponseError::InvalidTopicException)
                         }

@@ -10,7 +10,8 @@ use uuid::Uuid;
 
 use super::errors;
 use super::SupportedApi;
-use crate::broker::{Broker, TopicError};
+use crate::acl::{Operation, Resource};
+use crate::broker::{Access, Broker, TopicError};
 
 pub const API: SupportedApi = SupportedApi {
     key: ApiKey::DeleteTopics,
@@ -20,8 +21,11 @@ pub const API: SupportedApi = SupportedApi {
 /// DeleteTopics v6 names topics by name or id (KIP-516).
 const TOPIC_STATES_VERSION: i16 = 6;
 
+/// A topic needs DELETE on the cluster or on itself; one the principal may not even
+/// DESCRIBE is refused before its existence is told, and, named by id, without its name.
 pub async fn handle(
     broker: Arc<Broker>,
+    access: Access,
     version: i16,
     request: DeleteTopicsRequest,
 ) -> DeleteTopicsResponse {
@@ -40,13 +44,14 @@ pub async fn handle(
     };
     let mut responses = Vec::with_capacity(wanted.len());
     for (name, topic_id) in wanted {
-        responses.push(delete_one(&broker, name, topic_id).await);
+        responses.push(delete_one(&broker, &access, name, topic_id).await);
     }
     DeleteTopicsResponse::default().with_responses(responses)
 }
 
 async fn delete_one(
     broker: &Broker,
+    access: &Access,
     name: Option<TopicName>,
     topic_id: Uuid,
 ) -> DeletableTopicResult {
@@ -59,6 +64,14 @@ async fn delete_one(
             .with_error_code(error.code())
             .with_error_message(Some(StrBytes::from_string(message)))
     };
+    let deletes_any = access.allows_cluster(Operation::Delete);
+    let may = |operation: Operation, topic: &str| {
+        deletes_any || access.allows(operation, Resource::topic(topic))
+    };
+    let refused = ResponseError::TopicAuthorizationFailed;
+    if let Some(name) = name.as_ref().filter(|name| !may(Operation::Describe, name)) {
+        return fail(refused, refused.to_string()).with_name(Some(name.clone()));
+    }
     let image = broker.metadata.image();
     let target = match (&name, topic_id.is_nil()) {
         (Some(_), false) => {
@@ -86,6 +99,11 @@ async fn delete_one(
         Ok(topic) => topic,
         Err(error) => return fail(error, error.to_string()),
     };
+    if !may(Operation::Delete, &topic.name) {
+        let told = may(Operation::Describe, &topic.name)
+            .then(|| TopicName(StrBytes::from_string(topic.name.clone())));
+        return fail(refused, refused.to_string()).with_name(told);
+    }
     match broker.delete_topic(&topic.name).await {
         Ok(deleted) => result
             .with_name(Some(TopicName(StrBytes::from_string(deleted.name.clone()))))

@@ -8,9 +8,9 @@ use kafka_protocol::messages::{ApiKey, BrokerId, DescribeClusterRequest, Describ
 use kafka_protocol::protocol::{StrBytes, VersionRange};
 use kafka_protocol::ResponseError;
 
-use super::metadata::CLUSTER_OPERATIONS_ALL;
 use super::{SupportedApi, AUTHORIZED_OPERATIONS_OMITTED};
-use crate::broker::Broker;
+use crate::acl::{Operation, Resource};
+use crate::broker::{Access, Broker};
 
 pub const API: SupportedApi = SupportedApi {
     key: ApiKey::DescribeCluster,
@@ -24,6 +24,7 @@ const ENDPOINT_TYPE_CONTROLLERS: i8 = 2;
 
 pub fn handle(
     broker: &Arc<Broker>,
+    access: &Access,
     version: i16,
     request: &DescribeClusterRequest,
     listener: &str,
@@ -66,9 +67,14 @@ pub fn handle(
         // spool's controller is one of its brokers, which clients can reach.
         .with_controller_id(BrokerId(broker.controller_id()))
         .with_brokers(brokers)
-        .with_cluster_authorized_operations(if request.include_cluster_authorized_operations {
-            CLUSTER_OPERATIONS_ALL
-        } else {
-            AUTHORIZED_OPERATIONS_OMITTED
-        })
+        .with_cluster_authorized_operations(
+            match (
+                request.include_cluster_authorized_operations,
+                access.allows_cluster(Operation::Describe),
+            ) {
+                (false, _) => AUTHORIZED_OPERATIONS_OMITTED,
+                (true, true) => access.operations(Resource::cluster()),
+                (true, false) => 0,
+            },
+        )
 }

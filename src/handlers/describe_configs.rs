@@ -11,7 +11,8 @@ use kafka_protocol::protocol::{StrBytes, VersionRange};
 
 use super::config_resources::{self, ConfigResource};
 use super::SupportedApi;
-use crate::broker::Broker;
+use crate::acl::Operation;
+use crate::broker::{Access, Broker};
 use crate::config::dynamic::DynamicScope;
 use crate::config::ConfigType;
 use crate::metadata::config_description::{self, DescribedConfig};
@@ -23,6 +24,7 @@ pub const API: SupportedApi = SupportedApi {
 
 pub fn handle(
     broker: &Arc<Broker>,
+    access: &Access,
     version: i16,
     request: &DescribeConfigsRequest,
 ) -> DescribeConfigsResponse {
@@ -33,11 +35,16 @@ pub fn handle(
             let result = DescribeConfigsResult::default()
                 .with_resource_type(resource.resource_type)
                 .with_resource_name(resource.resource_name.clone());
-            let described = match config_resources::resolve(
-                broker,
+            let resolved = config_resources::authorize(
+                access,
+                Operation::DescribeConfigs,
                 resource.resource_type,
                 &resource.resource_name,
-            ) {
+            )
+            .and_then(|()| {
+                config_resources::resolve(broker, resource.resource_type, &resource.resource_name)
+            });
+            let described = match resolved {
                 Ok(ConfigResource::Topic(name)) => {
                     let image = broker.metadata.image();
                     let overrides = image

@@ -8,8 +8,9 @@ use kafka_protocol::messages::{ApiKey, DescribeGroupsRequest, DescribeGroupsResp
 use kafka_protocol::protocol::{StrBytes, VersionRange};
 use kafka_protocol::ResponseError;
 
-use super::{group_coordinator_error, SupportedApi, AUTHORIZED_OPERATIONS_OMITTED};
-use crate::broker::Broker;
+use super::{group_error, SupportedApi, AUTHORIZED_OPERATIONS_OMITTED};
+use crate::acl::{Operation, Resource};
+use crate::broker::{Access, Broker};
 use crate::group::state::GroupState;
 
 pub const API: SupportedApi = SupportedApi {
@@ -19,29 +20,32 @@ pub const API: SupportedApi = SupportedApi {
 
 /// From v6 an unknown group is an error rather than a "Dead" group.
 const GROUP_NOT_FOUND_VERSION: i16 = 6;
-/// Group operations allowed without an authorizer: READ, DELETE, DESCRIBE.
-const GROUP_OPERATIONS_ALL: i32 = (1 << 3) | (1 << 6) | (1 << 8);
-
+/// A group needs DESCRIBE (GROUP_AUTHORIZATION_FAILED otherwise); a described group tells
+/// what the principal may do to it, when asked.
 pub fn handle(
     broker: &Arc<Broker>,
+    access: &Access,
     version: i16,
     request: DescribeGroupsRequest,
 ) -> DescribeGroupsResponse {
-    let operations = if request.include_authorized_operations {
-        GROUP_OPERATIONS_ALL
-    } else {
-        AUTHORIZED_OPERATIONS_OMITTED
-    };
     let groups = request
         .groups
         .into_iter()
         .map(|group_id| {
-            let described = DescribedGroup::default().with_authorized_operations(operations);
-            if let Some(error) = group_coordinator_error(broker, &group_id) {
-                return described
-                    .with_group_id(group_id)
-                    .with_error_code(error.code());
+            let group = Resource::group(&group_id);
+            let failed = |error: ResponseError| {
+                DescribedGroup::default()
+                    .with_group_id(group_id.clone())
+                    .with_error_code(error.code())
+            };
+            if let Some(error) = group_error(broker, access, Operation::Describe, &group_id) {
+                return failed(error);
             }
+            let operations = match request.include_authorized_operations {
+                true => access.operations(group),
+                false => AUTHORIZED_OPERATIONS_OMITTED,
+            };
+            let described = DescribedGroup::default().with_authorized_operations(operations);
             let description = broker.groups.describe(&group_id);
             if description.state == GroupState::Dead && version >= GROUP_NOT_FOUND_VERSION {
                 let message = format!("Group {} not found.", group_id.as_str());

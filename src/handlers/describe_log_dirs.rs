@@ -10,9 +10,11 @@ use kafka_protocol::messages::{
     ApiKey, DescribeLogDirsRequest, DescribeLogDirsResponse, TopicName,
 };
 use kafka_protocol::protocol::{StrBytes, VersionRange};
+use kafka_protocol::ResponseError;
 
 use super::SupportedApi;
-use crate::broker::Broker;
+use crate::acl::Operation;
+use crate::broker::{Access, Broker};
 
 pub const API: SupportedApi = SupportedApi {
     key: ApiKey::DescribeLogDirs,
@@ -22,11 +24,17 @@ pub const API: SupportedApi = SupportedApi {
 /// Kafka's answer when the volume size is unknown.
 const UNKNOWN_VOLUME_BYTES: i64 = -1;
 
+/// Needs DESCRIBE on the cluster (CLUSTER_AUTHORIZATION_FAILED and no directories otherwise).
 pub fn handle(
     broker: &Arc<Broker>,
+    access: &Access,
     version: i16,
     request: &DescribeLogDirsRequest,
 ) -> DescribeLogDirsResponse {
+    if !access.allows_cluster(Operation::Describe) {
+        return DescribeLogDirsResponse::default()
+            .with_error_code(ResponseError::ClusterAuthorizationFailed.code());
+    }
     let wanted = |topic: &str, partition: i32| match &request.topics {
         None => true,
         Some(topics) => topics

@@ -9,30 +9,41 @@ use kafka_protocol::messages::describe_producers_response::{
 use kafka_protocol::messages::{
     ApiKey, DescribeProducersRequest, DescribeProducersResponse, ProducerId,
 };
-use kafka_protocol::protocol::VersionRange;
+use kafka_protocol::protocol::{StrBytes, VersionRange};
+use kafka_protocol::ResponseError;
 
 use super::errors;
 use super::SupportedApi;
-use crate::broker::Broker;
+use crate::acl::{Operation, Resource};
+use crate::broker::{Access, Broker};
 
 pub const API: SupportedApi = SupportedApi {
     key: ApiKey::DescribeProducers,
     versions: VersionRange { min: 0, max: 0 },
 };
 
+/// Each topic needs READ (TOPIC_AUTHORIZATION_FAILED otherwise).
 pub fn handle(
     broker: &Arc<Broker>,
+    access: &Access,
     request: DescribeProducersRequest,
 ) -> DescribeProducersResponse {
     let topics = request
         .topics
         .into_iter()
         .map(|topic| {
+            let readable = access.allows(Operation::Read, Resource::topic(&topic.name));
             let partitions = topic
                 .partition_indexes
                 .iter()
                 .map(|&index| {
                     let response = PartitionResponse::default().with_partition_index(index);
+                    if !readable {
+                        let error = ResponseError::TopicAuthorizationFailed;
+                        return response
+                            .with_error_code(error.code())
+                            .with_error_message(Some(StrBytes::from_string(error.to_string())));
+                    }
                     let log = match broker.leader_log(&topic.name, index) {
                         Ok(log) => log,
                         Err(not_served) => {

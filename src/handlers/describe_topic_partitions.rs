@@ -13,9 +13,10 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::{StrBytes, VersionRange};
 use kafka_protocol::ResponseError;
 
-use super::metadata::{broker_ids, TOPIC_OPERATIONS_ALL};
+use super::metadata::broker_ids;
 use super::SupportedApi;
-use crate::broker::Broker;
+use crate::acl::{Operation, Resource};
+use crate::broker::{Access, Broker};
 use crate::metadata::{topic_name, TopicMetadata};
 
 pub const API: SupportedApi = SupportedApi {
@@ -27,8 +28,11 @@ pub const API: SupportedApi = SupportedApi {
 /// carries, whatever the client asks.
 const PARTITIONS_PER_RESPONSE_MAX: i32 = 2000;
 
+/// Topics the principal may not DESCRIBE are left out, and when named, answered
+/// TOPIC_AUTHORIZATION_FAILED after the others (with no id), as Kafka does.
 pub fn handle(
     broker: &Arc<Broker>,
+    access: &Access,
     request: &DescribeTopicPartitionsRequest,
 ) -> DescribeTopicPartitionsResponse {
     let image = broker.metadata.image();
@@ -69,6 +73,9 @@ pub fn handle(
             );
         }
     }
+    let (names, hidden): (Vec<String>, Vec<String>) = names
+        .into_iter()
+        .partition(|name| access.allows(Operation::Describe, Resource::topic(name)));
     let mut remaining = request
         .response_partition_limit
         .clamp(1, PARTITIONS_PER_RESPONSE_MAX);
@@ -90,7 +97,9 @@ pub fn handle(
                         .with_error_code(error.code())
                         .with_name(Some(TopicName(StrBytes::from_string(name.clone()))))
                         .with_is_internal(Broker::is_internal_topic(&name))
-                        .with_topic_authorized_operations(TOPIC_OPERATIONS_ALL),
+                        .with_topic_authorized_operations(
+                            access.operations(Resource::topic(&name)),
+                        ),
                 );
             }
             continue;
@@ -102,12 +111,19 @@ pub fn handle(
         let end = topic.partitions.min(start.saturating_add(remaining));
         response
             .topics
-            .push(describe(broker, topic, start.min(end)..end));
+            .push(describe(broker, access, topic, start.min(end)..end));
         if end < topic.partitions {
             response.next_cursor = Some(cursor(&name, end));
             break;
         }
         remaining -= end - start.min(end);
+    }
+    if !all_topics {
+        response.topics.extend(hidden.into_iter().map(|name| {
+            DescribeTopicPartitionsResponseTopic::default()
+                .with_name(Some(TopicName(StrBytes::from_string(name))))
+                .with_error_code(ResponseError::TopicAuthorizationFailed.code())
+        }));
     }
     response
 }
@@ -138,6 +154,7 @@ fn refused(
 
 fn describe(
     broker: &Broker,
+    access: &Access,
     topic: &TopicMetadata,
     partitions: std::ops::Range<i32>,
 ) -> DescribeTopicPartitionsResponseTopic {
@@ -159,5 +176,5 @@ fn describe(
         .with_topic_id(topic.id)
         .with_is_internal(Broker::is_internal_topic(&topic.name))
         .with_partitions(partitions)
-        .with_topic_authorized_operations(TOPIC_OPERATIONS_ALL)
+        .with_topic_authorized_operations(access.operations(Resource::topic(&topic.name)))
 }

@@ -12,14 +12,21 @@ use kafka_protocol::protocol::{StrBytes, VersionRange};
 use kafka_protocol::ResponseError;
 
 use super::{txn_coordinator_error, Pending, SupportedApi};
-use crate::broker::Broker;
+use crate::acl::{Operation, Resource};
+use crate::broker::{Access, Broker};
 
 pub const API: SupportedApi = SupportedApi {
     key: ApiKey::DescribeTransactions,
     versions: VersionRange { min: 0, max: 0 },
 };
 
-pub fn handle(broker: &Arc<Broker>, request: DescribeTransactionsRequest) -> Pending {
+/// Each transactional id needs DESCRIBE (TRANSACTIONAL_ID_AUTHORIZATION_FAILED otherwise);
+/// only the partitions of topics the principal may DESCRIBE are told.
+pub fn handle(
+    broker: &Arc<Broker>,
+    access: Access,
+    request: DescribeTransactionsRequest,
+) -> Pending {
     let broker = Arc::clone(broker);
     Box::pin(async move {
         let all = broker.txns.list().await;
@@ -27,6 +34,11 @@ pub fn handle(broker: &Arc<Broker>, request: DescribeTransactionsRequest) -> Pen
             .transactional_ids
             .into_iter()
             .map(|id| {
+                if !access.allows(Operation::Describe, Resource::transactional_id(&id)) {
+                    return TransactionState::default()
+                        .with_transactional_id(id)
+                        .with_error_code(ResponseError::TransactionalIdAuthorizationFailed.code());
+                }
                 if let Some(error) = txn_coordinator_error(&broker, &id) {
                     return TransactionState::default()
                         .with_transactional_id(id)
@@ -39,7 +51,10 @@ pub fn handle(broker: &Arc<Broker>, request: DescribeTransactionsRequest) -> Pen
                         .with_error_code(ResponseError::TransactionalIdNotFound.code());
                 };
                 let mut topics: Vec<TopicData> = Vec::new();
-                for (topic, partition) in &meta.partitions {
+                let described = meta.partitions.iter().filter(|(topic, _)| {
+                    access.allows(Operation::Describe, Resource::topic(topic))
+                });
+                for (topic, partition) in described {
                     match topics.iter_mut().find(|data| data.topic.as_str() == topic) {
                         Some(data) => data.partitions.push(*partition),
                         None => topics.push(

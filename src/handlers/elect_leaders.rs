@@ -12,7 +12,8 @@ use kafka_protocol::protocol::{StrBytes, VersionRange};
 use kafka_protocol::ResponseError;
 
 use super::SupportedApi;
-use crate::broker::Broker;
+use crate::acl::Operation;
+use crate::broker::{Access, Broker};
 use crate::broker::{ElectionKind, ElectionRefused};
 
 pub const API: SupportedApi = SupportedApi {
@@ -24,11 +25,16 @@ pub const API: SupportedApi = SupportedApi {
 const PREFERRED: i8 = 0;
 const UNCLEAN: i8 = 1;
 
+/// Needs ALTER on the cluster (every named partition CLUSTER_AUTHORIZATION_FAILED otherwise).
 pub async fn handle(
     broker: Arc<Broker>,
+    access: Access,
     version: i16,
     request: ElectLeadersRequest,
 ) -> ElectLeadersResponse {
+    if !access.allows_cluster(Operation::Alter) {
+        return refused(request, ResponseError::ClusterAuthorizationFailed);
+    }
     let kind = match request.election_type {
         _ if version == 0 => ElectionKind::Preferred,
         PREFERRED => ElectionKind::Preferred,
@@ -85,6 +91,34 @@ pub async fn handle(
         );
     }
     ElectLeadersResponse::default().with_replica_election_results(results)
+}
+
+/// Kafka's answer to a request refused as a whole: `error` for it and each named partition.
+fn refused(request: ElectLeadersRequest, error: ResponseError) -> ElectLeadersResponse {
+    let message = Some(StrBytes::from_string(error.to_string()));
+    let results = request
+        .topic_partitions
+        .unwrap_or_default()
+        .into_iter()
+        .map(|topic| {
+            let partitions = topic
+                .partitions
+                .into_iter()
+                .map(|partition| {
+                    PartitionResult::default()
+                        .with_partition_id(partition)
+                        .with_error_code(error.code())
+                        .with_error_message(message.clone())
+                })
+                .collect();
+            ReplicaElectionResult::default()
+                .with_topic(topic.topic)
+                .with_partition_result(partitions)
+        })
+        .collect();
+    ElectLeadersResponse::default()
+        .with_error_code(error.code())
+        .with_replica_election_results(results)
 }
 
 fn error_for(refused: &ElectionRefused) -> ResponseError {

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use kafka_protocol::messages::{ApiKey, EndTxnRequest, EndTxnResponse, ResponseKind};
 use kafka_protocol::protocol::VersionRange;
 
-use super::{txn_coordinator_error, Pending, SupportedApi};
-use crate::broker::Broker;
+use super::{txn_error, Pending, SupportedApi};
+use crate::broker::{Access, Broker};
 
 /// v5 (KIP-890 transactions v2, epoch bump per transaction) is not implemented.
 pub const API: SupportedApi = SupportedApi {
@@ -15,10 +15,11 @@ pub const API: SupportedApi = SupportedApi {
     versions: VersionRange { min: 0, max: 4 },
 };
 
-pub fn handle(broker: &Arc<Broker>, request: EndTxnRequest) -> Pending {
+pub fn handle(broker: &Arc<Broker>, access: &Access, request: EndTxnRequest) -> Pending {
+    let refused = txn_error(broker, access, &request.transactional_id);
     let broker = Arc::clone(broker);
     Box::pin(async move {
-        if let Some(error) = txn_coordinator_error(&broker, &request.transactional_id) {
+        if let Some(error) = refused {
             let response = EndTxnResponse::default().with_error_code(error.code());
             return Some(ResponseKind::EndTxn(response));
         }

@@ -23,7 +23,8 @@ use uuid::Uuid;
 
 use super::errors;
 use super::{check_leader_epoch, SupportedApi};
-use crate::broker::{Broker, Throttle, Throttled};
+use crate::acl::{Operation, Resource};
+use crate::broker::{Access, Broker, Throttle, Throttled};
 use crate::file_slice::FileSlice;
 use crate::log::{Isolation, LogError, Partition};
 
@@ -97,6 +98,7 @@ struct TopicTargets {
 /// `listener`: the one the request came in on, whose endpoints the leader hints give.
 pub async fn handle(
     broker: Arc<Broker>,
+    access: Access,
     version: i16,
     request: FetchRequest,
     listener: &str,
@@ -113,7 +115,7 @@ pub async fn handle(
             rack: (version >= CLOSEST_REPLICA_VERSION).then_some(request.rack_id.as_str()),
         },
     };
-    let mut topics = resolve(&broker, version, fetcher, request.topics);
+    let mut topics = resolve(&broker, &access, version, fetcher, request.topics);
     if let Fetcher::Follower(replica) = fetcher {
         follower_fetched(&broker, replica, &mut topics);
     }
@@ -331,13 +333,19 @@ fn session_error(version: i16, session_id: i32, session_epoch: i32) -> Option<Re
     }
 }
 
+/// Finds what each requested partition is read from, or why it is not: a follower needs
+/// CLUSTER_ACTION, a consumer READ on the topic (Kafka's order: an unknown topic id first,
+/// then the permission, then whether the topic exists).
 fn resolve(
     broker: &Broker,
+    access: &Access,
     version: i16,
     fetcher: Fetcher<'_>,
     topics: Vec<FetchTopic>,
 ) -> Vec<TopicTargets> {
     let image = broker.metadata.image();
+    let follower_refused =
+        matches!(fetcher, Fetcher::Follower(_)) && !access.allows_cluster(Operation::ClusterAction);
     topics
         .into_iter()
         .map(|requested| {
@@ -351,6 +359,19 @@ fn resolve(
                     image.topic(&requested.topic),
                     ResponseError::UnknownTopicOrPartition,
                 )
+            };
+            let refused = follower_refused
+                || match fetcher {
+                    Fetcher::Follower(_) => false,
+                    Fetcher::Consumer { .. } => {
+                        let name = topic.map_or(requested.topic.as_str(), |topic| &topic.name);
+                        (topic.is_some() || version < TOPIC_ID_VERSION)
+                            && !access.allows(Operation::Read, Resource::topic(name))
+                    }
+                };
+            let (topic, unknown) = match refused {
+                true => (None, ResponseError::TopicAuthorizationFailed),
+                false => (topic, unknown),
             };
             let partitions = requested
                 .partitions
@@ -604,7 +625,7 @@ mod tests {
                 .with_partitions(vec![FetchPartition::default()
                     .with_partition(0)
                     .with_partition_max_bytes(50 << 20)])]);
-        let answer = handle(broker, 12, request, "PLAINTEXT").await;
+        let answer = handle(broker, Access::default(), 12, request, "PLAINTEXT").await;
         let records = answer.records[0].as_ref().expect("records");
         assert_eq!(records.len(), cold.len());
         assert!(

@@ -9,7 +9,8 @@ use kafka_protocol::protocol::{StrBytes, VersionRange};
 use kafka_protocol::ResponseError;
 
 use super::SupportedApi;
-use crate::broker::Broker;
+use crate::acl::{Operation, Resource};
+use crate::broker::{Access, Broker};
 use crate::group::OFFSETS_TOPIC;
 use crate::txn::TRANSACTION_TOPIC;
 
@@ -23,8 +24,10 @@ const BATCHED_VERSION: i16 = 4;
 const KEY_TYPE_GROUP: i8 = 0;
 const KEY_TYPE_TRANSACTION: i8 = 1;
 
+/// A group's coordinator needs DESCRIBE on the group, a transactional id's DESCRIBE on it.
 pub async fn handle(
     broker: Arc<Broker>,
+    access: Access,
     version: i16,
     request: FindCoordinatorRequest,
     listener: Arc<str>,
@@ -34,10 +37,25 @@ pub async fn handle(
         KEY_TYPE_TRANSACTION => TRANSACTION_TOPIC,
         _ => "",
     };
+    let refusal = |key: &str| match request.key_type {
+        KEY_TYPE_GROUP if !access.allows(Operation::Describe, Resource::group(key)) => {
+            Some(ResponseError::GroupAuthorizationFailed)
+        }
+        KEY_TYPE_TRANSACTION
+            if !access.allows(Operation::Describe, Resource::transactional_id(key)) =>
+        {
+            Some(ResponseError::TransactionalIdAuthorizationFailed)
+        }
+        _ => None,
+    };
     let find = |key: StrBytes| {
         let broker = Arc::clone(&broker);
         let listener = Arc::clone(&listener);
+        let refused = refusal(&key);
         async move {
+            if let Some(error) = refused {
+                return Err(error);
+            }
             if key.is_empty() || topic.is_empty() {
                 return Err(ResponseError::InvalidRequest);
             }

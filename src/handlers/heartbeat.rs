@@ -5,16 +5,21 @@ use std::sync::Arc;
 use kafka_protocol::messages::{ApiKey, HeartbeatRequest, HeartbeatResponse};
 use kafka_protocol::protocol::VersionRange;
 
-use super::{group_coordinator_error, SupportedApi};
-use crate::broker::Broker;
+use super::{group_error, SupportedApi};
+use crate::acl::Operation;
+use crate::broker::{Access, Broker};
 
 pub const API: SupportedApi = SupportedApi {
     key: ApiKey::Heartbeat,
     versions: VersionRange { min: 0, max: 4 },
 };
 
-pub fn handle(broker: &Arc<Broker>, request: HeartbeatRequest) -> HeartbeatResponse {
-    if let Some(error) = group_coordinator_error(broker, &request.group_id) {
+pub fn handle(
+    broker: &Arc<Broker>,
+    access: &Access,
+    request: HeartbeatRequest,
+) -> HeartbeatResponse {
+    if let Some(error) = group_error(broker, access, Operation::Read, &request.group_id) {
         return HeartbeatResponse::default().with_error_code(error.code());
     }
     let result = broker.groups.heartbeat(

@@ -13,7 +13,8 @@ use kafka_protocol::ResponseError;
 
 use super::config_resources::{self, ConfigResource, Refusal};
 use super::SupportedApi;
-use crate::broker::Broker;
+use crate::acl::Operation;
+use crate::broker::{Access, Broker};
 use crate::metadata::topic_config::ConfigChange;
 
 pub const API: SupportedApi = SupportedApi {
@@ -29,12 +30,13 @@ const OP_SUBTRACT: i8 = 3;
 
 pub async fn handle(
     broker: Arc<Broker>,
+    access: Access,
     request: IncrementalAlterConfigsRequest,
 ) -> IncrementalAlterConfigsResponse {
     let outcomes = config_resources::alter_each(
         &request.resources,
         |resource| (resource.resource_type, resource.resource_name.as_str()),
-        |resource| alter(&broker, resource, request.validate_only),
+        |resource| alter(&broker, &access, resource, request.validate_only),
     )
     .await;
     let responses = request
@@ -55,9 +57,16 @@ pub async fn handle(
 
 async fn alter(
     broker: &Broker,
+    access: &Access,
     resource: &AlterConfigsResource,
     validate_only: bool,
 ) -> Result<(), Refusal> {
+    config_resources::authorize(
+        access,
+        Operation::AlterConfigs,
+        resource.resource_type,
+        &resource.resource_name,
+    )?;
     config_resources::check_alterations(
         resource.configs.iter().map(|config| config.name.as_str()),
         resource

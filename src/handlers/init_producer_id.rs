@@ -10,14 +10,31 @@ use kafka_protocol::protocol::VersionRange;
 use kafka_protocol::ResponseError;
 
 use super::{txn_coordinator_error, Pending, SupportedApi};
-use crate::broker::Broker;
+use crate::acl::{Operation, Resource, ResourceType};
+use crate::broker::{Access, Broker};
 
 pub const API: SupportedApi = SupportedApi {
     key: ApiKey::InitProducerId,
     versions: VersionRange { min: 0, max: 5 },
 };
 
-pub fn handle(broker: &Arc<Broker>, request: InitProducerIdRequest) -> Pending {
+/// A transactional producer needs WRITE on its transactional id; an idempotent one
+/// IDEMPOTENT_WRITE on the cluster or WRITE on some topic (CLUSTER_AUTHORIZATION_FAILED).
+pub fn handle(broker: &Arc<Broker>, access: &Access, request: InitProducerIdRequest) -> Pending {
+    let refused = match request.transactional_id.as_deref() {
+        Some(id) if !access.allows(Operation::Write, Resource::transactional_id(id)) => {
+            Some(ResponseError::TransactionalIdAuthorizationFailed)
+        }
+        None if !access.allows_cluster(Operation::IdempotentWrite)
+            && !access.allows_any(Operation::Write, ResourceType::Topic) =>
+        {
+            Some(ResponseError::ClusterAuthorizationFailed)
+        }
+        _ => None,
+    };
+    if let Some(error) = refused {
+        return super::ready(ResponseKind::InitProducerId(refusal(error)));
+    }
     let Some(transactional_id) = request
         .transactional_id
         .as_ref()
@@ -34,11 +51,7 @@ pub fn handle(broker: &Arc<Broker>, request: InitProducerIdRequest) -> Pending {
     let broker = Arc::clone(broker);
     Box::pin(async move {
         if let Some(error) = txn_coordinator_error(&broker, &transactional_id) {
-            let response = InitProducerIdResponse::default()
-                .with_error_code(error.code())
-                .with_producer_id(ProducerId(-1))
-                .with_producer_epoch(-1);
-            return Some(ResponseKind::InitProducerId(response));
+            return Some(ResponseKind::InitProducerId(refusal(error)));
         }
         let initialized = broker
             .txns
@@ -53,10 +66,7 @@ pub fn handle(broker: &Arc<Broker>, request: InitProducerIdRequest) -> Pending {
             Ok((id, epoch)) => InitProducerIdResponse::default()
                 .with_producer_id(ProducerId(id))
                 .with_producer_epoch(epoch),
-            Err(error) => InitProducerIdResponse::default()
-                .with_error_code(error.code())
-                .with_producer_id(ProducerId(-1))
-                .with_producer_epoch(-1),
+            Err(error) => refusal(error),
         };
         Some(ResponseKind::InitProducerId(response))
     })
@@ -64,14 +74,8 @@ pub fn handle(broker: &Arc<Broker>, request: InitProducerIdRequest) -> Pending {
 
 /// A producer id for an idempotent (non-transactional) producer.
 async fn idempotent(broker: &Broker, request: &InitProducerIdRequest) -> InitProducerIdResponse {
-    let refuse = |error: ResponseError| {
-        InitProducerIdResponse::default()
-            .with_error_code(error.code())
-            .with_producer_id(ProducerId(-1))
-            .with_producer_epoch(-1)
-    };
     if request.transactional_id.is_some() {
-        return refuse(ResponseError::InvalidRequest);
+        return refusal(ResponseError::InvalidRequest);
     }
     match broker.producer_ids.next_id().await {
         Ok(id) => InitProducerIdResponse::default()
@@ -79,7 +83,15 @@ async fn idempotent(broker: &Broker, request: &InitProducerIdRequest) -> InitPro
             .with_producer_epoch(0),
         Err(error) => {
             tracing::error!(%error, "reserving producer ids failed");
-            refuse(ResponseError::CoordinatorNotAvailable)
+            refusal(ResponseError::CoordinatorNotAvailable)
         }
     }
+}
+
+/// No producer id, for `error`.
+fn refusal(error: ResponseError) -> InitProducerIdResponse {
+    InitProducerIdResponse::default()
+        .with_error_code(error.code())
+        .with_producer_id(ProducerId(-1))
+        .with_producer_epoch(-1)
 }

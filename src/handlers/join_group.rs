@@ -8,8 +8,9 @@ use kafka_protocol::messages::{ApiKey, JoinGroupRequest, JoinGroupResponse, Resp
 use kafka_protocol::protocol::{StrBytes, VersionRange};
 use kafka_protocol::ResponseError;
 
-use super::{group_coordinator_error, Pending, SupportedApi};
-use crate::broker::Broker;
+use super::{group_error, Pending, SupportedApi};
+use crate::acl::Operation;
+use crate::broker::{Access, Broker};
 use crate::group::state::JoinRequest;
 use crate::protocol::RequestContext;
 
@@ -25,11 +26,12 @@ const NULLABLE_PROTOCOL_VERSION: i16 = 7;
 
 pub fn handle(
     broker: &Arc<Broker>,
+    access: &Access,
     context: &RequestContext,
     request: JoinGroupRequest,
 ) -> Pending {
     let version = context.api_version;
-    if let Some(error) = group_coordinator_error(broker, &request.group_id) {
+    if let Some(error) = group_error(broker, access, Operation::Read, &request.group_id) {
         let response = JoinGroupResponse::default()
             .with_error_code(error.code())
             .with_generation_id(-1)

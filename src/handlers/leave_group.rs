@@ -6,8 +6,9 @@ use kafka_protocol::messages::leave_group_response::MemberResponse;
 use kafka_protocol::messages::{ApiKey, LeaveGroupRequest, LeaveGroupResponse};
 use kafka_protocol::protocol::{StrBytes, VersionRange};
 
-use super::{group_coordinator_error, SupportedApi};
-use crate::broker::Broker;
+use super::{group_error, SupportedApi};
+use crate::acl::Operation;
+use crate::broker::{Access, Broker};
 
 pub const API: SupportedApi = SupportedApi {
     key: ApiKey::LeaveGroup,
@@ -19,6 +20,7 @@ const BATCHED_VERSION: i16 = 3;
 
 pub fn handle(
     broker: &Arc<Broker>,
+    access: &Access,
     version: i16,
     request: LeaveGroupRequest,
 ) -> LeaveGroupResponse {
@@ -36,7 +38,7 @@ pub fn handle(
     } else {
         vec![(request.member_id.to_string(), None)]
     };
-    if let Some(error) = group_coordinator_error(broker, &request.group_id) {
+    if let Some(error) = group_error(broker, access, Operation::Read, &request.group_id) {
         return LeaveGroupResponse::default().with_error_code(error.code());
     }
     let results = match broker.groups.leave(&request.group_id, &leaving) {

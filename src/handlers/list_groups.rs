@@ -8,7 +8,8 @@ use kafka_protocol::messages::{ApiKey, GroupId, ListGroupsRequest, ListGroupsRes
 use kafka_protocol::protocol::{StrBytes, VersionRange};
 
 use super::SupportedApi;
-use crate::broker::Broker;
+use crate::acl::{Operation, Resource};
+use crate::broker::{Access, Broker};
 
 pub const API: SupportedApi = SupportedApi {
     key: ApiKey::ListGroups,
@@ -17,7 +18,14 @@ pub const API: SupportedApi = SupportedApi {
 
 const CLASSIC_GROUP_TYPE: &str = "classic";
 
-pub fn handle(broker: &Arc<Broker>, request: ListGroupsRequest) -> ListGroupsResponse {
+/// Every group to a principal that may DESCRIBE the cluster; otherwise the groups it may
+/// DESCRIBE.
+pub fn handle(
+    broker: &Arc<Broker>,
+    access: &Access,
+    request: ListGroupsRequest,
+) -> ListGroupsResponse {
+    let sees_all = access.allows_cluster(Operation::Describe);
     let wanted = |filter: &[StrBytes], value: &str| {
         filter.is_empty() || filter.iter().any(|item| item.eq_ignore_ascii_case(value))
     };
@@ -28,6 +36,8 @@ pub fn handle(broker: &Arc<Broker>, request: ListGroupsRequest) -> ListGroupsRes
         .filter(|group| {
             wanted(&request.states_filter, group.state.name())
                 && wanted(&request.types_filter, CLASSIC_GROUP_TYPE)
+                && (sees_all
+                    || access.allows(Operation::Describe, Resource::group(&group.group_id)))
         })
         .map(|group| {
             ListedGroup::default()

@@ -13,7 +13,8 @@ use kafka_protocol::ResponseError;
 
 use super::errors;
 use super::{check_leader_epoch, SupportedApi};
-use crate::broker::Broker;
+use crate::acl::{Operation, Resource};
+use crate::broker::{Access, Broker};
 use crate::log::Partition;
 
 pub const API: SupportedApi = SupportedApi {
@@ -30,6 +31,7 @@ const LATEST_TIERED: i64 = -5;
 
 pub fn handle(
     broker: &Arc<Broker>,
+    access: &Access,
     version: i16,
     request: ListOffsetsRequest,
 ) -> ListOffsetsResponse {
@@ -39,6 +41,7 @@ pub fn handle(
         .topics
         .into_iter()
         .map(|topic| {
+            let described = access.allows(Operation::Describe, Resource::topic(&topic.name));
             let known = image.topic(&topic.name).is_some();
             let partitions = topic
                 .partitions
@@ -49,7 +52,9 @@ pub fn handle(
                         .with_timestamp(-1)
                         .with_offset(-1)
                         .with_leader_epoch(-1);
-                    let log = if known {
+                    let log = if !described {
+                        Err(ResponseError::TopicAuthorizationFailed)
+                    } else if known {
                         broker
                             .leader_log(&topic.name, partition.partition_index)
                             .map_err(errors::for_not_served)

@@ -11,19 +11,29 @@ use kafka_protocol::messages::{
     TopicName,
 };
 use kafka_protocol::protocol::{StrBytes, VersionRange};
+use kafka_protocol::ResponseError;
 
 use super::SupportedApi;
-use crate::broker::Broker;
+use crate::acl::Operation;
+use crate::broker::{Access, Broker};
 
 pub const API: SupportedApi = SupportedApi {
     key: ApiKey::ListPartitionReassignments,
     versions: VersionRange { min: 0, max: 0 },
 };
 
+/// Needs DESCRIBE on the cluster (CLUSTER_AUTHORIZATION_FAILED otherwise).
 pub fn handle(
     broker: &Broker,
+    access: &Access,
     request: &ListPartitionReassignmentsRequest,
 ) -> ListPartitionReassignmentsResponse {
+    if !access.allows_cluster(Operation::Describe) {
+        let error = ResponseError::ClusterAuthorizationFailed;
+        return ListPartitionReassignmentsResponse::default()
+            .with_error_code(error.code())
+            .with_error_message(Some(StrBytes::from_string(error.to_string())));
+    }
     let asked: Option<Vec<(String, Vec<i32>)>> = request.topics.as_ref().map(|topics| {
         topics
             .iter()

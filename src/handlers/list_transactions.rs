@@ -11,7 +11,8 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::{StrBytes, VersionRange};
 
 use super::{Pending, SupportedApi};
-use crate::broker::Broker;
+use crate::acl::{Operation, Resource};
+use crate::broker::{Access, Broker};
 use crate::txn::state::TxnStatus;
 
 pub const API: SupportedApi = SupportedApi {
@@ -19,7 +20,8 @@ pub const API: SupportedApi = SupportedApi {
     versions: VersionRange { min: 0, max: 1 },
 };
 
-pub fn handle(broker: &Arc<Broker>, request: ListTransactionsRequest) -> Pending {
+/// Only the transactional ids the principal may DESCRIBE are listed.
+pub fn handle(broker: &Arc<Broker>, access: Access, request: ListTransactionsRequest) -> Pending {
     let broker = Arc::clone(broker);
     Box::pin(async move {
         let now = broker.clock.now_ms();
@@ -56,6 +58,7 @@ pub fn handle(broker: &Arc<Broker>, request: ListTransactionsRequest) -> Pending
                     || (meta.status == TxnStatus::Ongoing
                         && now - meta.start_ms >= request.duration_filter)
             })
+            .filter(|(id, _)| access.allows(Operation::Describe, Resource::transactional_id(id)))
             .map(|(id, meta)| {
                 TransactionState::default()
                     .with_transactional_id(TransactionalId(StrBytes::from_string(id)))

@@ -12,7 +12,10 @@ use kafka_protocol::ResponseError;
 
 use super::errors;
 use super::{SupportedApi, AUTHORIZED_OPERATIONS_OMITTED};
-use crate::broker::Broker;
+use uuid::Uuid;
+
+use crate::acl::{Operation, Resource};
+use crate::broker::{Access, Broker};
 use crate::metadata::{topic_name, TopicMetadata};
 
 pub const API: SupportedApi = SupportedApi {
@@ -20,37 +23,56 @@ pub const API: SupportedApi = SupportedApi {
     versions: VersionRange { min: 0, max: 13 },
 };
 
-/// Topic operations allowed without an authorizer: READ, WRITE, CREATE, DELETE, ALTER,
-/// DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS (Kafka's AclOperation codes as bits).
-pub const TOPIC_OPERATIONS_ALL: i32 = bits(&[3, 4, 5, 6, 7, 8, 10, 11]);
-/// Cluster operations allowed without an authorizer: CREATE, CLUSTER_ACTION, DESCRIBE_CONFIGS,
-/// ALTER_CONFIGS, IDEMPOTENT_WRITE, ALTER, DESCRIBE.
-pub const CLUSTER_OPERATIONS_ALL: i32 = bits(&[5, 7, 8, 9, 10, 11, 12]);
+/// Cluster operations are reported up to v10 (DescribeCluster tells them since).
+const CLUSTER_OPERATIONS_LAST_VERSION: i16 = 10;
 
-const fn bits(operations: &[i32]) -> i32 {
-    let mut mask = 0;
-    let mut at = 0;
-    while at < operations.len() {
-        mask |= 1 << operations[at];
-        at += 1;
+/// What the client may know and do, as Kafka's metadata handler decides: a topic the
+/// principal may not DESCRIBE is left out of "all topics" and answered
+/// TOPIC_AUTHORIZATION_FAILED (with no id) when named; auto-creation needs CREATE on the
+/// cluster or the topic.
+struct Visibility<'a> {
+    access: &'a Access,
+    allow_auto_create: bool,
+    /// Each described topic's authorized operations, when the client asks for them.
+    include_operations: bool,
+}
+
+impl Visibility<'_> {
+    fn describes(&self, topic: &str) -> bool {
+        self.access
+            .allows(Operation::Describe, Resource::topic(topic))
     }
-    mask
+
+    fn may_create(&self, topic: &str) -> bool {
+        self.access.allows_cluster(Operation::Create)
+            || self
+                .access
+                .allows(Operation::Create, Resource::topic(topic))
+    }
+
+    fn operations(&self, topic: &str) -> i32 {
+        match self.include_operations {
+            true => self.access.operations(Resource::topic(topic)),
+            false => AUTHORIZED_OPERATIONS_OMITTED,
+        }
+    }
 }
 
 pub fn handle(
     broker: &Arc<Broker>,
+    access: &Access,
     version: i16,
     request: MetadataRequest,
     listener: &str,
 ) -> MetadataResponse {
     let config = &broker.config;
-    let allow_auto_create =
-        config.auto_create_topics && (version < 4 || request.allow_auto_topic_creation);
-    let topic_operations = if request.include_topic_authorized_operations {
-        TOPIC_OPERATIONS_ALL
-    } else {
-        AUTHORIZED_OPERATIONS_OMITTED
+    let visibility = Visibility {
+        access,
+        allow_auto_create: config.auto_create_topics
+            && (version < 4 || request.allow_auto_topic_creation),
+        include_operations: request.include_topic_authorized_operations,
     };
+    let image = broker.metadata.image();
 
     let requested: Option<Vec<_>> = match request.topics {
         // v0: an empty list means all topics; v1+: null means all, empty means none.
@@ -58,24 +80,23 @@ pub fn handle(
         other => other,
     };
     let topics = match requested {
-        None => broker
-            .metadata
-            .image()
+        None => image
             .topics()
-            .map(|topic| describe(broker, topic, topic_operations))
+            .filter(|topic| visibility.describes(&topic.name))
+            .map(|topic| describe(broker, topic, &visibility))
             .collect(),
         Some(requested) => requested
             .into_iter()
             .map(|wanted| match (wanted.name, wanted.topic_id) {
-                (Some(name), _) => {
-                    lookup_by_name(broker, name, allow_auto_create, topic_operations)
-                }
-                (None, id) => match broker.metadata.image().topic_by_id(id) {
-                    Some(topic) => describe(broker, topic, topic_operations),
+                (Some(name), _) if !visibility.describes(&name) => refused(Some(name), Uuid::nil()),
+                (Some(name), _) => lookup_by_name(broker, name, &visibility),
+                (None, id) => match image.topic_by_id(id) {
+                    // Ids are not secret: the id is named back.
+                    Some(topic) if !visibility.describes(&topic.name) => refused(None, id),
+                    Some(topic) => describe(broker, topic, &visibility),
                     None => MetadataResponseTopic::default()
                         .with_topic_id(id)
-                        .with_error_code(ResponseError::UnknownTopicId.code())
-                        .with_topic_authorized_operations(topic_operations),
+                        .with_error_code(ResponseError::UnknownTopicId.code()),
                 },
             })
             .collect(),
@@ -92,43 +113,57 @@ pub fn handle(
                 .with_rack(endpoint.rack.map(StrBytes::from_string))
         })
         .collect();
+    let cluster_operations = match request.include_cluster_authorized_operations {
+        true if version <= CLUSTER_OPERATIONS_LAST_VERSION => {
+            match access.allows_cluster(Operation::Describe) {
+                true => access.operations(Resource::cluster()),
+                false => 0,
+            }
+        }
+        _ => AUTHORIZED_OPERATIONS_OMITTED,
+    };
     MetadataResponse::default()
         .with_brokers(brokers)
-        .with_cluster_id(Some(StrBytes::from_string(
-            broker.metadata.image().cluster_id.clone(),
-        )))
+        .with_cluster_id(Some(StrBytes::from_string(image.cluster_id.clone())))
         .with_controller_id(BrokerId(broker.controller_id()))
         .with_topics(topics)
-        .with_cluster_authorized_operations(if request.include_cluster_authorized_operations {
-            CLUSTER_OPERATIONS_ALL
-        } else {
-            AUTHORIZED_OPERATIONS_OMITTED
-        })
+        .with_cluster_authorized_operations(cluster_operations)
+}
+
+/// A topic the principal may not see (or create): TOPIC_AUTHORIZATION_FAILED, nothing more.
+fn refused(name: Option<TopicName>, id: Uuid) -> MetadataResponseTopic {
+    MetadataResponseTopic::default()
+        .with_name(name)
+        .with_topic_id(id)
+        .with_error_code(ResponseError::TopicAuthorizationFailed.code())
 }
 
 fn lookup_by_name(
     broker: &Arc<Broker>,
     name: TopicName,
-    allow_auto_create: bool,
-    topic_operations: i32,
+    visibility: &Visibility<'_>,
 ) -> MetadataResponseTopic {
     if let Some(topic) = broker.metadata.image().topic(&name) {
-        return describe(broker, topic, topic_operations);
+        return describe(broker, topic, visibility);
+    }
+    if visibility.allow_auto_create && !visibility.may_create(&name) {
+        return refused(Some(name.clone()), Uuid::nil())
+            .with_is_internal(Broker::is_internal_topic(&name));
     }
     let error = |error: ResponseError| {
         MetadataResponseTopic::default()
             .with_name(Some(name.clone()))
             .with_error_code(error.code())
-            .with_topic_authorized_operations(topic_operations)
+            .with_topic_authorized_operations(visibility.operations(&name))
     };
     if topic_name::validate(&name).is_err() {
         return error(ResponseError::InvalidTopicException);
     }
-    if !allow_auto_create {
+    if !visibility.allow_auto_create {
         return error(ResponseError::UnknownTopicOrPartition);
     }
     match broker.auto_create_topic(&name) {
-        Ok(Some(topic)) => describe(broker, &topic, topic_operations),
+        Ok(Some(topic)) => describe(broker, &topic, visibility),
         // Being created in the cluster: Kafka's answer while it is.
         Ok(None) => error(ResponseError::LeaderNotAvailable),
         Err(failure) => {
@@ -146,7 +181,7 @@ pub fn broker_ids(ids: &[i32]) -> Vec<BrokerId> {
 fn describe(
     broker: &Broker,
     topic: &TopicMetadata,
-    topic_operations: i32,
+    visibility: &Visibility<'_>,
 ) -> MetadataResponseTopic {
     let partitions = (0..topic.partitions)
         .map(|index| {
@@ -164,5 +199,5 @@ fn describe(
         .with_topic_id(topic.id)
         .with_is_internal(Broker::is_internal_topic(&topic.name))
         .with_partitions(partitions)
-        .with_topic_authorized_operations(topic_operations)
+        .with_topic_authorized_operations(visibility.operations(&topic.name))
 }

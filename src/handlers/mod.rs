@@ -56,11 +56,11 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use futures::FutureExt;
-use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind};
+use kafka_protocol::messages::{RequestKind, ResponseKind};
 use kafka_protocol::ResponseError;
 
 use crate::acl::{Operation, Resource};
-use crate::broker::{Broker, Coordination};
+use crate::broker::{Access, Broker, Coordination};
 use crate::protocol::{self, RequestContext, ResponseFrame, SupportedApi};
 
 /// Everything spool advertises in ApiVersions.
@@ -167,53 +167,28 @@ pub fn dispatch(
     context: &RequestContext,
     request: RequestKind,
 ) -> Option<Answering> {
+    // What the principal may do, decided against the ACLs as they are now.
+    let access = broker.access(&context.principal, context.host());
     if let RequestKind::Fetch(request) = request {
         let broker = Arc::clone(broker);
         let version = context.api_version;
         let listener = Arc::clone(&context.listener);
         return Some(Box::pin(async move {
             Some(Response::Fetch(
-                fetch::handle(broker, version, request, &listener).await,
+                fetch::handle(broker, access, version, request, &listener).await,
             ))
         }));
     }
-    let pending = dispatch_message(broker, context, request)?;
+    let pending = dispatch_message(broker, &access, context, request)?;
     Some(Box::pin(
         async move { pending.await.map(Response::Message) },
     ))
 }
 
-/// The APIs that authorize their requests as Kafka does (or need no authorization).
-const AUTHORIZING_APIS: [ApiKey; 6] = [
-    ApiKey::ApiVersions,
-    ApiKey::SaslHandshake,
-    ApiKey::SaslAuthenticate,
-    ApiKey::DescribeAcls,
-    ApiKey::CreateAcls,
-    ApiKey::DeleteAcls,
-];
-
-/// Whether the request may be dispatched. With an authorizer configured, the APIs that do
-/// not yet check their resources are served to super users only, so that no request is
-/// served that Kafka might refuse (issue 28 brings each one's own checks).
-pub fn admits(broker: &Broker, context: &RequestContext) -> bool {
-    AUTHORIZING_APIS.contains(&context.api_key) || broker.is_super_user(&context.principal)
-}
-
-/// Whether the request's principal may do `operation` on `resource` (always, without an
-/// authorizer).
-fn authorized(
-    broker: &Broker,
-    context: &RequestContext,
-    operation: Operation,
-    resource: Resource<'_>,
-) -> bool {
-    broker.authorize(&context.principal, context.host(), operation, resource)
-}
-
 /// The dispatch stage of every request answered with a kafka-protocol message.
 fn dispatch_message(
     broker: &Arc<Broker>,
+    access: &Access,
     context: &RequestContext,
     request: RequestKind,
 ) -> Option<Pending> {
@@ -224,92 +199,102 @@ fn dispatch_message(
         )),
         RequestKind::Metadata(request) => ready(ResponseKind::Metadata(metadata::handle(
             broker,
+            access,
             version,
             request,
             &context.listener,
         ))),
         RequestKind::CreateTopics(request) => later(
-            create_topics::handle(Arc::clone(broker), request).map(ResponseKind::CreateTopics),
+            create_topics::handle(Arc::clone(broker), access.clone(), request)
+                .map(ResponseKind::CreateTopics),
         ),
         RequestKind::DeleteTopics(request) => later(
-            delete_topics::handle(Arc::clone(broker), version, request)
+            delete_topics::handle(Arc::clone(broker), access.clone(), version, request)
                 .map(ResponseKind::DeleteTopics),
         ),
         RequestKind::ListOffsets(request) => ready(ResponseKind::ListOffsets(
-            list_offsets::handle(broker, version, request),
+            list_offsets::handle(broker, access, version, request),
         )),
-        RequestKind::Produce(request) => {
-            produce::handle(broker, version, request, Arc::clone(&context.listener))
-        }
+        RequestKind::Produce(request) => produce::handle(
+            broker,
+            access,
+            version,
+            request,
+            Arc::clone(&context.listener),
+        ),
         RequestKind::FindCoordinator(request) => later(
             find_coordinator::handle(
                 Arc::clone(broker),
+                access.clone(),
                 version,
                 request,
                 Arc::clone(&context.listener),
             )
             .map(ResponseKind::FindCoordinator),
         ),
-        RequestKind::JoinGroup(request) => join_group::handle(broker, context, request),
-        RequestKind::SyncGroup(request) => sync_group::handle(broker, version, request),
-        RequestKind::Heartbeat(request) => {
-            ready(ResponseKind::Heartbeat(heartbeat::handle(broker, request)))
-        }
-        RequestKind::LeaveGroup(request) => ready(ResponseKind::LeaveGroup(leave_group::handle(
-            broker, version, request,
+        RequestKind::JoinGroup(request) => join_group::handle(broker, access, context, request),
+        RequestKind::SyncGroup(request) => sync_group::handle(broker, access, version, request),
+        RequestKind::Heartbeat(request) => ready(ResponseKind::Heartbeat(heartbeat::handle(
+            broker, access, request,
         ))),
-        RequestKind::OffsetCommit(request) => offset_commit::handle(broker, request),
+        RequestKind::LeaveGroup(request) => ready(ResponseKind::LeaveGroup(leave_group::handle(
+            broker, access, version, request,
+        ))),
+        RequestKind::OffsetCommit(request) => offset_commit::handle(broker, access, request),
         RequestKind::OffsetFetch(request) => ready(ResponseKind::OffsetFetch(
-            offset_fetch::handle(broker, version, request),
+            offset_fetch::handle(broker, access, version, request),
         )),
         RequestKind::ListGroups(request) => ready(ResponseKind::ListGroups(list_groups::handle(
-            broker, request,
+            broker, access, request,
         ))),
         RequestKind::DescribeGroups(request) => ready(ResponseKind::DescribeGroups(
-            describe_groups::handle(broker, version, request),
+            describe_groups::handle(broker, access, version, request),
         )),
-        RequestKind::DeleteGroups(request) => delete_groups::handle(broker, request),
-        RequestKind::OffsetDelete(request) => offset_delete::handle(broker, request),
-        RequestKind::DeleteRecords(request) => delete_records::handle(broker, request),
+        RequestKind::DeleteGroups(request) => delete_groups::handle(broker, access, request),
+        RequestKind::OffsetDelete(request) => offset_delete::handle(broker, access, request),
+        RequestKind::DeleteRecords(request) => {
+            delete_records::handle(broker, access.clone(), request)
+        }
         RequestKind::DescribeCluster(request) => ready(ResponseKind::DescribeCluster(
-            describe_cluster::handle(broker, version, &request, &context.listener),
+            describe_cluster::handle(broker, access, version, &request, &context.listener),
         )),
         RequestKind::DescribeConfigs(request) => ready(ResponseKind::DescribeConfigs(
-            describe_configs::handle(broker, version, &request),
+            describe_configs::handle(broker, access, version, &request),
         )),
         RequestKind::AlterConfigs(request) => later(
-            alter_configs::handle(Arc::clone(broker), request).map(ResponseKind::AlterConfigs),
+            alter_configs::handle(Arc::clone(broker), access.clone(), request)
+                .map(ResponseKind::AlterConfigs),
         ),
         RequestKind::IncrementalAlterConfigs(request) => later(
-            incremental_alter_configs::handle(Arc::clone(broker), request)
+            incremental_alter_configs::handle(Arc::clone(broker), access.clone(), request)
                 .map(ResponseKind::IncrementalAlterConfigs),
         ),
         RequestKind::CreatePartitions(request) => later(
-            create_partitions::handle(Arc::clone(broker), request)
+            create_partitions::handle(Arc::clone(broker), access.clone(), request)
                 .map(ResponseKind::CreatePartitions),
         ),
         RequestKind::DescribeLogDirs(request) => ready(ResponseKind::DescribeLogDirs(
-            describe_log_dirs::handle(broker, version, &request),
+            describe_log_dirs::handle(broker, access, version, &request),
         )),
         RequestKind::DescribeTopicPartitions(request) => {
             ready(ResponseKind::DescribeTopicPartitions(
-                describe_topic_partitions::handle(broker, &request),
+                describe_topic_partitions::handle(broker, access, &request),
             ))
         }
         RequestKind::ElectLeaders(request) => later(
-            elect_leaders::handle(Arc::clone(broker), version, request)
+            elect_leaders::handle(Arc::clone(broker), access.clone(), version, request)
                 .map(ResponseKind::ElectLeaders),
         ),
         RequestKind::OffsetForLeaderEpoch(request) => ready(ResponseKind::OffsetForLeaderEpoch(
-            offset_for_leader_epoch::handle(broker, &request),
+            offset_for_leader_epoch::handle(broker, access, &request),
         )),
         RequestKind::ListPartitionReassignments(request) => {
             ready(ResponseKind::ListPartitionReassignments(
-                list_partition_reassignments::handle(broker, &request),
+                list_partition_reassignments::handle(broker, access, &request),
             ))
         }
         RequestKind::AlterPartitionReassignments(request) => later(
-            alter_partition_reassignments::handle(Arc::clone(broker), request)
+            alter_partition_reassignments::handle(Arc::clone(broker), access.clone(), request)
                 .map(ResponseKind::AlterPartitionReassignments),
         ),
         RequestKind::SaslHandshake(_) => {
@@ -320,43 +305,59 @@ fn dispatch_message(
         )),
         RequestKind::DescribeUserScramCredentials(request) => {
             ready(ResponseKind::DescribeUserScramCredentials(
-                scram_credentials::describe(broker, &request),
+                scram_credentials::describe(broker, access, &request),
             ))
         }
         RequestKind::AlterUserScramCredentials(request) => later(
-            scram_credentials::alter(Arc::clone(broker), request)
+            scram_credentials::alter(Arc::clone(broker), access.clone(), request)
                 .map(ResponseKind::AlterUserScramCredentials),
         ),
         RequestKind::DescribeAcls(request) => ready(ResponseKind::DescribeAcls(acls::describe(
-            broker, context, &request,
+            broker, access, &request,
         ))),
         RequestKind::CreateAcls(request) => later(
-            acls::create(Arc::clone(broker), context.clone(), request)
-                .map(ResponseKind::CreateAcls),
+            acls::create(Arc::clone(broker), access.clone(), request).map(ResponseKind::CreateAcls),
         ),
         RequestKind::DeleteAcls(request) => later(
-            acls::delete(Arc::clone(broker), context.clone(), request)
-                .map(ResponseKind::DeleteAcls),
+            acls::delete(Arc::clone(broker), access.clone(), request).map(ResponseKind::DeleteAcls),
         ),
-        RequestKind::InitProducerId(request) => init_producer_id::handle(broker, request),
+        RequestKind::InitProducerId(request) => init_producer_id::handle(broker, access, request),
         RequestKind::AddPartitionsToTxn(request) => {
-            add_partitions_to_txn::handle(broker, version, request)
+            add_partitions_to_txn::handle(broker, access.clone(), version, request)
         }
-        RequestKind::AddOffsetsToTxn(request) => add_offsets_to_txn::handle(broker, request),
-        RequestKind::EndTxn(request) => end_txn::handle(broker, request),
+        RequestKind::AddOffsetsToTxn(request) => {
+            add_offsets_to_txn::handle(broker, access, request)
+        }
+        RequestKind::EndTxn(request) => end_txn::handle(broker, access, request),
         RequestKind::TxnOffsetCommit(request) => {
-            txn_offset_commit::handle(broker, version, request)
+            txn_offset_commit::handle(broker, access.clone(), version, request)
         }
         RequestKind::DescribeTransactions(request) => {
-            describe_transactions::handle(broker, request)
+            describe_transactions::handle(broker, access.clone(), request)
         }
-        RequestKind::ListTransactions(request) => list_transactions::handle(broker, request),
-        RequestKind::WriteTxnMarkers(request) => write_txn_markers::handle(broker, request),
+        RequestKind::ListTransactions(request) => {
+            list_transactions::handle(broker, access.clone(), request)
+        }
+        RequestKind::WriteTxnMarkers(request) => write_txn_markers::handle(broker, access, request),
         RequestKind::DescribeProducers(request) => ready(ResponseKind::DescribeProducers(
-            describe_producers::handle(broker, request),
+            describe_producers::handle(broker, access, request),
         )),
         _ => return None,
     })
+}
+
+/// GROUP_AUTHORIZATION_FAILED unless the principal may do `operation` on `group_id`; then
+/// [`group_coordinator_error`].
+pub fn group_error(
+    broker: &Broker,
+    access: &Access,
+    operation: Operation,
+    group_id: &str,
+) -> Option<ResponseError> {
+    if !access.allows(operation, Resource::group(group_id)) {
+        return Some(ResponseError::GroupAuthorizationFailed);
+    }
+    group_coordinator_error(broker, group_id)
 }
 
 /// NOT_COORDINATOR unless this broker coordinates `group_id` (the leader of its partition
@@ -366,6 +367,22 @@ pub fn group_coordinator_error(broker: &Broker, group_id: &str) -> Option<Respon
     coordinator_error(broker, crate::group::OFFSETS_TOPIC, group_id, |id| {
         broker.groups.is_loaded(id)
     })
+}
+
+/// TRANSACTIONAL_ID_AUTHORIZATION_FAILED unless the principal may WRITE `transactional_id`;
+/// then [`txn_coordinator_error`].
+pub fn txn_error(
+    broker: &Broker,
+    access: &Access,
+    transactional_id: &str,
+) -> Option<ResponseError> {
+    if !access.allows(
+        Operation::Write,
+        Resource::transactional_id(transactional_id),
+    ) {
+        return Some(ResponseError::TransactionalIdAuthorizationFailed);
+    }
+    txn_coordinator_error(broker, transactional_id)
 }
 
 /// NOT_COORDINATOR unless this broker coordinates `transactional_id` (the leader of its

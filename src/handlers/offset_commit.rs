@@ -11,7 +11,8 @@ use kafka_protocol::protocol::VersionRange;
 use kafka_protocol::ResponseError;
 
 use super::{group_coordinator_error, Pending, SupportedApi};
-use crate::broker::Broker;
+use crate::acl::{Operation, Resource};
+use crate::broker::{Access, Broker};
 use crate::group::coordinator::Committer;
 use crate::group::coordinator_write_error;
 use crate::group::offsets::CommittedOffset;
@@ -21,13 +22,16 @@ pub const API: SupportedApi = SupportedApi {
     versions: VersionRange { min: 2, max: 9 },
 };
 
-pub fn handle(broker: &Arc<Broker>, request: OffsetCommitRequest) -> Pending {
+/// The group needs READ (every partition GROUP_AUTHORIZATION_FAILED otherwise), each topic
+/// READ (TOPIC_AUTHORIZATION_FAILED), checked before the topic's existence and the group.
+pub fn handle(broker: &Arc<Broker>, access: &Access, request: OffsetCommitRequest) -> Pending {
     let group_id = request.group_id.to_string();
     let committer = Committer {
         generation_id: request.generation_id_or_member_epoch,
         member_id: request.member_id.to_string(),
         group_instance_id: request.group_instance_id.map(|id| id.to_string()),
     };
+    let group_readable = access.allows(Operation::Read, Resource::group(&group_id));
     let group_error = group_coordinator_error(broker, &group_id)
         .or_else(|| broker.groups.check_commit(&group_id, &committer).err());
     let now = broker.clock.now_ms();
@@ -38,6 +42,7 @@ pub fn handle(broker: &Arc<Broker>, request: OffsetCommitRequest) -> Pending {
     let mut outcome = Vec::with_capacity(request.topics.len());
     for topic in request.topics {
         let known_partitions = image.topic(&topic.name).map_or(0, |meta| meta.partitions);
+        let topic_readable = access.allows(Operation::Read, Resource::topic(&topic.name));
         let partitions: Vec<(i32, Option<ResponseError>)> = topic
             .partitions
             .into_iter()
@@ -46,10 +51,14 @@ pub fn handle(broker: &Arc<Broker>, request: OffsetCommitRequest) -> Pending {
                     .committed_metadata
                     .map(|m| m.to_string())
                     .unwrap_or_default();
-                let error = if let Some(error) = group_error {
-                    Some(error)
+                let error = if !group_readable {
+                    Some(ResponseError::GroupAuthorizationFailed)
+                } else if !topic_readable {
+                    Some(ResponseError::TopicAuthorizationFailed)
                 } else if !(0..known_partitions).contains(&partition.partition_index) {
                     Some(ResponseError::UnknownTopicOrPartition)
+                } else if let Some(error) = group_error {
+                    Some(error)
                 } else if metadata.len() > metadata_max {
                     Some(ResponseError::OffsetMetadataTooLarge)
                 } else {

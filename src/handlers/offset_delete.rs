@@ -11,8 +11,9 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::{StrBytes, VersionRange};
 use kafka_protocol::ResponseError;
 
-use super::{group_coordinator_error, Pending, SupportedApi};
-use crate::broker::Broker;
+use super::{group_error, Pending, SupportedApi};
+use crate::acl::{Operation, Resource};
+use crate::broker::{Access, Broker};
 use crate::group::coordinator_write_error;
 
 pub const API: SupportedApi = SupportedApi {
@@ -20,24 +21,29 @@ pub const API: SupportedApi = SupportedApi {
     versions: VersionRange { min: 0, max: 0 },
 };
 
-pub fn handle(broker: &Arc<Broker>, request: OffsetDeleteRequest) -> Pending {
-    if let Some(error) = group_coordinator_error(broker, &request.group_id) {
+/// The group needs DELETE (GROUP_AUTHORIZATION_FAILED otherwise), each topic READ
+/// (TOPIC_AUTHORIZATION_FAILED, before its existence is checked).
+pub fn handle(broker: &Arc<Broker>, access: &Access, request: OffsetDeleteRequest) -> Pending {
+    if let Some(error) = group_error(broker, access, Operation::Delete, &request.group_id) {
         let response = OffsetDeleteResponse::default().with_error_code(error.code());
         return Box::pin(std::future::ready(Some(ResponseKind::OffsetDelete(
             response,
         ))));
     }
     let image = broker.metadata.image();
-    let mut unknown = Vec::new();
+    let mut refused = Vec::new();
     let mut slots = Vec::new();
     for topic in &request.topics {
         let partitions = image.topic(&topic.name).map_or(0, |meta| meta.partitions);
+        let readable = access.allows(Operation::Read, Resource::topic(&topic.name));
         for partition in &topic.partitions {
             let slot = (topic.name.to_string(), partition.partition_index);
-            if (0..partitions).contains(&partition.partition_index) {
+            if !readable {
+                refused.push((slot, ResponseError::TopicAuthorizationFailed));
+            } else if (0..partitions).contains(&partition.partition_index) {
                 slots.push(slot);
             } else {
-                unknown.push(slot);
+                refused.push((slot, ResponseError::UnknownTopicOrPartition));
             }
         }
     }
@@ -63,11 +69,7 @@ pub fn handle(broker: &Arc<Broker>, request: OffsetDeleteRequest) -> Pending {
                 let errors = results
                     .into_iter()
                     .map(|(slot, error)| (slot, error.or(write_error)))
-                    .chain(
-                        unknown
-                            .into_iter()
-                            .map(|slot| (slot, Some(ResponseError::UnknownTopicOrPartition))),
-                    );
+                    .chain(refused.into_iter().map(|(slot, error)| (slot, Some(error))));
                 let mut topics: Vec<OffsetDeleteResponseTopic> = Vec::new();
                 for ((topic, index), error) in errors {
                     let partition = OffsetDeleteResponsePartition::default()

@@ -13,8 +13,9 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::{StrBytes, VersionRange};
 use kafka_protocol::ResponseError;
 
-use super::{group_coordinator_error, SupportedApi};
-use crate::broker::Broker;
+use super::{group_error, SupportedApi};
+use crate::acl::{Operation, Resource};
+use crate::broker::{Access, Broker};
 use crate::group::offsets::CommittedOffset;
 
 pub const API: SupportedApi = SupportedApi {
@@ -24,6 +25,9 @@ pub const API: SupportedApi = SupportedApi {
 
 /// OffsetFetch v8 asks for several groups at once (KIP-709).
 const MULTI_GROUP_VERSION: i16 = 8;
+
+/// From v2 a group's error is told at the top level.
+const GROUP_ERROR_VERSION: i16 = 2;
 
 /// `require_stable` (KIP-447) from v7: a partition with a pending transactional commit is
 /// answered UNSTABLE_OFFSET_COMMIT, and the client asks again.
@@ -35,16 +39,23 @@ type Entry = Result<Option<CommittedOffset>, ResponseError>;
 /// A group's answer: per topic, each partition with its entry.
 type Fetched = Vec<(TopicName, Vec<(i32, Entry)>)>;
 
+/// A group needs DESCRIBE (GROUP_AUTHORIZATION_FAILED otherwise); offsets are told only for
+/// topics the principal may DESCRIBE: a named one is answered TOPIC_AUTHORIZATION_FAILED,
+/// others are left out of "every committed partition".
 pub fn handle(
     broker: &Arc<Broker>,
+    access: &Access,
     version: i16,
     request: OffsetFetchRequest,
 ) -> OffsetFetchResponse {
+    let group_error = |group_id: &str| group_error(broker, access, Operation::Describe, group_id);
     if version < MULTI_GROUP_VERSION {
-        if let Some(error) = group_coordinator_error(broker, &request.group_id) {
-            // v1 has no group-level error: each asked partition carries it.
+        if let Some(error) = group_error(&request.group_id) {
+            // v1 has no group-level error: each asked partition carries it; from v2 the
+            // error is told once, with no topics (as Kafka answers).
             let topics = request
                 .topics
+                .filter(|_| version < GROUP_ERROR_VERSION)
                 .unwrap_or_default()
                 .into_iter()
                 .map(|topic| {
@@ -74,7 +85,7 @@ pub fn handle(
                 .collect()
         });
         let require_stable = version >= REQUIRE_STABLE_VERSION && request.require_stable;
-        let topics = fetch(broker, &request.group_id, wanted, require_stable)
+        let topics = fetch(broker, access, &request.group_id, wanted, require_stable)
             .into_iter()
             .map(|(name, partitions)| {
                 let partitions = partitions
@@ -100,7 +111,7 @@ pub fn handle(
         .groups
         .into_iter()
         .map(|group| {
-            if let Some(error) = group_coordinator_error(broker, &group.group_id) {
+            if let Some(error) = group_error(&group.group_id) {
                 return OffsetFetchResponseGroup::default()
                     .with_group_id(group.group_id)
                     .with_error_code(error.code());
@@ -111,26 +122,32 @@ pub fn handle(
                     .map(|t| (t.name, t.partition_indexes))
                     .collect()
             });
-            let topics = fetch(broker, &group.group_id, wanted, request.require_stable)
-                .into_iter()
-                .map(|(name, partitions)| {
-                    let partitions = partitions
-                        .into_iter()
-                        .map(|(index, entry)| {
-                            let (offset, epoch, metadata, error_code) = fields(entry);
-                            OffsetFetchResponsePartitions::default()
-                                .with_partition_index(index)
-                                .with_committed_offset(offset)
-                                .with_committed_leader_epoch(epoch)
-                                .with_metadata(Some(metadata))
-                                .with_error_code(error_code)
-                        })
-                        .collect();
-                    OffsetFetchResponseTopics::default()
-                        .with_name(name)
-                        .with_partitions(partitions)
-                })
-                .collect();
+            let topics = fetch(
+                broker,
+                access,
+                &group.group_id,
+                wanted,
+                request.require_stable,
+            )
+            .into_iter()
+            .map(|(name, partitions)| {
+                let partitions = partitions
+                    .into_iter()
+                    .map(|(index, entry)| {
+                        let (offset, epoch, metadata, error_code) = fields(entry);
+                        OffsetFetchResponsePartitions::default()
+                            .with_partition_index(index)
+                            .with_committed_offset(offset)
+                            .with_committed_leader_epoch(epoch)
+                            .with_metadata(Some(metadata))
+                            .with_error_code(error_code)
+                    })
+                    .collect();
+                OffsetFetchResponseTopics::default()
+                    .with_name(name)
+                    .with_partitions(partitions)
+            })
+            .collect();
             OffsetFetchResponseGroup::default()
                 .with_group_id(GroupId(group.group_id.0))
                 .with_topics(topics)
@@ -158,6 +175,7 @@ fn fields(entry: Entry) -> (i64, i32, StrBytes, i16) {
 /// commits are withheld.
 fn fetch(
     broker: &Broker,
+    access: &Access,
     group_id: &str,
     wanted: Option<Vec<(TopicName, Vec<i32>)>>,
     require_stable: bool,
@@ -167,6 +185,7 @@ fn fetch(
             .groups
             .group_offsets(group_id)
             .into_iter()
+            .filter(|((topic, _), _)| access.allows(Operation::Describe, Resource::topic(topic)))
             .map(|((topic, partition), committed)| (topic, partition, Some(committed)))
             .collect(),
         Some(topics) => topics
@@ -181,7 +200,9 @@ fn fetch(
     };
     let mut topics: Fetched = Vec::new();
     for (topic, index, committed) in flat {
-        let entry = if require_stable && broker.groups.has_pending_commit(group_id, &topic, index) {
+        let entry = if !access.allows(Operation::Describe, Resource::topic(&topic)) {
+            Err(ResponseError::TopicAuthorizationFailed)
+        } else if require_stable && broker.groups.has_pending_commit(group_id, &topic, index) {
             Err(ResponseError::UnstableOffsetCommit)
         } else {
             Ok(committed)

@@ -8,9 +8,11 @@ use kafka_protocol::messages::offset_for_leader_epoch_response::{
 };
 use kafka_protocol::messages::{ApiKey, OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse};
 use kafka_protocol::protocol::VersionRange;
+use kafka_protocol::ResponseError;
 
 use super::{check_leader_epoch, errors, SupportedApi};
-use crate::broker::Broker;
+use crate::acl::{Operation, Resource};
+use crate::broker::{Access, Broker};
 use crate::log::leader_epochs::{UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET};
 
 pub const API: SupportedApi = SupportedApi {
@@ -18,14 +20,20 @@ pub const API: SupportedApi = SupportedApi {
     versions: VersionRange { min: 2, max: 4 },
 };
 
+/// Brokers (CLUSTER_ACTION) may ask for any topic; consumers need DESCRIBE on each
+/// (TOPIC_AUTHORIZATION_FAILED otherwise, KIP-320).
 pub fn handle(
     broker: &Arc<Broker>,
+    access: &Access,
     request: &OffsetForLeaderEpochRequest,
 ) -> OffsetForLeaderEpochResponse {
+    let replicates = access.allows_cluster(Operation::ClusterAction);
     let topics = request
         .topics
         .iter()
         .map(|topic| {
+            let described =
+                replicates || access.allows(Operation::Describe, Resource::topic(&topic.topic));
             let partitions = topic
                 .partitions
                 .iter()
@@ -34,6 +42,10 @@ pub fn handle(
                         .with_partition(asked.partition)
                         .with_leader_epoch(UNDEFINED_EPOCH)
                         .with_end_offset(UNDEFINED_EPOCH_OFFSET);
+                    if !described {
+                        return answer
+                            .with_error_code(ResponseError::TopicAuthorizationFailed.code());
+                    }
                     let log = match broker.leader_log(&topic.topic, asked.partition) {
                         Ok(log) => log,
                         Err(not_served) => {

@@ -20,7 +20,8 @@ use uuid::Uuid;
 
 use super::errors;
 use super::{Pending, SupportedApi};
-use crate::broker::{Broker, NotServed};
+use crate::acl::{Operation, Resource};
+use crate::broker::{Access, Broker, NotServed};
 use crate::log::{AppendInfo, LogError, Partition};
 use crate::metadata::TopicMetadata;
 use crate::records::{batch_size, raw, BatchError, BatchView};
@@ -80,12 +81,20 @@ struct TopicAppends {
 /// `listener`: the one the request came in on, whose endpoints the leader hints give.
 pub fn handle(
     broker: &Arc<Broker>,
+    access: &Access,
     version: i16,
     request: ProduceRequest,
     listener: Arc<str>,
 ) -> Pending {
     let acks = request.acks;
     let request_timeout_ms = request.timeout_ms;
+    // Kafka's order: transactional records need WRITE on their transactional id (every
+    // partition refused otherwise), then each topic WRITE, before anything else is checked.
+    let transaction_refused = has_transactional_records(&request)
+        && !request
+            .transactional_id
+            .as_ref()
+            .is_some_and(|id| access.allows(Operation::Write, Resource::transactional_id(id)));
     let image = broker.metadata.image();
     let topics: Vec<TopicAppends> = request
         .topic_data
@@ -101,12 +110,24 @@ pub fn handle(
             } else {
                 ResponseError::UnknownTopicOrPartition
             };
+            let name = topic.map_or(topic_data.name.as_str(), |topic| topic.name.as_str());
+            let refused = if transaction_refused {
+                Some(ResponseError::TransactionalIdAuthorizationFailed)
+            } else if (topic.is_some() || version < TOPIC_ID_VERSION)
+                && !access.allows(Operation::Write, Resource::topic(name))
+            {
+                Some(ResponseError::TopicAuthorizationFailed)
+            } else {
+                None
+            };
             let partitions = topic_data
                 .partition_data
                 .into_iter()
                 .map(|data| Appended {
                     index: data.index,
-                    result: if !(-1..=1).contains(&acks) {
+                    result: if let Some(error) = refused {
+                        Err(Rejection::new(error, None))
+                    } else if !(-1..=1).contains(&acks) {
                         Err(Rejection::new(ResponseError::InvalidRequiredAcks, None))
                     } else {
                         match topic {
@@ -162,6 +183,16 @@ pub fn handle(
                 .with_node_endpoints(node_endpoints),
         ))
     })
+}
+
+/// Whether any partition's batch is transactional (Kafka looks at each one's first batch).
+fn has_transactional_records(request: &ProduceRequest) -> bool {
+    request
+        .topic_data
+        .iter()
+        .flat_map(|topic| &topic.partition_data)
+        .filter_map(|partition| partition.records.as_deref())
+        .any(|records| BatchView::parse_header(records).is_ok_and(|batch| batch.is_transactional()))
 }
 
 /// How to reach the leaders named in the answers' leader hints (KIP-951).

@@ -18,7 +18,8 @@ use kafka_protocol::ResponseError;
 
 use super::errors::{for_dynamic_config_error, for_scram_refusal};
 use super::SupportedApi;
-use crate::broker::{Broker, ScramDeletion, ScramUpsertion};
+use crate::acl::Operation;
+use crate::broker::{Access, Broker, ScramDeletion, ScramUpsertion};
 
 pub const DESCRIBE_API: SupportedApi = SupportedApi {
     key: ApiKey::DescribeUserScramCredentials,
@@ -33,10 +34,30 @@ const DESCRIBE_DUPLICATE_USER: &str =
     "Cannot describe SCRAM credentials for the same user twice in a single request: ";
 const DESCRIBE_UNKNOWN_USER: &str = "Attempt to describe a user credential that does not exist: ";
 
+/// Needs DESCRIBE on the cluster (CLUSTER_AUTHORIZATION_FAILED otherwise).
 pub fn describe(
     broker: &Broker,
+    access: &Access,
     request: &DescribeUserScramCredentialsRequest,
 ) -> DescribeUserScramCredentialsResponse {
+    if !access.allows_cluster(Operation::Describe) {
+        let error = ResponseError::ClusterAuthorizationFailed;
+        let message = Some(StrBytes::from_string(error.to_string()));
+        let results = request
+            .users
+            .iter()
+            .flatten()
+            .map(|_| {
+                DescribeUserScramCredentialsResult::default()
+                    .with_error_code(error.code())
+                    .with_error_message(message.clone())
+            })
+            .collect();
+        return DescribeUserScramCredentialsResponse::default()
+            .with_error_code(error.code())
+            .with_error_message(message)
+            .with_results(results);
+    }
     let stored = broker.scram_credentials();
     // How often each user is asked for; none named: every user.
     let mut asked: BTreeMap<&str, usize> = BTreeMap::new();
@@ -80,8 +101,10 @@ pub fn describe(
     DescribeUserScramCredentialsResponse::default().with_results(results)
 }
 
+/// Needs ALTER on the cluster (each named user CLUSTER_AUTHORIZATION_FAILED otherwise).
 pub async fn alter(
     broker: Arc<Broker>,
+    access: Access,
     request: AlterUserScramCredentialsRequest,
 ) -> AlterUserScramCredentialsResponse {
     let deletions: Vec<ScramDeletion> = request
@@ -112,28 +135,42 @@ pub async fn alter(
             .with_error_code(code)
             .with_error_message(message)
     };
-    let results = match broker
-        .alter_scram_credentials(&deletions, &upsertions)
-        .await
-    {
-        Ok(outcomes) => outcomes
-            .into_iter()
-            .map(|(user, outcome)| {
-                let error = outcome
-                    .err()
-                    .map(|refusal| (for_scram_refusal(&refusal), refusal.to_string()));
-                result(user, error)
-            })
-            .collect(),
-        Err(error) => {
-            tracing::warn!(%error, "storing SCRAM credentials failed");
-            let code = for_dynamic_config_error(&error);
-            let users = deletions.iter().map(|d| &d.user);
-            users
+    let refused = ResponseError::ClusterAuthorizationFailed;
+    let results = match access.allows_cluster(Operation::Alter) {
+        false => {
+            let users: std::collections::BTreeSet<&String> = deletions
+                .iter()
+                .map(|d| &d.user)
                 .chain(upsertions.iter().map(|u| &u.user))
-                .map(|user| result(user.clone(), Some((code, error.to_string()))))
+                .collect();
+            users
+                .into_iter()
+                .map(|user| result(user.clone(), Some((refused, refused.to_string()))))
                 .collect()
         }
+        true => match broker
+            .alter_scram_credentials(&deletions, &upsertions)
+            .await
+        {
+            Ok(outcomes) => outcomes
+                .into_iter()
+                .map(|(user, outcome)| {
+                    let error = outcome
+                        .err()
+                        .map(|refusal| (for_scram_refusal(&refusal), refusal.to_string()));
+                    result(user, error)
+                })
+                .collect(),
+            Err(error) => {
+                tracing::warn!(%error, "storing SCRAM credentials failed");
+                let code = for_dynamic_config_error(&error);
+                let users = deletions.iter().map(|d| &d.user);
+                users
+                    .chain(upsertions.iter().map(|u| &u.user))
+                    .map(|user| result(user.clone(), Some((code, error.to_string()))))
+                    .collect()
+            }
+        },
     };
     AlterUserScramCredentialsResponse::default().with_results(results)
 }

@@ -6,8 +6,9 @@ use kafka_protocol::messages::{ApiKey, ResponseKind, SyncGroupRequest, SyncGroup
 use kafka_protocol::protocol::{StrBytes, VersionRange};
 use kafka_protocol::ResponseError;
 
-use super::{group_coordinator_error, Pending, SupportedApi};
-use crate::broker::Broker;
+use super::{group_error, Pending, SupportedApi};
+use crate::acl::Operation;
+use crate::broker::{Access, Broker};
 use crate::group::state::SyncRequest;
 
 pub const API: SupportedApi = SupportedApi {
@@ -18,8 +19,13 @@ pub const API: SupportedApi = SupportedApi {
 /// From v5 the protocol type and name are checked and returned.
 const PROTOCOL_VERSION: i16 = 5;
 
-pub fn handle(broker: &Arc<Broker>, version: i16, request: SyncGroupRequest) -> Pending {
-    if let Some(error) = group_coordinator_error(broker, &request.group_id) {
+pub fn handle(
+    broker: &Arc<Broker>,
+    access: &Access,
+    version: i16,
+    request: SyncGroupRequest,
+) -> Pending {
+    if let Some(error) = group_error(broker, access, Operation::Read, &request.group_id) {
         let response = SyncGroupResponse::default().with_error_code(error.code());
         return Box::pin(std::future::ready(Some(ResponseKind::SyncGroup(response))));
     }

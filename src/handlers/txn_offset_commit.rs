@@ -13,7 +13,8 @@ use kafka_protocol::protocol::VersionRange;
 use kafka_protocol::ResponseError;
 
 use super::{group_coordinator_error, Pending, SupportedApi};
-use crate::broker::Broker;
+use crate::acl::{Operation, Resource};
+use crate::broker::{Access, Broker};
 use crate::group::coordinator::Committer;
 use crate::group::coordinator_write_error;
 use crate::group::offsets::CommittedOffset;
@@ -26,7 +27,24 @@ pub const API: SupportedApi = SupportedApi {
 /// From v3 the group generation and member are checked too (KIP-447).
 const MEMBER_CHECK_VERSION: i16 = 3;
 
-pub fn handle(broker: &Arc<Broker>, version: i16, request: TxnOffsetCommitRequest) -> Pending {
+/// Needs WRITE on the transactional id, READ on the group, then READ on each topic (checked
+/// before the topic's existence and the group's state), as Kafka does.
+pub fn handle(
+    broker: &Arc<Broker>,
+    access: Access,
+    version: i16,
+    request: TxnOffsetCommitRequest,
+) -> Pending {
+    let refused = if !access.allows(
+        Operation::Write,
+        Resource::transactional_id(&request.transactional_id),
+    ) {
+        Some(ResponseError::TransactionalIdAuthorizationFailed)
+    } else if !access.allows(Operation::Read, Resource::group(&request.group_id)) {
+        Some(ResponseError::GroupAuthorizationFailed)
+    } else {
+        None
+    };
     let broker = Arc::clone(broker);
     Box::pin(async move {
         let group_id = request.group_id.to_string();
@@ -55,6 +73,7 @@ pub fn handle(broker: &Arc<Broker>, version: i16, request: TxnOffsetCommitReques
         let mut outcome = Vec::new();
         for topic in &request.topics {
             let partitions = image.topic(&topic.name).map_or(0, |meta| meta.partitions);
+            let readable = access.allows(Operation::Read, Resource::topic(&topic.name));
             let mut results = Vec::new();
             for partition in &topic.partitions {
                 let metadata = partition
@@ -62,9 +81,13 @@ pub fn handle(broker: &Arc<Broker>, version: i16, request: TxnOffsetCommitReques
                     .as_ref()
                     .map(|m| m.to_string())
                     .unwrap_or_default();
-                let refused = error.or_else(|| {
-                    if !(0..partitions).contains(&partition.partition_index) {
+                let refused = refused.or_else(|| {
+                    if !readable {
+                        Some(ResponseError::TopicAuthorizationFailed)
+                    } else if !(0..partitions).contains(&partition.partition_index) {
                         Some(ResponseError::UnknownTopicOrPartition)
+                    } else if error.is_some() {
+                        error
                     } else if metadata.len() > max_metadata {
                         Some(ResponseError::OffsetMetadataTooLarge)
                     } else {

@@ -15,11 +15,13 @@ use kafka_protocol::messages::{
     ApiKey, ResponseKind, WriteTxnMarkersRequest, WriteTxnMarkersResponse,
 };
 use kafka_protocol::protocol::VersionRange;
+use kafka_protocol::ResponseError;
 
 use super::errors;
 use super::errors::for_log_error;
 use super::{Pending, SupportedApi};
-use crate::broker::Broker;
+use crate::acl::Operation;
+use crate::broker::{Access, Broker};
 use crate::group::OFFSETS_TOPIC;
 use crate::txn::REPLICATION_TIMEOUT;
 
@@ -29,17 +31,50 @@ pub const API: SupportedApi = SupportedApi {
     versions: VersionRange { min: 1, max: 1 },
 };
 
-pub fn handle(broker: &Arc<Broker>, request: WriteTxnMarkersRequest) -> Pending {
+/// From brokers: needs ALTER or CLUSTER_ACTION on the cluster (every partition
+/// CLUSTER_AUTHORIZATION_FAILED otherwise).
+pub fn handle(broker: &Arc<Broker>, access: &Access, request: WriteTxnMarkersRequest) -> Pending {
+    let permitted =
+        access.allows_cluster(Operation::Alter) || access.allows_cluster(Operation::ClusterAction);
     let broker = Arc::clone(broker);
     Box::pin(async move {
         let mut markers = Vec::with_capacity(request.markers.len());
         for marker in &request.markers {
-            markers.push(write(&broker, marker).await);
+            markers.push(match permitted {
+                true => write(&broker, marker).await,
+                false => refused(marker),
+            });
         }
         Some(ResponseKind::WriteTxnMarkers(
             WriteTxnMarkersResponse::default().with_markers(markers),
         ))
     })
+}
+
+/// Every partition of `marker` answered CLUSTER_AUTHORIZATION_FAILED.
+fn refused(marker: &WritableTxnMarker) -> WritableTxnMarkerResult {
+    let error = ResponseError::ClusterAuthorizationFailed.code();
+    let topics = marker
+        .topics
+        .iter()
+        .map(|topic| {
+            let partitions = topic
+                .partition_indexes
+                .iter()
+                .map(|&index| {
+                    WritableTxnMarkerPartitionResult::default()
+                        .with_partition_index(index)
+                        .with_error_code(error)
+                })
+                .collect();
+            WritableTxnMarkerTopicResult::default()
+                .with_name(topic.name.clone())
+                .with_partitions(partitions)
+        })
+        .collect();
+    WritableTxnMarkerResult::default()
+        .with_producer_id(marker.producer_id)
+        .with_topics(topics)
 }
 
 async fn write(broker: &Broker, marker: &WritableTxnMarker) -> WritableTxnMarkerResult {

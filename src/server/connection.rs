@@ -68,8 +68,6 @@ enum ConnectionError {
     NoHandler(kafka_protocol::messages::ApiKey),
     #[error("SASL: {0}")]
     Authentication(&'static str),
-    #[error("{0:?} is served to super users only while an authorizer is configured")]
-    NotAuthorized(kafka_protocol::messages::ApiKey),
     #[error("encoding a response failed: {0}")]
     Encode(String),
 }
@@ -295,9 +293,6 @@ impl Connection {
                         correlation_id = context.correlation_id,
                         client_id = context.client_id.as_deref().unwrap_or(""),
                     );
-                    if !handlers::admits(broker, &context) {
-                        return Err(ConnectionError::NotAuthorized(context.api_key));
-                    }
                     let arrived = Instant::now();
                     let pending = span
                         .in_scope(|| handlers::dispatch(broker, &context, *body))
