@@ -18,6 +18,7 @@ pub mod open_files;
 pub mod peers;
 pub mod producer_ids;
 pub mod protocol;
+pub mod quota;
 pub mod records;
 pub mod replication;
 pub mod sasl;

@@ -92,6 +92,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "clock",
             "sasl",
             "acl",
+            "quota",
         ],
     ),
     // The tools are Kafka clients; dump-log reads segment files and internal-topic records.
@@ -112,6 +113,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "replication",
             "sasl",
             "acl",
+            "quota",
         ],
     ),
     // Replication: the leader's view of its followers, the followers' fetchers.
@@ -119,10 +121,12 @@ const LAYERS: &[(&str, &[&str])] = &[
         "replication",
         &["log", "records", "peers", "metrics", "clock"],
     ),
-    ("metadata", &["config", "log", "sasl", "acl"]),
+    ("metadata", &["config", "log", "sasl", "acl", "quota"]),
     (
         "config",
-        &["txn", "group", "log", "cluster", "tls", "sasl", "acl"],
+        &[
+            "txn", "group", "log", "cluster", "tls", "sasl", "acl", "quota",
+        ],
     ),
     ("txn", &["producer_ids", "group", "log", "records", "clock"]),
     ("producer_ids", &["log"]),
@@ -130,7 +134,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("log", &["records", "metrics", "file_slice", "clock"]),
     ("protocol", &["records", "file_slice"]),
     // The cluster store and membership (etcd, or its in-memory model) know no broker parts.
-    ("cluster", &["sasl", "acl"]),
+    ("cluster", &["sasl", "acl", "quota"]),
     // Connections to the other brokers: Kafka requests out, responses in.
     ("peers", &[]),
     // Leaves.
@@ -142,6 +146,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("tls", &[]),
     ("sasl", &[]),
     ("acl", &[]),
+    ("quota", &[]),
 ];
 
 /// The module named right after each `crate::` in `line` (the first segment of each path in

@@ -15,6 +15,7 @@ const READ_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct WireClient {
     stream: TcpStream,
     next_correlation_id: i32,
+    client_id: StrBytes,
 }
 
 impl WireClient {
@@ -53,7 +54,14 @@ impl WireClient {
         Self {
             stream,
             next_correlation_id: 1,
+            client_id: StrBytes::from_static_str("spool-wire-test"),
         }
+    }
+
+    /// The client id the requests carry from now on.
+    pub fn with_client_id(mut self, client_id: &'static str) -> Self {
+        self.client_id = StrBytes::from_static_str(client_id);
+        self
     }
 
     /// Writes one request without waiting; returns its correlation id.
@@ -71,7 +79,7 @@ impl WireClient {
             .with_request_api_key(R::KEY)
             .with_request_api_version(version)
             .with_correlation_id(correlation_id)
-            .with_client_id(Some(StrBytes::from_static_str("spool-wire-test")));
+            .with_client_id(Some(self.client_id.clone()));
         let mut body = BytesMut::new();
         header
             .encode(&mut body, R::header_version(version))

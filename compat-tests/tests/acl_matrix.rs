@@ -58,18 +58,19 @@ use kafka_protocol::messages::write_txn_markers_request::{
 };
 use kafka_protocol::messages::{
     incremental_alter_configs_request as incremental, AddOffsetsToTxnRequest,
-    AddPartitionsToTxnRequest, AlterConfigsRequest, AlterPartitionReassignmentsRequest,
-    AlterUserScramCredentialsRequest, CreateAclsRequest, CreatePartitionsRequest,
-    CreateTopicsRequest, DeleteAclsRequest, DeleteGroupsRequest, DeleteRecordsRequest,
-    DeleteTopicsRequest, DescribeClusterRequest, DescribeConfigsRequest, DescribeGroupsRequest,
-    DescribeLogDirsRequest, DescribeProducersRequest, DescribeTopicPartitionsRequest,
-    DescribeTransactionsRequest, DescribeUserScramCredentialsRequest, ElectLeadersRequest,
-    EndTxnRequest, FetchRequest, FindCoordinatorRequest, GroupId, HeartbeatRequest,
-    IncrementalAlterConfigsRequest, InitProducerIdRequest, JoinGroupRequest, LeaveGroupRequest,
-    ListGroupsRequest, ListOffsetsRequest, ListPartitionReassignmentsRequest,
-    ListTransactionsRequest, MetadataRequest, OffsetCommitRequest, OffsetDeleteRequest,
-    OffsetFetchRequest, OffsetForLeaderEpochRequest, ProduceRequest, ProducerId, SyncGroupRequest,
-    TopicName, TransactionalId, TxnOffsetCommitRequest, WriteTxnMarkersRequest,
+    AddPartitionsToTxnRequest, AlterClientQuotasRequest, AlterConfigsRequest,
+    AlterPartitionReassignmentsRequest, AlterUserScramCredentialsRequest, CreateAclsRequest,
+    CreatePartitionsRequest, CreateTopicsRequest, DeleteAclsRequest, DeleteGroupsRequest,
+    DeleteRecordsRequest, DeleteTopicsRequest, DescribeClientQuotasRequest, DescribeClusterRequest,
+    DescribeConfigsRequest, DescribeGroupsRequest, DescribeLogDirsRequest,
+    DescribeProducersRequest, DescribeTopicPartitionsRequest, DescribeTransactionsRequest,
+    DescribeUserScramCredentialsRequest, ElectLeadersRequest, EndTxnRequest, FetchRequest,
+    FindCoordinatorRequest, GroupId, HeartbeatRequest, IncrementalAlterConfigsRequest,
+    InitProducerIdRequest, JoinGroupRequest, LeaveGroupRequest, ListGroupsRequest,
+    ListOffsetsRequest, ListPartitionReassignmentsRequest, ListTransactionsRequest,
+    MetadataRequest, OffsetCommitRequest, OffsetDeleteRequest, OffsetFetchRequest,
+    OffsetForLeaderEpochRequest, ProduceRequest, ProducerId, SyncGroupRequest, TopicName,
+    TransactionalId, TxnOffsetCommitRequest, WriteTxnMarkersRequest,
 };
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::Compression;
@@ -779,6 +780,30 @@ const CASES: &[Case] = &[
                     .with_mechanism(1),
             ]);
             codes(&client.call(0, &request))
+        },
+    },
+    Case {
+        name: "DescribeClientQuotas",
+        stages: &[&[], &[grant(CLUSTER, "kafka-cluster", DESCRIBE_CONFIGS)]],
+        observe: |client| codes(&client.call(1, &DescribeClientQuotasRequest::default())),
+    },
+    Case {
+        name: "AlterClientQuotas",
+        stages: &[&[], &[grant(CLUSTER, "kafka-cluster", ALTER_CONFIGS)]],
+        observe: |client| {
+            use kafka_protocol::messages::alter_client_quotas_request::{
+                EntityData, EntryData, OpData,
+            };
+            let request = AlterClientQuotasRequest::default()
+                .with_validate_only(true)
+                .with_entries(vec![EntryData::default()
+                    .with_entity(vec![EntityData::default()
+                        .with_entity_type(StrBytes::from_static_str("client-id"))
+                        .with_entity_name(Some(StrBytes::from_static_str("app")))])
+                    .with_ops(vec![OpData::default()
+                        .with_key(StrBytes::from_static_str("producer_byte_rate"))
+                        .with_value(1024.0)])]);
+            codes(&client.call(1, &request))
         },
     },
     Case {

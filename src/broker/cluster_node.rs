@@ -143,6 +143,7 @@ fn metadata_image(image: &ClusterImage) -> Image {
         .collect();
     metadata.scram_credentials = image.scram_credentials.clone();
     metadata.acls = Arc::clone(&image.acls);
+    metadata.client_quotas = Arc::clone(&image.client_quotas);
     metadata
 }
 

@@ -4,6 +4,7 @@
 //! the broker's metadata and logs follow it.
 
 mod acls;
+mod client_quotas;
 mod cluster_node;
 mod dynamic_configs;
 mod markers;
@@ -16,6 +17,7 @@ mod throttles;
 pub use crate::cluster::elections::{ElectionKind, ElectionRefused};
 pub use crate::replication::{Throttle, Throttled};
 pub use acls::Access;
+pub use client_quotas::{ByteRates, FetchMeasure};
 pub use cluster_node::{BrokerEndpoint, ClusterNode};
 pub use dynamic_configs::DynamicConfigError;
 pub use reads::ConsumerLog;
@@ -181,6 +183,8 @@ pub struct Broker {
     pub cluster: Option<ClusterNode>,
     /// The partitions this broker leads with followers (none on a single node).
     pub replication: Leaders,
+    /// What clients produce and fetch, against their quotas.
+    byte_rates: ByteRates,
     /// Serializes topic changes (create, delete, configs, partitions) from the metadata
     /// update to the logs, so the logs end up as the metadata says.
     topic_changes: Mutex<()>,
@@ -284,6 +288,7 @@ impl Broker {
             }
             None => TxnCoordinator::open(config.txn, Arc::clone(&clock), Arc::clone(&logs), None)?,
         };
+        let byte_rates = ByteRates::new(config.quota_window);
         Ok(Self {
             config,
             metadata,
@@ -294,6 +299,7 @@ impl Broker {
             clock,
             cluster,
             replication: Leaders::default(),
+            byte_rates,
             topic_changes: Mutex::new(()),
         })
     }

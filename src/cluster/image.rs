@@ -17,6 +17,8 @@
 //! <root>/scram_credentials every user's SCRAM credentials (a JSON map: user → mechanism →
 //!                          salt, stored key, server key, iterations)
 //! <root>/acls              every ACL (a JSON map: id → resource pattern and entry)
+//! <root>/client_quotas     every client quota (a JSON map: entity → its (type, name)
+//!                          pairs and quota values)
 //! ```
 //!
 //! Partition states are keyed by topic id, so a topic deleted and created again under the
@@ -30,6 +32,7 @@ use uuid::Uuid;
 
 use super::kv::{Change, Entry, Snapshot};
 use crate::acl::Acls;
+use crate::quota::ClientQuotas;
 use crate::sasl::UserScramCredentials;
 
 /// How a live broker is reached, as it registered itself.
@@ -150,6 +153,7 @@ enum Key {
     BrokerConfigs(Option<i32>),
     ScramCredentials,
     Acls,
+    ClientQuotas,
 }
 
 /// The key name of the cluster-wide default dynamic broker configs.
@@ -214,12 +218,18 @@ impl Keys {
         format!("{}acls", self.prefix)
     }
 
+    /// Every client quota.
+    pub fn client_quotas(&self) -> String {
+        format!("{}client_quotas", self.prefix)
+    }
+
     fn parse(&self, key: &str) -> Option<Key> {
         let rest = key.strip_prefix(&self.prefix)?;
         match rest.split_once('/') {
             None if rest == "cluster_id" => Some(Key::ClusterId),
             None if rest == "scram_credentials" => Some(Key::ScramCredentials),
             None if rest == "acls" => Some(Key::Acls),
+            None if rest == "client_quotas" => Some(Key::ClientQuotas),
             None if rest == "controller" => Some(Key::Controller),
             Some(("brokers", id)) => id.parse().ok().map(Key::Broker),
             Some(("broker_configs", CLUSTER_DEFAULT_CONFIGS)) => Some(Key::BrokerConfigs(None)),
@@ -264,6 +274,8 @@ pub struct ClusterImage {
     pub scram_credentials: BTreeMap<String, UserScramCredentials>,
     /// Every ACL.
     pub acls: Arc<Acls>,
+    /// Every client quota.
+    pub client_quotas: Arc<ClientQuotas>,
 }
 
 impl ClusterImage {
@@ -342,6 +354,7 @@ impl ClusterImage {
                     }
                     Some(Key::ScramCredentials) => self.scram_credentials.clear(),
                     Some(Key::Acls) => self.acls = Arc::default(),
+                    Some(Key::ClientQuotas) => self.client_quotas = Arc::default(),
                     None => {}
                 }
                 self.revision = self.revision.max(*revision);
@@ -411,6 +424,10 @@ impl ClusterImage {
             },
             Key::Acls => match serde_json::from_slice(&entry.value) {
                 Ok(acls) => self.acls = Arc::new(acls),
+                Err(error) => malformed(error),
+            },
+            Key::ClientQuotas => match serde_json::from_slice(&entry.value) {
+                Ok(quotas) => self.client_quotas = Arc::new(quotas),
                 Err(error) => malformed(error),
             },
         }

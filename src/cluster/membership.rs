@@ -30,6 +30,7 @@ use super::reassignment::{self, Altered, Target};
 use super::topics::{self, NewTopic, TopicError};
 use super::{ClusterConfig, ClusterError};
 use crate::acl::AclBinding;
+use crate::quota::StoredQuotas;
 use crate::sasl::UserScramCredentials;
 
 /// A block of producer ids being taken from the store.
@@ -270,6 +271,15 @@ impl Membership {
         change: impl Fn(&BTreeMap<String, AclBinding>) -> Result<BTreeMap<String, AclBinding>, E>,
     ) -> Result<BTreeMap<String, AclBinding>, E> {
         broker_configs::update_map(&self.kv, &self.keys.acls(), change).await
+    }
+
+    /// Every client quota becomes what `change` makes of the stored ones (by
+    /// compare-and-swap); returns what was stored.
+    pub async fn update_client_quotas<E: From<KvError>>(
+        &self,
+        change: impl Fn(&BTreeMap<String, StoredQuotas>) -> Result<BTreeMap<String, StoredQuotas>, E>,
+    ) -> Result<BTreeMap<String, StoredQuotas>, E> {
+        broker_configs::update_map(&self.kv, &self.keys.client_quotas(), change).await
     }
 
     /// Elects a leader of `topic`/`partition` as a client asked (ElectLeaders).

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use thiserror::Error;
 
@@ -30,6 +31,7 @@ use crate::cluster::{
 };
 use crate::group::GroupConfig;
 use crate::log::TimestampType;
+use crate::quota::rate::{QuotaWindow, SAMPLES_DEFAULT, WINDOW_DEFAULT};
 use crate::txn::TxnConfig;
 
 /// Kafka's default for `message.max.bytes`.
@@ -194,6 +196,9 @@ pub struct BrokerConfig {
     pub cluster: ClusterSettings,
     /// `authorizer.class.name` and what goes with it; `None`: requests are not authorized.
     pub authorizer: Option<Arc<Authorizer>>,
+    /// `quota.window.num` windows of `quota.window.size.seconds`: what client quotas are
+    /// measured over.
+    pub quota_window: QuotaWindow,
     /// Every key with its value and where it came from, sorted by name.
     pub entries: Vec<BrokerConfigEntry>,
 }
@@ -397,6 +402,15 @@ impl BrokerConfig {
                 i64::from(i16::MAX),
             )? as i16,
             authorizer: authorizer(&mut keys)?,
+            quota_window: QuotaWindow {
+                samples: keys.int("quota.window.num", SAMPLES_DEFAULT as i64, 1, 1_000)? as usize,
+                window: Duration::from_secs(keys.int(
+                    "quota.window.size.seconds",
+                    WINDOW_DEFAULT.as_secs() as i64,
+                    1,
+                    3_600,
+                )? as u64),
+            },
             auto_create_topics: keys.bool("auto.create.topics.enable", true)?,
             message_max_bytes,
             socket_request_max_bytes,

@@ -27,6 +27,7 @@ use crate::acl::{Operation, Resource};
 use crate::broker::{Access, Broker, Throttle, Throttled};
 use crate::file_slice::FileSlice;
 use crate::log::{Isolation, LogError, Partition};
+use crate::protocol::{throttle_time_ms, RequestContext};
 
 pub const API: SupportedApi = SupportedApi {
     key: ApiKey::Fetch,
@@ -95,14 +96,14 @@ struct TopicTargets {
     partitions: Vec<Target>,
 }
 
-/// `listener`: the one the request came in on, whose endpoints the leader hints give.
+/// The leader hints give the endpoints of the listener the request came in on.
 pub async fn handle(
     broker: Arc<Broker>,
     access: Access,
-    version: i16,
+    context: RequestContext,
     request: FetchRequest,
-    listener: &str,
 ) -> Answer {
+    let version = context.api_version;
     if let Some(error) = session_error(version, request.session_id, request.session_epoch) {
         return Answer {
             response: FetchResponse::default().with_error_code(error.code()),
@@ -126,8 +127,16 @@ pub async fn handle(
         }
         Fetcher::Consumer { .. } => Isolation::ReadUncommitted,
     };
-    let min_bytes = request.min_bytes.max(0) as usize;
-    let max_bytes = request.max_bytes.max(0) as usize;
+    // A consumer with a byte-rate quota fetches at most what its quota allows in a window.
+    let quota_bytes = match fetcher {
+        Fetcher::Consumer { .. } => broker.fetch_bytes_allowed(
+            &context.principal,
+            context.client_id.as_deref().unwrap_or_default(),
+        ),
+        Fetcher::Follower(_) => None,
+    };
+    let max_bytes = (request.max_bytes.max(0) as usize).min(quota_bytes.unwrap_or(usize::MAX));
+    let min_bytes = (request.min_bytes.max(0) as usize).min(max_bytes);
     let wait = Duration::from_millis(request.max_wait_ms.max(0) as u64).min(MAX_WAIT_CAP);
     let deadline = Instant::now() + wait;
     let throttle = match fetcher {
@@ -144,13 +153,7 @@ pub async fn handle(
     loop {
         let (answer, bytes, urgent) = read_all(&topics, version, max_bytes, isolation, throttle);
         if bytes >= min_bytes || urgent || watchers.is_empty() || Instant::now() >= deadline {
-            return cached(counted(
-                throttle,
-                fetcher,
-                &topics,
-                with_leaders(&broker, version, &topics, listener, answer),
-            ))
-            .await;
+            return finish(&broker, &context, throttle, fetcher, &topics, answer, bytes).await;
         }
         let changed = select_all(
             watchers
@@ -161,16 +164,57 @@ pub async fn handle(
             Ok((Ok(()), _, _)) => continue,
             // A partition was deleted (its sender dropped) or the wait timed out: answer now.
             Ok((Err(_), _, _)) | Err(_) => {
-                let answer = read_all(&topics, version, max_bytes, isolation, throttle).0;
-                return cached(counted(
-                    throttle,
-                    fetcher,
-                    &topics,
-                    with_leaders(&broker, version, &topics, listener, answer),
-                ))
-                .await;
+                let (answer, bytes, _) = read_all(&topics, version, max_bytes, isolation, throttle);
+                return finish(&broker, &context, throttle, fetcher, &topics, answer, bytes).await;
             }
         }
+    }
+}
+
+/// The answer as it is sent: with the leaders' endpoints, a consumer's held to its quota,
+/// its bytes counted, its records loaded.
+async fn finish(
+    broker: &Broker,
+    context: &RequestContext,
+    throttle: Option<&Throttle>,
+    fetcher: Fetcher<'_>,
+    topics: &[TopicTargets],
+    answer: Answer,
+    bytes: usize,
+) -> Answer {
+    let answer = with_leaders(
+        broker,
+        context.api_version,
+        topics,
+        &context.listener,
+        answer,
+    );
+    let answer = match fetcher {
+        Fetcher::Consumer { .. } => within_quota(broker, context, answer, bytes),
+        Fetcher::Follower(_) => answer,
+    };
+    cached(counted(throttle, fetcher, topics, answer)).await
+}
+
+/// A consumer over its `consumer_byte_rate` gets an empty answer with its throttle time, and
+/// its connection is muted for it; as in Kafka, what is not sent is not counted.
+fn within_quota(broker: &Broker, context: &RequestContext, answer: Answer, bytes: usize) -> Answer {
+    let client_id = context.client_id.as_deref().unwrap_or_default();
+    let Some(measure) = broker.record_fetched(&context.principal, client_id, bytes) else {
+        return answer;
+    };
+    if measure.throttle.is_zero() {
+        return answer;
+    }
+    broker.unrecord_fetched(&measure);
+    tracing::debug!(client_id, bytes, throttle = ?measure.throttle, "consumer throttled");
+    crate::metrics::global().throttled("fetch", measure.throttle);
+    context.mute.extend(measure.throttle);
+    Answer {
+        response: FetchResponse::default()
+            .with_throttle_time_ms(throttle_time_ms(measure.throttle))
+            .with_session_id(answer.response.session_id),
+        records: Vec::new(),
     }
 }
 
@@ -625,7 +669,8 @@ mod tests {
                 .with_partitions(vec![FetchPartition::default()
                     .with_partition(0)
                     .with_partition_max_bytes(50 << 20)])]);
-        let answer = handle(broker, Access::default(), 12, request, "PLAINTEXT").await;
+        let context = RequestContext::new(kafka_protocol::messages::ApiKey::Fetch, 12, 1, 0);
+        let answer = handle(broker, Access::default(), context, request).await;
         let records = answer.records[0].as_ref().expect("records");
         assert_eq!(records.len(), cold.len());
         assert!(

@@ -12,6 +12,7 @@ mod add_partitions_to_txn;
 mod alter_configs;
 mod alter_partition_reassignments;
 mod api_versions;
+mod client_quotas;
 mod config_resources;
 mod create_partitions;
 mod create_topics;
@@ -111,6 +112,8 @@ pub const SUPPORTED_APIS: &[SupportedApi] = &[
     sasl::AUTHENTICATE_API,
     scram_credentials::DESCRIBE_API,
     scram_credentials::ALTER_API,
+    client_quotas::DESCRIBE_API,
+    client_quotas::ALTER_API,
 ];
 
 /// The response stage of a handler: resolves to the response, or `None` when the client
@@ -171,11 +174,10 @@ pub fn dispatch(
     let access = broker.access(&context.principal, context.host());
     if let RequestKind::Fetch(request) = request {
         let broker = Arc::clone(broker);
-        let version = context.api_version;
-        let listener = Arc::clone(&context.listener);
+        let context = context.clone();
         return Some(Box::pin(async move {
             Some(Response::Fetch(
-                fetch::handle(broker, access, version, request, &listener).await,
+                fetch::handle(broker, access, context, request).await,
             ))
         }));
     }
@@ -215,13 +217,7 @@ fn dispatch_message(
         RequestKind::ListOffsets(request) => ready(ResponseKind::ListOffsets(
             list_offsets::handle(broker, access, version, request),
         )),
-        RequestKind::Produce(request) => produce::handle(
-            broker,
-            access,
-            version,
-            request,
-            Arc::clone(&context.listener),
-        ),
+        RequestKind::Produce(request) => produce::handle(broker, access, context, request),
         RequestKind::FindCoordinator(request) => later(
             find_coordinator::handle(
                 Arc::clone(broker),
@@ -311,6 +307,13 @@ fn dispatch_message(
         RequestKind::AlterUserScramCredentials(request) => later(
             scram_credentials::alter(Arc::clone(broker), access.clone(), request)
                 .map(ResponseKind::AlterUserScramCredentials),
+        ),
+        RequestKind::DescribeClientQuotas(request) => ready(ResponseKind::DescribeClientQuotas(
+            client_quotas::describe(broker, access, &request),
+        )),
+        RequestKind::AlterClientQuotas(request) => later(
+            client_quotas::alter(Arc::clone(broker), access.clone(), request)
+                .map(ResponseKind::AlterClientQuotas),
         ),
         RequestKind::DescribeAcls(request) => ready(ResponseKind::DescribeAcls(acls::describe(
             broker, access, &request,
@@ -454,15 +457,13 @@ mod tests {
             for version in api.versions.min..=api.versions.max {
                 broker.auto_create_topic("t").unwrap();
                 let mut body = Bytes::from(sample(api.key, version));
+                let body_size = body.len();
                 let request = RequestKind::decode(api.key, &mut body, version).unwrap();
                 let context = RequestContext {
-                    api_key: api.key,
-                    api_version: version,
-                    correlation_id: 1,
                     client_id: Some(StrBytes::from_static_str("test")),
                     client_host: "/127.0.0.1".into(),
                     listener: Arc::from("PLAINTEXT"),
-                    principal: Arc::from(crate::protocol::ANONYMOUS),
+                    ..RequestContext::new(api.key, version, 1, body_size)
                 };
                 let pending = dispatch(&broker, &context, request)
                     .unwrap_or_else(|| panic!("{:?} has no handler", api.key));

@@ -24,6 +24,7 @@ use crate::acl::{Operation, Resource};
 use crate::broker::{Access, Broker, NotServed};
 use crate::log::{AppendInfo, LogError, Partition};
 use crate::metadata::TopicMetadata;
+use crate::protocol::{throttle_time_ms, RequestContext};
 use crate::records::{batch_size, raw, BatchError, BatchView};
 
 pub const API: SupportedApi = SupportedApi {
@@ -78,14 +79,15 @@ struct TopicAppends {
     partitions: Vec<Appended>,
 }
 
-/// `listener`: the one the request came in on, whose endpoints the leader hints give.
+/// The leader hints give the endpoints of the listener the request came in on. A client over
+/// its `producer_byte_rate` is told its throttle time and its connection muted for it.
 pub fn handle(
     broker: &Arc<Broker>,
     access: &Access,
-    version: i16,
+    context: &RequestContext,
     request: ProduceRequest,
-    listener: Arc<str>,
 ) -> Pending {
+    let version = context.api_version;
     let acks = request.acks;
     let request_timeout_ms = request.timeout_ms;
     // Kafka's order: transactional records need WRITE on their transactional id (every
@@ -149,6 +151,19 @@ pub fn handle(
         })
         .collect();
 
+    // Kafka counts every produce request against the client's quota, acks=0 included.
+    let client_id = context.client_id.as_deref().unwrap_or_default();
+    let throttle = broker.record_produced(&context.principal, client_id, context.size);
+    if !throttle.is_zero() {
+        tracing::debug!(
+            client_id,
+            bytes = context.size,
+            ?throttle,
+            "producer throttled"
+        );
+        crate::metrics::global().throttled("produce", throttle);
+        context.mute.extend(throttle);
+    }
     if acks == 0 {
         return Box::pin(std::future::ready(None));
     }
@@ -158,7 +173,7 @@ pub fn handle(
     let replicas_timeout =
         (acks == -1).then(|| Duration::from_millis(request_timeout_ms.max(0) as u64));
     let node_endpoints = if version >= LEADER_HINT_VERSION {
-        hinted_leaders(broker, &topics, &listener)
+        hinted_leaders(broker, &topics, &context.listener)
     } else {
         Vec::new()
     };
@@ -180,7 +195,8 @@ pub fn handle(
         Some(ResponseKind::Produce(
             ProduceResponse::default()
                 .with_responses(responses)
-                .with_node_endpoints(node_endpoints),
+                .with_node_endpoints(node_endpoints)
+                .with_throttle_time_ms(throttle_time_ms(throttle)),
         ))
     })
 }

@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use crate::acl::Acls;
 use crate::config::dynamic::{DynamicBrokerConfigs, DynamicScope};
+use crate::quota::ClientQuotas;
 use crate::sasl::UserScramCredentials;
 
 /// One topic as stored in the metadata.
@@ -33,6 +34,8 @@ pub struct Image {
     pub scram_credentials: BTreeMap<String, UserScramCredentials>,
     /// Every ACL.
     pub acls: Arc<Acls>,
+    /// Every client quota.
+    pub client_quotas: Arc<ClientQuotas>,
 }
 
 impl Image {

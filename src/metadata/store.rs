@@ -15,6 +15,7 @@ use crate::acl::{AclBinding, Acls};
 use crate::config::dynamic::DynamicScope;
 use crate::log::checkpoint::write_atomically;
 use crate::metadata::{Image, TopicMetadata};
+use crate::quota::ClientQuotas;
 use crate::sasl::UserScramCredentials;
 
 const META_PROPERTIES_FILE: &str = "meta.properties";
@@ -49,6 +50,9 @@ struct TopicsFile {
     /// ACLs by id.
     #[serde(default, skip_serializing_if = "Acls::is_empty")]
     acls: Acls,
+    /// Client quotas by entity.
+    #[serde(default, skip_serializing_if = "ClientQuotas::is_empty")]
+    client_quotas: ClientQuotas,
 }
 
 /// The name of a dynamic config scope in `topics.json`.
@@ -97,12 +101,14 @@ impl MetadataStore {
                 dynamic_broker_configs: BTreeMap::new(),
                 scram_credentials: BTreeMap::new(),
                 acls: Acls::default(),
+                client_quotas: ClientQuotas::default(),
             },
             Err(error) => return Err(error.into()),
         };
         let mut image = Image::new(cluster_id, file.topics);
         image.scram_credentials = file.scram_credentials;
         image.acls = Arc::new(file.acls);
+        image.client_quotas = Arc::new(file.client_quotas);
         image.dynamic_configs.by_scope = file
             .dynamic_broker_configs
             .into_iter()
@@ -248,6 +254,19 @@ impl MetadataStore {
         Ok(())
     }
 
+    /// Replaces the client quotas by what `change` makes of them.
+    pub fn update_client_quotas<E: From<MetadataError>>(
+        &self,
+        change: impl FnOnce(&ClientQuotas) -> Result<ClientQuotas, E>,
+    ) -> Result<(), E> {
+        let _writer = self.lock_writer();
+        let current = self.image();
+        let mut next = Image::clone(&current);
+        next.client_quotas = Arc::new(change(&current.client_quotas)?);
+        self.persist_and_swap(next)?;
+        Ok(())
+    }
+
     /// Removes a topic; returns what it was.
     pub fn delete_topic(&self, name: &str) -> Result<Arc<TopicMetadata>, MetadataError> {
         let _writer = self.lock_writer();
@@ -281,6 +300,7 @@ impl MetadataStore {
                     .collect(),
                 scram_credentials: next.scram_credentials.clone(),
                 acls: Acls::clone(&next.acls),
+                client_quotas: ClientQuotas::clone(&next.client_quotas),
             };
             let json = serde_json::to_vec_pretty(&file).map_err(std::io::Error::other)?;
             write_atomically(topics_path, &json)?;

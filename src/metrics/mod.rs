@@ -22,6 +22,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
+use std::sync::atomic::AtomicU64;
 
 /// An API as a label value, named at scrape time (no allocation per request).
 #[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
@@ -74,6 +75,12 @@ struct AuthenticationLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ThrottleLabels {
+    /// The quota: `produce` or `fetch`.
+    quota: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct TopicLabels {
     topic: String,
 }
@@ -103,6 +110,8 @@ pub struct Metrics {
     connections_opened: Counter,
     authentications: Family<AuthenticationLabels, Counter>,
     expired_sessions_closed: Counter,
+    throttles: Family<ThrottleLabels, Counter>,
+    throttle_seconds: Family<ThrottleLabels, Counter<f64, AtomicU64>>,
     fsyncs: Counter,
     fsync_seconds: Histogram,
 }
@@ -119,6 +128,8 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| Metrics {
     connections_opened: Counter::default(),
     authentications: Family::default(),
     expired_sessions_closed: Counter::default(),
+    throttles: Family::default(),
+    throttle_seconds: Family::default(),
     fsyncs: Counter::default(),
     fsync_seconds: latency_histogram(),
 });
@@ -226,6 +237,15 @@ impl Metrics {
         self.expired_sessions_closed.inc();
     }
 
+    /// A client throttled for `throttle` by its `quota` (`produce` or `fetch`).
+    pub fn throttled(&self, quota: &'static str, throttle: Duration) {
+        let labels = ThrottleLabels { quota };
+        self.throttles.get_or_create(&labels).inc();
+        self.throttle_seconds
+            .get_or_create(&labels)
+            .inc_by(throttle.as_secs_f64());
+    }
+
     /// One partition flush (its fsyncs) and how long it took.
     pub fn fsync(&self, elapsed: Duration) {
         self.fsyncs.inc();
@@ -292,6 +312,16 @@ pub fn render(state: Option<StateSample>) -> Result<String, std::fmt::Error> {
         "sasl_expired_sessions_closed",
         "Connections closed because their SASL session ended without a re-authentication",
         metrics.expired_sessions_closed.clone(),
+    );
+    registry.register(
+        "client_throttles",
+        "Responses that throttled their client, by quota (produce or fetch byte rate)",
+        metrics.throttles.clone(),
+    );
+    registry.register(
+        "client_throttle_seconds",
+        "Time clients were throttled for, by quota (produce or fetch byte rate)",
+        metrics.throttle_seconds.clone(),
     );
     registry.register(
         "fsyncs",

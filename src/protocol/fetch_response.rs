@@ -396,15 +396,7 @@ mod tests {
                         .with_partitions(partitions),
                 );
             }
-            let context = RequestContext {
-                api_key: ApiKey::Fetch,
-                api_version: version,
-                correlation_id: 42,
-                client_id: None,
-                client_host: String::new(),
-                listener: Arc::from(""),
-                principal: Arc::from(crate::protocol::ANONYMOUS),
-            };
+            let context = RequestContext::new(ApiKey::Fetch, version, 42, 0);
             let expected = encode_response(&context, &ResponseKind::Fetch(in_memory.clone())).unwrap();
             // The file-backed partitions carry no bytes of their own.
             let file = Arc::new(file);

@@ -52,12 +52,63 @@ pub struct RequestContext {
     pub listener: Arc<str>,
     /// Who the connection authenticated as (`User:…`); set by the connection.
     pub principal: Arc<str>,
+    /// The request's size on the wire (header and body, without the size prefix), which
+    /// produce quotas count.
+    pub size: usize,
+    /// The connection's mute: a throttled client's next request is read only after it.
+    pub mute: Arc<Mute>,
+}
+
+/// Until when a connection is not read: Kafka mutes a throttled client's channel for its
+/// throttle time, so a client that ignores `throttle_time_ms` is held back all the same.
+#[derive(Debug, Default)]
+pub struct Mute {
+    until: std::sync::Mutex<Option<std::time::Instant>>,
+}
+
+impl Mute {
+    /// Keeps the connection muted for at least `throttle` from now.
+    pub fn extend(&self, throttle: std::time::Duration) {
+        if throttle.is_zero() {
+            return;
+        }
+        let end = std::time::Instant::now() + throttle;
+        let mut until = self.until.lock().unwrap_or_else(|e| e.into_inner());
+        *until = Some(until.map_or(end, |current| current.max(end)));
+    }
+
+    /// When the connection may be read again, if it is muted now.
+    pub fn until(&self) -> Option<std::time::Instant> {
+        let until = *self.until.lock().unwrap_or_else(|e| e.into_inner());
+        until.filter(|end| *end > std::time::Instant::now())
+    }
+}
+
+/// A throttle time as responses tell it (`throttle_time_ms`).
+pub fn throttle_time_ms(throttle: std::time::Duration) -> i32 {
+    i32::try_from(throttle.as_millis()).unwrap_or(i32::MAX)
 }
 
 /// Kafka's principal of a client that did not authenticate.
 pub const ANONYMOUS: &str = "User:ANONYMOUS";
 
 impl RequestContext {
+    /// A request's context before the connection fills in who sent it: no client id, an
+    /// anonymous principal on no listener, unmuted.
+    pub fn new(api_key: ApiKey, api_version: i16, correlation_id: i32, size: usize) -> Self {
+        Self {
+            api_key,
+            api_version,
+            correlation_id,
+            client_id: None,
+            client_host: String::new(),
+            listener: Arc::from(""),
+            principal: Arc::from(ANONYMOUS),
+            size,
+            mute: Arc::default(),
+        }
+    }
+
     /// The peer's IP address as ACL hosts name it (`127.0.0.1`).
     pub fn host(&self) -> &str {
         self.client_host.trim_start_matches('/')
@@ -108,6 +159,7 @@ pub fn decode_request(
     if frame.len() < REQUEST_HEADER_MIN_BYTES {
         return Err(DecodeError::TooShort(frame.len()));
     }
+    let size = frame.len();
     let raw_key = i16::from_be_bytes([frame[0], frame[1]]);
     let api_version = i16::from_be_bytes([frame[2], frame[3]]);
     let correlation_id = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
@@ -150,17 +202,12 @@ pub fn decode_request(
     match decoded {
         Ok(Ok((header, body))) => Ok(Decoded::Request {
             context: RequestContext {
-                api_key: api,
-                api_version,
-                correlation_id,
                 // A copy: a slice of the frame would keep the whole request body (a
                 // produce's records) alive for as long as the context lives.
                 client_id: header
                     .client_id
                     .map(|id| StrBytes::from_string(id.to_string())),
-                client_host: String::new(),
-                listener: Arc::from(""),
-                principal: Arc::from(ANONYMOUS),
+                ..RequestContext::new(api, api_version, correlation_id, size)
             },
             body: Box::new(body),
         }),

@@ -24,7 +24,7 @@ use super::{Limits, ListenerInfo};
 use crate::broker::Broker;
 use crate::handlers;
 use crate::metrics;
-use crate::protocol::{self, DecodeError, Decoded, FramePart, ResponseFrame, ANONYMOUS};
+use crate::protocol::{self, DecodeError, Decoded, FramePart, Mute, ResponseFrame, ANONYMOUS};
 use crate::tls;
 
 /// Requests a connection may have dispatched but not yet answered; past this the connection
@@ -203,6 +203,7 @@ impl Connection {
         let mut shared_bodies = BytesMut::new();
         // Kafka's spelling of the peer in group member descriptions.
         let client_host = format!("/{}", peer.ip());
+        let mute = Arc::new(Mute::default());
         loop {
             let mut prefix = [0u8; 4];
             tokio::select! {
@@ -213,6 +214,14 @@ impl Connection {
                 },
                 _ = shutdown.changed() => return Ok(()),
                 _ = replies.closed() => return Ok(()),
+            }
+            // A throttled client's next request waits until its throttle time has passed (a
+            // throttle decided while this read was waiting counts too).
+            if let Some(until) = mute.until() {
+                tokio::select! {
+                    () = tokio::time::sleep_until(until.into()) => {}
+                    _ = shutdown.changed() => return Ok(()),
+                }
             }
             let frame_max_bytes = match authenticator {
                 Some(authenticator) => authenticator.frame_max_bytes(limits.frame_max_bytes),
@@ -246,6 +255,7 @@ impl Connection {
                     context.client_host.clone_from(&client_host);
                     context.listener = Arc::clone(listener);
                     context.principal = Arc::clone(principal);
+                    context.mute = Arc::clone(&mute);
                     let verdict = match authenticator {
                         Some(authenticator) => {
                             let verdict = authenticator.examine(context.api_version, &body);

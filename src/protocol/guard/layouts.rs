@@ -294,6 +294,14 @@ const SCRAM_UPSERTION: &[Field] = &[f(Str), f(Int8), f(Int32), f(Bytes), f(Bytes
 const ALTER_SCRAM_CREDENTIALS: &[Field] =
     &[f(Structs(SCRAM_DELETION)), f(Structs(SCRAM_UPSERTION))];
 
+const QUOTA_COMPONENT: &[Field] = &[f(Str), f(Int8), f(Str)];
+const DESCRIBE_CLIENT_QUOTAS: &[Field] = &[f(Structs(QUOTA_COMPONENT)), f(Int8)];
+const QUOTA_ENTITY: &[Field] = &[f(Str), f(Str)];
+/// A quota op: key, value (a float64, eight bytes like an int64) and whether to remove.
+const QUOTA_OP: &[Field] = &[f(Str), f(Int64), f(Int8)];
+const QUOTA_ENTRY: &[Field] = &[f(Structs(QUOTA_ENTITY)), f(Structs(QUOTA_OP))];
+const ALTER_CLIENT_QUOTAS: &[Field] = &[f(Structs(QUOTA_ENTRY)), f(Int8)];
+
 const OFFSET_DELETE_PARTITION: &[Field] = &[f(Int32)];
 const OFFSET_DELETE_TOPIC: &[Field] = &[f(Str), f(Structs(OFFSET_DELETE_PARTITION))];
 const OFFSET_DELETE: &[Field] = &[f(Str), f(Structs(OFFSET_DELETE_TOPIC))];
@@ -353,6 +361,8 @@ pub(super) fn layout(api: ApiKey) -> Option<(&'static [Field], i16)> {
         ApiKey::SaslHandshake => (SASL_HANDSHAKE, i16::MAX),
         ApiKey::SaslAuthenticate => (SASL_AUTHENTICATE, 2),
         // Both SCRAM credential APIs are flexible from v0.
+        ApiKey::DescribeClientQuotas => (DESCRIBE_CLIENT_QUOTAS, 1),
+        ApiKey::AlterClientQuotas => (ALTER_CLIENT_QUOTAS, 1),
         ApiKey::DescribeUserScramCredentials => (DESCRIBE_SCRAM_CREDENTIALS, 0),
         ApiKey::AlterUserScramCredentials => (ALTER_SCRAM_CREDENTIALS, 0),
         _ => return None,

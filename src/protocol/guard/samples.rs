@@ -267,6 +267,29 @@ pub(crate) fn sample(api: ApiKey, version: i16) -> Vec<u8> {
                 .with_auth_bytes(bytes::Bytes::from_static(b"\0user\0password")),
             version,
         ),
+        ApiKey::DescribeClientQuotas => encoded(
+            &DescribeClientQuotasRequest::default()
+                .with_components(vec![
+                    describe_client_quotas_request::ComponentData::default()
+                        .with_entity_type(StrBytes::from_static_str("user"))
+                        .with_match_type(0)
+                        .with_match(Some(StrBytes::from_static_str("alice"))),
+                ])
+                .with_strict(true),
+            version,
+        ),
+        ApiKey::AlterClientQuotas => encoded(
+            &AlterClientQuotasRequest::default().with_entries(vec![
+                alter_client_quotas_request::EntryData::default()
+                    .with_entity(vec![alter_client_quotas_request::EntityData::default()
+                        .with_entity_type(StrBytes::from_static_str("client-id"))
+                        .with_entity_name(None)])
+                    .with_ops(vec![alter_client_quotas_request::OpData::default()
+                        .with_key(StrBytes::from_static_str("producer_byte_rate"))
+                        .with_value(1024.0)]),
+            ]),
+            version,
+        ),
         ApiKey::DescribeUserScramCredentials => encoded(
             &DescribeUserScramCredentialsRequest::default().with_users(Some(vec![
                 describe_user_scram_credentials_request::UserName::default()

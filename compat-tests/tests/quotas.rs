@@ -1,0 +1,333 @@
+//! Client quotas: `kafka-configs` sets, lists and removes quotas of users and client ids
+//! (kept across a restart, Kafka's checks refusing bad values); a producer over its
+//! `producer_byte_rate` is held to it (within 10 % over 20 s, librdkafka); a consumer over its
+//! `consumer_byte_rate` gets empty fetches with its throttle time, and its connection is not
+//! read until the throttle time has passed; in a cluster, quotas stored through one broker
+//! apply on the others.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use compat_tests::etcd::SpawnedEtcd;
+use compat_tests::kafka::{tool, Run};
+use compat_tests::wire::WireClient;
+use compat_tests::{wait_for, SpawnedBroker};
+use kafka_protocol::messages::alter_client_quotas_request::{EntityData, EntryData, OpData};
+use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::{
+    AlterClientQuotasRequest, ApiVersionsRequest, BrokerId, CreateTopicsRequest,
+    DescribeClientQuotasRequest, FetchRequest, ProduceRequest, TopicName,
+};
+use kafka_protocol::protocol::StrBytes;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::util::Timeout;
+use spool::records::batch::testing::build_batch;
+
+/// The producer's quota, and how long it runs: the first seconds spend the burst the quota
+/// allows (its whole span at once), the 20 s after them are measured.
+const PRODUCER_QUOTA: f64 = 200.0 * 1024.0;
+const PRODUCER_RUN: Duration = Duration::from_secs(26);
+const MEASURED_FROM: Duration = Duration::from_secs(6);
+const MEASURED_FOR: Duration = Duration::from_secs(20);
+const RECORD_BYTES: usize = 1000;
+/// Sends awaiting their acknowledgement at once.
+const IN_FLIGHT: usize = 64;
+
+fn configs(broker: &SpawnedBroker, args: &[&str]) -> Run {
+    let mut all = vec!["--bootstrap-server", broker.bootstrap.as_str()];
+    all.extend_from_slice(args);
+    tool("kafka-configs", &all, "")
+}
+
+#[test]
+fn kafka_configs_manages_client_quotas_kept_across_a_restart() {
+    let mut broker = SpawnedBroker::start("");
+    let set = configs(
+        &broker,
+        &[
+            "--alter",
+            "--add-config",
+            "producer_byte_rate=1048576,consumer_byte_rate=2097152",
+            "--entity-type",
+            "users",
+            "--entity-name",
+            "alice",
+        ],
+    );
+    assert!(set.success, "{}", set.text());
+    let defaults = configs(
+        &broker,
+        &[
+            "--alter",
+            "--add-config",
+            "request_percentage=50",
+            "--entity-type",
+            "clients",
+            "--entity-default",
+        ],
+    );
+    assert!(defaults.success, "{}", defaults.text());
+    let fractional = configs(
+        &broker,
+        &[
+            "--alter",
+            "--add-config",
+            "producer_byte_rate=1.5",
+            "--entity-type",
+            "users",
+            "--entity-name",
+            "bob",
+        ],
+    );
+    assert!(!fractional.success);
+    assert!(
+        fractional
+            .text()
+            .contains("producer_byte_rate cannot be a fractional value."),
+        "{}",
+        fractional.text()
+    );
+
+    broker.stop();
+    broker.restart();
+    let alice = configs(
+        &broker,
+        &[
+            "--describe",
+            "--entity-type",
+            "users",
+            "--entity-name",
+            "alice",
+        ],
+    );
+    alice.assert_prints(&["Quota configs for user-principal 'alice' are consumer_byte_rate=2097152.0, producer_byte_rate=1048576.0"]);
+    let clients = configs(&broker, &["--describe", "--entity-type", "clients"]);
+    clients.assert_prints(&["Quota configs for the default client-id are request_percentage=50.0"]);
+
+    let removed = configs(
+        &broker,
+        &[
+            "--alter",
+            "--delete-config",
+            "producer_byte_rate",
+            "--entity-type",
+            "users",
+            "--entity-name",
+            "alice",
+        ],
+    );
+    assert!(removed.success, "{}", removed.text());
+    let alice = configs(
+        &broker,
+        &[
+            "--describe",
+            "--entity-type",
+            "users",
+            "--entity-name",
+            "alice",
+        ],
+    );
+    alice.assert_prints(&[
+        "Quota configs for user-principal 'alice' are consumer_byte_rate=2097152.0",
+    ]);
+}
+
+#[test]
+fn a_cluster_keeps_client_quotas_in_etcd_for_every_broker() {
+    let etcd = SpawnedEtcd::start();
+    let brokers: Vec<SpawnedBroker> = (1..=2)
+        .map(|node_id| {
+            SpawnedBroker::start(&format!(
+                "\"node.id\" = {node_id}\n\"cluster.url\" = \"{}\"\n",
+                etcd.cluster_url("/quotas")
+            ))
+        })
+        .collect();
+    let mut first = WireClient::connect(&brokers[0].bootstrap);
+    set_client_quota(&mut first, "shared", "consumer_byte_rate", 4096.0);
+    let mut second = WireClient::connect(&brokers[1].bootstrap);
+    let described = wait_for(Duration::from_secs(15), || {
+        let described = second.call(1, &DescribeClientQuotasRequest::default());
+        let entries = described.entries.unwrap_or_default();
+        (!entries.is_empty()).then_some(entries)
+    })
+    .expect("broker 2 lists the quota stored through broker 1");
+    assert_eq!(described.len(), 1);
+    let entry = &described[0];
+    assert_eq!(entry.entity[0].entity_type.as_str(), "client-id");
+    assert_eq!(
+        entry.entity[0]
+            .entity_name
+            .as_ref()
+            .map(|name| name.to_string()),
+        Some("shared".to_owned())
+    );
+    assert_eq!(entry.values[0].key.as_str(), "consumer_byte_rate");
+    assert_eq!(entry.values[0].value, 4096.0);
+}
+
+fn create_topic(client: &mut WireClient, name: &'static str) {
+    let created = client.call(
+        7,
+        &CreateTopicsRequest::default()
+            .with_timeout_ms(10_000)
+            .with_topics(vec![CreatableTopic::default()
+                .with_name(TopicName(StrBytes::from_static_str(name)))
+                .with_num_partitions(1)
+                .with_replication_factor(1)]),
+    );
+    assert_eq!(created.topics[0].error_code, 0, "{created:?}");
+}
+
+/// Sets `key` of client id `client` to `value`.
+fn set_client_quota(
+    client: &mut WireClient,
+    client_id: &'static str,
+    key: &'static str,
+    value: f64,
+) {
+    let altered = client.call(
+        1,
+        &AlterClientQuotasRequest::default().with_entries(vec![EntryData::default()
+            .with_entity(vec![EntityData::default()
+                .with_entity_type(StrBytes::from_static_str("client-id"))
+                .with_entity_name(Some(StrBytes::from_static_str(client_id)))])
+            .with_ops(vec![OpData::default()
+                .with_key(StrBytes::from_static_str(key))
+                .with_value(value)])]),
+    );
+    assert_eq!(altered.entries[0].error_code, 0, "{altered:?}");
+}
+
+#[test]
+fn a_producer_over_its_byte_rate_is_held_to_it() {
+    let broker = SpawnedBroker::start("");
+    let mut admin = WireClient::connect(&broker.bootstrap);
+    create_topic(&mut admin, "throttled");
+    set_client_quota(&mut admin, "loader", "producer_byte_rate", PRODUCER_QUOTA);
+
+    let producer: FutureProducer = broker
+        .client_config()
+        .set("client.id", "loader")
+        .set("linger.ms", "5")
+        .set("acks", "1")
+        .create()
+        .expect("producer");
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let start = Instant::now();
+    let acknowledged: Vec<Duration> = runtime.block_on(async {
+        let payload = vec![b'x'; RECORD_BYTES];
+        let mut sends = tokio::task::JoinSet::new();
+        let mut acknowledged = Vec::new();
+        while start.elapsed() < PRODUCER_RUN {
+            while sends.len() >= IN_FLIGHT {
+                if let Some(Ok(Some(at))) = sends.join_next().await {
+                    acknowledged.push(at);
+                }
+            }
+            let producer = producer.clone();
+            let payload = payload.clone();
+            sends.spawn(async move {
+                let record = FutureRecord::<(), _>::to("throttled").payload(&payload);
+                let sent = producer
+                    .send(record, Timeout::After(Duration::from_secs(60)))
+                    .await;
+                sent.is_ok().then(|| start.elapsed())
+            });
+        }
+        acknowledged
+    });
+    let measured = acknowledged
+        .iter()
+        .filter(|at| **at >= MEASURED_FROM && **at < MEASURED_FROM + MEASURED_FOR)
+        .count();
+    let rate = (measured * RECORD_BYTES) as f64 / MEASURED_FOR.as_secs_f64();
+    let ratio = rate / PRODUCER_QUOTA;
+    let mut per_second = vec![0usize; PRODUCER_RUN.as_secs() as usize + 2];
+    for at in &acknowledged {
+        per_second[at.as_secs() as usize] += 1;
+    }
+    println!("acknowledged per second: {per_second:?}");
+    println!(
+        "{} records acknowledged; {rate:.0} B/s of payload over {MEASURED_FOR:?}: {:.1} % of the quota",
+        acknowledged.len(),
+        ratio * 100.0
+    );
+    // The quota counts whole requests; the payload is most of them.
+    assert!((0.9..=1.1).contains(&ratio), "{ratio}");
+    // Unthrottled, the producer sends far more than its quota.
+    assert!(
+        acknowledged.len() as f64 * RECORD_BYTES as f64
+            > PRODUCER_QUOTA * PRODUCER_RUN.as_secs_f64(),
+        "the first burst spends the whole span's allowance"
+    );
+}
+
+#[test]
+fn a_consumer_over_its_byte_rate_gets_empty_fetches_and_waits_its_throttle_time() {
+    const QUOTA: f64 = 10_000.0;
+    let broker = SpawnedBroker::start("");
+    let mut admin = WireClient::connect(&broker.bootstrap);
+    create_topic(&mut admin, "read");
+    for _ in 0..100 {
+        let produced = admin.call(
+            9,
+            &ProduceRequest::default()
+                .with_acks(1)
+                .with_timeout_ms(10_000)
+                .with_topic_data(vec![TopicProduceData::default()
+                    .with_name(TopicName(StrBytes::from_static_str("read")))
+                    .with_partition_data(vec![PartitionProduceData::default()
+                        .with_records(Some(Bytes::from(build_batch(
+                            1,
+                            0,
+                            &[b'r'; 5_000],
+                        ))))])]),
+        );
+        assert_eq!(produced.responses[0].partition_responses[0].error_code, 0);
+    }
+    set_client_quota(&mut admin, "reader", "consumer_byte_rate", QUOTA);
+
+    let mut reader = WireClient::connect(&broker.bootstrap).with_client_id("reader");
+    let fetch = |offset: i64, max_bytes: i32| {
+        FetchRequest::default()
+            .with_replica_id(BrokerId(-1))
+            .with_max_bytes(max_bytes)
+            .with_session_epoch(-1)
+            .with_topics(vec![FetchTopic::default()
+                .with_topic(TopicName(StrBytes::from_static_str("read")))
+                .with_partitions(vec![FetchPartition::default()
+                    .with_fetch_offset(offset)
+                    .with_partition_max_bytes(1 << 20)])])
+    };
+    // A fetch carries at most the quota's span but one window (100 000 bytes); the bucket
+    // holds 110 000: a second fetch of 30 000 goes below zero.
+    let first = reader.call(12, &fetch(0, 1 << 20));
+    let records = first.responses[0].partitions[0]
+        .records
+        .as_ref()
+        .map_or(0, Bytes::len);
+    assert!(records > 0 && records <= 100_000, "{records} bytes");
+    assert_eq!(first.throttle_time_ms, 0);
+    let mut throttled = None;
+    for offset in 1..10 {
+        let answer = reader.call(12, &fetch(offset * 20, 30_000));
+        if answer.throttle_time_ms > 0 {
+            throttled = Some(answer);
+            break;
+        }
+    }
+    let throttled = throttled.expect("a fetch over the quota is throttled");
+    assert!(throttled.responses.is_empty(), "{throttled:?}");
+    // The connection is muted: the next request is read once the throttle time is over.
+    let asked = Instant::now();
+    reader.call(3, &ApiVersionsRequest::default());
+    let waited = asked.elapsed();
+    let throttle = Duration::from_millis(throttled.throttle_time_ms as u64);
+    assert!(
+        waited + Duration::from_millis(50) >= throttle,
+        "answered after {waited:?}, throttled for {throttle:?}"
+    );
+}

@@ -1,0 +1,182 @@
+//! Client quotas as clients manage them (DescribeClientQuotas, AlterClientQuotas) — kept
+//! with the metadata, in the cluster store (one map by entity, changed by compare-and-swap,
+//! awaited until applied here) or a single node's `topics.json` — and as requests are
+//! measured against them: produced and fetched bytes per (user, client id), each client
+//! throttled as Kafka throttles it.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use super::dynamic_configs::DynamicConfigError;
+use super::Broker;
+use crate::quota::rate::{QuotaSensors, QuotaWindow};
+use crate::quota::{
+    Alteration, Applied, ClientQuotas, Component, Entity, InvalidFilter, Outcomes, Values,
+    CONSUMER_BYTE_RATE, PRODUCER_BYTE_RATE,
+};
+
+/// What clients have produced and fetched, against their byte-rate quotas.
+#[derive(Debug)]
+pub struct ByteRates {
+    produced: QuotaSensors,
+    fetched: QuotaSensors,
+}
+
+impl ByteRates {
+    pub fn new(window: QuotaWindow) -> Self {
+        Self {
+            produced: QuotaSensors::new(window),
+            fetched: QuotaSensors::new(window),
+        }
+    }
+}
+
+/// A fetch measured against its client's quota.
+#[derive(Debug)]
+pub struct FetchMeasure {
+    applied: Applied,
+    bytes: f64,
+    /// How long the client is throttled; zero within its quota.
+    pub throttle: Duration,
+}
+
+/// Kafka's user quota entity name of a principal: its name without the type.
+fn user_of(principal: &str) -> &str {
+    principal
+        .split_once(':')
+        .map_or(principal, |(_, name)| name)
+}
+
+impl Broker {
+    /// The entities a DescribeClientQuotas filter selects, with their quotas.
+    pub fn describe_client_quotas(
+        &self,
+        components: &[Component],
+        strict: bool,
+    ) -> Result<Vec<(Entity, Values)>, InvalidFilter> {
+        let image = self.metadata.image();
+        let found = image.client_quotas.describe(components, strict)?;
+        Ok(found
+            .into_iter()
+            .map(|(entity, values)| (entity.clone(), values.clone()))
+            .collect())
+    }
+
+    /// Applies what is valid of `alterations` as one change (nothing with `validate_only`);
+    /// returns each entity's outcome.
+    pub async fn alter_client_quotas(
+        &self,
+        alterations: &[Alteration],
+        validate_only: bool,
+    ) -> Result<Outcomes, DynamicConfigError> {
+        if validate_only {
+            let image = self.metadata.image();
+            return Ok(image.client_quotas.altered(alterations).outcomes);
+        }
+        // What the stored attempt decided (a compare-and-swap may retry).
+        let outcomes = Mutex::new(Vec::new());
+        let decide = |current: &ClientQuotas| {
+            let altered = current.altered(alterations);
+            *outcomes.lock().unwrap_or_else(|e| e.into_inner()) = altered.outcomes;
+            altered.quotas
+        };
+        match &self.cluster {
+            Some(node) => {
+                let stored = node
+                    .membership()
+                    .update_client_quotas(|stored| {
+                        Ok::<_, DynamicConfigError>(
+                            decide(&ClientQuotas::from_stored(stored)).stored(),
+                        )
+                    })
+                    .await?;
+                let stored = ClientQuotas::from_stored(&stored);
+                self.wait_applied(|image| *image.client_quotas == stored)
+                    .await;
+            }
+            None => self
+                .metadata
+                .update_client_quotas(|current| Ok::<_, DynamicConfigError>(decide(current)))?,
+        }
+        let outcomes = outcomes.into_inner().unwrap_or_else(|e| e.into_inner());
+        tracing::info!(entities = outcomes.len(), "altered client quotas");
+        Ok(outcomes)
+    }
+
+    /// Records `bytes` produced by `principal`'s client `client_id`; returns how long it is
+    /// throttled (zero without a quota or within it).
+    pub fn record_produced(&self, principal: &str, client_id: &str, bytes: usize) -> Duration {
+        let image = self.metadata.image();
+        let user = user_of(principal);
+        match image
+            .client_quotas
+            .applying(PRODUCER_BYTE_RATE, user, client_id)
+        {
+            None => Duration::ZERO,
+            Some(applied) => {
+                self.byte_rates
+                    .produced
+                    .record(&applied, bytes as f64, Instant::now())
+            }
+        }
+    }
+
+    /// Records a fetch response of `bytes` for `principal`'s client `client_id`, if a quota
+    /// applies to it.
+    pub fn record_fetched(
+        &self,
+        principal: &str,
+        client_id: &str,
+        bytes: usize,
+    ) -> Option<FetchMeasure> {
+        let image = self.metadata.image();
+        let applied =
+            image
+                .client_quotas
+                .applying(CONSUMER_BYTE_RATE, user_of(principal), client_id)?;
+        let bytes = bytes as f64;
+        let throttle = self
+            .byte_rates
+            .fetched
+            .record(&applied, bytes, Instant::now());
+        Some(FetchMeasure {
+            applied,
+            bytes,
+            throttle,
+        })
+    }
+
+    /// The most a fetch of `principal`'s client `client_id` may carry: what its quota
+    /// allows over all windows but the current one (Kafka's `getMaxValueInQuotaWindow`), so
+    /// that a fetch is never too big to be served; `None` without a quota.
+    pub fn fetch_bytes_allowed(&self, principal: &str, client_id: &str) -> Option<usize> {
+        let image = self.metadata.image();
+        let applied =
+            image
+                .client_quotas
+                .applying(CONSUMER_BYTE_RATE, user_of(principal), client_id)?;
+        let window = self.config.quota_window;
+        let seconds = window.window.as_secs_f64() * window.samples.saturating_sub(1) as f64;
+        Some((applied.bound * seconds).min(usize::MAX as f64) as usize)
+    }
+
+    /// Takes back a fetch that is answered empty because its client is throttled (Kafka
+    /// counts only what it sends).
+    pub fn unrecord_fetched(&self, measure: &FetchMeasure) {
+        self.byte_rates
+            .fetched
+            .unrecord(&measure.applied, measure.bytes, Instant::now());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_principal_is_named_without_its_type() {
+        assert_eq!(user_of("User:alice"), "alice");
+        assert_eq!(user_of("User:CN=a,O=b"), "CN=a,O=b");
+        assert_eq!(user_of("ANONYMOUS"), "ANONYMOUS");
+    }
+}
