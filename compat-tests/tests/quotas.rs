@@ -3,7 +3,8 @@
 //! `producer_byte_rate` is held to it (within 10 % over 20 s, librdkafka); a consumer over its
 //! `consumer_byte_rate` gets empty fetches with its throttle time, and its connection is not
 //! read until the throttle time has passed; in a cluster, quotas stored through one broker
-//! apply on the others.
+//! apply on the others; `max.connections.per.ip` (with overrides) closes connections over it,
+//! and an IP's `connection_creation_rate` closes those opened faster.
 
 use std::time::{Duration, Instant};
 
@@ -166,6 +167,63 @@ fn a_cluster_keeps_client_quotas_in_etcd_for_every_broker() {
     );
     assert_eq!(entry.values[0].key.as_str(), "consumer_byte_rate");
     assert_eq!(entry.values[0].value, 4096.0);
+}
+
+/// Whether a connection from `ip` is served (answers ApiVersions) rather than closed.
+fn served_from(broker: &SpawnedBroker, ip: [u8; 4]) -> Option<WireClient> {
+    let mut client = WireClient::connect_from(&broker.bootstrap, std::net::IpAddr::from(ip));
+    client
+        .try_call(3, &ApiVersionsRequest::default())
+        .map(|_| client)
+}
+
+#[test]
+fn connections_over_an_ips_maximum_or_creation_rate_are_closed() {
+    let broker = SpawnedBroker::start(
+        "\"max.connections.per.ip\" = 2\n\"max.connections.per.ip.overrides\" = \"127.0.0.2:4\"\n",
+    );
+    let open: Vec<WireClient> = (0..2)
+        .map(|_| served_from(&broker, [127, 0, 0, 1]).expect("within the maximum"))
+        .collect();
+    assert!(
+        served_from(&broker, [127, 0, 0, 1]).is_none(),
+        "a third is closed"
+    );
+    let overridden: Vec<WireClient> = (0..4)
+        .map(|_| served_from(&broker, [127, 0, 0, 2]).expect("within the override"))
+        .collect();
+    assert!(
+        served_from(&broker, [127, 0, 0, 2]).is_none(),
+        "a fifth is closed"
+    );
+    drop(open);
+    drop(overridden);
+    wait_for(Duration::from_secs(10), || {
+        served_from(&broker, [127, 0, 0, 1])
+    })
+    .expect("a closed connection gives its slot back");
+
+    // One connection a second from 127.0.0.3, after a first burst of the quota's span.
+    let mut admin = WireClient::connect(&broker.bootstrap);
+    let altered = admin.call(
+        1,
+        &AlterClientQuotasRequest::default().with_entries(vec![EntryData::default()
+            .with_entity(vec![EntityData::default()
+                .with_entity_type(StrBytes::from_static_str("ip"))
+                .with_entity_name(Some(StrBytes::from_static_str("127.0.0.3")))])
+            .with_ops(vec![OpData::default()
+                .with_key(StrBytes::from_static_str("connection_creation_rate"))
+                .with_value(1.0)])]),
+    );
+    assert_eq!(altered.entries[0].error_code, 0, "{altered:?}");
+    let attempts = 14;
+    let served = (0..attempts)
+        .filter(|_| served_from(&broker, [127, 0, 0, 3]).is_some())
+        .count();
+    assert!(
+        (11..attempts).contains(&served),
+        "{served} of {attempts} served"
+    );
 }
 
 fn create_topic(client: &mut WireClient, name: &'static str) {

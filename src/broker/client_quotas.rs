@@ -11,22 +11,37 @@ use super::dynamic_configs::DynamicConfigError;
 use super::Broker;
 use crate::quota::rate::{QuotaSensors, QuotaWindow};
 use crate::quota::{
-    Alteration, Applied, ClientQuotas, Component, Entity, InvalidFilter, Outcomes, Values,
-    CONSUMER_BYTE_RATE, PRODUCER_BYTE_RATE,
+    Alteration, Applied, ClientQuotas, Component, Entity, InvalidFilter, Outcomes, SensorId,
+    Values, CONSUMER_BYTE_RATE, PRODUCER_BYTE_RATE,
 };
 
-/// What clients have produced and fetched, against their byte-rate quotas.
+/// What clients have done against their quotas: bytes produced and fetched, connections
+/// opened (per IP, and by the whole broker against `max.connection.creation.rate`).
 #[derive(Debug)]
-pub struct ByteRates {
+pub struct ClientRates {
     produced: QuotaSensors,
     fetched: QuotaSensors,
+    connections: QuotaSensors,
+    accepted: Option<(QuotaSensors, Applied)>,
 }
 
-impl ByteRates {
-    pub fn new(window: QuotaWindow) -> Self {
+impl ClientRates {
+    pub fn new(window: QuotaWindow, max_connection_creation_rate: Option<u32>) -> Self {
+        let accepted = max_connection_creation_rate.map(|rate| {
+            let broker = Applied {
+                bound: f64::from(rate),
+                sensor: SensorId {
+                    user: String::new(),
+                    client_id: String::new(),
+                },
+            };
+            (QuotaSensors::new(window), broker)
+        });
         Self {
             produced: QuotaSensors::new(window),
             fetched: QuotaSensors::new(window),
+            connections: QuotaSensors::new(window),
+            accepted,
         }
     }
 }
@@ -114,7 +129,7 @@ impl Broker {
         {
             None => Duration::ZERO,
             Some(applied) => {
-                self.byte_rates
+                self.client_rates
                     .produced
                     .record(&applied, bytes as f64, Instant::now())
             }
@@ -136,7 +151,7 @@ impl Broker {
                 .applying(CONSUMER_BYTE_RATE, user_of(principal), client_id)?;
         let bytes = bytes as f64;
         let throttle = self
-            .byte_rates
+            .client_rates
             .fetched
             .record(&applied, bytes, Instant::now());
         Some(FetchMeasure {
@@ -160,10 +175,35 @@ impl Broker {
         Some((applied.bound * seconds).min(usize::MAX as f64) as usize)
     }
 
+    /// Records a connection accepted from `ip`; returns how long it is throttled by the IP's
+    /// `connection_creation_rate` (then it is not counted, and is closed once that time has
+    /// passed, as Kafka does).
+    pub fn record_connection(&self, ip: &str) -> Duration {
+        let image = self.metadata.image();
+        let Some(applied) = image.client_quotas.connection_rate_of(ip) else {
+            return Duration::ZERO;
+        };
+        let now = Instant::now();
+        let throttle = self.client_rates.connections.record(&applied, 1.0, now);
+        if !throttle.is_zero() {
+            self.client_rates.connections.unrecord(&applied, 1.0, now);
+        }
+        throttle
+    }
+
+    /// Records a connection the broker accepted; returns how long listeners wait before
+    /// accepting another (`max.connection.creation.rate`).
+    pub fn record_accepted(&self) -> Duration {
+        match &self.client_rates.accepted {
+            None => Duration::ZERO,
+            Some((sensors, broker)) => sensors.record(broker, 1.0, Instant::now()),
+        }
+    }
+
     /// Takes back a fetch that is answered empty because its client is throttled (Kafka
     /// counts only what it sends).
     pub fn unrecord_fetched(&self, measure: &FetchMeasure) {
-        self.byte_rates
+        self.client_rates
             .fetched
             .unrecord(&measure.applied, measure.bytes, Instant::now());
     }

@@ -17,7 +17,7 @@ mod throttles;
 pub use crate::cluster::elections::{ElectionKind, ElectionRefused};
 pub use crate::replication::{Throttle, Throttled};
 pub use acls::Access;
-pub use client_quotas::{ByteRates, FetchMeasure};
+pub use client_quotas::{ClientRates, FetchMeasure};
 pub use cluster_node::{BrokerEndpoint, ClusterNode};
 pub use dynamic_configs::DynamicConfigError;
 pub use reads::ConsumerLog;
@@ -183,8 +183,8 @@ pub struct Broker {
     pub cluster: Option<ClusterNode>,
     /// The partitions this broker leads with followers (none on a single node).
     pub replication: Leaders,
-    /// What clients produce and fetch, against their quotas.
-    byte_rates: ByteRates,
+    /// What clients do against their quotas.
+    client_rates: ClientRates,
     /// Serializes topic changes (create, delete, configs, partitions) from the metadata
     /// update to the logs, so the logs end up as the metadata says.
     topic_changes: Mutex<()>,
@@ -288,7 +288,8 @@ impl Broker {
             }
             None => TxnCoordinator::open(config.txn, Arc::clone(&clock), Arc::clone(&logs), None)?,
         };
-        let byte_rates = ByteRates::new(config.quota_window);
+        let client_rates =
+            ClientRates::new(config.quota_window, config.max_connection_creation_rate);
         Ok(Self {
             config,
             metadata,
@@ -299,7 +300,7 @@ impl Broker {
             clock,
             cluster,
             replication: Leaders::default(),
-            byte_rates,
+            client_rates,
             topic_changes: Mutex::new(()),
         })
     }

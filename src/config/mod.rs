@@ -176,6 +176,11 @@ pub struct BrokerConfig {
     pub socket_request_max_bytes: i32,
     /// `max.connections`
     pub max_connections: usize,
+    /// `max.connections.per.ip` and `max.connections.per.ip.overrides` (`ip:count,…`).
+    pub connections_per_ip: ConnectionsPerIp,
+    /// `max.connection.creation.rate`: connections the broker accepts per second (`None`:
+    /// unlimited, Kafka's default).
+    pub max_connection_creation_rate: Option<u32>,
     /// `queued.max.request.bytes`
     pub queued_max_request_bytes: usize,
     /// `metrics.listen` (spool): where the Prometheus endpoint listens, if anywhere.
@@ -414,6 +419,16 @@ impl BrokerConfig {
             auto_create_topics: keys.bool("auto.create.topics.enable", true)?,
             message_max_bytes,
             socket_request_max_bytes,
+            connections_per_ip: connections_per_ip(&mut keys)?,
+            max_connection_creation_rate: match keys.int(
+                "max.connection.creation.rate",
+                i64::from(i32::MAX),
+                0,
+                i64::from(i32::MAX),
+            )? {
+                rate if rate == i64::from(i32::MAX) => None,
+                rate => Some(rate as u32),
+            },
             max_connections: keys.int(
                 "max.connections",
                 MAX_CONNECTIONS_DEFAULT,
@@ -575,6 +590,58 @@ fn cluster_settings(
             )? as u64),
         },
     })
+}
+
+/// How many connections one IP may have open (Kafka's per-IP connection limit).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionsPerIp {
+    /// `max.connections.per.ip` (Kafka's default: unlimited).
+    pub default: usize,
+    /// `max.connections.per.ip.overrides`.
+    pub overrides: BTreeMap<std::net::IpAddr, usize>,
+}
+
+impl ConnectionsPerIp {
+    pub fn of(&self, ip: std::net::IpAddr) -> usize {
+        self.overrides.get(&ip).copied().unwrap_or(self.default)
+    }
+}
+
+fn connections_per_ip(keys: &mut Keys) -> Result<ConnectionsPerIp, ConfigError> {
+    const OVERRIDES: &str = "max.connections.per.ip.overrides";
+    let default = keys.int(
+        "max.connections.per.ip",
+        i64::from(i32::MAX),
+        0,
+        i64::from(i32::MAX),
+    )? as usize;
+    let text = keys.optional_string(OVERRIDES)?.unwrap_or_default();
+    let overrides = text
+        .split(',')
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
+        .map(|entry| {
+            let parsed = entry.rsplit_once(':').and_then(|(ip, count)| {
+                Some((
+                    ip.trim().parse().ok()?,
+                    count.trim().parse::<u32>().ok()? as usize,
+                ))
+            });
+            parsed.ok_or_else(|| {
+                invalid(
+                    OVERRIDES,
+                    format!("`{entry}` is not IP:COUNT (spool takes IP addresses, not host names)"),
+                )
+            })
+        })
+        .collect::<Result<BTreeMap<_, _>, _>>()?;
+    if default == 0 && overrides.is_empty() {
+        return Err(invalid(
+            "max.connections.per.ip",
+            "0 refuses every client unless max.connections.per.ip.overrides names some",
+        ));
+    }
+    Ok(ConnectionsPerIp { default, overrides })
 }
 
 /// Kafka's authorizers, either of which turns spool's ACL authorizer on.

@@ -458,6 +458,25 @@ impl ClientQuotas {
         Ok(found)
     }
 
+    /// The `connection_creation_rate` of connections from `ip`: its own, or the default
+    /// IP's; measured per IP (the sensor names the IP as its user).
+    pub fn connection_rate_of(&self, ip: &str) -> Option<Applied> {
+        if self.by_entity.is_empty() {
+            return None;
+        }
+        [Some(ip), None].into_iter().find_map(|name| {
+            let entity = Entity::of(&[(EntityType::Ip, name)]);
+            let bound = *self.by_entity.get(&entity)?.get(CONNECTION_CREATION_RATE)?;
+            Some(Applied {
+                bound,
+                sensor: SensorId {
+                    user: ip.to_owned(),
+                    client_id: String::new(),
+                },
+            })
+        })
+    }
+
     /// The `key` quota that applies to `user`'s client `client_id`, in Kafka's order of
     /// precedence: the user and client id, the user and the default client, the user; the
     /// default user with the client id, with the default client, alone; the client id; the

@@ -4,6 +4,7 @@
 
 mod authenticate;
 mod connection;
+mod connection_limits;
 mod frame;
 mod send_file;
 
@@ -11,6 +12,8 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
+
+use connection_limits::{Admission, OpenByIp};
 use tokio::task::JoinSet;
 
 use crate::broker::Broker;
@@ -51,6 +54,7 @@ struct Limits {
 /// finish the requests they are answering, and returns.
 pub async fn serve(broker: Arc<Broker>, endpoints: Vec<Endpoint>, shutdown: watch::Receiver<bool>) {
     let connections = Arc::new(Semaphore::new(broker.config.max_connections));
+    let open_by_ip = Arc::new(OpenByIp::default());
     let limits = Arc::new(Limits {
         request_bytes: Arc::new(Semaphore::new(broker.config.queued_max_request_bytes)),
         frame_max_bytes: broker.config.socket_request_max_bytes as usize,
@@ -67,6 +71,7 @@ pub async fn serve(broker: Arc<Broker>, endpoints: Vec<Endpoint>, shutdown: watc
             endpoint.socket,
             listener,
             Arc::clone(&connections),
+            Arc::clone(&open_by_ip),
             Arc::clone(&limits),
             shutdown.clone(),
         ));
@@ -80,6 +85,7 @@ async fn accept(
     socket: TcpListener,
     listener: Arc<ListenerInfo>,
     connections: Arc<Semaphore>,
+    open_by_ip: Arc<OpenByIp>,
     limits: Arc<Limits>,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -103,17 +109,44 @@ async fn accept(
                 continue;
             }
         };
+        let slot = match open_by_ip.admit(&broker, peer.ip()) {
+            Admission::Open(slot) => slot,
+            Admission::TooMany(max) => {
+                tracing::info!(ip = %peer.ip(), max, "connection refused: the address has its maximum of connections");
+                continue;
+            }
+            Admission::Throttled(throttle) => {
+                tracing::debug!(ip = %peer.ip(), ?throttle, "connection over the IP's creation rate, closed after its throttle time");
+                tasks.spawn(async move {
+                    tokio::time::sleep(throttle).await;
+                    drop(stream);
+                });
+                continue;
+            }
+        };
+        // `max.connection.creation.rate`: the listener waits before accepting another.
+        let pause = broker.record_accepted();
         if let Err(error) = stream.set_nodelay(true) {
             tracing::debug!(%error, %peer, "set_nodelay failed");
         }
-        let broker = Arc::clone(&broker);
-        let limits = Arc::clone(&limits);
-        let listener = Arc::clone(&listener);
-        let shutdown = shutdown.clone();
+        let served = (
+            Arc::clone(&broker),
+            Arc::clone(&limits),
+            Arc::clone(&listener),
+            shutdown.clone(),
+        );
         tasks.spawn(async move {
+            let (broker, limits, listener, shutdown) = served;
             connection::run(broker, limits, stream, peer, listener, shutdown).await;
+            drop(slot);
             drop(permit);
         });
+        if !pause.is_zero() {
+            tokio::select! {
+                () = tokio::time::sleep(pause) => {}
+                _ = shutdown.changed() => break,
+            }
+        }
         // Reap finished connection tasks so the set does not grow without bound.
         while tasks.try_join_next().is_some() {}
     }
