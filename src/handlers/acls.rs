@@ -27,7 +27,7 @@ use crate::acl::{
     AccessControlEntry, AclBinding, AclFilter, Operation, PatternType, Permission, ResourcePattern,
     ResourceType,
 };
-use crate::broker::{Access, Broker};
+use crate::broker::{Access, Broker, DynamicConfigError};
 
 pub const DESCRIBE_API: SupportedApi = SupportedApi {
     key: ApiKey::DescribeAcls,
@@ -129,41 +129,19 @@ pub async fn create(
     access: Access,
     request: CreateAclsRequest,
 ) -> CreateAclsResponse {
-    let answer = |code: ResponseError, message: Option<StrBytes>| {
-        AclCreationResult::default()
-            .with_error_code(code.code())
-            .with_error_message(message)
-    };
-    let results = if let Some((error, message)) = refusal(&access, Operation::Alter, NO_AUTHORIZER)
-    {
-        request
-            .creations
-            .iter()
-            .map(|_| answer(error, message.clone()))
-            .collect()
-    } else {
-        let bindings: Vec<AclBinding> = request.creations.iter().map(binding).collect();
-        match broker.create_acls(&bindings).await {
-            Ok(outcomes) => outcomes
-                .into_iter()
-                .map(|outcome| match outcome {
-                    Ok(()) => AclCreationResult::default(),
-                    Err(invalid) => answer(
-                        ResponseError::InvalidRequest,
-                        Some(StrBytes::from_string(invalid.to_string())),
-                    ),
-                })
-                .collect(),
-            Err(error) => {
-                let code = for_dynamic_config_error(&error);
-                let message = Some(StrBytes::from_string(error.to_string()));
-                bindings
-                    .iter()
-                    .map(|_| answer(code, message.clone()))
-                    .collect()
-            }
-        }
-    };
+    let bindings: Vec<AclBinding> = request.creations.iter().map(binding).collect();
+    let results = per_entry(
+        &access,
+        bindings.len(),
+        broker.create_acls(&bindings),
+        |code, message| {
+            AclCreationResult::default()
+                .with_error_code(code.code())
+                .with_error_message(message)
+        },
+        |()| AclCreationResult::default(),
+    )
+    .await;
     CreateAclsResponse::default().with_results(results)
 }
 
@@ -172,43 +150,59 @@ pub async fn delete(
     access: Access,
     request: DeleteAclsRequest,
 ) -> DeleteAclsResponse {
-    let answer = |code: ResponseError, message: Option<StrBytes>| {
-        DeleteAclsFilterResult::default()
-            .with_error_code(code.code())
-            .with_error_message(message)
-    };
-    let results = if let Some((error, message)) = refusal(&access, Operation::Alter, NO_AUTHORIZER)
-    {
-        request
-            .filters
-            .iter()
-            .map(|_| answer(error, message.clone()))
-            .collect()
-    } else {
-        let filters: Vec<AclFilter> = request.filters.iter().map(filter).collect();
-        match broker.delete_acls(&filters).await {
-            Ok(outcomes) => outcomes
-                .into_iter()
-                .map(|outcome| match outcome {
-                    Ok(removed) => DeleteAclsFilterResult::default()
-                        .with_matching_acls(removed.into_iter().map(matching_acl).collect()),
-                    Err(invalid) => answer(
-                        ResponseError::InvalidRequest,
-                        Some(StrBytes::from_string(invalid.to_string())),
-                    ),
-                })
-                .collect(),
-            Err(error) => {
-                let code = for_dynamic_config_error(&error);
-                let message = Some(StrBytes::from_string(error.to_string()));
-                filters
-                    .iter()
-                    .map(|_| answer(code, message.clone()))
-                    .collect()
-            }
-        }
-    };
+    let filters: Vec<AclFilter> = request.filters.iter().map(filter).collect();
+    let results = per_entry(
+        &access,
+        filters.len(),
+        broker.delete_acls(&filters),
+        |code, message| {
+            DeleteAclsFilterResult::default()
+                .with_error_code(code.code())
+                .with_error_message(message)
+        },
+        |removed: Vec<AclBinding>| {
+            DeleteAclsFilterResult::default()
+                .with_matching_acls(removed.into_iter().map(matching_acl).collect())
+        },
+    )
+    .await;
     DeleteAclsResponse::default().with_filter_results(results)
+}
+
+/// The answer to each of a CreateAcls or DeleteAcls request's `entries`: the request's
+/// refusal, or the store's failure, for every one; otherwise each one's outcome, an invalid
+/// one INVALID_REQUEST with Kafka's message. `change` runs only when the request is allowed.
+async fn per_entry<T, E: std::fmt::Display, R>(
+    access: &Access,
+    entries: usize,
+    change: impl std::future::Future<Output = Result<Vec<Result<T, E>>, DynamicConfigError>>,
+    failed: impl Fn(ResponseError, Option<StrBytes>) -> R,
+    succeeded: impl Fn(T) -> R,
+) -> Vec<R> {
+    let every = |error: ResponseError, message: Option<StrBytes>| {
+        (0..entries)
+            .map(|_| failed(error, message.clone()))
+            .collect()
+    };
+    if let Some((error, message)) = refusal(access, Operation::Alter, NO_AUTHORIZER) {
+        return every(error, message);
+    }
+    match change.await {
+        Ok(outcomes) => outcomes
+            .into_iter()
+            .map(|outcome| match outcome {
+                Ok(done) => succeeded(done),
+                Err(invalid) => failed(
+                    ResponseError::InvalidRequest,
+                    Some(StrBytes::from_string(invalid.to_string())),
+                ),
+            })
+            .collect(),
+        Err(error) => every(
+            for_dynamic_config_error(&error),
+            Some(StrBytes::from_string(error.to_string())),
+        ),
+    }
 }
 
 // Codes Kafka does not define read as UNKNOWN, which every check then refuses.

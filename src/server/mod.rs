@@ -12,13 +12,12 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
-
-use connection_limits::{Admission, OpenByIp};
 use tokio::task::JoinSet;
 
 use crate::broker::Broker;
 use crate::sasl::SaslServer;
 use crate::tls::TlsServer;
+use connection_limits::{Admission, OpenByIp};
 
 pub use frame::{read_frame_size, FrameError};
 
