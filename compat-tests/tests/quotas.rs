@@ -4,22 +4,28 @@
 //! `consumer_byte_rate` gets empty fetches with its throttle time, and its connection is not
 //! read until the throttle time has passed; in a cluster, quotas stored through one broker
 //! apply on the others; `max.connections.per.ip` (with overrides) closes connections over it,
-//! and an IP's `connection_creation_rate` closes those opened faster.
+//! and an IP's `connection_creation_rate` closes those opened faster; a client over its
+//! `request_percentage` is throttled (at most a window) and muted; a client over its
+//! `controller_mutation_rate` gets what Apache Kafka answers to the same sequence of creations,
+//! deletions and partition additions (refusals, throttle times).
 
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use compat_tests::etcd::SpawnedEtcd;
-use compat_tests::kafka::{tool, Run};
+use compat_tests::kafka::{tool, ReferenceBroker, Run};
 use compat_tests::wire::WireClient;
 use compat_tests::{wait_for, SpawnedBroker};
 use kafka_protocol::messages::alter_client_quotas_request::{EntityData, EntryData, OpData};
+use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
-    AlterClientQuotasRequest, ApiVersionsRequest, BrokerId, CreateTopicsRequest,
-    DescribeClientQuotasRequest, FetchRequest, ProduceRequest, TopicName,
+    AlterClientQuotasRequest, ApiVersionsRequest, BrokerId, CreatePartitionsRequest,
+    CreateTopicsRequest, DeleteTopicsRequest, DescribeClientQuotasRequest, FetchRequest,
+    MetadataRequest, ProduceRequest, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -388,4 +394,169 @@ fn a_consumer_over_its_byte_rate_gets_empty_fetches_and_waits_its_throttle_time(
         waited + Duration::from_millis(50) >= throttle,
         "answered after {waited:?}, throttled for {throttle:?}"
     );
+}
+
+#[test]
+fn a_client_over_its_request_percentage_is_throttled_and_muted() {
+    let broker = SpawnedBroker::start("");
+    let mut admin = WireClient::connect(&broker.bootstrap);
+    create_topic(&mut admin, "busy");
+    // A hundredth of a percent of a thread: the bucket holds 1.1 ms of request time.
+    set_client_quota(&mut admin, "busy", "request_percentage", 0.01);
+
+    let mut busy = WireClient::connect(&broker.bootstrap).with_client_id("busy");
+    let every_topic = MetadataRequest::default().with_topics(None);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut calls = 0;
+    let throttle = loop {
+        let answer = busy.call(12, &every_topic);
+        calls += 1;
+        if answer.throttle_time_ms > 0 {
+            break Duration::from_millis(answer.throttle_time_ms as u64);
+        }
+        assert!(
+            Instant::now() < deadline && calls < 100_000,
+            "not throttled after {calls} requests"
+        );
+    };
+    println!("throttled for {throttle:?} after {calls} requests");
+    // Kafka bounds a request-time throttle to one quota window.
+    assert!(throttle <= Duration::from_secs(1), "{throttle:?}");
+    // Another client is not throttled.
+    assert_eq!(admin.call(12, &every_topic).throttle_time_ms, 0);
+    // The throttled connection is read again only once its throttle time has passed.
+    let asked = Instant::now();
+    busy.call(3, &ApiVersionsRequest::default());
+    let waited = asked.elapsed();
+    assert!(
+        waited + Duration::from_millis(50) >= throttle,
+        "answered after {waited:?}, throttled for {throttle:?}"
+    );
+}
+
+/// What a broker answered to one step of [`mutation_steps`]: each topic's error code and
+/// message, and the throttle time.
+#[derive(Debug)]
+struct MutationAnswer {
+    topics: Vec<(i16, Option<String>)>,
+    throttle_ms: i32,
+}
+
+fn outcome(error_code: i16, message: &Option<StrBytes>) -> (i16, Option<String>) {
+    (error_code, message.as_ref().map(StrBytes::to_string))
+}
+
+fn new_topic(name: &'static str, partitions: i32) -> CreatableTopic {
+    CreatableTopic::default()
+        .with_name(TopicName(StrBytes::from_static_str(name)))
+        .with_num_partitions(partitions)
+        .with_replication_factor(1)
+}
+
+fn topic_name(name: &'static str) -> TopicName {
+    TopicName(StrBytes::from_static_str(name))
+}
+
+/// Creates, deletes and grows topics as client `mutator`, whose `controller_mutation_rate`
+/// is one partition a second (a bucket of 11): strict versions refuse a topic once the
+/// bucket is below zero, permissive ones take it and throttle.
+fn mutation_steps(bootstrap: &str) -> Vec<(&'static str, MutationAnswer)> {
+    let mut admin = WireClient::connect(bootstrap);
+    set_client_quota(&mut admin, "mutator", "controller_mutation_rate", 1.0);
+    // Kafka applies a quota once its controller has it; the broker lists it then too.
+    wait_for(Duration::from_secs(15), || {
+        let described = admin.call(1, &DescribeClientQuotasRequest::default());
+        (!described.entries.unwrap_or_default().is_empty()).then_some(())
+    })
+    .expect("the quota is listed");
+    // Each step on its own connection: a throttled one is muted for its throttle time.
+    let mutator = || WireClient::connect(bootstrap).with_client_id("mutator");
+    let create = |version: i16, validate_only: bool, topics: Vec<CreatableTopic>| {
+        let answer = mutator().call(
+            version,
+            &CreateTopicsRequest::default()
+                .with_timeout_ms(10_000)
+                .with_validate_only(validate_only)
+                .with_topics(topics),
+        );
+        MutationAnswer {
+            topics: answer
+                .topics
+                .iter()
+                .map(|t| outcome(t.error_code, &t.error_message))
+                .collect(),
+            throttle_ms: answer.throttle_time_ms,
+        }
+    };
+    let delete = |version: i16, name: &'static str| {
+        let request = match version {
+            6.. => DeleteTopicsRequest::default().with_topics(vec![
+                DeleteTopicState::default().with_name(Some(topic_name(name)))
+            ]),
+            _ => DeleteTopicsRequest::default().with_topic_names(vec![topic_name(name)]),
+        };
+        let answer = mutator().call(version, &request.with_timeout_ms(10_000));
+        MutationAnswer {
+            topics: answer
+                .responses
+                .iter()
+                .map(|t| outcome(t.error_code, &t.error_message))
+                .collect(),
+            throttle_ms: answer.throttle_time_ms,
+        }
+    };
+    let grow = |version: i16, name: &'static str, count: i32| {
+        let answer = mutator().call(
+            version,
+            &CreatePartitionsRequest::default()
+                .with_timeout_ms(10_000)
+                .with_topics(vec![CreatePartitionsTopic::default()
+                    .with_name(topic_name(name))
+                    .with_count(count)
+                    .with_assignments(None)]),
+        );
+        MutationAnswer {
+            topics: answer
+                .results
+                .iter()
+                .map(|t| outcome(t.error_code, &t.error_message))
+                .collect(),
+            throttle_ms: answer.throttle_time_ms,
+        }
+    };
+    vec![
+        ("create 8 (v7)", create(7, false, vec![new_topic("a", 8)])),
+        (
+            "create 8 then 1 (v7)",
+            create(7, false, vec![new_topic("b", 8), new_topic("c", 1)]),
+        ),
+        ("validate 1 (v7)", create(7, true, vec![new_topic("x", 1)])),
+        ("create 1 (v5)", create(5, false, vec![new_topic("d", 1)])),
+        ("delete 8 (v6)", delete(6, "a")),
+        ("delete 8 (v4)", delete(4, "a")),
+        ("grow by 1 (v3)", grow(3, "d", 2)),
+        ("grow by 1 (v2)", grow(2, "d", 2)),
+    ]
+}
+
+#[test]
+fn controller_mutations_over_the_quota_are_refused_or_throttled_as_kafka_does() {
+    let kafka = ReferenceBroker::start(&[]);
+    let expected = mutation_steps(&kafka.bootstrap);
+    drop(kafka);
+    let spool = SpawnedBroker::start("");
+    let seen = mutation_steps(&spool.bootstrap);
+    for ((step, kafka_saw), (_, spool_saw)) in expected.iter().zip(&seen) {
+        println!("{step}\n  kafka: {kafka_saw:?}\n  spool: {spool_saw:?}");
+    }
+    for ((step, kafka_saw), (_, spool_saw)) in expected.iter().zip(&seen) {
+        assert_eq!(kafka_saw.topics, spool_saw.topics, "{step}");
+        // Both count the same tokens, but each broker takes the steps at its own pace (the
+        // bucket refills a token a second).
+        let apart = (kafka_saw.throttle_ms - spool_saw.throttle_ms).abs();
+        assert!(apart <= 1_000, "{step}: {kafka_saw:?} / {spool_saw:?}");
+    }
+    // The sequence does get refused and throttled.
+    assert_eq!(seen[1].1.topics[1].0, 89, "{:?}", seen[1]);
+    assert!(seen[3].1.throttle_ms > 0, "{:?}", seen[3]);
 }

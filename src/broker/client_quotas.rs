@@ -4,7 +4,7 @@
 //! measured against them: produced and fetched bytes per (user, client id), each client
 //! throttled as Kafka throttles it.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::dynamic_configs::DynamicConfigError;
@@ -12,15 +12,18 @@ use super::Broker;
 use crate::quota::rate::{QuotaSensors, QuotaWindow};
 use crate::quota::{
     Alteration, Applied, ClientQuotas, Component, Entity, InvalidFilter, Outcomes, SensorId,
-    Values, CONSUMER_BYTE_RATE, PRODUCER_BYTE_RATE,
+    Values, CONSUMER_BYTE_RATE, CONTROLLER_MUTATION_RATE, PRODUCER_BYTE_RATE, REQUEST_PERCENTAGE,
 };
 
-/// What clients have done against their quotas: bytes produced and fetched, connections
-/// opened (per IP, and by the whole broker against `max.connection.creation.rate`).
+/// What clients have done against their quotas: bytes produced and fetched, time taken by
+/// their requests, partitions they created or deleted, connections opened (per IP, and by
+/// the whole broker against `max.connection.creation.rate`).
 #[derive(Debug)]
 pub struct ClientRates {
     produced: QuotaSensors,
     fetched: QuotaSensors,
+    requests: QuotaSensors,
+    mutations: Arc<QuotaSensors>,
     connections: QuotaSensors,
     accepted: Option<(QuotaSensors, Applied)>,
 }
@@ -40,6 +43,8 @@ impl ClientRates {
         Self {
             produced: QuotaSensors::new(window),
             fetched: QuotaSensors::new(window),
+            requests: QuotaSensors::new(window),
+            mutations: Arc::new(QuotaSensors::new(window)),
             connections: QuotaSensors::new(window),
             accepted,
         }
@@ -53,6 +58,57 @@ pub struct FetchMeasure {
     bytes: f64,
     /// How long the client is throttled; zero within its quota.
     pub throttle: Duration,
+}
+
+/// A request's controller mutations — partitions created or deleted — measured against its
+/// client's `controller_mutation_rate` (KIP-599). Strict (CreateTopics v6+, DeleteTopics v5+,
+/// CreatePartitions v3+): while the client's bucket is below zero a mutation is refused with
+/// its throttle time, and only a refusal throttles. Permissive (older versions, which cannot
+/// tell the refusal): every mutation is taken, and the client throttled once it goes below.
+#[derive(Debug)]
+pub struct MutationQuota {
+    sensors: Arc<QuotaSensors>,
+    applied: Option<Applied>,
+    strict: bool,
+    /// The last throttle decided, and when.
+    throttled: Option<(Duration, Instant)>,
+}
+
+/// A mutation refused by a strict quota, with how long the client is throttled.
+#[derive(Debug, Clone, Copy)]
+pub struct MutationRefused(pub Duration);
+
+impl MutationQuota {
+    /// Takes `partitions` mutations from the client's bucket, unless strict and the bucket is
+    /// already below zero.
+    pub fn record(&mut self, partitions: i32) -> Result<(), MutationRefused> {
+        let Some(applied) = &self.applied else {
+            return Ok(());
+        };
+        let now = Instant::now();
+        if self.strict {
+            let throttle = self.sensors.throttle(applied, now);
+            if !throttle.is_zero() {
+                self.throttled = Some((throttle, now));
+                return Err(MutationRefused(throttle));
+            }
+        }
+        let throttle = self
+            .sensors
+            .record(applied, f64::from(partitions.max(0)), now);
+        if !self.strict && !throttle.is_zero() {
+            self.throttled = Some((throttle, now));
+        }
+        Ok(())
+    }
+
+    /// How long the client is throttled now: the last throttle decided, less the time since
+    /// (Kafka's `throttleTime`, read after the mutations were awaited).
+    pub fn throttle(&self) -> Duration {
+        self.throttled.map_or(Duration::ZERO, |(throttle, at)| {
+            throttle.saturating_sub(at.elapsed())
+        })
+    }
 }
 
 /// Kafka's user quota entity name of a principal: its name without the type.
@@ -175,6 +231,41 @@ impl Broker {
         Some((applied.bound * seconds).min(usize::MAX as f64) as usize)
     }
 
+    /// The `request_percentage` quota that applies to `principal`'s client `client_id`.
+    pub fn request_quota(&self, principal: &str, client_id: &str) -> Option<Applied> {
+        let image = self.metadata.image();
+        image
+            .client_quotas
+            .applying(REQUEST_PERCENTAGE, user_of(principal), client_id)
+    }
+
+    /// Records `busy`, the time a request took on the broker's threads, against `applied`
+    /// (in percent of a thread over a second, as Kafka counts it); returns how long the
+    /// client is throttled, at most one quota window (Kafka's bound).
+    pub fn record_request_time(&self, applied: &Applied, busy: Duration) -> Duration {
+        let percent_seconds = busy.as_secs_f64() * 100.0;
+        self.client_rates
+            .requests
+            .record(applied, percent_seconds, Instant::now())
+            .min(self.config.quota_window.window)
+    }
+
+    /// The `controller_mutation_rate` quota of a request from `principal`'s client
+    /// `client_id`, strict or permissive.
+    pub fn mutation_quota(&self, principal: &str, client_id: &str, strict: bool) -> MutationQuota {
+        let image = self.metadata.image();
+        MutationQuota {
+            sensors: Arc::clone(&self.client_rates.mutations),
+            applied: image.client_quotas.applying(
+                CONTROLLER_MUTATION_RATE,
+                user_of(principal),
+                client_id,
+            ),
+            strict,
+            throttled: None,
+        }
+    }
+
     /// Records a connection accepted from `ip`; returns how long it is throttled by the IP's
     /// `connection_creation_rate` (then it is not counted, and is closed once that time has
     /// passed, as Kafka does).
@@ -212,6 +303,44 @@ impl Broker {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn mutation_quota(strict: bool) -> MutationQuota {
+        MutationQuota {
+            sensors: Arc::new(QuotaSensors::new(QuotaWindow::default())),
+            applied: Some(Applied {
+                bound: 1.0,
+                sensor: SensorId {
+                    user: String::new(),
+                    client_id: "c".to_owned(),
+                },
+            }),
+            strict,
+            throttled: None,
+        }
+    }
+
+    #[test]
+    fn a_strict_quota_refuses_only_once_the_bucket_is_below_zero() {
+        // One partition a second: the bucket holds 11.
+        let mut quota = mutation_quota(true);
+        assert!(quota.record(8).is_ok());
+        // Below zero now, but taking it is not throttled…
+        assert!(quota.record(8).is_ok());
+        assert!(quota.throttle().is_zero());
+        // …the next mutation is refused for the 5 s the bucket needs to refill to zero.
+        let MutationRefused(throttle) = quota.record(1).unwrap_err();
+        assert!((throttle.as_secs_f64() - 5.0).abs() < 0.1, "{throttle:?}");
+        assert!(!quota.throttle().is_zero() && quota.throttle() <= throttle);
+    }
+
+    #[test]
+    fn a_permissive_quota_takes_every_mutation_and_throttles_below_zero() {
+        let mut quota = mutation_quota(false);
+        assert!(quota.record(11).is_ok());
+        assert!(quota.throttle().is_zero());
+        assert!(quota.record(3).is_ok());
+        assert!((quota.throttle().as_secs_f64() - 3.0).abs() < 0.1);
+    }
 
     #[test]
     fn a_principal_is_named_without_its_type() {

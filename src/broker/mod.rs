@@ -17,7 +17,7 @@ mod throttles;
 pub use crate::cluster::elections::{ElectionKind, ElectionRefused};
 pub use crate::replication::{Throttle, Throttled};
 pub use acls::Access;
-pub use client_quotas::{ClientRates, FetchMeasure};
+pub use client_quotas::{ClientRates, FetchMeasure, MutationQuota, MutationRefused};
 pub use cluster_node::{BrokerEndpoint, ClusterNode};
 pub use dynamic_configs::DynamicConfigError;
 pub use reads::ConsumerLog;
@@ -75,8 +75,16 @@ pub enum TopicError {
     InvalidConfig(String),
     #[error("{0}")]
     InvalidRequest(String),
+    #[error("The throttling quota has been exceeded.")]
+    ThrottlingQuotaExceeded,
     #[error("storage error: {0}")]
     Storage(String),
+}
+
+impl From<MutationRefused> for TopicError {
+    fn from(_: MutationRefused) -> Self {
+        Self::ThrottlingQuotaExceeded
+    }
 }
 
 impl From<MetadataError> for TopicError {
@@ -843,6 +851,7 @@ impl Broker {
         count: i32,
         assignments: Option<&[Vec<i32>]>,
         validate_only: bool,
+        quota: &mut MutationQuota,
     ) -> Result<(), TopicError> {
         let image = self.metadata.image();
         let topic = image
@@ -869,10 +878,13 @@ impl Broker {
             let added = count - current;
             if assignments.len() != added as usize {
                 return Err(TopicError::InvalidReplicaAssignment(format!(
-                    "Attempted to add {added} additional partitions, but only {} assignments were supplied.",
+                    "Attempted to add {added} additional partition(s), but only {} assignment(s) were specified.",
                     assignments.len()
                 )));
             }
+        }
+        quota.record(count - current)?;
+        if let Some(assignments) = assignments {
             self.check_replica_assignments(assignments)?;
         }
         if validate_only {

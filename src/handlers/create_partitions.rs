@@ -6,23 +6,28 @@ use std::sync::Arc;
 
 use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
 use kafka_protocol::messages::{ApiKey, CreatePartitionsRequest, CreatePartitionsResponse};
-use kafka_protocol::protocol::{StrBytes, VersionRange};
+use kafka_protocol::protocol::VersionRange;
 use kafka_protocol::ResponseError;
 
 use super::errors;
 use super::SupportedApi;
 use crate::acl::{Operation, Resource};
-use crate::broker::{Access, Broker, TopicError};
+use crate::broker::{Access, Broker, MutationQuota, TopicError};
 
 pub const API: SupportedApi = SupportedApi {
     key: ApiKey::CreatePartitions,
     versions: VersionRange { min: 0, max: 3 },
 };
 
-/// Each topic needs ALTER on it (TOPIC_AUTHORIZATION_FAILED otherwise).
+/// From v3 a topic over the controller mutation quota is refused (KIP-599).
+pub const STRICT_QUOTA_VERSION: i16 = 3;
+
+/// Each topic needs ALTER on it (TOPIC_AUTHORIZATION_FAILED otherwise). The partitions added
+/// count against the controller mutation quota, validated or added.
 pub async fn handle(
     broker: Arc<Broker>,
     access: Access,
+    mut quota: MutationQuota,
     request: CreatePartitionsRequest,
 ) -> CreatePartitionsResponse {
     let mut name_counts: HashMap<&str, usize> = HashMap::new();
@@ -55,6 +60,7 @@ pub async fn handle(
                     topic.count,
                     assignments.as_deref(),
                     request.validate_only,
+                    &mut quota,
                 )
                 .await
         };
@@ -67,9 +73,11 @@ pub async fn handle(
                 }
                 result
                     .with_error_code(errors::for_topic_error(&error).code())
-                    .with_error_message(Some(StrBytes::from_string(error.to_string())))
+                    .with_error_message(errors::topic_error_message(&error))
             }
         });
     }
-    CreatePartitionsResponse::default().with_results(results)
+    CreatePartitionsResponse::default()
+        .with_results(results)
+        .with_throttle_time_ms(super::mutation_throttle_time_ms(&quota))
 }

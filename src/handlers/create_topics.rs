@@ -15,7 +15,7 @@ use kafka_protocol::ResponseError;
 use super::errors;
 use super::SupportedApi;
 use crate::acl::{Operation, Resource};
-use crate::broker::{Access, Broker, NewTopic, TopicError, TopicPlan};
+use crate::broker::{Access, Broker, MutationQuota, NewTopic, TopicError, TopicPlan};
 use crate::metadata::config_description;
 
 pub const API: SupportedApi = SupportedApi {
@@ -23,11 +23,16 @@ pub const API: SupportedApi = SupportedApi {
     versions: VersionRange { min: 2, max: 7 },
 };
 
+/// From v6 a topic over the controller mutation quota is refused (KIP-599).
+pub const STRICT_QUOTA_VERSION: i16 = 6;
+
 /// Each topic needs CREATE on the cluster or on itself (TOPIC_AUTHORIZATION_FAILED); its
-/// configs are told only with DESCRIBE_CONFIGS on it (Kafka's controller rules).
+/// configs are told only with DESCRIBE_CONFIGS on it (Kafka's controller rules). A valid
+/// topic's partitions count against the controller mutation quota, validated or created.
 pub async fn handle(
     broker: Arc<Broker>,
     access: Access,
+    mut quota: MutationQuota,
     request: CreateTopicsRequest,
 ) -> CreateTopicsResponse {
     let creates_any = access.allows_cluster(Operation::Create);
@@ -43,9 +48,13 @@ pub async fn handle(
             create: creates_any || access.allows(Operation::Create, resource),
             describe_configs: access.allows(Operation::DescribeConfigs, resource),
         };
-        results.push(create_one(&broker, topic, repeated, access, request.validate_only).await);
+        let validate_only = request.validate_only;
+        let created = create_one(&broker, &mut quota, topic, repeated, access, validate_only);
+        results.push(created.await);
     }
-    CreateTopicsResponse::default().with_topics(results)
+    CreateTopicsResponse::default()
+        .with_topics(results)
+        .with_throttle_time_ms(super::mutation_throttle_time_ms(&quota))
 }
 
 /// What the principal may do with one requested topic.
@@ -58,6 +67,7 @@ struct TopicAccess {
 /// One topic's creation (or validation), unless its name appears more than once.
 async fn create_one(
     broker: &Broker,
+    quota: &mut MutationQuota,
     topic: CreatableTopic,
     repeated: bool,
     access: TopicAccess,
@@ -65,6 +75,7 @@ async fn create_one(
 ) -> CreatableTopicResult {
     let result = CreatableTopicResult::default()
         .with_name(topic.name.clone())
+        .with_error_message(None)
         .with_num_partitions(-1)
         .with_replication_factor(-1);
     if repeated {
@@ -99,7 +110,11 @@ async fn create_one(
             })
             .collect(),
     };
-    let outcome = match broker.plan_topic(&new_topic) {
+    let plan = broker.plan_topic(&new_topic).and_then(|plan| {
+        quota.record(plan.num_partitions)?;
+        Ok(plan)
+    });
+    let outcome = match plan {
         Ok(plan) if validate_only => Ok((plan, None)),
         Ok(plan) => broker
             .create_topic(plan.clone())
@@ -126,7 +141,7 @@ async fn create_one(
 fn failed(result: CreatableTopicResult, error: &TopicError) -> CreatableTopicResult {
     result
         .with_error_code(errors::for_topic_error(error).code())
-        .with_error_message(Some(StrBytes::from_string(error.to_string())))
+        .with_error_message(errors::topic_error_message(error))
 }
 
 /// Fills the v5+ details: partitions, replication factor and every effective config.

@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::errors;
 use super::SupportedApi;
 use crate::acl::{Operation, Resource};
-use crate::broker::{Access, Broker, TopicError};
+use crate::broker::{Access, Broker, MutationQuota, TopicError};
 
 pub const API: SupportedApi = SupportedApi {
     key: ApiKey::DeleteTopics,
@@ -21,11 +21,16 @@ pub const API: SupportedApi = SupportedApi {
 /// DeleteTopics v6 names topics by name or id (KIP-516).
 const TOPIC_STATES_VERSION: i16 = 6;
 
+/// From v5 a topic over the controller mutation quota is refused (KIP-599).
+pub const STRICT_QUOTA_VERSION: i16 = 5;
+
 /// A topic needs DELETE on the cluster or on itself; one the principal may not even
 /// DESCRIBE is refused before its existence is told, and, named by id, without its name.
+/// Its partitions count against the controller mutation quota.
 pub async fn handle(
     broker: Arc<Broker>,
     access: Access,
+    mut quota: MutationQuota,
     version: i16,
     request: DeleteTopicsRequest,
 ) -> DeleteTopicsResponse {
@@ -44,14 +49,17 @@ pub async fn handle(
     };
     let mut responses = Vec::with_capacity(wanted.len());
     for (name, topic_id) in wanted {
-        responses.push(delete_one(&broker, &access, name, topic_id).await);
+        responses.push(delete_one(&broker, &access, &mut quota, name, topic_id).await);
     }
-    DeleteTopicsResponse::default().with_responses(responses)
+    DeleteTopicsResponse::default()
+        .with_responses(responses)
+        .with_throttle_time_ms(super::mutation_throttle_time_ms(&quota))
 }
 
 async fn delete_one(
     broker: &Broker,
     access: &Access,
+    quota: &mut MutationQuota,
     name: Option<TopicName>,
     topic_id: Uuid,
 ) -> DeletableTopicResult {
@@ -104,7 +112,11 @@ async fn delete_one(
             .then(|| TopicName(StrBytes::from_string(topic.name.clone())));
         return fail(refused, refused.to_string()).with_name(told);
     }
-    match broker.delete_topic(&topic.name).await {
+    let deleted = match quota.record(topic.partitions) {
+        Ok(()) => broker.delete_topic(&topic.name).await,
+        Err(refused) => Err(refused.into()),
+    };
+    match deleted {
         Ok(deleted) => result
             .with_name(Some(TopicName(StrBytes::from_string(deleted.name.clone()))))
             .with_topic_id(deleted.id),
@@ -112,7 +124,8 @@ async fn delete_one(
             if let TopicError::Storage(_) = error {
                 tracing::error!(topic = %topic.name, %error, "delete topic failed");
             }
-            fail(errors::for_topic_error(&error), error.to_string())
+            fail(errors::for_topic_error(&error), String::new())
+                .with_error_message(errors::topic_error_message(&error))
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The one mapping from the domain's errors (log, batches, topics) to Kafka error codes,
 //! where the domain meets the handlers.
 
+use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
 use crate::broker::{DynamicConfigError, NotServed, ScramRefusal, TopicError};
@@ -102,6 +103,16 @@ pub fn for_topic_error(error: &TopicError) -> ResponseError {
         TopicError::InvalidReplicaAssignment(_) => ResponseError::InvalidReplicaAssignment,
         TopicError::InvalidConfig(_) => ResponseError::InvalidConfig,
         TopicError::InvalidRequest(_) => ResponseError::InvalidRequest,
+        TopicError::ThrottlingQuotaExceeded => ResponseError::ThrottlingQuotaExceeded,
         TopicError::Storage(_) => ResponseError::KafkaStorageError,
+    }
+}
+
+/// The message a topic failure is told with: none for a refusal by the controller mutation
+/// quota, which Kafka tells by its code alone.
+pub fn topic_error_message(error: &TopicError) -> Option<StrBytes> {
+    match error {
+        TopicError::ThrottlingQuotaExceeded => None,
+        error => Some(StrBytes::from_string(error.to_string())),
     }
 }

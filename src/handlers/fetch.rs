@@ -24,7 +24,7 @@ use uuid::Uuid;
 use super::errors;
 use super::{check_leader_epoch, SupportedApi};
 use crate::acl::{Operation, Resource};
-use crate::broker::{Access, Broker, Throttle, Throttled};
+use crate::broker::{Access, Broker, FetchMeasure, Throttle, Throttled};
 use crate::file_slice::FileSlice;
 use crate::log::{Isolation, LogError, Partition};
 use crate::protocol::{throttle_time_ms, RequestContext};
@@ -53,6 +53,18 @@ const CLOSEST_REPLICA_VERSION: i16 = 11;
 pub struct Answer {
     pub response: FetchResponse,
     pub records: Vec<Option<FileSlice>>,
+    /// What the answer counts against its consumer's byte rate, if a quota applies.
+    counted: Option<FetchMeasure>,
+}
+
+impl Answer {
+    fn new(response: FetchResponse, records: Vec<Option<FileSlice>>) -> Self {
+        Self {
+            response,
+            records,
+            counted: None,
+        }
+    }
 }
 
 /// One requested partition, resolved.
@@ -105,10 +117,10 @@ pub async fn handle(
 ) -> Answer {
     let version = context.api_version;
     if let Some(error) = session_error(version, request.session_id, request.session_epoch) {
-        return Answer {
-            response: FetchResponse::default().with_error_code(error.code()),
-            records: Vec::new(),
-        };
+        return Answer::new(
+            FetchResponse::default().with_error_code(error.code()),
+            Vec::new(),
+        );
     }
     let fetcher = match replica_id(version, &request) {
         replica if replica >= 0 => Fetcher::Follower(replica),
@@ -203,19 +215,33 @@ fn within_quota(broker: &Broker, context: &RequestContext, answer: Answer, bytes
     let Some(measure) = broker.record_fetched(&context.principal, client_id, bytes) else {
         return answer;
     };
-    if measure.throttle.is_zero() {
+    let throttle = measure.throttle;
+    let answer = Answer {
+        counted: Some(measure),
+        ..answer
+    };
+    if throttle.is_zero() {
         return answer;
     }
-    broker.unrecord_fetched(&measure);
-    tracing::debug!(client_id, bytes, throttle = ?measure.throttle, "consumer throttled");
-    crate::metrics::global().throttled("fetch", measure.throttle);
-    context.mute.extend(measure.throttle);
-    Answer {
-        response: FetchResponse::default()
-            .with_throttle_time_ms(throttle_time_ms(measure.throttle))
-            .with_session_id(answer.response.session_id),
-        records: Vec::new(),
+    tracing::debug!(client_id, bytes, ?throttle, "consumer throttled");
+    crate::metrics::global().throttled("fetch", throttle);
+    context.mute.extend(throttle);
+    throttled(broker, answer, throttle)
+}
+
+/// What a throttled consumer gets instead of `answer`: an empty answer telling `throttle`
+/// (or the one `answer` tells, if longer). What `answer` carried is no longer counted.
+pub fn throttled(broker: &Broker, answer: Answer, throttle: Duration) -> Answer {
+    if let Some(measure) = &answer.counted {
+        broker.unrecord_fetched(measure);
     }
+    let told = throttle_time_ms(throttle).max(answer.response.throttle_time_ms);
+    Answer::new(
+        FetchResponse::default()
+            .with_throttle_time_ms(told)
+            .with_session_id(answer.response.session_id),
+        Vec::new(),
+    )
 }
 
 /// Loads the answer's records that are not in the page cache on the blocking pool: the
@@ -320,6 +346,12 @@ fn counted(
 
 /// The broker a fetch comes from: a follower replica (>= 0) or a consumer (-1). v15 moved it
 /// from the request body into `replica_state` (KIP-903).
+/// Whether the fetch comes from a replica (a follower, or a future replica) rather than a
+/// consumer.
+pub fn from_replica(version: i16, request: &FetchRequest) -> bool {
+    replica_id(version, request) >= 0
+}
+
 fn replica_id(version: i16, request: &FetchRequest) -> i32 {
     if version >= REPLICA_STATE_VERSION {
         request.replica_state.replica_id.0
@@ -517,7 +549,7 @@ fn read_all(
         );
     }
     let response = FetchResponse::default().with_responses(responses);
-    (Answer { response, records }, total, urgent)
+    (Answer::new(response, records), total, urgent)
 }
 
 /// One partition's answer, and the file range of its records when there are any.

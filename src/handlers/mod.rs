@@ -46,6 +46,7 @@ mod offset_delete;
 mod offset_fetch;
 mod offset_for_leader_epoch;
 mod produce;
+mod request_quota;
 pub mod sasl;
 mod scram_credentials;
 mod sync_group;
@@ -55,14 +56,16 @@ mod write_txn_markers;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Instant;
 
 use futures::FutureExt;
 use kafka_protocol::messages::{RequestKind, ResponseKind};
 use kafka_protocol::ResponseError;
 
 use crate::acl::{Operation, Resource};
-use crate::broker::{Access, Broker, Coordination};
+use crate::broker::{Access, Broker, Coordination, MutationQuota};
 use crate::protocol::{self, RequestContext, ResponseFrame, SupportedApi};
+use request_quota::RequestQuota;
 
 /// Everything spool advertises in ApiVersions.
 pub const SUPPORTED_APIS: &[SupportedApi] = &[
@@ -170,6 +173,21 @@ pub fn dispatch(
     context: &RequestContext,
     request: RequestKind,
 ) -> Option<Answering> {
+    let started = Instant::now();
+    let quota = RequestQuota::of(broker, context, &request);
+    let answering = dispatch_answering(broker, context, request)?;
+    Some(match quota {
+        Some(quota) => quota.hold(started, answering),
+        None => answering,
+    })
+}
+
+/// The dispatch stage of every request, before its request quota.
+fn dispatch_answering(
+    broker: &Arc<Broker>,
+    context: &RequestContext,
+    request: RequestKind,
+) -> Option<Answering> {
     // What the principal may do, decided against the ACLs as they are now.
     let access = broker.access(&context.principal, context.host());
     if let RequestKind::Fetch(request) = request {
@@ -207,12 +225,23 @@ fn dispatch_message(
             &context.listener,
         ))),
         RequestKind::CreateTopics(request) => later(
-            create_topics::handle(Arc::clone(broker), access.clone(), request)
-                .map(ResponseKind::CreateTopics),
+            create_topics::handle(
+                Arc::clone(broker),
+                access.clone(),
+                mutation_quota(broker, context, create_topics::STRICT_QUOTA_VERSION),
+                request,
+            )
+            .map(ResponseKind::CreateTopics),
         ),
         RequestKind::DeleteTopics(request) => later(
-            delete_topics::handle(Arc::clone(broker), access.clone(), version, request)
-                .map(ResponseKind::DeleteTopics),
+            delete_topics::handle(
+                Arc::clone(broker),
+                access.clone(),
+                mutation_quota(broker, context, delete_topics::STRICT_QUOTA_VERSION),
+                version,
+                request,
+            )
+            .map(ResponseKind::DeleteTopics),
         ),
         RequestKind::ListOffsets(request) => ready(ResponseKind::ListOffsets(
             list_offsets::handle(broker, access, version, request),
@@ -266,8 +295,13 @@ fn dispatch_message(
                 .map(ResponseKind::IncrementalAlterConfigs),
         ),
         RequestKind::CreatePartitions(request) => later(
-            create_partitions::handle(Arc::clone(broker), access.clone(), request)
-                .map(ResponseKind::CreatePartitions),
+            create_partitions::handle(
+                Arc::clone(broker),
+                access.clone(),
+                mutation_quota(broker, context, create_partitions::STRICT_QUOTA_VERSION),
+                request,
+            )
+            .map(ResponseKind::CreatePartitions),
         ),
         RequestKind::DescribeLogDirs(request) => ready(ResponseKind::DescribeLogDirs(
             describe_log_dirs::handle(broker, access, version, &request),
@@ -347,6 +381,25 @@ fn dispatch_message(
         )),
         _ => return None,
     })
+}
+
+/// The controller mutation quota of `context`'s request: strict from `strict_version`.
+fn mutation_quota(broker: &Broker, context: &RequestContext, strict_version: i16) -> MutationQuota {
+    broker.mutation_quota(
+        &context.principal,
+        context.client_id.as_deref().unwrap_or_default(),
+        context.api_version >= strict_version,
+    )
+}
+
+/// The throttle time a mutating request's response tells (its connection is muted for it
+/// with its request quota's).
+fn mutation_throttle_time_ms(quota: &MutationQuota) -> i32 {
+    let throttle = quota.throttle();
+    if !throttle.is_zero() {
+        crate::metrics::global().throttled("controller_mutation", throttle);
+    }
+    protocol::throttle_time_ms(throttle)
 }
 
 /// GROUP_AUTHORIZATION_FAILED unless the principal may do `operation` on `group_id`; then
@@ -481,6 +534,18 @@ mod tests {
                 response
                     .encode(&context)
                     .unwrap_or_else(|error| panic!("{:?} v{version}: {error}", api.key));
+                // Every response a quota can throttle can tell the client so.
+                let untold = [
+                    ApiKey::SaslHandshake,
+                    ApiKey::SaslAuthenticate,
+                    ApiKey::WriteTxnMarkers,
+                ];
+                assert!(
+                    untold.contains(&api.key)
+                        || request_quota::tests::tells_throttle_time(&response),
+                    "{:?} cannot tell a throttle time",
+                    api.key
+                );
             }
         }
     }

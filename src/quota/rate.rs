@@ -75,6 +75,14 @@ impl Bucket {
         self.refilled_at = self.refilled_at.max(now);
     }
 
+    /// How long until the bucket refills to zero: none while it holds tokens.
+    fn throttle(&self, bound: f64) -> Duration {
+        if self.tokens >= 0.0 {
+            return Duration::ZERO;
+        }
+        Duration::from_secs_f64(-self.tokens / bound)
+    }
+
     /// A bucket left alone for the span is full again: it can be forgotten.
     fn idle(&self, window: &QuotaWindow, now: Instant) -> bool {
         now.saturating_duration_since(self.refilled_at) >= window.span()
@@ -112,10 +120,18 @@ impl QuotaSensors {
         let mut sensors = self.sensors.lock().unwrap_or_else(|e| e.into_inner());
         let bucket = self.bucket(&mut sensors, applied, now);
         bucket.tokens -= value;
-        if bucket.tokens >= 0.0 {
+        bucket.throttle(applied.bound)
+    }
+
+    /// How long the client `applied` covers is throttled now, recording nothing (Kafka's
+    /// strict check of a controller mutation quota before it records).
+    pub fn throttle(&self, applied: &Applied, now: Instant) -> Duration {
+        if applied.bound <= 0.0 {
             return Duration::ZERO;
         }
-        Duration::from_secs_f64(-bucket.tokens / applied.bound)
+        let mut sensors = self.sensors.lock().unwrap_or_else(|e| e.into_inner());
+        self.bucket(&mut sensors, applied, now)
+            .throttle(applied.bound)
     }
 
     /// Gives back a recorded value (what a throttled fetch did not send).
@@ -192,6 +208,9 @@ mod tests {
             sensors.record(&quota, 1_000.0, start),
             Duration::from_secs(1)
         );
+        // Looking at the bucket records nothing.
+        assert_eq!(sensors.throttle(&quota, start), Duration::from_secs(1));
+        assert_eq!(sensors.throttle(&quota, start), Duration::from_secs(1));
         // Another client is measured on its own.
         assert_eq!(
             sensors.record(&applied(1000.0, "d"), 500.0, start),
