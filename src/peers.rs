@@ -1,18 +1,25 @@
 //! The broker's connections to the other brokers of its cluster: Kafka requests over Kafka's
 //! own protocol (WriteTxnMarkers to partition leaders; a follower's fetches on connections
-//! of their own), reopened after any failure, every response size bounded before
-//! it is read and every call bounded in time.
+//! of their own), through TLS and SASL where the inter-broker listener has them, reopened
+//! after any failure, every response size bounded before it is read and every call (its
+//! connecting and authenticating included) bounded in time.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use kafka_protocol::messages::{RequestHeader, ResponseHeader};
+use kafka_protocol::messages::{
+    RequestHeader, ResponseHeader, SaslAuthenticateRequest, SaslHandshakeRequest,
+};
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
+use rustls_pki_types::ServerName;
 use thiserror::Error;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
+
+use crate::sasl::{ClientExchange, SaslCredentials};
+use crate::tls::TlsSettings;
 
 /// How long connecting to a broker may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -22,6 +29,9 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 pub const RESPONSE_MAX_BYTES: usize = 100 * 1024 * 1024;
 /// The client id brokers send each other.
 const CLIENT_ID: &str = "spool-broker";
+/// The SaslHandshake and SaslAuthenticate versions a broker authenticates with (KIP-152).
+const SASL_HANDSHAKE_VERSION: i16 = 1;
+const SASL_AUTHENTICATE_VERSION: i16 = 2;
 
 #[derive(Debug, Error)]
 pub enum PeerError {
@@ -33,30 +43,57 @@ pub enum PeerError {
     },
     #[error("broker {node_id} sent a malformed response: {message}")]
     Malformed { node_id: i32, message: String },
+    #[error("authenticating to broker {node_id} failed: {message}")]
+    Authentication { node_id: i32, message: String },
+}
+
+/// How a broker connects to the others: as the inter-broker listener's security protocol
+/// says — TLS with that listener's stores, SASL with the login of its
+/// `sasl.mechanism.inter.broker.protocol` — or in plain text.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PeerSecurity {
+    pub tls: Option<TlsSettings>,
+    pub sasl: Option<SaslCredentials>,
 }
 
 /// One connection to one broker; calls on it take turns.
 #[derive(Debug)]
 pub struct Peer {
     node_id: i32,
+    host: String,
     address: String,
+    security: Arc<PeerSecurity>,
     connection: tokio::sync::Mutex<Option<Connection>>,
 }
 
-#[derive(Debug)]
+/// What a connection runs over: a TCP stream, or TLS over one.
+trait PeerStream: AsyncRead + AsyncWrite + Unpin + Send + Sync {}
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send + Sync> PeerStream for S {}
+
 struct Connection {
-    stream: TcpStream,
+    stream: Box<dyn PeerStream>,
     next_correlation_id: i32,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("next_correlation_id", &self.next_correlation_id)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Peer {
     /// A connection of its own to broker `node_id` at `host:port`, opened on the first
     /// call: a follower's fetches, which a leader may hold for long, never queue other
     /// requests to that broker behind them (or them behind one that waits for a fetch).
-    pub fn new(node_id: i32, host: &str, port: u16) -> Self {
+    pub fn new(node_id: i32, host: &str, port: u16, security: Arc<PeerSecurity>) -> Self {
         Self {
             node_id,
+            host: host.to_owned(),
             address: format!("{host}:{port}"),
+            security,
             connection: tokio::sync::Mutex::new(None),
         }
     }
@@ -72,10 +109,15 @@ impl Peer {
         R::Response: Decodable,
     {
         let mut connection = self.connection.lock().await;
-        let result = tokio::time::timeout(
-            REQUEST_TIMEOUT,
-            self.exchange(&mut connection, version, request),
-        )
+        let result = tokio::time::timeout(REQUEST_TIMEOUT, async {
+            if connection.is_none() {
+                *connection = Some(self.open().await?);
+            }
+            match connection.as_mut() {
+                Some(open) => self.exchange(open, version, request).await,
+                None => Err(self.io_error("no connection")),
+            }
+        })
         .await
         .unwrap_or_else(|_| Err(self.io_error("request timed out")));
         if result.is_err() {
@@ -84,31 +126,89 @@ impl Peer {
         result
     }
 
+    /// A new connection, through TLS and SASL where the inter-broker listener has them.
+    async fn open(&self) -> Result<Connection, PeerError> {
+        let tcp = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&self.address))
+            .await
+            .map_err(|_| self.io_error("connect timed out"))?
+            .map_err(|error| self.io_error(error))?;
+        let _ = tcp.set_nodelay(true);
+        let stream: Box<dyn PeerStream> = match &self.security.tls {
+            None => Box::new(tcp),
+            Some(settings) => {
+                let config =
+                    crate::tls::client_config(settings).map_err(|error| self.refused(error))?;
+                let name =
+                    ServerName::try_from(self.host.clone()).map_err(|error| self.refused(error))?;
+                let tls = tokio_rustls::TlsConnector::from(config)
+                    .connect(name, tcp)
+                    .await
+                    .map_err(|error| self.refused(format!("TLS handshake: {error}")))?;
+                Box::new(tls)
+            }
+        };
+        let mut connection = Connection {
+            stream,
+            next_correlation_id: 0,
+        };
+        if let Some(credentials) = &self.security.sasl {
+            self.authenticate(&mut connection, credentials).await?;
+        }
+        Ok(connection)
+    }
+
+    /// SaslHandshake, then SaslAuthenticate until the exchange is over (KIP-152).
+    async fn authenticate(
+        &self,
+        connection: &mut Connection,
+        credentials: &SaslCredentials,
+    ) -> Result<(), PeerError> {
+        let mechanism = credentials.mechanism.name();
+        let handshake =
+            SaslHandshakeRequest::default().with_mechanism(StrBytes::from_static_str(mechanism));
+        let answer = self
+            .exchange(connection, SASL_HANDSHAKE_VERSION, &handshake)
+            .await?;
+        if answer.error_code != 0 {
+            let offered: Vec<&str> = answer.mechanisms.iter().map(|m| m.as_str()).collect();
+            return Err(self.refused(format!("it does not offer {mechanism}, only {offered:?}")));
+        }
+        let (mut exchange, mut message) =
+            ClientExchange::start(credentials.clone()).map_err(|error| self.refused(error))?;
+        loop {
+            let request = SaslAuthenticateRequest::default().with_auth_bytes(Bytes::from(message));
+            let answer = self
+                .exchange(connection, SASL_AUTHENTICATE_VERSION, &request)
+                .await?;
+            if answer.error_code != 0 {
+                let told = answer.error_message.as_deref().unwrap_or_default();
+                return Err(self.refused(format!("error {}: {told}", answer.error_code)));
+            }
+            match exchange
+                .respond(&answer.auth_bytes)
+                .map_err(|error| self.refused(error))?
+            {
+                Some(next) => message = next,
+                None => return Ok(()),
+            }
+        }
+    }
+
     async fn exchange<R: Request>(
         &self,
-        connection: &mut Option<Connection>,
+        open: &mut Connection,
         version: i16,
         request: &R,
     ) -> Result<R::Response, PeerError> {
-        if connection.is_none() {
-            let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&self.address))
-                .await
-                .map_err(|_| self.io_error("connect timed out"))?
-                .map_err(|error| self.io_error(error))?;
-            let _ = stream.set_nodelay(true);
-            *connection = Some(Connection {
-                stream,
-                next_correlation_id: 0,
-            });
-        }
-        let Some(open) = connection.as_mut() else {
-            return Err(self.io_error("no connection"));
-        };
         let correlation_id = open.next_correlation_id;
         open.next_correlation_id = open.next_correlation_id.wrapping_add(1);
         let frame = self.frame(correlation_id, version, request)?;
         open.stream
             .write_all(&frame)
+            .await
+            .map_err(|error| self.io_error(error))?;
+        open.stream
+            .flush()
             .await
             .map_err(|error| self.io_error(error))?;
         let mut size = [0u8; 4];
@@ -168,6 +268,13 @@ impl Peer {
         }
     }
 
+    fn refused(&self, message: impl ToString) -> PeerError {
+        PeerError::Authentication {
+            node_id: self.node_id,
+            message: message.to_string(),
+        }
+    }
+
     fn malformed(&self, message: impl ToString) -> PeerError {
         PeerError::Malformed {
             node_id: self.node_id,
@@ -180,10 +287,18 @@ impl Peer {
 /// node id.
 #[derive(Debug, Default)]
 pub struct Peers {
+    security: Arc<PeerSecurity>,
     peers: Mutex<HashMap<i32, Arc<Peer>>>,
 }
 
 impl Peers {
+    pub fn new(security: Arc<PeerSecurity>) -> Self {
+        Self {
+            security,
+            peers: Mutex::default(),
+        }
+    }
+
     /// The connection to broker `node_id` at `host:port` (a new one if it moved).
     pub fn peer(&self, node_id: i32, host: &str, port: u16) -> Arc<Peer> {
         let address = format!("{host}:{port}");
@@ -194,7 +309,8 @@ impl Peers {
         match peers.get(&node_id) {
             Some(peer) if peer.address == address => Arc::clone(peer),
             _ => {
-                let peer = Arc::new(Peer::new(node_id, host, port));
+                let security = Arc::clone(&self.security);
+                let peer = Arc::new(Peer::new(node_id, host, port, security));
                 peers.insert(node_id, Arc::clone(&peer));
                 peer
             }

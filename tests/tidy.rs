@@ -136,7 +136,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     // The cluster store and membership (etcd, or its in-memory model) know no broker parts.
     ("cluster", &["sasl", "acl", "quota"]),
     // Connections to the other brokers: Kafka requests out, responses in.
-    ("peers", &[]),
+    ("peers", &["tls", "sasl"]),
     // Leaves.
     ("records", &[]),
     ("metrics", &[]),

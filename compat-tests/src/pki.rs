@@ -39,8 +39,9 @@ impl TestCa {
         self.dir.join(format!("{}-ca.pem", self.name))
     }
 
-    /// A broker certificate for 127.0.0.1 and localhost: one PEM file with the key and the
-    /// certificate, as `ssl.keystore.location` takes it.
+    /// A broker certificate for 127.0.0.1 and localhost, subject `CN=spool broker,O=spool
+    /// tests`: one PEM file with the key and the certificate, as `ssl.keystore.location`
+    /// takes it.
     pub fn broker_keystore(&self, stem: &str) -> PathBuf {
         let mut params = CertificateParams::default();
         params.distinguished_name = distinguished_name("spool broker");
@@ -48,7 +49,11 @@ impl TestCa {
             SanType::IpAddress("127.0.0.1".parse().expect("an address")),
             SanType::DnsName("localhost".try_into().expect("a name")),
         ];
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        // Client authentication too: a broker presents it to the others as their client.
+        params.extended_key_usages = vec![
+            ExtendedKeyUsagePurpose::ServerAuth,
+            ExtendedKeyUsagePurpose::ClientAuth,
+        ];
         let path = self.dir.join(format!("{stem}.pem"));
         self.write_keystore(params, &path);
         path

@@ -24,7 +24,7 @@ use crate::config::BrokerConfig;
 use crate::log::LogManager;
 use crate::metadata::MetadataStore;
 use crate::metadata::{Image, TopicMetadata};
-use crate::peers::Peers;
+use crate::peers::{PeerSecurity, Peers};
 use crate::producer_ids::ProducerIds;
 use crate::replication::{Fetchers, ReplicationThrottles};
 
@@ -184,12 +184,16 @@ impl Broker {
             let block = blocks();
             Box::pin(async move { block.await.map_err(std::io::Error::other) })
         }));
-        let peers = Arc::new(Peers::default());
+        let security = Arc::new(PeerSecurity {
+            tls: config.listeners.inter_broker().tls.clone(),
+            sasl: config.inter_broker_login.clone(),
+        });
+        let peers = Arc::new(Peers::new(Arc::clone(&security)));
         let throttles = Arc::new(ReplicationThrottles::default());
         let node = ClusterNode {
             membership,
             applied: watch::Sender::new(image),
-            fetchers: Fetchers::new(node_id, Arc::clone(&throttles)),
+            fetchers: Fetchers::new(node_id, Arc::clone(&throttles), security),
             peers,
             throttles,
         };

@@ -1,29 +1,51 @@
-//! The one JAAS form spool reads: a `…plain.sasl.jaas.config` value naming Kafka's
-//! `PlainLoginModule`, whose `user_<name>="<password>"` options are the users PLAIN accepts,
-//! as Kafka's broker takes them.
+//! The JAAS forms spool reads, as Kafka's broker takes them: a listener's
+//! `…plain.sasl.jaas.config` naming Kafka's `PlainLoginModule`, whose `user_<name>="<password>"`
+//! options are the users PLAIN accepts, and whose `username`/`password` (like those of a
+//! `…scram-sha-256.sasl.jaas.config` naming `ScramLoginModule`) are what this broker
+//! authenticates with to the others.
 
 use std::collections::BTreeMap;
 
-/// Kafka's PLAIN login module.
-const PLAIN_LOGIN_MODULE: &str = "org.apache.kafka.common.security.plain.PlainLoginModule";
+/// Kafka's PLAIN and SCRAM login modules.
+pub(super) const PLAIN_LOGIN_MODULE: &str =
+    "org.apache.kafka.common.security.plain.PlainLoginModule";
+pub(super) const SCRAM_LOGIN_MODULE: &str =
+    "org.apache.kafka.common.security.scram.ScramLoginModule";
 const CONTROL_FLAGS: [&str; 4] = ["required", "requisite", "sufficient", "optional"];
 
 /// The users (name → password) of a PlainLoginModule JAAS entry.
 pub(super) fn plain_users(text: &str) -> Result<BTreeMap<String, String>, String> {
+    let options = options(text, PLAIN_LOGIN_MODULE)?;
+    Ok(options
+        .into_iter()
+        .filter_map(|(key, value)| Some((key.strip_prefix("user_")?.to_owned(), value)))
+        .collect())
+}
+
+/// The `username` and `password` of a JAAS entry for `module`, if it names them.
+pub(super) fn login(text: &str, module: &str) -> Result<Option<(String, String)>, String> {
+    let mut options = options(text, module)?;
+    match (options.remove("username"), options.remove("password")) {
+        (Some(username), Some(password)) => Ok(Some((username, password))),
+        (None, None) => Ok(None),
+        _ => Err("username and password go together".into()),
+    }
+}
+
+/// The options of a JAAS entry naming `module`.
+fn options(text: &str, module: &str) -> Result<BTreeMap<String, String>, String> {
     let tokens = tokens(text)?;
-    let (module, flag, options) = match tokens.as_slice() {
-        [module, flag, options @ ..] => (module, flag, options),
+    let (named, flag, options) = match tokens.as_slice() {
+        [named, flag, options @ ..] => (named, flag, options),
         _ => return Err("expected `LoginModule flag options;`".into()),
     };
-    if module != PLAIN_LOGIN_MODULE {
-        return Err(format!(
-            "spool reads {PLAIN_LOGIN_MODULE} only, not {module}"
-        ));
+    if named != module {
+        return Err(format!("spool reads {module} here, not {named}"));
     }
     if !CONTROL_FLAGS.contains(&flag.as_str()) {
         return Err(format!("`{flag}` is not a JAAS control flag"));
     }
-    let mut users = BTreeMap::new();
+    let mut found = BTreeMap::new();
     let mut options = options.iter();
     while let Some(key) = options.next() {
         let (Some(equals), Some(value)) = (options.next(), options.next()) else {
@@ -32,11 +54,9 @@ pub(super) fn plain_users(text: &str) -> Result<BTreeMap<String, String>, String
         if equals != "=" {
             return Err(format!("option `{key}` has no value"));
         }
-        if let Some(user) = key.strip_prefix("user_") {
-            users.insert(user.to_owned(), value.clone());
-        }
+        found.insert(key.clone(), value.clone());
     }
-    Ok(users)
+    Ok(found)
 }
 
 /// Words, `=`, and double-quoted strings (backslash escapes the next character), up to
@@ -105,6 +125,26 @@ mod tests {
                 ("alice".to_owned(), "al\"ice".to_owned()),
             ])
         );
+    }
+
+    #[test]
+    fn a_login_is_its_username_and_password() {
+        let login_of = |text: &str| login(text, SCRAM_LOGIN_MODULE);
+        assert_eq!(
+            login_of(&format!(
+                r#"{SCRAM_LOGIN_MODULE} required username="broker" password="s3cret";"#
+            )),
+            Ok(Some(("broker".into(), "s3cret".into())))
+        );
+        assert_eq!(
+            login_of(&format!("{SCRAM_LOGIN_MODULE} required;")),
+            Ok(None)
+        );
+        assert!(login_of(&format!(r#"{SCRAM_LOGIN_MODULE} required username="b";"#)).is_err());
+        assert!(login_of(&format!(
+            r#"{PLAIN_LOGIN_MODULE} required username="b" password="p";"#
+        ))
+        .is_err());
     }
 
     #[test]

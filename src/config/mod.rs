@@ -32,6 +32,7 @@ use crate::cluster::{
 use crate::group::GroupConfig;
 use crate::log::TimestampType;
 use crate::quota::rate::{QuotaWindow, SAMPLES_DEFAULT, WINDOW_DEFAULT};
+use crate::sasl::SaslCredentials;
 use crate::txn::TxnConfig;
 
 /// Kafka's default for `message.max.bytes`.
@@ -204,6 +205,9 @@ pub struct BrokerConfig {
     /// `quota.window.num` windows of `quota.window.size.seconds`: what client quotas are
     /// measured over.
     pub quota_window: QuotaWindow,
+    /// On a SASL inter-broker listener in a cluster: what this broker authenticates to the
+    /// others with (`sasl.mechanism.inter.broker.protocol` and that mechanism's JAAS login).
+    pub inter_broker_login: Option<SaslCredentials>,
     /// Every key with its value and where it came from, sorted by name.
     pub entries: Vec<BrokerConfigEntry>,
 }
@@ -384,13 +388,15 @@ impl BrokerConfig {
             )?,
         };
         let cluster = cluster_settings(&mut keys, overrides)?;
-        if cluster.url.is_some() && listeners.inter_broker().protocol != SecurityProtocol::Plaintext
-        {
-            return Err(invalid(
-                "inter.broker.listener.name",
-                "spool's brokers reach each other over PLAINTEXT only so far",
-            ));
-        }
+        let inter_broker_mechanism = keys.string(
+            "sasl.mechanism.inter.broker.protocol",
+            sasl::INTER_BROKER_MECHANISM_DEFAULT,
+        )?;
+        // A single node never connects to another broker.
+        let inter_broker_login = match cluster.url {
+            Some(_) => sasl::inter_broker_login(listeners.inter_broker(), &inter_broker_mechanism)?,
+            None => None,
+        };
         let mut config = Self {
             entries: Vec::new(),
             txn,
@@ -407,6 +413,7 @@ impl BrokerConfig {
                 i64::from(i16::MAX),
             )? as i16,
             authorizer: authorizer(&mut keys)?,
+            inter_broker_login,
             quota_window: QuotaWindow {
                 samples: keys.int("quota.window.num", SAMPLES_DEFAULT as i64, 1, 1_000)? as usize,
                 window: Duration::from_secs(keys.int(
@@ -1130,6 +1137,58 @@ mod tests {
         )
         .unwrap();
         assert_eq!(config.listeners.all.len(), 2);
+    }
+
+    #[test]
+    fn a_sasl_inter_broker_listener_needs_a_mechanism_it_enables_and_a_login() {
+        let cluster = |extra: &str| {
+            parse(&format!(
+                r#"
+                "node.id" = 1
+                "cluster.url" = "etcd://127.0.0.1:2379"
+                listeners = "INTERNAL://127.0.0.1:1"
+                "listener.security.protocol.map" = "INTERNAL:SASL_PLAINTEXT"
+                "inter.broker.listener.name" = "INTERNAL"
+                "sasl.enabled.mechanisms" = "SCRAM-SHA-256"
+                {extra}
+                "#
+            ))
+        };
+        let refused = |extra: &str, expected: &str| {
+            let error = cluster(extra).unwrap_err().to_string();
+            assert!(error.contains(expected), "{extra}: {error}");
+        };
+        refused("", "not GSSAPI");
+        refused(
+            r#""sasl.mechanism.inter.broker.protocol" = "PLAIN""#,
+            "must be included in sasl.enabled.mechanisms",
+        );
+        refused(
+            r#""sasl.mechanism.inter.broker.protocol" = "SCRAM-SHA-256""#,
+            "needs the username and password",
+        );
+        let config = cluster(
+            r#""sasl.mechanism.inter.broker.protocol" = "SCRAM-SHA-256"
+            "listener.name.internal.scram-sha-256.sasl.jaas.config" = 'org.apache.kafka.common.security.scram.ScramLoginModule required username="broker" password="pw";'"#,
+        )
+        .unwrap();
+        let login = config.inter_broker_login.unwrap();
+        assert_eq!(login.mechanism, crate::sasl::Mechanism::ScramSha256);
+        assert_eq!(
+            (login.username.as_str(), login.password.as_str()),
+            ("broker", "pw")
+        );
+        // A single node never logs in to another broker.
+        let single = parse(
+            r#"
+            listeners = "INTERNAL://127.0.0.1:1"
+            "listener.security.protocol.map" = "INTERNAL:SASL_PLAINTEXT"
+            "inter.broker.listener.name" = "INTERNAL"
+            "sasl.enabled.mechanisms" = "SCRAM-SHA-256"
+            "#,
+        )
+        .unwrap();
+        assert!(single.inter_broker_login.is_none());
     }
 
     #[test]

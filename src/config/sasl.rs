@@ -9,8 +9,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{invalid, jaas, ConfigError, ConfigType, Keys};
-use crate::sasl::{JwtSettings, Mechanism, SaslSettings};
+use super::{invalid, jaas, ConfigError, ConfigType, Keys, Listener};
+use crate::sasl::{JwtSettings, Mechanism, SaslCredentials, SaslSettings};
 
 /// Kafka's default `sasl.enabled.mechanisms` (Kerberos, which spool does not offer).
 const MECHANISMS_DEFAULT: &str = "GSSAPI";
@@ -26,6 +26,49 @@ const VALIDATOR_CLASS: &str =
 /// The login module an OAUTHBEARER listener's JAAS entry names.
 const OAUTHBEARER_LOGIN_MODULE: &str =
     "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule";
+
+/// Kafka's `sasl.mechanism.inter.broker.protocol` default (Kerberos, which spool does not
+/// offer).
+pub(super) const INTER_BROKER_MECHANISM_DEFAULT: &str = "GSSAPI";
+const INTER_BROKER_MECHANISM_KEY: &str = "sasl.mechanism.inter.broker.protocol";
+
+/// What this broker authenticates to the others with, where the inter-broker `listener`
+/// uses SASL: `mechanism`, enabled on that listener, and the login of its JAAS entry.
+pub(super) fn inter_broker_login(
+    listener: &Listener,
+    mechanism: &str,
+) -> Result<Option<SaslCredentials>, ConfigError> {
+    let Some(sasl) = &listener.sasl else {
+        return Ok(None);
+    };
+    let name = &listener.name;
+    let parsed = Mechanism::parse(mechanism)
+        .filter(|mechanism| *mechanism != Mechanism::OAuthBearer)
+        .ok_or_else(|| {
+            invalid(
+                INTER_BROKER_MECHANISM_KEY,
+                format!("spool's brokers authenticate to each other with PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512, not {mechanism}"),
+            )
+        })?;
+    if !sasl.mechanisms.contains(&parsed) {
+        return Err(invalid(
+            INTER_BROKER_MECHANISM_KEY,
+            format!("{INTER_BROKER_MECHANISM_KEY} must be included in sasl.enabled.mechanisms when SASL is used for inter-broker communication (listener {name})"),
+        ));
+    }
+    let login = sasl.logins.get(&parsed).cloned().ok_or_else(|| {
+        let key = format!(
+            "listener.name.{}.{}.sasl.jaas.config",
+            name.to_ascii_lowercase(),
+            mechanism.to_ascii_lowercase()
+        );
+        invalid(
+            &key,
+            format!("the inter-broker listener {name} needs the username and password this broker authenticates with"),
+        )
+    })?;
+    Ok(Some(login))
+}
 
 /// The plain SASL keys, which every SASL listener falls back to.
 #[derive(Debug)]
@@ -52,8 +95,9 @@ impl SaslDefaults {
     }
 }
 
-/// The SASL settings of listener `name`: its mechanisms, PLAIN's users, each mechanism's
-/// session limit, and OAUTHBEARER's validation.
+/// The SASL settings of listener `name`: its mechanisms, PLAIN's users, the username and
+/// password of each mechanism's JAAS entry (what this broker authenticates with to the
+/// others), each mechanism's session limit, and OAUTHBEARER's validation.
 pub(super) fn sasl_settings(
     keys: &mut Keys,
     name: &str,
@@ -81,8 +125,14 @@ pub(super) fn sasl_settings(
     if jaas.is_some() {
         keys.settle(&jaas_key, jaas.as_ref(), None, ConfigType::Password);
     }
+    let mut logins = BTreeMap::new();
     let plain_users = match (mechanisms.contains(&Mechanism::Plain), jaas) {
-        (true, Some(text)) => jaas::plain_users(&text).map_err(|message| invalid(&jaas_key, message))?,
+        (true, Some(text)) => {
+            let login = jaas::login(&text, jaas::PLAIN_LOGIN_MODULE)
+                .map_err(|message| invalid(&jaas_key, message))?;
+            logins.extend(login.map(|login| (Mechanism::Plain, login)));
+            jaas::plain_users(&text).map_err(|message| invalid(&jaas_key, message))?
+        }
         (true, None) => {
             return Err(invalid(
                 &jaas_key,
@@ -91,6 +141,30 @@ pub(super) fn sasl_settings(
         }
         (false, _) => BTreeMap::new(),
     };
+    for mechanism in mechanisms.iter().filter(|mechanism| mechanism.is_scram()) {
+        let key = format!(
+            "{prefix}{}.sasl.jaas.config",
+            mechanism.name().to_ascii_lowercase()
+        );
+        let Some(text) = keys.parse_string(&key)? else {
+            continue;
+        };
+        keys.settle(&key, Some(&text), None, ConfigType::Password);
+        let login = jaas::login(&text, jaas::SCRAM_LOGIN_MODULE)
+            .map_err(|message| invalid(&key, message))?;
+        logins.extend(login.map(|login| (*mechanism, login)));
+    }
+    let logins = logins
+        .into_iter()
+        .map(|(mechanism, (username, password))| {
+            let credentials = SaslCredentials {
+                mechanism,
+                username,
+                password,
+            };
+            (mechanism, credentials)
+        })
+        .collect();
     let oauthbearer = match mechanisms.contains(&Mechanism::OAuthBearer) {
         true => Some(oauthbearer_settings(keys, name, &defaults.oauthbearer)?),
         false => None,
@@ -98,6 +172,7 @@ pub(super) fn sasl_settings(
     Ok(SaslSettings {
         mechanisms,
         plain_users: Arc::new(plain_users),
+        logins,
         max_receive_bytes: defaults.max_receive_bytes,
         session_max,
         oauthbearer,

@@ -19,7 +19,7 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::log::{LogError, Partition};
-use crate::peers::Peer;
+use crate::peers::{Peer, PeerSecurity};
 use crate::records::{batch_size, BatchView};
 use crate::replication::throttle::{ReplicationThrottles, Throttled};
 
@@ -66,14 +66,20 @@ pub struct Fetchers {
     node_id: i32,
     by_leader: Mutex<HashMap<i32, LeaderFetcher>>,
     throttles: Arc<ReplicationThrottles>,
+    security: Arc<PeerSecurity>,
 }
 
 impl Fetchers {
-    pub fn new(node_id: i32, throttles: Arc<ReplicationThrottles>) -> Self {
+    pub fn new(
+        node_id: i32,
+        throttles: Arc<ReplicationThrottles>,
+        security: Arc<PeerSecurity>,
+    ) -> Self {
         Self {
             node_id,
             by_leader: Mutex::default(),
             throttles,
+            security,
         }
     }
 
@@ -124,7 +130,8 @@ impl Fetchers {
     /// A new task fetching from `leader`; it ends when its sender is dropped.
     fn start(&self, leader: LeaderAddress) -> LeaderFetcher {
         let (partitions, followed) = watch::channel(FollowedSet::new());
-        let peer = Peer::new(leader.node_id, &leader.host, leader.port);
+        let security = Arc::clone(&self.security);
+        let peer = Peer::new(leader.node_id, &leader.host, leader.port, security);
         let node_id = self.node_id;
         let leader_id = leader.node_id;
         let throttles = Arc::clone(&self.throttles);
@@ -402,7 +409,7 @@ mod tests {
             port,
         };
         let key = |partition: i32| ("t".to_owned(), partition);
-        let fetchers = Fetchers::new(3, Arc::default());
+        let fetchers = Fetchers::new(3, Arc::default(), Arc::default());
         fetchers.follow(at(1, 1), followed(0));
         fetchers.follow(at(1, 1), followed(1));
         assert_eq!(

@@ -1,9 +1,11 @@
 //! The SASL mechanisms clients authenticate with: PLAIN (RFC 4616) against configured users,
 //! SCRAM-SHA-256 / SCRAM-SHA-512 (RFC 5802, RFC 7677) against stored credentials, and
-//! OAUTHBEARER (RFC 7628) with JWTs checked against a key set file. Each is an exchange of
-//! the mechanism's bytes, pure but for the server's random nonce and the clock; a leaf: it
-//! knows neither Kafka's requests nor where credentials are kept.
+//! OAUTHBEARER (RFC 7628) with JWTs checked against a key set file; and the client's side of
+//! PLAIN and SCRAM, for a broker authenticating to the others. Each is an exchange of the
+//! mechanism's bytes, pure but for the random nonces and the clock; a leaf: it knows neither
+//! Kafka's requests nor where credentials are kept.
 
+mod client;
 mod jwt;
 mod oauthbearer;
 mod plain;
@@ -15,6 +17,7 @@ use std::time::{Duration, SystemTime};
 
 use thiserror::Error;
 
+pub use client::{ClientExchange, ClientExchangeError, SaslCredentials};
 pub use jwt::{JwksError, JwtSettings, JwtValidator};
 pub use oauthbearer::OAuthBearerExchange;
 pub use plain::PlainExchange;
@@ -101,6 +104,9 @@ pub struct SaslSettings {
     pub mechanisms: Vec<Mechanism>,
     /// PLAIN's users (name → password), from the listener's PLAIN JAAS entry.
     pub plain_users: Arc<BTreeMap<String, String>>,
+    /// What a broker authenticates with to the others on this listener, by mechanism: the
+    /// `username` and `password` of the mechanism's JAAS entry.
+    pub logins: BTreeMap<Mechanism, SaslCredentials>,
     /// `sasl.server.max.receive.size`: the largest frame a client may send before it is
     /// authenticated.
     pub max_receive_bytes: usize,

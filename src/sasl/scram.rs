@@ -45,7 +45,7 @@ impl ScramCredential {
     }
 }
 
-fn mac(mechanism: Mechanism, key: &[u8], data: &[u8]) -> Vec<u8> {
+pub(super) fn mac(mechanism: Mechanism, key: &[u8], data: &[u8]) -> Vec<u8> {
     let algorithm = match mechanism {
         Mechanism::ScramSha512 => hmac::HMAC_SHA512,
         _ => hmac::HMAC_SHA256,
@@ -55,12 +55,36 @@ fn mac(mechanism: Mechanism, key: &[u8], data: &[u8]) -> Vec<u8> {
         .to_vec()
 }
 
-fn hash(mechanism: Mechanism, data: &[u8]) -> Vec<u8> {
+pub(super) fn hash(mechanism: Mechanism, data: &[u8]) -> Vec<u8> {
     let algorithm = match mechanism {
         Mechanism::ScramSha512 => &digest::SHA512,
         _ => &digest::SHA256,
     };
     digest::digest(algorithm, data).as_ref().to_vec()
+}
+
+/// `Hi(password, salt, iterations)`: PBKDF2 with the mechanism's HMAC, what a client derives
+/// its keys from.
+pub(super) fn salted_password(
+    mechanism: Mechanism,
+    password: &str,
+    salt: &[u8],
+    iterations: u32,
+) -> Vec<u8> {
+    let (algorithm, length) = match mechanism {
+        Mechanism::ScramSha512 => (ring::pbkdf2::PBKDF2_HMAC_SHA512, 64),
+        _ => (ring::pbkdf2::PBKDF2_HMAC_SHA256, 32),
+    };
+    let mut salted = vec![0u8; length];
+    let iterations = std::num::NonZeroU32::new(iterations).unwrap_or(std::num::NonZeroU32::MIN);
+    ring::pbkdf2::derive(
+        algorithm,
+        iterations,
+        salt,
+        password.as_bytes(),
+        &mut salted,
+    );
+    salted
 }
 
 /// Where an exchange stands.
@@ -283,8 +307,6 @@ fn malformed(message: &str) -> AuthenticationError {
 
 #[cfg(test)]
 mod tests {
-    use std::num::NonZeroU32;
-
     use super::*;
 
     const PASSWORD: &[u8] = b"pencil";
@@ -292,14 +314,8 @@ mod tests {
     const ITERATIONS: i32 = 4096;
 
     fn salted_password(mechanism: Mechanism) -> Vec<u8> {
-        let (algorithm, length) = match mechanism {
-            Mechanism::ScramSha512 => (ring::pbkdf2::PBKDF2_HMAC_SHA512, 64),
-            _ => (ring::pbkdf2::PBKDF2_HMAC_SHA256, 32),
-        };
-        let mut out = vec![0u8; length];
-        let iterations = NonZeroU32::new(ITERATIONS as u32).unwrap();
-        ring::pbkdf2::derive(algorithm, iterations, SALT, PASSWORD, &mut out);
-        out
+        let password = std::str::from_utf8(PASSWORD).unwrap();
+        super::salted_password(mechanism, password, SALT, ITERATIONS as u32)
     }
 
     fn exchange(mechanism: Mechanism) -> ScramExchange {

@@ -1,15 +1,19 @@
 //! TLS for the broker's listeners with rustls: the settings Kafka's `ssl.*` keys give (PEM
 //! key stores and trust stores, `ssl.client.auth`), the server side built from them and
-//! rebuilt when their files change (`server.rs`), and the principal a client certificate
-//! names (`principal.rs`). A leaf: it knows files and certificates, not Kafka.
+//! rebuilt when their files change (`server.rs`), the client side a broker uses towards the
+//! others (`client.rs`), both from the same stores (`stores.rs`), and the principal a client
+//! certificate names (`principal.rs`). A leaf: it knows files and certificates, not Kafka.
 
+mod client;
 mod principal;
 mod server;
+mod stores;
 
 use std::path::PathBuf;
 
 use thiserror::Error;
 
+pub use client::client_config;
 pub use principal::subject_name;
 pub use server::{TlsServer, RELOAD_CHECK_INTERVAL};
 

@@ -6,13 +6,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime};
 
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-use tokio_rustls::rustls::crypto::ring;
 use tokio_rustls::rustls::server::WebPkiClientVerifier;
-use tokio_rustls::rustls::{RootCertStore, ServerConfig};
+use tokio_rustls::rustls::ServerConfig;
 
-use super::{ClientAuth, KeyStore, TlsError, TlsSettings, TrustStore};
+use super::{stores, ClientAuth, KeyStore, TlsError, TlsSettings, TrustStore};
 
 /// How often the key and trust store files are checked for a change.
 pub const RELOAD_CHECK_INTERVAL: Duration = Duration::from_secs(1);
@@ -113,27 +110,20 @@ fn stamps(settings: &TlsSettings) -> Vec<FileStamp> {
 }
 
 fn build(settings: &TlsSettings) -> Result<ServerConfig, TlsError> {
-    // ring builds with only a C compiler (aws-lc-rs needs more); rustls deprecates it for
-    // lacking post-quantum key exchange, which Kafka's clients do not offer either.
-    #[allow(deprecated)]
-    let provider = Arc::new(ring::default_provider());
-    let (key, chain) = match &settings.keystore {
-        KeyStore::File(path) => {
-            let pem = read(path)?;
-            let what = path.display().to_string();
-            (private_key(&pem, &what)?, certificates(&pem, &what)?)
-        }
-        KeyStore::Inline { key, chain } => (
-            private_key(key.as_bytes(), "ssl.keystore.key")?,
-            certificates(chain.as_bytes(), "ssl.keystore.certificate.chain")?,
-        ),
-    };
+    let provider = stores::provider();
+    let (key, chain) = stores::key_and_chain(&settings.keystore)?;
     let builder = ServerConfig::builder_with_provider(Arc::clone(&provider))
         .with_safe_default_protocol_versions()?;
     let builder = match settings.client_auth {
         ClientAuth::None => builder.with_no_client_auth(),
         auth => {
-            let roots = trusted_roots(settings.truststore.as_ref())?;
+            let roots =
+                stores::trusted_roots(settings.truststore.as_ref()).ok_or_else(|| {
+                    TlsError::Verifier(
+                        "ssl.client.auth asks for client certificates but no ssl.truststore is set"
+                            .into(),
+                    )
+                })??;
             let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
             let verifier = match auth {
                 ClientAuth::Requested => verifier.allow_unauthenticated(),
@@ -147,59 +137,6 @@ fn build(settings: &TlsSettings) -> Result<ServerConfig, TlsError> {
         }
     };
     Ok(builder.with_single_cert(chain, key)?)
-}
-
-fn trusted_roots(truststore: Option<&TrustStore>) -> Result<RootCertStore, TlsError> {
-    let (pem, what) = match truststore {
-        Some(TrustStore::File(path)) => (read(path)?, path.display().to_string()),
-        Some(TrustStore::Inline(text)) => (
-            text.as_bytes().to_vec(),
-            "ssl.truststore.certificates".into(),
-        ),
-        None => {
-            return Err(TlsError::Verifier(
-                "ssl.client.auth asks for client certificates but no ssl.truststore is set".into(),
-            ))
-        }
-    };
-    let mut roots = RootCertStore::empty();
-    for certificate in certificates(&pem, &what)? {
-        roots.add(certificate).map_err(|error| TlsError::Pem {
-            what: what.clone(),
-            message: error.to_string(),
-        })?;
-    }
-    Ok(roots)
-}
-
-fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
-    std::fs::read(path).map_err(|source| TlsError::Read {
-        path: path.to_owned(),
-        source,
-    })
-}
-
-fn private_key(pem: &[u8], what: &str) -> Result<PrivateKeyDer<'static>, TlsError> {
-    PrivateKeyDer::from_pem_slice(pem).map_err(|error| TlsError::Pem {
-        what: what.to_owned(),
-        message: format!("no unencrypted private key ({error})"),
-    })
-}
-
-fn certificates(pem: &[u8], what: &str) -> Result<Vec<CertificateDer<'static>>, TlsError> {
-    let certificates = CertificateDer::pem_slice_iter(pem)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|error| TlsError::Pem {
-            what: what.to_owned(),
-            message: error.to_string(),
-        })?;
-    if certificates.is_empty() {
-        return Err(TlsError::Pem {
-            what: what.to_owned(),
-            message: "no certificate".into(),
-        });
-    }
-    Ok(certificates)
 }
 
 #[cfg(test)]
