@@ -1,6 +1,7 @@
 //! TLS listeners: Kafka's Java tools and librdkafka over SSL with client certificates
-//! (`ssl.client.auth=required`), a renewed certificate served without a restart, and
-//! plaintext bytes sent to an SSL listener closing only that connection. (Every client of
+//! (`ssl.client.auth=required`), a renewed certificate served without a restart,
+//! `ssl.principal.mapping.rules` naming a certificate's holder (and refusing one no rule
+//! names), and plaintext bytes sent to an SSL listener closing only that connection. (Every client of
 //! the matrix runs its scenarios over SSL in `matrix.rs`.)
 
 use std::io::{Read, Write};
@@ -13,7 +14,8 @@ use compat_tests::kafka::tool;
 use compat_tests::pki::TestCa;
 use compat_tests::wire::WireClient;
 use compat_tests::{kcat_command, wait_for, SpawnedBroker};
-use kafka_protocol::messages::ApiVersionsRequest;
+use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::{ApiVersionsRequest, CreateTopicsRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
 /// How long a broker may take to serve a renewed certificate.
@@ -193,4 +195,57 @@ fn plaintext_bytes_on_a_tls_listener_close_only_that_connection() {
     // The PLAINTEXT listener goes on answering.
     let answer = client.call(3, &api_versions);
     assert_eq!(answer.error_code, 0);
+}
+
+#[test]
+fn principal_mapping_rules_name_client_certificates_and_refuse_the_unmapped() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ca = TestCa::new(dir.path(), "mapped");
+    // Only alice's subject is mapped (to `alice@spool tests`, a super user); under the
+    // standard authorizer nobody else may describe anything.
+    let broker = tls_broker(
+        &ca.broker_keystore("broker"),
+        &format!(
+            "\"ssl.client.auth\" = \"required\"
+\"ssl.truststore.type\" = \"PEM\"
+\"ssl.truststore.location\" = \"{}\"
+\"ssl.principal.mapping.rules\" = \"RULE:^CN=(alice),O=(.*?)$/$1@$2/L\"
+\"authorizer.class.name\" = \"org.apache.kafka.metadata.authorizer.StandardAuthorizer\"
+\"super.users\" = \"User:ANONYMOUS;User:alice@spool tests\"
+",
+            ca.certificate().display()
+        ),
+    );
+    let mut admin = WireClient::connect(&broker.bootstrap);
+    let created = admin.call(
+        7,
+        &CreateTopicsRequest::default()
+            .with_timeout_ms(10_000)
+            .with_topics(vec![CreatableTopic::default()
+                .with_name(TopicName(StrBytes::from_static_str("mapped")))
+                .with_num_partitions(1)
+                .with_replication_factor(1)]),
+    );
+    assert_eq!(created.topics[0].error_code, 0, "{created:?}");
+
+    let ssl = broker.address("SSL");
+    let alice = ca.client("alice");
+    let listed = kcat_metadata(
+        &ssl,
+        &ca.certificate(),
+        Some((&alice.certificate, &alice.key)),
+    );
+    let text = String::from_utf8_lossy(&listed.stdout);
+    assert!(listed.status.success(), "{text}");
+    // Seen only as the super user the rule names (`User:CN=alice,O=spool tests` is not).
+    assert!(text.contains("topic \"mapped\""), "{text}");
+
+    // No rule applies to bob's subject: his connections are closed.
+    let bob = ca.client("bob");
+    let refused = kcat_metadata(&ssl, &ca.certificate(), Some((&bob.certificate, &bob.key)));
+    assert!(
+        !refused.status.success(),
+        "metadata for an unmapped subject: {}",
+        String::from_utf8_lossy(&refused.stdout)
+    );
 }

@@ -11,7 +11,9 @@ use std::path::PathBuf;
 use super::sasl::{sasl_settings, SaslDefaults};
 use super::{invalid, parse_host_port, ConfigError, ConfigType, Keys};
 use crate::sasl::SaslSettings;
-use crate::tls::{ClientAuth, KeyStore, TlsSettings, TrustStore};
+use crate::tls::{
+    ClientAuth, KeyStore, PrincipalMapping, TlsSettings, TrustStore, MAPPING_RULES_DEFAULT,
+};
 
 /// `listeners` when nothing sets it (Kafka binds every interface; spool only loopback).
 pub const LISTENERS_DEFAULT: &str = "PLAINTEXT://127.0.0.1:9092";
@@ -312,6 +314,7 @@ struct TlsKeys {
     truststore_location: Option<String>,
     truststore_certificates: Option<String>,
     client_auth: Option<String>,
+    principal_mapping_rules: Option<String>,
 }
 
 impl TlsKeys {
@@ -327,6 +330,7 @@ impl TlsKeys {
             let default = match (listener, name) {
                 ("", "ssl.keystore.type" | "ssl.truststore.type") => Some("JKS"),
                 ("", "ssl.client.auth") => Some("none"),
+                ("", "ssl.principal.mapping.rules") => Some(MAPPING_RULES_DEFAULT),
                 _ => None,
             };
             if !listener.is_empty() && !keys.map.contains_key(&key) {
@@ -351,6 +355,7 @@ impl TlsKeys {
             truststore_location: read("ssl.truststore.location", ConfigType::String)?,
             truststore_certificates: read("ssl.truststore.certificates", ConfigType::Password)?,
             client_auth: read("ssl.client.auth", ConfigType::String)?,
+            principal_mapping_rules: read("ssl.principal.mapping.rules", ConfigType::String)?,
         })
     }
 
@@ -370,6 +375,10 @@ impl TlsKeys {
                 &defaults.truststore_certificates,
             ),
             client_auth: pick(self.client_auth, &defaults.client_auth),
+            principal_mapping_rules: pick(
+                self.principal_mapping_rules,
+                &defaults.principal_mapping_rules,
+            ),
         }
     }
 
@@ -430,10 +439,16 @@ impl TlsKeys {
                 format!("listener {name} checks client certificates (ssl.client.auth) and needs a trust store"),
             ));
         }
+        let principal_mapping = match self.principal_mapping_rules {
+            None => PrincipalMapping::default(),
+            Some(rules) => PrincipalMapping::parse(&rules)
+                .map_err(|error| invalid(&key("ssl.principal.mapping.rules"), error.to_string()))?,
+        };
         Ok(TlsSettings {
             keystore,
             truststore,
             client_auth,
+            principal_mapping,
         })
     }
 }

@@ -25,7 +25,7 @@ use crate::broker::Broker;
 use crate::handlers;
 use crate::metrics;
 use crate::protocol::{self, DecodeError, Decoded, FramePart, Mute, ResponseFrame, ANONYMOUS};
-use crate::tls;
+use crate::tls::{self, MappingError, TlsServer};
 
 /// Requests a connection may have dispatched but not yet answered; past this the connection
 /// stops reading (backpressure). Kafka clients pipeline up to 5 by default.
@@ -119,9 +119,18 @@ pub(super) async fn run(
                 match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(socket)).await {
                     Ok(Ok(stream)) => {
                         if listener.sasl.is_none() {
-                            let principal = principal(&stream);
-                            tracing::Span::current().record("principal", &*principal);
-                            connection.principal = Arc::from(principal);
+                            match principal(&stream, tls) {
+                                Ok(principal) => {
+                                    tracing::Span::current().record("principal", &*principal);
+                                    connection.principal = Arc::from(principal);
+                                }
+                                Err(error) => {
+                                    // Kafka closes a connection it cannot name a principal for.
+                                    tracing::info!(%error, "closing connection");
+                                    metrics::global().connection_closed();
+                                    return;
+                                }
+                            }
                         }
                         let (reader, writer) = tokio::io::split(stream);
                         connection.serve(reader, writer).await;
@@ -137,8 +146,9 @@ pub(super) async fn run(
     .await
 }
 
-/// A TLS client's principal: `User:` and its certificate's subject, or anonymous.
-fn principal(stream: &TlsStream<TcpStream>) -> String {
+/// A TLS client's principal: `User:` and what `ssl.principal.mapping.rules` make of its
+/// certificate's subject, or anonymous without a certificate.
+fn principal(stream: &TlsStream<TcpStream>, tls: &TlsServer) -> Result<String, MappingError> {
     let subject = stream
         .get_ref()
         .1
@@ -146,8 +156,8 @@ fn principal(stream: &TlsStream<TcpStream>) -> String {
         .and_then(|chain| chain.first())
         .and_then(|certificate| tls::subject_name(certificate));
     match subject {
-        Some(subject) => format!("User:{subject}"),
-        None => ANONYMOUS.to_owned(),
+        Some(subject) => Ok(format!("User:{}", tls.principal_name(&subject)?)),
+        None => Ok(ANONYMOUS.to_owned()),
     }
 }
 

@@ -2,9 +2,10 @@
 //! key stores and trust stores, `ssl.client.auth`), the server side built from them and
 //! rebuilt when their files change (`server.rs`), the client side a broker uses towards the
 //! others (`client.rs`), both from the same stores (`stores.rs`), and the principal a client
-//! certificate names (`principal.rs`). A leaf: it knows files and certificates, not Kafka.
+//! certificate names (`principal.rs`) after `ssl.principal.mapping.rules` (`mapping.rs`). A leaf: it knows files and certificates, not Kafka.
 
 mod client;
+mod mapping;
 mod principal;
 mod server;
 mod stores;
@@ -14,6 +15,7 @@ use std::path::PathBuf;
 use thiserror::Error;
 
 pub use client::client_config;
+pub use mapping::{MappingError, PrincipalMapping, MAPPING_RULES_DEFAULT};
 pub use principal::subject_name;
 pub use server::{TlsServer, RELOAD_CHECK_INTERVAL};
 
@@ -62,6 +64,8 @@ pub struct TlsSettings {
     pub keystore: KeyStore,
     pub truststore: Option<TrustStore>,
     pub client_auth: ClientAuth,
+    /// `ssl.principal.mapping.rules`: a client certificate's subject to its principal name.
+    pub principal_mapping: PrincipalMapping,
 }
 
 #[derive(Debug, Error)]

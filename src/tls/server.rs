@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 use tokio_rustls::rustls::server::WebPkiClientVerifier;
 use tokio_rustls::rustls::ServerConfig;
 
-use super::{stores, ClientAuth, KeyStore, TlsError, TlsSettings, TrustStore};
+use super::{stores, ClientAuth, KeyStore, MappingError, TlsError, TlsSettings, TrustStore};
 
 /// How often the key and trust store files are checked for a change.
 pub const RELOAD_CHECK_INTERVAL: Duration = Duration::from_secs(1);
@@ -57,6 +57,11 @@ impl TlsServer {
     /// The configuration a new connection's handshake uses.
     pub fn config(&self) -> Arc<ServerConfig> {
         Arc::clone(&self.current.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// The principal name `ssl.principal.mapping.rules` give a client certificate's subject.
+    pub fn principal_name(&self, subject: &str) -> Result<String, MappingError> {
+        self.settings.principal_mapping.name(subject)
     }
 
     /// Rebuilds the configuration if a store file changed since the last build. Returns
@@ -158,6 +163,7 @@ mod tests {
             keystore: KeyStore::File(path.to_owned()),
             truststore: None,
             client_auth: ClientAuth::None,
+            principal_mapping: Default::default(),
         }
     }
 
