@@ -365,6 +365,11 @@ fn peak_rss_mib(pid: u32) -> Option<f64> {
     memory_mib(pid, "VmHWM:")
 }
 
+/// The resident memory of process `pid` now, in MiB.
+pub fn rss_mib(pid: u32) -> Option<f64> {
+    memory_mib(pid, "VmRSS:")
+}
+
 /// A memory figure of `/proc/<pid>/status` (`VmRSS:`, `VmHWM:`), in MiB.
 fn memory_mib(pid: u32, field: &str) -> Option<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;

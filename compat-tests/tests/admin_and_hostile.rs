@@ -1,13 +1,19 @@
-//! AdminClient topic management and hostile frames, against a spawned broker.
+//! AdminClient topic management, hostile frames, and clients that stall in a handshake or
+//! before a request (closed after `connections.max.idle.ms`, memory bounded, other clients
+//! unaffected), against a spawned broker.
 
 mod common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::*;
+use compat_tests::bench::rss_mib;
+use compat_tests::pki::TestCa;
+use compat_tests::wire::WireClient;
 use compat_tests::SpawnedBroker;
+use kafka_protocol::messages::ApiVersionsRequest;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::Consumer;
@@ -195,4 +201,98 @@ fn api_versions_v4_gets_a_v0_answer_with_our_ranges() {
     assert_eq!(&body[4..6], &35i16.to_be_bytes(), "UNSUPPORTED_VERSION");
     let count = i32::from_be_bytes(body[6..10].try_into().unwrap());
     assert!(count >= 7, "our API ranges are listed");
+}
+
+/// Connections opened by a client that stalls: `count` to `address`, each sending `bytes`
+/// and then nothing.
+fn stalled(address: &str, count: usize, bytes: &[u8]) -> Vec<TcpStream> {
+    (0..count)
+        .map(|_| {
+            let mut socket = TcpStream::connect(address).expect("connect");
+            socket.write_all(bytes).expect("write");
+            socket
+        })
+        .collect()
+}
+
+#[test]
+fn slow_handshakes_are_closed_and_other_clients_are_unaffected() {
+    const IDLE: Duration = Duration::from_secs(2);
+    const STALLED_PER_LISTENER: usize = 100;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ca = TestCa::new(dir.path(), "slow");
+    let broker = SpawnedBroker::start_with_listeners(
+        &["PLAINTEXT", "SSL", "SASL_PLAINTEXT"],
+        &format!(
+            "\"connections.max.idle.ms\" = {}
+\"ssl.keystore.type\" = \"PEM\"
+\"ssl.keystore.location\" = \"{}\"
+\"sasl.enabled.mechanisms\" = \"PLAIN\"
+\"listener.name.sasl_plaintext.plain.sasl.jaas.config\" = 'org.apache.kafka.common.security.plain.PlainLoginModule required user_a=\"b\";'
+",
+            IDLE.as_millis(),
+            ca.broker_keystore("broker").display()
+        ),
+    );
+    let pid = broker.pid().expect("a running broker");
+    let rss_before = rss_mib(pid).expect("RSS");
+
+    // The first bytes of a TLS ClientHello; half a SaslHandshake frame; nothing at all.
+    let client_hello_start = [0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03];
+    let mut half_handshake = 100i32.to_be_bytes().to_vec();
+    half_handshake.extend_from_slice(&[0, 17, 0, 1, 0, 0, 0, 1]);
+    let started = Instant::now();
+    let mut hostile = stalled(
+        &broker.address("SSL"),
+        STALLED_PER_LISTENER,
+        &client_hello_start,
+    );
+    hostile.extend(stalled(
+        &broker.address("SASL_PLAINTEXT"),
+        STALLED_PER_LISTENER,
+        &half_handshake,
+    ));
+    hostile.extend(stalled(&broker.bootstrap, STALLED_PER_LISTENER, &[]));
+
+    // Meanwhile another client is answered at once.
+    let mut client = WireClient::connect(&broker.bootstrap);
+    for _ in 0..20 {
+        let asked = Instant::now();
+        let answer = client.call(2, &ApiVersionsRequest::default());
+        assert_eq!(answer.error_code, 0);
+        assert!(
+            asked.elapsed() < Duration::from_secs(1),
+            "{:?}",
+            asked.elapsed()
+        );
+    }
+
+    // Every stalled connection is closed once it has been idle for connections.max.idle.ms.
+    for socket in &mut hostile {
+        socket
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        let mut buffer = [0u8; 16];
+        assert!(
+            matches!(socket.read(&mut buffer), Ok(0) | Err(_)),
+            "a stalled connection left open"
+        );
+    }
+    let closed_after = started.elapsed();
+    assert!(
+        closed_after >= IDLE && closed_after < IDLE + Duration::from_secs(5),
+        "closed after {closed_after:?}"
+    );
+    let rss_after = rss_mib(pid).expect("RSS");
+    println!(
+        "{} stalled connections closed after {closed_after:?}; broker RSS {rss_before:.1} -> {rss_after:.1} MiB",
+        hostile.len()
+    );
+    assert!(
+        rss_after - rss_before < 64.0,
+        "{rss_before} -> {rss_after} MiB"
+    );
+    // The broker still serves new clients.
+    let answer = WireClient::connect(&broker.bootstrap).call(2, &ApiVersionsRequest::default());
+    assert_eq!(answer.error_code, 0);
 }

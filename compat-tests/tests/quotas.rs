@@ -4,7 +4,8 @@
 //! `consumer_byte_rate` gets empty fetches with its throttle time, and its connection is not
 //! read until the throttle time has passed; in a cluster, quotas stored through one broker
 //! apply on the others; `max.connections.per.ip` (with overrides) closes connections over it,
-//! and an IP's `connection_creation_rate` closes those opened faster; a client over its
+//! and an IP's `connection_creation_rate` closes those opened faster;
+//! `max.connection.creation.rate` paces the listeners after their first burst; a client over its
 //! `request_percentage` is throttled (at most a window) and muted; a client over its
 //! `controller_mutation_rate` gets what Apache Kafka answers to the same sequence of creations,
 //! deletions and partition additions (refusals, throttle times).
@@ -229,6 +230,35 @@ fn connections_over_an_ips_maximum_or_creation_rate_are_closed() {
     assert!(
         (11..attempts).contains(&served),
         "{served} of {attempts} served"
+    );
+}
+
+#[test]
+fn listeners_accept_at_most_the_brokers_connection_creation_rate() {
+    // Five a second: after a first burst of the quota's span (55), the rest wait their turn.
+    const RATE: f64 = 5.0;
+    const BURST: usize = 55;
+    const CONNECTIONS: usize = 80;
+    let broker = SpawnedBroker::start("\"max.connection.creation.rate\" = 5\n");
+    let start = Instant::now();
+    let mut answered = Vec::with_capacity(CONNECTIONS);
+    let mut open = Vec::with_capacity(CONNECTIONS);
+    for _ in 0..CONNECTIONS {
+        let mut client = WireClient::connect(&broker.bootstrap);
+        client.call(2, &ApiVersionsRequest::default());
+        answered.push(start.elapsed());
+        open.push(client);
+    }
+    println!("answered at {answered:?}");
+    let after_burst = (CONNECTIONS - BURST) as f64 / RATE;
+    let last = answered[CONNECTIONS - 1].as_secs_f64();
+    assert!(
+        answered[BURST / 2] < Duration::from_secs(2),
+        "the burst is accepted at once: {answered:?}"
+    );
+    assert!(
+        last >= after_burst * 0.8 && last <= after_burst * 1.5 + 1.0,
+        "{CONNECTIONS} connections answered after {last:.1} s, {after_burst:.1} s expected"
     );
 }
 

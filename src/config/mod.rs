@@ -41,6 +41,8 @@ pub const MESSAGE_MAX_BYTES_DEFAULT: i64 = 1_048_588;
 pub const SOCKET_REQUEST_MAX_BYTES_DEFAULT: i64 = 104_857_600;
 /// Kafka's default for `log.segment.bytes`: 1 GiB.
 pub const LOG_SEGMENT_BYTES_DEFAULT: i64 = 1 << 30;
+/// Kafka's `connections.max.idle.ms` default: ten minutes.
+const CONNECTIONS_MAX_IDLE_MS_DEFAULT: i64 = 600_000;
 /// spool's default for `max.connections` (Kafka: unbounded).
 pub const MAX_CONNECTIONS_DEFAULT: i64 = 10_000;
 /// spool's default for `queued.max.request.bytes` (Kafka: unbounded): the broker-wide budget
@@ -177,6 +179,9 @@ pub struct BrokerConfig {
     pub socket_request_max_bytes: i32,
     /// `max.connections`
     pub max_connections: usize,
+    /// `connections.max.idle.ms`: a connection that sends nothing for this long (a
+    /// handshake or a request left half-sent included) is closed.
+    pub connections_max_idle: Duration,
     /// `max.connections.per.ip` and `max.connections.per.ip.overrides` (`ip:count,…`).
     pub connections_per_ip: ConnectionsPerIp,
     /// `max.connection.creation.rate`: connections the broker accepts per second (`None`:
@@ -442,6 +447,12 @@ impl BrokerConfig {
                 1,
                 i64::from(i32::MAX),
             )? as usize,
+            connections_max_idle: Duration::from_millis(keys.int(
+                "connections.max.idle.ms",
+                CONNECTIONS_MAX_IDLE_MS_DEFAULT,
+                1,
+                i64::MAX,
+            )? as u64),
             queued_max_request_bytes,
             flush_on_ack: keys.bool("flush.on.ack", true)?,
             min_insync_replicas: keys.int("min.insync.replicas", 1, 1, i64::from(i32::MAX))? as i32,

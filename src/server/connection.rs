@@ -3,6 +3,7 @@
 //! responses in that same order. Any framing or decoding error closes this connection only.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -70,6 +71,8 @@ enum ConnectionError {
     Authentication(&'static str),
     #[error("encoding a response failed: {0}")]
     Encode(String),
+    #[error("idle for {0:?} (connections.max.idle.ms)")]
+    Idle(Duration),
 }
 
 /// Serves one connection until the peer closes it, an error occurs, or shutdown.
@@ -116,7 +119,8 @@ pub(super) async fn run(
             }
             Some(tls) => {
                 let acceptor = tokio_rustls::TlsAcceptor::from(tls.config());
-                match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(socket)).await {
+                let handshake_timeout = TLS_HANDSHAKE_TIMEOUT.min(connection.limits.idle);
+                match tokio::time::timeout(handshake_timeout, acceptor.accept(socket)).await {
                     Ok(Ok(stream)) => {
                         if listener.sasl.is_none() {
                             match principal(&stream, tls) {
@@ -181,11 +185,14 @@ impl Connection {
         W: ResponseSink + 'static,
     {
         let (replies, pending) = mpsc::channel(REQUESTS_IN_FLIGHT_MAX);
-        let writer = tokio::spawn(write_replies(writer, pending).in_current_span());
-        match self.read_requests(reader, replies).await {
+        let unanswered = Arc::new(AtomicUsize::new(0));
+        let writer =
+            tokio::spawn(write_replies(writer, pending, Arc::clone(&unanswered)).in_current_span());
+        match self.read_requests(reader, replies, &unanswered).await {
             Ok(()) => tracing::debug!("connection closed"),
             // A peer that drops the connection is routine; bad input is worth a warning.
             Err(ConnectionError::Io(error)) => tracing::debug!(%error, "connection lost"),
+            Err(error @ ConnectionError::Idle(_)) => tracing::debug!(%error, "closing connection"),
             Err(error) => tracing::warn!(%error, "closing connection"),
         }
         match writer.await {
@@ -199,6 +206,7 @@ impl Connection {
         mut self,
         reader: impl AsyncRead + Unpin,
         replies: mpsc::Sender<JoinHandle<Reply>>,
+        unanswered: &AtomicUsize,
     ) -> Result<(), ConnectionError> {
         let Self {
             broker,
@@ -216,14 +224,28 @@ impl Connection {
         let mute = Arc::new(Mute::default());
         loop {
             let mut prefix = [0u8; 4];
-            tokio::select! {
-                read = reader.read_exact(&mut prefix) => match read {
-                    Ok(_) => {}
-                    Err(error) if error.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
-                    Err(error) => return Err(error.into()),
-                },
-                _ = shutdown.changed() => return Ok(()),
-                _ = replies.closed() => return Ok(()),
+            {
+                let read = reader.read_exact(&mut prefix);
+                tokio::pin!(read);
+                let mut idle_until = Instant::now() + limits.idle;
+                loop {
+                    tokio::select! {
+                        read = &mut read => match read {
+                            Ok(_) => break,
+                            Err(error) if error.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
+                            Err(error) => return Err(error.into()),
+                        },
+                        () = tokio::time::sleep_until(idle_until.into()) => {
+                            // Waiting for its answers is not idle.
+                            if unanswered.load(Ordering::Acquire) == 0 {
+                                return Err(ConnectionError::Idle(limits.idle));
+                            }
+                            idle_until = Instant::now() + limits.idle;
+                        }
+                        _ = shutdown.changed() => return Ok(()),
+                        _ = replies.closed() => return Ok(()),
+                    }
+                }
             }
             // A throttled client's next request waits until its throttle time has passed (a
             // throttle decided while this read was waiting counts too).
@@ -243,7 +265,12 @@ impl Connection {
                 .acquire_many_owned(size as u32)
                 .await
                 .map_err(|_| ConnectionError::BudgetClosed)?;
-            let body = read_body(&mut reader, &mut shared_bodies, size).await?;
+            let body = tokio::time::timeout(
+                limits.idle,
+                read_body(&mut reader, &mut shared_bodies, size),
+            )
+            .await
+            .map_err(|_| ConnectionError::Idle(limits.idle))??;
             let reply = match protocol::decode_request(body, handlers::SUPPORTED_APIS)? {
                 Decoded::UnsupportedApiVersions {
                     correlation_id,
@@ -301,6 +328,7 @@ impl Connection {
                             }
                             Reply::Frame(frame)
                         });
+                        unanswered.fetch_add(1, Ordering::AcqRel);
                         if replies.send(reply).await.is_err() || close {
                             return Ok(());
                         }
@@ -343,6 +371,7 @@ impl Connection {
                     )
                 }
             };
+            unanswered.fetch_add(1, Ordering::AcqRel);
             if replies.send(reply).await.is_err() {
                 return Ok(());
             }
@@ -382,6 +411,7 @@ async fn read_body(
 async fn write_replies<W: ResponseSink>(
     writer: W,
     mut pending: mpsc::Receiver<JoinHandle<Reply>>,
+    unanswered: Arc<AtomicUsize>,
 ) -> std::io::Result<()> {
     let mut writer = FrameWriter {
         sendfile: writer.tcp().is_some(),
@@ -402,7 +432,9 @@ async fn write_replies<W: ResponseSink>(
         if !reply.is_finished() {
             writer.flush().await?;
         }
-        match reply.await {
+        let reply = reply.await;
+        unanswered.fetch_sub(1, Ordering::AcqRel);
+        match reply {
             Ok(Reply::Frame(frame)) => writer.write(&frame).await?,
             Ok(Reply::Nothing) => {}
             Ok(Reply::Close) => break,

@@ -47,6 +47,8 @@ struct Limits {
     /// Bytes of requests read but not answered (`queued.max.request.bytes`).
     request_bytes: Arc<Semaphore>,
     frame_max_bytes: usize,
+    /// `connections.max.idle.ms`
+    idle: std::time::Duration,
 }
 
 /// Serves every endpoint until `shutdown` turns true, then stops accepting, lets connections
@@ -57,6 +59,7 @@ pub async fn serve(broker: Arc<Broker>, endpoints: Vec<Endpoint>, shutdown: watc
     let limits = Arc::new(Limits {
         request_bytes: Arc::new(Semaphore::new(broker.config.queued_max_request_bytes)),
         frame_max_bytes: broker.config.socket_request_max_bytes as usize,
+        idle: broker.config.connections_max_idle,
     });
     let mut listeners = JoinSet::new();
     for endpoint in endpoints {
