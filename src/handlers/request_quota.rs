@@ -199,7 +199,7 @@ fn throttle_time_of(response: &mut ResponseKind) -> Option<&mut i32> {
 pub(super) mod tests {
     use super::*;
 
-    /// Whether a response of `api` can tell a throttle time.
+    /// Whether `response` can tell a throttle time.
     pub fn tells_throttle_time(response: &Response) -> bool {
         match response {
             Response::Fetch(_) => true,
