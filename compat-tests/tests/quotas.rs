@@ -472,8 +472,19 @@ struct MutationAnswer {
     throttle_ms: i32,
 }
 
-fn outcome(error_code: i16, message: &Option<StrBytes>) -> (i16, Option<String>) {
-    (error_code, message.as_ref().map(StrBytes::to_string))
+impl MutationAnswer {
+    /// From each topic's error code and message, and the response's throttle time.
+    fn new<'a>(
+        topics: impl Iterator<Item = (i16, &'a Option<StrBytes>)>,
+        throttle_ms: i32,
+    ) -> Self {
+        Self {
+            topics: topics
+                .map(|(code, message)| (code, message.as_ref().map(StrBytes::to_string)))
+                .collect(),
+            throttle_ms,
+        }
+    }
 }
 
 fn new_topic(name: &'static str, partitions: i32) -> CreatableTopic {
@@ -509,14 +520,11 @@ fn mutation_steps(bootstrap: &str) -> Vec<(&'static str, MutationAnswer)> {
                 .with_validate_only(validate_only)
                 .with_topics(topics),
         );
-        MutationAnswer {
-            topics: answer
-                .topics
-                .iter()
-                .map(|t| outcome(t.error_code, &t.error_message))
-                .collect(),
-            throttle_ms: answer.throttle_time_ms,
-        }
+        let topics = answer
+            .topics
+            .iter()
+            .map(|t| (t.error_code, &t.error_message));
+        MutationAnswer::new(topics, answer.throttle_time_ms)
     };
     let delete = |version: i16, name: &'static str| {
         let request = match version {
@@ -526,14 +534,11 @@ fn mutation_steps(bootstrap: &str) -> Vec<(&'static str, MutationAnswer)> {
             _ => DeleteTopicsRequest::default().with_topic_names(vec![topic_name(name)]),
         };
         let answer = mutator().call(version, &request.with_timeout_ms(10_000));
-        MutationAnswer {
-            topics: answer
-                .responses
-                .iter()
-                .map(|t| outcome(t.error_code, &t.error_message))
-                .collect(),
-            throttle_ms: answer.throttle_time_ms,
-        }
+        let topics = answer
+            .responses
+            .iter()
+            .map(|t| (t.error_code, &t.error_message));
+        MutationAnswer::new(topics, answer.throttle_time_ms)
     };
     let grow = |version: i16, name: &'static str, count: i32| {
         let answer = mutator().call(
@@ -545,14 +550,11 @@ fn mutation_steps(bootstrap: &str) -> Vec<(&'static str, MutationAnswer)> {
                     .with_count(count)
                     .with_assignments(None)]),
         );
-        MutationAnswer {
-            topics: answer
-                .results
-                .iter()
-                .map(|t| outcome(t.error_code, &t.error_message))
-                .collect(),
-            throttle_ms: answer.throttle_time_ms,
-        }
+        let topics = answer
+            .results
+            .iter()
+            .map(|t| (t.error_code, &t.error_message));
+        MutationAnswer::new(topics, answer.throttle_time_ms)
     };
     vec![
         ("create 8 (v7)", create(7, false, vec![new_topic("a", 8)])),

@@ -130,7 +130,7 @@ pub(super) fn sasl_settings(
         (true, Some(text)) => {
             let login = jaas::login(&text, jaas::PLAIN_LOGIN_MODULE)
                 .map_err(|message| invalid(&jaas_key, message))?;
-            logins.extend(login.map(|login| (Mechanism::Plain, login)));
+            logins.extend(login.map(|login| credentials(Mechanism::Plain, login)));
             jaas::plain_users(&text).map_err(|message| invalid(&jaas_key, message))?
         }
         (true, None) => {
@@ -152,19 +152,8 @@ pub(super) fn sasl_settings(
         keys.settle(&key, Some(&text), None, ConfigType::Password);
         let login = jaas::login(&text, jaas::SCRAM_LOGIN_MODULE)
             .map_err(|message| invalid(&key, message))?;
-        logins.extend(login.map(|login| (*mechanism, login)));
+        logins.extend(login.map(|login| credentials(*mechanism, login)));
     }
-    let logins = logins
-        .into_iter()
-        .map(|(mechanism, (username, password))| {
-            let credentials = SaslCredentials {
-                mechanism,
-                username,
-                password,
-            };
-            (mechanism, credentials)
-        })
-        .collect();
     let oauthbearer = match mechanisms.contains(&Mechanism::OAuthBearer) {
         true => Some(oauthbearer_settings(keys, name, &defaults.oauthbearer)?),
         false => None,
@@ -177,6 +166,19 @@ pub(super) fn sasl_settings(
         session_max,
         oauthbearer,
     })
+}
+
+/// A JAAS entry's login for `mechanism`, keyed by it.
+fn credentials(
+    mechanism: Mechanism,
+    (username, password): (String, String),
+) -> (Mechanism, SaslCredentials) {
+    let credentials = SaslCredentials {
+        mechanism,
+        username,
+        password,
+    };
+    (mechanism, credentials)
 }
 
 /// The listener's `sasl.enabled.mechanisms` (its own list, else `default`).

@@ -124,7 +124,8 @@ async fn delete_one(
             if let TopicError::Storage(_) = error {
                 tracing::error!(topic = %topic.name, %error, "delete topic failed");
             }
-            fail(errors::for_topic_error(&error), String::new())
+            result
+                .with_error_code(errors::for_topic_error(&error).code())
                 .with_error_message(errors::topic_error_message(&error))
         }
     }

@@ -344,14 +344,14 @@ fn counted(
     answer
 }
 
-/// The broker a fetch comes from: a follower replica (>= 0) or a consumer (-1). v15 moved it
-/// from the request body into `replica_state` (KIP-903).
 /// Whether the fetch comes from a replica (a follower, or a future replica) rather than a
 /// consumer.
 pub fn from_replica(version: i16, request: &FetchRequest) -> bool {
     replica_id(version, request) >= 0
 }
 
+/// The broker a fetch comes from: a follower replica (>= 0) or a consumer (-1). v15 moved it
+/// from the request body into `replica_state` (KIP-903).
 fn replica_id(version: i16, request: &FetchRequest) -> i32 {
     if version >= REPLICA_STATE_VERSION {
         request.replica_state.replica_id.0

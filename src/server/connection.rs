@@ -122,22 +122,23 @@ pub(super) async fn run(
                 let handshake_timeout = TLS_HANDSHAKE_TIMEOUT.min(connection.limits.idle);
                 match tokio::time::timeout(handshake_timeout, acceptor.accept(socket)).await {
                     Ok(Ok(stream)) => {
-                        if listener.sasl.is_none() {
-                            match principal(&stream, tls) {
-                                Ok(principal) => {
+                        // A SASL listener names the principal when the client authenticates.
+                        let named = match listener.sasl {
+                            None => principal(&stream, tls).map(Some),
+                            Some(_) => Ok(None),
+                        };
+                        match named {
+                            Ok(named) => {
+                                if let Some(principal) = named {
                                     tracing::Span::current().record("principal", &*principal);
                                     connection.principal = Arc::from(principal);
                                 }
-                                Err(error) => {
-                                    // Kafka closes a connection it cannot name a principal for.
-                                    tracing::info!(%error, "closing connection");
-                                    metrics::global().connection_closed();
-                                    return;
-                                }
+                                let (reader, writer) = tokio::io::split(stream);
+                                connection.serve(reader, writer).await;
                             }
+                            // Kafka closes a connection it cannot name a principal for.
+                            Err(error) => tracing::info!(%error, "closing connection"),
                         }
-                        let (reader, writer) = tokio::io::split(stream);
-                        connection.serve(reader, writer).await;
                     }
                     Ok(Err(error)) => tracing::info!(%error, "TLS handshake failed"),
                     Err(_) => tracing::info!("TLS handshake timed out"),
