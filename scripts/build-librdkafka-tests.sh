@@ -3,8 +3,9 @@
 # that the rdkafka-sys crate ships, into target/librdkafka-tests/. compat-tests/tests/
 # librdkafka_suite.rs runs it against spool; compat-tests/librdkafka-tests.md lists the tests.
 #
-# Needs a C/C++ tool chain, make, pkg-config, zlib and zstd headers (install-test-deps.sh installs
-# them by package name). The build is skipped when the runner for this version already exists.
+# Needs a C/C++ tool chain, make, pkg-config, zlib, zstd and OpenSSL headers (install-test-deps.sh
+# installs them by package name). The build is skipped when the runner for this version was
+# already built with these options.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,9 +17,14 @@ print(next(p["manifest_path"] for p in packages if p["name"] == "rdkafka-sys"))'
 source_dir="$(dirname "$manifest")/librdkafka"
 version=$(basename "$(dirname "$manifest")")
 
+# TLS and SASL (PLAIN, SCRAM, OAUTHBEARER) through OpenSSL; no Kerberos, no libcurl (OAUTHBEARER
+# OIDC); lz4 is librdkafka's bundled copy.
+options=(--no-download --enable-ssl --disable-gssapi --disable-curl --disable-lz4-ext)
+
 build_dir="$PWD/target/librdkafka-tests/$version"
 runner="$build_dir/tests/test-runner"
-if [ -x "$runner" ]; then
+stamp="$build_dir/spool-options"
+if [ -x "$runner" ] && [ "$(cat "$stamp" 2>/dev/null)" = "${options[*]}" ]; then
     echo "librdkafka test runner ready: $runner"
     exit 0
 fi
@@ -36,9 +42,8 @@ helper='rd_kafka_NewTopic_new(topicname, partition_cnt, replication_factor,'
 sed -i "s/$helper/rd_kafka_NewTopic_new(topicname, partition_cnt, -1,/" tests/test.c
 
 jobs=$(nproc)
-# Plain TCP only (spool has no TLS/SASL yet); lz4 is librdkafka's bundled copy.
-./configure --no-download --disable-ssl --disable-gssapi --disable-curl --disable-lz4-ext \
-    >spool-configure.log 2>&1 || { tail -n 30 spool-configure.log; exit 1; }
+./configure "${options[@]}" >spool-configure.log 2>&1 || { tail -n 30 spool-configure.log; exit 1; }
 make -j"$jobs" libs >spool-build.log 2>&1 || { tail -n 30 spool-build.log; exit 1; }
 make -C tests -j"$jobs" build >>spool-build.log 2>&1 || { tail -n 30 spool-build.log; exit 1; }
+echo "${options[*]}" >"$stamp"
 echo "librdkafka test runner built: $runner"

@@ -43,7 +43,9 @@ logger.kafka.level = WARN
 LOG
 
 # Every wrapper goes through kafka-run-class.sh, as in Kafka's distribution; the same
-# KAFKA_HEAP_OPTS, KAFKA_JVM_PERFORMANCE_OPTS, KAFKA_OPTS and KAFKA_LOG4J_OPTS apply.
+# KAFKA_HEAP_OPTS, KAFKA_JVM_PERFORMANCE_OPTS, KAFKA_OPTS and KAFKA_LOG4J_OPTS apply, and a
+# CLASSPATH set by the caller comes before Kafka's jars (librdkafka's tests run their own Java
+# helpers so).
 cat >"$home/bin/kafka-run-class.sh" <<'RUN'
 #!/usr/bin/env bash
 # kafka-run-class.sh CLASS ARGS...: runs a class of Kafka's jars (built by spool's scripts/kafka-dist.sh).
@@ -56,7 +58,7 @@ java=java
 exec "$java" ${KAFKA_HEAP_OPTS:--Xmx256M} \
     ${KAFKA_JVM_PERFORMANCE_OPTS:--server -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35 -XX:+ExplicitGCInvokesConcurrent -Djava.awt.headless=true} \
     ${KAFKA_LOG4J_OPTS:--Dlog4j2.configurationFile=$base/config/tools-log4j2.properties} \
-    ${KAFKA_OPTS:-} -cp "$base/libs/*" "$@"
+    ${KAFKA_OPTS:-} -cp "${CLASSPATH:+$CLASSPATH:}$base/libs/*" "$@"
 RUN
 chmod +x "$home/bin/kafka-run-class.sh"
 

@@ -8,13 +8,17 @@
 //! Each test runs alone, bounded in time, against a fresh broker configured like librdkafka's
 //! own test clusters for the test's scenario (4 partitions per auto-created topic;
 //! `noautocreate` turns auto-creation off; `cluster` is three brokers on one etcd whose topics
-//! have three replicas).
+//! have three replicas; `acl`, `ssl`, `sasl_plain` and `sasl_scram` add an authorizer, TLS
+//! with client certificates and SASL listeners). A row `0081/Acls` runs only the sub-tests
+//! whose name contains `Acls`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Instant;
 
 use compat_tests::etcd::{start_brokers, SpawnedEtcd};
+use compat_tests::pki::TestCa;
+use compat_tests::wire::WireClient;
 use compat_tests::SpawnedBroker;
 
 /// Broker version the runner assumes: spool speaks the protocol of Kafka 4.0 (record batch
@@ -25,11 +29,23 @@ const TEST_TIMEOUT_SECONDS: &str = "600";
 /// Output lines shown for a failed test.
 const FAILURE_TAIL_LINES: usize = 60;
 
-/// One row of `librdkafka-tests.md`.
+/// One row of `librdkafka-tests.md`: a test number, or `number/name` to run only the
+/// sub-tests whose name contains `name` (the runner's `SUBTESTS`).
 struct Listed {
     number: String,
+    subtests: Option<String>,
     tier: String,
     scenario: String,
+}
+
+impl Listed {
+    /// As the list writes it: `0081/Acls`, `0090`.
+    fn name(&self) -> String {
+        match &self.subtests {
+            Some(subtests) => format!("{}/{subtests}", self.number),
+            None => self.number.clone(),
+        }
+    }
 }
 
 fn manifest_dir() -> PathBuf {
@@ -44,7 +60,10 @@ fn listed_tests() -> Vec<Listed> {
     text.lines()
         .filter_map(|line| {
             let cells: Vec<&str> = line.split('|').map(str::trim).collect();
-            let number = cells.get(1)?;
+            let (number, subtests) = match cells.get(1)?.split_once('/') {
+                Some((number, subtests)) => (number, Some(subtests.to_string())),
+                None => (*cells.get(1)?, None),
+            };
             if number.len() != 4 || !number.bytes().all(|b| b.is_ascii_digit()) {
                 return None;
             }
@@ -54,6 +73,7 @@ fn listed_tests() -> Vec<Listed> {
             }
             Some(Listed {
                 number: number.to_string(),
+                subtests,
                 tier: tier.to_string(),
                 scenario: cells.get(3)?.to_string(),
             })
@@ -79,70 +99,170 @@ fn runner() -> Option<PathBuf> {
     found
 }
 
-/// Broker settings of librdkafka's test scenarios (`tests/scenarios/*.json`).
-fn scenario_config(scenario: &str) -> &'static str {
-    match scenario {
-        "default" => "\"num.partitions\" = 4\n\"auto.create.topics.enable\" = true\n",
-        "noautocreate" => "\"num.partitions\" = 4\n\"auto.create.topics.enable\" = false\n",
-        "cluster" => {
-            "\"num.partitions\" = 4\n\"auto.create.topics.enable\" = true\n\"default.replication.factor\" = 3\n"
-        }
+/// Broker settings of librdkafka's test scenarios (`tests/scenarios/*.json`: 4 partitions per
+/// auto-created topic; `noautocreate` turns auto-creation off), plus ours: `cluster` (three
+/// replicas), `acl` (Kafka's StandardAuthorizer allowing what no ACL names, as librdkafka's
+/// ACL tests expect), `ssl` (client certificates required), `sasl_plain` (SASL_PLAINTEXT with
+/// PLAIN) and `sasl_scram` (SASL_SSL with SCRAM-SHA-512), whose sessions last
+/// [`SESSION_MS`].
+fn scenario_config(scenario: &str) -> String {
+    let auto_create = scenario != "noautocreate";
+    let common = format!("\"num.partitions\" = 4\n\"auto.create.topics.enable\" = {auto_create}\n");
+    let own = match scenario {
+        "default" | "noautocreate" | "ssl" => String::new(),
+        "cluster" => "\"default.replication.factor\" = 3\n".to_owned(),
+        "acl" => format!(
+            "\"authorizer.class.name\" = \"{AUTHORIZER}\"\n\"allow.everyone.if.no.acl.found\" = true\n"
+        ),
+        "sasl_plain" => format!(
+            "\"sasl.enabled.mechanisms\" = \"PLAIN\"
+\"listener.name.sasl_plaintext.plain.sasl.jaas.config\" = '{PLAIN_LOGIN_MODULE} required user_{USER}=\"{PASSWORD}\";'
+\"connections.max.reauth.ms\" = {SESSION_MS}
+"
+        ),
+        "sasl_scram" => format!(
+            "\"sasl.enabled.mechanisms\" = \"SCRAM-SHA-512\"\n\"connections.max.reauth.ms\" = {SESSION_MS}\n"
+        ),
         other => panic!("librdkafka-tests.md names an unknown scenario {other:?}"),
-    }
+    };
+    common + &own
 }
 
-/// The runner's own scenario for ours: the cluster runs librdkafka's default one.
+/// Kafka's authorizer, which spool's takes the name of.
+const AUTHORIZER: &str = "org.apache.kafka.metadata.authorizer.StandardAuthorizer";
+const PLAIN_LOGIN_MODULE: &str = "org.apache.kafka.common.security.plain.PlainLoginModule";
+/// The SASL user the runner authenticates as, and its password.
+const USER: &str = "librdkafka";
+const PASSWORD: &str = "librdkafka-secret";
+/// `connections.max.reauth.ms` of the SASL scenarios: 0142 re-authenticates seven times.
+const SESSION_MS: u64 = 10_000;
+/// The SCRAM mechanism of `sasl_scram` (Kafka's wire number for SCRAM-SHA-512).
+const SCRAM_SHA_512: i8 = 2;
+
+/// The runner's own scenario for ours: librdkafka's default one but for `noautocreate`.
 fn runner_scenario(scenario: &str) -> &str {
     match scenario {
-        "cluster" => "default",
-        other => other,
+        "noautocreate" => "noautocreate",
+        _ => "default",
     }
 }
 
-/// The brokers a scenario's tests run against: one, or three on one etcd.
+/// The brokers a scenario's tests run against (one, or three on one etcd), the address the
+/// runner bootstraps from and its `test.conf` lines beyond that (security settings).
 struct Target {
     brokers: Vec<SpawnedBroker>,
+    bootstrap: String,
+    client_conf: String,
     _etcd: Option<SpawnedEtcd>,
+    _certificates: Option<tempfile::TempDir>,
 }
 
 impl Target {
     fn start(scenario: &str) -> Self {
         let config = scenario_config(scenario);
-        if scenario != "cluster" {
-            let broker = SpawnedBroker::start(config);
-            return Self {
-                brokers: vec![broker],
-                _etcd: None,
-            };
-        }
-        let etcd = SpawnedEtcd::start();
-        let brokers = start_brokers(&etcd, "librdkafka", config);
-        Self {
-            brokers,
-            _etcd: Some(etcd),
+        match scenario {
+            "cluster" => {
+                let etcd = SpawnedEtcd::start();
+                let brokers = start_brokers(&etcd, "librdkafka", &config);
+                Self {
+                    bootstrap: compat_tests::bootstrap_of(&brokers),
+                    brokers,
+                    client_conf: String::new(),
+                    _etcd: Some(etcd),
+                    _certificates: None,
+                }
+            }
+            "ssl" | "sasl_scram" => Self::secured(scenario, &config),
+            "sasl_plain" => Self::single(
+                SpawnedBroker::start_with_listeners(&["PLAINTEXT", "SASL_PLAINTEXT"], &config),
+                "SASL_PLAINTEXT",
+                sasl_conf("SASL_PLAINTEXT", "PLAIN"),
+            ),
+            _ => Self::single(SpawnedBroker::start(&config), "PLAINTEXT", String::new()),
         }
     }
 
-    fn bootstrap(&self) -> String {
-        compat_tests::bootstrap_of(&self.brokers)
+    fn single(broker: SpawnedBroker, listener: &str, client_conf: String) -> Self {
+        Self {
+            bootstrap: broker.address(listener),
+            brokers: vec![broker],
+            client_conf,
+            _etcd: None,
+            _certificates: None,
+        }
+    }
+
+    /// A broker whose clients connect over TLS: with a client certificate (`ssl`) or as a
+    /// SCRAM user created beforehand on its PLAINTEXT listener (`sasl_scram`).
+    fn secured(scenario: &str, config: &str) -> Self {
+        let dir = tempfile::tempdir().expect("certificates dir");
+        let ca = TestCa::new(dir.path(), "librdkafka");
+        let keystore = ca.broker_keystore("broker");
+        let tls = format!(
+            "\"ssl.keystore.type\" = \"PEM\"\n\"ssl.keystore.location\" = \"{}\"\n",
+            keystore.display()
+        );
+        let ca_location = format!("ssl.ca.location={}\n", ca.certificate().display());
+        let mut target = if scenario == "ssl" {
+            let client_auth = format!(
+                "\"ssl.client.auth\" = \"required\"\n\"ssl.truststore.type\" = \"PEM\"\n\"ssl.truststore.location\" = \"{}\"\n",
+                ca.certificate().display()
+            );
+            let broker = SpawnedBroker::start_with_listeners(
+                &["PLAINTEXT", "SSL"],
+                &format!("{config}{tls}{client_auth}"),
+            );
+            Self::single(broker, "SSL", client_certificate(&ca))
+        } else {
+            let broker = SpawnedBroker::start_with_listeners(
+                &["PLAINTEXT", "SASL_SSL"],
+                &format!("{config}{tls}"),
+            );
+            WireClient::connect(&broker.address("PLAINTEXT")).set_scram_credential(
+                USER,
+                SCRAM_SHA_512,
+                PASSWORD,
+            );
+            let client_conf = sasl_conf("SASL_SSL", "SCRAM-SHA-512") + &ca_location;
+            Self::single(broker, "SASL_SSL", client_conf)
+        };
+        target._certificates = Some(dir);
+        target
     }
 }
 
-/// Runs test `number` of the runner against `bootstrap` in `scenario`. The runner works in
-/// its own directory (some tests read files next to it, e.g. `../src/statistics_schema.json`).
-fn run_one(
-    runner: &Path,
-    conf_dir: &Path,
-    bootstrap: &str,
-    number: &str,
-    scenario: &str,
-) -> Output {
+/// `test.conf` lines authenticating as [`USER`] with `mechanism` over `protocol`.
+fn sasl_conf(protocol: &str, mechanism: &str) -> String {
+    format!(
+        "security.protocol={protocol}\nsasl.mechanism={mechanism}\nsasl.username={USER}\nsasl.password={PASSWORD}\n"
+    )
+}
+
+/// `test.conf` lines presenting a new client certificate of `ca` (written next to its own).
+fn client_certificate(ca: &TestCa) -> String {
+    let client = ca.client(USER);
+    format!(
+        "security.protocol=SSL\nssl.ca.location={}\nssl.certificate.location={}\nssl.key.location={}\n",
+        ca.certificate().display(),
+        client.certificate.display(),
+        client.key.display()
+    )
+}
+
+/// Runs `test` of the runner against `target`. The runner works in its own directory (some
+/// tests read files next to it, e.g. `../src/statistics_schema.json`); tests that change the
+/// broker with Kafka's scripts (e.g. `kafka-acls.sh`) find them under `KAFKA_PATH`, and
+/// `kafka-topics.sh` is pointed at `BROKERS`.
+fn run_one(runner: &Path, conf_dir: &Path, target: &Target, test: &Listed) -> Output {
     let tests_dir = runner.parent().expect("tests dir");
     let build = tests_dir.parent().expect("build dir");
     let conf = conf_dir.join("test.conf");
     std::fs::write(
         &conf,
-        format!("bootstrap.servers={bootstrap}\nbroker.address.family=v4\n"),
+        format!(
+            "bootstrap.servers={}\nbroker.address.family=v4\n{}",
+            target.bootstrap, target.client_conf
+        ),
     )
     .expect("test.conf");
     let library_path = format!(
@@ -150,17 +270,22 @@ fn run_one(
         build.join("src").display(),
         build.join("src-cpp").display()
     );
-    Command::new("timeout")
+    let mut command = Command::new("timeout");
+    command
         .arg(TEST_TIMEOUT_SECONDS)
         .arg(runner)
         .args(["-L", "-p1", "-V", ASSUMED_KAFKA_VERSION])
-        .args(["-s", runner_scenario(scenario)])
+        .args(["-s", runner_scenario(&test.scenario)])
         .current_dir(tests_dir)
-        .env("TESTS", number)
+        .env("TESTS", &test.number)
         .env("RDKAFKA_TEST_CONF", &conf)
-        .env("LD_LIBRARY_PATH", library_path)
-        .output()
-        .expect("test-runner runs")
+        .env("KAFKA_PATH", compat_tests::kafka::kafka_home())
+        .env("BROKERS", &target.bootstrap)
+        .env("LD_LIBRARY_PATH", library_path);
+    if let Some(subtests) = &test.subtests {
+        command.env("SUBTESTS", subtests);
+    }
+    command.output().expect("test-runner runs")
 }
 
 fn text(output: &Output) -> String {
@@ -201,21 +326,41 @@ fn strip_colors(line: &str) -> String {
     plain
 }
 
-/// Why test `number` did not pass, if it did not.
-fn failure(output: &Output, number: &str) -> Option<String> {
-    let text = text(output);
-    let outcomes = outcomes(&text, number);
+/// Sub-test lines of the runner's output (`[ <name>: PASS (..) ]`, `[ <name>: SKIP: .. ]`) for
+/// the sub-tests whose name contains `name`, with their outcome.
+fn subtest_outcomes<'a>(text: &'a str, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+    text.lines().filter_map(move |line| {
+        let (_, subtest) = line.split_once("[ ")?;
+        if !subtest.contains(name) {
+            return None;
+        }
+        [": PASS (", ": SKIP: "]
+            .into_iter()
+            .find(|outcome| subtest.contains(outcome))
+    })
+}
+
+/// Why `test` did not pass, if it did not. A test run for some of its sub-tests passes only
+/// when at least one of them ran and passed and none was skipped.
+fn failure(output: &Output, test: &Listed) -> Option<String> {
+    let text = strip_colors(&text(output));
+    let outcomes = outcomes(&text, &test.number);
     let passed = outcomes.iter().any(|(_, outcome)| *outcome == "PASSED");
     let failed = outcomes
         .iter()
         .any(|(_, outcome)| *outcome != "PASSED" && *outcome != "SKIPPED");
-    if output.status.success() && passed && !failed {
+    let subtests_ran = test.subtests.as_deref().is_none_or(|name| {
+        let subtests: Vec<&str> = subtest_outcomes(&text, name).collect();
+        subtests.contains(&": PASS (") && !subtests.contains(&": SKIP: ")
+    });
+    if output.status.success() && passed && !failed && subtests_ran {
         return None;
     }
     let lines: Vec<&str> = text.lines().collect();
     let tail = lines[lines.len().saturating_sub(FAILURE_TAIL_LINES)..].join("\n");
     Some(format!(
-        "--- {number}: {} {outcomes:?} ---\n{tail}",
+        "--- {}: {} {outcomes:?} ---\n{tail}",
+        test.name(),
         output.status
     ))
 }
@@ -228,9 +373,10 @@ fn librdkafka_integration_tests_pass() {
     let selected: Vec<Listed> = listed_tests()
         .into_iter()
         .filter(|test| match &chosen {
-            Some(chosen) => chosen
-                .split(',')
-                .any(|name| [&test.number, &test.scenario].contains(&&name.trim().to_owned())),
+            Some(chosen) => chosen.split(',').any(|name| {
+                [test.number.clone(), test.name(), test.scenario.clone()]
+                    .contains(&name.trim().to_owned())
+            }),
             None => test.tier == "fast" || (full && test.tier == "full"),
         })
         .collect();
@@ -242,20 +388,14 @@ fn librdkafka_integration_tests_pass() {
         // A fresh broker (or cluster) per test: no test sees what another left behind.
         let mut target = Target::start(&test.scenario);
         let started = Instant::now();
-        let output = run_one(
-            &runner,
-            conf_dir.path(),
-            &target.bootstrap(),
-            &test.number,
-            &test.scenario,
-        );
+        let output = run_one(&runner, conf_dir.path(), &target, test);
         for broker in &mut target.brokers {
             broker.stop();
         }
-        let failed = failure(&output, &test.number);
+        let failed = failure(&output, test);
         eprintln!(
             "librdkafka {} ({}): {} in {:.1}s",
-            test.number,
+            test.name(),
             test.scenario,
             if failed.is_some() { "FAILED" } else { "passed" },
             started.elapsed().as_secs_f64()
