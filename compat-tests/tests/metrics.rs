@@ -150,3 +150,61 @@ fn the_endpoint_survives_bad_requests() {
         client.call(12, &MetadataRequest::default().with_topics(Some(vec![])));
     assert_eq!(metadata.brokers.len(), 1);
 }
+
+/// Each principal's requests and bytes are counted under its name: two SASL/PLAIN users and an
+/// unauthenticated PLAINTEXT client.
+#[test]
+fn requests_and_bytes_are_counted_per_principal() {
+    use kafka_protocol::messages::{SaslAuthenticateRequest, SaslHandshakeRequest};
+    let broker = SpawnedBroker::start_with_listeners(
+        &["PLAINTEXT", "SASL_PLAINTEXT"],
+        r#"metrics.listen = "127.0.0.1:0"
+"sasl.enabled.mechanisms" = "PLAIN"
+"listener.name.sasl_plaintext.plain.sasl.jaas.config" = 'org.apache.kafka.common.security.plain.PlainLoginModule required user_alice="alice-secret" user_bob="bob-secret";'
+"#,
+    );
+    let url = broker.metrics_url().expect("metrics endpoint");
+    let metadata = MetadataRequest::default().with_topics(Some(Vec::new()));
+    for (user, password, requests) in [("alice", "alice-secret", 3), ("bob", "bob-secret", 5)] {
+        let mut client = WireClient::connect(&broker.address("SASL_PLAINTEXT"));
+        let handshake = client
+            .try_call(
+                1,
+                &SaslHandshakeRequest::default().with_mechanism(StrBytes::from_static_str("PLAIN")),
+            )
+            .expect("handshake answered");
+        assert_eq!(handshake.error_code, 0);
+        let token = format!("\0{user}\0{password}");
+        let authenticated = client
+            .try_call(
+                2,
+                &SaslAuthenticateRequest::default().with_auth_bytes(token.into_bytes().into()),
+            )
+            .expect("authentication answered");
+        assert_eq!(authenticated.error_code, 0);
+        for _ in 0..requests {
+            let _: MetadataResponse = client.call(12, &metadata);
+        }
+    }
+    let mut anonymous = WireClient::connect(&broker.address("PLAINTEXT"));
+    for _ in 0..2 {
+        let _: MetadataResponse = anonymous.call(12, &metadata);
+    }
+
+    let samples = compat_tests::prometheus::scrape(&url);
+    let of = |metric: &str, principal: &str| {
+        value(
+            &samples,
+            &format!("spool_principal_{metric}_total{{principal=\"{principal}\"}}"),
+        )
+    };
+    assert_eq!(of("requests", "User:alice"), 3.0);
+    assert_eq!(of("requests", "User:bob"), 5.0);
+    assert_eq!(of("requests", "User:ANONYMOUS"), 2.0);
+    // The same request and answer each time: bob's bytes are 5/3 of alice's.
+    for metric in ["request_bytes", "response_bytes"] {
+        let alice = of(metric, "User:alice");
+        assert!(alice > 0.0, "{metric}");
+        assert_eq!(of(metric, "User:bob") * 3.0, alice * 5.0, "{metric}");
+    }
+}

@@ -10,7 +10,8 @@ mod state;
 
 pub use state::{GroupSample, PartitionSample, StateSample};
 
-use std::sync::LazyLock;
+use std::collections::HashSet;
+use std::sync::{LazyLock, Mutex, PoisonError};
 use std::time::Duration;
 
 use kafka_protocol::messages::ApiKey;
@@ -76,7 +77,7 @@ struct AuthenticationLabels {
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ThrottleLabels {
-    /// The quota: `produce` or `fetch`.
+    /// The quota: `produce`, `fetch`, `request` or `controller_mutation`.
     quota: &'static str,
 }
 
@@ -84,6 +85,19 @@ struct ThrottleLabels {
 struct TopicLabels {
     topic: String,
 }
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PrincipalLabels {
+    principal: String,
+}
+
+/// Principals given series of their own, in the order they first send a request; later ones
+/// are counted together under [`OTHER_PRINCIPALS`], so a scrape stays bounded however many
+/// users connect.
+pub const MAX_PRINCIPAL_SERIES: usize = 1000;
+/// The `principal` label of the principals past [`MAX_PRINCIPAL_SERIES`] (no principal is
+/// spelled so: they are `Type:name`).
+const OTHER_PRINCIPALS: &str = "other";
 
 /// Bucket bounds of the latency histograms, in seconds: 100 µs to 10 s in 1-2-5 steps, so
 /// that round targets ("p99 under 5 ms") can be read off the buckets directly.
@@ -114,29 +128,63 @@ pub struct Metrics {
     throttle_seconds: Family<ThrottleLabels, Counter<f64, AtomicU64>>,
     fsyncs: Counter,
     fsync_seconds: Histogram,
+    principal_requests: Family<PrincipalLabels, Counter>,
+    principal_request_bytes: Family<PrincipalLabels, Counter>,
+    principal_response_bytes: Family<PrincipalLabels, Counter>,
+    /// The principals that have series of their own.
+    principals: Mutex<HashSet<String>>,
 }
 
-static METRICS: LazyLock<Metrics> = LazyLock::new(|| Metrics {
-    requests: Family::default(),
-    request_errors: Family::default(),
-    request_seconds: Family::new_with_constructor(latency_histogram),
-    bytes_in: Family::default(),
-    bytes_out: Family::default(),
-    replication_bytes_in: Counter::default(),
-    replication_bytes_out: Counter::default(),
-    connections: Gauge::default(),
-    connections_opened: Counter::default(),
-    authentications: Family::default(),
-    expired_sessions_closed: Counter::default(),
-    throttles: Family::default(),
-    throttle_seconds: Family::default(),
-    fsyncs: Counter::default(),
-    fsync_seconds: latency_histogram(),
-});
+static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
+
+/// One principal's counters, shared by all its connections: looked up once per connection
+/// (and again if it authenticates as another), updated per request without a lookup.
+#[derive(Debug, Clone)]
+pub struct PrincipalMetrics {
+    requests: Counter,
+    request_bytes: Counter,
+    response_bytes: Counter,
+}
+
+impl PrincipalMetrics {
+    /// One request of `request_bytes` answered with `response_bytes` (none for an acks=0
+    /// produce).
+    pub fn request(&self, request_bytes: usize, response_bytes: u64) {
+        self.requests.inc();
+        self.request_bytes.inc_by(request_bytes as u64);
+        self.response_bytes.inc_by(response_bytes);
+    }
+}
 
 /// The process's metrics (one broker per process).
 pub fn global() -> &'static Metrics {
     &METRICS
+}
+
+impl Metrics {
+    fn new() -> Self {
+        Self {
+            requests: Family::default(),
+            request_errors: Family::default(),
+            request_seconds: Family::new_with_constructor(latency_histogram),
+            bytes_in: Family::default(),
+            bytes_out: Family::default(),
+            replication_bytes_in: Counter::default(),
+            replication_bytes_out: Counter::default(),
+            connections: Gauge::default(),
+            connections_opened: Counter::default(),
+            authentications: Family::default(),
+            expired_sessions_closed: Counter::default(),
+            throttles: Family::default(),
+            throttle_seconds: Family::default(),
+            fsyncs: Counter::default(),
+            fsync_seconds: latency_histogram(),
+            principal_requests: Family::default(),
+            principal_request_bytes: Family::default(),
+            principal_response_bytes: Family::default(),
+            principals: Mutex::default(),
+        }
+    }
 }
 
 /// Kafka's spelling of an error name: `UnknownTopicOrPartition` → `UNKNOWN_TOPIC_OR_PARTITION`.
@@ -152,6 +200,31 @@ fn screaming_snake(name: &str) -> String {
 }
 
 impl Metrics {
+    /// The counters of `principal`'s requests (those of [`OTHER_PRINCIPALS`] once
+    /// [`MAX_PRINCIPAL_SERIES`] others have their own).
+    pub fn principal(&self, principal: &str) -> PrincipalMetrics {
+        let label = {
+            let mut principals = self
+                .principals
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if principals.contains(principal) || principals.len() < MAX_PRINCIPAL_SERIES {
+                principals.insert(principal.to_owned());
+                principal
+            } else {
+                OTHER_PRINCIPALS
+            }
+        };
+        let labels = PrincipalLabels {
+            principal: label.to_owned(),
+        };
+        PrincipalMetrics {
+            requests: self.principal_requests.get_or_create(&labels).clone(),
+            request_bytes: self.principal_request_bytes.get_or_create(&labels).clone(),
+            response_bytes: self.principal_response_bytes.get_or_create(&labels).clone(),
+        }
+    }
+
     /// One answered request: its API, version, latency and the error codes in its response.
     pub fn request(&self, api: ApiKey, version: i16, elapsed: Duration, errors: &[i16]) {
         let api = Api(api);
@@ -237,7 +310,8 @@ impl Metrics {
         self.expired_sessions_closed.inc();
     }
 
-    /// A client throttled for `throttle` by its `quota` (`produce` or `fetch`).
+    /// A client throttled for `throttle` by its `quota` (`produce`, `fetch`, `request` or
+    /// `controller_mutation`).
     pub fn throttled(&self, quota: &'static str, throttle: Duration) {
         let labels = ThrottleLabels { quota };
         self.throttles.get_or_create(&labels).inc();
@@ -315,12 +389,12 @@ pub fn render(state: Option<StateSample>) -> Result<String, std::fmt::Error> {
     );
     registry.register(
         "client_throttles",
-        "Responses that throttled their client, by quota (produce or fetch byte rate)",
+        "Responses that throttled their client, by quota (produce, fetch, request, controller_mutation)",
         metrics.throttles.clone(),
     );
     registry.register(
         "client_throttle_seconds",
-        "Time clients were throttled for, by quota (produce or fetch byte rate)",
+        "Time clients were throttled for, by quota (produce, fetch, request, controller_mutation)",
         metrics.throttle_seconds.clone(),
     );
     registry.register(
@@ -332,6 +406,21 @@ pub fn render(state: Option<StateSample>) -> Result<String, std::fmt::Error> {
         "fsync_duration_seconds",
         "Time one partition flush took",
         metrics.fsync_seconds.clone(),
+    );
+    registry.register(
+        "principal_requests",
+        "Requests answered, by principal (the first 1000 principals; later ones as \"other\")",
+        metrics.principal_requests.clone(),
+    );
+    registry.register(
+        "principal_request_bytes",
+        "Bytes of the requests answered, by principal",
+        metrics.principal_request_bytes.clone(),
+    );
+    registry.register(
+        "principal_response_bytes",
+        "Bytes of the responses sent, by principal",
+        metrics.principal_response_bytes.clone(),
     );
     if let Some(state) = state {
         registry.register_collector(Box::new(state));
@@ -352,5 +441,28 @@ mod tests {
             "UNKNOWN_TOPIC_OR_PARTITION"
         );
         assert_eq!(screaming_snake("NotCoordinator"), "NOT_COORDINATOR");
+    }
+
+    #[test]
+    fn principals_past_the_limit_share_one_series() {
+        let metrics = Metrics::new();
+        for user in 0..MAX_PRINCIPAL_SERIES {
+            metrics.principal(&format!("User:{user}")).request(10, 1);
+        }
+        metrics.principal("User:0").request(10, 1);
+        metrics.principal("User:late").request(10, 1);
+        metrics.principal("User:later").request(10, 1);
+        let count = |principal: &str| {
+            metrics
+                .principal_requests
+                .get_or_create(&PrincipalLabels {
+                    principal: principal.to_owned(),
+                })
+                .get()
+        };
+        assert_eq!(count("User:0"), 2);
+        assert_eq!(count("User:999"), 1);
+        assert_eq!(count(OTHER_PRINCIPALS), 2);
+        assert_eq!(count("User:late"), 0);
     }
 }

@@ -223,6 +223,7 @@ impl Connection {
         // Kafka's spelling of the peer in group member descriptions.
         let client_host = format!("/{}", peer.ip());
         let mute = Arc::new(Mute::default());
+        let mut principal_metrics = PrincipalCounters::default();
         loop {
             let mut prefix = [0u8; 4];
             {
@@ -343,6 +344,7 @@ impl Connection {
                         client_id = context.client_id.as_deref().unwrap_or(""),
                     );
                     let arrived = Instant::now();
+                    let counters = principal_metrics.of(&context.principal);
                     let pending = span
                         .in_scope(|| handlers::dispatch(broker, &context, *body))
                         .ok_or(ConnectionError::NoHandler(context.api_key))?;
@@ -360,8 +362,14 @@ impl Connection {
                                     .unwrap_or_default(),
                             );
                             match response.map(|response| response.encode(&context)) {
-                                None => Reply::Nothing,
-                                Some(Ok(frame)) => Reply::Frame(frame),
+                                None => {
+                                    counters.request(size, 0);
+                                    Reply::Nothing
+                                }
+                                Some(Ok(frame)) => {
+                                    counters.request(size, frame.len());
+                                    Reply::Frame(frame)
+                                }
                                 Some(Err(error)) => {
                                     tracing::error!(%error, "encoding response failed");
                                     Reply::Close
@@ -375,6 +383,24 @@ impl Connection {
             unanswered.fetch_add(1, Ordering::AcqRel);
             if replies.send(reply).await.is_err() {
                 return Ok(());
+            }
+        }
+    }
+}
+
+/// The request counters of the connection's principal, looked up again only when it
+/// authenticates as another.
+#[derive(Default)]
+struct PrincipalCounters(Option<(Arc<str>, metrics::PrincipalMetrics)>);
+
+impl PrincipalCounters {
+    fn of(&mut self, principal: &Arc<str>) -> metrics::PrincipalMetrics {
+        match &self.0 {
+            Some((known, counters)) if Arc::ptr_eq(known, principal) => counters.clone(),
+            _ => {
+                let counters = metrics::global().principal(principal);
+                self.0 = Some((Arc::clone(principal), counters.clone()));
+                counters
             }
         }
     }
