@@ -1,6 +1,7 @@
 //! The ACL matrix against the reference: Apache Kafka and spool, both with Kafka's standard
 //! authorizer configured the same way, answer every API spool serves for a client with and
-//! without the permissions the API needs; what the client observes must be the same.
+//! without the permissions the API needs; what the client observes (error codes, authorized
+//! operations and error messages) must be the same.
 //!
 //! Both brokers listen in plaintext, so every client is `User:ANONYMOUS`: the client under
 //! test connects from 127.0.0.2, the administrator from 127.0.0.1, and ACLs name the host.
@@ -130,6 +131,20 @@ struct Case {
 
 /// Lines where spool differs from Kafka, known and explained: (line, why).
 const KNOWN_DIFFERENCES: &[(&str, &str)] = &[];
+
+/// Lines whose error messages differ from Kafka's, for a reason; their codes are compared.
+const KNOWN_MESSAGE_DIFFERENCES: &[(&str, &str)] = &[
+    ("AlterPartitionReassignments / stage 0", CONTROLLER_REFUSAL),
+    ("AlterUserScramCredentials / stage 0", CONTROLLER_REFUSAL),
+    ("CreateAcls / stage 0", CONTROLLER_REFUSAL),
+    ("ElectLeaders / stage 0", CONTROLLER_REFUSAL),
+    ("ListPartitionReassignments / stage 0", CONTROLLER_REFUSAL),
+];
+
+/// Kafka's controller tells a refused cluster operation as "Request Request(processor=…,
+/// session=…@…, buffer=…) needs ALTER permission.", a print of its internal request object;
+/// spool says "Cluster authorization failed." (nothing for CreateAcls).
+const CONTROLLER_REFUSAL: &str = "Kafka's message prints its own request object";
 
 const CASES: &[Case] = &[
     Case {
@@ -855,7 +870,8 @@ fn txn(name: &'static str) -> TransactionalId {
 }
 
 /// The error codes (and authorized operations bitmasks) of a response, in the order its
-/// fields print: what the client acts on.
+/// fields print — what the client acts on — then, after ` | `, its error messages if it has
+/// any.
 fn codes(response: &impl std::fmt::Debug) -> String {
     let printed = format!("{response:?}");
     let mut found = Vec::new();
@@ -870,7 +886,26 @@ fn codes(response: &impl std::fmt::Debug) -> String {
             ));
         }
     }
-    found.join(" ")
+    let mut messages = Vec::new();
+    let mut rest = printed.as_str();
+    while let Some(at) = rest.find("error_message: ") {
+        rest = &rest[at + "error_message: ".len()..];
+        let end = match rest.starts_with("None") {
+            true => "None".len(),
+            false => rest.find("\")").map_or(rest.len(), |end| end + 2),
+        };
+        messages.push(&rest[..end]);
+    }
+    let codes = found.join(" ");
+    match messages.is_empty() {
+        true => codes,
+        false => format!("{codes} | {}", messages.join(" ")),
+    }
+}
+
+/// What a line observed, its messages left out.
+fn without_messages(observed: &str) -> &str {
+    observed.split(" | ").next().unwrap_or(observed)
 }
 
 /// Calls until the coordinator answers something else than "not yet".
@@ -1064,8 +1099,12 @@ fn every_api_authorizes_as_kafka_does() {
     let mut differences = Vec::new();
     for (line, kafka_saw) in &expected {
         let spool_saw = seen.get(line).map_or("(nothing)", String::as_str);
-        let known = KNOWN_DIFFERENCES.iter().any(|(known, _)| known == line);
-        if spool_saw != kafka_saw && !known {
+        let known = |list: &[(&str, &str)]| list.iter().any(|(known, _)| known == line);
+        let same = match known(KNOWN_MESSAGE_DIFFERENCES) {
+            true => without_messages(spool_saw) == without_messages(kafka_saw),
+            false => spool_saw == kafka_saw,
+        };
+        if !same && !known(KNOWN_DIFFERENCES) {
             differences.push(format!(
                 "{line}\n  kafka: {kafka_saw}\n  spool: {spool_saw}"
             ));

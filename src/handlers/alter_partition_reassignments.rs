@@ -14,6 +14,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::{StrBytes, VersionRange};
 use kafka_protocol::ResponseError;
 
+use super::errors::kafka_message;
 use super::SupportedApi;
 use crate::acl::Operation;
 use crate::broker::{Access, Broker, ReassignmentError, ReassignmentTarget};
@@ -60,7 +61,7 @@ pub async fn handle(
                 match outcomes.get(partition) {
                     Some(Err(refused)) => answer
                         .with_error_code(error_for(refused).code())
-                        .with_error_message(Some(StrBytes::from_string(refused.to_string()))),
+                        .with_error_message(message_for(refused)),
                     _ => answer.with_error_message(None),
                 }
             })
@@ -82,7 +83,7 @@ fn refused(
     request: AlterPartitionReassignmentsRequest,
     error: ResponseError,
 ) -> AlterPartitionReassignmentsResponse {
-    let message = Some(StrBytes::from_string(error.to_string()));
+    let message = Some(kafka_message(error));
     let responses = request
         .topics
         .into_iter()
@@ -106,6 +107,15 @@ fn refused(
         .with_error_code(error.code())
         .with_error_message(message)
         .with_responses(responses)
+}
+
+/// The message a partition's refusal is told with: none for the cancellation of a
+/// reassignment not in progress, which Kafka tells by its code alone.
+fn message_for(refused: &ReassignmentError) -> Option<StrBytes> {
+    match refused {
+        ReassignmentError::NoneInProgress => None,
+        refused => Some(StrBytes::from_string(refused.to_string())),
+    }
 }
 
 fn error_for(refused: &ReassignmentError) -> ResponseError {

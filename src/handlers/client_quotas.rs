@@ -13,7 +13,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::{StrBytes, VersionRange};
 use kafka_protocol::ResponseError;
 
-use super::errors::for_dynamic_config_error;
+use super::errors::{for_dynamic_config_error, kafka_message};
 use super::SupportedApi;
 use crate::acl::Operation;
 use crate::broker::{Access, Broker};
@@ -38,15 +38,15 @@ pub fn describe(
     access: &Access,
     request: &DescribeClientQuotasRequest,
 ) -> DescribeClientQuotasResponse {
-    let failed = |error: ResponseError, message: String| {
+    let failed = |error: ResponseError, message: Option<String>| {
         DescribeClientQuotasResponse::default()
             .with_error_code(error.code())
-            .with_error_message(Some(StrBytes::from_string(message)))
+            .with_error_message(message.map(StrBytes::from_string))
             .with_entries(None)
     };
     if !access.allows_cluster(Operation::DescribeConfigs) {
-        let error = ResponseError::ClusterAuthorizationFailed;
-        return failed(error, error.to_string());
+        // Kafka tells this refusal by its code alone.
+        return failed(ResponseError::ClusterAuthorizationFailed, None);
     }
     let components: Vec<Component> = request
         .components
@@ -70,7 +70,7 @@ pub fn describe(
                 InvalidFilter::Invalid(_) => ResponseError::InvalidRequest,
                 InvalidFilter::UnsupportedType(_) => ResponseError::UnsupportedVersion,
             };
-            failed(error, refused.to_string())
+            failed(error, Some(refused.to_string()))
         }
         Ok(found) => {
             let entries = found
@@ -98,8 +98,9 @@ pub fn describe(
                         .with_values(values)
                 })
                 .collect();
+            // Kafka's answer has an empty message.
             DescribeClientQuotasResponse::default()
-                .with_error_message(None)
+                .with_error_message(Some(StrBytes::default()))
                 .with_entries(Some(entries))
         }
     }
@@ -137,7 +138,7 @@ pub async fn alter(
     };
     let outcomes = if !access.allows_cluster(Operation::AlterConfigs) {
         let error = ResponseError::ClusterAuthorizationFailed;
-        every_entity(error, error.to_string())
+        every_entity(error, kafka_message(error).to_string())
     } else {
         match broker
             .alter_client_quotas(&alterations, request.validate_only)

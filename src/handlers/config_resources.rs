@@ -103,7 +103,7 @@ pub fn authorize(
     };
     match access.allows(operation, resource) {
         true => Ok(()),
-        false => Err((error, error.to_string())),
+        false => Err((error, errors::kafka_message(error).to_string())),
     }
 }
 

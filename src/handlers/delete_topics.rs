@@ -78,7 +78,8 @@ async fn delete_one(
     };
     let refused = ResponseError::TopicAuthorizationFailed;
     if let Some(name) = name.as_ref().filter(|name| !may(Operation::Describe, name)) {
-        return fail(refused, refused.to_string()).with_name(Some(name.clone()));
+        return fail(refused, errors::kafka_message(refused).to_string())
+            .with_name(Some(name.clone()));
     }
     let image = broker.metadata.image();
     let target = match (&name, topic_id.is_nil()) {
@@ -105,12 +106,12 @@ async fn delete_one(
     };
     let topic = match target {
         Ok(topic) => topic,
-        Err(error) => return fail(error, error.to_string()),
+        Err(error) => return fail(error, errors::kafka_message(error).to_string()),
     };
     if !may(Operation::Delete, &topic.name) {
         let told = may(Operation::Describe, &topic.name)
             .then(|| TopicName(StrBytes::from_string(topic.name.clone())));
-        return fail(refused, refused.to_string()).with_name(told);
+        return fail(refused, errors::kafka_message(refused).to_string()).with_name(told);
     }
     let deleted = match quota.record(topic.partitions) {
         Ok(()) => broker.delete_topic(&topic.name).await,

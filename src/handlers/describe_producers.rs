@@ -9,7 +9,7 @@ use kafka_protocol::messages::describe_producers_response::{
 use kafka_protocol::messages::{
     ApiKey, DescribeProducersRequest, DescribeProducersResponse, ProducerId,
 };
-use kafka_protocol::protocol::{StrBytes, VersionRange};
+use kafka_protocol::protocol::VersionRange;
 use kafka_protocol::ResponseError;
 
 use super::errors;
@@ -42,7 +42,7 @@ pub fn handle(
                         let error = ResponseError::TopicAuthorizationFailed;
                         return response
                             .with_error_code(error.code())
-                            .with_error_message(Some(StrBytes::from_string(error.to_string())));
+                            .with_error_message(Some(errors::kafka_message(error)));
                     }
                     let log = match broker.leader_log(&topic.name, index) {
                         Ok(log) => log,

@@ -11,6 +11,7 @@ use kafka_protocol::messages::{ApiKey, ElectLeadersRequest, ElectLeadersResponse
 use kafka_protocol::protocol::{StrBytes, VersionRange};
 use kafka_protocol::ResponseError;
 
+use super::errors::kafka_message;
 use super::SupportedApi;
 use crate::acl::Operation;
 use crate::broker::{Access, Broker};
@@ -95,7 +96,7 @@ pub async fn handle(
 
 /// Kafka's answer to a request refused as a whole: `error` for it and each named partition.
 fn refused(request: ElectLeadersRequest, error: ResponseError) -> ElectLeadersResponse {
-    let message = Some(StrBytes::from_string(error.to_string()));
+    let message = Some(kafka_message(error));
     let results = request
         .topic_partitions
         .unwrap_or_default()

@@ -116,3 +116,35 @@ pub fn topic_error_message(error: &TopicError) -> Option<StrBytes> {
         error => Some(StrBytes::from_string(error.to_string())),
     }
 }
+
+/// Kafka's own message for `error` (its `Errors` enum's), which Kafka sends where it answers
+/// with an error alone, e.g. a topic a client may not delete. kafka-protocol's `Display` gives
+/// the variant's name instead; errors without an entry here are told so.
+pub fn kafka_message(error: ResponseError) -> StrBytes {
+    let message = match error {
+        ResponseError::UnknownTopicOrPartition => "This server does not host this topic-partition.",
+        ResponseError::TopicAuthorizationFailed => "Topic authorization failed.",
+        ResponseError::GroupAuthorizationFailed => "Group authorization failed.",
+        ResponseError::ClusterAuthorizationFailed => "Cluster authorization failed.",
+        ResponseError::UnknownTopicId => "This server does not host this topic ID.",
+        other => return StrBytes::from_string(other.to_string()),
+    };
+    StrBytes::from_static_str(message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_are_kafkas_not_variant_names() {
+        assert_eq!(
+            kafka_message(ResponseError::TopicAuthorizationFailed).as_str(),
+            "Topic authorization failed."
+        );
+        assert_eq!(
+            kafka_message(ResponseError::UnknownTopicOrPartition).as_str(),
+            "This server does not host this topic-partition."
+        );
+    }
+}

@@ -13,6 +13,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::{StrBytes, VersionRange};
 use kafka_protocol::ResponseError;
 
+use super::errors::kafka_message;
 use super::SupportedApi;
 use crate::acl::Operation;
 use crate::broker::{Access, Broker};
@@ -32,7 +33,7 @@ pub fn handle(
         let error = ResponseError::ClusterAuthorizationFailed;
         return ListPartitionReassignmentsResponse::default()
             .with_error_code(error.code())
-            .with_error_message(Some(StrBytes::from_string(error.to_string())));
+            .with_error_message(Some(kafka_message(error)));
     }
     let asked: Option<Vec<(String, Vec<i32>)>> = request.topics.as_ref().map(|topics| {
         topics

@@ -16,7 +16,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::{StrBytes, VersionRange};
 use kafka_protocol::ResponseError;
 
-use super::errors::{for_dynamic_config_error, for_scram_refusal};
+use super::errors::{for_dynamic_config_error, for_scram_refusal, kafka_message};
 use super::SupportedApi;
 use crate::acl::Operation;
 use crate::broker::{Access, Broker, ScramDeletion, ScramUpsertion};
@@ -41,8 +41,9 @@ pub fn describe(
     request: &DescribeUserScramCredentialsRequest,
 ) -> DescribeUserScramCredentialsResponse {
     if !access.allows_cluster(Operation::Describe) {
+        // Kafka tells this refusal by its code alone.
         let error = ResponseError::ClusterAuthorizationFailed;
-        let message = Some(StrBytes::from_string(error.to_string()));
+        let message = None;
         let results = request
             .users
             .iter()
@@ -145,7 +146,12 @@ pub async fn alter(
                 .collect();
             users
                 .into_iter()
-                .map(|user| result(user.clone(), Some((refused, refused.to_string()))))
+                .map(|user| {
+                    result(
+                        user.clone(),
+                        Some((refused, kafka_message(refused).to_string())),
+                    )
+                })
                 .collect()
         }
         true => match broker
