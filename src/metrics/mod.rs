@@ -161,6 +161,18 @@ pub fn global() -> &'static Metrics {
     &METRICS
 }
 
+/// Kafka's spelling of an error name: `UnknownTopicOrPartition` → `UNKNOWN_TOPIC_OR_PARTITION`.
+fn screaming_snake(name: &str) -> String {
+    let mut out = String::with_capacity(name.len() + 8);
+    for (index, character) in name.chars().enumerate() {
+        if character.is_ascii_uppercase() && index > 0 {
+            out.push('_');
+        }
+        out.push(character.to_ascii_uppercase());
+    }
+    out
+}
+
 impl Metrics {
     fn new() -> Self {
         Self {
@@ -185,21 +197,7 @@ impl Metrics {
             principals: Mutex::default(),
         }
     }
-}
 
-/// Kafka's spelling of an error name: `UnknownTopicOrPartition` → `UNKNOWN_TOPIC_OR_PARTITION`.
-fn screaming_snake(name: &str) -> String {
-    let mut out = String::with_capacity(name.len() + 8);
-    for (index, character) in name.chars().enumerate() {
-        if character.is_ascii_uppercase() && index > 0 {
-            out.push('_');
-        }
-        out.push(character.to_ascii_uppercase());
-    }
-    out
-}
-
-impl Metrics {
     /// The counters of `principal`'s requests (those of [`OTHER_PRINCIPALS`] once
     /// [`MAX_PRINCIPAL_SERIES`] others have their own).
     pub fn principal(&self, principal: &str) -> PrincipalMetrics {
@@ -409,7 +407,9 @@ pub fn render(state: Option<StateSample>) -> Result<String, std::fmt::Error> {
     );
     registry.register(
         "principal_requests",
-        "Requests answered, by principal (the first 1000 principals; later ones as \"other\")",
+        format!(
+            "Requests answered, by principal (the first {MAX_PRINCIPAL_SERIES} principals; later ones as \"{OTHER_PRINCIPALS}\")"
+        ),
         metrics.principal_requests.clone(),
     );
     registry.register(

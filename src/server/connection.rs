@@ -391,15 +391,15 @@ impl Connection {
 /// The request counters of the connection's principal, looked up again only when it
 /// authenticates as another.
 #[derive(Default)]
-struct PrincipalCounters(Option<(Arc<str>, metrics::PrincipalMetrics)>);
+struct PrincipalCounters(Option<(Arc<str>, Arc<metrics::PrincipalMetrics>)>);
 
 impl PrincipalCounters {
-    fn of(&mut self, principal: &Arc<str>) -> metrics::PrincipalMetrics {
+    fn of(&mut self, principal: &Arc<str>) -> Arc<metrics::PrincipalMetrics> {
         match &self.0 {
-            Some((known, counters)) if Arc::ptr_eq(known, principal) => counters.clone(),
+            Some((known, counters)) if Arc::ptr_eq(known, principal) => Arc::clone(counters),
             _ => {
-                let counters = metrics::global().principal(principal);
-                self.0 = Some((Arc::clone(principal), counters.clone()));
+                let counters = Arc::new(metrics::global().principal(principal));
+                self.0 = Some((Arc::clone(principal), Arc::clone(&counters)));
                 counters
             }
         }
