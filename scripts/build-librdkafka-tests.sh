@@ -3,7 +3,7 @@
 # that the rdkafka-sys crate ships, into target/librdkafka-tests/. compat-tests/tests/
 # librdkafka_suite.rs runs it against spool; compat-tests/librdkafka-tests.md lists the tests.
 #
-# Needs a C/C++ tool chain, make, pkg-config, zlib, zstd and OpenSSL headers (install-test-deps.sh
+# Needs a C/C++ tool chain, make, pkg-config, zlib, zstd, OpenSSL and libcurl headers (install-test-deps.sh
 # installs them by package name). The build is skipped when the runner for this version was
 # already built with these options.
 set -euo pipefail
@@ -17,9 +17,9 @@ print(next(p["manifest_path"] for p in packages if p["name"] == "rdkafka-sys"))'
 source_dir="$(dirname "$manifest")/librdkafka"
 version=$(basename "$(dirname "$manifest")")
 
-# TLS and SASL (PLAIN, SCRAM, OAUTHBEARER) through OpenSSL; no Kerberos, no libcurl (OAUTHBEARER
-# OIDC); lz4 is librdkafka's bundled copy.
-options=(--no-download --enable-ssl --disable-gssapi --disable-curl --disable-lz4-ext)
+# TLS and SASL (PLAIN, SCRAM, OAUTHBEARER) through OpenSSL, OAUTHBEARER OIDC token retrieval
+# through libcurl; no Kerberos; lz4 is librdkafka's bundled copy.
+options=(--no-download --enable-ssl --enable-curl --disable-gssapi --disable-lz4-ext)
 
 build_dir="$PWD/target/librdkafka-tests/$version"
 runner="$build_dir/tests/test-runner"

@@ -8,8 +8,9 @@
 #     the bundled library first on LD_LIBRARY_PATH (target/kcat-lib);
 #   - the codec packages the Python and Node.js clients need for lz4, snappy and zstd;
 #   - what librdkafka's own test runner builds with (Debian: a C/C++ tool chain, pkg-config,
-#     zlib, zstd, OpenSSL and RapidJSON headers), then the runner
-#     (scripts/build-librdkafka-tests.sh);
+#     zlib, zstd, OpenSSL, libcurl and RapidJSON headers), then the runner
+#     (scripts/build-librdkafka-tests.sh), and the openssl tool its OIDC scenario makes RSA keys
+#     with;
 #   - etcd (Debian's etcd-server), the cluster's store, which the cluster tests start on free
 #     loopback ports;
 #   - Apache Kafka's own jars (clients, tools, broker, Streams) from Maven Central, laid out as
@@ -17,7 +18,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-apt_packages=(kcat etcd-server g++ make pkg-config zlib1g-dev libzstd-dev libssl-dev rapidjson-dev)
+apt_packages=(kcat etcd-server g++ make pkg-config zlib1g-dev libzstd-dev libssl-dev libcurl4-openssl-dev
+    rapidjson-dev openssl)
 missing=()
 for package in "${apt_packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' ||

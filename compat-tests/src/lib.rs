@@ -7,6 +7,7 @@ pub mod failover;
 pub mod jwt;
 pub mod kafka;
 pub mod netns;
+pub mod oidc;
 pub mod pki;
 pub mod prometheus;
 pub mod proxy;

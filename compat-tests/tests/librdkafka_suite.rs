@@ -9,14 +9,17 @@
 //! own test clusters for the test's scenario (4 partitions per auto-created topic;
 //! `noautocreate` turns auto-creation off; `cluster` is three brokers on one etcd whose topics
 //! have three replicas; `acl`, `ssl`, `sasl_plain` and `sasl_scram` add an authorizer, TLS
-//! with client certificates and SASL listeners). A row `0081/Acls` runs only the sub-tests
-//! whose name contains `Acls`.
+//! with client certificates and SASL listeners; `oidc` is `cluster` with OAUTHBEARER clients
+//! that fetch their tokens from a token endpoint of the harness). A row `0081/Acls` runs only
+//! the sub-tests whose name contains `Acls`; `0126/*` runs all and fails if one is skipped.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Instant;
 
 use compat_tests::etcd::{start_brokers, SpawnedEtcd};
+use compat_tests::jwt::{TokenIssuer, AUDIENCE, ISSUER};
+use compat_tests::oidc::{self, TokenEndpoint};
 use compat_tests::pki::TestCa;
 use compat_tests::wire::WireClient;
 use compat_tests::SpawnedBroker;
@@ -30,7 +33,8 @@ const TEST_TIMEOUT_SECONDS: &str = "600";
 const FAILURE_TAIL_LINES: usize = 60;
 
 /// One row of `librdkafka-tests.md`: a test number, or `number/name` to run only the
-/// sub-tests whose name contains `name` (the runner's `SUBTESTS`).
+/// sub-tests whose name contains `name` (the runner's `SUBTESTS`; [`ALL_SUBTESTS`]: every
+/// sub-test, none of which may be skipped).
 struct Listed {
     number: String,
     subtests: Option<String>,
@@ -47,6 +51,9 @@ impl Listed {
         }
     }
 }
+
+/// A row's sub-test name meaning all of them.
+const ALL_SUBTESTS: &str = "*";
 
 fn manifest_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf()
@@ -104,13 +111,22 @@ fn runner() -> Option<PathBuf> {
 /// replicas), `acl` (Kafka's StandardAuthorizer allowing what no ACL names, as librdkafka's
 /// ACL tests expect), `ssl` (client certificates required), `sasl_plain` (SASL_PLAINTEXT with
 /// PLAIN) and `sasl_scram` (SASL_SSL with SCRAM-SHA-512), whose sessions last
-/// [`SESSION_MS`].
+/// [`SESSION_MS`], and `oidc` (three brokers, SASL_PLAINTEXT with OAUTHBEARER), whose
+/// sessions last [`OIDC_SESSION_MS`].
 fn scenario_config(scenario: &str) -> String {
     let auto_create = scenario != "noautocreate";
     let common = format!("\"num.partitions\" = 4\n\"auto.create.topics.enable\" = {auto_create}\n");
     let own = match scenario {
         "default" | "noautocreate" | "ssl" => String::new(),
         "cluster" => "\"default.replication.factor\" = 3\n".to_owned(),
+        "oidc" => format!(
+            "\"default.replication.factor\" = 3
+\"sasl.enabled.mechanisms\" = \"OAUTHBEARER\"
+\"sasl.oauthbearer.expected.audience\" = \"{AUDIENCE}\"
+\"sasl.oauthbearer.expected.issuer\" = \"{ISSUER}\"
+\"connections.max.reauth.ms\" = {OIDC_SESSION_MS}
+"
+        ),
         "acl" => format!(
             "\"authorizer.class.name\" = \"{AUTHORIZER}\"\n\"allow.everyone.if.no.acl.found\" = true\n"
         ),
@@ -136,6 +152,12 @@ const USER: &str = "librdkafka";
 const PASSWORD: &str = "librdkafka-secret";
 /// `connections.max.reauth.ms` of the SASL scenarios: 0142 re-authenticates seven times.
 const SESSION_MS: u64 = 10_000;
+/// `connections.max.reauth.ms` of `oidc`: its clients re-authenticate with their fetched
+/// tokens twice while a test waits 5 s between producing and consuming.
+const OIDC_SESSION_MS: u64 = 2_000;
+/// How much longer than its own 60 s the OIDC test may run: its sub-tests take about 100 s,
+/// and librdkafka's CI, where it runs against trivup, triples every test's timeout too.
+const OIDC_TIMEOUT_MULTIPLIER: u32 = 3;
 /// The SCRAM mechanism of `sasl_scram` (Kafka's wire number for SCRAM-SHA-512).
 const SCRAM_SHA_512: i8 = 2;
 
@@ -153,8 +175,12 @@ struct Target {
     brokers: Vec<SpawnedBroker>,
     bootstrap: String,
     client_conf: String,
+    /// Environment of the runner beyond the defaults (where the `oidc` tests find their token
+    /// endpoint and keys).
+    env: Vec<(&'static str, String)>,
     _etcd: Option<SpawnedEtcd>,
-    _certificates: Option<tempfile::TempDir>,
+    _files: Option<tempfile::TempDir>,
+    _token_endpoint: Option<TokenEndpoint>,
 }
 
 impl Target {
@@ -168,10 +194,13 @@ impl Target {
                     bootstrap: compat_tests::bootstrap_of(&brokers),
                     brokers,
                     client_conf: String::new(),
+                    env: Vec::new(),
                     _etcd: Some(etcd),
-                    _certificates: None,
+                    _files: None,
+                    _token_endpoint: None,
                 }
             }
+            "oidc" => Self::oidc(&config),
             "ssl" | "sasl_scram" => Self::secured(scenario, &config),
             "sasl_plain" => Self::single(
                 SpawnedBroker::start_with_listeners(&["PLAINTEXT", "SASL_PLAINTEXT"], &config),
@@ -187,8 +216,10 @@ impl Target {
             bootstrap: broker.address(listener),
             brokers: vec![broker],
             client_conf,
+            env: Vec::new(),
             _etcd: None,
-            _certificates: None,
+            _files: None,
+            _token_endpoint: None,
         }
     }
 
@@ -226,9 +257,93 @@ impl Target {
             let client_conf = sasl_conf("SASL_SSL", "SCRAM-SHA-512") + &ca_location;
             Self::single(broker, "SASL_SSL", client_conf)
         };
-        target._certificates = Some(dir);
+        target._files = Some(dir);
         target
     }
+
+    /// Three brokers whose SASL_PLAINTEXT listeners validate tokens of a token endpoint the
+    /// clients fetch them from (client credentials, jwt-bearer assertions signed with the
+    /// client's RSA key, or as from Azure's instance metadata service), as trivup's OIDC app
+    /// serves librdkafka's tests; the brokers replicate over PLAINTEXT.
+    fn oidc(config: &str) -> Self {
+        let dir = tempfile::tempdir().expect("token files dir");
+        let issuer = TokenIssuer::new("librdkafka-oidc");
+        let key_set = dir.path().join("jwks.json");
+        std::fs::write(&key_set, issuer.key_set()).expect("key set");
+        let endpoint = TokenEndpoint::start(issuer, dir.path());
+        let etcd = SpawnedEtcd::start();
+        let brokers = start_brokers_on(
+            &etcd,
+            &["PLAINTEXT", "SASL_PLAINTEXT"],
+            &format!(
+                "{config}\"sasl.oauthbearer.jwks.endpoint.url\" = \"file://{}\"\n",
+                key_set.display()
+            ),
+        );
+        let bootstrap = brokers
+            .iter()
+            .map(|broker| broker.address("SASL_PLAINTEXT"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let client_conf = format!(
+            "security.protocol=SASL_PLAINTEXT
+sasl.mechanism=OAUTHBEARER
+sasl.oauthbearer.method=OIDC
+sasl.oauthbearer.client.id={}
+sasl.oauthbearer.client.secret={}
+sasl.oauthbearer.scope={}
+sasl.oauthbearer.token.endpoint.url={}
+sasl.oauthbearer.extensions=ExtensionworkloadIdentity=spool,Extensioncluster=librdkafka
+test.timeout.multiplier={OIDC_TIMEOUT_MULTIPLIER}
+",
+            oidc::CLIENT_ID,
+            oidc::CLIENT_SECRET,
+            oidc::SCOPES[0],
+            endpoint.valid_url()
+        );
+        let env = vec![
+            ("VALID_OIDC_URL", endpoint.valid_url()),
+            ("INVALID_OIDC_URL", endpoint.bad_format_url()),
+            ("EXPIRED_TOKEN_OIDC_URL", endpoint.expired_url()),
+            (
+                "OAUTHBEARER_CLIENT_PRIVATE_KEY",
+                endpoint.client_key().display().to_string(),
+            ),
+            (
+                "OAUTHBEARER_CLIENT_PRIVATE_KEY_ENCRYPTED",
+                endpoint.client_key_encrypted().display().to_string(),
+            ),
+            (
+                "OAUTHBEARER_CLIENT_PRIVATE_KEY_PASSWORD",
+                oidc::KEY_PASSPHRASE.to_owned(),
+            ),
+        ];
+        Self {
+            bootstrap,
+            brokers,
+            client_conf,
+            env,
+            _etcd: Some(etcd),
+            _files: Some(dir),
+            _token_endpoint: Some(endpoint),
+        }
+    }
+}
+
+/// Brokers 1, 2 and 3 on `etcd` with `listeners` (the first is the one they replicate over).
+fn start_brokers_on(etcd: &SpawnedEtcd, listeners: &[&str], settings: &str) -> Vec<SpawnedBroker> {
+    (1..=3)
+        .map(|node_id| {
+            SpawnedBroker::start_with_listeners(
+                listeners,
+                &format!(
+                    "\"node.id\" = {node_id}\n\"cluster.url\" = \"{}\"\n\"inter.broker.listener.name\" = \"{}\"\n{settings}",
+                    etcd.cluster_url("librdkafka"),
+                    listeners[0]
+                ),
+            )
+        })
+        .collect()
 }
 
 /// `test.conf` lines authenticating as [`USER`] with `mechanism` over `protocol`.
@@ -281,8 +396,13 @@ fn run_one(runner: &Path, conf_dir: &Path, target: &Target, test: &Listed) -> Ou
         .env("RDKAFKA_TEST_CONF", &conf)
         .env("KAFKA_PATH", compat_tests::kafka::kafka_home())
         .env("BROKERS", &target.bootstrap)
-        .env("LD_LIBRARY_PATH", library_path);
-    if let Some(subtests) = &test.subtests {
+        .env("LD_LIBRARY_PATH", library_path)
+        .envs(target.env.iter().map(|(name, value)| (name, value)));
+    if let Some(subtests) = test
+        .subtests
+        .as_deref()
+        .filter(|name| *name != ALL_SUBTESTS)
+    {
         command.env("SUBTESTS", subtests);
     }
     command.output().expect("test-runner runs")
@@ -340,8 +460,8 @@ fn subtest_outcomes<'a>(text: &'a str, name: &'a str) -> impl Iterator<Item = &'
     })
 }
 
-/// Why `test` did not pass, if it did not. A test run for some of its sub-tests passes only
-/// when at least one of them ran and passed and none was skipped.
+/// Why `test` did not pass, if it did not. A test run for some (or all) of its sub-tests
+/// passes only when at least one of them ran and passed and none was skipped.
 fn failure(output: &Output, test: &Listed) -> Option<String> {
     let text = strip_colors(&text(output));
     let outcomes = outcomes(&text, &test.number);
@@ -349,10 +469,18 @@ fn failure(output: &Output, test: &Listed) -> Option<String> {
     let failed = outcomes
         .iter()
         .any(|(_, outcome)| *outcome != "PASSED" && *outcome != "SKIPPED");
-    let subtests_ran = test.subtests.as_deref().is_none_or(|name| {
-        let subtests: Vec<&str> = subtest_outcomes(&text, name).collect();
-        subtests.contains(&": PASS (") && !subtests.contains(&": SKIP: ")
-    });
+    let subtests_ran = match test.subtests.as_deref() {
+        None => true,
+        // Some sub-tests skip with a warning of their own ("Skipping … variation"), some
+        // have names that end in a line break, which puts their outcome on a line of its own.
+        Some(ALL_SUBTESTS) => {
+            text.contains(": PASS (") && !text.to_ascii_lowercase().contains("skip")
+        }
+        Some(name) => {
+            let subtests: Vec<&str> = subtest_outcomes(&text, name).collect();
+            subtests.contains(&": PASS (") && !subtests.contains(&": SKIP: ")
+        }
+    };
     if output.status.success() && passed && !failed && subtests_ran {
         return None;
     }
