@@ -1,6 +1,7 @@
 //! SASL sessions: OAUTHBEARER with signed JWTs (librdkafka through confluent-kafka's token
-//! callback, Kafka's Java clients reading a token file), sessions bounded by
-//! `connections.max.reauth.ms` and by the token's expiry, clients re-authenticating in place
+//! callback, Kafka's Java clients fetching tokens from a token endpoint with client
+//! credentials), sessions bounded by `connections.max.reauth.ms` and by the token's expiry,
+//! clients re-authenticating in place
 //! (KIP-368) without being disconnected, and, on the wire, what Kafka refuses: another
 //! principal or mechanism on re-authentication, a request after the session ended, a token
 //! signed by an unknown key.
@@ -11,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use compat_tests::jwt::{TokenIssuer, AUDIENCE, ISSUER};
 use compat_tests::kafka::{kafka_home, run_bounded, TOOL_TIMEOUT};
+use compat_tests::oidc::{self, TokenEndpoint};
 use compat_tests::prometheus::scrape;
 use compat_tests::wire::WireClient;
 use compat_tests::{wait_for, SpawnedBroker};
@@ -110,16 +112,11 @@ fn librdkafka_authenticates_with_a_token_and_reauthenticates_in_place() {
 }
 
 #[test]
-fn java_clients_authenticate_with_a_token_file_and_reauthenticate_in_place() {
+fn java_clients_fetch_tokens_from_a_token_endpoint_and_reauthenticate_in_place() {
     let dir = tempfile::tempdir().expect("temp dir");
     let issuer = TokenIssuer::new("key-1");
     let broker = broker(dir.path(), &issuer);
-    let token_file = dir.path().join("token.jwt");
-    std::fs::write(
-        &token_file,
-        issuer.token("alice", Duration::from_secs(3600)),
-    )
-    .expect("token");
+    let endpoint = TokenEndpoint::start(issuer, dir.path());
     let properties = dir.path().join("client.properties");
     std::fs::write(
         &properties,
@@ -127,17 +124,20 @@ fn java_clients_authenticate_with_a_token_file_and_reauthenticate_in_place() {
             "security.protocol=SASL_PLAINTEXT
 sasl.mechanism=OAUTHBEARER
 sasl.login.callback.handler.class=org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginCallbackHandler
-sasl.oauthbearer.token.endpoint.url=file://{}
-sasl.jaas.config=org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required ;
+sasl.oauthbearer.token.endpoint.url={}
+sasl.jaas.config=org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required clientId=\"{}\" clientSecret=\"{}\" scope=\"{}\";
 ",
-            token_file.display()
+            endpoint.valid_url(),
+            oidc::CLIENT_ID,
+            oidc::CLIENT_SECRET,
+            oidc::SCOPES[0],
         ),
     )
     .expect("client properties");
-    // Kafka's clients read OAuth URLs and files only where the JVM allows them to.
+    // Kafka's clients fetch tokens only from URLs the JVM allows.
     let java_options = format!(
-        "-Dorg.apache.kafka.sasl.oauthbearer.allowed.urls=file://{0} -Dorg.apache.kafka.sasl.oauthbearer.allowed.files={0}",
-        token_file.display()
+        "-Dorg.apache.kafka.sasl.oauthbearer.allowed.urls={}",
+        endpoint.valid_url()
     );
     let address = broker.address(LISTENER);
     let properties = properties.display().to_string();
