@@ -66,27 +66,28 @@ async fn delete_one(
     let result = DeletableTopicResult::default()
         .with_name(name.clone())
         .with_topic_id(topic_id);
-    let fail = |error: ResponseError, message: String| {
+    let fail = |error: ResponseError, message: StrBytes| {
         result
             .clone()
             .with_error_code(error.code())
-            .with_error_message(Some(StrBytes::from_string(message)))
+            .with_error_message(Some(message))
     };
+    // Refused with Kafka's message for the error.
+    let refuse = |error: ResponseError| fail(error, errors::kafka_message(error));
     let deletes_any = access.allows_cluster(Operation::Delete);
     let may = |operation: Operation, topic: &str| {
         deletes_any || access.allows(operation, Resource::topic(topic))
     };
     let refused = ResponseError::TopicAuthorizationFailed;
     if let Some(name) = name.as_ref().filter(|name| !may(Operation::Describe, name)) {
-        return fail(refused, errors::kafka_message(refused).to_string())
-            .with_name(Some(name.clone()));
+        return refuse(refused).with_name(Some(name.clone()));
     }
     let image = broker.metadata.image();
     let target = match (&name, topic_id.is_nil()) {
         (Some(_), false) => {
             return fail(
                 ResponseError::InvalidRequest,
-                "Name and topic id may not both be set".into(),
+                StrBytes::from_static_str("Name and topic id may not both be set"),
             )
         }
         (Some(name), true) => image
@@ -100,18 +101,18 @@ async fn delete_one(
         (None, true) => {
             return fail(
                 ResponseError::InvalidRequest,
-                "Neither topic name nor id was set".into(),
+                StrBytes::from_static_str("Neither topic name nor id was set"),
             )
         }
     };
     let topic = match target {
         Ok(topic) => topic,
-        Err(error) => return fail(error, errors::kafka_message(error).to_string()),
+        Err(error) => return refuse(error),
     };
     if !may(Operation::Delete, &topic.name) {
         let told = may(Operation::Describe, &topic.name)
             .then(|| TopicName(StrBytes::from_string(topic.name.clone())));
-        return fail(refused, errors::kafka_message(refused).to_string()).with_name(told);
+        return refuse(refused).with_name(told);
     }
     let deleted = match quota.record(topic.partitions) {
         Ok(()) => broker.delete_topic(&topic.name).await,
