@@ -177,13 +177,28 @@ pub fn start_brokers_with(
     root: &str,
     settings_of: impl Fn(i32) -> String,
 ) -> Vec<crate::SpawnedBroker> {
+    start_brokers_with_listeners(etcd, root, &["PLAINTEXT"], settings_of)
+}
+
+/// Like [`start_brokers_with`], each broker with a listener of each name in `listeners`; the
+/// first is the one they replicate over (`inter.broker.listener.name`).
+pub fn start_brokers_with_listeners(
+    etcd: &SpawnedEtcd,
+    root: &str,
+    listeners: &[&str],
+    settings_of: impl Fn(i32) -> String,
+) -> Vec<crate::SpawnedBroker> {
     (1..=3)
         .map(|node_id| {
-            crate::SpawnedBroker::start(&format!(
-                "\"node.id\" = {node_id}\n\"cluster.url\" = \"{}\"\n{}",
-                etcd.cluster_url(root),
-                settings_of(node_id)
-            ))
+            crate::SpawnedBroker::start_with_listeners(
+                listeners,
+                &format!(
+                    "\"node.id\" = {node_id}\n\"cluster.url\" = \"{}\"\n\"inter.broker.listener.name\" = \"{}\"\n{}",
+                    etcd.cluster_url(root),
+                    listeners[0],
+                    settings_of(node_id)
+                ),
+            )
         })
         .collect()
 }

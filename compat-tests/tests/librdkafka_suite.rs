@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Instant;
 
-use compat_tests::etcd::{start_brokers, SpawnedEtcd};
+use compat_tests::etcd::{start_brokers, start_brokers_with_listeners, SpawnedEtcd};
 use compat_tests::jwt::{TokenIssuer, AUDIENCE, ISSUER};
 use compat_tests::oidc::{self, TokenEndpoint};
 use compat_tests::pki::TestCa;
@@ -272,13 +272,15 @@ impl Target {
         std::fs::write(&key_set, issuer.key_set()).expect("key set");
         let endpoint = TokenEndpoint::start(issuer, dir.path());
         let etcd = SpawnedEtcd::start();
-        let brokers = start_brokers_on(
+        let settings = format!(
+            "{config}\"sasl.oauthbearer.jwks.endpoint.url\" = \"file://{}\"\n",
+            key_set.display()
+        );
+        let brokers = start_brokers_with_listeners(
             &etcd,
+            "librdkafka",
             &["PLAINTEXT", "SASL_PLAINTEXT"],
-            &format!(
-                "{config}\"sasl.oauthbearer.jwks.endpoint.url\" = \"file://{}\"\n",
-                key_set.display()
-            ),
+            |_| settings.clone(),
         );
         let bootstrap = brokers
             .iter()
@@ -328,22 +330,6 @@ test.timeout.multiplier={OIDC_TIMEOUT_MULTIPLIER}
             _token_endpoint: Some(endpoint),
         }
     }
-}
-
-/// Brokers 1, 2 and 3 on `etcd` with `listeners` (the first is the one they replicate over).
-fn start_brokers_on(etcd: &SpawnedEtcd, listeners: &[&str], settings: &str) -> Vec<SpawnedBroker> {
-    (1..=3)
-        .map(|node_id| {
-            SpawnedBroker::start_with_listeners(
-                listeners,
-                &format!(
-                    "\"node.id\" = {node_id}\n\"cluster.url\" = \"{}\"\n\"inter.broker.listener.name\" = \"{}\"\n{settings}",
-                    etcd.cluster_url("librdkafka"),
-                    listeners[0]
-                ),
-            )
-        })
-        .collect()
 }
 
 /// `test.conf` lines authenticating as [`USER`] with `mechanism` over `protocol`.
