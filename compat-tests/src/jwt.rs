@@ -44,13 +44,16 @@ impl TokenIssuer {
 
     /// A token for `subject`, valid from now for `lifetime`.
     pub fn token(&self, subject: &str, lifetime: Duration) -> String {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .expect("after 1970")
-            .as_secs();
+        let now = unix_now();
+        self.token_between(subject, now, now + lifetime.as_secs())
+    }
+
+    /// A token for `subject` issued at `issued_at` and expiring at `expires_at` (seconds since
+    /// 1970; in the past for an expired one).
+    pub fn token_between(&self, subject: &str, issued_at: u64, expires_at: u64) -> String {
         self.sign(serde_json::json!({
             "sub": subject, "iss": ISSUER, "aud": AUDIENCE, "scope": "kafka",
-            "iat": now, "exp": now + lifetime.as_secs(),
+            "iat": issued_at, "exp": expires_at,
         }))
     }
 
@@ -68,4 +71,12 @@ impl TokenIssuer {
             .expect("sign");
         format!("{signed}.{}", BASE64URL.encode(signature.as_ref()))
     }
+}
+
+/// Seconds since 1970, as JWT times count.
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs()
 }

@@ -22,13 +22,13 @@ use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use base64::engine::general_purpose::{STANDARD as BASE64, URL_SAFE_NO_PAD as BASE64URL};
 use base64::Engine;
 use ring::signature::{UnparsedPublicKey, RSA_PKCS1_2048_8192_SHA256};
 
-use crate::jwt::TokenIssuer;
+use crate::jwt::{unix_now, TokenIssuer};
 
 /// The registered client's id and secret.
 pub const CLIENT_ID: &str = "spool-client";
@@ -52,8 +52,7 @@ const JWT_BEARER_GRANT: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 pub struct TokenEndpoint {
     address: String,
     stopping: Arc<AtomicBool>,
-    client_key: PathBuf,
-    client_key_encrypted: PathBuf,
+    grants: Arc<Grants>,
 }
 
 /// The client's RSA key pair (files written with the `openssl` tool) and what the endpoint
@@ -71,13 +70,12 @@ impl TokenEndpoint {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind the token endpoint");
         let address = listener.local_addr().expect("its address").to_string();
         let stopping = Arc::new(AtomicBool::new(false));
+        let grants = Arc::new(Grants { issuer, client_key });
         let endpoint = Self {
             address,
             stopping: stopping.clone(),
-            client_key: client_key.private.clone(),
-            client_key_encrypted: client_key.private_encrypted.clone(),
+            grants: grants.clone(),
         };
-        let grants = Arc::new(Grants { issuer, client_key });
         thread::spawn(move || {
             for stream in listener.incoming() {
                 if stopping.load(Ordering::Acquire) {
@@ -108,12 +106,12 @@ impl TokenEndpoint {
 
     /// The client's RSA private key (PKCS#8 PEM) it signs jwt-bearer assertions with.
     pub fn client_key(&self) -> &Path {
-        &self.client_key
+        &self.grants.client_key.private
     }
 
     /// The same key encrypted with [`KEY_PASSPHRASE`].
     pub fn client_key_encrypted(&self) -> &Path {
-        &self.client_key_encrypted
+        &self.grants.client_key.private_encrypted
     }
 }
 
@@ -214,15 +212,12 @@ struct Grants {
 impl Grants {
     fn serve(&self, stream: TcpStream) {
         let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
-        let Ok(writer) = stream.try_clone() else {
+        let Ok(mut writer) = stream.try_clone() else {
             return;
         };
-        let mut writer = writer;
         let mut reader = BufReader::new(stream);
-        let answer = match read_request(&mut reader, &mut writer) {
-            Ok(request) => self.grant(&request),
-            Err(refusal) => Err(refusal),
-        };
+        let answer =
+            read_request(&mut reader, &mut writer).and_then(|request| self.grant(&request));
         let (status, body) = match answer {
             Ok(token) => (
                 200,
@@ -251,10 +246,7 @@ impl Grants {
             }
             ("POST", "/retrieve/expire") => {
                 let now = unix_now();
-                Ok(self.issuer.sign(serde_json::json!({
-                    "sub": CLIENT_ID, "iss": crate::jwt::ISSUER, "aud": crate::jwt::AUDIENCE,
-                    "iat": now - 120, "exp": now - 60,
-                })))
+                Ok(self.issuer.token_between(CLIENT_ID, now - 120, now - 60))
             }
             (method, path) => Err(Refusal(404, format!("no {method} {path} here"))),
         }
@@ -289,8 +281,11 @@ impl Grants {
 
     /// The subject of an assertion signed (RS256) with the client's key and not expired.
     fn assertion_subject(&self, assertion: &str) -> Result<String, Refusal> {
-        let parts: Vec<&str> = assertion.split('.').collect();
-        let [header, claims, signature] = parts[..] else {
+        let Some((signed, signature)) = assertion.rsplit_once('.') else {
+            return refuse("the assertion is not a signed JWT");
+        };
+        let Some((header, claims)) = signed.split_once('.').filter(|(_, c)| !c.contains('.'))
+        else {
             return refuse("the assertion is not a signed JWT");
         };
         let header = decode_json(header)?;
@@ -303,7 +298,6 @@ impl Grants {
         let signature = BASE64URL
             .decode(signature)
             .or_else(|_| refuse("assertion signature is not base64url"))?;
-        let signed = &assertion[..header_and_claims_len(assertion)];
         UnparsedPublicKey::new(
             &RSA_PKCS1_2048_8192_SHA256,
             &self.client_key.public_pkcs1_der,
@@ -336,23 +330,11 @@ impl Grants {
     }
 }
 
-/// Length of `header.claims` in a JWT (up to its last dot).
-fn header_and_claims_len(jwt: &str) -> usize {
-    jwt.rfind('.').unwrap_or(jwt.len())
-}
-
 fn decode_json(part: &str) -> Result<serde_json::Value, Refusal> {
     let bytes = BASE64URL
         .decode(part)
         .or_else(|_| refuse("assertion part is not base64url"))?;
     serde_json::from_slice(&bytes).or_else(|_| refuse("assertion part is not JSON"))
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("after 1970")
-        .as_secs()
 }
 
 /// Reads a request's head and its body (answering `Expect: 100-continue`), each bounded by

@@ -1,10 +1,9 @@
 //! SASL sessions: OAUTHBEARER with signed JWTs (librdkafka through confluent-kafka's token
 //! callback, Kafka's Java clients fetching tokens from a token endpoint with client
 //! credentials), sessions bounded by `connections.max.reauth.ms` and by the token's expiry,
-//! clients re-authenticating in place
-//! (KIP-368) without being disconnected, and, on the wire, what Kafka refuses: another
-//! principal or mechanism on re-authentication, a request after the session ended, a token
-//! signed by an unknown key.
+//! clients re-authenticating in place (KIP-368) without being disconnected, and, on the wire,
+//! what Kafka refuses: another principal or mechanism on re-authentication, a request after
+//! the session ended, a token signed by an unknown key.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
