@@ -41,6 +41,10 @@ pub enum PeerError {
         address: String,
         message: String,
     },
+    /// Nothing listens at the broker's address: the connection was refused (a host's
+    /// answer, unlike a timeout), so that broker's process is not serving there.
+    #[error("broker {node_id} at {address}: connection refused")]
+    NotListening { node_id: i32, address: String },
     #[error("broker {node_id} sent a malformed response: {message}")]
     Malformed { node_id: i32, message: String },
     #[error("authenticating to broker {node_id} failed: {message}")]
@@ -131,7 +135,13 @@ impl Peer {
         let tcp = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&self.address))
             .await
             .map_err(|_| self.io_error("connect timed out"))?
-            .map_err(|error| self.io_error(error))?;
+            .map_err(|error| match error.kind() {
+                std::io::ErrorKind::ConnectionRefused => PeerError::NotListening {
+                    node_id: self.node_id,
+                    address: self.address.clone(),
+                },
+                _ => self.io_error(error),
+            })?;
         let _ = tcp.set_nodelay(true);
         let stream: Box<dyn PeerStream> = match &self.security.tls {
             None => Box::new(tcp),

@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use common::cluster::{
-    coordinated_by, coordinators, isrs, partition_leaders, partition_views, signal, start_cluster,
+    coordinated_by, coordinators, create_replicated_topic, isrs, partition_leaders,
+    partition_views, signal, start_cluster,
 };
 use common::{produce, producer, TIMEOUT};
 use compat_tests::etcd::SpawnedEtcd;
@@ -28,7 +29,8 @@ use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
     BrokerId, CreateTopicsRequest, ElectLeadersRequest, FetchRequest, FindCoordinatorRequest,
-    GroupId, HeartbeatRequest, InitProducerIdRequest, ProduceRequest, TopicName, TransactionalId,
+    GroupId, HeartbeatRequest, InitProducerIdRequest, MetadataRequest, ProduceRequest, TopicName,
+    TransactionalId,
 };
 use kafka_protocol::protocol::StrBytes;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -309,6 +311,61 @@ async fn a_follower_left_behind_the_leaders_log_start_starts_again_there() {
     for broker in &mut brokers {
         broker.stop();
     }
+}
+
+/// A session far longer than failover may take when the dead broker's port refuses.
+const LONG_SESSION_MS: u64 = 60_000;
+/// How soon a killed leader's partitions must have a new leader: its followers' next fetch
+/// (`replica.fetch.backoff.ms`, 1 s, after the failed one) is refused, they end its
+/// session, the controller elects.
+const REFUSED_FAILOVER_BOUND: Duration = Duration::from_secs(10);
+
+/// A killed leader's followers find its port refusing connections and end its session, so
+/// its partitions fail over about a fetch backoff after the kill, not a session timeout.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_killed_leaders_partitions_fail_over_long_before_its_session_would_end() {
+    let etcd = SpawnedEtcd::start();
+    let mut brokers = start_cluster(&etcd, "refused", LONG_SESSION_MS);
+    create_replicated_topic(&brokers[0], "refused", 3).await;
+    let before = wait_for(TIMEOUT, || {
+        partition_leaders(&brokers[0], "refused", 3)
+            .filter(|view| view.values().all(|leader| *leader > 0))
+    })
+    .expect("leaders");
+    let victim = before[&0];
+    let survivor = victim as usize % 3;
+    let killed = Instant::now();
+    brokers[victim as usize - 1].kill();
+    let after = wait_for(REFUSED_FAILOVER_BOUND, || {
+        partition_leaders(&brokers[survivor], "refused", 3)
+            .filter(|view| view.values().all(|leader| *leader > 0 && *leader != victim))
+    })
+    .expect("the dead leader's partitions led by survivors well before its session ends");
+    eprintln!(
+        "failed over in {:.2}s after kill -9 (session {} s): {after:?}",
+        killed.elapsed().as_secs_f64(),
+        LONG_SESSION_MS / 1000
+    );
+    // The dead broker is gone from the cluster too, not only from its partitions.
+    let mut wire = WireClient::connect(&brokers[survivor].bootstrap);
+    let brokers_seen = wire
+        .call(
+            12,
+            &MetadataRequest::default().with_topics(Some(Vec::new())),
+        )
+        .brokers
+        .iter()
+        .map(|broker| broker.node_id.0)
+        .collect::<BTreeSet<_>>();
+    assert!(!brokers_seen.contains(&victim), "{brokers_seen:?}");
+
+    // Restarted, it registers again at once (its old session has ended) and follows.
+    brokers[victim as usize - 1].restart();
+    wait_for(TIMEOUT, || {
+        isrs(&brokers[survivor], "refused", 3)
+            .filter(|view| view.values().all(|isr| isr.contains(&victim)))
+    })
+    .expect("the restarted broker back in every ISR");
 }
 
 /// A leader paused (SIGSTOP) past its session is deposed while it sleeps; resumed, it is a

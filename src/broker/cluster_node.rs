@@ -26,7 +26,7 @@ use crate::metadata::MetadataStore;
 use crate::metadata::{Image, TopicMetadata};
 use crate::peers::{PeerSecurity, Peers};
 use crate::producer_ids::ProducerIds;
-use crate::replication::{Fetchers, ReplicationThrottles};
+use crate::replication::{Fetchers, LeaderAddress, ReplicationThrottles};
 
 /// How long a starting broker waits to see its own registration and the cluster id.
 pub const JOIN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -190,10 +190,18 @@ impl Broker {
         });
         let peers = Arc::new(Peers::new(Arc::clone(&security)));
         let throttles = Arc::new(ReplicationThrottles::default());
+        let fence = membership.departed_broker_fencer();
         let node = ClusterNode {
             membership,
             applied: watch::Sender::new(image),
-            fetchers: Fetchers::new(node_id, Arc::clone(&throttles), security),
+            fetchers: Fetchers::new(
+                node_id,
+                Arc::clone(&throttles),
+                security,
+                Arc::new(move |leader: &LeaderAddress| {
+                    fence(leader.node_id, &leader.host, leader.port)
+                }),
+            ),
             peers,
             throttles,
         };

@@ -41,6 +41,8 @@ fn entry(kv: &KeyValue) -> Entry {
         value: kv.value().to_vec(),
         create_revision: kv.create_revision(),
         mod_revision: kv.mod_revision(),
+        // etcd's lease id 0 is "no lease".
+        lease: (kv.lease() != 0).then_some(LeaseId(kv.lease())),
     }
 }
 

@@ -30,7 +30,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::kv::{Change, Entry, Snapshot};
+use super::kv::{Change, Entry, LeaseId, Snapshot};
 use crate::acl::Acls;
 use crate::quota::ClientQuotas;
 use crate::sasl::UserScramCredentials;
@@ -260,6 +260,8 @@ pub struct ClusterImage {
     /// Each live broker's epoch: its registration key's create revision, new with every
     /// registration, so a restart shows even when the image never saw the broker gone.
     pub broker_epochs: BTreeMap<i32, i64>,
+    /// Each live broker's session: the lease its registration lives on.
+    pub broker_leases: BTreeMap<i32, LeaseId>,
     pub controller: Option<Controller>,
     /// Topics by name.
     pub topics: BTreeMap<String, TopicRecord>,
@@ -340,6 +342,7 @@ impl ClusterImage {
                     Some(Key::Broker(id)) => {
                         self.brokers.remove(&id);
                         self.broker_epochs.remove(&id);
+                        self.broker_leases.remove(&id);
                     }
                     Some(Key::Controller) => self.controller = None,
                     Some(Key::Topic(name)) => {
@@ -378,6 +381,10 @@ impl ClusterImage {
                 Ok(registration) if registration.node_id == id => {
                     self.brokers.insert(id, registration);
                     self.broker_epochs.insert(id, entry.create_revision);
+                    match entry.lease {
+                        Some(lease) => self.broker_leases.insert(id, lease),
+                        None => self.broker_leases.remove(&id),
+                    };
                 }
                 Ok(registration) => tracing::warn!(
                     key = %entry.key,
@@ -466,6 +473,7 @@ mod tests {
             value: value.into(),
             create_revision,
             mod_revision,
+            lease: None,
         }
     }
 

@@ -22,6 +22,8 @@ pub struct Entry {
     pub create_revision: i64,
     /// The revision of its last change: the version a compare-and-swap names.
     pub mod_revision: i64,
+    /// The lease the key lives on, if any.
+    pub lease: Option<LeaseId>,
 }
 
 /// Every entry under a prefix as of one revision.

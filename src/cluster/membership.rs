@@ -91,6 +91,7 @@ pub struct Membership {
     node_id: i32,
     image: watch::Receiver<Arc<ClusterImage>>,
     session: watch::Receiver<Session>,
+    session_timeout: Duration,
     lease_deadline: LeaseDeadline,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -142,6 +143,7 @@ impl Membership {
             node_id: config.node_id,
             image,
             session,
+            session_timeout: config.session_timeout,
             lease_deadline,
             tasks: vec![watcher, keeper, campaign, controller],
         })
@@ -346,6 +348,65 @@ impl Membership {
         move || {
             let (kv, keys) = (kv.clone(), keys.clone());
             Box::pin(async move { allocate_block(&kv, &keys, PRODUCER_ID_BLOCK_SIZE).await })
+        }
+    }
+
+    /// Ends the session of a broker found not listening where it registered to be reached
+    /// (`host:port` refused a connection: that host answered that nothing listens there, so
+    /// the broker's process is gone), so that its partitions fail over now instead of when
+    /// its lease times out. A broker is registered only once its listeners are bound, so a
+    /// live one never refuses. Only the lease the image shows for that registration is
+    /// revoked: a broker registered again elsewhere keeps its new session, and revoking a
+    /// lease that has ended already does nothing. A timeout proves nothing and is not
+    /// reported: a broker cut off keeps its session until it times out, as in Kafka.
+    ///
+    /// A broker is ended at most once per session timeout, so one that is alive but
+    /// refuses at the address it advertises (a firewall's reset, a wrong advertised
+    /// listener) loses its session no more often than a timeout would take it.
+    pub fn departed_broker_fencer(&self) -> impl Fn(i32, &str, u16) + Send + Sync + 'static {
+        let (kv, image) = (self.kv.clone(), self.image.clone());
+        let session_timeout = self.session_timeout;
+        let last_ended: Mutex<BTreeMap<i32, Instant>> = Mutex::default();
+        move |node_id, host, port| {
+            let lease = {
+                let image = image.borrow();
+                let registered_there = image
+                    .brokers
+                    .get(&node_id)
+                    .is_some_and(|broker| broker.host == host && broker.port == port);
+                match image.broker_leases.get(&node_id) {
+                    Some(lease) if registered_there => *lease,
+                    _ => return,
+                }
+            };
+            {
+                let mut last_ended = last_ended.lock().unwrap_or_else(|e| e.into_inner());
+                let now = Instant::now();
+                if last_ended
+                    .get(&node_id)
+                    .is_some_and(|ended| now < *ended + session_timeout)
+                {
+                    return;
+                }
+                last_ended.insert(node_id, now);
+            }
+            let kv = kv.clone();
+            let address = format!("{host}:{port}");
+            tokio::spawn(async move {
+                // Revoking a lease that has ended already succeeds too.
+                match kv.revoke(lease).await {
+                    Ok(()) => tracing::warn!(
+                        node_id,
+                        %address,
+                        "ended the session of a broker refusing connections where it registered"
+                    ),
+                    Err(error) => tracing::warn!(
+                        node_id,
+                        %error,
+                        "cannot end the session of a broker refusing connections"
+                    ),
+                }
+            });
         }
     }
 
@@ -648,6 +709,48 @@ mod tests {
             .wait_for(SESSION, |image| image.brokers.contains_key(&2))
             .await
             .expect("broker 2 back");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_broker_not_listening_where_it_registered_loses_its_session_at_once() {
+        let kv = Kv::Memory(Arc::new(MemoryKv::new()));
+        let members = join_all(&kv, &[1, 2]).await;
+        let image = members[0]
+            .wait_for(SESSION, |image| image.brokers.len() == 2)
+            .await
+            .expect("both registered");
+        let Session::Registered(lease) = *members[1].session.borrow() else {
+            panic!("registered");
+        };
+        assert_eq!(image.broker_leases[&2], lease);
+        let fence = members[0].departed_broker_fencer();
+        let registered = &image.brokers[&2];
+        // Refused somewhere it never registered: nothing happens.
+        fence(2, &registered.host, registered.port + 1);
+        tokio::time::sleep(SESSION / 10).await;
+        assert!(members[0].image().brokers.contains_key(&2));
+        // Refused where it registered: its session ends long before it would time out.
+        fence(2, &registered.host, registered.port);
+        members[0]
+            .wait_for(SESSION / 10, |image| !image.brokers.contains_key(&2))
+            .await
+            .expect("broker 2's registration gone");
+        // A live broker so ended registers again under a new lease.
+        members[0]
+            .wait_for(SESSION, |image| {
+                image
+                    .broker_leases
+                    .get(&2)
+                    .is_some_and(|again| *again != lease)
+            })
+            .await
+            .expect("broker 2 registered again");
+        // Refused again within a session timeout: a broker alive but refusing where it
+        // registered is not ended more often than a timeout would end it.
+        let again = members[0].image().broker_leases[&2];
+        fence(2, &registered.host, registered.port);
+        tokio::time::sleep(SESSION / 10).await;
+        assert_eq!(members[0].image().broker_leases.get(&2), Some(&again));
     }
 
     #[tokio::test(start_paused = true)]

@@ -201,6 +201,7 @@ impl State {
                     value,
                     create_revision,
                     mod_revision: revision,
+                    lease,
                 };
                 self.entries.insert(key, entry.clone());
                 Some(Change::Put(entry))

@@ -19,7 +19,7 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::log::{LogError, Partition};
-use crate::peers::{Peer, PeerSecurity};
+use crate::peers::{Peer, PeerError, PeerSecurity};
 use crate::records::{batch_size, BatchView};
 use crate::replication::throttle::{ReplicationThrottles, Throttled};
 
@@ -52,6 +52,10 @@ pub struct LeaderAddress {
     pub port: u16,
 }
 
+/// Told of a leader whose address refused a fetch connection (nothing listens there): the
+/// cluster may end that broker's session at once instead of waiting for it to time out.
+pub type LeaderNotListening = Arc<dyn Fn(&LeaderAddress) + Send + Sync>;
+
 /// The fetch task of one leader and the partitions it fetches.
 #[derive(Debug)]
 struct LeaderFetcher {
@@ -61,12 +65,20 @@ struct LeaderFetcher {
 
 /// The partitions this broker follows, grouped by leader, each leader fetched by one task
 /// (which ends when its leader has nothing left for it).
-#[derive(Debug)]
 pub struct Fetchers {
     node_id: i32,
     by_leader: Mutex<HashMap<i32, LeaderFetcher>>,
     throttles: Arc<ReplicationThrottles>,
     security: Arc<PeerSecurity>,
+    not_listening: LeaderNotListening,
+}
+
+impl std::fmt::Debug for Fetchers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fetchers")
+            .field("node_id", &self.node_id)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Fetchers {
@@ -74,12 +86,14 @@ impl Fetchers {
         node_id: i32,
         throttles: Arc<ReplicationThrottles>,
         security: Arc<PeerSecurity>,
+        not_listening: LeaderNotListening,
     ) -> Self {
         Self {
             node_id,
             by_leader: Mutex::default(),
             throttles,
             security,
+            not_listening,
         }
     }
 
@@ -135,9 +149,13 @@ impl Fetchers {
         let node_id = self.node_id;
         let leader_id = leader.node_id;
         let throttles = Arc::clone(&self.throttles);
+        let not_listening = Arc::clone(&self.not_listening);
+        let gone = leader.clone();
         tokio::spawn(
-            fetch_loop(node_id, peer, followed, throttles)
-                .instrument(tracing::info_span!("replica_fetcher", leader = leader_id)),
+            fetch_loop(node_id, peer, followed, throttles, move || {
+                not_listening(&gone)
+            })
+            .instrument(tracing::info_span!("replica_fetcher", leader = leader_id)),
         );
         LeaderFetcher {
             address: leader,
@@ -151,6 +169,7 @@ async fn fetch_loop(
     peer: Peer,
     mut followed: watch::Receiver<FollowedSet>,
     throttles: Arc<ReplicationThrottles>,
+    leader_not_listening: impl Fn(),
 ) {
     let throttle = &throttles.follower;
     // Partitions whose last answer could not be applied rest until then (Kafka delays
@@ -213,6 +232,9 @@ async fn fetch_loop(
             }
             Err(error) => {
                 tracing::debug!(%error, "replica fetch failed");
+                if let PeerError::NotListening { .. } = error {
+                    leader_not_listening();
+                }
                 tokio::time::sleep(FETCH_BACKOFF).await;
             }
         }
@@ -409,7 +431,12 @@ mod tests {
             port,
         };
         let key = |partition: i32| ("t".to_owned(), partition);
-        let fetchers = Fetchers::new(3, Arc::default(), Arc::default());
+        let fetchers = Fetchers::new(
+            3,
+            Arc::default(),
+            Arc::default(),
+            Arc::new(|_: &LeaderAddress| {}),
+        );
         fetchers.follow(at(1, 1), followed(0));
         fetchers.follow(at(1, 1), followed(1));
         assert_eq!(
