@@ -5,7 +5,7 @@ KCAT_LIB := $(CURDIR)/target/kcat-lib
 # make test-deps builds this one from Maven Central; point KAFKA_HOME at a distribution to use it.
 export KAFKA_HOME ?= $(CURDIR)/target/kafka
 
-.PHONY: build build-deps run cluster test test-deps compat crash-test bench bench-vs-kafka java-examples fmt lint clean-data
+.PHONY: build build-deps run cluster test test-deps compat crash-test bench bench-vs-kafka java-examples fuzz fuzz-seeds fuzz-cmin fmt lint clean-data
 
 build: build-deps
 	$(CARGO) build --release --workspace --bins --examples
@@ -62,6 +62,28 @@ bench-vs-kafka: test-deps build
 # runs them too).
 java-examples: test-deps build
 	$(CARGO) test --release -p compat-tests --test java_examples
+
+# Fuzzing (nightly and cargo-fuzz, installed if missing): each of FUZZ_TARGETS in turn for
+# FUZZ_SECONDS, under AddressSanitizer, growing its corpus in fuzz/corpus/<target>; a finding
+# stops the run and lands in fuzz/artifacts/<target>/ (copy it to fuzz/regressions/<target>/
+# with the fix). make test replays the committed corpus and regressions on stable.
+FUZZ_TARGETS ?= request_stream request_header request record_batch sasl
+FUZZ_SECONDS ?= 600
+FUZZ_FLAGS := -rss_limit_mb=2048 -malloc_limit_mb=300 -timeout=10
+fuzz:
+	./scripts/install-fuzz-deps.sh
+	for target in $(FUZZ_TARGETS); do \
+		$(CARGO) +nightly fuzz run -O $$target -- -max_total_time=$(FUZZ_SECONDS) $(FUZZ_FLAGS) || exit 1; \
+	done
+
+# The seed inputs the corpus started from (every advertised request at every version, ...).
+fuzz-seeds:
+	$(CARGO) test --release --lib write_fuzz_seeds -- --ignored
+
+# Shrinks each target's corpus to the inputs that add coverage, before committing it.
+fuzz-cmin:
+	./scripts/install-fuzz-deps.sh
+	for target in $(FUZZ_TARGETS); do $(CARGO) +nightly fuzz cmin -O $$target || exit 1; done
 
 fmt:
 	$(CARGO) fmt --all -- --check

@@ -571,6 +571,79 @@ mod tests {
         }
     }
 
+    /// Writes the fuzz targets' seed inputs into `fuzz/corpus/` (`make fuzz-seeds`): a frame of
+    /// every advertised API at every advertised version, streams of a few frames, headers,
+    /// batches of every codec and a transaction marker, and each SASL mechanism's first
+    /// messages. The fuzzer grows the corpus from these; the committed corpus replays in CI.
+    #[test]
+    #[ignore = "writes the fuzz seed corpus: make fuzz-seeds"]
+    fn write_fuzz_seeds() {
+        use crate::records::batch::testing::{build_records_batch, ALL_CODECS};
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus");
+        let write = |target: &str, name: String, bytes: &[u8]| {
+            let dir = root.join(target);
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join(format!("seed-{name}")), bytes).unwrap();
+        };
+        let frame = |api: ApiKey, version: i16| {
+            let mut frame = BytesMut::new();
+            frame.put_i16(api as i16);
+            frame.put_i16(version);
+            frame.put_i32(7);
+            frame.put_i16(4);
+            frame.put_slice(b"fuzz");
+            if api.request_header_version(version) >= 2 {
+                frame.put_u8(0); // no tagged fields
+            }
+            frame.put_slice(&sample(api, version));
+            frame.to_vec()
+        };
+        let prefixed = |frame: &[u8]| [&(frame.len() as i32).to_be_bytes()[..], frame].concat();
+        for api in SUPPORTED_APIS {
+            for version in api.versions.min..=api.versions.max {
+                write(
+                    "request",
+                    format!("{:?}-v{version}", api.key),
+                    &frame(api.key, version),
+                );
+            }
+            let max = api.versions.max;
+            let stream = [
+                prefixed(&frame(ApiKey::ApiVersions, 3)),
+                prefixed(&frame(api.key, max)),
+            ]
+            .concat();
+            write("request_stream", format!("{:?}-v{max}", api.key), &stream);
+        }
+        for header_version in [1u8, 2] {
+            let header = frame(ApiKey::Metadata, if header_version == 2 { 12 } else { 8 });
+            write(
+                "request_header",
+                format!("v{header_version}"),
+                &[&[header_version - 1], &header[..]].concat(),
+            );
+        }
+        for codec in ALL_CODECS {
+            write(
+                "record_batch",
+                format!("{codec:?}"),
+                &build_records_batch(&[1, 2, 3], codec),
+            );
+        }
+        let marker = crate::records::control::marker_batch(5, 1, true, 0, 1).unwrap();
+        write("record_batch", "commit-marker".into(), &marker);
+        write("sasl", "plain".into(), b"\x00\x00alice\x00secret");
+        for (choice, name) in [(1u8, "scram-sha-256"), (2, "scram-sha-512")] {
+            let messages = [&[choice][..], b"n,,n=alice,r=fyko+d2lbbFgONRv9qkxdawL", b"\xfec=biws,r=fyko+d2lbbFgONRv9qkxdawL,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ="].concat();
+            write("sasl", name.into(), &messages);
+        }
+        write(
+            "sasl",
+            "oauthbearer".into(),
+            b"\x03n,a=alice,\x01auth=Bearer eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2ln\x01\x01",
+        );
+    }
+
     proptest! {
         /// Whatever follows a valid header, decoding an advertised API never panics.
         #[test]

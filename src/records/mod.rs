@@ -2,6 +2,7 @@
 //! Records inside a batch stay opaque bytes on the produce and fetch paths.
 
 pub mod batch;
+pub mod codec;
 pub mod control;
 pub mod encode;
 pub mod fields;

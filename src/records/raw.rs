@@ -4,10 +4,8 @@
 //! batch's codec (decompress / compress the records section) and the rewrite that keeps a
 //! subset of records under the original batch header.
 
-use bytes::{Bytes, BytesMut};
-use kafka_protocol::compression::{Compressor, Decompressor, Gzip, Lz4, Snappy, Zstd};
-
 use super::batch::{BatchError, BatchView, BATCH_HEADER_BYTES};
+use super::codec;
 
 /// One record of a batch, borrowed from the decompressed records section.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,41 +88,12 @@ pub fn records(section: &[u8]) -> Result<Vec<RawRecord<'_>>, BatchError> {
 /// Kafka's codec ids in the batch attributes.
 const CODEC_MASK: i16 = 0x07;
 
-/// The batch's records section, decompressed.
+/// The batch's records section, decompressed (bounded by [`codec::MAX_DECOMPRESSED_BYTES`]).
 pub fn decompressed_section(batch: &BatchView<'_>) -> Result<Vec<u8>, BatchError> {
-    let mut section = Bytes::copy_from_slice(&batch.bytes()[BATCH_HEADER_BYTES..]);
-    let copy = |buf: &mut Bytes| Ok(buf.to_vec());
-    let decompressed = match batch.compression() & CODEC_MASK {
-        0 => Ok(section.to_vec()),
-        1 => Gzip::decompress(&mut section, copy),
-        2 => Snappy::decompress(&mut section, copy),
-        3 => Lz4::decompress(&mut section, copy),
-        4 => Zstd::decompress(&mut section, copy),
-        other => return Err(BatchError::Records(format!("unknown codec {other}"))),
-    };
-    decompressed.map_err(|error| BatchError::Records(format!("decompress: {error}")))
-}
-
-/// Compresses a records section with the codec of `compression` (the batch attribute bits).
-fn compress(compression: i16, section: &[u8]) -> Result<Vec<u8>, BatchError> {
-    let mut out = BytesMut::new();
-    let fill = |buf: &mut BytesMut| {
-        buf.extend_from_slice(section);
-        Ok(())
-    };
-    let compressed = match compression & CODEC_MASK {
-        0 => {
-            out.extend_from_slice(section);
-            Ok(())
-        }
-        1 => Gzip::compress(&mut out, fill),
-        2 => Snappy::compress(&mut out, fill),
-        3 => Lz4::compress(&mut out, fill),
-        4 => Zstd::compress(&mut out, fill),
-        other => return Err(BatchError::Records(format!("unknown codec {other}"))),
-    };
-    compressed.map_err(|error| BatchError::Records(format!("compress: {error}")))?;
-    Ok(out.to_vec())
+    codec::decompress(
+        batch.compression() & CODEC_MASK,
+        &batch.bytes()[BATCH_HEADER_BYTES..],
+    )
 }
 
 /// The batch with its records compressed with `codec` (Kafka's codec id) instead: what a
@@ -132,7 +101,7 @@ fn compress(compression: i16, section: &[u8]) -> Result<Vec<u8>, BatchError> {
 /// attributes, the length and the CRC change.
 pub fn recompress(batch: &BatchView<'_>, codec: i16) -> Result<Vec<u8>, BatchError> {
     let section = decompressed_section(batch)?;
-    let body = compress(codec, &section)?;
+    let body = codec::compress(codec & CODEC_MASK, &section)?;
     let mut bytes = Vec::with_capacity(BATCH_HEADER_BYTES + body.len());
     bytes.extend_from_slice(&batch.bytes()[..BATCH_HEADER_BYTES]);
     bytes.extend_from_slice(&body);
@@ -152,7 +121,7 @@ pub fn rebuild(batch: &BatchView<'_>, kept: &[RawRecord<'_>]) -> Result<Vec<u8>,
         .flat_map(|record| record.bytes)
         .copied()
         .collect();
-    let body = compress(batch.compression(), &section)?;
+    let body = codec::compress(batch.compression() & CODEC_MASK, &section)?;
     let mut bytes = Vec::with_capacity(BATCH_HEADER_BYTES + body.len());
     bytes.extend_from_slice(&batch.bytes()[..BATCH_HEADER_BYTES]);
     bytes.extend_from_slice(&body);

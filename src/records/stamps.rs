@@ -1,11 +1,8 @@
 //! The offset and timestamp of every record in one stored batch, for the few paths that need
-//! record granularity (ListOffsets by time and by max timestamp). Decoding, and decompressing
-//! with the batch's codec, happens only here; the produce and fetch paths never do it.
+//! record granularity (ListOffsets by time and by max timestamp). The produce and fetch paths
+//! never decompress records for it.
 
-use bytes::Bytes;
-use kafka_protocol::records::RecordBatchDecoder;
-
-use super::{BatchError, BatchView};
+use super::{raw, BatchError, BatchView};
 
 /// One record's offset and timestamp.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,16 +15,14 @@ pub struct RecordStamp {
 /// every record carries the batch's max timestamp (the time the broker appended it).
 pub fn record_stamps(batch: &[u8]) -> Result<Vec<RecordStamp>, BatchError> {
     let view = BatchView::parse_header(batch)?;
-    let mut bytes = Bytes::copy_from_slice(view.bytes());
-    let set = RecordBatchDecoder::decode(&mut bytes)
-        .map_err(|error| BatchError::Records(error.to_string()))?;
+    let section = raw::decompressed_section(&view)?;
     let append_time = view.is_log_append_time().then(|| view.max_timestamp());
-    Ok(set
-        .records
+    Ok(raw::records(&section)?
         .iter()
         .map(|record| RecordStamp {
-            offset: record.offset,
-            timestamp: append_time.unwrap_or(record.timestamp),
+            offset: view.base_offset() + i64::from(record.offset_delta),
+            timestamp: append_time
+                .unwrap_or_else(|| view.base_timestamp().wrapping_add(record.timestamp_delta)),
         })
         .collect())
 }

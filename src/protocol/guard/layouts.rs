@@ -34,6 +34,12 @@ pub(super) enum Kind {
     Structs(&'static [Field]),
     /// nullable struct: an int8 presence marker (1 = present), then the struct.
     OptStruct(&'static [Field]),
+    /// a struct that is always there (a tagged field's value).
+    Struct(&'static [Field]),
+    /// a tagged field the crate knows (tag, value): it decodes the value from the stream
+    /// itself rather than within the size the sender gave, so the guard walks the value and
+    /// requires it to fill exactly that size. Walked among the struct's tagged fields.
+    Tagged(u32, &'static Kind),
 }
 
 const ALL: i16 = i16::MAX;
@@ -83,7 +89,10 @@ const FETCH_PARTITION: &[Field] = &[
     since(12, Int32),
     since(5, Int64),
     f(Int32),
+    since(17, Tagged(0, &Uuid)),
+    since(18, Tagged(1, &Int64)),
 ];
+const FETCH_REPLICA_STATE: &[Field] = &[f(Int32), f(Int64)];
 const FETCH_TOPIC: &[Field] = &[
     between(0, 12, Str),
     since(13, Uuid),
@@ -101,6 +110,8 @@ const FETCH: &[Field] = &[
     f(Structs(FETCH_TOPIC)),
     since(7, Structs(FETCH_FORGOTTEN)),
     since(11, Str),
+    since(12, Tagged(0, &Str)),
+    since(15, Tagged(1, &Struct(FETCH_REPLICA_STATE))),
 ];
 
 const LIST_OFFSETS_PARTITION: &[Field] = &[f(Int32), since(4, Int32), f(Int64)];

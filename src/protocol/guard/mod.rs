@@ -12,7 +12,7 @@ pub(crate) mod samples;
 
 use kafka_protocol::messages::ApiKey;
 
-use layouts::{layout, Field, Kind::*};
+use layouts::{layout, Field, Kind, Kind::*};
 
 /// Whether this guard knows the layout of `api` (every advertised API must be known).
 pub fn covers(api: ApiKey) -> bool {
@@ -44,7 +44,7 @@ pub fn check_header(header_version: i16, frame: &[u8]) -> Result<usize, String> 
     // The client id keeps its i16 length even in the flexible header v2.
     walker.string()?;
     if header_version >= 2 {
-        walker.tagged_fields()?;
+        walker.tagged_fields(&[])?;
     }
     Ok(walker.at)
 }
@@ -158,7 +158,9 @@ impl<'a> Walker<'a> {
         Ok(())
     }
 
-    fn tagged_fields(&mut self) -> Result<(), String> {
+    /// A struct's tagged fields: unknown ones are skipped by their size; the value of one of
+    /// `known` must take exactly its size.
+    fn tagged_fields(&mut self, known: &[Field]) -> Result<(), String> {
         let count = self.unsigned_varint()? as usize;
         if count.saturating_mul(2) > self.remaining() {
             return Err(format!(
@@ -167,40 +169,66 @@ impl<'a> Walker<'a> {
             ));
         }
         for _ in 0..count {
-            self.unsigned_varint()?;
+            let tag = self.unsigned_varint()?;
             let size = self.unsigned_varint()? as usize;
-            self.take(size)?;
+            let value = known.iter().find_map(|field| match field.kind {
+                Tagged(known_tag, value) if known_tag == tag && self.has(field) => Some(value),
+                _ => None,
+            });
+            let Some(value) = value else {
+                self.take(size)?;
+                continue;
+            };
+            let start = self.at;
+            self.walk(*value)?;
+            if self.at - start != size {
+                return Err(format!(
+                    "tagged field {tag} takes {} bytes, not the {size} its size says",
+                    self.at - start
+                ));
+            }
         }
         Ok(())
     }
 
+    /// Whether the version walked has `field`.
+    fn has(&self, field: &Field) -> bool {
+        (field.since..=field.until).contains(&self.version)
+    }
+
     fn walk_struct(&mut self, fields: &'static [Field]) -> Result<(), String> {
-        let version = self.version;
-        for field in fields
-            .iter()
-            .filter(|field| (field.since..=field.until).contains(&version))
-        {
-            match field.kind {
-                Int8 => drop(self.take(1)?),
-                Int16 => drop(self.take(2)?),
-                Int32 => drop(self.take(4)?),
-                Int64 => drop(self.take(8)?),
-                Uuid => drop(self.take(16)?),
-                Str => self.string()?,
-                Bytes => self.bytes()?,
-                Int32s => self.array(|walker| walker.take(4).map(drop), 4)?,
-                Int64s => self.array(|walker| walker.take(8).map(drop), 8)?,
-                Strs => self.array(Self::string, 1)?,
-                Structs(inner) => self.array(|walker| walker.walk_struct(inner), 1)?,
-                OptStruct(inner) => {
-                    if self.take(1)?[0] == 1 {
-                        self.walk_struct(inner)?;
-                    }
-                }
+        for field in fields {
+            if self.has(field) && !matches!(field.kind, Tagged(..)) {
+                self.walk(field.kind)?;
             }
         }
         if self.flexible {
-            self.tagged_fields()?;
+            self.tagged_fields(fields)?;
+        }
+        Ok(())
+    }
+
+    fn walk(&mut self, kind: Kind) -> Result<(), String> {
+        match kind {
+            Int8 => drop(self.take(1)?),
+            Int16 => drop(self.take(2)?),
+            Int32 => drop(self.take(4)?),
+            Int64 => drop(self.take(8)?),
+            Uuid => drop(self.take(16)?),
+            Str => self.string()?,
+            Bytes => self.bytes()?,
+            Int32s => self.array(|walker| walker.take(4).map(drop), 4)?,
+            Int64s => self.array(|walker| walker.take(8).map(drop), 8)?,
+            Strs => self.array(Self::string, 1)?,
+            Structs(inner) => self.array(|walker| walker.walk_struct(inner), 1)?,
+            OptStruct(inner) => {
+                if self.take(1)?[0] == 1 {
+                    self.walk_struct(inner)?;
+                }
+            }
+            Struct(inner) => self.walk_struct(inner)?,
+            // Walked among the tagged fields, by tagged_fields.
+            Tagged(..) => {}
         }
         Ok(())
     }
@@ -220,5 +248,32 @@ mod tests {
         assert!(check_body(ApiKey::Fetch, 7, &body)
             .unwrap_err()
             .contains("exceeds"));
+    }
+
+    /// The crate decodes a known tagged field's value whatever size the sender gave it; a
+    /// size that disagrees would have the crate read counts the guard never checked (found by
+    /// the fuzzer: a 16 GiB allocation).
+    #[test]
+    fn a_known_tagged_field_must_fill_the_size_it_claims() {
+        use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+        use kafka_protocol::messages::FetchRequest;
+        use kafka_protocol::protocol::Encodable;
+        let directory = [0xd1; 16];
+        let request = FetchRequest::default().with_topics(vec![FetchTopic::default()
+            .with_topic_id(uuid::Uuid::from_u128(7))
+            .with_partitions(vec![FetchPartition::default()
+                .with_replica_directory_id(uuid::Uuid::from_bytes(directory))])]);
+        let mut body = bytes::BytesMut::new();
+        request.encode(&mut body, 17).unwrap();
+        check_body(ApiKey::Fetch, 17, &body).unwrap();
+        let value_at = body
+            .windows(16)
+            .position(|window| window == directory)
+            .unwrap();
+        assert_eq!(body[value_at - 1], 16, "the tagged field's size");
+        body[value_at - 1] = 0;
+        assert!(check_body(ApiKey::Fetch, 17, &body)
+            .unwrap_err()
+            .contains("tagged field 0 takes 16 bytes, not the 0"));
     }
 }
