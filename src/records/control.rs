@@ -1,11 +1,13 @@
 //! Transaction markers: the control batches (one control record each) that end a
-//! transaction in a partition. Built and read with `kafka-protocol`'s record codec; they are
-//! tiny and never compressed.
+//! transaction in a partition. Built with `kafka-protocol`'s record codec (they are tiny and
+//! never compressed), read with `raw.rs`'s record walk.
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::records::{
-    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
+
+use super::{raw, BatchView};
 
 /// Control record types (the key's second field).
 const ABORT: i16 = 0;
@@ -51,16 +53,16 @@ pub fn marker_batch(
     Ok(buf.freeze())
 }
 
-/// Whether a control batch is a COMMIT (`Some(true)`) or ABORT (`Some(false)`) marker.
+/// Whether a control batch is a COMMIT (`Some(true)`) or ABORT (`Some(false)`) marker: its
+/// first record's key, read in place (the record count a batch claims is never trusted).
 pub fn marker_kind(batch: &[u8]) -> Option<bool> {
-    let mut bytes = Bytes::copy_from_slice(batch);
-    let set = RecordBatchDecoder::decode(&mut bytes).ok()?;
-    let mut key = set.records.first()?.key.clone()?;
-    if key.remaining() < 4 {
-        return None;
-    }
-    key.get_i16();
-    match key.get_i16() {
+    let view = BatchView::parse_header(batch).ok()?;
+    let section = raw::decompressed_section(&view).ok()?;
+    let records = raw::records(&section).ok()?;
+    let key = records.first()?.key?;
+    // The key: version (i16), then type (i16).
+    let kind = key.get(2..4)?;
+    match i16::from_be_bytes([kind[0], kind[1]]) {
         COMMIT => Some(true),
         ABORT => Some(false),
         _ => None,
@@ -70,7 +72,6 @@ pub fn marker_kind(batch: &[u8]) -> Option<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::records::BatchView;
 
     #[test]
     fn markers_round_trip() {
