@@ -1,8 +1,8 @@
 //! The records inside a v2 batch, as raw byte ranges: what compaction needs (offset delta,
 //! timestamp delta, key, whether the value is null) without decoding headers or copying
 //! payloads, so a kept record is copied into the rewritten batch byte for byte. Also the
-//! batch's codec (decompress / compress the records section) and the rewrite that keeps a
-//! subset of records under the original batch header.
+//! batch's records section decompressed and recompressed (through `codec.rs`), and the
+//! rewrite that keeps a subset of records under the original batch header.
 
 use super::batch::{BatchError, BatchView, BATCH_HEADER_BYTES};
 use super::codec;
