@@ -520,6 +520,18 @@ async fn run(mut config: BrokerConfig) -> Result<(), Box<dyn std::error::Error>>
     Ok(())
 }
 
+/// A listening socket on `address` whose accept queue holds `backlog` connections.
+fn listen(address: std::net::SocketAddr, backlog: u32) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = match address {
+        std::net::SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        std::net::SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    // As std's TcpListener::bind: a restarted broker binds while old connections linger.
+    socket.set_reuseaddr(true)?;
+    socket.bind(address)?;
+    socket.listen(backlog)
+}
+
 /// Binds every listener (noting the ports bound for port 0), reads the TLS stores of those
 /// with TLS, whose files are then watched for changes, and the key sets of those that
 /// validate OAUTHBEARER tokens.
@@ -528,14 +540,12 @@ async fn bind_listeners(
 ) -> Result<Vec<spool::server::Endpoint>, Box<dyn std::error::Error>> {
     let mut endpoints = Vec::new();
     for listener in config.listeners.all.clone() {
-        let socket = tokio::net::TcpListener::bind(listener.bind)
-            .await
-            .map_err(|error| {
-                format!(
-                    "cannot listen on {} ({}): {error}",
-                    listener.bind, listener.name
-                )
-            })?;
+        let socket = listen(listener.bind, config.socket_listen_backlog_size).map_err(|error| {
+            format!(
+                "cannot listen on {} ({}): {error}",
+                listener.bind, listener.name
+            )
+        })?;
         config
             .listeners
             .set_bound_port(&listener.name, socket.local_addr()?.port());

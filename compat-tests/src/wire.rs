@@ -149,6 +149,22 @@ impl WireClient {
         response
     }
 
+    /// Creates `name` with one partition and one replica; panics unless the broker does.
+    pub fn create_topic(&mut self, name: &str) {
+        use kafka_protocol::messages::create_topics_request::CreatableTopic;
+        use kafka_protocol::messages::{CreateTopicsRequest, TopicName};
+        let created = self.call(
+            7,
+            &CreateTopicsRequest::default()
+                .with_timeout_ms(10_000)
+                .with_topics(vec![CreatableTopic::default()
+                    .with_name(TopicName(StrBytes::from_string(name.to_owned())))
+                    .with_num_partitions(1)
+                    .with_replication_factor(1)]),
+        );
+        assert_eq!(created.topics[0].error_code, 0, "{created:?}");
+    }
+
     /// Stores `user`'s SCRAM credential for `password` (mechanism 1: SHA-256, 2: SHA-512)
     /// as Kafka's admin client does (AlterUserScramCredentials with the salted password);
     /// panics unless the broker accepts it.

@@ -262,19 +262,6 @@ fn listeners_accept_at_most_the_brokers_connection_creation_rate() {
     );
 }
 
-fn create_topic(client: &mut WireClient, name: &'static str) {
-    let created = client.call(
-        7,
-        &CreateTopicsRequest::default()
-            .with_timeout_ms(10_000)
-            .with_topics(vec![CreatableTopic::default()
-                .with_name(TopicName(StrBytes::from_static_str(name)))
-                .with_num_partitions(1)
-                .with_replication_factor(1)]),
-    );
-    assert_eq!(created.topics[0].error_code, 0, "{created:?}");
-}
-
 /// Sets `key` of client id `client` to `value`.
 fn set_client_quota(
     client: &mut WireClient,
@@ -299,7 +286,7 @@ fn set_client_quota(
 fn a_producer_over_its_byte_rate_is_held_to_it() {
     let broker = SpawnedBroker::start("");
     let mut admin = WireClient::connect(&broker.bootstrap);
-    create_topic(&mut admin, "throttled");
+    admin.create_topic("throttled");
     set_client_quota(&mut admin, "loader", "producer_byte_rate", PRODUCER_QUOTA);
 
     let producer: FutureProducer = broker
@@ -364,7 +351,7 @@ fn a_consumer_over_its_byte_rate_gets_empty_fetches_and_waits_its_throttle_time(
     const QUOTA: f64 = 10_000.0;
     let broker = SpawnedBroker::start("");
     let mut admin = WireClient::connect(&broker.bootstrap);
-    create_topic(&mut admin, "read");
+    admin.create_topic("read");
     for _ in 0..100 {
         let produced = admin.call(
             9,
@@ -430,7 +417,7 @@ fn a_consumer_over_its_byte_rate_gets_empty_fetches_and_waits_its_throttle_time(
 fn a_client_over_its_request_percentage_is_throttled_and_muted() {
     let broker = SpawnedBroker::start("");
     let mut admin = WireClient::connect(&broker.bootstrap);
-    create_topic(&mut admin, "busy");
+    admin.create_topic("busy");
     // A hundredth of a percent of a thread: the bucket holds 1.1 ms of request time.
     set_client_quota(&mut admin, "busy", "request_percentage", 0.01);
 

@@ -45,6 +45,11 @@ pub const LOG_SEGMENT_BYTES_DEFAULT: i64 = 1 << 30;
 const CONNECTIONS_MAX_IDLE_MS_DEFAULT: i64 = 600_000;
 /// spool's default for `max.connections` (Kafka: unbounded).
 pub const MAX_CONNECTIONS_DEFAULT: i64 = 10_000;
+/// spool's default for `socket.listen.backlog.size` (Kafka: 50, KIP-764): connections the
+/// kernel completes before the broker accepts them. A burst of clients connecting at once
+/// overflows a short queue, and each connection dropped from it waits a second for its SYN to
+/// be sent again. The kernel caps it at `net.core.somaxconn`.
+pub const SOCKET_LISTEN_BACKLOG_SIZE_DEFAULT: i64 = 4096;
 /// spool's default for `queued.max.request.bytes` (Kafka: unbounded): the broker-wide budget
 /// of request bytes read but not yet answered.
 pub const QUEUED_MAX_REQUEST_BYTES_DEFAULT: i64 = 256 << 20;
@@ -179,6 +184,8 @@ pub struct BrokerConfig {
     pub socket_request_max_bytes: i32,
     /// `max.connections`
     pub max_connections: usize,
+    /// `socket.listen.backlog.size`
+    pub socket_listen_backlog_size: u32,
     /// `connections.max.idle.ms`: a connection that sends nothing for this long (a
     /// handshake or a request left half-sent included) is closed.
     pub connections_max_idle: Duration,
@@ -447,6 +454,12 @@ impl BrokerConfig {
                 1,
                 i64::from(i32::MAX),
             )? as usize,
+            socket_listen_backlog_size: keys.int(
+                "socket.listen.backlog.size",
+                SOCKET_LISTEN_BACKLOG_SIZE_DEFAULT,
+                1,
+                i64::from(i32::MAX),
+            )? as u32,
             connections_max_idle: Duration::from_millis(keys.int(
                 "connections.max.idle.ms",
                 CONNECTIONS_MAX_IDLE_MS_DEFAULT,
@@ -944,6 +957,14 @@ mod tests {
             ),
             (6000, 1_800_000)
         );
+    }
+
+    #[test]
+    fn the_listen_backlog_is_kafkas_key_with_spools_default() {
+        assert_eq!(parse("").unwrap().socket_listen_backlog_size, 4096);
+        let config = parse("socket.listen.backlog.size = 50").unwrap();
+        assert_eq!(config.socket_listen_backlog_size, 50);
+        assert!(parse("socket.listen.backlog.size = 0").is_err());
     }
 
     #[test]

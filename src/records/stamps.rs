@@ -20,7 +20,9 @@ pub fn record_stamps(batch: &[u8]) -> Result<Vec<RecordStamp>, BatchError> {
     Ok(raw::records(&section)?
         .iter()
         .map(|record| RecordStamp {
-            offset: view.base_offset().wrapping_add(i64::from(record.offset_delta)),
+            offset: view
+                .base_offset()
+                .wrapping_add(i64::from(record.offset_delta)),
             timestamp: append_time
                 .unwrap_or_else(|| view.base_timestamp().wrapping_add(record.timestamp_delta)),
         })

@@ -20,6 +20,7 @@ use tracing::Instrument;
 
 use super::authenticate::{Authenticator, Verdict};
 use super::frame::{read_frame_size, FrameError};
+use super::request_memory::Claim;
 use super::send_file::{copy_file, send_file, SendFileError};
 use super::{Limits, ListenerInfo};
 use crate::broker::Broker;
@@ -63,8 +64,12 @@ enum ConnectionError {
     Frame(#[from] FrameError),
     #[error("bad request: {0}")]
     Decode(#[from] DecodeError),
-    #[error("request memory budget closed")]
-    BudgetClosed,
+    #[error("request body of {size} bytes arriving too slowly: {received} bytes in {elapsed:?}")]
+    SlowBody {
+        size: usize,
+        received: usize,
+        elapsed: Duration,
+    },
     #[error("no handler for {0:?}")]
     NoHandler(kafka_protocol::messages::ApiKey),
     #[error("SASL: {0}")]
@@ -194,6 +199,9 @@ impl Connection {
             // A peer that drops the connection is routine; bad input is worth a warning.
             Err(ConnectionError::Io(error)) => tracing::debug!(%error, "connection lost"),
             Err(error @ ConnectionError::Idle(_)) => tracing::debug!(%error, "closing connection"),
+            Err(error @ ConnectionError::SlowBody { .. }) => {
+                tracing::info!(%error, "closing connection")
+            }
             Err(error) => tracing::warn!(%error, "closing connection"),
         }
         match writer.await {
@@ -262,17 +270,10 @@ impl Connection {
                 None => limits.frame_max_bytes,
             };
             let size = read_frame_size(prefix, frame_max_bytes)?;
-            // Wait for room in the broker-wide budget before allocating the body.
-            let budget = Arc::clone(&limits.request_bytes)
-                .acquire_many_owned(size as u32)
-                .await
-                .map_err(|_| ConnectionError::BudgetClosed)?;
-            let body = tokio::time::timeout(
-                limits.idle,
-                read_body(&mut reader, &mut shared_bodies, size),
-            )
-            .await
-            .map_err(|_| ConnectionError::Idle(limits.idle))??;
+            // Wait for room in the broker-wide pool before allocating the body.
+            let claim = limits.request_memory.claim(size).await;
+            let body =
+                read_body(&mut reader, &mut shared_bodies, size, &claim, limits.idle).await?;
             let reply = match protocol::decode_request(body, handlers::SUPPORTED_APIS)? {
                 Decoded::UnsupportedApiVersions {
                     correlation_id,
@@ -282,7 +283,7 @@ impl Connection {
                         api_version,
                         "ApiVersions version not supported, answering with v0"
                     );
-                    drop(budget);
+                    drop(claim);
                     tokio::spawn(std::future::ready(Reply::Frame(ResponseFrame::from(
                         protocol::encode_unsupported_api_versions(
                             correlation_id,
@@ -317,7 +318,7 @@ impl Connection {
                         }
                     };
                     if let Some(answer) = answer {
-                        drop(budget);
+                        drop(claim);
                         let frame = handlers::Response::Message(answer)
                             .encode(&context)
                             .map_err(ConnectionError::Encode)?;
@@ -351,7 +352,7 @@ impl Connection {
                     tokio::spawn(
                         async move {
                             let response = pending.await;
-                            drop(budget);
+                            drop(claim);
                             metrics::global().request(
                                 context.api_key,
                                 context.api_version,
@@ -407,12 +408,15 @@ impl PrincipalCounters {
 }
 
 /// Reads a request body of `size` bytes, into `shared` when its size is in
-/// [`SHARED_BODY_BYTES`].
+/// [`SHARED_BODY_BYTES`]. A body that must wait for the network is read only as long as it
+/// keeps the pace the request memory pool asks, and no byte of it is `idle` apart.
 async fn read_body(
     reader: &mut BufReader<impl AsyncRead + Unpin>,
     shared: &mut BytesMut,
     size: usize,
-) -> std::io::Result<Bytes> {
+    claim: &Claim,
+    idle: Duration,
+) -> Result<Bytes, ConnectionError> {
     let mut own = BytesMut::new();
     let buffer = if SHARED_BODY_BYTES.contains(&size) {
         shared
@@ -420,14 +424,32 @@ async fn read_body(
         &mut own
     };
     buffer.reserve(size);
+    let arriving = (reader.buffer().len() < size).then(|| claim.arriving());
+    let started = Instant::now();
     while buffer.len() < size {
-        let remaining = size - buffer.len();
-        if reader
-            .read_buf(&mut (&mut *buffer).limit(remaining))
-            .await?
-            == 0
-        {
-            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        let received = buffer.len();
+        let mut rest = (&mut *buffer).limit(size - received);
+        let read = reader.read_buf(&mut rest);
+        let read = match &arriving {
+            None => read.await?,
+            Some(arriving) => tokio::select! {
+                read = read => {
+                    let read = read?;
+                    arriving.received(read);
+                    read
+                }
+                () = arriving.too_slow() => {
+                    return Err(ConnectionError::SlowBody {
+                        size,
+                        received,
+                        elapsed: started.elapsed(),
+                    })
+                }
+                () = tokio::time::sleep(idle) => return Err(ConnectionError::Idle(idle)),
+            },
+        };
+        if read == 0 {
+            return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into());
         }
     }
     Ok(buffer.split().freeze())

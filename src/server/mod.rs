@@ -6,6 +6,7 @@ mod authenticate;
 mod connection;
 mod connection_limits;
 mod frame;
+mod request_memory;
 mod send_file;
 
 use std::sync::Arc;
@@ -18,6 +19,7 @@ use crate::broker::Broker;
 use crate::sasl::SaslServer;
 use crate::tls::TlsServer;
 use connection_limits::{Admission, OpenByIp};
+use request_memory::RequestMemory;
 
 pub use frame::{read_frame_size, FrameError};
 
@@ -45,7 +47,7 @@ struct ListenerInfo {
 #[derive(Debug)]
 struct Limits {
     /// Bytes of requests read but not answered (`queued.max.request.bytes`).
-    request_bytes: Arc<Semaphore>,
+    request_memory: Arc<RequestMemory>,
     frame_max_bytes: usize,
     /// `connections.max.idle.ms`
     idle: std::time::Duration,
@@ -57,7 +59,7 @@ pub async fn serve(broker: Arc<Broker>, endpoints: Vec<Endpoint>, shutdown: watc
     let connections = Arc::new(Semaphore::new(broker.config.max_connections));
     let open_by_ip = Arc::new(OpenByIp::default());
     let limits = Arc::new(Limits {
-        request_bytes: Arc::new(Semaphore::new(broker.config.queued_max_request_bytes)),
+        request_memory: RequestMemory::new(broker.config.queued_max_request_bytes),
         frame_max_bytes: broker.config.socket_request_max_bytes as usize,
         idle: broker.config.connections_max_idle,
     });
