@@ -4,6 +4,7 @@ pub mod bench;
 pub mod crash;
 pub mod etcd;
 pub mod failover;
+pub mod faults;
 pub mod jwt;
 pub mod kafka;
 pub mod netns;
@@ -64,6 +65,8 @@ pub struct SpawnedBroker {
     listeners: Arc<Mutex<BTreeMap<String, String>>>,
     /// The Prometheus endpoint's URL, when the config set `metrics.listen`.
     metrics_url: Arc<Mutex<Option<String>>>,
+    /// Environment variables the broker process gets beyond this one's.
+    env: Vec<(String, String)>,
 }
 
 impl SpawnedBroker {
@@ -114,11 +117,18 @@ impl SpawnedBroker {
             listener_names: vec!["PLAINTEXT".to_owned()],
             listeners: Arc::default(),
             metrics_url: Arc::default(),
+            env: Vec::new(),
         }
     }
 
     /// Starts a broker on `data_dir`, which the caller owns (e.g. on a file system it mounted).
     pub fn start_in(data_dir: &Path, config: &str) -> Self {
+        Self::start_in_with_env(data_dir, config, Vec::new())
+    }
+
+    /// Starts a broker on `data_dir`, which the caller owns, with `env` added to its
+    /// environment (kept across restarts).
+    pub fn start_in_with_env(data_dir: &Path, config: &str, env: Vec<(String, String)>) -> Self {
         let mut broker = Self {
             child: None,
             data_dir: data_dir.to_owned(),
@@ -130,6 +140,7 @@ impl SpawnedBroker {
             listener_names: vec!["PLAINTEXT".to_owned()],
             listeners: Arc::default(),
             metrics_url: Arc::default(),
+            env,
         };
         broker.launch();
         broker
@@ -200,6 +211,7 @@ impl SpawnedBroker {
                 "RUST_LOG",
                 std::env::var("SPOOL_TEST_LOG").unwrap_or_else(|_| "warn".into()),
             )
+            .envs(self.env.iter().map(|(key, value)| (key, value)))
             .stdout(Stdio::piped())
             .spawn()
             .expect("spawn spool");
