@@ -361,7 +361,8 @@ fn cpu_seconds(pid: u32) -> Option<f64> {
     Some(ticks as f64 / per_second)
 }
 
-fn peak_rss_mib(pid: u32) -> Option<f64> {
+/// The peak resident memory of process `pid` so far (VmHWM), in MiB.
+pub fn peak_rss_mib(pid: u32) -> Option<f64> {
     memory_mib(pid, "VmHWM:")
 }
 

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use compat_tests::bench::rss_mib;
+use compat_tests::bench::{peak_rss_mib, rss_mib};
 use compat_tests::wire::WireClient;
 use compat_tests::{wait_for, SpawnedBroker};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
@@ -21,9 +21,11 @@ use spool::records::batch::testing::build_batch;
 /// client producing 200 requests a second.
 const PROBES: usize = 400;
 const PROBE_INTERVAL: Duration = Duration::from_millis(5);
-/// Below this, a latency difference is scheduling noise on a shared two-core machine: the
-/// factor of two applies to figures above it.
-const LATENCY_FLOOR: Duration = Duration::from_millis(2);
+/// Below these, a latency difference is scheduling noise on a shared two-core machine, where
+/// the load, the probe and the broker take turns on the cores: the factor of two applies to
+/// figures above them. A flood from one client puts the probe's p99 at 2-4 ms there.
+const MEDIAN_FLOOR: Duration = Duration::from_millis(1);
+const P99_FLOOR: Duration = Duration::from_millis(5);
 /// The largest frame the broker takes by default (`socket.request.max.bytes`).
 const FRAME_MAX_BYTES: i32 = 104_857_600;
 
@@ -82,16 +84,16 @@ fn produce_request(topic: &'static str, value_bytes: usize) -> ProduceRequest {
                 ))))])])
 }
 
-/// Asserts that `loaded` is within twice `unloaded` (figures under [`LATENCY_FLOOR`] count as
-/// the floor).
+/// Asserts that `loaded` is within twice `unloaded` (figures under [`MEDIAN_FLOOR`] and
+/// [`P99_FLOOR`] count as the floor).
 fn assert_within_twice(unloaded: Latency, loaded: Latency, load: &str) {
     println!("{load}: produce latency unloaded {unloaded:?}, loaded {loaded:?}");
-    for (what, before, after) in [
-        ("median", unloaded.median, loaded.median),
-        ("p99", unloaded.p99, loaded.p99),
+    for (what, before, after, floor) in [
+        ("median", unloaded.median, loaded.median, MEDIAN_FLOOR),
+        ("p99", unloaded.p99, loaded.p99, P99_FLOOR),
     ] {
         assert!(
-            after <= 2 * before.max(LATENCY_FLOOR),
+            after <= 2 * before.max(floor),
             "{load}: {what} produce latency {after:?}, unloaded {before:?}"
         );
     }
@@ -302,9 +304,13 @@ fn a_flood_from_one_client_does_not_slow_others_down() {
     const IN_FLIGHT: usize = 16;
     const FLOOD_FOR: Duration = Duration::from_secs(60);
     const FLOOD_REQUESTS_MAX: usize = 200_000;
+    /// What the flood may add to the broker's memory: its requests in flight, far below the
+    /// pool (`queued.max.request.bytes`, 256 MiB), and what the connection buffers.
+    const FLOOD_MIB_MAX: f64 = 64.0;
     let broker = SpawnedBroker::start("");
     let mut probe = Probe::new(&broker);
     let unloaded = probe.measure();
+    let rss_before = broker_rss(&broker);
 
     let mut flooder = WireClient::connect(&broker.bootstrap);
     flooder.create_topic("flood");
@@ -333,10 +339,16 @@ fn a_flood_from_one_client_does_not_slow_others_down() {
     let loaded = probe.measure();
     stop.store(true, Ordering::Release);
     let (sent, flooded_for) = flood.join().expect("flooding thread");
+    let rss_peak = peak_rss_mib(broker.pid().expect("a running broker")).expect("peak RSS");
     println!(
-        "flood: {sent} requests of {} KiB answered in {flooded_for:?} ({:.0} MiB/s)",
+        "flood: {sent} requests of {} KiB answered in {flooded_for:?} ({:.0} MiB/s); broker \
+         RSS {rss_before:.0} MiB, peak {rss_peak:.0} MiB",
         BATCH_BYTES / 1024,
         (sent * BATCH_BYTES) as f64 / (1 << 20) as f64 / flooded_for.as_secs_f64()
+    );
+    assert!(
+        rss_peak - rss_before < FLOOD_MIB_MAX,
+        "{rss_before:.0} -> peak {rss_peak:.0} MiB"
     );
     assert!(
         flooded_for < FLOOD_FOR && sent < FLOOD_REQUESTS_MAX,
