@@ -10,6 +10,10 @@
 //!   a claim does not fit, bodies that have averaged less than that rate since their first
 //!   [`CONTENDED_GRACE`] are cut at once, so a slow-loris client cannot hold the pool while
 //!   others wait.
+//!
+//! The price of the first rule: a large claim waits until the pool has room for all of it, so
+//! small requests that keep the pool nearly full can hold it back. The pool is far larger than
+//! `socket.request.max.bytes`, so that takes an overloaded broker.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -65,7 +69,7 @@ pub struct Claim {
 
 /// A body being read under a claim: how much of it has come, and a signal to stop reading it.
 #[derive(Debug)]
-pub struct Arrival {
+struct Arrival {
     started: Instant,
     received: AtomicUsize,
     cut: Notify,
@@ -92,13 +96,9 @@ impl RequestMemory {
     /// Claims `bytes`, waiting until they are free. The caller has checked them against
     /// `socket.request.max.bytes`, which the configuration keeps within the pool.
     pub async fn claim(self: &Arc<Self>, bytes: usize) -> Claim {
-        let waiter = Arc::new(Waiter {
-            bytes,
-            room: Notify::new(),
-        });
-        let mut waiting = None;
+        let mut waiting: Option<Waiting<'_>> = None;
         loop {
-            let next_look = {
+            let (waiter, next_look) = {
                 let mut state = self.lock();
                 if state.free >= bytes {
                     state.free -= bytes;
@@ -109,14 +109,21 @@ impl RequestMemory {
                         bytes,
                     };
                 }
-                if waiting.is_none() {
-                    state.waiting.push(Arc::clone(&waiter));
-                    waiting = Some(Waiting {
-                        memory: self,
-                        waiter: Arc::clone(&waiter),
+                let listed = waiting.get_or_insert_with(|| {
+                    let waiter = Arc::new(Waiter {
+                        bytes,
+                        room: Notify::new(),
                     });
-                }
-                state.cut_bodies_behind(Instant::now())
+                    state.waiting.push(Arc::clone(&waiter));
+                    Waiting {
+                        memory: self,
+                        waiter,
+                    }
+                });
+                (
+                    Arc::clone(&listed.waiter),
+                    state.cut_bodies_behind(Instant::now()),
+                )
             };
             // A wake-up between the unlock and here is kept by `room` (notify_one).
             match next_look {
@@ -129,7 +136,7 @@ impl RequestMemory {
         }
     }
 
-    /// Bytes claimed and not yet returned.
+    /// Bytes no claim holds.
     #[cfg(test)]
     fn free(&self) -> usize {
         self.lock().free
