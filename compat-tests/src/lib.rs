@@ -211,7 +211,7 @@ impl SpawnedBroker {
                 "RUST_LOG",
                 std::env::var("SPOOL_TEST_LOG").unwrap_or_else(|_| "warn".into()),
             )
-            .envs(self.env.iter().map(|(key, value)| (key, value)))
+            .envs(self.env.clone())
             .stdout(Stdio::piped())
             .spawn()
             .expect("spawn spool");
