@@ -125,6 +125,18 @@ impl Acknowledged {
     }
 }
 
+/// Restarts the broker (its log recovered from disk) and checks everything acknowledged, then
+/// that the partition takes writes.
+async fn restart_and_check(faulty: &mut FaultyBroker, acknowledged: &mut Acknowledged) {
+    faulty.broker.stop();
+    faulty.broker.restart();
+    acknowledged.check(&faulty.broker);
+    acknowledged
+        .produce(&faulty.producer(), "restarted", 5)
+        .await;
+    acknowledged.check(&faulty.broker);
+}
+
 /// A fault the partition survives without a restart: refused while armed, writes again once
 /// disarmed, everything acknowledged readable then and after a restart.
 async fn recovers_without_a_restart(fault: Fault) {
@@ -140,13 +152,7 @@ async fn recovers_without_a_restart(fault: Fault) {
 
     acknowledged.produce(&producer, "after", 30).await;
     acknowledged.check(&faulty.broker);
-    faulty.broker.stop();
-    faulty.broker.restart();
-    acknowledged.check(&faulty.broker);
-    acknowledged
-        .produce(&faulty.producer(), "restarted", 5)
-        .await;
-    acknowledged.check(&faulty.broker);
+    restart_and_check(&mut faulty, &mut acknowledged).await;
 }
 
 #[tokio::test]
@@ -182,11 +188,5 @@ async fn a_failed_fsync_takes_the_partition_offline_until_a_restart_loses_nothin
     acknowledged.check(&faulty.broker);
 
     // A restart recovers the log from disk: the partition writes again.
-    faulty.broker.stop();
-    faulty.broker.restart();
-    acknowledged.check(&faulty.broker);
-    acknowledged
-        .produce(&faulty.producer(), "restarted", 5)
-        .await;
-    acknowledged.check(&faulty.broker);
+    restart_and_check(&mut faulty, &mut acknowledged).await;
 }
