@@ -1,7 +1,8 @@
 //! Crash testing: idempotent and plain acks=all producers write to a broker that is killed with
 //! SIGKILL at random moments and restarted on the same data. After every restart the harness
 //! checks that every acknowledged record is readable at its acknowledged offset with the same
-//! key, value and headers, that offsets are unique and increasing, that a committed group
+//! key, value and headers, that no record of an idempotent producer is stored twice, that
+//! offsets are unique and increasing, that a committed group
 //! offset survived, and that every segment's indexes agree with its batches
 //! (`spool dump-log --verify`). Some cycles also append garbage to a segment before the restart
 //! and check that recovery truncates exactly at the end of the last valid batch.
@@ -426,6 +427,7 @@ fn verify_records(
             ends.remove(&partition);
         }
     }
+    duplicated_beyond_idempotence(&stored)?;
     let mut checked = 0;
     for (&(partition, offset), record) in acked {
         if offset < from.get(&partition).copied().unwrap_or(0) {
@@ -447,6 +449,32 @@ fn verify_records(
         }
     }
     Ok(checked)
+}
+
+/// Fails if a record of an idempotent producer (an even producer index: keys `c…-p{index}-…`)
+/// is stored at two offsets. Plain producers may store a record twice when a retry follows a
+/// lost acknowledgement; idempotent ones never.
+fn duplicated_beyond_idempotence(stored: &HashMap<(i32, i64), Acked>) -> Result<(), String> {
+    let mut seen: HashMap<&str, (i32, i64)> = HashMap::new();
+    for (&at, record) in stored {
+        let idempotent = record
+            .key
+            .split('-')
+            .nth(1)
+            .and_then(|producer| producer.strip_prefix('p'))
+            .and_then(|index| index.parse::<usize>().ok())
+            .is_some_and(|index| index % 2 == 0);
+        if !idempotent {
+            continue;
+        }
+        if let Some(first) = seen.insert(&record.key, at) {
+            return Err(format!(
+                "idempotent producer's record {} stored twice, at {first:?} and {at:?}",
+                record.key
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn topic_dirs(data_dir: &Path) -> Vec<PathBuf> {
@@ -533,4 +561,30 @@ fn check_truncated_at(path: &Path, valid_prefix: &[u8]) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stored(keys: &[(i64, &str)]) -> HashMap<(i32, i64), Acked> {
+        keys.iter()
+            .map(|&(offset, key)| {
+                let record = Acked {
+                    key: key.to_owned(),
+                    value: Vec::new(),
+                    cycle: "0".to_owned(),
+                };
+                ((0, offset), record)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn only_an_idempotent_producers_record_stored_twice_is_a_duplicate() {
+        assert!(duplicated_beyond_idempotence(&stored(&[(0, "c0-p1-7"), (1, "c0-p1-7")])).is_ok());
+        assert!(duplicated_beyond_idempotence(&stored(&[(0, "c0-p2-7"), (1, "c0-p2-8")])).is_ok());
+        let twice = duplicated_beyond_idempotence(&stored(&[(0, "c0-p2-7"), (5, "c0-p2-7")]));
+        assert!(twice.is_err_and(|error| error.contains("c0-p2-7")));
+    }
 }
