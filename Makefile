@@ -5,7 +5,7 @@ KCAT_LIB := $(CURDIR)/target/kcat-lib
 # make test-deps builds this one from Maven Central; point KAFKA_HOME at a distribution to use it.
 export KAFKA_HOME ?= $(CURDIR)/target/kafka
 
-.PHONY: build build-deps run cluster test test-deps compat crash-test bench bench-vs-kafka java-examples fuzz fuzz-seeds fuzz-cmin fmt lint clean-data
+.PHONY: build build-deps run cluster test test-deps compat crash-test soak bench bench-vs-kafka java-examples fuzz fuzz-seeds fuzz-cmin fmt lint clean-data
 
 build: build-deps
 	$(CARGO) build --release --workspace --bins --examples
@@ -45,6 +45,11 @@ compat: test-deps build
 # checked after each restart (make test runs a 6-cycle form). CYCLES=n SEED=s to vary.
 crash-test: build
 	./target/release/spool-crash-test $(or $(CYCLES),100) $(SEED)
+
+# The crash harness for an hour (SOAK_SECONDS), kill -9s up to two minutes apart: records
+# acknowledged, lost and duplicated by idempotent producers (both must be 0), broker RSS.
+soak: build
+	./target/release/spool-crash-test --soak $(or $(SOAK_SECONDS),3600) $(SEED)
 
 # The benchmark (not a test): scenarios a-e and group commit against brokers it starts;
 # figures on stdout, JSON in target/bench/. `./target/release/spool-bench --help` for running it

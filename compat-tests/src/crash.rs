@@ -33,9 +33,6 @@ const DELIVERY_TIMEOUT_MS: &str = "15000";
 const VERIFY_TIMEOUT: Duration = Duration::from_secs(120);
 /// Records a producer enqueues before it waits for their acknowledgements.
 const ROUND_RECORDS: usize = 20;
-/// Pause between rounds: keeps writes flowing for the whole run (about 2000 records/s per
-/// producer at most) so the kill lands among writes in flight.
-const ROUND_PAUSE: Duration = Duration::from_millis(10);
 
 /// What a run does.
 #[derive(Debug, Clone)]
@@ -48,9 +45,15 @@ pub struct CrashConfig {
     pub producers: usize,
     /// Records per producer per cycle, at most (writes stop earlier, at the kill).
     pub records_per_cycle: usize,
+    /// Pause between a producer's rounds of 20 records: keeps writes flowing for the whole
+    /// cycle (10 ms: about 2000 records/s per producer at most) so the kill lands among writes
+    /// in flight.
+    pub round_pause: Duration,
     /// Every n-th cycle appends garbage to a segment before restarting.
     pub torn_tail_every: usize,
     pub seed: u64,
+    /// A soak: no cycle starts once the run has lasted this long (`cycles` still bounds it).
+    pub until: Option<Duration>,
 }
 
 /// What a run checked.
@@ -62,6 +65,8 @@ pub struct CrashReport {
     pub records_checked: usize,
     pub torn_tails_recovered: usize,
     pub segments_verified: usize,
+    /// The broker's resident memory just before each kill, in MiB.
+    pub rss_before_kill_mib: Vec<f64>,
 }
 
 /// One acknowledged record.
@@ -163,7 +168,11 @@ async fn run_cycles(
     let mut report = CrashReport::default();
     let mut checked_from: HashMap<i32, i64> = HashMap::new();
 
+    let started = Instant::now();
     for cycle in 0..config.cycles {
+        if config.until.is_some_and(|until| started.elapsed() >= until) {
+            break;
+        }
         // Write for a while, commit a group offset, then kill the broker mid-flight.
         let run_for = Duration::from_millis(50 + rng.below(config.max_run.as_millis() as u64));
         let stop = Arc::new(AtomicBool::new(false));
@@ -176,6 +185,7 @@ async fn run_cycles(
                     cycle,
                     index,
                     config.records_per_cycle,
+                    config.round_pause,
                     Arc::clone(&stop),
                     Arc::clone(&ledger),
                 )
@@ -188,6 +198,9 @@ async fn run_cycles(
             committed = Some(next);
         }
         tokio::time::sleep(run_for / 2).await;
+        if let Some(rss) = broker.pid().and_then(crate::bench::rss_mib) {
+            report.rss_before_kill_mib.push(rss);
+        }
         broker.kill();
         stop.store(true, Ordering::Relaxed);
 
@@ -213,7 +226,9 @@ async fn run_cycles(
 
         // Every cycle checks what is new since the last check; every tenth, and the last,
         // re-reads everything.
-        let full = cycle % 10 == 9 || cycle + 1 == config.cycles;
+        let last = cycle + 1 == config.cycles
+            || config.until.is_some_and(|until| started.elapsed() >= until);
+        let full = cycle % 10 == 9 || last;
         let (acked_now, conflicts, next_offsets) = {
             let ledger = ledger.lock().unwrap();
             let next: HashMap<i32, i64> = (0..config.partitions)
@@ -259,6 +274,7 @@ async fn write(
     cycle: usize,
     index: usize,
     count: usize,
+    round_pause: Duration,
     stop: Arc<AtomicBool>,
     ledger: Arc<Mutex<Ledger>>,
 ) {
@@ -287,7 +303,7 @@ async fn write(
             if settle(&mut pending, &cycle_text, &ledger).await {
                 break;
             }
-            tokio::time::sleep(ROUND_PAUSE).await;
+            tokio::time::sleep(round_pause).await;
         }
     }
     settle(&mut pending, &cycle_text, &ledger).await;

@@ -18,8 +18,10 @@ async fn acknowledged_records_survive_kill_dash_nine() {
         partitions: 3,
         producers: 4,
         records_per_cycle: 1500,
+        round_pause: Duration::from_millis(10),
         torn_tail_every: 3,
         seed,
+        until: None,
     };
     let report = crash::run(&config)
         .await
