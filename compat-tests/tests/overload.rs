@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -28,6 +28,16 @@ const MEDIAN_FLOOR: Duration = Duration::from_millis(1);
 const P99_FLOOR: Duration = Duration::from_millis(5);
 /// The largest frame the broker takes by default (`socket.request.max.bytes`).
 const FRAME_MAX_BYTES: i32 = 104_857_600;
+
+/// Held by each test for its whole run: a load beside another test's would skew both
+/// latency figures.
+static ONE_LOAD_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn one_load_at_a_time() -> MutexGuard<'static, ()> {
+    ONE_LOAD_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
 
 /// A client producing one small batch at a time and timing each acknowledgement.
 struct Probe {
@@ -142,6 +152,7 @@ fn ten_thousand_connections_are_held_in_bounded_memory_without_slowing_others() 
     const HELD: usize = 10_000;
     /// What one idle connection may cost the broker: its task, socket halves and buffers.
     const CONNECTION_KIB_MAX: f64 = 64.0;
+    let _serial = one_load_at_a_time();
     allow_open_files(HELD as u64 + 1024);
     let broker = SpawnedBroker::start(&format!("\"max.connections\" = {}", HELD + 100));
     let mut probe = Probe::new(&broker);
@@ -237,6 +248,7 @@ fn a_slow_loris_client_holds_neither_memory_nor_other_clients_back() {
     /// Two claims of the largest frame fill the pool, and a waiting claim cuts a stalled body
     /// after 100 ms: the last of them is cut after about 10 s.
     const CUT_WITHIN: Duration = Duration::from_secs(30);
+    let _serial = one_load_at_a_time();
     allow_open_files(CONNECTIONS as u64 + 1024);
     let broker = SpawnedBroker::start("");
     let mut probe = Probe::new(&broker);
@@ -307,6 +319,7 @@ fn a_flood_from_one_client_does_not_slow_others_down() {
     /// What the flood may add to the broker's memory: its requests in flight, far below the
     /// pool (`queued.max.request.bytes`, 256 MiB), and what the connection buffers.
     const FLOOD_MIB_MAX: f64 = 64.0;
+    let _serial = one_load_at_a_time();
     let broker = SpawnedBroker::start("");
     let mut probe = Probe::new(&broker);
     let unloaded = probe.measure();
