@@ -117,7 +117,7 @@ fn read_batch(bytes: &[u8]) {
     let Ok(section) = raw::decompressed_section(&view) else {
         return;
     };
-    let Ok(records) = raw::records(&section) else {
+    let Ok(records) = raw::records(&section, view.records_count()) else {
         return;
     };
     // Every record kept: the same records section, whatever the codec.

@@ -338,7 +338,7 @@ fn check_keys(batch: &BatchView<'_>, topic: &str, index: i32) -> Result<(), Reje
         Rejection::new(errors::for_batch_error(&error), Some(error.to_string()))
     };
     let section = raw::decompressed_section(batch).map_err(corrupt)?;
-    let keyless: Vec<i32> = raw::records(&section)
+    let keyless: Vec<i32> = raw::records(&section, batch.records_count())
         .map_err(corrupt)?
         .iter()
         .enumerate()

@@ -96,7 +96,7 @@ pub fn newest_offsets(
                 return Ok(());
             }
             let section = raw::decompressed_section(batch)?;
-            for record in raw::records(&section)? {
+            for record in raw::records(&section, batch.records_count())? {
                 if let Some(key) = record.key {
                     let offset = batch.base_offset() + i64::from(record.offset_delta);
                     keys.insert(key.to_vec(), offset);
@@ -130,7 +130,7 @@ pub fn clean_segment(
             Some(batch.bytes().to_vec())
         } else {
             let section = raw::decompressed_section(batch)?;
-            let records = raw::records(&section)?;
+            let records = raw::records(&section, batch.records_count())?;
             let aborted = is_aborted(rules.aborted, batch);
             let kept: Vec<raw::RawRecord<'_>> = records
                 .iter()

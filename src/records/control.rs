@@ -58,7 +58,7 @@ pub fn marker_batch(
 pub fn marker_kind(batch: &[u8]) -> Option<bool> {
     let view = BatchView::parse_header(batch).ok()?;
     let section = raw::decompressed_section(&view).ok()?;
-    let records = raw::records(&section).ok()?;
+    let records = raw::records(&section, view.records_count()).ok()?;
     let key = records.first()?.key?;
     // The key: version (i16), then type (i16).
     let kind = key.get(2..4)?;

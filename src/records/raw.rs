@@ -54,8 +54,10 @@ fn nullable<'a>(bytes: &'a [u8], at: &mut usize) -> Result<Option<&'a [u8]>, Bat
     Ok(Some(value))
 }
 
-/// Splits an uncompressed records section into its records.
-pub fn records(section: &[u8]) -> Result<Vec<RawRecord<'_>>, BatchError> {
+/// Splits an uncompressed records section into its records, which must be the `count` its
+/// batch's header claims (as Kafka's reader requires): a rebuilt batch takes its count from
+/// the records it keeps, and that count must agree with the header's last offset delta.
+pub fn records(section: &[u8], count: i32) -> Result<Vec<RawRecord<'_>>, BatchError> {
     let mut records = Vec::new();
     let mut at = 0;
     while at < section.len() {
@@ -81,6 +83,12 @@ pub fn records(section: &[u8]) -> Result<Vec<RawRecord<'_>>, BatchError> {
             null_value,
         });
         at = end;
+        if records.len() > count.max(0) as usize {
+            return Err(malformed("more records than the batch's count"));
+        }
+    }
+    if records.len() != count.max(0) as usize {
+        return Err(malformed("fewer records than the batch's count"));
     }
     Ok(records)
 }
@@ -140,7 +148,7 @@ mod tests {
         for from in ALL_CODECS {
             let bytes = build_records_batch(&[10, 20, 30], from);
             let view = BatchView::parse(&bytes).unwrap();
-            let original = records(&decompressed_section(&view).unwrap())
+            let original = records(&decompressed_section(&view).unwrap(), view.records_count())
                 .unwrap()
                 .iter()
                 .map(|record| record.bytes.to_vec())
@@ -158,11 +166,14 @@ mod tests {
                     again.attributes() & !CODEC_MASK,
                     view.attributes() & !CODEC_MASK
                 );
-                let copied: Vec<Vec<u8>> = records(&decompressed_section(&again).unwrap())
-                    .unwrap()
-                    .iter()
-                    .map(|record| record.bytes.to_vec())
-                    .collect();
+                let copied: Vec<Vec<u8>> = records(
+                    &decompressed_section(&again).unwrap(),
+                    again.records_count(),
+                )
+                .unwrap()
+                .iter()
+                .map(|record| record.bytes.to_vec())
+                .collect();
                 assert_eq!(copied, original, "{from:?} -> {to:?}");
             }
         }
@@ -174,7 +185,7 @@ mod tests {
             let bytes = build_records_batch(&[10, 20, 30, 40], compression);
             let view = BatchView::parse(&bytes).unwrap();
             let section = decompressed_section(&view).unwrap();
-            let all = records(&section).unwrap();
+            let all = records(&section, view.records_count()).unwrap();
             assert_eq!(all.len(), 4);
             assert_eq!(all[2].key, Some(&b"k2"[..]));
             assert_eq!(all[3].offset_delta, 3);
@@ -205,8 +216,20 @@ mod tests {
 
     #[test]
     fn malformed_sections_are_errors_not_panics() {
-        assert!(records(&[0x80]).is_err());
-        assert!(records(&[0x10, 0, 0]).is_err());
-        assert!(records(&[0x01]).is_err());
+        assert!(records(&[0x80], 1).is_err());
+        assert!(records(&[0x10, 0, 0], 1).is_err());
+        assert!(records(&[0x01], 1).is_err());
+    }
+
+    #[test]
+    fn a_section_must_hold_the_count_its_header_claims() {
+        let bytes = build_records_batch(&[10, 20, 30], kafka_protocol::records::Compression::None);
+        let view = BatchView::parse(&bytes).unwrap();
+        let section = decompressed_section(&view).unwrap();
+        assert_eq!(records(&section, 3).unwrap().len(), 3);
+        // A header claiming fewer records than the section holds (the fuzzer's case: its
+        // rebuilt batch would have said 3 records under a last offset delta of 0), or more.
+        assert!(records(&section, 1).is_err());
+        assert!(records(&section, 4).is_err());
     }
 }

@@ -17,7 +17,7 @@ pub fn record_stamps(batch: &[u8]) -> Result<Vec<RecordStamp>, BatchError> {
     let view = BatchView::parse_header(batch)?;
     let section = raw::decompressed_section(&view)?;
     let append_time = view.is_log_append_time().then(|| view.max_timestamp());
-    Ok(raw::records(&section)?
+    Ok(raw::records(&section, view.records_count())?
         .iter()
         .map(|record| RecordStamp {
             offset: view
