@@ -240,14 +240,20 @@ fn unlist<T>(list: &mut Vec<Arc<T>>, item: &Arc<T>) {
 mod tests {
     use super::*;
 
+    /// A task claiming `bytes`; it ends with the size of its claim once granted.
+    fn claim_in_background(
+        memory: &Arc<RequestMemory>,
+        bytes: usize,
+    ) -> tokio::task::JoinHandle<usize> {
+        let memory = Arc::clone(memory);
+        tokio::spawn(async move { memory.claim(bytes).await.bytes })
+    }
+
     #[tokio::test]
     async fn a_claim_that_fits_is_granted_while_a_larger_one_waits() {
         let memory = RequestMemory::new(100);
         let held = memory.claim(60).await;
-        let large = tokio::spawn({
-            let memory = Arc::clone(&memory);
-            async move { memory.claim(80).await.bytes }
-        });
+        let large = claim_in_background(&memory, 80);
         tokio::task::yield_now().await;
         let small = tokio::time::timeout(Duration::from_secs(1), memory.claim(30))
             .await
@@ -267,10 +273,7 @@ mod tests {
         tokio::time::advance(Duration::from_millis(100)).await;
         // 10 bytes in the body's first 100 ms: far behind the minimum rate.
         arriving.received(10);
-        let waiting = tokio::spawn({
-            let memory = Arc::clone(&memory);
-            async move { memory.claim(1).await.bytes }
-        });
+        let waiting = claim_in_background(&memory, 1);
         tokio::time::timeout(Duration::from_secs(1), arriving.too_slow())
             .await
             .expect("the waiting claim cuts the lagging body");
@@ -284,10 +287,7 @@ mod tests {
         let memory = RequestMemory::new(100);
         let held = memory.claim(50).await;
         let arriving = held.arriving();
-        let waiting = tokio::spawn({
-            let memory = Arc::clone(&memory);
-            async move { memory.claim(60).await.bytes }
-        });
+        let waiting = claim_in_background(&memory, 60);
         for _ in 0..100 {
             arriving.received(BODY_MIN_BYTES_PER_SEC as usize / 10);
             tokio::time::advance(Duration::from_millis(100)).await;
