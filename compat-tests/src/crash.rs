@@ -2,10 +2,10 @@
 //! SIGKILL at random moments and restarted on the same data. After every restart the harness
 //! checks that every acknowledged record is readable at its acknowledged offset with the same
 //! key, value and headers, that no record of an idempotent producer is stored twice, that
-//! offsets are unique and increasing, that a committed group
-//! offset survived, and that every segment's indexes agree with its batches
-//! (`spool dump-log --verify`). Some cycles also append garbage to a segment before the restart
-//! and check that recovery truncates exactly at the end of the last valid batch.
+//! offsets are unique and increasing, that a committed group offset survived, and that every
+//! segment's indexes agree with its batches (`spool dump-log --verify`). Some cycles also
+//! append garbage to a segment before the restart and check that recovery truncates exactly
+//! at the end of the last valid batch.
 //!
 //! `make test` runs a short form (tests/crash_recovery.rs); `make crash-test` the long form
 //! (`spool-crash-test`, 100 cycles).
@@ -152,10 +152,7 @@ async fn run_cycles(
             broker
                 .client_config()
                 .set("acks", "all")
-                .set(
-                    "enable.idempotence",
-                    if index % 2 == 0 { "true" } else { "false" },
-                )
+                .set("enable.idempotence", idempotent(index).to_string())
                 .set("linger.ms", "2")
                 .set("message.timeout.ms", DELIVERY_TIMEOUT_MS)
                 .set("reconnect.backoff.max.ms", "200")
@@ -467,8 +464,13 @@ fn verify_records(
     Ok(checked)
 }
 
-/// Fails if a record of an idempotent producer (an even producer index: keys `c…-p{index}-…`)
-/// is stored at two offsets. Plain producers may store a record twice when a retry follows a
+/// Whether producer `index` is idempotent: half of them are.
+fn idempotent(index: usize) -> bool {
+    index.is_multiple_of(2)
+}
+
+/// Fails if a record of an idempotent producer (keys `c{cycle}-p{index}-{i}`) is stored at
+/// two offsets. Plain producers may store a record twice when a retry follows a
 /// lost acknowledgement; idempotent ones never.
 fn duplicated_beyond_idempotence(stored: &HashMap<(i32, i64), Acked>) -> Result<(), String> {
     let mut seen: HashMap<&str, (i32, i64)> = HashMap::new();
@@ -479,7 +481,7 @@ fn duplicated_beyond_idempotence(stored: &HashMap<(i32, i64), Acked>) -> Result<
             .nth(1)
             .and_then(|producer| producer.strip_prefix('p'))
             .and_then(|index| index.parse::<usize>().ok())
-            .is_some_and(|index| index % 2 == 0);
+            .is_some_and(idempotent);
         if !idempotent {
             continue;
         }
