@@ -5,7 +5,7 @@ KCAT_LIB := $(CURDIR)/target/kcat-lib
 # make test-deps builds this one from Maven Central; point KAFKA_HOME at a distribution to use it.
 export KAFKA_HOME ?= $(CURDIR)/target/kafka
 
-.PHONY: build build-deps run cluster test test-deps compat crash-test soak bench bench-vs-kafka java-examples fuzz fuzz-seeds fuzz-cmin fmt lint clean-data
+.PHONY: build build-deps run cluster test test-deps compat crash-test soak simulate bench bench-vs-kafka java-examples fuzz fuzz-seeds fuzz-cmin fmt lint clean-data
 
 build: build-deps
 	$(CARGO) build --release --workspace --bins --examples
@@ -50,6 +50,13 @@ crash-test: build
 # acknowledged, lost and duplicated by idempotent producers (both must be 0), broker RSS.
 soak: build
 	./target/release/spool-crash-test --soak $(or $(SOAK_SECONDS),3600) $(SEED)
+
+# Deterministic simulation of the storage engine (tests/simulation/; make test runs seeds
+# 1-200): SEEDS seeds (1000) from SEED (new ones each run by default). A failing seed
+# replays exactly: make simulate SEED=<seed> SEEDS=1 TRACE=1 prints every step.
+simulate:
+	SPOOL_SIM_SEEDS=$(or $(SEEDS),1000) SPOOL_SIM_SEED=$(or $(SEED),$(shell date +%s)) \
+	$(if $(TRACE),SPOOL_SIM_TRACE=1) $(CARGO) test --release --test simulation -- --nocapture
 
 # The benchmark (not a test): scenarios a-e and group commit against brokers it starts;
 # figures on stdout, JSON in target/bench/. `./target/release/spool-bench --help` for running it

@@ -60,6 +60,25 @@ fn no_unwrap_or_expect_outside_tests() {
     }
 }
 
+/// Every fsync goes through `log::fsync`, where the simulated disk of `tests/simulation/`
+/// sees it: a sync made anywhere else would be invisible to the simulation's crashes.
+#[test]
+fn every_fsync_goes_through_the_log_fsync_module() {
+    let seam = src().join("log").join("fsync.rs");
+    for file in rust_files(&src()).into_iter().filter(|file| *file != seam) {
+        let text = fs::read_to_string(&file).expect("read");
+        for (number, line) in non_test_code(&text).lines().enumerate() {
+            let code = line.split("//").next().unwrap_or(line);
+            assert!(
+                !code.contains(".sync_all()") && !code.contains(".sync_data()"),
+                "{}:{}: fsync through crate::log::fsync: {line}",
+                file.display(),
+                number + 1
+            );
+        }
+    }
+}
+
 /// Every top-level module of the library, top layer first, with the modules it may use.
 /// `main.rs` (which wires them all together) and `lib.rs` are outside the layers.
 const LAYERS: &[(&str, &[&str])] = &[

@@ -12,6 +12,8 @@ use std::path::Path;
 
 use uuid::Uuid;
 
+use crate::log::fsync;
+
 pub const PARTITION_METADATA_FILE: &str = "partition.metadata";
 pub const LEADER_EPOCH_FILE: &str = "leader-epoch-checkpoint";
 pub const RECOVERY_POINT_FILE: &str = "recovery-point";
@@ -24,11 +26,11 @@ pub fn write_atomically(path: &Path, contents: &[u8]) -> io::Result<()> {
     {
         let mut file = File::create(&tmp)?;
         file.write_all(contents)?;
-        file.sync_all()?;
+        fsync::file(&file)?;
     }
     fs::rename(&tmp, path)?;
     if let Some(dir) = path.parent() {
-        File::open(dir)?.sync_all()?;
+        fsync::dir(dir)?;
     }
     Ok(())
 }

@@ -8,6 +8,8 @@ use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
+use crate::log::fsync;
+
 /// One `.index` entry: 8 bytes on disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OffsetEntry {
@@ -163,7 +165,7 @@ impl<E: IndexEntry> Index<E> {
     }
 
     pub fn sync(&self) -> io::Result<()> {
-        self.file.sync_all()
+        fsync::file(&self.file)
     }
 }
 

@@ -13,7 +13,7 @@ use uuid::Uuid;
 use crate::clock::SharedClock;
 use kafka_protocol::records::{Record, RecordBatchDecoder};
 
-use crate::log::{checkpoint, Isolation, LogConfig, LogError, Partition};
+use crate::log::{checkpoint, fsync, Isolation, LogConfig, LogError, Partition};
 
 /// Present in the data dir only between a clean shutdown and the next start.
 pub const CLEAN_SHUTDOWN_MARKER: &str = ".spool-clean-shutdown";
@@ -56,7 +56,7 @@ impl LogManager {
         let clean = is_new || marker.exists();
         if marker.exists() {
             fs::remove_file(&marker)?;
-            fs::File::open(data_dir)?.sync_all()?;
+            fsync::dir(data_dir)?;
         }
         Ok(Self {
             data_dir: data_dir.to_owned(),
@@ -150,7 +150,7 @@ impl LogManager {
             );
         }
         // New partition directories must survive a machine crash, like the data in them.
-        fs::File::open(&self.data_dir)?.sync_all()?;
+        fsync::dir(&self.data_dir)?;
         Ok(())
     }
 

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::file_slice::read_range;
+use crate::log::fsync;
 use crate::log::index::{OffsetEntry, OffsetIndex, TimeEntry, TimeIndex};
 use crate::records::batch::{BatchHeader, BatchView, BATCH_HEADER_BYTES};
 
@@ -209,7 +210,7 @@ impl Segment {
         let valid_bytes = segment.rebuild(size)?;
         if valid_bytes < size {
             segment.log.set_len(valid_bytes)?;
-            segment.log.sync_all()?;
+            fsync::file(&segment.log)?;
         }
         Ok((
             segment,
@@ -505,7 +506,7 @@ impl Segment {
 
     /// Makes the log and both indexes durable.
     pub fn sync_all(&self) -> io::Result<()> {
-        self.log.sync_data()?;
+        fsync::data(&self.log)?;
         self.offset_index.sync()?;
         self.time_index.sync()
     }

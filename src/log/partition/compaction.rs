@@ -10,7 +10,7 @@ use std::sync::Arc;
 use super::Partition;
 use crate::log::cleaner::{self, CleanRules, DirtySegment};
 use crate::log::segment::{self, Segment};
-use crate::log::{checkpoint, LogError};
+use crate::log::{checkpoint, fsync, LogError};
 
 const CLEANED_SUFFIX: &str = "cleaned";
 const SWAP_SUFFIX: &str = "swap";
@@ -113,7 +113,7 @@ impl Partition {
                 report.segments += 1;
                 continue;
             }
-            file.sync_all()?;
+            fsync::file(&file)?;
             drop(file);
             self.swap_in_cleaned(segment.base_offset, &cleaned_path)?;
             report.segments += 1;
@@ -164,7 +164,7 @@ impl Partition {
         let log_name = segment::file_name(base_offset, "log");
         let swap_path = self.dir.join(format!("{log_name}.{SWAP_SUFFIX}"));
         fs::rename(cleaned_path, &swap_path)?;
-        File::open(&self.dir)?.sync_all()?;
+        fsync::dir(&self.dir)?;
         complete_swap(&self.dir, base_offset, &swap_path)?;
         let interval = self.lock().config.index_interval_bytes;
         let (segment, _) =
@@ -187,7 +187,7 @@ fn complete_swap(dir: &Path, base_offset: i64, swap_path: &Path) -> std::io::Res
         }
     }
     fs::rename(swap_path, dir.join(segment::file_name(base_offset, "log")))?;
-    File::open(dir)?.sync_all()
+    fsync::dir(dir)
 }
 
 /// After a crash during compaction: deletes half-written `.cleaned` files and completes swaps

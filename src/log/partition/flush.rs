@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use super::Partition;
 use crate::log::producer_state::{self, Snapshot};
 use crate::log::segment::Segment;
-use crate::log::{checkpoint, LogError};
+use crate::log::{checkpoint, fsync, LogError};
 
 impl Partition {
     /// Whether the `flush.messages` / `flush.ms` policy asks for an fsync now.
@@ -52,7 +52,7 @@ impl Partition {
         let dir = self.dir.clone();
         let sync = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
             let started = std::time::Instant::now();
-            files.iter().try_for_each(|file| file.sync_data())?;
+            files.iter().try_for_each(|file| fsync::data(file))?;
             crate::metrics::global().fsync(started.elapsed());
             if let Some(snapshot) = snapshot {
                 producer_state::write_snapshot(&dir, &snapshot)?;

@@ -16,7 +16,7 @@ use crate::clock::SharedClock;
 use crate::log::leader_epochs::LeaderEpochs;
 use crate::log::producer_state::Snapshot;
 use crate::log::segment::{self, Segment};
-use crate::log::{checkpoint, LogConfig, LogError};
+use crate::log::{checkpoint, fsync, LogConfig, LogError};
 
 impl Partition {
     /// Opens the partition in `dir`, creating an empty log if it has no segment. With
@@ -45,8 +45,19 @@ impl Partition {
                 || swapped.contains(&base_offset);
             let (segment, report) =
                 Segment::open(dir, base_offset, config.index_interval_bytes, scan, now)?;
-            segments.push(segment);
-            if let Some(report) = report.filter(|report| report.truncated_bytes > 0) {
+            let torn = report.filter(|report| report.truncated_bytes > 0);
+            // A crash can also lose a closed segment's tail whole, at a batch boundary (or
+            // all of it): then it ends before the next segment begins. A compacted log has
+            // such gaps anyway, so there only an empty segment counts (the cleaner removes
+            // the segments it empties).
+            let short = scan
+                && base_offsets
+                    .get(at + 1)
+                    .is_some_and(|&next| match config.compact_enabled {
+                        false => segment.next_offset() < next,
+                        true => segment.is_empty(),
+                    });
+            if let Some(report) = &torn {
                 tracing::warn!(
                     topic,
                     partition = index,
@@ -55,18 +66,58 @@ impl Partition {
                     truncated_bytes = report.truncated_bytes,
                     "recovery truncated a torn segment tail"
                 );
-                // Everything after the first invalid byte is gone, later segments included.
+            } else if short {
+                tracing::warn!(
+                    topic,
+                    partition = index,
+                    base_offset,
+                    next_offset = segment.next_offset(),
+                    "recovery found a segment ending before the next one begins"
+                );
+            }
+            segments.push(segment);
+            if torn.is_some() || short {
+                // Everything after the first invalid byte or the first gap is gone, later
+                // segments included.
                 for &later in &base_offsets[at + 1..] {
                     segment::remove_files(dir, later)?;
                 }
                 break;
             }
         }
+        // A crash can leave the log ending below its start: DeleteRecords or retention moved
+        // the start (durably) past records that were never flushed. As Kafka does, the log
+        // then starts again, empty, at its start, so that deleted offsets are not reused.
+        let log_end = segments.last().map_or(0, Segment::next_offset);
+        let checkpointed_start = checkpoint::read_log_start_offset(dir);
+        if let Some(start) = checkpointed_start.filter(|&start| start > log_end) {
+            tracing::warn!(
+                topic,
+                partition = index,
+                log_end,
+                log_start = start,
+                "the log ends below its start after a crash; it starts again, empty, at its start"
+            );
+            for segment in segments.drain(..) {
+                let base_offset = segment.base_offset();
+                drop(segment);
+                segment::remove_files(dir, base_offset)?;
+            }
+        }
         if segments.is_empty() {
-            segments.push(Segment::create(dir, 0, config.index_interval_bytes, now)?);
+            let base_offset = checkpointed_start.unwrap_or(0);
+            segments.push(Segment::create(
+                dir,
+                base_offset,
+                config.index_interval_bytes,
+                now,
+            )?);
         }
         if recover {
+            // What survived the crash counts as durable from here on (the durable offset
+            // starts at the log end): the segments' contents, and their directory entries.
             segments.iter().try_for_each(Segment::sync_all)?;
+            fsync::dir(dir)?;
         }
         let Snapshot {
             states: producers,
@@ -76,7 +127,7 @@ impl Partition {
         let log_end_offset = segments[segments.len() - 1].next_offset();
         // The checkpoint is the log start: compaction may have removed the first segments
         // without moving it. Without one, the log starts at its first segment.
-        let log_start_offset = checkpoint::read_log_start_offset(dir)
+        let log_start_offset = checkpointed_start
             .unwrap_or_else(|| segments[0].base_offset())
             .min(log_end_offset);
         let mut epochs = LeaderEpochs::new(checkpoint::read_leader_epochs(dir).unwrap_or_default());
@@ -131,7 +182,7 @@ impl Partition {
 mod tests {
     use super::super::testing::{append, open, test_config};
     use super::super::AppendInfo;
-    use crate::log::Isolation;
+    use crate::log::{segment, Isolation};
     use crate::records::BatchView;
     use proptest::prelude::*;
 
@@ -150,6 +201,67 @@ mod tests {
             assert_eq!(reopened.log_end_offset(), end);
             assert_eq!(reopened.log_start_offset(), 0);
         }
+    }
+
+    /// A crash can lose a closed segment's tail whole (here all of it) while a later
+    /// segment survives: the log ends where that segment does.
+    #[test]
+    fn a_segment_ending_before_the_next_one_begins_ends_the_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let partition = open(dir.path(), test_config(), false);
+        for i in 0..25 {
+            append(&partition, 3, i);
+        }
+        let (emptied, base, later) = {
+            let state = partition.lock();
+            assert!(state.segments.len() >= 3);
+            let emptied = &state.segments[1];
+            let later = state.segments[2].base_offset();
+            (
+                emptied.log_path().to_path_buf(),
+                emptied.base_offset(),
+                later,
+            )
+        };
+        drop(partition);
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&emptied)
+            .unwrap()
+            .set_len(0)
+            .unwrap();
+        let recovered = open(dir.path(), test_config(), true);
+        assert_eq!(recovered.log_end_offset(), base);
+        assert!(!dir.path().join(segment::file_name(later, "log")).exists());
+        assert_eq!(append(&recovered, 1, 99).base_offset, base);
+    }
+
+    /// DeleteRecords moved the log start past records a crash then lost: the log starts
+    /// again, empty, at its start, and the deleted offsets are not handed out again.
+    #[test]
+    fn a_log_ending_below_its_start_starts_again_empty_there() {
+        let dir = tempfile::tempdir().unwrap();
+        let partition = open(dir.path(), test_config(), false);
+        for i in 0..10 {
+            append(&partition, 3, i);
+        }
+        assert_eq!(partition.delete_records_before(20).unwrap(), 20);
+        drop(partition);
+        for entry in std::fs::read_dir(dir.path()).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|extension| extension == "log") {
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(&path)
+                    .unwrap()
+                    .set_len(0)
+                    .unwrap();
+            }
+        }
+        let recovered = open(dir.path(), test_config(), true);
+        assert_eq!(recovered.log_start_offset(), 20);
+        assert_eq!(recovered.log_end_offset(), 20);
+        assert_eq!(append(&recovered, 1, 99).base_offset, 20);
     }
 
     proptest! {

@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 use super::append::producer_batch;
 use super::{AppendInfo, LogState, Partition};
 use crate::log::segment::{self, Segment};
-use crate::log::{checkpoint, LogError};
+use crate::log::{checkpoint, fsync, LogError};
 use crate::records::batch::BATCH_HEADER_BYTES;
 use crate::records::BatchView;
 
@@ -275,7 +275,7 @@ impl Partition {
         checkpoint::write_log_start_offset(&self.dir, offset)?;
         state.recovery_point = offset;
         checkpoint::write_recovery_point(&self.dir, offset)?;
-        fs::File::open(&self.dir)?.sync_all()?;
+        fsync::dir(&self.dir)?;
         self.durable_offset.store(offset, Ordering::Release);
         state.high_watermark = offset;
         self.publish_end(&mut state);

@@ -1,0 +1,303 @@
+//! A simulated disk under a real directory. The files there are the page cache: the log
+//! writes, reads and renames them as usual. What is on the *disk* is only what an fsync
+//! reached, which this module learns by standing in for every fsync of the log
+//! (`spool::log::fsync`): a file's contents as of its last fsync (by inode), a directory's
+//! entries as of its last fsync.
+//!
+//! A power cut replaces the directory with a state the disk could hold afterwards:
+//! - each directory lists the entries of its last fsync or the ones it has now (the
+//!   creations, renames and removals since then all reached the disk, or none did);
+//! - each file holds what its last fsync made durable, plus some of what was written since:
+//!   none of it, a prefix (written back in order), or any mix of 512-byte sectors, new or
+//!   old (written back out of order, with zeros where the file grew).
+//!
+//! A failed fsync is an EIO that leaves the written data in doubt, as Linux does: the next
+//! restart after one starts from a power cut.
+
+use std::collections::{BTreeMap, HashMap};
+use std::ffi::OsString;
+use std::fs::{self, File};
+use std::io;
+use std::os::unix::fs::{FileExt, MetadataExt};
+use std::os::unix::io::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+use spool::log::fsync::{Interceptor, Target};
+
+use crate::rng::Rng;
+
+/// What a torn write tears: a disk sector.
+const SECTOR_BYTES: usize = 512;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Entry {
+    File { inode: u64 },
+    Dir,
+}
+
+type Listing = BTreeMap<OsString, Entry>;
+
+#[derive(Debug, Default)]
+struct DiskState {
+    /// Per inode, the contents its last fsync made durable.
+    files: HashMap<u64, Vec<u8>>,
+    /// Per directory, its entries as of its last fsync.
+    dirs: HashMap<PathBuf, Listing>,
+    /// Every fsync fails from now until the next power cut.
+    failing: bool,
+    /// An fsync failed: the page cache may have dropped what it held.
+    sync_failed: bool,
+}
+
+/// The directory's present state: what the page cache holds.
+struct PageCache {
+    dirs: HashMap<PathBuf, Listing>,
+    files: HashMap<u64, Vec<u8>>,
+}
+
+/// One entry of the state a power cut leaves, in creation order (a directory before its
+/// entries).
+enum Written {
+    Dir(PathBuf),
+    File(PathBuf, Vec<u8>),
+}
+
+pub struct SimDisk {
+    root: PathBuf,
+    state: Mutex<DiskState>,
+}
+
+impl SimDisk {
+    /// A disk under `root` (canonical), with whatever is there now counted as durable.
+    pub fn new(root: &Path) -> io::Result<Self> {
+        let disk = Self {
+            root: root.canonicalize()?,
+            state: Mutex::default(),
+        };
+        disk.settle()?;
+        Ok(disk)
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn lock(&self) -> MutexGuard<'_, DiskState> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Makes every fsync fail from now until the next power cut.
+    pub fn fail_syncs(&self) {
+        self.lock().failing = true;
+    }
+
+    /// Whether fsyncs are failing (until the next power cut).
+    pub fn failing(&self) -> bool {
+        self.lock().failing
+    }
+
+    /// Whether an fsync failed since the last power cut.
+    pub fn sync_failed(&self) -> bool {
+        self.lock().sync_failed
+    }
+
+    /// Replaces the directory with a state the disk could hold after losing power now.
+    pub fn power_cut(&self, rng: &mut Rng) -> io::Result<()> {
+        let cache = PageCache::read(&self.root)?;
+        let mut written = Vec::new();
+        self.lock().image(&self.root, &cache, rng, &mut written);
+        for entry in fs::read_dir(&self.root)? {
+            let path = entry?.path();
+            match path.is_dir() {
+                true => fs::remove_dir_all(&path)?,
+                false => fs::remove_file(&path)?,
+            }
+        }
+        for entry in written {
+            match entry {
+                Written::Dir(path) => fs::create_dir(path)?,
+                Written::File(path, contents) => fs::write(path, contents)?,
+            }
+        }
+        self.settle()
+    }
+
+    /// Counts everything in the directory as durable: the state after a power cut.
+    fn settle(&self) -> io::Result<()> {
+        let cache = PageCache::read(&self.root)?;
+        *self.lock() = DiskState {
+            files: cache.files,
+            dirs: cache.dirs,
+            failing: false,
+            sync_failed: false,
+        };
+        Ok(())
+    }
+}
+
+impl Interceptor for SimDisk {
+    fn sync(&self, target: Target<'_>) -> Option<io::Result<()>> {
+        let path = match target {
+            Target::File(file) => fs::read_link(fd_path(file)).ok()?,
+            Target::Dir(dir) => dir.to_owned(),
+        };
+        if !path.starts_with(&self.root) {
+            return None;
+        }
+        let mut state = self.lock();
+        if state.failing {
+            state.sync_failed = true;
+            return Some(Err(io::Error::from_raw_os_error(libc::EIO)));
+        }
+        Some(match target {
+            // Read through a descriptor of its own: the log's may be write-only.
+            Target::File(file) => File::open(fd_path(file))
+                .and_then(|file| contents(&file))
+                .map(|(inode, contents)| {
+                    state.files.insert(inode, contents);
+                }),
+            Target::Dir(dir) => listing(dir).map(|listing| {
+                state.dirs.insert(dir.to_owned(), listing);
+            }),
+        })
+    }
+}
+
+impl DiskState {
+    /// Appends to `written` what `dir` and everything under it hold after a power cut.
+    fn image(&self, dir: &Path, cache: &PageCache, rng: &mut Rng, written: &mut Vec<Written>) {
+        let cached = cache.dirs.get(dir).cloned().unwrap_or_default();
+        let listing = match (self.dirs.get(dir), rng.one_in(2)) {
+            (Some(synced), true) => synced.clone(),
+            (None, true) => Listing::new(),
+            (_, false) => cached,
+        };
+        for (name, entry) in listing {
+            let path = dir.join(name);
+            match entry {
+                Entry::Dir => {
+                    written.push(Written::Dir(path.clone()));
+                    self.image(&path, cache, rng, written);
+                }
+                Entry::File { inode } => {
+                    let synced = self.files.get(&inode).map_or(&[][..], Vec::as_slice);
+                    let contents = torn(synced, cache.files.get(&inode), rng);
+                    written.push(Written::File(path, contents));
+                }
+            }
+        }
+    }
+}
+
+/// What a file holds after a power cut: its synced contents and some of the writes since.
+fn torn(synced: &[u8], cached: Option<&Vec<u8>>, rng: &mut Rng) -> Vec<u8> {
+    let Some(cached) = cached.filter(|cached| cached.as_slice() != synced) else {
+        return synced.to_vec();
+    };
+    let len = match cached.len() >= synced.len() {
+        true => rng.between(synced.len() as u64, cached.len() as u64) as usize,
+        false => match rng.one_in(2) {
+            true => synced.len(),
+            false => cached.len(),
+        },
+    };
+    // A byte as the last write left it (a truncation that did not reach the disk leaves the
+    // synced bytes), and as the last fsync did (zero where the file grew since).
+    let newer = |at: usize| cached.get(at).or(synced.get(at)).copied().unwrap_or(0);
+    let older = |at: usize| synced.get(at).copied().unwrap_or(0);
+    match rng.below(3) {
+        0 => synced.to_vec(),
+        1 => (0..len).map(newer).collect(),
+        _ => {
+            let mut contents = Vec::with_capacity(len);
+            for sector in (0..len).step_by(SECTOR_BYTES) {
+                let end = (sector + SECTOR_BYTES).min(len);
+                match rng.one_in(2) {
+                    true => contents.extend((sector..end).map(newer)),
+                    false => contents.extend((sector..end).map(older)),
+                }
+            }
+            contents
+        }
+    }
+}
+
+impl PageCache {
+    fn read(root: &Path) -> io::Result<Self> {
+        let mut cache = Self {
+            dirs: HashMap::new(),
+            files: HashMap::new(),
+        };
+        let mut pending = vec![root.to_owned()];
+        while let Some(dir) = pending.pop() {
+            let listing = listing(&dir)?;
+            for (name, entry) in &listing {
+                match entry {
+                    Entry::Dir => pending.push(dir.join(name)),
+                    Entry::File { .. } => {
+                        let (inode, contents) = contents(&File::open(dir.join(name))?)?;
+                        cache.files.insert(inode, contents);
+                    }
+                }
+            }
+            cache.dirs.insert(dir, listing);
+        }
+        Ok(cache)
+    }
+}
+
+/// Every file under `root` with its size, for a failure's report.
+pub fn describe(root: &Path) -> String {
+    let mut lines = Vec::new();
+    let mut pending = vec![root.to_owned()];
+    while let Some(dir) = pending.pop() {
+        for (name, entry) in listing(&dir).unwrap_or_default() {
+            let path = dir.join(&name);
+            let shown = path
+                .strip_prefix(root)
+                .unwrap_or(&path)
+                .display()
+                .to_string();
+            match entry {
+                Entry::Dir => pending.push(path),
+                Entry::File { .. } => {
+                    let size = fs::metadata(&path).map_or(0, |metadata| metadata.len());
+                    lines.push(format!("  {shown} {size} bytes"));
+                }
+            }
+        }
+    }
+    lines.sort();
+    lines.join("\n")
+}
+
+/// The path that opens `file` again, even once it is unlinked.
+fn fd_path(file: &File) -> String {
+    format!("/proc/self/fd/{}", file.as_raw_fd())
+}
+
+fn listing(dir: &Path) -> io::Result<Listing> {
+    let mut listing = Listing::new();
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let metadata = entry.metadata()?;
+        let kind = match metadata.is_dir() {
+            true => Entry::Dir,
+            false => Entry::File {
+                inode: metadata.ino(),
+            },
+        };
+        listing.insert(entry.file_name(), kind);
+    }
+    Ok(listing)
+}
+
+fn contents(file: &File) -> io::Result<(u64, Vec<u8>)> {
+    let metadata = file.metadata()?;
+    let mut contents = vec![0; metadata.len() as usize];
+    file.read_exact_at(&mut contents, 0)?;
+    Ok((metadata.ino(), contents))
+}
