@@ -38,7 +38,7 @@ enum Entry {
 
 type Listing = BTreeMap<OsString, Entry>;
 
-#[derive(Debug, Default)]
+#[derive(Default)]
 struct DiskState {
     /// Per inode, the contents its last fsync made durable.
     files: HashMap<u64, Vec<u8>>,
@@ -48,6 +48,11 @@ struct DiskState {
     failing: bool,
     /// An fsync failed: the page cache may have dropped what it held.
     sync_failed: bool,
+    /// The power goes at an fsync still to come: how many pass before it, and the choices
+    /// of what the disk keeps.
+    cut_armed: Option<(u32, Rng)>,
+    /// What the disk held when the power went at an fsync (every fsync fails after it).
+    cut: Option<Vec<Written>>,
 }
 
 /// The directory's present state: what the page cache holds.
@@ -104,11 +109,26 @@ impl SimDisk {
         self.lock().sync_failed
     }
 
-    /// Replaces the directory with a state the disk could hold after losing power now.
+    /// Cuts the power at the fsync after the next `passing` ones, wherever in an operation
+    /// that falls: that fsync and every later one fail, and the next power cut restores
+    /// the disk as it was at that moment.
+    pub fn cut_power_at_sync(&self, passing: u32, rng: Rng) {
+        self.lock().cut_armed = Some((passing, rng));
+    }
+
+    /// Whether the power went at an fsync.
+    pub fn power_was_cut(&self) -> bool {
+        self.lock().cut.is_some()
+    }
+
+    /// Replaces the directory with a state the disk could hold after losing power now (or
+    /// when it went, at an fsync).
     pub fn power_cut(&self, rng: &mut Rng) -> io::Result<()> {
-        let cache = PageCache::read(&self.root)?;
-        let mut written = Vec::new();
-        self.lock().image(&self.root, &cache, rng, &mut written);
+        let cut = self.lock().cut.take();
+        let written = match cut {
+            Some(written) => written,
+            None => self.image(rng)?,
+        };
         for entry in fs::read_dir(&self.root)? {
             let path = entry?.path();
             match path.is_dir() {
@@ -125,16 +145,41 @@ impl SimDisk {
         self.settle()
     }
 
+    /// What the disk could hold if the power went now.
+    fn image(&self, rng: &mut Rng) -> io::Result<Vec<Written>> {
+        let cache = PageCache::read(&self.root)?;
+        let mut written = Vec::new();
+        self.lock().image(&self.root, &cache, rng, &mut written);
+        Ok(written)
+    }
+
     /// Counts everything in the directory as durable: the state after a power cut.
     fn settle(&self) -> io::Result<()> {
         let cache = PageCache::read(&self.root)?;
         *self.lock() = DiskState {
             files: cache.files,
             dirs: cache.dirs,
-            failing: false,
-            sync_failed: false,
+            ..DiskState::default()
         };
         Ok(())
+    }
+
+    /// Counts down to an armed power cut; at it, keeps the disk's state and fails.
+    fn power_goes_at_this_sync(&self) -> io::Result<bool> {
+        let armed = self.lock().cut_armed.take();
+        let mut armed = match armed {
+            Some((0, rng)) => rng,
+            Some((passing, rng)) => {
+                self.lock().cut_armed = Some((passing - 1, rng));
+                return Ok(false);
+            }
+            None => return Ok(false),
+        };
+        let written = self.image(&mut armed)?;
+        let mut state = self.lock();
+        state.cut = Some(written);
+        state.failing = true;
+        Ok(true)
     }
 }
 
@@ -146,6 +191,9 @@ impl Interceptor for SimDisk {
         };
         if !path.starts_with(&self.root) {
             return None;
+        }
+        if let Err(error) = self.power_goes_at_this_sync() {
+            return Some(Err(error));
         }
         let mut state = self.lock();
         if state.failing {

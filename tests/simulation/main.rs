@@ -91,6 +91,8 @@ struct Stats {
     producer_resets: u64,
     restarts: [u64; 3],
     failed_syncs: u64,
+    /// Power cuts at an fsync, in the middle of whatever operation made it.
+    cuts_at_fsync: u64,
 }
 
 struct Sim<'a> {
@@ -172,7 +174,7 @@ impl<'a> Sim<'a> {
     fn run(&mut self) {
         for step in 0..STEPS_PER_SEED {
             self.step = step;
-            match self.rng.weighted(&[40, 12, 4, 3, 3, 3, 3, 2, 1]) {
+            match self.rng.weighted(&[40, 12, 4, 3, 3, 3, 3, 2, 1, 3]) {
                 0 => self.produce(),
                 1 => {
                     let log = self.rng.below(self.logs.len() as u64) as usize;
@@ -184,10 +186,20 @@ impl<'a> Sim<'a> {
                 5 => self.restart(Stop::Process),
                 6 => self.restart(Stop::PowerCut),
                 7 => self.restart(Stop::CleanThenPowerCut),
-                _ => {
+                8 => {
                     self.note(|| "the disk starts failing fsyncs".into());
                     self.disk.fail_syncs();
                 }
+                _ => {
+                    let passing = self.rng.below(8) as u32;
+                    self.note(|| format!("the power goes at the fsync after the next {passing}"));
+                    self.disk
+                        .cut_power_at_sync(passing, Rng::new(self.rng.next_u64()));
+                }
+            }
+            if self.disk.power_was_cut() {
+                self.stats.cuts_at_fsync += 1;
+                self.restart(Stop::PowerCut);
             }
             self.check_offsets();
             if step % FULL_CHECK_EVERY == FULL_CHECK_EVERY - 1 {
@@ -374,15 +386,23 @@ impl<'a> Sim<'a> {
             stop = Stop::PowerCut;
         }
         self.note(|| format!("restart after {stop:?}"));
-        if stop != Stop::Process {
-            if let Err(error) = self.disk.power_cut(&mut self.rng) {
-                self.fail(format!("power cut: {error}"));
+        loop {
+            if stop != Stop::Process {
+                if let Err(error) = self.disk.power_cut(&mut self.rng) {
+                    self.fail(format!("power cut: {error}"));
+                }
+            }
+            match open(&self.disk, &self.clock, &self.logs) {
+                Ok(manager) => break self.manager = Some(manager),
+                // The power went during recovery: only what the disk kept counts.
+                Err(_) if self.disk.power_was_cut() => {
+                    stop = Stop::PowerCut;
+                    self.stats.cuts_at_fsync += 1;
+                    self.note(|| "the power went during recovery".into());
+                }
+                Err(error) => self.fail(format!("reopening after {stop:?}: {error}")),
             }
         }
-        self.manager = match open(&self.disk, &self.clock, &self.logs) {
-            Ok(manager) => Some(manager),
-            Err(error) => self.fail(format!("reopening after {stop:?}: {error}")),
-        };
         self.stats.restarts[stop as usize] += 1;
         for log in 0..self.logs.len() {
             self.check_recovered(log, stop);
@@ -557,8 +577,8 @@ fn acknowledged_records_survive_seeded_crashes_power_cuts_and_failing_fsyncs() {
     println!(
         "simulation: {seeds} seeds (from {first}) × {STEPS_PER_SEED} steps in {elapsed:.1} s = \
          {:.1} seeds/s; {} batches appended, {} acks=all flushes, {} retries deduplicated, \
-         {} producers reset, restarts: {} process crashes, {} power cuts, {} clean stops then power cuts; {} \
-         failed fsyncs",
+         {} producers reset, restarts: {} process crashes, {} power cuts, {} clean stops then power cuts, {} of \
+         the power cuts at an fsync; {} failed fsyncs",
         seeds as f64 / elapsed,
         stats.batches,
         stats.flushes,
@@ -567,6 +587,7 @@ fn acknowledged_records_survive_seeded_crashes_power_cuts_and_failing_fsyncs() {
         stats.restarts[Stop::Process as usize],
         stats.restarts[Stop::PowerCut as usize],
         stats.restarts[Stop::CleanThenPowerCut as usize],
+        stats.cuts_at_fsync,
         stats.failed_syncs,
     );
 }
