@@ -38,13 +38,15 @@ pub struct ProducerBatch {
     pub producer_id: i64,
     pub epoch: i16,
     pub first_sequence: i32,
-    pub record_count: i32,
+    /// The batch header's: the sequences span it whatever records compaction left.
+    pub last_offset_delta: i32,
 }
 
 impl ProducerBatch {
-    /// The batch's last sequence, wrapping at i32::MAX as Kafka does.
+    /// The batch's last sequence (first + last offset delta, as Kafka counts it, so that
+    /// a batch compaction thinned out keeps its range), wrapping at i32::MAX as Kafka does.
     pub fn last_sequence(&self) -> i32 {
-        let last = i64::from(self.first_sequence) + i64::from(self.record_count) - 1;
+        let last = i64::from(self.first_sequence) + i64::from(self.last_offset_delta);
         (last % (i64::from(i32::MAX) + 1)) as i32
     }
 }
@@ -243,7 +245,7 @@ mod tests {
             producer_id: 7,
             epoch,
             first_sequence,
-            record_count,
+            last_offset_delta: record_count - 1,
         }
     }
 
@@ -289,7 +291,7 @@ mod tests {
             producer_id: 99,
             epoch: 0,
             first_sequence: 4,
-            record_count: 1,
+            last_offset_delta: 0,
         };
         assert!(matches!(
             states.check(&unknown),
@@ -329,7 +331,7 @@ mod tests {
                 producer_id: 8,
                 epoch: 0,
                 first_sequence: 0,
-                record_count: 1,
+                last_offset_delta: 0,
             },
             1,
             1,

@@ -374,6 +374,15 @@ pub mod testing {
         records: &[TestRecord<'_>],
         compression: kafka_protocol::records::Compression,
     ) -> Vec<u8> {
+        build_producer_keyed_batch(None, records, compression)
+    }
+
+    /// [`build_keyed_batch`] from an idempotent producer: (id, epoch, first sequence).
+    pub fn build_producer_keyed_batch(
+        producer: Option<(i64, i16, i32)>,
+        records: &[TestRecord<'_>],
+        compression: kafka_protocol::records::Compression,
+    ) -> Vec<u8> {
         use kafka_protocol::records::{
             Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
         };
@@ -385,13 +394,13 @@ pub mod testing {
                 control: false,
                 delete_horizon: false,
                 partition_leader_epoch: 0,
-                producer_id: -1,
-                producer_epoch: -1,
+                producer_id: producer.map_or(-1, |(id, _, _)| id),
+                producer_epoch: producer.map_or(-1, |(_, epoch, _)| epoch),
                 timestamp_type: TimestampType::Creation,
                 offset: i as i64,
                 // The encoder keeps records in one batch while offset - sequence is constant;
-                // this makes the batch's base sequence -1 (no producer).
-                sequence: i as i32 - 1,
+                // without a producer this makes the batch's base sequence -1.
+                sequence: producer.map_or(-1, |(_, _, first)| first) + i as i32,
                 timestamp: *timestamp,
                 key: key.map(bytes::Bytes::copy_from_slice),
                 value: value.map(bytes::Bytes::copy_from_slice),

@@ -32,7 +32,7 @@ use spool::records::BatchView;
 use uuid::Uuid;
 
 use disk::SimDisk;
-use model::{LogModel, Producer, Sent};
+use model::{KeyValue, LogModel, Producer, Sent};
 use rng::Rng;
 
 const DEFAULT_SEEDS: u64 = 200;
@@ -43,8 +43,13 @@ const MAX_IN_FLIGHT: usize = 5;
 const FULL_CHECK_EVERY: usize = 25;
 const IDEMPOTENT_PRODUCERS: usize = 3;
 const PLAIN_PRODUCERS: usize = 1;
+/// How many keys the records of the compacted log have.
+const KEYS: u64 = 8;
+/// `log.cleaner.dedupe.buffer.size`, as a count of keys.
+const DEDUPE_LIMIT: usize = 1024;
 
-/// The logs of a run: one that rolls by size and time, one that retention trims.
+/// The logs of a run: one that rolls by size and time, one that retention trims, one that
+/// compaction keeps the newest record of each key of.
 fn log_configs() -> Vec<(&'static str, LogConfig)> {
     let base = LogConfig {
         segment_bytes: 2048,
@@ -70,7 +75,20 @@ fn log_configs() -> Vec<(&'static str, LogConfig)> {
         retention_bytes: 3072,
         ..base.clone()
     };
-    vec![("rolling", base), ("retained", retained)]
+    let compacted = LogConfig {
+        segment_bytes: 1024,
+        index_interval_bytes: 128,
+        delete_enabled: false,
+        compact_enabled: true,
+        delete_retention_ms: 60_000,
+        min_cleanable_dirty_ratio: 0.1,
+        ..base.clone()
+    };
+    vec![
+        ("rolling", base),
+        ("retained", retained),
+        ("compacted", compacted),
+    ]
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,6 +109,7 @@ struct Stats {
     producer_resets: u64,
     restarts: [u64; 3],
     failed_syncs: u64,
+    records_compacted: u64,
     /// Power cuts at an fsync, in the middle of whatever operation made it.
     cuts_at_fsync: u64,
 }
@@ -174,7 +193,7 @@ impl<'a> Sim<'a> {
     fn run(&mut self) {
         for step in 0..STEPS_PER_SEED {
             self.step = step;
-            match self.rng.weighted(&[40, 12, 4, 3, 3, 3, 3, 2, 1, 3]) {
+            match self.rng.weighted(&[40, 12, 4, 3, 3, 3, 3, 2, 1, 3, 3]) {
                 0 => self.produce(),
                 1 => {
                     let log = self.rng.below(self.logs.len() as u64) as usize;
@@ -190,6 +209,7 @@ impl<'a> Sim<'a> {
                     self.note(|| "the disk starts failing fsyncs".into());
                     self.disk.fail_syncs();
                 }
+                9 => self.clean(),
                 _ => {
                     let passing = self.rng.below(8) as u32;
                     self.note(|| format!("the power goes at the fsync after the next {passing}"));
@@ -220,18 +240,23 @@ impl<'a> Sim<'a> {
             }
         }
         let count = self.rng.between(1, 4);
-        let values: Vec<Bytes> = (0..count)
+        let keyed = self.logs[log].config.compact_enabled;
+        let records: Vec<KeyValue> = (0..count)
             .map(|record| {
+                let key = keyed.then(|| Bytes::from(format!("key-{}", self.rng.below(KEYS))));
+                if keyed && self.rng.one_in(10) {
+                    return (key, None);
+                }
                 let padding = self.rng.below(300) as usize;
                 let mut value = format!("{}/{}/{record}/", self.seed, self.step).into_bytes();
                 value.extend((0..padding).map(|byte| (byte % 251) as u8));
-                Bytes::from(value)
+                (key, Some(Bytes::from(value)))
             })
             .collect();
         let producer = &self.producers[at];
         let id = producer.id;
         let mut sent = Sent {
-            values,
+            records,
             timestamp: self.clock.now_ms(),
             epoch: producer.epoch,
             sequence: producer.next_sequence,
@@ -253,12 +278,12 @@ impl<'a> Sim<'a> {
             Appended::New => {
                 let producer = &mut self.producers[at];
                 if producer.id.is_some() {
-                    producer.next_sequence += sent.values.len() as i32;
+                    producer.next_sequence += sent.records.len() as i32;
                     producer.unacked.push(sent);
                 }
             }
             Appended::Refused => {}
-            Appended::Duplicate | Appended::UnknownProducer => {
+            Appended::Duplicate | Appended::UnknownProducer | Appended::TooOld => {
                 self.fail("a new batch was not appended as one".into())
             }
         }
@@ -277,7 +302,8 @@ impl<'a> Sim<'a> {
                         self.logs[log].topic, info.base_offset, info.last_offset, sent.sequence
                     )
                 });
-                if let Err(problem) = self.logs[log].appended(info.base_offset, &view) {
+                let appended = self.logs[log].appended(info.base_offset, &view, &sent.records);
+                if let Err(problem) = appended {
                     self.fail(problem);
                 }
                 self.stats.batches += 1;
@@ -301,6 +327,11 @@ impl<'a> Sim<'a> {
             }
             Err(LogError::Producer(ProducerError::UnknownProducer { .. })) => {
                 Appended::UnknownProducer
+            }
+            Err(LogError::Producer(ProducerError::OutOfOrderSequence { last, .. }))
+                if last > sent.sequence =>
+            {
+                Appended::TooOld
             }
             Err(error) => self.fail(format!("append to {}: {error}", self.logs[log].topic)),
         }
@@ -333,8 +364,36 @@ impl<'a> Sim<'a> {
         self.clock.advance(ms);
     }
 
+    /// One compaction pass over every log (only the compacted one has anything to do).
+    fn clean(&mut self) {
+        for log in 0..self.logs.len() {
+            match self.partition(log).clean(DEDUPE_LIMIT) {
+                Ok(report) => {
+                    // The cleaner makes what it works on durable first.
+                    let durable = self.partition(log).durable_offset();
+                    let model = &mut self.logs[log];
+                    model.durable_end = model.durable_end.max(durable);
+                    self.stats.records_compacted += report.records_removed;
+                    self.note(|| {
+                        format!(
+                            "{}: compaction rewrote {} segments, removed {} records",
+                            self.logs[log].topic, report.segments, report.records_removed
+                        )
+                    });
+                }
+                Err(_) if self.disk.sync_failed() => {}
+                Err(error) => self.fail(format!("compaction of {}: {error}", self.logs[log].topic)),
+            }
+        }
+    }
+
+    /// DeleteRecords, on a log whose cleanup policy has `delete` (Kafka refuses it on
+    /// compact-only topics).
     fn delete_records(&mut self) {
         let log = self.rng.below(self.logs.len() as u64) as usize;
+        if !self.logs[log].config.delete_enabled {
+            return;
+        }
         let partition = self.partition(log);
         let start = partition.log_start_offset() as u64;
         let offset = self.rng.between(start, partition.high_watermark() as u64) as i64;
@@ -425,11 +484,13 @@ impl<'a> Sim<'a> {
                 self.logs[log].topic
             ));
         }
-        if let Err(problem) = self.logs[log].check_log(&partition) {
+        if let Err(problem) = self.logs[log].check_log(&partition, must_hold) {
             self.fail(format!("after {stop:?}: {problem}"));
         }
         self.note(|| format!("{} recovered to {end}", self.logs[log].topic));
-        self.logs[log].recovered(&partition);
+        if let Err(problem) = self.logs[log].recovered(&partition, must_hold) {
+            self.fail(problem);
+        }
     }
 
     /// Idempotent producers send again what was not acknowledged, in order, as a client
@@ -448,6 +509,7 @@ impl<'a> Sim<'a> {
                     unacked.remove(next);
                     continue;
                 }
+                let batch = (id, sent.epoch, sent.sequence);
                 match self.append(log, &unacked[next], Some(id)) {
                     Appended::New | Appended::Duplicate => next += 1,
                     // The log lost every batch of the producer it held, and with them the
@@ -458,10 +520,18 @@ impl<'a> Sim<'a> {
                         self.reset_producer(at);
                         unacked = std::mem::take(&mut self.producers[at].unacked);
                     }
-                    Appended::UnknownProducer | Appended::Refused => self.fail(format!(
-                        "producer {id}'s retry of sequence {} was refused",
-                        unacked[next].sequence
-                    )),
+                    // Compaction removed it (every record superseded) after it was appended,
+                    // and the producer's state was rebuilt without it: refused as older than
+                    // the producer's last batch, as Kafka does.
+                    Appended::TooOld if self.logs[log].appended_batch(batch) => {
+                        unacked.remove(next);
+                    }
+                    Appended::UnknownProducer | Appended::Refused | Appended::TooOld => {
+                        self.fail(format!(
+                            "producer {id}'s retry of sequence {} was refused",
+                            unacked[next].sequence
+                        ))
+                    }
                 }
             }
             self.producers[at].unacked = unacked;
@@ -481,7 +551,7 @@ impl<'a> Sim<'a> {
         for sent in &mut producer.unacked {
             sent.epoch = producer.epoch;
             sent.sequence = producer.next_sequence;
-            producer.next_sequence += sent.values.len() as i32;
+            producer.next_sequence += sent.records.len() as i32;
         }
         self.stats.producer_resets += 1;
     }
@@ -489,7 +559,7 @@ impl<'a> Sim<'a> {
     /// Reads every log back whole.
     fn check_logs(&self) {
         for (at, model) in self.logs.iter().enumerate() {
-            if let Err(problem) = model.check_log(&self.partition(at)) {
+            if let Err(problem) = model.check_log(&self.partition(at), model.end) {
                 self.fail(problem);
             }
         }
@@ -524,6 +594,8 @@ enum Appended {
     Refused,
     /// The log knows nothing of the producer, yet its sequence is not 0.
     UnknownProducer,
+    /// The log holds later batches of the producer than this one.
+    TooOld,
 }
 
 fn open(
@@ -576,12 +648,13 @@ fn acknowledged_records_survive_seeded_crashes_power_cuts_and_failing_fsyncs() {
     let elapsed = started.elapsed().as_secs_f64();
     println!(
         "simulation: {seeds} seeds (from {first}) × {STEPS_PER_SEED} steps in {elapsed:.1} s = \
-         {:.1} seeds/s; {} batches appended, {} acks=all flushes, {} retries deduplicated, \
+         {:.1} seeds/s; {} batches appended, {} acks=all flushes, {} records compacted away, {} retries deduplicated, \
          {} producers reset, restarts: {} process crashes, {} power cuts, {} clean stops then power cuts, {} of \
          the power cuts at an fsync; {} failed fsyncs",
         seeds as f64 / elapsed,
         stats.batches,
         stats.flushes,
+        stats.records_compacted,
         stats.retries_deduplicated,
         stats.producer_resets,
         stats.restarts[Stop::Process as usize],

@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType as RecordTimestamp,
+    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions,
+    TimestampType as RecordTimestamp,
 };
 use spool::log::{Isolation, LogConfig, Partition};
 use spool::records::{batch_size, BatchView};
@@ -16,6 +17,9 @@ use spool::records::{batch_size, BatchView};
 const UNCHANGED_FROM: usize = 16;
 /// How much one read of the check asks for.
 const READ_BYTES: usize = 64 * 1024;
+
+/// A record's key and value.
+pub type KeyValue = (Option<Bytes>, Option<Bytes>);
 
 /// An idempotent producer's batch: producer id, epoch, first sequence.
 pub type ProducerBatch = (i64, i16, i32);
@@ -33,6 +37,8 @@ pub struct LogModel {
     pub config: Arc<spool::log::LogConfig>,
     /// Every batch appended and not lost to a crash, by base offset.
     pub batches: BTreeMap<i64, Stored>,
+    /// Every record appended and not lost to a crash, by offset.
+    pub records: BTreeMap<i64, KeyValue>,
     /// The log end, as appended.
     pub end: i64,
     /// Offsets below this were acknowledged after an fsync (acks=all).
@@ -47,14 +53,23 @@ impl LogModel {
             topic,
             config: Arc::new(config),
             batches: BTreeMap::new(),
+            records: BTreeMap::new(),
             end: 0,
             durable_end: 0,
             log_start: 0,
         }
     }
 
-    /// Records a batch the log appended at `base_offset`.
-    pub fn appended(&mut self, base_offset: i64, sent: &BatchView<'_>) -> Result<(), String> {
+    /// Records a batch of `records` the log appended at `base_offset`.
+    pub fn appended(
+        &mut self,
+        base_offset: i64,
+        sent: &BatchView<'_>,
+        records: &[KeyValue],
+    ) -> Result<(), String> {
+        for (offset, record) in (base_offset..).zip(records) {
+            self.records.insert(offset, record.clone());
+        }
         let last_offset = base_offset + i64::from(sent.last_offset_delta());
         let producer = (sent.producer_id() >= 0).then(|| {
             (
@@ -81,7 +96,10 @@ impl LogModel {
     /// Reads the whole log from its start and checks it: dense offsets up to the log end,
     /// each batch the one appended there, no idempotent producer's batch twice, the log
     /// start not below where it was moved.
-    pub fn check_log(&self, partition: &Partition) -> Result<(), String> {
+    pub fn check_log(&self, partition: &Partition, must_hold: i64) -> Result<(), String> {
+        if self.config.compact_enabled {
+            return self.check_compacted_log(partition, must_hold);
+        }
         let topic = self.topic;
         let (start, end) = (partition.log_start_offset(), partition.log_end_offset());
         if start < self.log_start {
@@ -149,11 +167,87 @@ impl LogModel {
         }
     }
 
+    /// A compacted log read back whole: every record it holds is the one appended at its
+    /// offset, no value twice (values are unique: a retry stored again would show), and of
+    /// each key, the newest record below `must_hold` (what a crash may not lose) or a later
+    /// one is there, unless that newest record is a tombstone.
+    fn check_compacted_log(&self, partition: &Partition, must_hold: i64) -> Result<(), String> {
+        let topic = self.topic;
+        let held = self.held_records(partition)?;
+        let values: BTreeSet<_> = held
+            .values()
+            .filter_map(|(_, value)| value.clone())
+            .collect();
+        if values.len() != held.values().filter(|(_, value)| value.is_some()).count() {
+            return Err(format!("{topic}: a value is stored twice"));
+        }
+        let start = partition.log_start_offset();
+        let mut newest = BTreeMap::new();
+        for (&offset, (key, value)) in self.records.range(start..must_hold) {
+            newest.insert(key, (offset, value.is_none()));
+        }
+        for (key, (offset, tombstone)) in newest {
+            let kept = held
+                .range(offset..)
+                .any(|(_, (held_key, _))| held_key == key);
+            if !kept && !tombstone {
+                return Err(format!(
+                    "{topic}: key {key:?} lost its newest record (at {offset}) and every later one"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The records a compacted log holds from its start, each checked to be the one
+    /// appended at its offset.
+    fn held_records(&self, partition: &Partition) -> Result<BTreeMap<i64, KeyValue>, String> {
+        let topic = self.topic;
+        let (start, end) = (partition.log_start_offset(), partition.log_end_offset());
+        let mut held = BTreeMap::new();
+        let mut offset = start;
+        while offset < end {
+            let read = partition
+                .read(offset, READ_BYTES, true, Isolation::LogEnd)
+                .map_err(|error| format!("{topic}: reading at {offset}: {error}"))?;
+            if read.records.is_empty() {
+                break;
+            }
+            let mut bytes = read.records.clone();
+            let sets = RecordBatchDecoder::decode_all(&mut bytes)
+                .map_err(|error| format!("{topic}: decoding at {offset}: {error}"))?;
+            for record in sets.iter().flat_map(|set| &set.records) {
+                if record.offset < offset {
+                    continue;
+                }
+                let found = (record.key.clone(), record.value.clone());
+                if self.records.get(&record.offset) != Some(&found) {
+                    return Err(format!(
+                        "{topic}: the record at {} is not the one appended there",
+                        record.offset
+                    ));
+                }
+                held.insert(record.offset, found);
+            }
+            offset = last_offset_of(&read.records)
+                .ok_or_else(|| format!("{topic}: a torn batch read at {offset}"))?
+                + 1;
+        }
+        Ok(held)
+    }
+
     /// Whether a batch of `producer` is in the log (from its start).
     pub fn holds_batches_of(&self, producer: i64) -> bool {
         self.batches
             .range(self.log_start..)
             .any(|(_, stored)| stored.producer.is_some_and(|(id, _, _)| id == producer))
+    }
+
+    /// Whether `batch` was appended (and not lost to a crash since).
+    pub fn appended_batch(&self, batch: ProducerBatch) -> bool {
+        self.batches
+            .values()
+            .any(|stored| stored.producer == Some(batch))
     }
 
     /// Whether `batch` was appended and then deleted with the records below the log start.
@@ -164,19 +258,30 @@ impl LogModel {
     }
 
     /// Takes the log as a restart left it: what is past its end was lost (and was allowed to
-    /// be, as `check_log` and the acknowledged ends said), what it holds is durable now.
-    pub fn recovered(&mut self, partition: &Partition) {
+    /// be, as `check_log` and the acknowledged ends said, `must_hold` being what the crash
+    /// could not lose), what it holds is durable now.
+    pub fn recovered(&mut self, partition: &Partition, must_hold: i64) -> Result<(), String> {
         let end = partition.log_end_offset();
         self.batches.retain(|&base, _| base < end);
+        self.records.retain(|&offset, _| offset < end);
+        if self.config.compact_enabled {
+            // A compacted log keeps its end past a lost tail (gaps are normal there): what
+            // the crash could lose and is not held was lost, not compacted.
+            let held = self.held_records(partition)?;
+            self.records
+                .retain(|offset, _| *offset < must_hold || held.contains_key(offset));
+        }
         self.end = end;
         self.durable_end = end;
         self.log_start = self.log_start.max(partition.log_start_offset());
+        Ok(())
     }
 }
 
 /// A batch a producer sent, kept until acknowledged so it can be sent again.
 pub struct Sent {
-    pub values: Vec<Bytes>,
+    /// Each record's key and value (`None`: a tombstone).
+    pub records: Vec<KeyValue>,
     pub timestamp: i64,
     /// The producer epoch and first sequence (idempotent producers).
     pub epoch: i16,
@@ -187,10 +292,10 @@ impl Sent {
     /// The RecordBatch v2 a client sends: with `producer` id, epoch and sequences, or none.
     pub fn encode(&self, producer: Option<i64>) -> Bytes {
         let records: Vec<Record> = self
-            .values
+            .records
             .iter()
             .enumerate()
-            .map(|(at, value)| Record {
+            .map(|(at, (key, value))| Record {
                 transactional: false,
                 control: false,
                 delete_horizon: false,
@@ -201,8 +306,8 @@ impl Sent {
                 offset: at as i64,
                 sequence: producer.map_or(-1, |_| self.sequence + at as i32),
                 timestamp: self.timestamp,
-                key: None,
-                value: Some(value.clone()),
+                key: key.clone(),
+                value: value.clone(),
                 headers: Default::default(),
             })
             .collect();
@@ -237,4 +342,15 @@ impl Producer {
             unacked: Vec::new(),
         }
     }
+}
+
+/// The last offset of the last whole batch in `bytes`.
+fn last_offset_of(mut bytes: &[u8]) -> Option<i64> {
+    let mut last = None;
+    while !bytes.is_empty() {
+        let size = batch_size(bytes).ok().filter(|&size| size <= bytes.len())?;
+        last = Some(BatchView::parse(&bytes[..size]).ok()?.last_offset());
+        bytes = &bytes[size..];
+    }
+    last
 }

@@ -21,7 +21,7 @@ pub(super) fn producer_batch(batch: &BatchView<'_>) -> Option<ProducerBatch> {
         producer_id: batch.producer_id(),
         epoch: batch.producer_epoch(),
         first_sequence: batch.base_sequence(),
-        record_count: batch.records_count(),
+        last_offset_delta: batch.last_offset_delta(),
     })
 }
 

@@ -33,6 +33,13 @@ impl Partition {
         if !self.is_compacted() {
             return Ok(CleanReport::default());
         }
+        // The cleaner works below the recovery point only, and a flush moves that to the
+        // active segment (usually it is there already). Below it, records are durable, so a
+        // record is only ever dropped for a newer one no crash can lose (or the key would
+        // lose every value); and the producer-state snapshot covers it, so recovery never
+        // needs the idempotent producers' batches compaction drops to rebuild their state.
+        let active_base = self.lock().active().base_offset();
+        self.flush_blocking(active_base)?;
         let _changing = self.change_closed_segments();
         let now = self.clock.now_ms();
         let (segments, aborted, producers_last_batch, config) = {
@@ -41,7 +48,10 @@ impl Partition {
             if !config.compact_enabled {
                 return Ok(CleanReport::default());
             }
-            let stable = state.txns.last_stable_offset(state.log_end_offset());
+            let stable = state
+                .txns
+                .last_stable_offset(state.log_end_offset())
+                .min(state.recovery_point);
             let closed = &state.segments[..state.segments.len() - 1];
             let eligible: Vec<DirtySegment> = closed
                 .iter()
@@ -255,6 +265,83 @@ mod tests {
             .append(&BatchView::parse(&bytes).unwrap())
             .unwrap()
             .base_offset
+    }
+
+    /// Compaction thins an idempotent producer's batch out (its header keeps the sequence
+    /// range, as Kafka's does); rebuilt from the log, the producer's state still ends at the
+    /// batch's last sequence, so the producer's next batch is taken.
+    #[test]
+    fn a_producer_batch_thinned_by_compaction_keeps_its_sequence_range() {
+        use crate::records::batch::testing::build_producer_keyed_batch;
+        let dir = tempfile::tempdir().unwrap();
+        let config = LogConfig {
+            compact_enabled: true,
+            min_cleanable_dirty_ratio: 0.0,
+            ..test_config()
+        };
+        let clock = Arc::new(ManualClock::new(1_000));
+        let open = || {
+            Partition::open(
+                "t",
+                0,
+                dir.path(),
+                Arc::new(config.clone()),
+                true,
+                clock.clone(),
+            )
+            .unwrap()
+        };
+        let partition = open();
+        let keys = ["a", "b", "c", "d"].map(|key| (Some(key.as_bytes()), Some(&b"v"[..]), 1_000));
+        let batch = build_producer_keyed_batch(
+            Some((7, 0, 0)),
+            &keys,
+            kafka_protocol::records::Compression::None,
+        );
+        partition
+            .append(&BatchView::parse(&batch).unwrap())
+            .unwrap();
+        // Newer values of a, b and c, enough of them to roll the producer's batch out of the
+        // active segment.
+        for round in 0..12 {
+            for key in ["a", "b", "c"] {
+                append_keyed(&partition, key, Some(&format!("{round:0>100}")), 1_000);
+            }
+        }
+        assert!(partition.clean(1 << 10).unwrap().records_removed >= 3);
+        drop(partition);
+        std::fs::remove_file(dir.path().join(crate::log::producer_state::SNAPSHOT_FILE)).unwrap();
+        let reopened = open();
+        let next = build_producer_keyed_batch(
+            Some((7, 0, 4)),
+            &keys[..1],
+            kafka_protocol::records::Compression::None,
+        );
+        reopened.append(&BatchView::parse(&next).unwrap()).unwrap();
+    }
+
+    /// The cleaner works below the recovery point, and makes the closed segments durable
+    /// first: a record is only dropped for a newer one no crash can lose.
+    #[test]
+    fn compaction_makes_its_range_durable_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = LogConfig {
+            compact_enabled: true,
+            min_cleanable_dirty_ratio: 0.0,
+            ..test_config()
+        };
+        let clock = Arc::new(ManualClock::new(1_000));
+        let partition =
+            Partition::open("t", 0, dir.path(), Arc::new(config), false, clock).unwrap();
+        for round in 0..30 {
+            append_keyed(&partition, "k", Some(&format!("{round:0>100}")), 1_000);
+        }
+        let active_base = partition.lock().active().base_offset();
+        assert!(active_base > 0);
+        assert_eq!(partition.durable_offset.load(Ordering::Acquire), 0);
+        assert!(partition.clean(1 << 10).unwrap().records_removed > 0);
+        assert!(partition.durable_offset.load(Ordering::Acquire) >= active_base);
+        assert_eq!(checkpoint::read_recovery_point(dir.path()), active_base);
     }
 
     #[test]

@@ -1,7 +1,10 @@
 //! Durability: the `flush.messages` / `flush.ms` policy, and group-commit fsync, where one
 //! fsync serves every waiter whose offset it covers.
 
+use std::fs::File;
+use std::path::PathBuf;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 use super::Partition;
 use crate::log::producer_state::{self, Snapshot};
@@ -28,43 +31,62 @@ impl Partition {
         if self.durable_offset.load(Ordering::Acquire) >= up_to {
             return Ok(());
         }
-        let (files, target, active_base, rolled, snapshot) = {
-            let mut state = self.lock();
-            state.records_since_flush = 0;
-            state.last_flush_ms = self.clock.now_ms();
-            let mut files = state.rolled_unsynced.clone();
-            files.push(state.active().log_file());
-            let rolled = state.rolled_unsynced.len();
-            // After a roll, also snapshot the producer state (as of the same log end).
-            let snapshot = (rolled > 0).then(|| Snapshot {
-                offset: state.log_end_offset(),
-                states: state.producers.clone(),
-                txns: state.txns.clone(),
-            });
-            (
-                files,
-                state.log_end_offset(),
-                state.active().base_offset(),
-                rolled,
-                snapshot,
-            )
-        };
-        let dir = self.dir.clone();
-        let sync = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
-            let started = std::time::Instant::now();
-            files.iter().try_for_each(|file| fsync::data(file))?;
-            crate::metrics::global().fsync(started.elapsed());
-            if let Some(snapshot) = snapshot {
-                producer_state::write_snapshot(&dir, &snapshot)?;
-                // Also makes the new segments' directory entries durable (fsync of the dir).
-                checkpoint::write_recovery_point(&dir, active_base)?;
-            }
-            Ok(())
-        });
-        let synced = match sync.await {
+        let plan = self.plan_flush();
+        let (target, active_base, rolled) = (plan.target, plan.active_base, plan.rolled);
+        let synced = match tokio::task::spawn_blocking(move || plan.sync()).await {
             Ok(result) => result,
             Err(join_error) => Err(std::io::Error::other(join_error)),
         };
+        self.flushed(synced, target, active_base, rolled)
+    }
+
+    /// [`Partition::flush`] for a caller on a blocking thread (the cleaner).
+    pub(super) fn flush_blocking(&self, up_to: i64) -> Result<(), LogError> {
+        if self.durable_offset.load(Ordering::Acquire) >= up_to {
+            return Ok(());
+        }
+        let _flushing = self.flush_lock.blocking_lock();
+        if self.durable_offset.load(Ordering::Acquire) >= up_to {
+            return Ok(());
+        }
+        let plan = self.plan_flush();
+        let (target, active_base, rolled) = (plan.target, plan.active_base, plan.rolled);
+        self.flushed(plan.sync(), target, active_base, rolled)
+    }
+
+    /// What a flush syncs: everything appended so far. Called under the flush lock.
+    fn plan_flush(&self) -> FlushPlan {
+        let mut state = self.lock();
+        state.records_since_flush = 0;
+        state.last_flush_ms = self.clock.now_ms();
+        let mut files = state.rolled_unsynced.clone();
+        files.push(state.active().log_file());
+        let rolled = state.rolled_unsynced.len();
+        // After a roll, also snapshot the producer state (as of the same log end).
+        let snapshot = (rolled > 0).then(|| Snapshot {
+            offset: state.log_end_offset(),
+            states: state.producers.clone(),
+            txns: state.txns.clone(),
+        });
+        FlushPlan {
+            dir: self.dir.clone(),
+            files,
+            target: state.log_end_offset(),
+            active_base: state.active().base_offset(),
+            rolled,
+            snapshot,
+        }
+    }
+
+    /// Takes a flush's outcome: the durable offset and recovery point move, or the
+    /// partition goes offline.
+    fn flushed(
+        &self,
+        synced: std::io::Result<()>,
+        target: i64,
+        active_base: i64,
+        rolled: usize,
+    ) -> Result<(), LogError> {
         if let Err(error) = synced {
             self.sync_failed.store(true, Ordering::Release);
             tracing::error!(topic = %self.topic, partition = self.index, %error, "fsync failed; the partition takes no more writes until the broker restarts");
@@ -96,6 +118,33 @@ impl Partition {
         state.recovery_point = active_base;
         self.durable_offset
             .fetch_max(state.log_end_offset(), Ordering::AcqRel);
+        Ok(())
+    }
+}
+
+/// The files one flush syncs, and what it records once they are.
+struct FlushPlan {
+    dir: PathBuf,
+    files: Vec<Arc<File>>,
+    /// The log end when planned: every offset below it is durable once synced.
+    target: i64,
+    active_base: i64,
+    /// How many rolled segments it syncs (the first ones of `rolled_unsynced`).
+    rolled: usize,
+    /// The producer state to snapshot, after a roll.
+    snapshot: Option<Snapshot>,
+}
+
+impl FlushPlan {
+    fn sync(self) -> std::io::Result<()> {
+        let started = std::time::Instant::now();
+        self.files.iter().try_for_each(|file| fsync::data(file))?;
+        crate::metrics::global().fsync(started.elapsed());
+        if let Some(snapshot) = self.snapshot {
+            producer_state::write_snapshot(&self.dir, &snapshot)?;
+            // Also makes the new segments' directory entries durable (fsync of the dir).
+            checkpoint::write_recovery_point(&self.dir, self.active_base)?;
+        }
         Ok(())
     }
 }

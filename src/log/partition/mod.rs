@@ -228,6 +228,11 @@ impl Partition {
         self.lock().log_end_offset()
     }
 
+    /// Every offset below this is fsynced.
+    pub fn durable_offset(&self) -> i64 {
+        self.durable_offset.load(Ordering::Acquire)
+    }
+
     /// The first offset consumers may not read yet (the log end unless replicated).
     pub fn high_watermark(&self) -> i64 {
         self.lock().high_watermark

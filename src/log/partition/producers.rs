@@ -89,7 +89,7 @@ pub(super) fn load_producer_states(dir: &Path, segments: &[Segment]) -> Result<S
                     producer_id: batch.header.producer_id,
                     epoch: batch.header.producer_epoch,
                     first_sequence: batch.header.base_sequence,
-                    record_count: batch.header.records_count,
+                    last_offset_delta: batch.header.last_offset_delta,
                 };
                 loaded.states.record(
                     &producer,
