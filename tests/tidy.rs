@@ -44,15 +44,16 @@ fn every_module_has_a_doc_comment() {
     }
 }
 
-#[test]
-fn no_unwrap_or_expect_outside_tests() {
-    for file in rust_files(&src()) {
+/// Fails on any line of non-test code in `files` that contains one of `forbidden` (outside
+/// a `//` comment), with `rule` as the message.
+fn forbid_in_code(files: impl IntoIterator<Item = PathBuf>, forbidden: &[&str], rule: &str) {
+    for file in files {
         let text = fs::read_to_string(&file).expect("read");
         for (number, line) in non_test_code(&text).lines().enumerate() {
             let code = line.split("//").next().unwrap_or(line);
             assert!(
-                !code.contains(".unwrap()") && !code.contains(".expect("),
-                "{}:{}: no unwrap/expect outside tests: {line}",
+                !forbidden.iter().any(|pattern| code.contains(pattern)),
+                "{}:{}: {rule}: {line}",
                 file.display(),
                 number + 1
             );
@@ -60,23 +61,25 @@ fn no_unwrap_or_expect_outside_tests() {
     }
 }
 
+#[test]
+fn no_unwrap_or_expect_outside_tests() {
+    forbid_in_code(
+        rust_files(&src()),
+        &[".unwrap()", ".expect("],
+        "no unwrap/expect outside tests",
+    );
+}
+
 /// Every fsync goes through `log::fsync`, where the simulated disk of `tests/simulation/`
 /// sees it: a sync made anywhere else would be invisible to the simulation's crashes.
 #[test]
 fn every_fsync_goes_through_the_log_fsync_module() {
     let seam = src().join("log").join("fsync.rs");
-    for file in rust_files(&src()).into_iter().filter(|file| *file != seam) {
-        let text = fs::read_to_string(&file).expect("read");
-        for (number, line) in non_test_code(&text).lines().enumerate() {
-            let code = line.split("//").next().unwrap_or(line);
-            assert!(
-                !code.contains(".sync_all()") && !code.contains(".sync_data()"),
-                "{}:{}: fsync through crate::log::fsync: {line}",
-                file.display(),
-                number + 1
-            );
-        }
-    }
+    forbid_in_code(
+        rust_files(&src()).into_iter().filter(|file| *file != seam),
+        &[".sync_all()", ".sync_data()"],
+        "fsync through crate::log::fsync",
+    );
 }
 
 /// Every top-level module of the library, top layer first, with the modules it may use.

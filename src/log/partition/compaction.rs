@@ -267,6 +267,17 @@ mod tests {
             .base_offset
     }
 
+    /// A compacted partition in `dir` that any dirty share gets cleaned.
+    fn open_compacted(dir: &std::path::Path, recover: bool) -> Partition {
+        let config = LogConfig {
+            compact_enabled: true,
+            min_cleanable_dirty_ratio: 0.0,
+            ..test_config()
+        };
+        let clock = Arc::new(ManualClock::new(1_000));
+        Partition::open("t", 0, dir, Arc::new(config), recover, clock).unwrap()
+    }
+
     /// Compaction thins an idempotent producer's batch out (its header keeps the sequence
     /// range, as Kafka's does); rebuilt from the log, the producer's state still ends at the
     /// batch's last sequence, so the producer's next batch is taken.
@@ -274,23 +285,7 @@ mod tests {
     fn a_producer_batch_thinned_by_compaction_keeps_its_sequence_range() {
         use crate::records::batch::testing::build_producer_keyed_batch;
         let dir = tempfile::tempdir().unwrap();
-        let config = LogConfig {
-            compact_enabled: true,
-            min_cleanable_dirty_ratio: 0.0,
-            ..test_config()
-        };
-        let clock = Arc::new(ManualClock::new(1_000));
-        let open = || {
-            Partition::open(
-                "t",
-                0,
-                dir.path(),
-                Arc::new(config.clone()),
-                true,
-                clock.clone(),
-            )
-            .unwrap()
-        };
+        let open = || open_compacted(dir.path(), true);
         let partition = open();
         let keys = ["a", "b", "c", "d"].map(|key| (Some(key.as_bytes()), Some(&b"v"[..]), 1_000));
         let batch = build_producer_keyed_batch(
@@ -325,14 +320,7 @@ mod tests {
     #[test]
     fn compaction_makes_its_range_durable_first() {
         let dir = tempfile::tempdir().unwrap();
-        let config = LogConfig {
-            compact_enabled: true,
-            min_cleanable_dirty_ratio: 0.0,
-            ..test_config()
-        };
-        let clock = Arc::new(ManualClock::new(1_000));
-        let partition =
-            Partition::open("t", 0, dir.path(), Arc::new(config), false, clock).unwrap();
+        let partition = open_compacted(dir.path(), false);
         for round in 0..30 {
             append_keyed(&partition, "k", Some(&format!("{round:0>100}")), 1_000);
         }
