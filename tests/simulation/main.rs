@@ -502,19 +502,16 @@ impl<'a> Sim<'a> {
             let mut unacked = std::mem::take(&mut self.producers[at].unacked);
             let mut next = 0;
             while next < unacked.len() {
-                let sent = &unacked[next];
-                if self.logs[log].deleted((id, sent.epoch, sent.sequence)) {
+                let batch = (id, unacked[next].epoch, unacked[next].sequence);
+                if self.logs[log].deleted(batch) {
                     // DeleteRecords or retention removed it before it was acknowledged: the
                     // log could only refuse its sequence as too old.
                     unacked.remove(next);
                     continue;
                 }
-                let batch = (id, sent.epoch, sent.sequence);
                 match self.append(log, &unacked[next], Some(id)) {
                     Appended::New | Appended::Duplicate => next += 1,
-                    // The log lost every batch of the producer it held, and with them the
-                    // producer's state: as a client does (KIP-360), it bumps its epoch and
-                    // numbers what it still has to send from 0.
+                    // The log lost every batch of the producer, and with them its state.
                     Appended::UnknownProducer if !self.logs[log].holds_batches_of(id) => {
                         self.producers[at].unacked = std::mem::take(&mut unacked);
                         self.reset_producer(at);
