@@ -54,13 +54,15 @@ impl TxnState {
         }
     }
 
-    /// The offset below which every transaction is decided.
-    pub fn last_stable_offset(&self, high_watermark: i64) -> i64 {
+    /// The offset below which every transaction is decided, at most `upper` (the high
+    /// watermark): the first offset of the oldest open transaction, or `log_start` when
+    /// DeleteRecords or retention removed that offset already (as Kafka bounds it).
+    pub fn last_stable_offset(&self, log_start: i64, upper: i64) -> i64 {
         self.ongoing
             .values()
             .copied()
             .min()
-            .map_or(high_watermark, |first| first.min(high_watermark))
+            .map_or(upper, |first| first.max(log_start).min(upper))
     }
 
     /// Aborted transactions that overlap `[from, to)`, for a read_committed fetch.
@@ -81,15 +83,20 @@ mod tests {
     #[test]
     fn lso_follows_open_transactions_and_aborts_are_indexed() {
         let mut txns = TxnState::default();
-        assert_eq!(txns.last_stable_offset(10), 10);
+        assert_eq!(txns.last_stable_offset(0, 10), 10);
         txns.on_data(1, 10);
         txns.on_data(2, 12);
         txns.on_data(1, 14);
-        assert_eq!(txns.last_stable_offset(20), 10);
+        assert_eq!(txns.last_stable_offset(0, 20), 10);
+        assert_eq!(
+            txns.last_stable_offset(11, 20),
+            11,
+            "the open transaction's first batch was deleted: the log start bounds the LSO"
+        );
         txns.on_marker(1, false, 20);
-        assert_eq!(txns.last_stable_offset(21), 12);
+        assert_eq!(txns.last_stable_offset(0, 21), 12);
         txns.on_marker(2, true, 21);
-        assert_eq!(txns.last_stable_offset(22), 22);
+        assert_eq!(txns.last_stable_offset(0, 22), 22);
         assert_eq!(
             txns.aborted_between(0, 22),
             vec![AbortedTxn {

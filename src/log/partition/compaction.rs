@@ -50,7 +50,7 @@ impl Partition {
             }
             let stable = state
                 .txns
-                .last_stable_offset(state.log_end_offset())
+                .last_stable_offset(state.log_start_offset(), state.log_end_offset())
                 .min(state.recovery_point);
             let closed = &state.segments[..state.segments.len() - 1];
             let eligible: Vec<DirtySegment> = closed

@@ -117,6 +117,12 @@ impl LogState {
         self.log_start_offset
     }
 
+    /// The offset below which every transaction is decided and replicated.
+    fn last_stable_offset(&self) -> i64 {
+        self.txns
+            .last_stable_offset(self.log_start_offset, self.high_watermark)
+    }
+
     /// Index of the segment that holds `offset` (the last one with base ≤ offset).
     fn segment_index_for(&self, offset: i64) -> usize {
         self.segments

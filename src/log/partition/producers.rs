@@ -25,8 +25,7 @@ impl Partition {
     /// The offset below which every transaction is decided (= high watermark without
     /// open transactions).
     pub fn last_stable_offset(&self) -> i64 {
-        let state = self.lock();
-        state.txns.last_stable_offset(state.log_end_offset())
+        self.lock().last_stable_offset()
     }
 
     /// The idempotent producers with state in this partition, sorted by id.
@@ -277,5 +276,29 @@ mod tests {
             );
             drop(reopened);
         }
+    }
+
+    #[test]
+    fn the_lso_never_falls_below_the_log_start() {
+        use crate::records::batch::testing::build_transactional_batch;
+        let dir = tempfile::tempdir().unwrap();
+        let partition = open(dir.path(), test_config(), false);
+        let bytes = build_transactional_batch(1, 0, 0, 2, 5, b"txn");
+        partition
+            .append(&BatchView::parse(&bytes).unwrap())
+            .unwrap(); // txn 1: 0-1, open
+        append(&partition, 1, 5); // plain record: 2
+        assert_eq!(partition.last_stable_offset(), 0);
+        partition.delete_records_before(2).unwrap();
+        assert_eq!(
+            partition.last_stable_offset(),
+            2,
+            "the open transaction's first offset is gone: the log start bounds the LSO"
+        );
+        let committed = partition
+            .read(2, 1 << 20, true, Isolation::ReadCommitted)
+            .unwrap();
+        assert_eq!(committed.last_stable_offset, 2);
+        assert!(committed.records.is_empty(), "offset 2 is not stable yet");
     }
 }

@@ -22,7 +22,7 @@ impl Partition {
     ) -> Result<ReadResult<Option<FileSlice>>, LogError> {
         let state = self.lock();
         let high_watermark = state.high_watermark;
-        let last_stable_offset = state.txns.last_stable_offset(high_watermark);
+        let last_stable_offset = state.last_stable_offset();
         let log_start_offset = state.log_start_offset();
         // Offsets between the high watermark and the log end exist, but are not readable yet.
         let log_end_offset = state.log_end_offset();
