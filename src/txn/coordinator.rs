@@ -564,7 +564,7 @@ impl TxnCoordinator {
     pub async fn complete_and_expire(&self, groups: &GroupCoordinator) {
         let now = self.clock.now_ms();
         let mut txns = self.txns.lock().await;
-        let due: Vec<(String, TxnMetadata)> = txns
+        let mut due: Vec<(String, TxnMetadata)> = txns
             .iter()
             .filter(|(_, meta)| match meta.status {
                 TxnStatus::PrepareCommit | TxnStatus::PrepareAbort => true,
@@ -573,6 +573,8 @@ impl TxnCoordinator {
             })
             .map(|(id, meta)| (id.clone(), meta.clone()))
             .collect();
+        // In a stable order: the same state ends the same way (and a simulation replays).
+        due.sort_by(|a, b| a.0.cmp(&b.0));
         for (id, meta) in due {
             let commit = meta.status == TxnStatus::PrepareCommit;
             let timed_out = meta.status == TxnStatus::Ongoing;

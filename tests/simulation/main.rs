@@ -19,30 +19,47 @@
 mod disk;
 mod model;
 mod rng;
+mod txn;
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use spool::clock::{Clock, ManualClock};
+use kafka_protocol::ResponseError;
+use spool::clock::{Clock, ManualClock, SharedClock};
+use spool::config::{BrokerConfig, Overrides};
+use spool::group::{GroupCoordinator, OFFSETS_TOPIC};
 use spool::log::producer_state::ProducerError;
 use spool::log::{fsync, LogConfig, LogError, LogManager, Partition, TimestampType};
+use spool::producer_ids::ProducerIds;
 use spool::records::BatchView;
+use spool::txn::{TxnCoordinator, TRANSACTION_TOPIC};
 use uuid::Uuid;
 
 use disk::SimDisk;
 use model::{KeyValue, LogModel, Producer, Sent};
 use rng::Rng;
+use txn::{OpenTxn, TxnProducer, TxnRecord, Txns};
 
 const DEFAULT_SEEDS: u64 = 200;
+/// The first seeds of a run run twice: each must end the same way.
+const REPLAYED_SEEDS: usize = 3;
 const STEPS_PER_SEED: usize = 300;
 /// Kafka's limit for idempotence: at most five batches in flight per producer.
 const MAX_IN_FLIGHT: usize = 5;
 /// Steps between reads of the whole logs (besides the one after each restart).
 const FULL_CHECK_EVERY: usize = 25;
 const IDEMPOTENT_PRODUCERS: usize = 3;
+/// The idempotent producers' ids: far above those the broker hands out.
+const IDEMPOTENT_IDS_FROM: i64 = 1 << 40;
 const PLAIN_PRODUCERS: usize = 1;
+const TXN_PRODUCERS: usize = 2;
+/// The logs transactions write to (not the compacted one).
+const TXN_LOGS: [usize; 2] = [0, 1];
+/// `transaction.timeout.ms` of the transactional producers: the clock's jumps pass it.
+const TXN_TIMEOUT_MS: i32 = 60_000;
 /// How many keys the records of the compacted log have.
 const KEYS: u64 = 8;
 /// `log.cleaner.dedupe.buffer.size`, as a count of keys.
@@ -112,6 +129,23 @@ struct Stats {
     records_compacted: u64,
     /// Power cuts at an fsync, in the middle of whatever operation made it.
     cuts_at_fsync: u64,
+    transactions: u64,
+    commits: u64,
+    aborts: u64,
+    /// Transactions read back whole by read_committed reads, and read back aborted.
+    read_committed: u64,
+    read_aborted: u64,
+    /// Transactional producers fenced by the coordinator's abort of their timed-out
+    /// transaction.
+    fenced: u64,
+}
+
+/// The broker's storage and coordinators, as one process holds them.
+struct Node {
+    logs: Arc<LogManager>,
+    groups: GroupCoordinator,
+    txns: TxnCoordinator,
+    producer_ids: ProducerIds,
 }
 
 struct Sim<'a> {
@@ -122,9 +156,13 @@ struct Sim<'a> {
     clock: Arc<ManualClock>,
     runtime: &'a tokio::runtime::Runtime,
     /// `None` only while restarting.
-    manager: Option<LogManager>,
+    node: Option<Node>,
     logs: Vec<LogModel>,
     producers: Vec<Producer>,
+    txn_producers: Vec<TxnProducer>,
+    txns: Txns,
+    /// The transactional id each producer id was handed to.
+    producer_id_owners: BTreeMap<i64, String>,
     stats: &'a mut Stats,
     trace: bool,
 }
@@ -145,11 +183,14 @@ impl<'a> Sim<'a> {
             .collect();
         let producers = (0..IDEMPOTENT_PRODUCERS + PLAIN_PRODUCERS)
             .map(|at| {
-                let id = (at < IDEMPOTENT_PRODUCERS).then_some(1000 + at as i64);
+                let id = (at < IDEMPOTENT_PRODUCERS).then_some(IDEMPOTENT_IDS_FROM + at as i64);
                 Producer::new(id, rng.below(logs.len() as u64) as usize)
             })
             .collect();
-        let manager = open(&disk, &clock, &logs).expect("opening an empty data dir");
+        let node = open(&disk, &clock, &logs).expect("opening an empty data dir");
+        let txn_producers = (0..TXN_PRODUCERS)
+            .map(|at| TxnProducer::new(format!("txn-{at}")))
+            .collect();
         Self {
             seed,
             step: 0,
@@ -157,9 +198,12 @@ impl<'a> Sim<'a> {
             disk,
             clock,
             runtime,
-            manager: Some(manager),
+            node: Some(node),
             logs,
             producers,
+            txn_producers,
+            txns: Vec::new(),
+            producer_id_owners: BTreeMap::new(),
             stats,
             trace: std::env::var_os("SPOOL_SIM_TRACE").is_some(),
         }
@@ -182,18 +226,34 @@ impl<'a> Sim<'a> {
         }
     }
 
+    fn node(&self) -> &Node {
+        match &self.node {
+            Some(node) => node,
+            None => self.fail("the node is not running".into()),
+        }
+    }
+
     fn partition(&self, log: usize) -> Arc<Partition> {
-        let manager = self.manager.as_ref();
-        match manager.and_then(|manager| manager.partition(self.logs[log].topic, 0)) {
+        match self.node().logs.partition(self.logs[log].topic, 0) {
             Some(partition) => partition,
             None => self.fail(format!("{} is not open", self.logs[log].topic)),
         }
     }
 
-    fn run(&mut self) {
+    /// Whether the disk fails fsyncs now, or failed one since the last power cut.
+    fn disk_trouble(&self) -> bool {
+        self.disk.failing() || self.disk.sync_failed()
+    }
+
+    /// Runs the seed's steps; returns what the run ended with, which a replay of the seed
+    /// must end with too.
+    fn run(&mut self) -> Vec<i64> {
         for step in 0..STEPS_PER_SEED {
             self.step = step;
-            match self.rng.weighted(&[40, 12, 4, 3, 3, 3, 3, 2, 1, 3, 3]) {
+            match self
+                .rng
+                .weighted(&[40, 12, 4, 3, 3, 3, 3, 2, 1, 3, 3, 16, 2])
+            {
                 0 => self.produce(),
                 1 => {
                     let log = self.rng.below(self.logs.len() as u64) as usize;
@@ -210,6 +270,8 @@ impl<'a> Sim<'a> {
                     self.disk.fail_syncs();
                 }
                 9 => self.clean(),
+                11 => self.transact(),
+                12 => self.coordinator_timers(),
                 _ => {
                     let passing = self.rng.below(8) as u32;
                     self.note(|| format!("the power goes at the fsync after the next {passing}"));
@@ -227,6 +289,35 @@ impl<'a> Sim<'a> {
             }
         }
         self.restart(Stop::CleanThenPowerCut);
+        self.check_every_transaction_ends();
+        let ends = self.logs.iter().flat_map(|log| [log.log_start, log.end]);
+        ends.chain([self.txns.len() as i64, self.rng.next_u64() as i64])
+            .collect()
+    }
+
+    /// Once every transaction left open timed out, the coordinator aborted each: no log
+    /// holds a transaction open (a hanging transaction would hold its LSO back forever).
+    fn check_every_transaction_ends(&mut self) {
+        self.clock.advance(i64::from(TXN_TIMEOUT_MS) + 1);
+        self.coordinator_timers();
+        for log in TXN_LOGS {
+            let partition = self.partition(log);
+            let (stable, end) = (partition.last_stable_offset(), partition.high_watermark());
+            if stable != end {
+                self.fail(format!(
+                    "{}: a transaction hangs: the LSO stays at {stable}, the log ends at {end}",
+                    self.logs[log].topic
+                ));
+            }
+        }
+        self.check_logs();
+        for record in &self.txns {
+            match record.seen {
+                Some(true) => self.stats.read_committed += 1,
+                Some(false) => self.stats.read_aborted += 1,
+                None => {}
+            }
+        }
     }
 
     /// One new batch from a random producer.
@@ -239,20 +330,7 @@ impl<'a> Sim<'a> {
                 return;
             }
         }
-        let count = self.rng.between(1, 4);
-        let keyed = self.logs[log].config.compact_enabled;
-        let records: Vec<KeyValue> = (0..count)
-            .map(|record| {
-                let key = keyed.then(|| Bytes::from(format!("key-{}", self.rng.below(KEYS))));
-                if keyed && self.rng.one_in(10) {
-                    return (key, None);
-                }
-                let padding = self.rng.below(300) as usize;
-                let mut value = format!("{}/{}/{record}/", self.seed, self.step).into_bytes();
-                value.extend((0..padding).map(|byte| (byte % 251) as u8));
-                (key, Some(Bytes::from(value)))
-            })
-            .collect();
+        let records = self.new_records(log);
         let producer = &self.producers[at];
         let id = producer.id;
         let mut sent = Sent {
@@ -260,6 +338,7 @@ impl<'a> Sim<'a> {
             timestamp: self.clock.now_ms(),
             epoch: producer.epoch,
             sequence: producer.next_sequence,
+            txn: None,
         };
         let mut appended = self.append(log, &sent, id);
         if let (Appended::UnknownProducer, Some(id)) = (&appended, id) {
@@ -289,6 +368,25 @@ impl<'a> Sim<'a> {
         }
     }
 
+    /// One to three new records for `log` (keyed, some tombstones, on the compacted log),
+    /// each value unique.
+    fn new_records(&mut self, log: usize) -> Vec<KeyValue> {
+        let count = self.rng.between(1, 4);
+        let keyed = self.logs[log].config.compact_enabled;
+        (0..count)
+            .map(|record| {
+                let key = keyed.then(|| Bytes::from(format!("key-{}", self.rng.below(KEYS))));
+                if keyed && self.rng.one_in(10) {
+                    return (key, None);
+                }
+                let padding = self.rng.below(300) as usize;
+                let mut value = format!("{}/{}/{record}/", self.seed, self.step).into_bytes();
+                value.extend((0..padding).map(|byte| (byte % 251) as u8));
+                (key, Some(Bytes::from(value)))
+            })
+            .collect()
+    }
+
     /// Appends `sent` to `log` and checks where it landed against the model.
     fn append(&mut self, log: usize, sent: &Sent, producer: Option<i64>) -> Appended {
         let partition = self.partition(log);
@@ -302,7 +400,8 @@ impl<'a> Sim<'a> {
                         self.logs[log].topic, info.base_offset, info.last_offset, sent.sequence
                     )
                 });
-                let appended = self.logs[log].appended(info.base_offset, &view, &sent.records);
+                let appended =
+                    self.logs[log].appended(info.base_offset, &view, &sent.records, sent.txn);
                 if let Err(problem) = appended {
                     self.fail(problem);
                 }
@@ -347,6 +446,13 @@ impl<'a> Sim<'a> {
                 self.logs[log].durable_end = target;
                 for producer in self.producers.iter_mut().filter(|p| p.log == log) {
                     producer.unacked.clear();
+                }
+                let open_txns = self
+                    .txn_producers
+                    .iter_mut()
+                    .filter_map(|p| p.open.as_mut());
+                for open in open_txns {
+                    open.unacked.retain(|(sent_to, _)| *sent_to != log);
                 }
                 self.stats.flushes += 1;
             }
@@ -430,10 +536,10 @@ impl<'a> Sim<'a> {
     }
 
     fn restart(&mut self, stop: Stop) {
-        let stopping = self.manager.take();
+        let stopping = self.node.take();
         let mut stop = stop;
-        if let (Stop::CleanThenPowerCut, Some(manager)) = (stop, &stopping) {
-            match manager.shutdown() {
+        if let (Stop::CleanThenPowerCut, Some(node)) = (stop, &stopping) {
+            match node.logs.shutdown() {
                 Ok(()) => {}
                 Err(_) if self.disk.sync_failed() => {}
                 Err(error) => self.fail(format!("clean shutdown: {error}")),
@@ -452,7 +558,7 @@ impl<'a> Sim<'a> {
                 }
             }
             match open(&self.disk, &self.clock, &self.logs) {
-                Ok(manager) => break self.manager = Some(manager),
+                Ok(node) => break self.node = Some(node),
                 // The power went during recovery: only what the disk kept counts.
                 Err(_) if self.disk.power_was_cut() => {
                     stop = Stop::PowerCut;
@@ -466,7 +572,13 @@ impl<'a> Sim<'a> {
         for log in 0..self.logs.len() {
             self.check_recovered(log, stop);
         }
+        // The coordinator's timer runs at start: prepared transactions are completed.
+        self.coordinator_timers();
         self.retry_unacknowledged();
+        for at in 0..self.txn_producers.len() {
+            self.retry_transactional(at);
+        }
+        self.check_transactions();
     }
 
     /// Reads the whole log back after a restart and checks it against the model.
@@ -553,10 +665,306 @@ impl<'a> Sim<'a> {
         self.stats.producer_resets += 1;
     }
 
-    /// Reads every log back whole.
-    fn check_logs(&self) {
+    /// A step of a random transactional producer: InitProducerId while it has no producer
+    /// id, then transactions of a few batches over the transactional logs, mostly committed.
+    fn transact(&mut self) {
+        let at = self.rng.below(self.txn_producers.len() as u64) as usize;
+        let Some((producer_id, epoch)) = self.txn_producers[at].id else {
+            return self.init_transactions(at);
+        };
+        let producer = &mut self.txn_producers[at];
+        if producer.open.is_none() {
+            // beginTransaction: nothing reaches the broker until the first partition is added.
+            self.txns.push(TxnRecord {
+                transactional_id: producer.transactional_id.clone(),
+                producer_id,
+                epoch,
+                asked: None,
+                promised: None,
+                seen: None,
+            });
+            producer.open = Some(OpenTxn {
+                txn: self.txns.len() - 1,
+                logs: BTreeSet::new(),
+                unacked: Vec::new(),
+            });
+            self.stats.transactions += 1;
+        }
+        match self.rng.weighted(&[6, 2, 1]) {
+            0 => self.send_in_transaction(at),
+            choice => self.end_transaction(at, choice == 1),
+        }
+    }
+
+    /// InitProducerId: a new producer id, or the next epoch of the producer's (which ends
+    /// its transaction left open).
+    fn init_transactions(&mut self, at: usize) {
+        let transactional_id = self.txn_producers[at].transactional_id.clone();
+        let node = self.node();
+        let answer = self.runtime.block_on(node.txns.init_producer_id(
+            &transactional_id,
+            TXN_TIMEOUT_MS,
+            &node.producer_ids,
+            &node.groups,
+        ));
+        self.adopt_markers();
+        match answer {
+            Ok((producer_id, epoch)) => {
+                self.note(|| {
+                    format!("{transactional_id} is producer {producer_id} at epoch {epoch}")
+                });
+                let owner = self
+                    .producer_id_owners
+                    .entry(producer_id)
+                    .or_insert_with(|| transactional_id.clone());
+                if *owner != transactional_id {
+                    let owner = owner.clone();
+                    self.fail(format!(
+                        "producer id {producer_id} was handed to {owner} and {transactional_id}"
+                    ));
+                }
+                self.txn_producers[at].initialized(Some((producer_id, epoch)));
+            }
+            Err(_) if self.disk_trouble() => {}
+            Err(error) => self.fail(format!("InitProducerId of {transactional_id}: {error:?}")),
+        }
+    }
+
+    /// A batch of the open transaction to a random transactional log (added to the
+    /// transaction first), checked by the coordinator as Produce does.
+    fn send_in_transaction(&mut self, at: usize) {
+        let log = TXN_LOGS[self.rng.below(TXN_LOGS.len() as u64) as usize];
+        let in_flight = |sim: &Self| {
+            let open = sim.txn_producers[at].open.as_ref();
+            open.map_or(0, |open| {
+                open.unacked.iter().filter(|(to, _)| *to == log).count()
+            })
+        };
+        if in_flight(self) == MAX_IN_FLIGHT {
+            self.flush(log);
+            if in_flight(self) == MAX_IN_FLIGHT {
+                return;
+            }
+        }
+        let producer = &self.txn_producers[at];
+        let (Some((producer_id, epoch)), Some(open)) = (producer.id, &producer.open) else {
+            return;
+        };
+        let topic = self.logs[log].topic;
+        if !open.logs.contains(&log) {
+            let node = self.node();
+            let added = self.runtime.block_on(node.txns.add_partitions(
+                &producer.transactional_id,
+                producer_id,
+                epoch,
+                &[(topic.to_owned(), 0)],
+                false,
+            ));
+            if let Err(error) = added {
+                return self.transaction_refused(at, error, "AddPartitionsToTxn");
+            }
+            if let Some(open) = self.txn_producers[at].open.as_mut() {
+                open.logs.insert(log);
+            }
+        }
+        let records = self.new_records(log);
+        let producer = &self.txn_producers[at];
+        let Some(open) = &producer.open else { return };
+        let sent = Sent {
+            records,
+            timestamp: self.clock.now_ms(),
+            epoch,
+            sequence: producer.sequences.get(&log).copied().unwrap_or(0),
+            txn: Some(open.txn),
+        };
+        self.send_transactional(at, log, sent);
+    }
+
+    /// Sends `sent` (a batch of the producer's open transaction) to `log` as Produce does:
+    /// checked by the transaction coordinator, then appended. False if the transaction
+    /// cannot go on.
+    fn send_transactional(&mut self, at: usize, log: usize, sent: Sent) -> bool {
+        let Some((producer_id, epoch)) = self.txn_producers[at].id else {
+            return false;
+        };
+        let topic = self.logs[log].topic;
+        if let Err(error) = self.node().txns.check_write(producer_id, epoch, topic, 0) {
+            self.transaction_refused(at, error, "Produce");
+            return false;
+        }
+        match self.append(log, &sent, Some(producer_id)) {
+            Appended::New => {
+                let producer = &mut self.txn_producers[at];
+                let next = sent.sequence + sent.records.len() as i32;
+                producer.sequences.insert(log, next);
+                if let Some(open) = producer.open.as_mut() {
+                    open.unacked.push((log, sent));
+                }
+                true
+            }
+            Appended::Duplicate => {
+                if let Some(open) = self.txn_producers[at].open.as_mut() {
+                    open.unacked.push((log, sent));
+                }
+                true
+            }
+            // The disk failed (the client aborts), or DeleteRecords or retention took every
+            // batch of the producer and with them its state (the client aborts and bumps its
+            // epoch, KIP-360): both start over with InitProducerId.
+            Appended::Refused => self.abandon_transaction(at),
+            Appended::UnknownProducer if !self.logs[log].holds_batches_of(producer_id) => {
+                self.abandon_transaction(at)
+            }
+            Appended::UnknownProducer | Appended::TooOld => self.fail(format!(
+                "{topic}: producer {producer_id}'s batch (sequence {}) of its transaction was refused",
+                sent.sequence
+            )),
+        }
+    }
+
+    /// The producer drops its transaction unanswered and starts over with InitProducerId,
+    /// which aborts it.
+    fn abandon_transaction(&mut self, at: usize) -> bool {
+        self.note(|| {
+            let producer = &self.txn_producers[at];
+            format!("{} abandons its transaction", producer.transactional_id)
+        });
+        self.txn_producers[at].initialized(None);
+        false
+    }
+
+    /// The coordinator refused a request of the producer's transaction.
+    fn transaction_refused(&mut self, at: usize, error: ResponseError, request: &str) {
+        match error {
+            // The coordinator aborted the transaction (it timed out) with a newer epoch.
+            ResponseError::ProducerFenced | ResponseError::InvalidProducerEpoch => {
+                if let Some(open) = &self.txn_producers[at].open {
+                    self.txns[open.txn].promised = Some(false);
+                }
+                self.note(|| format!("{} is fenced", self.txn_producers[at].transactional_id));
+                self.txn_producers[at].initialized(None);
+                self.stats.fenced += 1;
+            }
+            _ if self.disk_trouble() => {
+                self.abandon_transaction(at);
+            }
+            error => self.fail(format!(
+                "{request} of {}: {error:?}",
+                self.txn_producers[at].transactional_id
+            )),
+        }
+    }
+
+    /// EndTxn, once every batch of the transaction is acknowledged (acks=all: the client
+    /// waits for its produce requests first). When one is not, the transaction aborts
+    /// instead of committing, and the producer starts over with a new epoch after it (its
+    /// sequences are in doubt), as Kafka's client does.
+    fn end_transaction(&mut self, at: usize, commit: bool) {
+        let Some(open) = &self.txn_producers[at].open else {
+            return;
+        };
+        let (txn, logs) = (open.txn, open.logs.clone());
+        for &log in &logs {
+            self.flush(log);
+        }
+        let acknowledged = self.txn_producers[at]
+            .open
+            .as_ref()
+            .is_some_and(|open| open.unacked.is_empty());
+        let commit = commit && acknowledged;
+        let producer = &self.txn_producers[at];
+        let Some((producer_id, epoch)) = producer.id else {
+            return;
+        };
+        self.txns[txn].asked = Some(commit);
+        if logs.is_empty() {
+            // Nothing was added to it: the client ends it on its own.
+            self.txn_producers[at].open = None;
+            return;
+        }
+        let node = self.node();
+        let ended = self.runtime.block_on(node.txns.end_txn(
+            &producer.transactional_id,
+            producer_id,
+            epoch,
+            commit,
+            &node.groups,
+        ));
+        self.adopt_markers();
+        match ended {
+            Ok(()) => {
+                self.note(|| format!("transaction {txn} ended, commit: {commit}"));
+                self.txns[txn].promised = Some(commit);
+                self.txn_producers[at].open = None;
+                if !acknowledged {
+                    self.txn_producers[at].initialized(None);
+                }
+                match commit {
+                    true => self.stats.commits += 1,
+                    false => self.stats.aborts += 1,
+                }
+            }
+            Err(error) => self.transaction_refused(at, error, "EndTxn"),
+        }
+    }
+
+    /// The transaction coordinator's timer: completes prepared transactions, aborts those
+    /// open past their timeout.
+    fn coordinator_timers(&mut self) {
+        let node = self.node();
+        self.runtime
+            .block_on(node.txns.complete_and_expire(&node.groups));
+        self.adopt_markers();
+    }
+
+    /// Takes the markers the coordinator wrote into the model.
+    fn adopt_markers(&mut self) {
+        for log in TXN_LOGS {
+            let partition = self.partition(log);
+            if let Err(problem) = self.logs[log].adopt_markers(&partition) {
+                self.fail(problem);
+            }
+        }
+    }
+
+    /// After a restart, a transactional producer sends again what was not acknowledged, in
+    /// order.
+    fn retry_transactional(&mut self, at: usize) {
+        let Some(open) = self.txn_producers[at].open.as_mut() else {
+            return;
+        };
+        let unacked = std::mem::take(&mut open.unacked);
+        let Some((producer_id, _)) = self.txn_producers[at].id else {
+            return;
+        };
+        for (log, sent) in unacked {
+            if self.logs[log].deleted((producer_id, sent.epoch, sent.sequence)) {
+                continue;
+            }
+            if !self.send_transactional(at, log, sent) {
+                return;
+            }
+        }
+    }
+
+    /// Reads every log back whole, and as read_committed consumers.
+    fn check_logs(&mut self) {
         for (at, model) in self.logs.iter().enumerate() {
             if let Err(problem) = model.check_log(&self.partition(at), model.end) {
+                self.fail(problem);
+            }
+        }
+        self.check_transactions();
+    }
+
+    /// Reads the transactions' logs as read_committed consumers: each transaction all or
+    /// nothing, as asked and promised.
+    fn check_transactions(&mut self) {
+        for log in TXN_LOGS {
+            let partition = self.partition(log);
+            if let Err(problem) =
+                txn::check_read_committed(&self.logs[log], &partition, &mut self.txns)
+            {
                 self.fail(problem);
             }
         }
@@ -578,6 +986,15 @@ impl<'a> Sim<'a> {
                     model.topic, model.log_start, model.end
                 ));
             }
+            let stable = partition.last_stable_offset();
+            let (lowest, highest) = model.last_stable_offset_bounds(start);
+            if stable < lowest || stable > highest {
+                self.fail(format!(
+                    "{}: the LSO is {stable}, the open transactions put it in [{lowest}, \
+                     {highest}]",
+                    model.topic
+                ));
+            }
         }
     }
 }
@@ -595,17 +1012,37 @@ enum Appended {
     TooOld,
 }
 
-fn open(
-    disk: &SimDisk,
-    clock: &Arc<ManualClock>,
-    logs: &[LogModel],
-) -> Result<LogManager, LogError> {
-    let manager = LogManager::open(disk.root(), clock.clone())?;
-    for (at, log) in logs.iter().enumerate() {
+/// Starts the node on `disk`: the run's logs and the coordinators' internal topics (one
+/// partition each), recovered, and the coordinators loaded from theirs.
+fn open(disk: &SimDisk, clock: &Arc<ManualClock>, logs: &[LogModel]) -> Result<Node, LogError> {
+    let mut config = BrokerConfig::from_map(BTreeMap::new(), &Overrides::default())
+        .expect("the default broker config");
+    config.group.offsets_topic_partitions = 1;
+    config.txn.state_partitions = 1;
+    let clock: SharedClock = clock.clone();
+    let manager = Arc::new(LogManager::open(disk.root(), clock.clone())?);
+    let internal = Arc::new(LogConfig {
+        delete_enabled: false,
+        compact_enabled: true,
+        ..(*logs[0].config).clone()
+    });
+    let topics = logs
+        .iter()
+        .map(|log| (log.topic, &log.config))
+        .chain([(OFFSETS_TOPIC, &internal), (TRANSACTION_TOPIC, &internal)]);
+    for (at, (topic, config)) in topics.enumerate() {
         let topic_id = Uuid::from_u128(at as u128 + 1);
-        manager.open_topic(log.topic, topic_id, 0..1, &log.config)?;
+        manager.open_topic(topic, topic_id, 0..1, config)?;
     }
-    Ok(manager)
+    let groups = GroupCoordinator::open(config.group, clock.clone(), manager.clone())?;
+    let txns = TxnCoordinator::open(config.txn, clock, manager.clone(), None)?;
+    let producer_ids = ProducerIds::open(disk.root()).map_err(LogError::Io)?;
+    Ok(Node {
+        logs: manager,
+        groups,
+        txns,
+        producer_ids,
+    })
 }
 
 /// Where the simulated disks live: a tmpfs when there is one (fsyncs are simulated anyway).
@@ -623,6 +1060,23 @@ fn env_u64(name: &str) -> Option<u64> {
         .and_then(|value| value.parse().ok())
 }
 
+/// Runs `seed` on a fresh simulated disk under `scratch`: what the run ended with.
+fn run_seed(
+    seed: u64,
+    scratch: &Path,
+    runtime: &tokio::runtime::Runtime,
+    stats: &mut Stats,
+) -> Vec<i64> {
+    let dir = scratch.join(seed.to_string());
+    std::fs::create_dir(&dir).expect("seed dir");
+    let disk = Arc::new(SimDisk::new(&dir).expect("simulated disk"));
+    let intercepting = fsync::intercept(disk.clone());
+    let ended = Sim::new(seed, disk, runtime, stats).run();
+    drop(intercepting);
+    std::fs::remove_dir_all(&dir).expect("removing the seed's dir");
+    ended
+}
+
 #[test]
 fn acknowledged_records_survive_seeded_crashes_power_cuts_and_failing_fsyncs() {
     let first = env_u64("SPOOL_SIM_SEED").unwrap_or(1);
@@ -633,21 +1087,24 @@ fn acknowledged_records_survive_seeded_crashes_power_cuts_and_failing_fsyncs() {
     let scratch = scratch_dir();
     let mut stats = Stats::default();
     let started = Instant::now();
+    let mut replayed = Vec::new();
     for seed in first..first + seeds {
-        let dir = scratch.path().join(seed.to_string());
-        std::fs::create_dir(&dir).expect("seed dir");
-        let disk = Arc::new(SimDisk::new(&dir).expect("simulated disk"));
-        let intercepting = fsync::intercept(disk.clone());
-        Sim::new(seed, disk, &runtime, &mut stats).run();
-        drop(intercepting);
-        std::fs::remove_dir_all(&dir).expect("removing the seed's dir");
+        let ended = run_seed(seed, scratch.path(), &runtime, &mut stats);
+        if replayed.len() < REPLAYED_SEEDS {
+            replayed.push((seed, ended));
+        }
     }
     let elapsed = started.elapsed().as_secs_f64();
+    for (seed, ended) in replayed {
+        let again = run_seed(seed, scratch.path(), &runtime, &mut Stats::default());
+        assert_eq!(again, ended, "seed {seed} did not replay the same run");
+    }
     println!(
         "simulation: {seeds} seeds (from {first}) × {STEPS_PER_SEED} steps in {elapsed:.1} s = \
          {:.1} seeds/s; {} batches appended, {} acks=all flushes, {} records compacted away, {} retries deduplicated, \
          {} producers reset, restarts: {} process crashes, {} power cuts, {} clean stops then power cuts, {} of \
-         the power cuts at an fsync; {} failed fsyncs",
+         the power cuts at an fsync; {} failed fsyncs; {} transactions: {} committed, {} aborted, {} producers \
+         fenced by a timeout's abort; read back: {} transactions committed, {} aborted",
         seeds as f64 / elapsed,
         stats.batches,
         stats.flushes,
@@ -659,5 +1116,11 @@ fn acknowledged_records_survive_seeded_crashes_power_cuts_and_failing_fsyncs() {
         stats.restarts[Stop::CleanThenPowerCut as usize],
         stats.cuts_at_fsync,
         stats.failed_syncs,
+        stats.transactions,
+        stats.commits,
+        stats.aborts,
+        stats.fenced,
+        stats.read_committed,
+        stats.read_aborted,
     );
 }

@@ -10,13 +10,13 @@ use kafka_protocol::records::{
     TimestampType as RecordTimestamp,
 };
 use spool::log::{Isolation, LogConfig, Partition};
-use spool::records::{batch_size, BatchView};
+use spool::records::{batch_size, control, BatchView};
 
 /// Where a batch's bytes stop being rewritten by the append (base offset, length and
 /// partition leader epoch come first): from the magic byte on, a stored batch is the one sent.
 const UNCHANGED_FROM: usize = 16;
 /// How much one read of the check asks for.
-const READ_BYTES: usize = 64 * 1024;
+pub const READ_BYTES: usize = 64 * 1024;
 
 /// A record's key and value.
 pub type KeyValue = (Option<Bytes>, Option<Bytes>);
@@ -24,11 +24,23 @@ pub type KeyValue = (Option<Bytes>, Option<Bytes>);
 /// An idempotent producer's batch: producer id, epoch, first sequence.
 pub type ProducerBatch = (i64, i16, i32);
 
+/// What a stored batch is, for the transactional checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BatchKind {
+    /// Outside any transaction.
+    Plain,
+    /// Data of transaction `txn` (the simulation's number for it) of `producer_id`.
+    Transactional { producer_id: i64, txn: usize },
+    /// A COMMIT or ABORT marker the transaction coordinator wrote.
+    Marker { producer_id: i64 },
+}
+
 /// One batch as appended.
 pub struct Stored {
     pub last_offset: i64,
-    /// Producer id, epoch and first sequence, for idempotent producers.
+    /// Producer id, epoch and first sequence, for idempotent producers' data.
     pub producer: Option<ProducerBatch>,
+    pub kind: BatchKind,
     unchanged: Bytes,
 }
 
@@ -60,18 +72,67 @@ impl LogModel {
         }
     }
 
-    /// Records a batch of `records` the log appended at `base_offset`.
+    /// Records a batch of `records` the log appended at `base_offset`, part of transaction
+    /// `txn` if it is transactional.
     pub fn appended(
         &mut self,
         base_offset: i64,
         sent: &BatchView<'_>,
         records: &[KeyValue],
+        txn: Option<usize>,
     ) -> Result<(), String> {
         for (offset, record) in (base_offset..).zip(records) {
             self.records.insert(offset, record.clone());
         }
+        let kind = match txn {
+            Some(txn) => BatchKind::Transactional {
+                producer_id: sent.producer_id(),
+                txn,
+            },
+            None => BatchKind::Plain,
+        };
+        self.insert(base_offset, sent, kind)
+    }
+
+    /// Takes in the batches the log holds past the model's end, which must be markers the
+    /// transaction coordinator wrote.
+    pub fn adopt_markers(&mut self, partition: &Partition) -> Result<(), String> {
+        let topic = self.topic;
+        while self.end < partition.log_end_offset() {
+            let offset = self.end;
+            let read = partition
+                .read(offset, READ_BYTES, true, Isolation::LogEnd)
+                .map_err(|error| format!("{topic}: reading at {offset}: {error}"))?;
+            let batches = batches_of(&read.records)
+                .ok_or_else(|| format!("{topic}: a torn batch read at {offset}"))?;
+            for view in batches {
+                let marker = view.is_control() && control::marker_kind(view.bytes()).is_some();
+                if !marker || !view.is_transactional() || view.base_offset() != self.end {
+                    return Err(format!(
+                        "{topic}: a batch at {} that was not appended there",
+                        view.base_offset()
+                    ));
+                }
+                let producer_id = view.producer_id();
+                self.insert(view.base_offset(), &view, BatchKind::Marker { producer_id })?;
+            }
+            if self.end == offset {
+                return Err(format!("{topic}: nothing to read at {offset}"));
+            }
+        }
+        // A marker is written durably, and with it everything before it.
+        self.durable_end = self.durable_end.max(partition.durable_offset());
+        Ok(())
+    }
+
+    fn insert(
+        &mut self,
+        base_offset: i64,
+        sent: &BatchView<'_>,
+        kind: BatchKind,
+    ) -> Result<(), String> {
         let last_offset = base_offset + i64::from(sent.last_offset_delta());
-        let producer = (sent.producer_id() >= 0).then(|| {
+        let producer = (sent.producer_id() >= 0 && !sent.is_control()).then(|| {
             (
                 sent.producer_id(),
                 sent.producer_epoch(),
@@ -81,6 +142,7 @@ impl LogModel {
         let stored = Stored {
             last_offset,
             producer,
+            kind,
             unchanged: Bytes::copy_from_slice(&sent.bytes()[UNCHANGED_FROM..]),
         };
         if self.batches.insert(base_offset, stored).is_some() {
@@ -236,6 +298,38 @@ impl LogModel {
         Ok(held)
     }
 
+    /// The bounds of the last stable offset of the log starting at `log_start`: at least the
+    /// first offset of the oldest open transaction (no earlier than the log start), at most
+    /// the first offset of every open transaction's batches still in the log, and never
+    /// past the log end. (Below the log start, recovery may not know where a transaction
+    /// began: any LSO from the log start to its first batch still held is stable.)
+    pub fn last_stable_offset_bounds(&self, log_start: i64) -> (i64, i64) {
+        let mut open: BTreeMap<i64, (i64, Option<i64>)> = BTreeMap::new();
+        for (&base, stored) in &self.batches {
+            match stored.kind {
+                BatchKind::Transactional { producer_id, .. } => {
+                    let (_, held) = open.entry(producer_id).or_insert((base, None));
+                    if held.is_none() && stored.last_offset >= log_start {
+                        *held = Some(base.max(log_start));
+                    }
+                }
+                BatchKind::Marker { producer_id } => {
+                    open.remove(&producer_id);
+                }
+                BatchKind::Plain => {}
+            }
+        }
+        let lowest = open
+            .values()
+            .map(|(first, _)| (*first).max(log_start))
+            .min();
+        let highest = open.values().filter_map(|(_, held)| *held).min();
+        (
+            lowest.unwrap_or(self.end).min(self.end),
+            highest.unwrap_or(self.end).min(self.end),
+        )
+    }
+
     /// Whether a batch of `producer` is in the log (from its start).
     pub fn holds_batches_of(&self, producer: i64) -> bool {
         self.batches
@@ -262,7 +356,7 @@ impl LogModel {
     /// could not lose), what it holds is durable now.
     pub fn recovered(&mut self, partition: &Partition, must_hold: i64) -> Result<(), String> {
         let end = partition.log_end_offset();
-        self.batches.retain(|&base, _| base < end);
+        self.batches.retain(|_, stored| stored.last_offset < end);
         self.records.retain(|&offset, _| offset < end);
         if self.config.compact_enabled {
             // A compacted log keeps its end past a lost tail (gaps are normal there): what
@@ -286,6 +380,8 @@ pub struct Sent {
     /// The producer epoch and first sequence (idempotent producers).
     pub epoch: i16,
     pub sequence: i32,
+    /// The transaction it is part of (transactional producers).
+    pub txn: Option<usize>,
 }
 
 impl Sent {
@@ -296,7 +392,7 @@ impl Sent {
             .iter()
             .enumerate()
             .map(|(at, (key, value))| Record {
-                transactional: false,
+                transactional: self.txn.is_some(),
                 control: false,
                 delete_horizon: false,
                 partition_leader_epoch: -1,
@@ -344,13 +440,18 @@ impl Producer {
     }
 }
 
-/// The last offset of the last whole batch in `bytes`.
-fn last_offset_of(mut bytes: &[u8]) -> Option<i64> {
-    let mut last = None;
+/// The whole batches of `bytes` (`None`: a torn one).
+pub fn batches_of(mut bytes: &[u8]) -> Option<Vec<BatchView<'_>>> {
+    let mut batches = Vec::new();
     while !bytes.is_empty() {
         let size = batch_size(bytes).ok().filter(|&size| size <= bytes.len())?;
-        last = Some(BatchView::parse(&bytes[..size]).ok()?.last_offset());
+        batches.push(BatchView::parse(&bytes[..size]).ok()?);
         bytes = &bytes[size..];
     }
-    last
+    Some(batches)
+}
+
+/// The last offset of the last whole batch in `bytes`.
+fn last_offset_of(bytes: &[u8]) -> Option<i64> {
+    batches_of(bytes)?.last().map(BatchView::last_offset)
 }

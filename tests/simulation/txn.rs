@@ -1,0 +1,177 @@
+//! Transactions in the simulation: transactional producers driven through the broker's own
+//! transaction coordinator, what each transaction was asked and promised, and the
+//! read_committed check of atomicity.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use spool::log::transactions::AbortedTxn;
+use spool::log::{Isolation, Partition};
+use spool::records::{control, BatchView};
+
+use crate::model::{batches_of, BatchKind, LogModel, Sent, READ_BYTES};
+
+/// A transactional producer (one per transactional id).
+pub struct TxnProducer {
+    pub transactional_id: String,
+    /// Producer id and epoch from InitProducerId (`None`: to ask for).
+    pub id: Option<(i64, i16)>,
+    /// The next sequence per log, from 0 in each epoch.
+    pub sequences: BTreeMap<usize, i32>,
+    /// Its transaction under way.
+    pub open: Option<OpenTxn>,
+}
+
+impl TxnProducer {
+    pub fn new(transactional_id: String) -> Self {
+        Self {
+            transactional_id,
+            id: None,
+            sequences: BTreeMap::new(),
+            open: None,
+        }
+    }
+
+    /// A new producer id or epoch: sequences start again, the transaction under way is gone.
+    pub fn initialized(&mut self, id: Option<(i64, i16)>) {
+        self.id = id;
+        self.sequences.clear();
+        self.open = None;
+    }
+}
+
+/// A transaction under way.
+pub struct OpenTxn {
+    /// Its number in [`Txns`].
+    pub txn: usize,
+    /// The logs added to it.
+    pub logs: BTreeSet<usize>,
+    /// Its batches appended and not acknowledged yet, with their logs.
+    pub unacked: Vec<(usize, Sent)>,
+}
+
+/// What the simulation knows of one transaction.
+pub struct TxnRecord {
+    pub transactional_id: String,
+    pub producer_id: i64,
+    pub epoch: i16,
+    /// Commit (`true`) or abort, if the producer asked for either.
+    pub asked: Option<bool>,
+    /// The outcome an answer promised: EndTxn answered without error, or the producer was
+    /// fenced by a timeout's abort.
+    pub promised: Option<bool>,
+    /// The outcome read_committed reads showed (`true`: its records are visible).
+    pub seen: Option<bool>,
+}
+
+impl TxnRecord {
+    fn describe(&self) -> String {
+        format!(
+            "of {}, producer {} at epoch {}; commit asked: {:?}, promised: {:?}",
+            self.transactional_id, self.producer_id, self.epoch, self.asked, self.promised
+        )
+    }
+}
+
+/// Every transaction of a run, by number.
+pub type Txns = Vec<TxnRecord>;
+
+/// Reads `log` from its start up to its last stable offset as a read_committed consumer does
+/// (dropping what the aborted transactions listed with each read hold) and checks every
+/// transaction found there: all or nothing of it visible, across logs and over time; visible
+/// only if its commit was asked; as promised.
+pub fn check_read_committed(
+    model: &LogModel,
+    partition: &Partition,
+    txns: &mut Txns,
+) -> Result<(), String> {
+    let topic = model.topic;
+    let mut offset = partition.log_start_offset();
+    let stable = partition.last_stable_offset();
+    while offset < stable {
+        let read = partition
+            .read(offset, READ_BYTES, true, Isolation::ReadCommitted)
+            .map_err(|error| format!("{topic}: read_committed at {offset}: {error}"))?;
+        let batches = batches_of(&read.records)
+            .ok_or_else(|| format!("{topic}: a torn batch read_committed at {offset}"))?;
+        let Some(last) = batches.last() else {
+            return Err(format!(
+                "{topic}: nothing read_committed at {offset}, below the LSO {stable}"
+            ));
+        };
+        offset = last.last_offset() + 1;
+        if offset > stable {
+            return Err(format!(
+                "{topic}: read_committed returned offsets up to {} past the LSO {stable}",
+                offset - 1
+            ));
+        }
+        for (base, visible) in verdicts(&batches, read.aborted) {
+            let txn = match model.batches.get(&base).map(|stored| stored.kind) {
+                Some(BatchKind::Transactional { txn, .. }) => txn,
+                _ => {
+                    return Err(format!(
+                        "{topic}: a transactional batch at {base} that was never sent as one"
+                    ))
+                }
+            };
+            see(&mut txns[txn], visible).map_err(|problem| {
+                format!("{topic}: transaction {txn} (batch at {base}): {problem}")
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// Records that a transaction's batch read as `visible`, checking it against what was seen,
+/// asked and promised before.
+fn see(record: &mut TxnRecord, visible: bool) -> Result<(), String> {
+    let outcome = |committed: bool| if committed { "committed" } else { "aborted" };
+    let what = record.describe();
+    if record.seen.is_some_and(|seen| seen != visible) {
+        return Err(format!(
+            "read as {} after it was read as {} ({what})",
+            outcome(visible),
+            outcome(!visible)
+        ));
+    }
+    if visible && record.asked != Some(true) {
+        return Err(format!("committed without being asked to ({what})"));
+    }
+    if record.promised.is_some_and(|promised| promised != visible) {
+        return Err(format!("read as {} ({what})", outcome(visible)));
+    }
+    record.seen = Some(visible);
+    Ok(())
+}
+
+/// Each transactional data batch's base offset and whether a read_committed consumer keeps
+/// it, from the batches of one read and the aborted transactions listed with them (Kafka's
+/// consumer: a producer is aborted from its aborted transaction's first offset to the ABORT
+/// marker).
+fn verdicts(batches: &[BatchView<'_>], mut aborted: Vec<AbortedTxn>) -> Vec<(i64, bool)> {
+    aborted.sort_by_key(|txn| std::cmp::Reverse(txn.first_offset));
+    let mut aborting = BTreeSet::new();
+    let mut verdicts = Vec::new();
+    for batch in batches {
+        while aborted
+            .last()
+            .is_some_and(|txn| txn.first_offset <= batch.last_offset())
+        {
+            aborting.extend(aborted.pop().map(|txn| txn.producer_id));
+        }
+        if !batch.is_transactional() {
+            continue;
+        }
+        match batch.is_control() {
+            true if control::marker_kind(batch.bytes()) == Some(false) => {
+                aborting.remove(&batch.producer_id());
+            }
+            true => {}
+            false => verdicts.push((
+                batch.base_offset(),
+                !aborting.contains(&batch.producer_id()),
+            )),
+        }
+    }
+    verdicts
+}
