@@ -30,6 +30,7 @@ use bytes::Bytes;
 use kafka_protocol::ResponseError;
 use spool::clock::{Clock, ManualClock, SharedClock};
 use spool::config::{BrokerConfig, Overrides};
+use spool::group::offsets::CommittedOffset;
 use spool::group::{GroupCoordinator, OFFSETS_TOPIC};
 use spool::log::producer_state::ProducerError;
 use spool::log::{fsync, LogConfig, LogError, LogManager, Partition, TimestampType};
@@ -58,6 +59,8 @@ const PLAIN_PRODUCERS: usize = 1;
 const TXN_PRODUCERS: usize = 2;
 /// The logs transactions write to (not the compacted one).
 const TXN_LOGS: [usize; 2] = [0, 1];
+/// The topic the transactional producers' groups consume (only their offsets exist).
+const INPUT_TOPIC: &str = "input";
 /// `transaction.timeout.ms` of the transactional producers: the clock's jumps pass it.
 const TXN_TIMEOUT_MS: i32 = 60_000;
 /// How many keys the records of the compacted log have.
@@ -132,6 +135,8 @@ struct Stats {
     transactions: u64,
     commits: u64,
     aborts: u64,
+    /// Offsets committed as part of a transaction (TxnOffsetCommit).
+    offset_commits: u64,
     /// Transactions read back whole by read_committed reads, and read back aborted.
     read_committed: u64,
     read_aborted: u64,
@@ -189,7 +194,7 @@ impl<'a> Sim<'a> {
             .collect();
         let node = open(&disk, &clock, &logs).expect("opening an empty data dir");
         let txn_producers = (0..TXN_PRODUCERS)
-            .map(|at| TxnProducer::new(format!("txn-{at}")))
+            .map(|at| TxnProducer::new(format!("txn-{at}"), format!("group-{at}")))
             .collect();
         Self {
             seed,
@@ -682,17 +687,20 @@ impl<'a> Sim<'a> {
                 asked: None,
                 promised: None,
                 seen: None,
+                input_offset: None,
             });
             producer.open = Some(OpenTxn {
                 txn: self.txns.len() - 1,
                 logs: BTreeSet::new(),
+                offsets_added: false,
                 unacked: Vec::new(),
             });
             self.stats.transactions += 1;
         }
-        match self.rng.weighted(&[6, 2, 1]) {
+        match self.rng.weighted(&[6, 1, 2, 1]) {
             0 => self.send_in_transaction(at),
-            choice => self.end_transaction(at, choice == 1),
+            1 => self.commit_input_offset(at),
+            choice => self.end_transaction(at, choice == 2),
         }
     }
 
@@ -780,6 +788,67 @@ impl<'a> Sim<'a> {
         self.send_transactional(at, log, sent);
     }
 
+    /// TxnOffsetCommit of the producer's next input offset for its group, the group's
+    /// offsets partition added to the transaction first (AddOffsetsToTxn).
+    fn commit_input_offset(&mut self, at: usize) {
+        let node = self.node();
+        let producer = &self.txn_producers[at];
+        let (Some((producer_id, epoch)), Some(open)) = (producer.id, &producer.open) else {
+            return;
+        };
+        let (txn, group_id) = (open.txn, producer.group_id.clone());
+        let offsets = node.txns.offsets_partition(&group_id, &node.groups);
+        if !open.offsets_added {
+            let added = self.runtime.block_on(node.txns.add_partitions(
+                &producer.transactional_id,
+                producer_id,
+                epoch,
+                std::slice::from_ref(&offsets),
+                false,
+            ));
+            if let Err(error) = added {
+                return self.transaction_refused(at, error, "AddOffsetsToTxn");
+            }
+            if let Some(open) = self.txn_producers[at].open.as_mut() {
+                open.offsets_added = true;
+            }
+        }
+        let node = self.node();
+        let checked = node
+            .txns
+            .check_write(producer_id, epoch, &offsets.0, offsets.1);
+        if let Err(error) = checked {
+            return self.transaction_refused(at, error, "TxnOffsetCommit");
+        }
+        let offset = self.txn_producers[at].next_input;
+        self.txn_producers[at].next_input += 1;
+        let committed = CommittedOffset {
+            offset,
+            leader_epoch: -1,
+            metadata: String::new(),
+            commit_timestamp_ms: self.clock.now_ms(),
+        };
+        let entries = vec![((INPUT_TOPIC.to_owned(), 0), Some(committed))];
+        let node = self.node();
+        let written = self.runtime.block_on(node.groups.commit_transactional(
+            &group_id,
+            producer_id,
+            epoch,
+            entries,
+        ));
+        match written {
+            Ok(()) => {
+                self.note(|| format!("transaction {txn} commits {group_id}'s offset {offset}"));
+                self.txns[txn].input_offset = Some(offset);
+                self.stats.offset_commits += 1;
+            }
+            Err(_) if self.disk_trouble() => {
+                self.abandon_transaction(at);
+            }
+            Err(error) => self.fail(format!("TxnOffsetCommit of {group_id}: {error}")),
+        }
+    }
+
     /// Sends `sent` (a batch of the producer's open transaction) to `log` as Produce does:
     /// checked by the transaction coordinator, then appended. False if the transaction
     /// cannot go on.
@@ -863,7 +932,7 @@ impl<'a> Sim<'a> {
         let Some(open) = &self.txn_producers[at].open else {
             return;
         };
-        let (txn, logs) = (open.txn, open.logs.clone());
+        let (txn, logs, offsets_added) = (open.txn, open.logs.clone(), open.offsets_added);
         for &log in &logs {
             self.flush(log);
         }
@@ -877,7 +946,7 @@ impl<'a> Sim<'a> {
             return;
         };
         self.txns[txn].asked = Some(commit);
-        if logs.is_empty() {
+        if logs.is_empty() && !offsets_added {
             // Nothing was added to it: the client ends it on its own.
             self.txn_producers[at].open = None;
             return;
@@ -957,14 +1026,23 @@ impl<'a> Sim<'a> {
         self.check_transactions();
     }
 
-    /// Reads the transactions' logs as read_committed consumers: each transaction all or
-    /// nothing, as asked and promised.
+    /// Reads the transactions' logs as read_committed consumers, and their groups' committed
+    /// offsets: each transaction all or nothing, as asked and promised.
     fn check_transactions(&mut self) {
         for log in TXN_LOGS {
             let partition = self.partition(log);
             if let Err(problem) =
                 txn::check_read_committed(&self.logs[log], &partition, &mut self.txns)
             {
+                self.fail(problem);
+            }
+        }
+        for at in 0..self.txn_producers.len() {
+            let group_id = &self.txn_producers[at].group_id;
+            let committed = self.node().groups.committed(group_id, INPUT_TOPIC, 0);
+            let committed = committed.map(|committed| committed.offset);
+            let producer = &mut self.txn_producers[at];
+            if let Err(problem) = txn::check_committed_input(producer, committed, &self.txns) {
                 self.fail(problem);
             }
         }
@@ -1104,7 +1182,7 @@ fn acknowledged_records_survive_seeded_crashes_power_cuts_and_failing_fsyncs() {
          {:.1} seeds/s; {} batches appended, {} acks=all flushes, {} records compacted away, {} retries deduplicated, \
          {} producers reset, restarts: {} process crashes, {} power cuts, {} clean stops then power cuts, {} of \
          the power cuts at an fsync; {} failed fsyncs; {} transactions: {} committed, {} aborted, {} producers \
-         fenced by a timeout's abort; read back: {} transactions committed, {} aborted",
+         fenced by a timeout's abort, {} offset commits in them; read back: {} transactions committed, {} aborted",
         seeds as f64 / elapsed,
         stats.batches,
         stats.flushes,
@@ -1120,6 +1198,7 @@ fn acknowledged_records_survive_seeded_crashes_power_cuts_and_failing_fsyncs() {
         stats.commits,
         stats.aborts,
         stats.fenced,
+        stats.offset_commits,
         stats.read_committed,
         stats.read_aborted,
     );

@@ -13,6 +13,12 @@ use crate::model::{batches_of, BatchKind, LogModel, Sent, READ_BYTES};
 /// A transactional producer (one per transactional id).
 pub struct TxnProducer {
     pub transactional_id: String,
+    /// The consumer group whose offsets its transactions commit (consume-transform-produce).
+    pub group_id: String,
+    /// The input offset its next offset commit commits (the consumer's position).
+    pub next_input: i64,
+    /// The highest committed offset of its group read so far.
+    pub committed_input: Option<i64>,
     /// Producer id and epoch from InitProducerId (`None`: to ask for).
     pub id: Option<(i64, i16)>,
     /// The next sequence per log, from 0 in each epoch.
@@ -22,9 +28,12 @@ pub struct TxnProducer {
 }
 
 impl TxnProducer {
-    pub fn new(transactional_id: String) -> Self {
+    pub fn new(transactional_id: String, group_id: String) -> Self {
         Self {
             transactional_id,
+            group_id,
+            next_input: 0,
+            committed_input: None,
             id: None,
             sequences: BTreeMap::new(),
             open: None,
@@ -45,6 +54,8 @@ pub struct OpenTxn {
     pub txn: usize,
     /// The logs added to it.
     pub logs: BTreeSet<usize>,
+    /// Whether the group's offsets partition was added to it (AddOffsetsToTxn).
+    pub offsets_added: bool,
     /// Its batches appended and not acknowledged yet, with their logs.
     pub unacked: Vec<(usize, Sent)>,
 }
@@ -61,6 +72,8 @@ pub struct TxnRecord {
     pub promised: Option<bool>,
     /// The outcome read_committed reads showed (`true`: its records are visible).
     pub seen: Option<bool>,
+    /// The input offset it committed for its producer's group (TxnOffsetCommit), if any.
+    pub input_offset: Option<i64>,
 }
 
 impl TxnRecord {
@@ -119,6 +132,48 @@ pub fn check_read_committed(
             })?;
         }
     }
+    Ok(())
+}
+
+/// Checks the committed offset `committed` of `producer`'s group, as the group coordinator
+/// answers OffsetFetch: it never goes back, it is at least the offset of every transaction
+/// promised to commit, and the transaction that committed it is not an aborted one.
+pub fn check_committed_input(
+    producer: &mut TxnProducer,
+    committed: Option<i64>,
+    txns: &Txns,
+) -> Result<(), String> {
+    let group = &producer.group_id;
+    let mine = || {
+        txns.iter()
+            .filter(|record| record.transactional_id == producer.transactional_id)
+    };
+    let promised = mine()
+        .filter(|record| record.promised == Some(true))
+        .filter_map(|record| record.input_offset)
+        .max();
+    if committed < promised || committed < producer.committed_input {
+        return Err(format!(
+            "{group}: the committed offset is {committed:?}, below {:?} (promised) or {:?} (read \
+             before)",
+            promised, producer.committed_input
+        ));
+    }
+    if let Some(offset) = committed {
+        let Some(record) = mine().find(|record| record.input_offset == Some(offset)) else {
+            return Err(format!(
+                "{group}: offset {offset} committed by no transaction"
+            ));
+        };
+        let aborted = record.seen == Some(false) || record.promised == Some(false);
+        if aborted || record.asked != Some(true) {
+            return Err(format!(
+                "{group}: offset {offset} committed by a transaction not committed ({})",
+                record.describe()
+            ));
+        }
+    }
+    producer.committed_input = committed;
     Ok(())
 }
 
