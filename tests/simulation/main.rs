@@ -1,15 +1,19 @@
-//! Deterministic simulation of the storage engine (issue 29): the broker's `LogManager` and
-//! partitions driven by a seed through produce (idempotent and plain producers), acks=all
-//! flushes, DeleteRecords, retention, clock jumps, process crashes, power cuts and failing
-//! fsyncs, on a simulated disk (`disk.rs`) that keeps only what an fsync reached. After every
-//! step the logs' offsets are checked against a model of what was acknowledged, and after
-//! every restart the whole log is read back:
+//! Deterministic simulation of the storage engine and the coordinators (issue 29): the
+//! broker's `LogManager` and partitions, with its group and transaction coordinators, driven
+//! by a seed through produce (idempotent, plain and transactional producers), transactional
+//! offset commits, EndTxn and the coordinator's timer, acks=all flushes, DeleteRecords,
+//! retention, compaction, clock jumps, process crashes, power cuts and failing fsyncs, on a
+//! simulated disk (`disk.rs`) that keeps only what an fsync reached. After every step the
+//! logs' offsets (and last stable offsets) are checked against a model of what was
+//! acknowledged, and after every restart the whole log is read back:
 //! - nothing acknowledged is lost: after a power cut every offset an acks=all flush covered
 //!   is there, after a process crash or a clean shutdown every offset appended;
 //! - nothing is invented or torn: every batch read back is, byte for byte, the one appended
 //!   at that offset, and offsets are dense;
 //! - no idempotent producer's batch is stored twice, however often it is retried;
-//! - the log start never moves back below where DeleteRecords or retention put it.
+//! - the log start never moves back below where DeleteRecords or retention put it;
+//! - read_committed, every transaction is all or nothing, as asked and promised, and its
+//!   group's committed offset with it (`txn.rs`); no transaction hangs.
 //!
 //! Everything runs on the test's thread (an fsync on tokio's blocking pool, awaited at once),
 //! the clock is manual and the only randomness is the seed's, so a failing seed replays the
@@ -785,7 +789,7 @@ impl<'a> Sim<'a> {
             sequence: producer.sequences.get(&log).copied().unwrap_or(0),
             txn: Some(open.txn),
         };
-        self.send_transactional(at, log, sent);
+        self.send_transactional(at, log, sent, false);
     }
 
     /// TxnOffsetCommit of the producer's next input offset for its group, the group's
@@ -850,9 +854,9 @@ impl<'a> Sim<'a> {
     }
 
     /// Sends `sent` (a batch of the producer's open transaction) to `log` as Produce does:
-    /// checked by the transaction coordinator, then appended. False if the transaction
-    /// cannot go on.
-    fn send_transactional(&mut self, at: usize, log: usize, sent: Sent) -> bool {
+    /// checked by the transaction coordinator, then appended (a `retry` may find it there
+    /// already). False if the transaction cannot go on.
+    fn send_transactional(&mut self, at: usize, log: usize, sent: Sent, retry: bool) -> bool {
         let Some((producer_id, epoch)) = self.txn_producers[at].id else {
             return false;
         };
@@ -871,7 +875,7 @@ impl<'a> Sim<'a> {
                 }
                 true
             }
-            Appended::Duplicate => {
+            Appended::Duplicate if retry => {
                 if let Some(open) = self.txn_producers[at].open.as_mut() {
                     open.unacked.push((log, sent));
                 }
@@ -884,10 +888,13 @@ impl<'a> Sim<'a> {
             Appended::UnknownProducer if !self.logs[log].holds_batches_of(producer_id) => {
                 self.abandon_transaction(at)
             }
-            Appended::UnknownProducer | Appended::TooOld => self.fail(format!(
-                "{topic}: producer {producer_id}'s batch (sequence {}) of its transaction was refused",
-                sent.sequence
-            )),
+            Appended::UnknownProducer | Appended::TooOld | Appended::Duplicate => {
+                self.fail(format!(
+                    "{topic}: producer {producer_id}'s batch (sequence {}) of its transaction \
+                     was not appended as one",
+                    sent.sequence
+                ))
+            }
         }
     }
 
@@ -1010,7 +1017,7 @@ impl<'a> Sim<'a> {
             if self.logs[log].deleted((producer_id, sent.epoch, sent.sequence)) {
                 continue;
             }
-            if !self.send_transactional(at, log, sent) {
+            if !self.send_transactional(at, log, sent, true) {
                 return;
             }
         }
