@@ -51,9 +51,10 @@ crash-test: build
 soak: build
 	./target/release/spool-crash-test --soak $(or $(SOAK_SECONDS),3600) $(SEED)
 
-# Deterministic simulation of the storage engine (tests/simulation/; make test runs seeds
-# 1-200): SEEDS seeds (1000) from SEED (new ones each run by default). A failing seed
-# replays exactly: make simulate SEED=<seed> SEEDS=1 TRACE=1 prints every step.
+# Deterministic simulation of the storage engine and of replication (tests/simulation/;
+# make test runs storage seeds 1-200 and replication seeds 1-2000): SEEDS seeds (1000) of
+# each from SEED (new ones each run by default). A failing seed replays exactly:
+# make simulate SEED=<seed> SEEDS=1 TRACE=1 prints every step.
 simulate:
 	SPOOL_SIM_SEEDS=$(or $(SEEDS),1000) SPOOL_SIM_SEED=$(or $(SEED),$(shell date +%s)) \
 	$(if $(TRACE),SPOOL_SIM_TRACE=1) $(CARGO) test --release --test simulation -- --nocapture

@@ -176,7 +176,10 @@ impl Broker {
             .ok_or(StartupError::NotJoined(JOIN_TIMEOUT))?;
         let cluster_id = image.cluster_id.clone().unwrap_or_default();
         let metadata = MetadataStore::open_in_cluster(&config.data_dir, node_id, &cluster_id)?;
-        let logs = Arc::new(LogManager::open(&config.data_dir, Arc::clone(&clock))?);
+        let logs = Arc::new(LogManager::open_replicas(
+            &config.data_dir,
+            Arc::clone(&clock),
+        )?);
         apply_image(&config, &metadata, &logs, &ClusterImage::default(), &image)?;
         logs.remove_unknown_partition_dirs()?;
         let blocks = membership.producer_id_blocks();

@@ -15,7 +15,7 @@ mod scram_credentials;
 mod throttles;
 
 pub use crate::cluster::elections::{ElectionKind, ElectionRefused};
-pub use crate::replication::{Throttle, Throttled};
+pub use crate::replication::{FollowerFetch, FollowerPosition, Throttle, Throttled};
 pub use acls::Access;
 pub use client_quotas::{ClientRates, FetchMeasure, MutationQuota, MutationRefused};
 pub use cluster_node::{BrokerEndpoint, ClusterNode};

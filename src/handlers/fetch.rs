@@ -24,7 +24,9 @@ use uuid::Uuid;
 use super::errors;
 use super::{check_leader_epoch, SupportedApi};
 use crate::acl::{Operation, Resource};
-use crate::broker::{Access, Broker, FetchMeasure, Throttle, Throttled};
+use crate::broker::{
+    Access, Broker, FetchMeasure, FollowerFetch, FollowerPosition, Throttle, Throttled,
+};
 use crate::file_slice::FileSlice;
 use crate::log::{Isolation, LogError, Partition};
 use crate::protocol::{throttle_time_ms, RequestContext};
@@ -360,9 +362,9 @@ fn replica_id(version: i16, request: &FetchRequest) -> i32 {
     }
 }
 
-/// A follower's fetch: where its log diverged from this leader's, if it did (the epoch of
-/// its last batch ends earlier here, or is unknown here), else its log end recorded, which
-/// may move the high watermark. A broker that is not a follower of a partition is refused.
+/// A follower's fetch: where its log diverged from this leader's, if it did, else its log
+/// end recorded (see [`crate::replication::Leaders::on_follower_fetch`]). A broker that is
+/// not a follower of a partition is refused.
 fn follower_fetched(broker: &Broker, replica: i32, topics: &mut [TopicTargets]) {
     let now_ms = broker.clock.now_ms();
     let throttle = broker.leader_throttle();
@@ -373,25 +375,28 @@ fn follower_fetched(broker: &Broker, replica: i32, topics: &mut [TopicTargets]) 
         let Ok(log) = &target.log else {
             continue;
         };
-        if target.last_fetched_epoch >= 0 {
-            let (epoch, end_offset) = log.end_offset_for_epoch(target.last_fetched_epoch);
-            if epoch < target.last_fetched_epoch || end_offset < target.fetch_offset {
-                target.diverging = Some((epoch, end_offset));
-                continue;
-            }
-        }
+        let position = FollowerPosition {
+            fetch_offset: target.fetch_offset,
+            last_fetched_epoch: target.last_fetched_epoch,
+            log_start_offset: target.log_start_offset,
+        };
         let fetched = broker.replication.on_follower_fetch(
             log.topic(),
             log.index(),
             replica,
-            target.fetch_offset,
-            target.log_start_offset,
+            &position,
             now_ms,
         );
-        if fetched.is_err() {
-            target.log = Err((ResponseError::NotLeaderOrFollower, None));
-        } else if let Some(throttle) = throttle {
-            target.throttled = throttle.of(log.topic(), log.index(), replica);
+        match fetched {
+            Ok(FollowerFetch::Diverging { epoch, end_offset }) => {
+                target.diverging = Some((epoch, end_offset));
+            }
+            Ok(FollowerFetch::Recorded) => {
+                if let Some(throttle) = throttle {
+                    target.throttled = throttle.of(log.topic(), log.index(), replica);
+                }
+            }
+            Err(_) => target.log = Err((ResponseError::NotLeaderOrFollower, None)),
         }
     }
 }

@@ -43,6 +43,9 @@ pub struct LogManager {
     /// The high watermarks checkpointed by the previous run: where a replicated partition's
     /// consumers may read up to when it opens, until its replicas say more.
     restored_high_watermarks: HashMap<(String, i32), i64>,
+    /// The logs are replicas (a broker in a cluster): one without a checkpointed high
+    /// watermark opens with it at its log start.
+    replicas: bool,
     /// What the last high-watermark checkpoint written holds.
     checkpointed: Mutex<Vec<(String, i32, i64)>>,
 }
@@ -64,7 +67,20 @@ impl LogManager {
             recover: !clean,
             partitions: RwLock::default(),
             restored_high_watermarks: checkpoint::read_high_watermarks(data_dir),
+            replicas: false,
             checkpointed: Mutex::default(),
+        })
+    }
+
+    /// Opens the data dir of a broker in a cluster, whose logs are replicas: a log's tail
+    /// past the high watermark may hold records the other replicas never had (the next
+    /// leader's log decides), so a log the checkpoint does not name opens with its high
+    /// watermark at its log start, not its log end (Kafka's), until its leader or its
+    /// followers move it.
+    pub fn open_replicas(data_dir: &Path, clock: SharedClock) -> Result<Self, LogError> {
+        Ok(Self {
+            replicas: true,
+            ..Self::open(data_dir, clock)?
         })
     }
 
@@ -135,11 +151,14 @@ impl LogManager {
                 self.recover,
                 Arc::clone(&self.clock),
             )?;
-            if let Some(&offset) = self
+            let restored = self
                 .restored_high_watermarks
                 .get(&(topic.to_owned(), partition))
-            {
-                log.set_high_watermark(offset);
+                .copied();
+            match restored {
+                Some(offset) => log.set_high_watermark(offset),
+                None if self.replicas => log.set_high_watermark(log.log_start_offset()),
+                None => {}
             }
             self.write_map().insert(
                 TopicPartition {
@@ -452,5 +471,31 @@ mod tests {
             [3, 5],
             "only the replicated one was checkpointed"
         );
+    }
+
+    #[test]
+    fn a_replica_without_a_checkpointed_high_watermark_reopens_with_it_at_its_log_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(ManualClock::new(1_000));
+        let config = Arc::new(test_config());
+        let id = Uuid::from_u128(7);
+        let logs = LogManager::open_replicas(dir.path(), clock.clone()).unwrap();
+        logs.open_topic("t", id, 0..1, &config).unwrap();
+        let log = logs.partition("t", 0).unwrap();
+        append(&log, 5, 0);
+        log.follow();
+        log.delete_records_before(2).unwrap();
+        // Killed before any checkpoint: its last records may be ones no other replica has.
+        drop((log, logs));
+
+        let logs = LogManager::open_replicas(dir.path(), clock.clone()).unwrap();
+        logs.open_topic("t", id, 0..1, &config).unwrap();
+        let log = logs.partition("t", 0).unwrap();
+        assert_eq!((log.high_watermark(), log.log_end_offset()), (2, 5));
+        drop((log, logs));
+        // A single broker's log is its own: it opens readable to its end.
+        let logs = LogManager::open(dir.path(), clock).unwrap();
+        logs.open_topic("t", id, 0..1, &config).unwrap();
+        assert_eq!(logs.partition("t", 0).unwrap().high_watermark(), 5);
     }
 }

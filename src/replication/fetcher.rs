@@ -287,7 +287,7 @@ fn fetch_request(node_id: i32, partitions: &FollowedSet) -> FetchRequest {
 
 /// Why a fetched partition could not be applied.
 #[derive(Debug, thiserror::Error)]
-enum ApplyError {
+pub enum ApplyError {
     #[error("the leader answered {0:?}")]
     Leader(ResponseError),
     #[error("the leader answered error code {0}")]
@@ -300,7 +300,7 @@ enum ApplyError {
 
 impl ApplyError {
     /// The leader or this replica has moved on: the next cluster image says who leads.
-    fn roles_changing(&self) -> bool {
+    pub fn roles_changing(&self) -> bool {
         matches!(
             self,
             Self::Leader(_) | Self::Log(LogError::NotFollowing { .. })
@@ -308,9 +308,9 @@ impl ApplyError {
     }
 }
 
-/// Applies one partition's answer: truncation where the logs diverged, else the batches,
-/// then the leader's high watermark.
-fn apply(followed: &Followed, data: &PartitionData) -> Result<(), ApplyError> {
+/// Applies one partition's answer from its leader to the follower's log: truncation where
+/// the logs diverged, else the batches, then the leader's high watermark and log start.
+pub fn apply(followed: &Followed, data: &PartitionData) -> Result<(), ApplyError> {
     let log = &followed.log;
     match data.error_code {
         0 => {}
@@ -357,7 +357,12 @@ fn apply(followed: &Followed, data: &PartitionData) -> Result<(), ApplyError> {
         crate::metrics::global().replication_bytes_in(size);
         rest = &rest[size..];
     }
-    log.set_high_watermark(data.high_watermark);
+    // Never back (Kafka's follower takes a lower one too): a leader just elected or
+    // restarted may not know yet how far its followers hold, but what this replica was
+    // told is committed stays committed.
+    if data.high_watermark > log.high_watermark() {
+        log.set_high_watermark(data.high_watermark);
+    }
     // The leader's log start moved (DeleteRecords, retention): so does this one, as far as
     // the high watermark (Kafka's follower does the same).
     let leader_start = data.log_start_offset.min(log.high_watermark());

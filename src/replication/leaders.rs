@@ -50,6 +50,26 @@ pub enum FollowerRefused {
     NotAReplica,
 }
 
+/// Where a follower's log stands, as its fetch tells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FollowerPosition {
+    /// Its log end: the offset it fetches from.
+    pub fetch_offset: i64,
+    /// The leader epoch of its last batch (-1: not given).
+    pub last_fetched_epoch: i32,
+    pub log_start_offset: i64,
+}
+
+/// What the leader makes of a follower's fetch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FollowerFetch {
+    /// Its log diverged: it must truncate to where `epoch` ends here, `end_offset`, before
+    /// it gets records (nothing is recorded of this fetch).
+    Diverging { epoch: i32, end_offset: i64 },
+    /// Its position is recorded; it gets the records from its fetch offset.
+    Recorded,
+}
+
 /// Every partition this broker leads that has followers.
 #[derive(Debug, Default)]
 pub struct Leaders {
@@ -126,28 +146,35 @@ impl Leaders {
         }
     }
 
-    /// A follower fetched from `fetch_offset`: its log ends there (and starts at
-    /// `log_start_offset`).
+    /// A follower's fetch of a led partition (Kafka's leader side of KIP-320): where its log
+    /// diverged from this leader's, if it did (the epoch of its last batch is unknown here
+    /// or ends below its fetch offset), else its log end and start recorded, which may move
+    /// the high watermark.
     pub fn on_follower_fetch(
         &self,
         topic: &str,
         partition: i32,
         replica: i32,
-        fetch_offset: i64,
-        log_start_offset: i64,
+        position: &FollowerPosition,
         now_ms: i64,
-    ) -> Result<(), FollowerRefused> {
+    ) -> Result<FollowerFetch, FollowerRefused> {
         let led = self
             .get(topic, partition)
             .ok_or(FollowerRefused::NotLeading)?;
+        if position.last_fetched_epoch >= 0 {
+            let (epoch, end_offset) = led.log.end_offset_for_epoch(position.last_fetched_epoch);
+            if epoch < position.last_fetched_epoch || end_offset < position.fetch_offset {
+                return Ok(FollowerFetch::Diverging { epoch, end_offset });
+            }
+        }
         let mut replicas = led.replicas();
         let leader_end = led.log.log_end_offset();
-        if !replicas.on_fetch(replica, fetch_offset, leader_end, now_ms) {
+        if !replicas.on_fetch(replica, position.fetch_offset, leader_end, now_ms) {
             return Err(FollowerRefused::NotAReplica);
         }
-        replicas.on_log_start(replica, log_start_offset);
+        replicas.on_log_start(replica, position.log_start_offset);
         led.advance_high_watermark(&replicas);
-        Ok(())
+        Ok(FollowerFetch::Recorded)
     }
 
     /// The in-sync followers of a led partition that hold `offset` (none if it is not led
@@ -216,16 +243,21 @@ mod tests {
         leaders.on_append("t", 0);
         assert_eq!(log.high_watermark(), 0, "no follower has fetched");
 
-        let fetch = |replica: i32, offset: i64, now_ms: i64| {
-            leaders.on_follower_fetch("t", 0, replica, offset, 0, now_ms)
+        let at = |fetch_offset: i64| FollowerPosition {
+            fetch_offset,
+            last_fetched_epoch: -1,
+            log_start_offset: 0,
         };
-        assert_eq!(fetch(2, 3, 1_000), Ok(()));
+        let fetch = |replica: i32, offset: i64, now_ms: i64| {
+            leaders.on_follower_fetch("t", 0, replica, &at(offset), now_ms)
+        };
+        assert_eq!(fetch(2, 3, 1_000), Ok(FollowerFetch::Recorded));
         assert_eq!(log.high_watermark(), 0, "follower 3 has nothing yet");
-        assert_eq!(fetch(3, 2, 1_000), Ok(()));
+        assert_eq!(fetch(3, 2, 1_000), Ok(FollowerFetch::Recorded));
         assert_eq!(log.high_watermark(), 2);
         assert_eq!(fetch(4, 3, 1_000), Err(FollowerRefused::NotAReplica));
         assert_eq!(
-            leaders.on_follower_fetch("t", 1, 2, 3, 0, 1_000),
+            leaders.on_follower_fetch("t", 1, 2, &at(3), 1_000),
             Err(FollowerRefused::NotLeading)
         );
         assert!(leaders.isr_changes(20_000, 30_000).is_empty());
@@ -240,7 +272,7 @@ mod tests {
         assert_eq!(log.high_watermark(), 5);
 
         // Follower 2 catches up to the high watermark: it rejoins.
-        assert_eq!(fetch(2, 5, 41_000), Ok(()));
+        assert_eq!(fetch(2, 5, 41_000), Ok(FollowerFetch::Recorded));
         let expand = leaders.isr_changes(41_000, 30_000);
         assert_eq!(expand[0].isr, [1, 2]);
         leaders.resign("t", 0);

@@ -11,7 +11,7 @@ pub mod replica_set;
 pub mod throttle;
 
 pub use fetcher::{Fetchers, Followed, LeaderAddress};
-pub use leaders::{FollowerRefused, IsrChange, Leaders};
+pub use leaders::{FollowerFetch, FollowerPosition, FollowerRefused, IsrChange, Leaders};
 pub use read_replica::ReplicaView;
 pub use replica_set::{ReplicaSet, REPLICA_LAG_TIME_MAX_MS};
 pub use throttle::{ReplicationThrottles, Throttle, Throttled, ThrottledPartitions};

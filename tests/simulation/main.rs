@@ -19,9 +19,13 @@
 //! the clock is manual and the only randomness is the seed's, so a failing seed replays the
 //! same run: `make simulate SEED=<seed> SEEDS=1 TRACE=1` prints each step of it.
 //! `SPOOL_SIM_SEED` and `SPOOL_SIM_SEEDS` say which seeds run (1 to 200 by default).
+//!
+//! Replication and leader election across three brokers run in `replication.rs`, a test of
+//! their own with the same seeds.
 
 mod disk;
 mod model;
+mod replication;
 mod rng;
 mod txn;
 
