@@ -46,7 +46,7 @@ use spool::cluster::local_replicas::{local_changes, local_replicas, Role};
 use spool::cluster::memory::MemoryKv;
 use spool::cluster::ClusterImage;
 use spool::handlers::check_leader_epoch;
-use spool::log::{Isolation, LogConfig, LogError, LogManager, Partition, TimestampType};
+use spool::log::{Isolation, LogConfig, LogError, LogManager, Partition};
 use spool::records::BatchView;
 use spool::replication::fetcher::{apply, ApplyError};
 use spool::replication::{
@@ -79,24 +79,12 @@ const SESSION_STEPS: usize = 3;
 /// Rounds the healed cluster gets to converge at the end.
 const CONVERGE_ROUNDS: usize = 200;
 
+/// The storage simulation's rolling log, with min.insync.replicas 2.
 fn log_config() -> Arc<LogConfig> {
+    let (_, rolling) = crate::log_configs().swap_remove(0);
     Arc::new(LogConfig {
-        segment_bytes: 2048,
-        segment_ms: 600_000,
-        index_interval_bytes: 256,
-        max_message_bytes: 1_000_000,
-        timestamp_type: TimestampType::CreateTime,
-        flush_messages: u64::MAX,
-        flush_ms: i64::MAX,
-        retention_ms: -1,
-        retention_bytes: -1,
-        delete_enabled: true,
-        compact_enabled: false,
-        min_compaction_lag_ms: 0,
         min_insync_replicas: 2,
-        delete_retention_ms: 86_400_000,
-        min_cleanable_dirty_ratio: 0.5,
-        compression: None,
+        ..rolling
     })
 }
 
