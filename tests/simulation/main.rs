@@ -1149,6 +1149,46 @@ fn env_u64(name: &str) -> Option<u64> {
         .and_then(|value| value.parse().ok())
 }
 
+/// What a run of seeds did.
+struct Ran<S> {
+    first: u64,
+    seeds: u64,
+    stats: S,
+    /// Seconds the seeds took (their replays aside).
+    elapsed: f64,
+}
+
+/// Runs the seeds `SPOOL_SIM_SEED` and `SPOOL_SIM_SEEDS` say (1 to `default_seeds`) with
+/// `run`, which returns what each ended with; then the first [`REPLAYED_SEEDS`] again,
+/// each of which must end the same way.
+fn run_seeds<S: Default>(
+    default_seeds: u64,
+    mut run: impl FnMut(u64, &mut S) -> Vec<i64>,
+) -> Ran<S> {
+    let first = env_u64("SPOOL_SIM_SEED").unwrap_or(1);
+    let seeds = env_u64("SPOOL_SIM_SEEDS").unwrap_or(default_seeds);
+    let mut stats = S::default();
+    let started = Instant::now();
+    let mut replayed = Vec::new();
+    for seed in first..first + seeds {
+        let ended = run(seed, &mut stats);
+        if replayed.len() < REPLAYED_SEEDS {
+            replayed.push((seed, ended));
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    for (seed, ended) in replayed {
+        let again = run(seed, &mut S::default());
+        assert_eq!(again, ended, "seed {seed} did not replay the same run");
+    }
+    Ran {
+        first,
+        seeds,
+        stats,
+        elapsed,
+    }
+}
+
 /// Runs `seed` on a fresh simulated disk under `scratch`: what the run ended with.
 fn run_seed(
     seed: u64,
@@ -1168,26 +1208,18 @@ fn run_seed(
 
 #[test]
 fn acknowledged_records_survive_seeded_crashes_power_cuts_and_failing_fsyncs() {
-    let first = env_u64("SPOOL_SIM_SEED").unwrap_or(1);
-    let seeds = env_u64("SPOOL_SIM_SEEDS").unwrap_or(DEFAULT_SEEDS);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("runtime");
     let scratch = scratch_dir();
-    let mut stats = Stats::default();
-    let started = Instant::now();
-    let mut replayed = Vec::new();
-    for seed in first..first + seeds {
-        let ended = run_seed(seed, scratch.path(), &runtime, &mut stats);
-        if replayed.len() < REPLAYED_SEEDS {
-            replayed.push((seed, ended));
-        }
-    }
-    let elapsed = started.elapsed().as_secs_f64();
-    for (seed, ended) in replayed {
-        let again = run_seed(seed, scratch.path(), &runtime, &mut Stats::default());
-        assert_eq!(again, ended, "seed {seed} did not replay the same run");
-    }
+    let Ran {
+        first,
+        seeds,
+        stats,
+        elapsed,
+    } = run_seeds(DEFAULT_SEEDS, |seed, stats: &mut Stats| {
+        run_seed(seed, scratch.path(), &runtime, stats)
+    });
     println!(
         "simulation: {seeds} seeds (from {first}) × {STEPS_PER_SEED} steps in {elapsed:.1} s = \
          {:.1} seeds/s; {} batches appended, {} acks=all flushes, {} records compacted away, {} retries deduplicated, \

@@ -27,13 +27,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use kafka_protocol::messages::fetch_response::{EpochEndOffset, PartitionData};
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType as RecordTimestamp,
-};
 use kafka_protocol::ResponseError;
 use spool::clock::{Clock, ManualClock, SharedClock};
 use spool::cluster::alter_partition::{alter_isr, AlterIsr};
@@ -54,7 +51,7 @@ use spool::replication::{
 };
 use uuid::Uuid;
 
-use crate::model::{batches_of, READ_BYTES};
+use crate::model::{batches_of, Sent, READ_BYTES};
 use crate::rng::Rng;
 
 const BROKERS: i32 = 3;
@@ -92,7 +89,6 @@ fn log_config() -> Arc<LogConfig> {
 enum Message {
     /// A follower's fetch, sent while it followed at `leader_epoch`.
     Fetch {
-        follower: i32,
         incarnation: u64,
         sequence: u64,
         leader_epoch: i32,
@@ -160,7 +156,7 @@ struct Broker {
 }
 
 #[derive(Debug, Default)]
-pub struct ReplicationStats {
+struct ReplicationStats {
     produced: u64,
     acknowledged: u64,
     refused: u64,
@@ -189,8 +185,6 @@ struct ReplicationSim<'a> {
     next_batch: u64,
     /// The leader the producer's metadata names, kept until a send fails.
     producer_leader: Option<i32>,
-    /// Batches sent and not answered, by id.
-    unanswered: BTreeSet<u64>,
     /// Acknowledged batches: base offset → batch id.
     acknowledged: BTreeMap<i64, u64>,
     /// What high watermarks covered: base offset → the whole batch.
@@ -234,7 +228,6 @@ impl<'a> ReplicationSim<'a> {
             sent: 0,
             next_batch: 0,
             producer_leader: None,
-            unanswered: BTreeSet::new(),
             acknowledged: BTreeMap::new(),
             committed: BTreeMap::new(),
             epoch_leaders: BTreeMap::new(),
@@ -517,19 +510,17 @@ impl<'a> ReplicationSim<'a> {
     /// Delivers every message due, and those their answers make due.
     fn deliver(&mut self) {
         for _ in 0..64 {
-            let due: Vec<usize> = (0..self.network.len())
-                .filter(|&at| self.network[at].deliver_at <= self.step)
-                .collect();
+            let step = self.step;
+            let (mut due, later): (Vec<InFlight>, Vec<InFlight>) =
+                std::mem::take(&mut self.network)
+                    .into_iter()
+                    .partition(|message| message.deliver_at <= step);
+            self.network = later;
             if due.is_empty() {
                 return;
             }
-            let mut messages: Vec<InFlight> = due
-                .into_iter()
-                .rev()
-                .map(|at| self.network.swap_remove(at))
-                .collect();
-            messages.sort_by_key(|message| (message.deliver_at, message.order));
-            for message in messages {
+            due.sort_by_key(|message| (message.deliver_at, message.order));
+            for message in due {
                 if self.isolated_pair(message.from, message.to) {
                     self.stats.messages_dropped += 1;
                     continue;
@@ -542,13 +533,12 @@ impl<'a> ReplicationSim<'a> {
     fn receive(&mut self, from: i32, to: i32, message: Message) {
         match message {
             Message::Fetch {
-                follower,
                 incarnation,
                 sequence,
                 leader_epoch,
                 position,
             } => {
-                let Some(data) = self.answer_fetch(to, follower, leader_epoch, &position) else {
+                let Some(data) = self.answer_fetch(to, from, leader_epoch, &position) else {
                     return;
                 };
                 let answer = Message::Fetched {
@@ -761,9 +751,6 @@ impl<'a> ReplicationSim<'a> {
 
     /// The producer learns the outcome of batch `id`.
     fn produced(&mut self, id: u64, outcome: Result<i64, String>) {
-        if !self.unanswered.remove(&id) {
-            return;
-        }
         let base_offset = match outcome {
             Ok(base_offset) => base_offset,
             Err(_) => {
@@ -780,16 +767,37 @@ impl<'a> ReplicationSim<'a> {
                 "offset {base_offset} acknowledged for batch {other} and then for batch {id}"
             ));
         }
+        self.check_acknowledged(base_offset);
+    }
+
+    /// The batch acknowledged at `base_offset` is the one committed there, once both are
+    /// known (either may come first: a high watermark passes a batch before its producer
+    /// hears of it, and a replica that shows it committed may be down for a while).
+    fn check_acknowledged(&self, base_offset: i64) {
+        let (Some(&id), Some(batch)) = (
+            self.acknowledged.get(&base_offset),
+            self.committed.get(&base_offset),
+        ) else {
+            return;
+        };
+        if batch_id(batch) != Some(id) {
+            self.fail(format!(
+                "batch {id} was acknowledged at {base_offset}, where batch {:?} is committed",
+                batch_id(batch)
+            ));
+        }
     }
 
     /// The producer sends a new acks=all batch to the broker its metadata names as the
     /// leader: the one it sent to last, until a send fails; then the store's, or (stale
     /// metadata) any broker.
     fn produce(&mut self) {
-        let to = match (self.producer_leader, self.partition_state()) {
-            (Some(leader), _) => leader,
-            (None, Some(state)) if state.leader != NO_LEADER && !self.rng.one_in(5) => state.leader,
-            _ => self.rng.below(BROKERS as u64) as i32,
+        let to = match self.producer_leader {
+            Some(leader) => leader,
+            None => match self.partition_state() {
+                Some(state) if state.leader != NO_LEADER && !self.rng.one_in(5) => state.leader,
+                _ => self.rng.below(BROKERS as u64) as i32,
+            },
         };
         self.producer_leader = Some(to);
         let id = self.next_batch;
@@ -797,7 +805,6 @@ impl<'a> ReplicationSim<'a> {
         let padding = self.rng.below(300) as usize;
         let batch = encode_batch(id, padding, self.clock.now_ms());
         self.stats.produced += 1;
-        self.unanswered.insert(id);
         self.send(PRODUCER, to, Message::Produce { id, batch });
     }
 
@@ -829,7 +836,6 @@ impl<'a> ReplicationSim<'a> {
             let sequence = self.sent;
             running.fetching = Some((sequence, step));
             let fetch = Message::Fetch {
-                follower: id,
                 incarnation,
                 sequence,
                 leader_epoch,
@@ -853,13 +859,10 @@ impl<'a> ReplicationSim<'a> {
             };
             let changes = running.leaders.isr_changes(now_ms, REPLICA_LAG_TIME_MAX_MS);
             let image = running.image.clone();
-            let (Some(record), Some(current)) = (
-                image.topics.get(TOPIC),
-                image
-                    .topics
-                    .get(TOPIC)
-                    .and_then(|record| image.partition(record, 0)),
-            ) else {
+            let Some(record) = image.topics.get(TOPIC) else {
+                continue;
+            };
+            let Some(current) = image.partition(record, 0) else {
                 continue;
             };
             for change in changes {
@@ -914,6 +917,7 @@ impl<'a> ReplicationSim<'a> {
                     Some(_) => {}
                     None => {
                         self.committed.insert(base_offset, batch);
+                        self.check_acknowledged(base_offset);
                     }
                 }
             }
@@ -922,18 +926,6 @@ impl<'a> ReplicationSim<'a> {
             };
             running.high_watermark = high_watermark;
             running.verified_to = high_watermark;
-        }
-        for (&base_offset, &id) in &self.acknowledged {
-            match self.committed.get(&base_offset) {
-                Some(batch) if batch_id(batch) == Some(id) => {}
-                Some(batch) => self.fail(format!(
-                    "batch {id} was acknowledged at {base_offset}, where batch {:?} is committed",
-                    batch_id(batch)
-                )),
-                // Its leader's high watermark passed it: some running replica shows it,
-                // unless every one that had it is down.
-                None => {}
-            }
         }
     }
 
@@ -1148,32 +1140,19 @@ impl<'a> ReplicationSim<'a> {
     }
 }
 
-/// An acks=all batch of one record whose value starts with `id`.
+/// An acks=all batch of one record, from no idempotent producer, whose value starts with
+/// `id`.
 fn encode_batch(id: u64, padding: usize, timestamp: i64) -> Bytes {
     let mut value = id.to_be_bytes().to_vec();
     value.resize(8 + padding, b'.');
-    let record = Record {
-        transactional: false,
-        control: false,
-        delete_horizon: false,
-        partition_leader_epoch: -1,
-        producer_id: -1,
-        producer_epoch: -1,
-        timestamp_type: RecordTimestamp::Creation,
-        offset: 0,
-        sequence: -1,
+    let sent = Sent {
+        records: vec![(None, Some(Bytes::from(value)))],
         timestamp,
-        key: None,
-        value: Some(Bytes::from(value)),
-        headers: Default::default(),
+        epoch: 0,
+        sequence: 0,
+        txn: None,
     };
-    let mut buf = bytes::BytesMut::new();
-    let options = RecordEncodeOptions {
-        version: 2,
-        compression: Compression::None,
-    };
-    RecordBatchEncoder::encode(&mut buf, &[record], &options).expect("encoding a batch");
-    buf.freeze()
+    sent.encode(None)
 }
 
 /// The id of the simulation's batch (its record's value starts with it).
@@ -1199,35 +1178,19 @@ fn run_seed(
 
 #[test]
 fn acknowledged_records_survive_seeded_elections_crashes_and_partitions() {
-    let first = crate::env_u64("SPOOL_SIM_SEED").unwrap_or(1);
-    let seeds = crate::env_u64("SPOOL_SIM_SEEDS").unwrap_or(DEFAULT_SEEDS);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .build()
         .expect("runtime");
     let scratch = crate::scratch_dir();
-    let mut stats = ReplicationStats::default();
-    let started = Instant::now();
-    let mut replayed = Vec::new();
-    for seed in first..first + seeds {
-        let ended = run_seed(seed, scratch.path(), &runtime, &mut stats);
-        if replayed.len() < crate::REPLAYED_SEEDS {
-            replayed.push((seed, ended));
-        }
-    }
-    let elapsed = started.elapsed().as_secs_f64();
-    for (seed, ended) in replayed {
-        let again = run_seed(
-            seed,
-            scratch.path(),
-            &runtime,
-            &mut ReplicationStats::default(),
-        );
-        assert_eq!(
-            again, ended,
-            "replication seed {seed} did not replay the same run"
-        );
-    }
+    let crate::Ran {
+        first,
+        seeds,
+        stats,
+        elapsed,
+    } = crate::run_seeds(DEFAULT_SEEDS, |seed, stats: &mut ReplicationStats| {
+        run_seed(seed, scratch.path(), &runtime, stats)
+    });
     println!(
         "replication simulation: {seeds} seeds (from {first}) × {STEPS_PER_SEED} steps in \
          {elapsed:.1} s = {:.1} seeds/s; {stats:?}",
