@@ -204,6 +204,7 @@ impl Broker {
                 Arc::new(move |leader: &LeaderAddress| {
                     fence(leader.node_id, &leader.host, leader.port)
                 }),
+                config.flush_on_ack,
             ),
             peers,
             throttles,

@@ -4,11 +4,18 @@
 //! unchanged, truncates on divergence (KIP-320) and takes the leader's high watermark.
 //! Throttled partitions this replica is out of sync in are left out of its fetches while the
 //! follower throttle's rate is exceeded.
+//!
+//! With `flush.on.ack`, a follower makes what it appended durable before its next fetch
+//! reports its log end: the leader's high watermark, and with it every acks=all
+//! acknowledgement, then covers only what each in-sync replica keeps through a power cut
+//! (Kafka's followers do not fsync; a replica that lost its tail could be elected and lose
+//! acknowledged records). A partition whose fsync failed is offline and fetched no more.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use futures::future::join_all;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::fetch_response::PartitionData;
 use kafka_protocol::messages::{BrokerId, FetchRequest, TopicName};
@@ -71,6 +78,8 @@ pub struct Fetchers {
     throttles: Arc<ReplicationThrottles>,
     security: Arc<PeerSecurity>,
     not_listening: LeaderNotListening,
+    /// `flush.on.ack`: appends are made durable before the next fetch.
+    flush_on_ack: bool,
 }
 
 impl std::fmt::Debug for Fetchers {
@@ -87,6 +96,7 @@ impl Fetchers {
         throttles: Arc<ReplicationThrottles>,
         security: Arc<PeerSecurity>,
         not_listening: LeaderNotListening,
+        flush_on_ack: bool,
     ) -> Self {
         Self {
             node_id,
@@ -94,6 +104,7 @@ impl Fetchers {
             throttles,
             security,
             not_listening,
+            flush_on_ack,
         }
     }
 
@@ -151,10 +162,16 @@ impl Fetchers {
         let throttles = Arc::clone(&self.throttles);
         let not_listening = Arc::clone(&self.not_listening);
         let gone = leader.clone();
+        let flush_on_ack = self.flush_on_ack;
         tokio::spawn(
-            fetch_loop(node_id, peer, followed, throttles, move || {
-                not_listening(&gone)
-            })
+            fetch_loop(
+                node_id,
+                peer,
+                followed,
+                throttles,
+                flush_on_ack,
+                move || not_listening(&gone),
+            )
             .instrument(tracing::info_span!("replica_fetcher", leader = leader_id)),
         );
         LeaderFetcher {
@@ -169,6 +186,7 @@ async fn fetch_loop(
     peer: Peer,
     mut followed: watch::Receiver<FollowedSet>,
     throttles: Arc<ReplicationThrottles>,
+    flush_on_ack: bool,
     leader_not_listening: impl Fn(),
 ) {
     let throttle = &throttles.follower;
@@ -182,7 +200,7 @@ async fn fetch_loop(
         let mut held_back = false;
         let partitions: FollowedSet = all
             .into_iter()
-            .filter(|(key, _)| !resting.contains_key(key))
+            .filter(|(key, followed)| !resting.contains_key(key) && !followed.log.is_offline())
             .filter(|((topic, index), _)| {
                 let hold = throttle.holds_back(throttle.of(topic, *index, node_id));
                 held_back |= hold;
@@ -229,6 +247,9 @@ async fn fetch_loop(
                         resting.insert(key, Instant::now() + FETCH_BACKOFF);
                     }
                 }
+                if flush_on_ack {
+                    flush_appends(&partitions).await;
+                }
             }
             Err(error) => {
                 tracing::debug!(%error, "replica fetch failed");
@@ -242,6 +263,20 @@ async fn fetch_loop(
             return;
         }
     }
+}
+
+/// Makes every partition's log durable to its end, before the next fetch reports that end.
+/// A partition whose fsync fails goes offline (and out of the next fetches).
+async fn flush_appends(partitions: &FollowedSet) {
+    let flushes = partitions
+        .iter()
+        .map(|((topic, partition), followed)| async move {
+            let log = &followed.log;
+            if let Err(error) = log.flush(log.log_end_offset()).await {
+                tracing::error!(topic, partition, %error, "replica flush failed");
+            }
+        });
+    join_all(flushes).await;
 }
 
 /// Sleeps until `deadline`, or forever without one.
@@ -441,6 +476,7 @@ mod tests {
             Arc::default(),
             Arc::default(),
             Arc::new(|_: &LeaderAddress| {}),
+            true,
         );
         fetchers.follow(at(1, 1), followed(0));
         fetchers.follow(at(1, 1), followed(1));

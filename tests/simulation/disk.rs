@@ -13,6 +13,10 @@
 //!
 //! A failed fsync is an EIO that leaves the written data in doubt, as Linux does: the next
 //! restart after one starts from a power cut.
+//!
+//! Every disk of the runs in this process is [`mount`]ed on one interceptor, which hands
+//! each fsync to the disk whose directory holds its target (the simulations run side by
+//! side, and a replication run has a disk per broker).
 
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsString;
@@ -21,9 +25,9 @@ use std::io;
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
-use spool::log::fsync::{Interceptor, Target};
+use spool::log::fsync::{self, Intercepting, Interceptor, Target};
 
 use crate::rng::Rng;
 
@@ -183,24 +187,16 @@ impl SimDisk {
     }
 }
 
-impl Interceptor for SimDisk {
-    fn sync(&self, target: Target<'_>) -> Option<io::Result<()>> {
-        let path = match target {
-            Target::File(file) => fs::read_link(fd_path(file)).ok()?,
-            Target::Dir(dir) => dir.to_owned(),
-        };
-        if !path.starts_with(&self.root) {
-            return None;
-        }
-        if let Err(error) = self.power_goes_at_this_sync() {
-            return Some(Err(error));
-        }
+impl SimDisk {
+    /// The outcome of syncing `target`, which lies under this disk.
+    fn sync(&self, target: Target<'_>) -> io::Result<()> {
+        self.power_goes_at_this_sync()?;
         let mut state = self.lock();
         if state.failing {
             state.sync_failed = true;
-            return Some(Err(io::Error::from_raw_os_error(libc::EIO)));
+            return Err(io::Error::from_raw_os_error(libc::EIO));
         }
-        Some(match target {
+        match target {
             // Read through a descriptor of its own: the log's may be write-only.
             Target::File(file) => File::open(fd_path(file))
                 .and_then(|file| contents(&file))
@@ -210,7 +206,52 @@ impl Interceptor for SimDisk {
             Target::Dir(dir) => listing(dir).map(|listing| {
                 state.dirs.insert(dir.to_owned(), listing);
             }),
-        })
+        }
+    }
+}
+
+/// The disks mounted now.
+static MOUNTED: Mutex<Vec<Arc<SimDisk>>> = Mutex::new(Vec::new());
+
+fn mounted() -> MutexGuard<'static, Vec<Arc<SimDisk>>> {
+    MOUNTED
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Hands each fsync to the mounted disk that holds its target (the real fsync runs for
+/// any other).
+struct Mounts;
+
+impl Interceptor for Mounts {
+    fn sync(&self, target: Target<'_>) -> Option<io::Result<()>> {
+        let path = match target {
+            Target::File(file) => fs::read_link(fd_path(file)).ok()?,
+            Target::Dir(dir) => dir.to_owned(),
+        };
+        let disk = mounted()
+            .iter()
+            .find(|disk| path.starts_with(&disk.root))
+            .cloned()?;
+        Some(disk.sync(target))
+    }
+}
+
+/// A disk's fsyncs go to it until this is dropped.
+#[must_use = "the disk is unmounted when this is dropped"]
+pub struct Mounted(Arc<SimDisk>);
+
+/// Routes the fsyncs under `disk`'s directory to it.
+pub fn mount(disk: Arc<SimDisk>) -> Mounted {
+    static INTERCEPTING: OnceLock<Intercepting> = OnceLock::new();
+    INTERCEPTING.get_or_init(|| fsync::intercept(Arc::new(Mounts)));
+    mounted().push(disk.clone());
+    Mounted(disk)
+}
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        mounted().retain(|disk| !Arc::ptr_eq(disk, &self.0));
     }
 }
 

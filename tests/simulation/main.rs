@@ -41,7 +41,7 @@ use spool::config::{BrokerConfig, Overrides};
 use spool::group::offsets::CommittedOffset;
 use spool::group::{GroupCoordinator, OFFSETS_TOPIC};
 use spool::log::producer_state::ProducerError;
-use spool::log::{fsync, LogConfig, LogError, LogManager, Partition, TimestampType};
+use spool::log::{LogConfig, LogError, LogManager, Partition, TimestampType};
 use spool::producer_ids::ProducerIds;
 use spool::records::BatchView;
 use spool::txn::{TxnCoordinator, TRANSACTION_TOPIC};
@@ -1199,9 +1199,9 @@ fn run_seed(
     let dir = scratch.join(seed.to_string());
     std::fs::create_dir(&dir).expect("seed dir");
     let disk = Arc::new(SimDisk::new(&dir).expect("simulated disk"));
-    let intercepting = fsync::intercept(disk.clone());
+    let mounted = disk::mount(disk.clone());
     let ended = Sim::new(seed, disk, runtime, stats).run();
-    drop(intercepting);
+    drop(mounted);
     std::fs::remove_dir_all(&dir).expect("removing the seed's dir");
     ended
 }

@@ -51,6 +51,7 @@ use spool::replication::{
 };
 use uuid::Uuid;
 
+use crate::disk::{self, Mounted, SimDisk};
 use crate::model::{batches_of, Sent, READ_BYTES};
 use crate::rng::Rng;
 
@@ -146,6 +147,8 @@ struct Running {
 
 struct Broker {
     dir: PathBuf,
+    /// Its disk: what an fsync made durable is what a power cut leaves.
+    disk: Arc<SimDisk>,
     /// Bumped by every crash: messages to an earlier process are dropped.
     incarnation: u64,
     running: Option<Running>,
@@ -164,6 +167,7 @@ struct ReplicationStats {
     isr_changes: u64,
     isr_changes_refused: u64,
     crashes: u64,
+    power_cuts: u64,
     isolations: u64,
     sessions_ended: u64,
     truncations: u64,
@@ -195,6 +199,7 @@ struct ReplicationSim<'a> {
     session_ends: Vec<(usize, i32)>,
     stats: &'a mut ReplicationStats,
     trace: bool,
+    _mounted: Vec<Mounted>,
 }
 
 impl<'a> ReplicationSim<'a> {
@@ -205,14 +210,24 @@ impl<'a> ReplicationSim<'a> {
         stats: &'a mut ReplicationStats,
     ) -> Self {
         let store = Arc::new(MemoryKv::new());
-        let brokers = (0..BROKERS)
-            .map(|id| Broker {
-                dir: dir.join(format!("broker-{id}")),
-                incarnation: 0,
-                running: None,
-                network_cut_until: 0,
-                store_cut_until: 0,
+        let brokers: Vec<Broker> = (0..BROKERS)
+            .map(|id| {
+                let dir = dir.join(format!("broker-{id}"));
+                std::fs::create_dir(&dir).expect("a broker's dir");
+                let disk = Arc::new(SimDisk::new(&dir).expect("a broker's disk"));
+                Broker {
+                    dir,
+                    disk,
+                    incarnation: 0,
+                    running: None,
+                    network_cut_until: 0,
+                    store_cut_until: 0,
+                }
             })
+            .collect();
+        let mounted = brokers
+            .iter()
+            .map(|broker| disk::mount(broker.disk.clone()))
             .collect();
         let mut sim = Self {
             seed,
@@ -234,6 +249,7 @@ impl<'a> ReplicationSim<'a> {
             session_ends: Vec::new(),
             stats,
             trace: std::env::var_os("SPOOL_SIM_TRACE").is_some(),
+            _mounted: mounted,
         };
         let mut replicas: Vec<i32> = (0..BROKERS).collect();
         replicas.rotate_left(sim.rng.below(BROKERS as u64) as usize);
@@ -370,6 +386,22 @@ impl<'a> ReplicationSim<'a> {
         let ends_at = self.step + self.rng.below(SESSION_STEPS as u64 + 1) as usize;
         self.session_ends.push((ends_at, id));
         self.note(|| format!("broker {id} is killed; its session ends at step {ends_at}"));
+    }
+
+    /// The power goes: the process with it, and what no fsync made durable may be lost.
+    fn cut_power(&mut self, id: i32) {
+        self.crash(id);
+        self.stats.power_cuts += 1;
+        let disk = self.brokers[id as usize].disk.clone();
+        if let Err(error) = disk.power_cut(&mut self.rng) {
+            self.fail(format!("broker {id}'s disk cannot lose power: {error}"));
+        }
+        self.note(|| {
+            format!(
+                "broker {id} loses power; its disk keeps:\n{}",
+                disk::describe(disk.root())
+            )
+        });
     }
 
     /// Broker `id` applies the store's image, if it can reach the store.
@@ -655,7 +687,10 @@ impl<'a> ReplicationSim<'a> {
             leader_epoch,
         };
         let applied = apply(&followed, data);
-        let end_after = running.log.log_end_offset();
+        // flush.on.ack: durable before the next fetch reports it.
+        let log = running.log.clone();
+        let flushed = self.runtime.block_on(log.flush(log.log_end_offset()));
+        let end_after = log.log_end_offset();
         if end_after < end_before {
             self.stats.truncations += 1;
         }
@@ -665,6 +700,9 @@ impl<'a> ReplicationSim<'a> {
                 data.error_code
             )
         });
+        if let Err(error) = flushed {
+            self.fail(format!("broker {at} cannot flush its log: {error}"));
+        }
         match applied {
             Ok(()) => {}
             Err(error) if error.roles_changing() => {}
@@ -696,6 +734,10 @@ impl<'a> ReplicationSim<'a> {
             Ok(info) => info,
             Err(error) => return Some(Err(error.to_string())),
         };
+        // flush.on.ack: durable here before it is acknowledged.
+        if let Err(error) = self.runtime.block_on(log.flush(info.last_offset + 1)) {
+            return Some(Err(format!("KAFKA_STORAGE_ERROR: {error}")));
+        }
         running.leaders.on_append(TOPIC, 0);
         let epoch_leader = self.epoch_leaders.get(&info.leader_epoch).copied();
         if epoch_leader != Some(at) {
@@ -972,7 +1014,7 @@ impl<'a> ReplicationSim<'a> {
                     self.end_session(id);
                 }
             }
-            match self.rng.weighted(&[30, 10, 10, 3, 2, 3, 2, 2]) {
+            match self.rng.weighted(&[30, 10, 10, 3, 2, 3, 2, 1, 2]) {
                 0 => self.produce(),
                 1 => self.control(),
                 2 => {
@@ -998,6 +1040,10 @@ impl<'a> ReplicationSim<'a> {
                     }
                 }
                 6 => self.isolate(),
+                7 => {
+                    let id = self.rng.below(BROKERS as u64) as i32;
+                    self.cut_power(id);
+                }
                 _ => {
                     let id = self.rng.below(BROKERS as u64) as i32;
                     if let Some(running) = &self.brokers[id as usize].running {

@@ -21,6 +21,11 @@ impl Partition {
                 || self.clock.now_ms().saturating_sub(state.last_flush_ms) >= state.config.flush_ms)
     }
 
+    /// Whether an fsync failed: the partition takes no writes until the broker restarts.
+    pub fn is_offline(&self) -> bool {
+        self.sync_failed.load(Ordering::Acquire)
+    }
+
     /// Makes every offset below `up_to` durable. Concurrent callers share fsyncs: whoever holds
     /// the flush lock syncs everything appended so far, and the others find their offset covered.
     pub async fn flush(&self, up_to: i64) -> Result<(), LogError> {

@@ -40,9 +40,13 @@ impl Partition {
         let recovery_point = checkpoint::read_recovery_point(dir);
         let mut segments = Vec::with_capacity(base_offsets.len().max(1));
         for (at, &base_offset) in base_offsets.iter().enumerate() {
-            let is_active = at + 1 == base_offsets.len();
-            let scan = (recover && (is_active || base_offset >= recovery_point))
-                || swapped.contains(&base_offset);
+            // Whether it may hold offsets at or past the recovery point: the active segment,
+            // and any whose successor starts past it (a truncation leaves the recovery
+            // point inside a segment).
+            let unflushed = base_offsets
+                .get(at + 1)
+                .is_none_or(|&next| next > recovery_point);
+            let scan = (recover && unflushed) || swapped.contains(&base_offset);
             let (segment, report) =
                 Segment::open(dir, base_offset, config.index_interval_bytes, scan, now)?;
             let torn = report.filter(|report| report.truncated_bytes > 0);
@@ -234,6 +238,38 @@ mod tests {
         assert_eq!(recovered.log_end_offset(), base);
         assert!(!dir.path().join(segment::file_name(later, "log")).exists());
         assert_eq!(append(&recovered, 1, 99).base_offset, base);
+    }
+
+    /// A truncation leaves the recovery point inside a segment: what follows it there was
+    /// never flushed, so recovery checks that segment too (here its tail went whole).
+    #[test]
+    fn a_segment_holding_the_recovery_point_is_recovered() {
+        let dir = tempfile::tempdir().unwrap();
+        let partition = open(dir.path(), test_config(), false);
+        for i in 0..25 {
+            append(&partition, 3, i);
+        }
+        let (first, next) = {
+            let state = partition.lock();
+            assert!(state.segments.len() >= 2);
+            (
+                state.segments[0].log_path().to_path_buf(),
+                state.segments[1].base_offset(),
+            )
+        };
+        drop(partition);
+        let batch_bytes = std::fs::metadata(&first).unwrap().len() / (next as u64 / 3);
+        crate::log::checkpoint::write_recovery_point(dir.path(), 3).unwrap();
+        // Two batches, offsets 0 to 5, survive.
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&first)
+            .unwrap()
+            .set_len(2 * batch_bytes)
+            .unwrap();
+        let recovered = open(dir.path(), test_config(), true);
+        assert_eq!(recovered.log_end_offset(), 6);
+        assert!(!dir.path().join(segment::file_name(next, "log")).exists());
     }
 
     /// DeleteRecords moved the log start past records a crash then lost: the log starts

@@ -213,10 +213,12 @@ impl Partition {
         };
         let base = state.segments[active].base_offset();
         let path = state.segments[active].log_path().to_owned();
-        fs::OpenOptions::new()
-            .write(true)
-            .open(&path)?
-            .set_len(position)?;
+        let truncated = fs::OpenOptions::new().write(true).open(&path)?;
+        truncated.set_len(position)?;
+        // Durable before anything is appended after it: a power cut must not bring back
+        // batches of an earlier leader this replica dropped, under a high watermark that
+        // passes them (recovery keeps whatever batches are whole).
+        fsync::data(&truncated)?;
         // Reopened with recovery: the indexes are rebuilt from what is left.
         let (segment, _) = Segment::open(&self.dir, base, interval, true, now)?;
         state.segments[active] = segment;
