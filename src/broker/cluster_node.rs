@@ -308,9 +308,16 @@ fn apply_image(
             }
         };
         if let Role::Leader { leader_epoch } = replica.role {
-            log.begin_leader_epoch(leader_epoch)
-                .map_err(|error| TopicError::Storage(error.to_string()))?;
-            tracing::info!(topic = %replica.topic, partition = replica.partition, leader_epoch, "leading");
+            match log.begin_leader_epoch(leader_epoch) {
+                Ok(()) => {
+                    tracing::info!(topic = %replica.topic, partition = replica.partition, leader_epoch, "leading")
+                }
+                // The partition is offline (its disk failed): it takes no writes until the
+                // broker restarts; the other partitions and later images go on.
+                Err(error) => {
+                    tracing::error!(topic = %replica.topic, partition = replica.partition, leader_epoch, %error, "cannot begin the leader epoch")
+                }
+            }
         }
     }
     for (name, topic) in &after.topics {

@@ -296,6 +296,7 @@ impl Broker {
             }
             None => TxnCoordinator::open(config.txn, Arc::clone(&clock), Arc::clone(&logs), None)?,
         };
+        let replication = Leaders::new(config.flush_on_ack);
         let client_rates =
             ClientRates::new(config.quota_window, config.max_connection_creation_rate);
         Ok(Self {
@@ -307,7 +308,7 @@ impl Broker {
             txns,
             clock,
             cluster,
-            replication: Leaders::default(),
+            replication,
             client_rates,
             topic_changes: Mutex::new(()),
         })

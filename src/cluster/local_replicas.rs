@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use uuid::Uuid;
 
-use super::image::ClusterImage;
+use super::image::{ClusterImage, NO_LEADER};
 
 /// What this broker does for a partition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,14 +39,23 @@ pub fn local_replicas(image: &ClusterImage, node_id: i32) -> BTreeMap<(Uuid, i32
             if !replicas.contains(&node_id) {
                 continue;
             }
-            let (leader, leader_epoch) = (current.state.leader, current.state.leader_epoch);
-            let role = if leader == node_id {
-                Role::Leader { leader_epoch }
-            } else {
-                Role::Follower {
+            let state = &current.state;
+            let (leader, leader_epoch) = (state.leader, state.leader_epoch);
+            let role = match leader == node_id {
+                true if image.broker_epoch(node_id) == Some(state.leader_broker_epoch) => {
+                    Role::Leader { leader_epoch }
+                }
+                // Elected before this broker registered again (it restarted, or its session
+                // ended): the controller elects anew. Until then it must not write at the
+                // old epoch, whose batches it may have lost while a follower holds them.
+                true => Role::Follower {
+                    leader: NO_LEADER,
+                    leader_epoch,
+                },
+                false => Role::Follower {
                     leader,
                     leader_epoch,
-                }
+                },
             };
             let topic_id = topic.id;
             let replica = LocalReplica {
@@ -176,5 +185,32 @@ mod tests {
         let mut deleted = moved.clone();
         deleted.topics.clear();
         assert_eq!(local_changes(&moved, &deleted, 1).removed.len(), 1);
+    }
+
+    #[test]
+    fn a_broker_registered_again_since_its_election_does_not_lead_at_that_epoch() {
+        let mut restarted = image(&[&[1, 2]], &[1]);
+        restarted.broker_epochs.insert(1, 7);
+        assert_eq!(
+            local_replicas(&restarted, 1)
+                .into_values()
+                .collect::<Vec<_>>(),
+            [replica(
+                0,
+                Role::Follower {
+                    leader: NO_LEADER,
+                    leader_epoch: 1
+                }
+            )]
+        );
+        // Its session ended and it has not registered again yet: the same.
+        restarted.broker_epochs.remove(&1);
+        assert!(matches!(
+            local_replicas(&restarted, 1)[&(ID, 0)].role,
+            Role::Follower {
+                leader: NO_LEADER,
+                ..
+            }
+        ));
     }
 }

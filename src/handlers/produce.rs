@@ -310,11 +310,14 @@ fn append(
         broker.replication.on_append(&topic.name, index);
     }
     crate::metrics::global().bytes_in(&topic.name, batch.size());
-    if log.flush_due() {
+    // With flush.on.ack a replicated partition's high watermark waits for the leader's fsync
+    // (see `replication::leaders`): every append gets one (acks=all waits for it below).
+    let flush_for_replicas = log.is_replicated() && broker.config.flush_on_ack && acks != -1;
+    if log.flush_due() || flush_for_replicas {
         let log = Arc::clone(&log);
         tokio::spawn(async move {
             if let Err(error) = log.flush(info.last_offset + 1).await {
-                tracing::error!(topic = log.topic(), partition = log.index(), %error, "policy flush failed");
+                tracing::error!(topic = log.topic(), partition = log.index(), %error, "flush failed");
             }
         });
     }

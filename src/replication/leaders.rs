@@ -2,6 +2,10 @@
 //! [`ReplicaSet`], so a follower's fetch moves the high watermark, an append moves it when
 //! the leader is the only in-sync replica, and the ISR timer finds followers to drop or take
 //! back (Kafka's `Partition` on the leader).
+//!
+//! With `flush.on.ack` the leader counts its own log only as far as it is durable, as its
+//! followers report only what they flushed: the high watermark then covers what every
+//! in-sync replica keeps through a power cut (and the leader's flushes move it too).
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -15,6 +19,8 @@ use crate::log::Partition;
 struct Led {
     log: Arc<Partition>,
     replicas: Mutex<ReplicaSet>,
+    /// `flush.on.ack`: the leader's log counts as far as it is durable.
+    durable_only: bool,
 }
 
 impl Led {
@@ -26,10 +32,9 @@ impl Led {
 
     /// Moves the high watermark to the slowest in-sync log end (never back).
     fn advance_high_watermark(&self, replicas: &ReplicaSet) {
-        let high_watermark = replicas.high_watermark(self.log.log_end_offset());
-        if high_watermark > self.log.high_watermark() {
-            self.log.set_high_watermark(high_watermark);
-        }
+        let replicated_to = replicas.high_watermark(self.log.log_end_offset());
+        self.log
+            .advance_high_watermark(replicated_to, self.durable_only);
     }
 }
 
@@ -74,9 +79,19 @@ pub enum FollowerFetch {
 #[derive(Debug, Default)]
 pub struct Leaders {
     led: Mutex<HashMap<(String, i32), Arc<Led>>>,
+    /// `flush.on.ack`: leaders count their logs only as far as they are durable.
+    flush_on_ack: bool,
 }
 
 impl Leaders {
+    /// The leaders of a broker whose `flush.on.ack` is `flush_on_ack`.
+    pub fn new(flush_on_ack: bool) -> Self {
+        Self {
+            led: Mutex::default(),
+            flush_on_ack,
+        }
+    }
+
     fn led(&self) -> MutexGuard<'_, HashMap<(String, i32), Arc<Led>>> {
         self.led
             .lock()
@@ -104,6 +119,7 @@ impl Leaders {
         let led = Arc::new(Led {
             log,
             replicas: Mutex::new(set),
+            durable_only: self.flush_on_ack,
         });
         led.advance_high_watermark(&led.replicas());
         let key = (led.log.topic().to_owned(), led.log.index());
@@ -191,8 +207,8 @@ impl Leaders {
             .unwrap_or_default()
     }
 
-    /// After an append to a led partition: the high watermark follows the log end while the
-    /// leader is the only in-sync replica.
+    /// After an append to a led partition: the high watermark follows the log end (as far
+    /// as it is durable, with `flush.on.ack`) while the leader is the only in-sync replica.
     pub fn on_append(&self, topic: &str, partition: i32) {
         if let Some(led) = self.get(topic, partition) {
             led.advance_high_watermark(&led.replicas());
@@ -232,6 +248,27 @@ impl Leaders {
 mod tests {
     use super::*;
     use crate::log::partition::testing;
+
+    #[tokio::test]
+    async fn with_flush_on_ack_the_leader_counts_its_log_as_far_as_it_is_durable() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = Arc::new(testing::open(dir.path(), testing::test_config(), false));
+        let leaders = Leaders::new(true);
+        leaders.lead(Arc::clone(&log), 1, &[1, 2], &[1, 2], 0);
+        let end = testing::append(&log, 3, 0).last_offset + 1;
+        leaders.on_append("t", 0);
+        let caught_up = FollowerPosition {
+            fetch_offset: end,
+            last_fetched_epoch: -1,
+            log_start_offset: 0,
+        };
+        leaders
+            .on_follower_fetch("t", 0, 2, &caught_up, 1_000)
+            .unwrap();
+        assert_eq!(log.high_watermark(), 0, "the leader has not flushed");
+        log.flush(end).await.unwrap();
+        assert_eq!(log.high_watermark(), end, "the flush moved it");
+    }
 
     #[test]
     fn the_high_watermark_follows_the_in_sync_followers_and_the_isr_their_lag() {

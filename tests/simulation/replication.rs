@@ -168,6 +168,8 @@ struct ReplicationStats {
     isr_changes_refused: u64,
     crashes: u64,
     power_cuts: u64,
+    cuts_at_fsync: u64,
+    failing_disks: u64,
     isolations: u64,
     sessions_ended: u64,
     truncations: u64,
@@ -340,15 +342,22 @@ impl<'a> ReplicationSim<'a> {
     fn start(&mut self, id: i32) {
         self.end_session(id);
         self.register(id);
-        let broker = &self.brokers[id as usize];
-        let clock: SharedClock = self.clock.clone();
-        let opened = LogManager::open_replicas(&broker.dir, clock).and_then(|logs| {
-            logs.open_topic(TOPIC, TOPIC_ID, 0..1, &log_config())?;
-            Ok(logs)
-        });
-        let logs = match opened {
-            Ok(logs) => Arc::new(logs),
-            Err(error) => self.fail(format!("broker {id} cannot open its log: {error}")),
+        let disk = self.brokers[id as usize].disk.clone();
+        // A disk that failed an fsync comes back with what it kept (the restart after it
+        // starts from a power cut).
+        if disk.failing() {
+            self.lose_power(id);
+        }
+        let logs = loop {
+            match self.open(id) {
+                Ok(logs) => break Arc::new(logs),
+                // The power went during recovery: only what the disk kept counts.
+                Err(_) if disk.power_was_cut() => {
+                    self.stats.cuts_at_fsync += 1;
+                    self.lose_power(id);
+                }
+                Err(error) => self.fail(format!("broker {id} cannot open its log: {error}")),
+            }
         };
         let Some(log) = logs.partition(TOPIC, 0) else {
             self.fail(format!("broker {id} has no partition"));
@@ -364,7 +373,7 @@ impl<'a> ReplicationSim<'a> {
         self.brokers[id as usize].running = Some(Running {
             logs,
             log,
-            leaders: Leaders::default(),
+            leaders: Leaders::new(true),
             image: ClusterImage::default(),
             following: None,
             fetching: None,
@@ -373,6 +382,13 @@ impl<'a> ReplicationSim<'a> {
             verified_to: 0,
         });
         self.refresh(id);
+    }
+
+    fn open(&self, id: i32) -> Result<LogManager, LogError> {
+        let clock: SharedClock = self.clock.clone();
+        let logs = LogManager::open_replicas(&self.brokers[id as usize].dir, clock)?;
+        logs.open_topic(TOPIC, TOPIC_ID, 0..1, &log_config())?;
+        Ok(logs)
     }
 
     /// kill -9: the process goes (the page cache stays); its session ends a little later.
@@ -392,6 +408,11 @@ impl<'a> ReplicationSim<'a> {
     fn cut_power(&mut self, id: i32) {
         self.crash(id);
         self.stats.power_cuts += 1;
+        self.lose_power(id);
+    }
+
+    /// Broker `id`'s disk (its process is down) keeps only what it may after a power cut.
+    fn lose_power(&mut self, id: i32) {
         let disk = self.brokers[id as usize].disk.clone();
         if let Err(error) = disk.power_cut(&mut self.rng) {
             self.fail(format!("broker {id}'s disk cannot lose power: {error}"));
@@ -402,6 +423,36 @@ impl<'a> ReplicationSim<'a> {
                 disk::describe(disk.root())
             )
         });
+    }
+
+    /// Broker `id`'s disk starts failing every fsync (until its next power cut), or loses
+    /// power at one of its next fsyncs, wherever in an operation that falls.
+    fn disk_trouble(&mut self, id: i32) {
+        let disk = self.brokers[id as usize].disk.clone();
+        if self.rng.one_in(2) {
+            self.stats.failing_disks += 1;
+            self.note(|| format!("broker {id}'s disk starts failing fsyncs"));
+            disk.fail_syncs();
+        } else {
+            let passing = self.rng.below(8) as u32;
+            self.note(|| format!("broker {id} loses power at the fsync after the next {passing}"));
+            disk.cut_power_at_sync(passing, Rng::new(self.rng.next_u64()));
+        }
+    }
+
+    /// Brokers whose power went at an fsync go down with what their disks kept then.
+    fn power_cuts_at_fsync(&mut self) {
+        for id in 0..BROKERS {
+            let broker = &self.brokers[id as usize];
+            if broker.running.is_some() && broker.disk.power_was_cut() {
+                self.stats.cuts_at_fsync += 1;
+                self.cut_power(id);
+            }
+        }
+    }
+
+    fn disk_failing(&self, id: i32) -> bool {
+        self.brokers[id as usize].disk.failing()
     }
 
     /// Broker `id` applies the store's image, if it can reach the store.
@@ -421,6 +472,7 @@ impl<'a> ReplicationSim<'a> {
     /// What `broker::roles` and `cluster_node::apply_image` do with a new image.
     fn apply_image(&mut self, id: i32, after: ClusterImage) {
         let now_ms = self.clock.now_ms();
+        let disk = self.brokers[id as usize].disk.clone();
         let Some(running) = self.brokers[id as usize].running.as_mut() else {
             return;
         };
@@ -438,10 +490,15 @@ impl<'a> ReplicationSim<'a> {
         for replica in &changes.changed {
             match replica.role {
                 Role::Leader { leader_epoch } => {
-                    if let Err(error) = running.log.begin_leader_epoch(leader_epoch) {
-                        failed = Some(format!(
-                            "broker {id} cannot begin epoch {leader_epoch}: {error}"
-                        ));
+                    match running.log.begin_leader_epoch(leader_epoch) {
+                        Ok(()) => {}
+                        // Offline: it leads, but takes no writes until it restarts.
+                        Err(LogError::Io(_) | LogError::Offline) if disk.failing() => {}
+                        Err(error) => {
+                            failed = Some(format!(
+                                "broker {id} cannot begin epoch {leader_epoch}: {error}"
+                            ))
+                        }
                     }
                     running.following = None;
                     running.fetching = None;
@@ -655,6 +712,10 @@ impl<'a> ReplicationSim<'a> {
                     .with_error_code(ResponseError::OffsetOutOfRange.code())
                     .with_high_watermark(log_end_offset)
                     .with_log_start_offset(log_start_offset),
+                // Its disk failed: what the files hold is in doubt, and reads may fail.
+                Err(_) if log.is_offline() => {
+                    data.with_error_code(ResponseError::KafkaStorageError.code())
+                }
                 Err(error) => self.fail(format!("broker {at} cannot read its log: {error}")),
             },
         )
@@ -701,10 +762,14 @@ impl<'a> ReplicationSim<'a> {
             )
         });
         if let Err(error) = flushed {
-            self.fail(format!("broker {at} cannot flush its log: {error}"));
+            if !self.disk_failing(at) {
+                self.fail(format!("broker {at} cannot flush its log: {error}"));
+            }
         }
         match applied {
             Ok(()) => {}
+            // Its disk failed: the partition is offline, and fetches no more.
+            Err(ApplyError::Log(LogError::Io(_) | LogError::Offline)) if self.disk_failing(at) => {}
             Err(error) if error.roles_changing() => {}
             Err(ApplyError::Log(LogError::NotContiguous { .. })) => {}
             Err(ApplyError::Leader(_)) => {}
@@ -734,11 +799,12 @@ impl<'a> ReplicationSim<'a> {
             Ok(info) => info,
             Err(error) => return Some(Err(error.to_string())),
         };
-        // flush.on.ack: durable here before it is acknowledged.
+        running.leaders.on_append(TOPIC, 0);
+        // flush.on.ack: durable here before it is acknowledged (and counted for the high
+        // watermark).
         if let Err(error) = self.runtime.block_on(log.flush(info.last_offset + 1)) {
             return Some(Err(format!("KAFKA_STORAGE_ERROR: {error}")));
         }
-        running.leaders.on_append(TOPIC, 0);
         let epoch_leader = self.epoch_leaders.get(&info.leader_epoch).copied();
         if epoch_leader != Some(at) {
             self.fail(format!(
@@ -862,6 +928,9 @@ impl<'a> ReplicationSim<'a> {
             let Some((leader, leader_epoch)) = running.following else {
                 continue;
             };
+            if running.log.is_offline() {
+                continue;
+            }
             if running
                 .fetching
                 .is_some_and(|(_, sent)| step < sent + FETCH_TIMEOUT_STEPS)
@@ -949,7 +1018,12 @@ impl<'a> ReplicationSim<'a> {
                 ));
             }
             let from = running.verified_to.max(log.log_start_offset());
-            let batches = self.read(&log, from, high_watermark);
+            let batches = match read(&log, from, high_watermark) {
+                Ok(batches) => batches,
+                // Its disk failed: reads of what its files hold may fail.
+                Err(_) if log.is_offline() => continue,
+                Err(error) => self.fail(format!("broker {id}: {error}")),
+            };
             for (base_offset, batch) in batches {
                 match self.committed.get(&base_offset).cloned() {
                     Some(committed) if committed != batch => self.fail(format!(
@@ -971,34 +1045,6 @@ impl<'a> ReplicationSim<'a> {
         }
     }
 
-    /// The whole batches of `log` from `from` to `to` (by base offset).
-    fn read(&self, log: &Partition, from: i64, to: i64) -> Vec<(i64, Bytes)> {
-        let mut batches = Vec::new();
-        let mut offset = from;
-        while offset < to {
-            let read = match log.read(offset, READ_BYTES, true, Isolation::LogEnd) {
-                Ok(read) => read,
-                Err(error) => self.fail(format!("reading {offset}: {error}")),
-            };
-            let Some(views) = batches_of(&read.records) else {
-                self.fail(format!("a torn batch at {offset}"));
-            };
-            if views.is_empty() {
-                self.fail(format!("nothing to read at {offset}, below {to}"));
-            }
-            for view in views {
-                if view.base_offset() >= to {
-                    return batches;
-                }
-                if view.last_offset() >= offset {
-                    batches.push((view.base_offset(), Bytes::copy_from_slice(view.bytes())));
-                }
-                offset = view.last_offset() + 1;
-            }
-        }
-        batches
-    }
-
     fn run(&mut self) -> Vec<i64> {
         for step in 0..STEPS_PER_SEED {
             self.step = step;
@@ -1014,7 +1060,7 @@ impl<'a> ReplicationSim<'a> {
                     self.end_session(id);
                 }
             }
-            match self.rng.weighted(&[30, 10, 10, 3, 2, 3, 2, 1, 2]) {
+            match self.rng.weighted(&[30, 10, 10, 3, 2, 3, 2, 1, 1, 2]) {
                 0 => self.produce(),
                 1 => self.control(),
                 2 => {
@@ -1044,11 +1090,18 @@ impl<'a> ReplicationSim<'a> {
                     let id = self.rng.below(BROKERS as u64) as i32;
                     self.cut_power(id);
                 }
+                8 => {
+                    let id = self.rng.below(BROKERS as u64) as i32;
+                    self.disk_trouble(id);
+                }
                 _ => {
                     let id = self.rng.below(BROKERS as u64) as i32;
                     if let Some(running) = &self.brokers[id as usize].running {
-                        if let Err(error) = running.logs.checkpoint_high_watermarks() {
-                            self.fail(format!("broker {id} cannot checkpoint: {error}"));
+                        let checkpointed = running.logs.checkpoint_high_watermarks();
+                        if let Err(error) = checkpointed {
+                            if !self.disk_failing(id) {
+                                self.fail(format!("broker {id} cannot checkpoint: {error}"));
+                            }
                         }
                     }
                 }
@@ -1060,6 +1113,7 @@ impl<'a> ReplicationSim<'a> {
                 self.isr_checks();
             }
             self.settle_produces();
+            self.power_cuts_at_fsync();
             self.check();
         }
         self.converge();
@@ -1108,12 +1162,18 @@ impl<'a> ReplicationSim<'a> {
             broker.store_cut_until = 0;
         }
         for id in 0..BROKERS {
-            if self.brokers[id as usize].running.is_none() {
-                self.start(id);
+            // A failing disk is replaced: the broker restarts from what it kept.
+            if self.disk_failing(id) {
+                self.crash(id);
             }
         }
         for round in 0..CONVERGE_ROUNDS {
             self.step = STEPS_PER_SEED + round;
+            for id in 0..BROKERS {
+                if self.brokers[id as usize].running.is_none() {
+                    self.start(id);
+                }
+            }
             self.control();
             for id in 0..BROKERS {
                 self.refresh(id);
@@ -1122,6 +1182,7 @@ impl<'a> ReplicationSim<'a> {
             self.deliver();
             self.isr_checks();
             self.settle_produces();
+            self.power_cuts_at_fsync();
             self.check();
             self.clock.advance(1_000);
             if self.converged() {
@@ -1165,7 +1226,8 @@ impl<'a> ReplicationSim<'a> {
             .filter_map(|broker| broker.running.as_ref())
             .map(|running| {
                 let log = &running.log;
-                self.read(log, log.log_start_offset(), log.log_end_offset())
+                read(log, log.log_start_offset(), log.log_end_offset())
+                    .unwrap_or_else(|error| self.fail(error))
             })
             .collect();
         if logs.iter().any(|log| *log != logs[0]) {
@@ -1184,6 +1246,31 @@ impl<'a> ReplicationSim<'a> {
             }
         }
     }
+}
+
+/// The whole batches of `log` from `from` to `to` (by base offset).
+fn read(log: &Partition, from: i64, to: i64) -> Result<Vec<(i64, Bytes)>, String> {
+    let mut batches = Vec::new();
+    let mut offset = from;
+    while offset < to {
+        let read = log
+            .read(offset, READ_BYTES, true, Isolation::LogEnd)
+            .map_err(|error| format!("reading {offset}: {error}"))?;
+        let views = batches_of(&read.records).ok_or(format!("a torn batch at {offset}"))?;
+        if views.is_empty() {
+            return Err(format!("nothing to read at {offset}, below {to}"));
+        }
+        for view in views {
+            if view.base_offset() >= to {
+                return Ok(batches);
+            }
+            if view.last_offset() >= offset {
+                batches.push((view.base_offset(), Bytes::copy_from_slice(view.bytes())));
+            }
+            offset = view.last_offset() + 1;
+        }
+    }
+    Ok(batches)
 }
 
 /// An acks=all batch of one record, from no idempotent producer, whose value starts with

@@ -29,9 +29,7 @@ impl Partition {
     /// Validated-elsewhere batch in, offsets assigned under the append lock, bytes written.
     /// The batch is acknowledged only after [`Partition::flush`] when the policy asks for it.
     pub fn append(&self, batch: &BatchView<'_>) -> Result<AppendInfo, LogError> {
-        if self.sync_failed.load(Ordering::Acquire) {
-            return Err(LogError::Offline);
-        }
+        self.check_online()?;
         let now = self.clock.now_ms();
         let mut state = self.lock();
         if self.following.load(Ordering::Acquire) {

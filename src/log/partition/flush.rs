@@ -26,6 +26,27 @@ impl Partition {
         self.sync_failed.load(Ordering::Acquire)
     }
 
+    /// Refuses a write to an offline partition.
+    pub(super) fn check_online(&self) -> Result<(), LogError> {
+        match self.is_offline() {
+            true => Err(LogError::Offline),
+            false => Ok(()),
+        }
+    }
+
+    /// Takes the partition offline when a change of its files failed midway: what they
+    /// hold, and what of it is durable, is in doubt until recovery reads them again.
+    pub(super) fn offline_on_io_error<T>(
+        &self,
+        result: Result<T, LogError>,
+    ) -> Result<T, LogError> {
+        if let Err(LogError::Io(error)) = &result {
+            self.sync_failed.store(true, Ordering::Release);
+            tracing::error!(topic = %self.topic, partition = self.index, %error, "a change of the log's files failed; the partition takes no more writes until the broker restarts");
+        }
+        result
+    }
+
     /// Makes every offset below `up_to` durable. Concurrent callers share fsyncs: whoever holds
     /// the flush lock syncs everything appended so far, and the others find their offset covered.
     pub async fn flush(&self, up_to: i64) -> Result<(), LogError> {
@@ -102,8 +123,9 @@ impl Partition {
         if rolled > 0 {
             state.recovery_point = active_base;
         }
-        drop(state);
         self.durable_offset.fetch_max(target, Ordering::AcqRel);
+        // A leader's high watermark may have waited for this fsync.
+        self.raise_high_watermark(&mut state);
         Ok(())
     }
 

@@ -33,6 +33,7 @@ use crate::log::producer_state::ProducerStates;
 use crate::log::segment::Segment;
 use crate::log::transactions::{AbortedTxn, TxnState};
 use crate::log::LogConfig;
+use crate::log::LogError;
 use crate::records::stamps;
 
 pub use compaction::CleanReport;
@@ -102,6 +103,10 @@ struct LogState {
     /// The first offset not known to be on every in-sync replica: consumers read below it.
     /// The log end while the partition is not replicated.
     high_watermark: i64,
+    /// A leader's: where its in-sync replicas all hold the log to, and whether the high
+    /// watermark also waits for this log's fsync there (`flush.on.ack`).
+    replicated_to: i64,
+    durable_high_watermark: bool,
 }
 
 impl LogState {
@@ -208,13 +213,15 @@ impl Partition {
     /// Leads from here on, taking up leader epoch `epoch` from the log end (an older or the
     /// same epoch changes nothing), durable in the checkpoint before the first batch is
     /// stamped with it.
-    pub fn begin_leader_epoch(&self, epoch: i32) -> std::io::Result<()> {
+    pub fn begin_leader_epoch(&self, epoch: i32) -> Result<(), LogError> {
+        self.check_online()?;
         let mut state = self.lock();
         self.following.store(false, Ordering::Release);
         let log_end_offset = state.log_end_offset();
         let mut epochs = state.epochs.clone();
         if epochs.assign(epoch, log_end_offset) {
-            crate::log::checkpoint::write_leader_epochs(&self.dir, epochs.entries())?;
+            let written = crate::log::checkpoint::write_leader_epochs(&self.dir, epochs.entries());
+            self.offline_on_io_error(written.map_err(LogError::from))?;
             state.epochs = epochs;
             self.leader_epoch.store(epoch, Ordering::Release);
         }

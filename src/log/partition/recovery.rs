@@ -158,6 +158,8 @@ impl Partition {
             log_start_offset,
             epochs,
             high_watermark: log_end_offset,
+            replicated_to: log_end_offset,
+            durable_high_watermark: false,
         };
         Ok(Self {
             topic: topic.to_owned(),

@@ -115,12 +115,42 @@ impl Partition {
         self.replicated.load(Ordering::Acquire)
     }
 
-    /// Moves the high watermark (a leader from its in-sync replicas' log ends, a follower
-    /// from its leader's answers); never past the log end.
+    /// Moves the high watermark (a follower from its leader's answers); never past the log
+    /// end.
     pub fn set_high_watermark(&self, offset: i64) {
         let mut state = self.lock();
         state.high_watermark = offset.clamp(state.log_start_offset(), state.log_end_offset());
         self.end_offset.send_replace(state.high_watermark);
+    }
+
+    /// A leader's high watermark, from its in-sync replicas: they all hold the log to
+    /// `replicated_to`. With `durable` (`flush.on.ack`) it also waits for this log's fsync,
+    /// and each flush moves it on. Never back.
+    pub fn advance_high_watermark(&self, replicated_to: i64, durable: bool) {
+        let mut state = self.lock();
+        state.replicated_to = replicated_to;
+        state.durable_high_watermark = durable;
+        self.raise_high_watermark(&mut state);
+    }
+
+    /// Raises a leader's high watermark to where its replicas, and the fsyncs it waits
+    /// for, hold the log.
+    pub(super) fn raise_high_watermark(&self, state: &mut LogState) {
+        if !self.replicated.load(Ordering::Acquire) || self.following.load(Ordering::Acquire) {
+            return;
+        }
+        let durable = match state.durable_high_watermark {
+            true => self.durable_offset(),
+            false => i64::MAX,
+        };
+        let high_watermark = state
+            .replicated_to
+            .min(durable)
+            .clamp(state.log_start_offset(), state.log_end_offset());
+        if high_watermark > state.high_watermark {
+            state.high_watermark = high_watermark;
+            self.end_offset.send_replace(high_watermark);
+        }
     }
 
     /// A follower's append of a batch its leader, at `leader_epoch`, wrote: it must start at
@@ -133,9 +163,7 @@ impl Partition {
         batch: &BatchView<'_>,
         leader_epoch: i32,
     ) -> Result<AppendInfo, LogError> {
-        if self.sync_failed.load(Ordering::Acquire) {
-            return Err(LogError::Offline);
-        }
+        self.check_online()?;
         let now = self.clock.now_ms();
         let mut state = self.lock();
         Self::check_following(&state, leader_epoch)?;
@@ -185,7 +213,14 @@ impl Partition {
     /// `offset`. Leader epochs that began there or later go too, and producer and
     /// transaction state is rebuilt from what remains. Refused, like
     /// [`Partition::append_replicated`], once this replica has begun a newer epoch.
+    /// A failed write or fsync takes the partition offline, as a failed flush does.
     pub fn truncate_to(&self, offset: i64, leader_epoch: i32) -> Result<i64, LogError> {
+        self.check_online()?;
+        let truncated = self.truncate_log(offset, leader_epoch);
+        self.offline_on_io_error(truncated)
+    }
+
+    fn truncate_log(&self, offset: i64, leader_epoch: i32) -> Result<i64, LogError> {
         let _closed = self.change_closed_segments();
         let now = self.clock.now_ms();
         let mut state = self.lock();
@@ -215,10 +250,6 @@ impl Partition {
         let path = state.segments[active].log_path().to_owned();
         let truncated = fs::OpenOptions::new().write(true).open(&path)?;
         truncated.set_len(position)?;
-        // Durable before anything is appended after it: a power cut must not bring back
-        // batches of an earlier leader this replica dropped, under a high watermark that
-        // passes them (recovery keeps whatever batches are whole).
-        fsync::data(&truncated)?;
         // Reopened with recovery: the indexes are rebuilt from what is left.
         let (segment, _) = Segment::open(&self.dir, base, interval, true, now)?;
         state.segments[active] = segment;
@@ -234,6 +265,10 @@ impl Partition {
             .fetch_min(log_end_offset, Ordering::AcqRel);
         state.high_watermark = state.high_watermark.min(log_end_offset);
         self.publish_end(&mut state);
+        // Durable before anything is appended after it: a power cut must not bring back
+        // batches of an earlier leader this replica dropped, under a high watermark that
+        // passes them (recovery keeps whatever batches are whole).
+        fsync::data(&truncated)?;
         tracing::info!(topic = %self.topic, partition = self.index, log_end_offset, "truncated to where the leader's log diverges");
         Ok(log_end_offset)
     }
@@ -256,6 +291,12 @@ impl Partition {
     /// Leader epochs, producer and transaction state go with the records. Refused, like
     /// [`Partition::append_replicated`], once this replica has begun a newer epoch.
     pub fn restart_at(&self, offset: i64, leader_epoch: i32) -> Result<(), LogError> {
+        self.check_online()?;
+        let restarted = self.restart_log_at(offset, leader_epoch);
+        self.offline_on_io_error(restarted)
+    }
+
+    fn restart_log_at(&self, offset: i64, leader_epoch: i32) -> Result<(), LogError> {
         let _closed = self.change_closed_segments();
         let now = self.clock.now_ms();
         let mut state = self.lock();
