@@ -9,9 +9,12 @@
 //! version) and the leader's `alter_isr` (compare-and-swap). The glue around them is
 //! mirrored here as the broker does it: applying an image's roles (`broker::roles`,
 //! `cluster_node::apply_image`), answering a follower's fetch (`handlers::fetch`), one fetch
-//! in flight per follower (`replication::fetcher`).
+//! in flight per follower and its flush before the next (`replication::fetcher`), the
+//! leader's flush before it acknowledges (`handlers::produce`, `flush.on.ack`).
 //!
 //! Brokers crash (kill -9) and restart (recovered, registered again: a new broker epoch),
+//! lose power (each has a simulated disk of its own: now, or at one of its next fsyncs),
+//! have disks that fail every fsync until their next power cut (the partition goes offline),
 //! are cut off from the others and from the store for a while (their session may end while
 //! they still run and serve as leader: a zombie that never steps down), see the cluster's
 //! metadata late, and the clock jumps past `replica.lag.time.max.ms`. Checks:
@@ -800,11 +803,6 @@ impl<'a> ReplicationSim<'a> {
             Err(error) => return Some(Err(error.to_string())),
         };
         running.leaders.on_append(TOPIC, 0);
-        // flush.on.ack: durable here before it is acknowledged (and counted for the high
-        // watermark).
-        if let Err(error) = self.runtime.block_on(log.flush(info.last_offset + 1)) {
-            return Some(Err(format!("KAFKA_STORAGE_ERROR: {error}")));
-        }
         let epoch_leader = self.epoch_leaders.get(&info.leader_epoch).copied();
         if epoch_leader != Some(at) {
             self.fail(format!(
@@ -812,6 +810,11 @@ impl<'a> ReplicationSim<'a> {
                  leads",
                 info.base_offset, info.leader_epoch,
             ));
+        }
+        // flush.on.ack: durable here before it is acknowledged (and counted for the high
+        // watermark).
+        if let Err(error) = self.runtime.block_on(log.flush(info.last_offset + 1)) {
+            return Some(Err(format!("KAFKA_STORAGE_ERROR: {error}")));
         }
         self.note(|| format!("broker {at} appends batch {id} at {}", info.base_offset));
         let since = self.step;
