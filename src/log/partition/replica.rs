@@ -235,9 +235,11 @@ impl Partition {
         }
         let offset = offset.max(state.log_start_offset());
         // Segments wholly at or after the offset go (the first one stays, emptied).
+        let mut removed_any = false;
         while state.segments.len() > 1 && state.active().base_offset() >= offset {
             if let Some(removed) = state.segments.pop() {
                 segment::remove_files(&self.dir, removed.base_offset())?;
+                removed_any = true;
             }
         }
         let interval = state.config.index_interval_bytes;
@@ -254,6 +256,14 @@ impl Partition {
         let (segment, _) = Segment::open(&self.dir, base, interval, true, now)?;
         state.segments[active] = segment;
         state.rolled_unsynced.clear();
+        // Durable before the checkpoints forget the epochs it removed, and before anything
+        // is appended after it: a power cut must not bring back batches of an earlier
+        // leader this replica dropped (recovery keeps whatever batches are whole), under a
+        // high watermark that passes them or with their epochs gone.
+        fsync::data(&truncated)?;
+        if removed_any {
+            fsync::dir(&self.dir)?;
+        }
         let log_end_offset = state.log_end_offset();
         let snapshot = load_producer_states(&self.dir, &state.segments)?;
         state.producers = snapshot.states;
@@ -265,10 +275,6 @@ impl Partition {
             .fetch_min(log_end_offset, Ordering::AcqRel);
         state.high_watermark = state.high_watermark.min(log_end_offset);
         self.publish_end(&mut state);
-        // Durable before anything is appended after it: a power cut must not bring back
-        // batches of an earlier leader this replica dropped, under a high watermark that
-        // passes them (recovery keeps whatever batches are whole).
-        fsync::data(&truncated)?;
         tracing::info!(topic = %self.topic, partition = self.index, log_end_offset, "truncated to where the leader's log diverges");
         Ok(log_end_offset)
     }
