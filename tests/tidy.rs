@@ -70,16 +70,35 @@ fn no_unwrap_or_expect_outside_tests() {
     );
 }
 
-/// Every fsync goes through `log::fsync`, where the simulated disk of `tests/simulation/`
-/// sees it: a sync made anywhere else would be invisible to the simulation's crashes.
+/// Every fsync and every write of the log goes through `log::disk`, where the simulated disk
+/// of `tests/simulation/` sees it: a sync made anywhere else would be invisible to the
+/// simulation's crashes, a write to its full disk.
 #[test]
-fn every_fsync_goes_through_the_log_fsync_module() {
-    let seam = src().join("log").join("fsync.rs");
+fn every_fsync_and_log_write_goes_through_the_log_disk_module() {
+    let seam = src().join("log").join("disk.rs");
     forbid_in_code(
         rust_files(&src()).into_iter().filter(|file| *file != seam),
         &[".sync_all()", ".sync_data()"],
-        "fsync through crate::log::fsync",
+        "fsync through crate::log::disk",
     );
+    forbid_in_code(
+        rust_files(&src().join("log"))
+            .into_iter()
+            .filter(|file| *file != seam),
+        &[".write_all_at(", ".write_at(", "fs::write("],
+        "write through crate::log::disk",
+    );
+    for file in rust_files(&src().join("log")) {
+        let text = fs::read_to_string(&file).expect("read");
+        for (number, line) in non_test_code(&text).lines().enumerate() {
+            assert!(
+                !line.contains("File::create(") || line.contains("disk::Writer(File::create("),
+                "{}:{}: a created file is written through crate::log::disk::Writer: {line}",
+                file.display(),
+                number + 1
+            );
+        }
+    }
 }
 
 /// Every top-level module of the library, top layer first, with the modules it may use.

@@ -1,4 +1,4 @@
-//! Small text files kept beside a partition's segments, written atomically (temp file, fsync,
+//! Small text files kept beside a partition's segments, written atomically (temp file, disk,
 //! rename, fsync dir): `partition.metadata` (topic id, as Kafka writes it),
 //! `leader-epoch-checkpoint` (Kafka's format), `recovery-point` (the first offset not known
 //! to be on disk; segments from there on are scanned after an unclean shutdown) and
@@ -12,7 +12,7 @@ use std::path::Path;
 
 use uuid::Uuid;
 
-use crate::log::fsync;
+use crate::log::disk;
 
 pub const PARTITION_METADATA_FILE: &str = "partition.metadata";
 pub const LEADER_EPOCH_FILE: &str = "leader-epoch-checkpoint";
@@ -24,13 +24,13 @@ pub const HIGH_WATERMARKS_FILE: &str = "replication-offset-checkpoint";
 pub fn write_atomically(path: &Path, contents: &[u8]) -> io::Result<()> {
     let tmp = path.with_extension("tmp");
     {
-        let mut file = File::create(&tmp)?;
+        let mut file = disk::Writer(File::create(&tmp)?);
         file.write_all(contents)?;
-        fsync::file(&file)?;
+        disk::sync_file(&file.0)?;
     }
     fs::rename(&tmp, path)?;
     if let Some(dir) = path.parent() {
-        fsync::dir(dir)?;
+        disk::sync_dir(dir)?;
     }
     Ok(())
 }

@@ -8,7 +8,7 @@ use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
-use crate::log::fsync;
+use crate::log::disk;
 
 /// One `.index` entry: 8 bytes on disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,7 +119,7 @@ impl<E: IndexEntry> Index<E> {
             .open(path)?;
         let mut bytes = Vec::with_capacity(entries.len() * E::BYTES);
         entries.iter().for_each(|entry| entry.encode(&mut bytes));
-        file.write_all_at(&bytes, 0)?;
+        disk::write_all_at(&file, &bytes, 0)?;
         Ok(Self { file, entries })
     }
 
@@ -138,8 +138,7 @@ impl<E: IndexEntry> Index<E> {
         }
         let mut bytes = Vec::with_capacity(E::BYTES);
         entry.encode(&mut bytes);
-        self.file
-            .write_all_at(&bytes, (self.entries.len() * E::BYTES) as u64)?;
+        disk::write_all_at(&self.file, &bytes, (self.entries.len() * E::BYTES) as u64)?;
         self.entries.push(entry);
         Ok(())
     }
@@ -165,7 +164,7 @@ impl<E: IndexEntry> Index<E> {
     }
 
     pub fn sync(&self) -> io::Result<()> {
-        fsync::file(&self.file)
+        disk::sync_file(&self.file)
     }
 }
 

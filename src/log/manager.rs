@@ -13,7 +13,7 @@ use uuid::Uuid;
 use crate::clock::SharedClock;
 use kafka_protocol::records::{Record, RecordBatchDecoder};
 
-use crate::log::{checkpoint, fsync, Isolation, LogConfig, LogError, Partition};
+use crate::log::{checkpoint, disk, Isolation, LogConfig, LogError, Partition};
 
 /// Present in the data dir only between a clean shutdown and the next start.
 pub const CLEAN_SHUTDOWN_MARKER: &str = ".spool-clean-shutdown";
@@ -59,7 +59,7 @@ impl LogManager {
         let clean = is_new || marker.exists();
         if marker.exists() {
             fs::remove_file(&marker)?;
-            fsync::dir(data_dir)?;
+            disk::sync_dir(data_dir)?;
         }
         Ok(Self {
             data_dir: data_dir.to_owned(),
@@ -169,7 +169,7 @@ impl LogManager {
             );
         }
         // New partition directories must survive a machine crash, like the data in them.
-        fsync::dir(&self.data_dir)?;
+        disk::sync_dir(&self.data_dir)?;
         Ok(())
     }
 
@@ -415,8 +415,17 @@ impl LogManager {
     /// Syncs every log and index, checkpoints the high watermarks and leaves the
     /// clean-shutdown marker.
     pub fn shutdown(&self) -> Result<(), LogError> {
+        let mut failed = None;
+        // Every partition, whichever failed: one full or failing file costs no other its data.
         for log in self.partitions() {
-            log.sync_for_shutdown()?;
+            if let Err(error) = log.sync_for_shutdown() {
+                tracing::error!(topic = %log.topic(), partition = log.index(), %error, "syncing the partition for shutdown failed");
+
+                failed.get_or_insert(error);
+            }
+        }
+        if let Some(error) = failed {
+            return Err(error);
         }
         self.checkpoint_high_watermarks()?;
         checkpoint::write_atomically(&self.data_dir.join(CLEAN_SHUTDOWN_MARKER), b"")?;

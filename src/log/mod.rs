@@ -7,7 +7,7 @@
 
 pub mod checkpoint;
 pub mod cleaner;
-pub mod fsync;
+pub mod disk;
 pub mod index;
 pub mod leader_epochs;
 pub mod manager;

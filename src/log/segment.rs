@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::file_slice::read_range;
-use crate::log::fsync;
+use crate::log::disk;
 use crate::log::index::{OffsetEntry, OffsetIndex, TimeEntry, TimeIndex};
 use crate::records::batch::{BatchHeader, BatchView, BATCH_HEADER_BYTES};
 
@@ -210,7 +210,7 @@ impl Segment {
         let valid_bytes = segment.rebuild(size)?;
         if valid_bytes < size {
             segment.log.set_len(valid_bytes)?;
-            fsync::file(&segment.log)?;
+            disk::sync_file(&segment.log)?;
         }
         Ok((
             segment,
@@ -359,11 +359,10 @@ impl Segment {
         max_timestamp: i64,
     ) -> io::Result<()> {
         let position = self.size;
-        let written = self
-            .log
-            .write_all_at(header, position)
+        let written = disk::write_all_at(&self.log, header, position)
             .and_then(|()| {
-                self.log.write_all_at(
+                disk::write_all_at(
+                    &self.log,
                     &view.bytes()[BATCH_HEADER_BYTES..],
                     position + BATCH_HEADER_BYTES as u64,
                 )
@@ -506,7 +505,7 @@ impl Segment {
 
     /// Makes the log and both indexes durable.
     pub fn sync_all(&self) -> io::Result<()> {
-        fsync::data(&self.log)?;
+        disk::sync_data(&self.log)?;
         self.offset_index.sync()?;
         self.time_index.sync()
     }

@@ -1,7 +1,7 @@
 //! A simulated disk under a real directory. The files there are the page cache: the log
 //! writes, reads and renames them as usual. What is on the *disk* is only what an fsync
 //! reached, which this module learns by standing in for every fsync of the log
-//! (`spool::log::fsync`): a file's contents as of its last fsync (by inode), a directory's
+//! (`spool::log::disk`): a file's contents as of its last fsync (by inode), a directory's
 //! entries as of its last fsync.
 //!
 //! A power cut replaces the directory with a state the disk could hold afterwards:
@@ -14,8 +14,12 @@
 //! A failed fsync is an EIO that leaves the written data in doubt, as Linux does: the next
 //! restart after one starts from a power cut.
 //!
+//! The disk can fill up: once it has taken a given number of bytes more, every write fails
+//! with ENOSPC (after writing what still fit) until space is freed. Only writes count: what
+//! the log removes frees nothing until then.
+//!
 //! Every disk of the runs in this process is [`mount`]ed on one interceptor, which hands
-//! each fsync to the disk whose directory holds its target (the simulations run side by
+//! each fsync and write to the disk whose directory holds its target (the simulations run side by
 //! side, and a replication run has a disk per broker).
 
 use std::collections::{BTreeMap, HashMap};
@@ -27,7 +31,7 @@ use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
-use spool::log::fsync::{self, Intercepting, Interceptor, Target};
+use spool::log::disk::{self as seam, Intercepting, Interceptor, Target};
 
 use crate::rng::Rng;
 
@@ -57,6 +61,10 @@ struct DiskState {
     cut_armed: Option<(u32, Rng)>,
     /// What the disk held when the power went at an fsync (every fsync fails after it).
     cut: Option<Vec<Written>>,
+    /// How many bytes the disk takes before it is full (`None`: no limit).
+    room: Option<u64>,
+    /// A write failed for want of room since [`SimDisk::forget_refused_writes`].
+    refused_write: bool,
 }
 
 /// The directory's present state: what the page cache holds.
@@ -120,6 +128,33 @@ impl SimDisk {
         self.lock().cut_armed = Some((passing, rng));
     }
 
+    /// Fills the disk once `bytes` more are written: writes fail with ENOSPC from then on
+    /// until [`SimDisk::free_space`].
+    pub fn fill_after(&self, bytes: u64) {
+        self.lock().room = Some(bytes);
+    }
+
+    /// Frees space: writes succeed again.
+    pub fn free_space(&self) {
+        self.lock().room = None;
+    }
+
+    /// Whether the disk is full.
+    pub fn full(&self) -> bool {
+        self.lock().room == Some(0)
+    }
+
+    /// Whether a write failed for want of room since the last call of
+    /// [`SimDisk::forget_refused_writes`].
+    pub fn refused_write(&self) -> bool {
+        self.lock().refused_write
+    }
+
+    /// Starts counting refused writes again (the broker restarted).
+    pub fn forget_refused_writes(&self) {
+        self.lock().refused_write = false;
+    }
+
     /// Whether the power went at an fsync.
     pub fn power_was_cut(&self) -> bool {
         self.lock().cut.is_some()
@@ -157,12 +192,16 @@ impl SimDisk {
         Ok(written)
     }
 
-    /// Counts everything in the directory as durable: the state after a power cut.
+    /// Counts everything in the directory as durable: the state after a power cut (which
+    /// frees no space).
     fn settle(&self) -> io::Result<()> {
         let cache = PageCache::read(&self.root)?;
-        *self.lock() = DiskState {
+        let mut state = self.lock();
+        *state = DiskState {
             files: cache.files,
             dirs: cache.dirs,
+            room: state.room,
+            refused_write: state.refused_write,
             ..DiskState::default()
         };
         Ok(())
@@ -210,6 +249,22 @@ impl SimDisk {
     }
 }
 
+impl SimDisk {
+    /// How many of `len` bytes a write may put on the disk.
+    fn take_room(&self, len: usize) -> usize {
+        let mut state = self.lock();
+        let Some(room) = state.room else {
+            return len;
+        };
+        let taken = room.min(len as u64);
+        state.room = Some(room - taken);
+        if taken < len as u64 {
+            state.refused_write = true;
+        }
+        taken as usize
+    }
+}
+
 /// The disks mounted now.
 static MOUNTED: Mutex<Vec<Arc<SimDisk>>> = Mutex::new(Vec::new());
 
@@ -223,17 +278,28 @@ fn mounted() -> MutexGuard<'static, Vec<Arc<SimDisk>>> {
 /// any other).
 struct Mounts;
 
-impl Interceptor for Mounts {
-    fn sync(&self, target: Target<'_>) -> Option<io::Result<()>> {
-        let path = match target {
-            Target::File(file) => fs::read_link(fd_path(file)).ok()?,
-            Target::Dir(dir) => dir.to_owned(),
-        };
-        let disk = mounted()
+impl Mounts {
+    /// The mounted disk that holds `path`.
+    fn disk_of(path: &Path) -> Option<Arc<SimDisk>> {
+        mounted()
             .iter()
             .find(|disk| path.starts_with(&disk.root))
-            .cloned()?;
+            .cloned()
+    }
+}
+
+impl Interceptor for Mounts {
+    fn sync(&self, target: Target<'_>) -> Option<io::Result<()>> {
+        let disk = match target {
+            Target::File(file) => Self::disk_of(&fs::read_link(fd_path(file)).ok()?),
+            Target::Dir(dir) => Self::disk_of(dir),
+        }?;
         Some(disk.sync(target))
+    }
+
+    fn room(&self, file: &File, len: usize) -> Option<usize> {
+        let disk = Self::disk_of(&fs::read_link(fd_path(file)).ok()?)?;
+        Some(disk.take_room(len))
     }
 }
 
@@ -244,7 +310,7 @@ pub struct Mounted(Arc<SimDisk>);
 /// Routes the fsyncs under `disk`'s directory to it.
 pub fn mount(disk: Arc<SimDisk>) -> Mounted {
     static INTERCEPTING: OnceLock<Intercepting> = OnceLock::new();
-    INTERCEPTING.get_or_init(|| fsync::intercept(Arc::new(Mounts)));
+    INTERCEPTING.get_or_init(|| seam::intercept(Arc::new(Mounts)));
     mounted().push(disk.clone());
     Mounted(disk)
 }

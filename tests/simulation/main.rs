@@ -73,6 +73,8 @@ const INPUT_TOPIC: &str = "input";
 const TXN_TIMEOUT_MS: i32 = 60_000;
 /// How many keys the records of the compacted log have.
 const KEYS: u64 = 8;
+/// The most bytes a disk that fills up still takes (a few batches, or part of one).
+const DISK_ROOM_BYTES: u64 = 4096;
 /// `log.cleaner.dedupe.buffer.size`, as a count of keys.
 const DEDUPE_LIMIT: usize = 1024;
 
@@ -136,10 +138,13 @@ struct Stats {
     retries_deduplicated: u64,
     producer_resets: u64,
     restarts: [u64; 3],
-    failed_syncs: u64,
+    failed_flushes: u64,
     records_compacted: u64,
     /// Power cuts at an fsync, in the middle of whatever operation made it.
     cuts_at_fsync: u64,
+    /// Times the disk filled up, and restarts whose recovery found it full.
+    disk_fills: u64,
+    full_at_recovery: u64,
     transactions: u64,
     commits: u64,
     aborts: u64,
@@ -253,9 +258,11 @@ impl<'a> Sim<'a> {
         }
     }
 
-    /// Whether the disk fails fsyncs now, or failed one since the last power cut.
+    /// Whether the disk fails fsyncs now, failed one since the last power cut, or refused a
+    /// write for want of room since the last restart: then an operation may fail, and a
+    /// partition may have gone offline.
     fn disk_trouble(&self) -> bool {
-        self.disk.failing() || self.disk.sync_failed()
+        self.disk.failing() || self.disk.sync_failed() || self.disk.refused_write()
     }
 
     /// Runs the seed's steps; returns what the run ended with, which a replay of the seed
@@ -265,7 +272,7 @@ impl<'a> Sim<'a> {
             self.step = step;
             match self
                 .rng
-                .weighted(&[40, 12, 4, 3, 3, 3, 3, 2, 1, 3, 3, 16, 2])
+                .weighted(&[40, 12, 4, 3, 3, 3, 3, 2, 1, 3, 3, 16, 2, 2, 2])
             {
                 0 => self.produce(),
                 1 => {
@@ -283,13 +290,23 @@ impl<'a> Sim<'a> {
                     self.disk.fail_syncs();
                 }
                 9 => self.clean(),
-                11 => self.transact(),
-                12 => self.coordinator_timers(),
-                _ => {
+                10 => {
                     let passing = self.rng.below(8) as u32;
                     self.note(|| format!("the power goes at the fsync after the next {passing}"));
                     self.disk
                         .cut_power_at_sync(passing, Rng::new(self.rng.next_u64()));
+                }
+                11 => self.transact(),
+                12 => self.coordinator_timers(),
+                13 => {
+                    let bytes = self.rng.below(DISK_ROOM_BYTES);
+                    self.note(|| format!("the disk fills up after {bytes} bytes more"));
+                    self.stats.disk_fills += 1;
+                    self.disk.fill_after(bytes);
+                }
+                _ => {
+                    self.note(|| "space is freed on the disk".into());
+                    self.disk.free_space();
                 }
             }
             if self.disk.power_was_cut() {
@@ -301,6 +318,8 @@ impl<'a> Sim<'a> {
                 self.check_logs();
             }
         }
+        // The disk has room again at the end: whatever a full disk held up must finish.
+        self.disk.free_space();
         self.restart(Stop::CleanThenPowerCut);
         self.check_every_transaction_ends();
         let ends = self.logs.iter().flat_map(|log| [log.log_start, log.end]);
@@ -337,6 +356,9 @@ impl<'a> Sim<'a> {
     fn produce(&mut self) {
         let at = self.rng.below(self.producers.len() as u64) as usize;
         let log = self.producers[at].log;
+        if self.producers[at].retrying && !self.retry_producer(at) {
+            return;
+        }
         if self.producers[at].unacked.len() == MAX_IN_FLIGHT {
             self.flush(log);
             if self.producers[at].unacked.len() == MAX_IN_FLIGHT {
@@ -434,9 +456,12 @@ impl<'a> Sim<'a> {
                     self.logs[log].topic, sent.sequence, info.base_offset, self.logs[log].end
                 )),
             },
-            Err(LogError::Offline) | Err(LogError::Io(_)) if self.disk.sync_failed() => {
+            // Refused for want of room only while the disk is full; offline only after a
+            // failed fsync or a refused write.
+            Err(LogError::Io(_)) if self.disk.sync_failed() || self.disk.full() => {
                 Appended::Refused
             }
+            Err(LogError::Offline) if self.disk_trouble() => Appended::Refused,
             Err(LogError::Producer(ProducerError::UnknownProducer { .. })) => {
                 Appended::UnknownProducer
             }
@@ -457,7 +482,12 @@ impl<'a> Sim<'a> {
             Ok(()) => {
                 self.note(|| format!("{} flushed to {target}", self.logs[log].topic));
                 self.logs[log].durable_end = target;
-                for producer in self.producers.iter_mut().filter(|p| p.log == log) {
+                // A producer whose retry was refused has batches the log does not hold yet.
+                let acked = self
+                    .producers
+                    .iter_mut()
+                    .filter(|p| p.log == log && !p.retrying);
+                for producer in acked {
                     producer.unacked.clear();
                 }
                 let open_txns = self
@@ -469,7 +499,7 @@ impl<'a> Sim<'a> {
                 }
                 self.stats.flushes += 1;
             }
-            Err(_) if self.disk.sync_failed() => self.stats.failed_syncs += 1,
+            Err(_) if self.disk_trouble() => self.stats.failed_flushes += 1,
             Err(error) => self.fail(format!("flush of {}: {error}", self.logs[log].topic)),
         }
     }
@@ -486,12 +516,13 @@ impl<'a> Sim<'a> {
     /// One compaction pass over every log (only the compacted one has anything to do).
     fn clean(&mut self) {
         for log in 0..self.logs.len() {
-            match self.partition(log).clean(DEDUPE_LIMIT) {
+            let cleaned = self.partition(log).clean(DEDUPE_LIMIT);
+            // The cleaner makes what it works on durable first (also when it fails after).
+            let durable = self.partition(log).durable_offset();
+            let model = &mut self.logs[log];
+            model.durable_end = model.durable_end.max(durable);
+            match cleaned {
                 Ok(report) => {
-                    // The cleaner makes what it works on durable first.
-                    let durable = self.partition(log).durable_offset();
-                    let model = &mut self.logs[log];
-                    model.durable_end = model.durable_end.max(durable);
                     self.stats.records_compacted += report.records_removed;
                     self.note(|| {
                         format!(
@@ -500,7 +531,9 @@ impl<'a> Sim<'a> {
                         )
                     });
                 }
-                Err(_) if self.disk.sync_failed() => {}
+                Err(error) if self.disk_trouble() => {
+                    self.note(|| format!("{}: compaction failed: {error}", self.logs[log].topic))
+                }
                 Err(error) => self.fail(format!("compaction of {}: {error}", self.logs[log].topic)),
             }
         }
@@ -524,7 +557,7 @@ impl<'a> Sim<'a> {
             Ok(new_start) => self.fail(format!(
                 "DeleteRecords before {offset} moved the log start to {new_start}"
             )),
-            Err(_) if self.disk.sync_failed() => {}
+            Err(_) if self.disk_trouble() => {}
             Err(error) => self.fail(format!("DeleteRecords: {error}")),
         }
     }
@@ -543,7 +576,7 @@ impl<'a> Sim<'a> {
                 });
                 self.logs[log].log_start = start;
             }
-            Err(_) if self.disk.sync_failed() => {}
+            Err(_) if self.disk_trouble() => {}
             Err(error) => self.fail(format!("retention: {error}")),
         }
     }
@@ -554,7 +587,9 @@ impl<'a> Sim<'a> {
         if let (Stop::CleanThenPowerCut, Some(node)) = (stop, &stopping) {
             match node.logs.shutdown() {
                 Ok(()) => {}
-                Err(_) if self.disk.sync_failed() => {}
+                Err(error) if self.disk_trouble() => {
+                    self.note(|| format!("the clean shutdown failed: {error}"))
+                }
                 Err(error) => self.fail(format!("clean shutdown: {error}")),
             }
         }
@@ -564,8 +599,9 @@ impl<'a> Sim<'a> {
             stop = Stop::PowerCut;
         }
         self.note(|| format!("restart after {stop:?}"));
+        let mut cut_power = stop != Stop::Process;
         loop {
-            if stop != Stop::Process {
+            if cut_power {
                 if let Err(error) = self.disk.power_cut(&mut self.rng) {
                     self.fail(format!("power cut: {error}"));
                 }
@@ -574,13 +610,24 @@ impl<'a> Sim<'a> {
                 Ok(node) => break self.node = Some(node),
                 // The power went during recovery: only what the disk kept counts.
                 Err(_) if self.disk.power_was_cut() => {
-                    stop = Stop::PowerCut;
+                    (stop, cut_power) = (Stop::PowerCut, true);
                     self.stats.cuts_at_fsync += 1;
                     self.note(|| "the power went during recovery".into());
+                }
+                // Recovery found no room for what it writes: it starts again once space
+                // is freed.
+                Err(error) if self.disk.full() => {
+                    cut_power = false;
+                    self.stats.full_at_recovery += 1;
+                    self.note(|| {
+                        format!("recovery failed on a full disk ({error}); space is freed")
+                    });
+                    self.disk.free_space();
                 }
                 Err(error) => self.fail(format!("reopening after {stop:?}: {error}")),
             }
         }
+        self.disk.forget_refused_writes();
         self.stats.restarts[stop as usize] += 1;
         for log in 0..self.logs.len() {
             self.check_recovered(log, stop);
@@ -622,42 +669,56 @@ impl<'a> Sim<'a> {
     /// does after its connection broke.
     fn retry_unacknowledged(&mut self) {
         for at in 0..self.producers.len() {
-            let (log, id) = (self.producers[at].log, self.producers[at].id);
-            let Some(id) = id else { continue };
-            let mut unacked = std::mem::take(&mut self.producers[at].unacked);
-            let mut next = 0;
-            while next < unacked.len() {
-                let batch = (id, unacked[next].epoch, unacked[next].sequence);
-                if self.logs[log].deleted(batch) {
-                    // DeleteRecords or retention removed it before it was acknowledged: the
-                    // log could only refuse its sequence as too old.
-                    unacked.remove(next);
-                    continue;
+            self.retry_producer(at);
+        }
+    }
+
+    /// Sends producer `at`'s unacknowledged batches again, in order. Returns whether the log
+    /// took them all: the disk may refuse one, and then the producer tries again before it
+    /// sends anything new, as a client retries a batch refused with KAFKA_STORAGE_ERROR.
+    fn retry_producer(&mut self, at: usize) -> bool {
+        let (log, id) = (self.producers[at].log, self.producers[at].id);
+        let Some(id) = id else { return true };
+        let mut unacked = std::mem::take(&mut self.producers[at].unacked);
+        let mut next = 0;
+        while next < unacked.len() {
+            let batch = (id, unacked[next].epoch, unacked[next].sequence);
+            if self.logs[log].deleted(batch) {
+                // DeleteRecords or retention removed it before it was acknowledged: the
+                // log could only refuse its sequence as too old.
+                unacked.remove(next);
+                continue;
+            }
+            match self.append(log, &unacked[next], Some(id)) {
+                Appended::New | Appended::Duplicate => next += 1,
+                // The log lost every batch of the producer, and with them its state.
+                Appended::UnknownProducer if !self.logs[log].holds_batches_of(id) => {
+                    self.producers[at].unacked = std::mem::take(&mut unacked);
+                    self.reset_producer(at);
+                    unacked = std::mem::take(&mut self.producers[at].unacked);
                 }
-                match self.append(log, &unacked[next], Some(id)) {
-                    Appended::New | Appended::Duplicate => next += 1,
-                    // The log lost every batch of the producer, and with them its state.
-                    Appended::UnknownProducer if !self.logs[log].holds_batches_of(id) => {
-                        self.producers[at].unacked = std::mem::take(&mut unacked);
-                        self.reset_producer(at);
-                        unacked = std::mem::take(&mut self.producers[at].unacked);
-                    }
-                    // Compaction removed it (every record superseded) after it was appended,
-                    // and the producer's state was rebuilt without it: refused as older than
-                    // the producer's last batch, as Kafka does.
-                    Appended::TooOld if self.logs[log].appended_batch(batch) => {
-                        unacked.remove(next);
-                    }
-                    Appended::UnknownProducer | Appended::Refused | Appended::TooOld => {
-                        self.fail(format!(
-                            "producer {id}'s retry of sequence {} was refused",
-                            unacked[next].sequence
-                        ))
-                    }
+                // Compaction removed it (every record superseded) after it was appended,
+                // and the producer's state was rebuilt without it: refused as older than
+                // the producer's last batch, as Kafka does.
+                Appended::TooOld if self.logs[log].appended_batch(batch) => {
+                    unacked.remove(next);
+                }
+                Appended::Refused if self.disk_trouble() => {
+                    let producer = &mut self.producers[at];
+                    (producer.unacked, producer.retrying) = (unacked, true);
+                    return false;
+                }
+                Appended::UnknownProducer | Appended::Refused | Appended::TooOld => {
+                    self.fail(format!(
+                        "producer {id}'s retry of sequence {} was refused",
+                        unacked[next].sequence
+                    ))
                 }
             }
-            self.producers[at].unacked = unacked;
         }
+        let producer = &mut self.producers[at];
+        (producer.unacked, producer.retrying) = (unacked, false);
+        true
     }
 
     /// The log knows nothing of a producer whose sequence is past 0: as a client does
@@ -1224,7 +1285,7 @@ fn acknowledged_records_survive_seeded_crashes_power_cuts_and_failing_fsyncs() {
         "simulation: {seeds} seeds (from {first}) × {STEPS_PER_SEED} steps in {elapsed:.1} s = \
          {:.1} seeds/s; {} batches appended, {} acks=all flushes, {} records compacted away, {} retries deduplicated, \
          {} producers reset, restarts: {} process crashes, {} power cuts, {} clean stops then power cuts, {} of \
-         the power cuts at an fsync; {} failed fsyncs; {} transactions: {} committed, {} aborted, {} producers \
+         the power cuts at an fsync; {} failed flushes; {} disks filling up, {} of them during recovery; {} transactions: {} committed, {} aborted, {} producers \
          fenced by a timeout's abort, {} offset commits in them; read back: {} transactions committed, {} aborted",
         seeds as f64 / elapsed,
         stats.batches,
@@ -1236,7 +1297,9 @@ fn acknowledged_records_survive_seeded_crashes_power_cuts_and_failing_fsyncs() {
         stats.restarts[Stop::PowerCut as usize],
         stats.restarts[Stop::CleanThenPowerCut as usize],
         stats.cuts_at_fsync,
-        stats.failed_syncs,
+        stats.failed_flushes,
+        stats.disk_fills,
+        stats.full_at_recovery,
         stats.transactions,
         stats.commits,
         stats.aborts,

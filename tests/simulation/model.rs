@@ -426,6 +426,9 @@ pub struct Producer {
     pub next_sequence: i32,
     /// Sent and appended, not acknowledged by an fsync yet (idempotent producers only).
     pub unacked: Vec<Sent>,
+    /// A retry of `unacked` was refused (the disk was full): they are sent again before
+    /// anything new.
+    pub retrying: bool,
 }
 
 impl Producer {
@@ -436,6 +439,7 @@ impl Producer {
             log,
             next_sequence: 0,
             unacked: Vec::new(),
+            retrying: false,
         }
     }
 }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use super::Partition;
 use crate::log::cleaner::{self, CleanRules, DirtySegment};
 use crate::log::segment::{self, Segment};
-use crate::log::{checkpoint, fsync, LogError};
+use crate::log::{checkpoint, disk, LogError};
 
 const CLEANED_SUFFIX: &str = "cleaned";
 const SWAP_SUFFIX: &str = "swap";
@@ -102,9 +102,9 @@ impl Partition {
                 "{}.{CLEANED_SUFFIX}",
                 segment::file_name(segment.base_offset, "log")
             ));
-            let mut out = std::io::BufWriter::new(File::create(&cleaned_path)?);
+            let mut out = std::io::BufWriter::new(disk::Writer(File::create(&cleaned_path)?));
             let cleaned = cleaner::clean_segment(segment, &rules, &mut out)?;
-            let file = out
+            let disk::Writer(file) = out
                 .into_inner()
                 .map_err(|error| LogError::Io(error.into_error()))?;
             report.bytes_before += segment.size;
@@ -123,7 +123,7 @@ impl Partition {
                 report.segments += 1;
                 continue;
             }
-            fsync::file(&file)?;
+            disk::sync_file(&file)?;
             drop(file);
             self.swap_in_cleaned(segment.base_offset, &cleaned_path)?;
             report.segments += 1;
@@ -174,7 +174,7 @@ impl Partition {
         let log_name = segment::file_name(base_offset, "log");
         let swap_path = self.dir.join(format!("{log_name}.{SWAP_SUFFIX}"));
         fs::rename(cleaned_path, &swap_path)?;
-        fsync::dir(&self.dir)?;
+        disk::sync_dir(&self.dir)?;
         complete_swap(&self.dir, base_offset, &swap_path)?;
         let interval = self.lock().config.index_interval_bytes;
         let (segment, _) =
@@ -197,7 +197,7 @@ fn complete_swap(dir: &Path, base_offset: i64, swap_path: &Path) -> std::io::Res
         }
     }
     fs::rename(swap_path, dir.join(segment::file_name(base_offset, "log")))?;
-    fsync::dir(dir)
+    disk::sync_dir(dir)
 }
 
 /// After a crash during compaction: deletes half-written `.cleaned` files and completes swaps

@@ -1,4 +1,4 @@
-//! Durability: the `flush.messages` / `flush.ms` policy, and group-commit fsync, where one
+//! Durability: the `flush.messages` / `flush.ms` policy, and group-commit disk, where one
 //! fsync serves every waiter whose offset it covers.
 
 use std::fs::File;
@@ -9,7 +9,7 @@ use std::sync::Arc;
 use super::Partition;
 use crate::log::producer_state::{self, Snapshot};
 use crate::log::segment::Segment;
-use crate::log::{checkpoint, fsync, LogError};
+use crate::log::{checkpoint, disk, LogError};
 
 impl Partition {
     /// Whether the `flush.messages` / `flush.ms` policy asks for an fsync now.
@@ -130,9 +130,12 @@ impl Partition {
     }
 
     /// Syncs the log and every index file and records the active segment as the recovery point.
+    /// The records and their segments' directory entries are durable first, so a snapshot
+    /// or checkpoint that does not fit on a full disk costs none of them.
     pub fn sync_for_shutdown(&self) -> Result<(), LogError> {
         let mut state = self.lock();
         state.segments.iter().try_for_each(Segment::sync_all)?;
+        disk::sync_dir(&self.dir)?;
         let snapshot = Snapshot {
             offset: state.log_end_offset(),
             states: state.producers.clone(),
@@ -165,7 +168,9 @@ struct FlushPlan {
 impl FlushPlan {
     fn sync(self) -> std::io::Result<()> {
         let started = std::time::Instant::now();
-        self.files.iter().try_for_each(|file| fsync::data(file))?;
+        self.files
+            .iter()
+            .try_for_each(|file| disk::sync_data(file))?;
         crate::metrics::global().fsync(started.elapsed());
         if let Some(snapshot) = self.snapshot {
             producer_state::write_snapshot(&self.dir, &snapshot)?;

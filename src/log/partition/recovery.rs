@@ -16,7 +16,7 @@ use crate::clock::SharedClock;
 use crate::log::leader_epochs::LeaderEpochs;
 use crate::log::producer_state::Snapshot;
 use crate::log::segment::{self, Segment};
-use crate::log::{checkpoint, fsync, LogConfig, LogError};
+use crate::log::{checkpoint, disk, LogConfig, LogError};
 
 impl Partition {
     /// Opens the partition in `dir`, creating an empty log if it has no segment. With
@@ -121,7 +121,7 @@ impl Partition {
             // What survived the crash counts as durable from here on (the durable offset
             // starts at the log end): the segments' contents, and their directory entries.
             segments.iter().try_for_each(Segment::sync_all)?;
-            fsync::dir(dir)?;
+            disk::sync_dir(dir)?;
         }
         let Snapshot {
             states: producers,

@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 use super::append::producer_batch;
 use super::{AppendInfo, LogState, Partition};
 use crate::log::segment::{self, Segment};
-use crate::log::{checkpoint, fsync, LogError};
+use crate::log::{checkpoint, disk, LogError};
 use crate::records::batch::BATCH_HEADER_BYTES;
 use crate::records::BatchView;
 
@@ -260,9 +260,9 @@ impl Partition {
         // is appended after it: a power cut must not bring back batches of an earlier
         // leader this replica dropped (recovery keeps whatever batches are whole), under a
         // high watermark that passes them or with their epochs gone.
-        fsync::data(&truncated)?;
+        disk::sync_data(&truncated)?;
         if removed_any {
-            fsync::dir(&self.dir)?;
+            disk::sync_dir(&self.dir)?;
         }
         let log_end_offset = state.log_end_offset();
         let snapshot = load_producer_states(&self.dir, &state.segments)?;
@@ -324,7 +324,7 @@ impl Partition {
         checkpoint::write_log_start_offset(&self.dir, offset)?;
         state.recovery_point = offset;
         checkpoint::write_recovery_point(&self.dir, offset)?;
-        fsync::dir(&self.dir)?;
+        disk::sync_dir(&self.dir)?;
         self.durable_offset.store(offset, Ordering::Release);
         state.high_watermark = offset;
         self.publish_end(&mut state);
