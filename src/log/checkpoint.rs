@@ -59,18 +59,29 @@ pub fn write_leader_epochs(dir: &Path, entries: &[(i32, i64)]) -> io::Result<()>
     write_atomically(&dir.join(LEADER_EPOCH_FILE), text.as_bytes())
 }
 
-/// The `(epoch, start offset)` entries of the checkpoint, if the file is readable.
+/// The `(epoch, start offset)` entries of the checkpoint, if the file is readable and whole.
 pub fn read_leader_epochs(dir: &Path) -> Option<Vec<(i32, i64)>> {
-    let text = fs::read_to_string(dir.join(LEADER_EPOCH_FILE)).ok()?;
-    Some(
-        text.lines()
-            .skip(2)
-            .filter_map(|line| {
-                let mut fields = line.split_whitespace();
-                Some((fields.next()?.parse().ok()?, fields.next()?.parse().ok()?))
-            })
-            .collect(),
-    )
+    read_entries(&dir.join(LEADER_EPOCH_FILE))?
+        .map(|line| {
+            let mut fields = line.split_whitespace();
+            Some((fields.next()?.parse().ok()?, fields.next()?.parse().ok()?))
+        })
+        .collect()
+}
+
+/// The entry lines of a checkpoint in Kafka's format (version 0, entry count, entries), if
+/// it has that many and every line is whole. A disk that lost part of the file (one that
+/// acknowledged an fsync it did not do) leaves it short or torn; it then counts as missing.
+fn read_entries(path: &Path) -> Option<impl Iterator<Item = String>> {
+    let text = fs::read_to_string(path).ok()?;
+    let body = text.strip_suffix('\n')?;
+    let mut lines = body.split('\n');
+    if lines.next()? != "0" {
+        return None;
+    }
+    let count: usize = lines.next()?.parse().ok()?;
+    let entries: Vec<String> = lines.map(str::to_owned).collect();
+    (entries.len() == count).then(|| entries.into_iter())
 }
 
 pub fn write_recovery_point(dir: &Path, offset: i64) -> io::Result<()> {
@@ -97,8 +108,13 @@ pub fn read_log_start_offset(dir: &Path) -> Option<i64> {
     read_offset(&dir.join(LOG_START_OFFSET_FILE))
 }
 
+/// An offset written as one line; `None` when missing, torn or cut short (no newline).
 fn read_offset(path: &Path) -> Option<i64> {
-    fs::read_to_string(path).ok()?.trim().parse().ok()
+    fs::read_to_string(path)
+        .ok()?
+        .strip_suffix('\n')?
+        .parse()
+        .ok()
 }
 
 /// Writes Kafka's `replication-offset-checkpoint` into the data dir: version, entry count,
@@ -112,26 +128,45 @@ pub fn write_high_watermarks(data_dir: &Path, entries: &[(String, i32, i64)]) ->
 }
 
 /// The high watermarks of `replication-offset-checkpoint` by topic and partition (none if
-/// the file is missing; malformed lines are skipped).
+/// the file is missing, short or torn).
 pub fn read_high_watermarks(data_dir: &Path) -> std::collections::HashMap<(String, i32), i64> {
-    let Ok(text) = fs::read_to_string(data_dir.join(HIGH_WATERMARKS_FILE)) else {
-        return Default::default();
-    };
-    text.lines()
-        .skip(2)
-        .filter_map(|line| {
-            let mut fields = line.split_whitespace();
-            let topic = fields.next()?.to_owned();
-            let partition = fields.next()?.parse().ok()?;
-            let offset = fields.next()?.parse().ok()?;
-            Some(((topic, partition), offset))
-        })
-        .collect()
+    let entries = read_entries(&data_dir.join(HIGH_WATERMARKS_FILE)).and_then(|lines| {
+        lines
+            .map(|line| {
+                let mut fields = line.split_whitespace();
+                let topic = fields.next()?.to_owned();
+                let partition = fields.next()?.parse().ok()?;
+                let offset = fields.next()?.parse().ok()?;
+                Some(((topic, partition), offset))
+            })
+            .collect()
+    });
+    entries.unwrap_or_default()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What a disk that lost part of a checkpoint leaves (cut short, or fewer entries than
+    /// counted) reads as no checkpoint, never as a wrong one.
+    #[test]
+    fn a_torn_checkpoint_counts_as_missing() {
+        let dir = tempfile::tempdir().unwrap();
+        write_recovery_point(dir.path(), 140).unwrap();
+        assert_eq!(read_recovery_point(dir.path()), 140);
+        fs::write(dir.path().join(RECOVERY_POINT_FILE), "14").unwrap();
+        assert_eq!(read_recovery_point(dir.path()), 0);
+        write_leader_epochs(dir.path(), &[(0, 0), (3, 17)]).unwrap();
+        assert_eq!(read_leader_epochs(dir.path()), Some(vec![(0, 0), (3, 17)]));
+        fs::write(dir.path().join(LEADER_EPOCH_FILE), "0\n2\n0 0\n").unwrap();
+        assert_eq!(read_leader_epochs(dir.path()), None);
+        fs::write(dir.path().join(LEADER_EPOCH_FILE), "0\n2\n0 0\n3 1").unwrap();
+        assert_eq!(read_leader_epochs(dir.path()), None);
+        write_high_watermarks(dir.path(), &[("t".into(), 0, 5)]).unwrap();
+        fs::write(dir.path().join(HIGH_WATERMARKS_FILE), "0\n1\nt 0").unwrap();
+        assert!(read_high_watermarks(dir.path()).is_empty());
+    }
 
     #[test]
     fn high_watermarks_round_trip_in_kafkas_format() {

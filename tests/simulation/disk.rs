@@ -1,7 +1,8 @@
 //! A simulated disk under a real directory. The files there are the page cache: the log
 //! writes, reads and renames them as usual. What is on the *disk* is only what an fsync
 //! reached, which this module learns by standing in for every fsync of the log
-//! (`spool::log::disk`): a file's contents as of its last fsync (by inode), a directory's
+//! (`spool::log::disk`): a file's contents as of its last fsync (by inode and birth time, so
+//! that a new file reusing a freed inode starts with nothing durable), a directory's
 //! entries as of its last fsync.
 //!
 //! A power cut replaces the directory with a state the disk could hold afterwards:
@@ -12,7 +13,8 @@
 //!   old (written back out of order, with zeros where the file grew).
 //!
 //! A failed fsync is an EIO that leaves the written data in doubt, as Linux does: the next
-//! restart after one starts from a power cut.
+//! restart after one starts from a power cut. A lying disk answers every fsync with success
+//! and makes nothing durable, until the next power cut.
 //!
 //! The disk can fill up: once it has taken a given number of bytes more, every write fails
 //! with ENOSPC (after writing what still fit) until space is freed. Only writes count: what
@@ -40,22 +42,35 @@ const SECTOR_BYTES: usize = 512;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Entry {
-    File { inode: u64 },
+    File { id: FileId },
     Dir,
 }
 
 type Listing = BTreeMap<OsString, Entry>;
 
+/// A file: its inode and its birth time in nanoseconds (0 where the file system keeps none).
+type FileId = (u64, i128);
+
+fn file_id(metadata: &fs::Metadata) -> FileId {
+    let born = metadata.created().ok().and_then(|time| {
+        let since = time.duration_since(std::time::UNIX_EPOCH).ok()?;
+        Some(since.as_nanos() as i128)
+    });
+    (metadata.ino(), born.unwrap_or(0))
+}
+
 #[derive(Default)]
 struct DiskState {
-    /// Per inode, the contents its last fsync made durable.
-    files: HashMap<u64, Vec<u8>>,
+    /// Per file, the contents its last fsync made durable.
+    files: HashMap<FileId, Vec<u8>>,
     /// Per directory, its entries as of its last fsync.
     dirs: HashMap<PathBuf, Listing>,
     /// Every fsync fails from now until the next power cut.
     failing: bool,
     /// An fsync failed: the page cache may have dropped what it held.
     sync_failed: bool,
+    /// Every fsync succeeds without making anything durable, until the next power cut.
+    lying: bool,
     /// The power goes at an fsync still to come: how many pass before it, and the choices
     /// of what the disk keeps.
     cut_armed: Option<(u32, Rng)>,
@@ -70,7 +85,7 @@ struct DiskState {
 /// The directory's present state: what the page cache holds.
 struct PageCache {
     dirs: HashMap<PathBuf, Listing>,
-    files: HashMap<u64, Vec<u8>>,
+    files: HashMap<FileId, Vec<u8>>,
 }
 
 /// One entry of the state a power cut leaves, in creation order (a directory before its
@@ -109,6 +124,17 @@ impl SimDisk {
     /// Makes every fsync fail from now until the next power cut.
     pub fn fail_syncs(&self) {
         self.lock().failing = true;
+    }
+
+    /// Makes every fsync from now until the next power cut succeed without making anything
+    /// durable.
+    pub fn lie(&self) {
+        self.lock().lying = true;
+    }
+
+    /// Whether fsyncs lie (until the next power cut).
+    pub fn lying(&self) -> bool {
+        self.lock().lying
     }
 
     /// Whether fsyncs are failing (until the next power cut).
@@ -235,12 +261,15 @@ impl SimDisk {
             state.sync_failed = true;
             return Err(io::Error::from_raw_os_error(libc::EIO));
         }
+        if state.lying {
+            return Ok(());
+        }
         match target {
             // Read through a descriptor of its own: the log's may be write-only.
             Target::File(file) => File::open(fd_path(file))
                 .and_then(|file| contents(&file))
-                .map(|(inode, contents)| {
-                    state.files.insert(inode, contents);
+                .map(|(id, contents)| {
+                    state.files.insert(id, contents);
                 }),
             Target::Dir(dir) => listing(dir).map(|listing| {
                 state.dirs.insert(dir.to_owned(), listing);
@@ -337,9 +366,9 @@ impl DiskState {
                     written.push(Written::Dir(path.clone()));
                     self.image(&path, cache, rng, written);
                 }
-                Entry::File { inode } => {
-                    let synced = self.files.get(&inode).map_or(&[][..], Vec::as_slice);
-                    let contents = torn(synced, cache.files.get(&inode), rng);
+                Entry::File { id } => {
+                    let synced = self.files.get(&id).map_or(&[][..], Vec::as_slice);
+                    let contents = torn(synced, cache.files.get(&id), rng);
                     written.push(Written::File(path, contents));
                 }
             }
@@ -393,8 +422,8 @@ impl PageCache {
                 match entry {
                     Entry::Dir => pending.push(dir.join(name)),
                     Entry::File { .. } => {
-                        let (inode, contents) = contents(&File::open(dir.join(name))?)?;
-                        cache.files.insert(inode, contents);
+                        let (id, contents) = contents(&File::open(dir.join(name))?)?;
+                        cache.files.insert(id, contents);
                     }
                 }
             }
@@ -442,7 +471,7 @@ fn listing(dir: &Path) -> io::Result<Listing> {
         let kind = match metadata.is_dir() {
             true => Entry::Dir,
             false => Entry::File {
-                inode: metadata.ino(),
+                id: file_id(&metadata),
             },
         };
         listing.insert(entry.file_name(), kind);
@@ -450,9 +479,9 @@ fn listing(dir: &Path) -> io::Result<Listing> {
     Ok(listing)
 }
 
-fn contents(file: &File) -> io::Result<(u64, Vec<u8>)> {
+fn contents(file: &File) -> io::Result<(FileId, Vec<u8>)> {
     let metadata = file.metadata()?;
     let mut contents = vec![0; metadata.len() as usize];
     file.read_exact_at(&mut contents, 0)?;
-    Ok((metadata.ino(), contents))
+    Ok((file_id(&metadata), contents))
 }

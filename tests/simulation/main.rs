@@ -145,6 +145,11 @@ struct Stats {
     /// Times the disk filled up, and restarts whose recovery found it full.
     disk_fills: u64,
     full_at_recovery: u64,
+    /// Times the disk started lying, and the offsets its lying fsyncs had "acknowledged"
+    /// that the power cut ending the lie took.
+    lies: u64,
+    lost_to_lies: u64,
+    batches_lost_to_lies: u64,
     transactions: u64,
     commits: u64,
     aborts: u64,
@@ -156,6 +161,14 @@ struct Stats {
     /// Transactional producers fenced by the coordinator's abort of their timed-out
     /// transaction.
     fenced: u64,
+}
+
+/// A lying disk's run, until the power cut that ends it.
+struct Lie {
+    /// Per log, its durable end when the lie began: the last the disk made durable.
+    durable_ends: Vec<i64>,
+    /// Per log, how far the lying fsyncs claimed to make it durable.
+    claimed_ends: Vec<i64>,
 }
 
 /// The broker's storage and coordinators, as one process holds them.
@@ -181,6 +194,10 @@ struct Sim<'a> {
     txns: Txns,
     /// The transactional id each producer id was handed to.
     producer_id_owners: BTreeMap<i64, String>,
+    /// While the disk lies: what the checks may hold the logs to.
+    lie: Option<Lie>,
+    /// Whether the disk lied in this run.
+    disk_lied: bool,
     stats: &'a mut Stats,
     trace: bool,
 }
@@ -222,6 +239,8 @@ impl<'a> Sim<'a> {
             txn_producers,
             txns: Vec::new(),
             producer_id_owners: BTreeMap::new(),
+            lie: None,
+            disk_lied: false,
             stats,
             trace: std::env::var_os("SPOOL_SIM_TRACE").is_some(),
         }
@@ -272,7 +291,7 @@ impl<'a> Sim<'a> {
             self.step = step;
             match self
                 .rng
-                .weighted(&[40, 12, 4, 3, 3, 3, 3, 2, 1, 3, 3, 16, 2, 2, 2])
+                .weighted(&[40, 12, 4, 3, 3, 3, 3, 2, 1, 3, 3, 16, 2, 2, 2, 1])
             {
                 0 => self.produce(),
                 1 => {
@@ -289,25 +308,47 @@ impl<'a> Sim<'a> {
                     self.note(|| "the disk starts failing fsyncs".into());
                     self.disk.fail_syncs();
                 }
-                9 => self.clean(),
+                // Compaction rewrites what is durable: a lying disk can take the old
+                // segment's name to the new one without its contents.
+                9 if !self.disk.lying() => self.clean(),
+                9 => {}
                 10 => {
                     let passing = self.rng.below(8) as u32;
                     self.note(|| format!("the power goes at the fsync after the next {passing}"));
                     self.disk
                         .cut_power_at_sync(passing, Rng::new(self.rng.next_u64()));
                 }
-                11 => self.transact(),
-                12 => self.coordinator_timers(),
+                // What a transaction coordinator promises on a lying disk may be lost
+                // whole: none begins or ends until the lie is over.
+                11 if !self.disk.lying() => self.transact(),
+                12 if !self.disk.lying() => self.coordinator_timers(),
+                11 | 12 => {}
                 13 => {
                     let bytes = self.rng.below(DISK_ROOM_BYTES);
                     self.note(|| format!("the disk fills up after {bytes} bytes more"));
                     self.stats.disk_fills += 1;
                     self.disk.fill_after(bytes);
                 }
-                _ => {
+                14 => {
                     self.note(|| "space is freed on the disk".into());
                     self.disk.free_space();
                 }
+                // A disk caught lying is replaced: it lies once per run at most (the holes a
+                // lie leaves stay, and a second lie could take the recovery point that keeps
+                // recovery from reading them as a crash's).
+                _ if !self.disk_lied => {
+                    self.disk_lied = true;
+                    self.note(|| {
+                        "the disk starts lying: fsyncs succeed, nothing is durable".into()
+                    });
+                    self.stats.lies += 1;
+                    self.disk.lie();
+                    self.lie = Some(Lie {
+                        durable_ends: self.logs.iter().map(|log| log.durable_end).collect(),
+                        claimed_ends: vec![0; self.logs.len()],
+                    });
+                }
+                _ => {}
             }
             if self.disk.power_was_cut() {
                 self.stats.cuts_at_fsync += 1;
@@ -479,6 +520,13 @@ impl<'a> Sim<'a> {
         let partition = self.partition(log);
         let target = partition.log_end_offset();
         match self.runtime.block_on(partition.flush(target)) {
+            // The client takes it as an acknowledgement; the checks cannot hold the log to it.
+            Ok(()) if self.disk.lying() => {
+                self.note(|| format!("{} \"flushed\" to {target}", self.logs[log].topic));
+                if let Some(lie) = self.lie.as_mut() {
+                    lie.claimed_ends[log] = target;
+                }
+            }
             Ok(()) => {
                 self.note(|| format!("{} flushed to {target}", self.logs[log].topic));
                 self.logs[log].durable_end = target;
@@ -595,7 +643,7 @@ impl<'a> Sim<'a> {
         }
         drop(stopping);
         // The disk comes back with the restart, which finds only what the disk kept.
-        if self.disk.failing() {
+        if self.disk.failing() || self.disk.lying() {
             stop = Stop::PowerCut;
         }
         self.note(|| format!("restart after {stop:?}"));
@@ -629,6 +677,18 @@ impl<'a> Sim<'a> {
         }
         self.disk.forget_refused_writes();
         self.stats.restarts[stop as usize] += 1;
+        // Nothing of what the lying disk took since the lie began may have been on it.
+        let lie = self.lie.take();
+        for (model, &durable_end) in self
+            .logs
+            .iter_mut()
+            .zip(lie.iter().flat_map(|lie| &lie.durable_ends))
+        {
+            model.durable_end = model.durable_end.min(durable_end);
+        }
+        if let Some(lie) = &lie {
+            self.after_lie(lie);
+        }
         for log in 0..self.logs.len() {
             self.check_recovered(log, stop);
         }
@@ -641,6 +701,34 @@ impl<'a> Sim<'a> {
         self.check_transactions();
     }
 
+    /// The power cut ending a lie took what the disk claimed to hold since it began: the
+    /// model forgets the batches lost (holes included), and the idempotent producers give up
+    /// on what they had in flight and start a new epoch, as clients whose batches were
+    /// refused as out of order. The log start may have gone back: a checkpoint replaced
+    /// while the disk lied is lost, the old one with it, and segments deleted since come
+    /// back.
+    fn after_lie(&mut self, lie: &Lie) {
+        for (log, &claimed) in lie.claimed_ends.iter().enumerate() {
+            let partition = self.partition(log);
+            let model = &mut self.logs[log];
+            model.log_start = model.log_start.min(partition.log_start_offset());
+            let must_hold = self.logs[log].durable_end;
+            match self.logs[log].forget_lost(&partition, must_hold) {
+                Ok(lost) => self.stats.batches_lost_to_lies += lost as u64,
+                Err(problem) => self.fail(problem),
+            }
+            let end = partition.log_end_offset();
+            self.stats.lost_to_lies += (claimed - end).max(0) as u64;
+        }
+        for at in 0..self.producers.len() {
+            if self.producers[at].id.is_some() {
+                self.producers[at].unacked.clear();
+                self.producers[at].retrying = false;
+                self.reset_producer(at);
+            }
+        }
+    }
+
     /// Reads the whole log back after a restart and checks it against the model.
     fn check_recovered(&mut self, log: usize, stop: Stop) {
         let partition = self.partition(log);
@@ -649,7 +737,8 @@ impl<'a> Sim<'a> {
             Stop::Process | Stop::CleanThenPowerCut => self.logs[log].end,
         };
         let end = partition.log_end_offset();
-        if end < must_hold {
+        // (A hole a lying disk left at the end counts as lost already.)
+        if end < must_hold && !self.logs[log].lost(end, must_hold) {
             self.fail(format!(
                 "{} lost acknowledged records: it ends at {end} after {stop:?}, acknowledged \
                  up to {must_hold}",
@@ -1285,7 +1374,8 @@ fn acknowledged_records_survive_seeded_crashes_power_cuts_and_failing_fsyncs() {
         "simulation: {seeds} seeds (from {first}) × {STEPS_PER_SEED} steps in {elapsed:.1} s = \
          {:.1} seeds/s; {} batches appended, {} acks=all flushes, {} records compacted away, {} retries deduplicated, \
          {} producers reset, restarts: {} process crashes, {} power cuts, {} clean stops then power cuts, {} of \
-         the power cuts at an fsync; {} failed flushes; {} disks filling up, {} of them during recovery; {} transactions: {} committed, {} aborted, {} producers \
+         the power cuts at an fsync; {} failed flushes; {} disks filling up, {} of them during recovery; {} lying disks, \
+         {} offsets their fsyncs claimed lost ({} batches forgotten); {} transactions: {} committed, {} aborted, {} producers \
          fenced by a timeout's abort, {} offset commits in them; read back: {} transactions committed, {} aborted",
         seeds as f64 / elapsed,
         stats.batches,
@@ -1300,6 +1390,9 @@ fn acknowledged_records_survive_seeded_crashes_power_cuts_and_failing_fsyncs() {
         stats.failed_flushes,
         stats.disk_fills,
         stats.full_at_recovery,
+        stats.lies,
+        stats.lost_to_lies,
+        stats.batches_lost_to_lies,
         stats.transactions,
         stats.commits,
         stats.aborts,

@@ -178,6 +178,9 @@ impl LogModel {
                 .read(offset, READ_BYTES, true, Isolation::LogEnd)
                 .map_err(|error| format!("{topic}: reading at {offset}: {error}"))?;
             if read.records.is_empty() {
+                if self.lost(offset, end) {
+                    break;
+                }
                 return Err(format!(
                     "{topic}: nothing to read at {offset}, below the log end {end}"
                 ));
@@ -192,7 +195,7 @@ impl LogModel {
                     .map_err(|error| format!("{topic}: a batch read at {offset}: {error}"))?;
                 let base = view.base_offset();
                 let dense = match next {
-                    Some(expected) => base == expected,
+                    Some(expected) => base == expected || self.lost(expected, base),
                     None => base <= offset && offset <= view.last_offset(),
                 };
                 if !dense {
@@ -222,7 +225,7 @@ impl LogModel {
             }
         }
         match next {
-            Some(reached) if reached != end => Err(format!(
+            Some(reached) if reached != end && !self.lost(reached, end) => Err(format!(
                 "{topic}: batches reach {reached}, the log end is {end}"
             )),
             _ => Ok(()),
@@ -259,6 +262,56 @@ impl LogModel {
             }
         }
         Ok(())
+    }
+
+    /// Whether the model holds no batch in `from..to` (`from < to`): a range a lying disk
+    /// lost, the log's batches before and after it surviving.
+    pub fn lost(&self, from: i64, to: i64) -> bool {
+        from < to && self.batches.range(from..to).next().is_none()
+    }
+
+    /// After the power cut that ends a lying disk's run: forgets the batches the log lost,
+    /// which may leave holes in it (the recovery point the disk kept can vouch for segments
+    /// whose tails it lost). None of them may lie below `must_hold`. Returns how many.
+    pub fn forget_lost(&mut self, partition: &Partition, must_hold: i64) -> Result<usize, String> {
+        if self.config.compact_enabled {
+            return Ok(0); // A compacted log has gaps anyway; its records are checked by key.
+        }
+        let topic = self.topic;
+        let (start, end) = (partition.log_start_offset(), partition.log_end_offset());
+        let mut held = BTreeSet::new();
+        let mut offset = start;
+        while offset < end {
+            let read = partition
+                .read(offset, READ_BYTES, true, Isolation::LogEnd)
+                .map_err(|error| format!("{topic}: reading at {offset}: {error}"))?;
+            let Some(batches) = batches_of(&read.records).filter(|batches| !batches.is_empty())
+            else {
+                break;
+            };
+            for view in &batches {
+                held.insert(view.base_offset());
+                offset = offset.max(view.last_offset() + 1);
+            }
+        }
+        let lost: Vec<(i64, i64)> = self
+            .batches
+            .range(start..end)
+            .filter(|(base, _)| !held.contains(*base))
+            .map(|(&base, stored)| (base, stored.last_offset))
+            .collect();
+        for &(base, last) in &lost {
+            if base < must_hold {
+                return Err(format!(
+                    "{topic}: the batch at {base} is lost, below {must_hold}, which the disk \
+                     made durable before it lied"
+                ));
+            }
+            self.batches.remove(&base);
+            self.records
+                .retain(|&offset, _| !(base..=last).contains(&offset));
+        }
+        Ok(lost.len())
     }
 
     /// The records a compacted log holds from its start, each checked to be the one

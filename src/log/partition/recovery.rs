@@ -37,63 +37,95 @@ impl Partition {
             .filter_map(|entry| segment::parse_log_file_name(&entry.file_name().to_string_lossy()))
             .collect();
         base_offsets.sort_unstable();
+        // Segments wholly below the log start hold nothing readable: a crash came between
+        // the checkpoint that moved the start and their deletion (or a disk that lied lost
+        // the deletion). They go, as retention would have removed them, before their tails
+        // are looked at.
+        let checkpointed_start = checkpoint::read_log_start_offset(dir);
+        if let Some(start) = checkpointed_start {
+            let below = base_offsets
+                .windows(2)
+                .take_while(|pair| pair[1] <= start)
+                .count();
+            for &base_offset in &base_offsets[..below] {
+                segment::remove_files(dir, base_offset)?;
+            }
+            base_offsets.drain(..below);
+        }
         let recovery_point = checkpoint::read_recovery_point(dir);
         let mut segments = Vec::with_capacity(base_offsets.len().max(1));
-        for (at, &base_offset) in base_offsets.iter().enumerate() {
-            // Whether it may hold offsets at or past the recovery point: the active segment,
-            // and any whose successor starts past it (a truncation leaves the recovery
-            // point inside a segment).
-            let unflushed = base_offsets
-                .get(at + 1)
-                .is_none_or(|&next| next > recovery_point);
-            let scan = (recover && unflushed) || swapped.contains(&base_offset);
-            let (segment, report) =
-                Segment::open(dir, base_offset, config.index_interval_bytes, scan, now)?;
-            let torn = report.filter(|report| report.truncated_bytes > 0);
-            // A crash can also lose a closed segment's tail whole, at a batch boundary (or
-            // all of it): then it ends before the next segment begins. A compacted log has
-            // such gaps anyway, so there only an empty segment counts (the cleaner removes
-            // the segments it empties).
-            let short = scan
-                && base_offsets
+        let mut recover = recover;
+        'load: loop {
+            segments.clear();
+            for (at, &base_offset) in base_offsets.iter().enumerate() {
+                // Whether it may hold offsets at or past the recovery point: the active segment,
+                // and any whose successor starts past it (a truncation leaves the recovery
+                // point inside a segment).
+                let unflushed = base_offsets
                     .get(at + 1)
-                    .is_some_and(|&next| match config.compact_enabled {
-                        false => segment.next_offset() < next,
-                        true => segment.is_empty(),
-                    });
-            if let Some(report) = &torn {
-                tracing::warn!(
-                    topic,
-                    partition = index,
-                    base_offset,
-                    valid_bytes = report.valid_bytes,
-                    truncated_bytes = report.truncated_bytes,
-                    "recovery truncated a torn segment tail"
-                );
-            } else if short {
-                tracing::warn!(
-                    topic,
-                    partition = index,
-                    base_offset,
-                    next_offset = segment.next_offset(),
-                    "recovery found a segment ending before the next one begins"
-                );
-            }
-            segments.push(segment);
-            if torn.is_some() || short {
-                // Everything after the first invalid byte or the first gap is gone, later
-                // segments included.
-                for &later in &base_offsets[at + 1..] {
-                    segment::remove_files(dir, later)?;
+                    .is_none_or(|&next| next > recovery_point);
+                let scan = (recover && unflushed) || swapped.contains(&base_offset);
+                let (segment, report) =
+                    Segment::open(dir, base_offset, config.index_interval_bytes, scan, now)?;
+                let torn = report.filter(|report| report.truncated_bytes > 0);
+                if torn.is_some() && !recover {
+                    // A cleanly shut down log was torn (a disk acknowledged fsyncs it did not
+                    // do): the clean shutdown is not trusted, and the log is recovered.
+                    tracing::warn!(
+                        topic,
+                        partition = index,
+                        base_offset,
+                        "a segment of a cleanly shut down log is torn; recovering the log"
+                    );
+                    recover = true;
+                    continue 'load;
                 }
-                break;
+                // A crash can also lose a closed segment's tail whole, at a batch boundary (or
+                // all of it): then it ends before the next segment begins. A compacted log has
+                // such gaps anyway, so there only an empty segment counts (the cleaner removes
+                // the segments it empties, and no roll leaves one). An empty closed segment
+                // counts even where the log was not scanned: only a disk that acknowledged
+                // fsyncs it did not do leaves one behind a clean shutdown.
+                let short = base_offsets.get(at + 1).is_some_and(|&next| {
+                    match scan && !config.compact_enabled {
+                        true => segment.next_offset() < next,
+                        false => segment.is_empty(),
+                    }
+                });
+                if let Some(report) = &torn {
+                    tracing::warn!(
+                        topic,
+                        partition = index,
+                        base_offset,
+                        valid_bytes = report.valid_bytes,
+                        truncated_bytes = report.truncated_bytes,
+                        "recovery truncated a torn segment tail"
+                    );
+                } else if short {
+                    tracing::warn!(
+                        topic,
+                        partition = index,
+                        base_offset,
+                        next_offset = segment.next_offset(),
+                        "recovery found a segment ending before the next one begins"
+                    );
+                }
+                segments.push(segment);
+                if torn.is_some() || short {
+                    // Everything after the first invalid byte or the first gap is gone, later
+                    // segments included.
+                    for &later in &base_offsets[at + 1..] {
+                        segment::remove_files(dir, later)?;
+                    }
+                    break;
+                }
             }
+            break;
         }
         // A crash can leave the log ending below its start: DeleteRecords or retention moved
         // the start (durably) past records that were never flushed. As Kafka does, the log
         // then starts again, empty, at its start, so that deleted offsets are not reused.
         let log_end = segments.last().map_or(0, Segment::next_offset);
-        let checkpointed_start = checkpoint::read_log_start_offset(dir);
         if let Some(start) = checkpointed_start.filter(|&start| start > log_end) {
             tracing::warn!(
                 topic,
@@ -130,10 +162,16 @@ impl Partition {
         } = load_producer_states(dir, &segments)?;
         let log_end_offset = segments[segments.len() - 1].next_offset();
         // The checkpoint is the log start: compaction may have removed the first segments
-        // without moving it. Without one, the log starts at its first segment.
-        let log_start_offset = checkpointed_start
-            .unwrap_or_else(|| segments[0].base_offset())
-            .min(log_end_offset);
+        // without moving it. Otherwise the log starts no earlier than its first segment (as
+        // Kafka's log loader has it): a checkpoint that a lying disk lost may lie below
+        // segments deleted since. Without one, the log starts at its first segment.
+        let first_base = segments[0].base_offset();
+        let log_start_offset = match checkpointed_start {
+            Some(start) if config.compact_enabled => start,
+            Some(start) => start.max(first_base),
+            None => first_base,
+        }
+        .min(log_end_offset);
         let mut epochs = LeaderEpochs::new(checkpoint::read_leader_epochs(dir).unwrap_or_default());
         let truncated = epochs.truncate_after(log_end_offset);
         if epochs.latest().is_none() {
@@ -276,6 +314,114 @@ mod tests {
 
     /// DeleteRecords moved the log start past records a crash then lost: the log starts
     /// again, empty, at its start, and the deleted offsets are not handed out again.
+    /// A disk that acknowledged fsyncs it did not do: behind a clean shutdown, the recovery
+    /// point is gone, the first segment lost its last batch and the last one its contents.
+    /// Finding the torn segment, recovery does not trust the clean shutdown: it scans the
+    /// log and ends it where the first gap begins.
+    #[test]
+    fn a_torn_segment_behind_a_clean_shutdown_recovers_the_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let partition = open(dir.path(), test_config(), false);
+        for i in 0..25 {
+            append(&partition, 3, i);
+        }
+        let (paths, second) = {
+            let state = partition.lock();
+            assert!(state.segments.len() >= 3);
+            let paths = state.segments.iter().map(|s| s.log_path().to_path_buf());
+            (paths.collect::<Vec<_>>(), state.segments[1].base_offset())
+        };
+        partition.sync_for_shutdown().unwrap();
+        drop(partition);
+        std::fs::remove_file(dir.path().join(crate::log::checkpoint::RECOVERY_POINT_FILE)).unwrap();
+        let first_bytes = std::fs::metadata(&paths[0]).unwrap().len();
+        let batch_bytes = first_bytes / (second as u64 / 3);
+        let set_len = |path: &std::path::Path, len: u64| {
+            let file = std::fs::OpenOptions::new().write(true).open(path);
+            file.unwrap().set_len(len).unwrap();
+        };
+        let kept = first_bytes - batch_bytes;
+        set_len(&paths[0], kept);
+        let last = paths.last().unwrap();
+        let garbage = vec![7u8; std::fs::metadata(last).unwrap().len() as usize];
+        std::fs::write(last, garbage).unwrap();
+
+        let recovered = open(dir.path(), test_config(), false);
+        assert_eq!(recovered.log_end_offset(), second - 3);
+        assert_eq!(
+            recovered.lock().segments.len(),
+            1,
+            "every later segment is gone"
+        );
+    }
+
+    /// A log-start checkpoint lost with its old contents (replaced while a disk lied) does
+    /// not take the log start below its first segment.
+    #[test]
+    fn the_log_start_is_never_below_the_first_segment() {
+        let dir = tempfile::tempdir().unwrap();
+        let partition = open(dir.path(), test_config(), false);
+        for i in 0..25 {
+            append(&partition, 3, i);
+        }
+        let second = partition.lock().segments[1].base_offset();
+        partition.delete_records_before(second).unwrap();
+        partition.apply_retention().unwrap();
+        assert_eq!(partition.lock().segments[0].base_offset(), second);
+        drop(partition);
+        std::fs::write(
+            dir.path()
+                .join(crate::log::checkpoint::LOG_START_OFFSET_FILE),
+            "1",
+        )
+        .unwrap();
+        assert_eq!(
+            open(dir.path(), test_config(), true).log_start_offset(),
+            second
+        );
+        std::fs::write(
+            dir.path()
+                .join(crate::log::checkpoint::LOG_START_OFFSET_FILE),
+            "0\n",
+        )
+        .unwrap();
+        assert_eq!(
+            open(dir.path(), test_config(), true).log_start_offset(),
+            second
+        );
+    }
+
+    /// A segment wholly below the log start (its deletion lost) goes before recovery looks
+    /// at it: its lost tail does not end the log there.
+    #[test]
+    fn a_segment_below_the_log_start_does_not_end_the_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let partition = open(dir.path(), test_config(), false);
+        for i in 0..25 {
+            append(&partition, 3, i);
+        }
+        let (first, second) = {
+            let state = partition.lock();
+            (
+                state.segments[0].log_path().to_path_buf(),
+                state.segments[1].base_offset(),
+            )
+        };
+        let end = partition.log_end_offset();
+        drop(partition);
+        // DeleteRecords moved the start; the crash came before the segment went.
+        crate::log::checkpoint::write_log_start_offset(dir.path(), second).unwrap();
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&first)
+            .unwrap();
+        file.set_len(0).unwrap();
+        let recovered = open(dir.path(), test_config(), true);
+        assert_eq!(recovered.log_end_offset(), end);
+        assert_eq!(recovered.log_start_offset(), second);
+        assert!(!first.exists());
+    }
+
     #[test]
     fn a_log_ending_below_its_start_starts_again_empty_there() {
         let dir = tempfile::tempdir().unwrap();
