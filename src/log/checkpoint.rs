@@ -1,4 +1,4 @@
-//! Small text files kept beside a partition's segments, written atomically (temp file, disk,
+//! Small text files kept beside a partition's segments, written atomically (temp file, fsync,
 //! rename, fsync dir): `partition.metadata` (topic id, as Kafka writes it),
 //! `leader-epoch-checkpoint` (Kafka's format), `recovery-point` (the first offset not known
 //! to be on disk; segments from there on are scanned after an unclean shutdown) and

@@ -1,4 +1,4 @@
-//! Durability: the `flush.messages` / `flush.ms` policy, and group-commit disk, where one
+//! Durability: the `flush.messages` / `flush.ms` policy, and group-commit fsync, where one
 //! fsync serves every waiter whose offset it covers.
 
 use std::fs::File;
