@@ -677,17 +677,8 @@ impl<'a> Sim<'a> {
         }
         self.disk.forget_refused_writes();
         self.stats.restarts[stop as usize] += 1;
-        // Nothing of what the lying disk took since the lie began may have been on it.
-        let lie = self.lie.take();
-        for (model, &durable_end) in self
-            .logs
-            .iter_mut()
-            .zip(lie.iter().flat_map(|lie| &lie.durable_ends))
-        {
-            model.durable_end = model.durable_end.min(durable_end);
-        }
-        if let Some(lie) = &lie {
-            self.after_lie(lie);
+        if let Some(lie) = self.lie.take() {
+            self.after_lie(&lie);
         }
         for log in 0..self.logs.len() {
             self.check_recovered(log, stop);
@@ -711,6 +702,8 @@ impl<'a> Sim<'a> {
         for (log, &claimed) in lie.claimed_ends.iter().enumerate() {
             let partition = self.partition(log);
             let model = &mut self.logs[log];
+            // Nothing the lying disk took since the lie began may have been on it.
+            model.durable_end = model.durable_end.min(lie.durable_ends[log]);
             model.log_start = model.log_start.min(partition.log_start_offset());
             let must_hold = self.logs[log].durable_end;
             match self.logs[log].forget_lost(&partition, must_hold) {
