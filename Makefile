@@ -41,13 +41,15 @@ compat: test-deps build
 	SPOOL_LIBRDKAFKA_TIER=full $(CARGO) test --release -p compat-tests --test librdkafka_suite -- --nocapture
 	$(CARGO) test --release -p compat-tests --test differential
 
-# The long crash test: 100 kill -9 cycles against acks=all producers, every acknowledged record
-# checked after each restart (make test runs a 6-cycle form). CYCLES=n SEED=s to vary.
+# The long crash test: 100 kill -9 cycles against the mixed workload (acks=all producers, a
+# retained and a compacted topic, transactions, group commits), every acknowledged record and
+# every transaction checked after each restart (make test runs a 6-cycle form). CYCLES=n SEED=s.
 crash-test: build
 	./target/release/spool-crash-test $(or $(CYCLES),100) $(SEED)
 
 # The crash harness for an hour (SOAK_SECONDS), kill -9s up to two minutes apart: records
-# acknowledged, lost and duplicated by idempotent producers (both must be 0), broker RSS.
+# acknowledged, lost and duplicated by idempotent producers (both must be 0), transactions
+# (each all or nothing), retention and compaction, broker RSS.
 soak: build
 	./target/release/spool-crash-test --soak $(or $(SOAK_SECONDS),3600) $(SEED)
 

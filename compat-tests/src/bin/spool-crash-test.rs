@@ -1,8 +1,12 @@
-//! `make crash-test` and `make soak`: the crash test (see `compat_tests::crash`). Usage:
+//! `make crash-test` and `make soak`: the crash test with its mixed workload (see
+//! `compat_tests::crash`). Usage:
 //! - `spool-crash-test [CYCLES] [SEED]`: CYCLES kill -9s (default 100), each after up to 1.5 s
 //!   of writes;
 //! - `spool-crash-test --soak SECONDS [SEED]`: kill -9s at random moments up to two minutes
 //!   apart, for SECONDS, with the broker's memory before each kill reported.
+//!
+//! It prints the records acknowledged and checked, the transactions and how they ended, how far
+//! retention and compaction went, and the broker's RSS before each kill.
 //!
 //! The seed defaults to one from the clock, printed so a failure can be replayed.
 
@@ -83,6 +87,19 @@ fn print_report(report: &CrashReport, took: Duration) {
         report.records_checked,
         report.torn_tails_recovered,
         report.segments_verified
+    );
+    let txns = &report.transactions;
+    println!(
+        "transactions: {} committed, {} aborted, {} cut off by a kill ({} of them committed), \
+         each all or nothing; retention moved the retained topic's log start to {}; \
+         compaction removed {} acknowledged records, every key ({}) keeping its newest",
+        txns.committed,
+        txns.aborted,
+        txns.in_doubt,
+        txns.in_doubt_committed,
+        report.retained_log_start,
+        report.compacted.compacted_away,
+        report.compacted.keys_checked
     );
     let rss: Vec<String> = report
         .rss_before_kill_mib

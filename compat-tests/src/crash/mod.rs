@@ -1,16 +1,24 @@
-//! Crash testing: idempotent and plain acks=all producers write to a broker that is killed with
-//! SIGKILL at random moments and restarted on the same data. After every restart the harness
-//! checks that every acknowledged record is readable at its acknowledged offset with the same
-//! key, value and headers, that no record of an idempotent producer is stored twice, that
-//! offsets are unique and increasing, that a committed group offset survived, and that every
-//! segment's indexes agree with its batches (`spool dump-log --verify`). Some cycles also
-//! append garbage to a segment before the restart and check that recovery truncates exactly
-//! at the end of the last valid batch.
+//! Crash testing: a mixed workload runs against a broker that is killed with SIGKILL at random
+//! moments and restarted on the same data. Idempotent and plain acks=all producers write to a
+//! topic, to one trimmed by retention (`retention.bytes`) and to a compacted one; a
+//! transactional producer commits and aborts transactions (`transactions`); a group commits
+//! offsets. After every restart the harness checks that every acknowledged record is readable
+//! at its acknowledged offset with the same key, value and headers (in the retained topic, at
+//! or above its log start, which never goes back; in the compacted one, each key's newest
+//! acknowledged record or a newer one, `compacted`), that no record of an idempotent producer
+//! is stored twice, that offsets are unique and increasing, that every transaction is all or
+//! nothing, that a committed group offset survived, and that every segment's indexes agree
+//! with its batches (`spool dump-log --verify`). Some cycles also append garbage to a segment
+//! before the restart and check that recovery truncates exactly at the end of the last valid
+//! batch.
 //!
 //! `make test` runs a short form (tests/crash_recovery.rs); `make crash-test` the long form
-//! (`spool-crash-test`, 100 cycles).
+//! (`spool-crash-test`, 100 cycles); `make soak` an hour of it.
 
-use std::collections::{BTreeMap, HashMap};
+mod compacted;
+mod transactions;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -19,13 +27,21 @@ use std::time::{Duration, Instant};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, Headers, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Message, Offset, TopicPartitionList};
 
 use crate::SpawnedBroker;
+pub use compacted::CompactedReport;
+use transactions::Transactions;
+pub use transactions::TxnReport;
 
 const TOPIC: &str = "crash";
+/// Trimmed by retention to about two segments.
+const RETAINED_TOPIC: &str = "crash-retained";
+const SEGMENT_BYTES: i64 = 65_536;
+const RETENTION_BYTES: i64 = 2 * SEGMENT_BYTES;
 const GROUP: &str = "crash-group";
 /// Producer deliveries still pending this long after a restart count as failed (not acked).
 const DELIVERY_TIMEOUT_MS: &str = "15000";
@@ -67,6 +83,53 @@ pub struct CrashReport {
     pub segments_verified: usize,
     /// The broker's resident memory just before each kill, in MiB.
     pub rss_before_kill_mib: Vec<f64>,
+    /// The retained topic's log start at the last check (retention moved it that far).
+    pub retained_log_start: i64,
+    pub compacted: CompactedReport,
+    pub transactions: TxnReport,
+}
+
+/// A topic the idempotent and plain producers write to, and how each record is keyed.
+#[derive(Clone, Copy)]
+struct Stream {
+    topic: &'static str,
+    /// The key of producer `index`'s `i`-th record in `cycle`.
+    key: fn(cycle: usize, index: usize, i: usize) -> String,
+}
+
+/// Keys unique to each record: `c{cycle}-p{index}-{i}`.
+fn unique_key(cycle: usize, index: usize, i: usize) -> String {
+    format!("c{cycle}-p{index}-{i}")
+}
+
+const MAIN: Stream = Stream {
+    topic: TOPIC,
+    key: unique_key,
+};
+const RETAINED: Stream = Stream {
+    topic: RETAINED_TOPIC,
+    key: unique_key,
+};
+const COMPACTED: Stream = Stream {
+    topic: compacted::TOPIC,
+    key: compacted::key,
+};
+
+/// A producer and what it writes.
+#[derive(Clone)]
+struct Writer {
+    stream: Stream,
+    index: usize,
+    producer: FutureProducer,
+}
+
+/// One record read back.
+#[derive(Debug, Clone)]
+struct Stored {
+    partition: i32,
+    offset: i64,
+    key: String,
+    value: Vec<u8>,
 }
 
 /// One acknowledged record.
@@ -125,7 +188,7 @@ impl Rng {
 /// directory (kept for inspection).
 pub async fn run(config: &CrashConfig) -> Result<CrashReport, String> {
     let mut broker = SpawnedBroker::start(&format!(
-        "\"num.partitions\" = {}\n\"log.segment.bytes\" = 65536\n\"log.index.interval.bytes\" = 1024\n\"group.initial.rebalance.delay.ms\" = 0",
+        "\"num.partitions\" = {}\n\"log.segment.bytes\" = {SEGMENT_BYTES}\n\"log.index.interval.bytes\" = 1024\n\"group.initial.rebalance.delay.ms\" = 0\n\"log.retention.check.interval.ms\" = 1000\n\"log.cleaner.backoff.ms\" = 1000",
         config.partitions
     ));
     match run_cycles(config, &mut broker).await {
@@ -146,21 +209,35 @@ async fn run_cycles(
     broker: &mut SpawnedBroker,
 ) -> Result<CrashReport, String> {
     let mut rng = Rng(config.seed | 1);
-    create_topic(broker, config.partitions).await?;
-    let producers: Vec<FutureProducer> = (0..config.producers)
-        .map(|index| {
-            broker
-                .client_config()
-                .set("acks", "all")
-                .set("enable.idempotence", idempotent(index).to_string())
-                .set("linger.ms", "2")
-                .set("message.timeout.ms", DELIVERY_TIMEOUT_MS)
-                .set("reconnect.backoff.max.ms", "200")
-                .create()
-                .expect("producer")
-        })
+    create_topics(broker, config.partitions).await?;
+    let producer = |index: usize| -> FutureProducer {
+        broker
+            .client_config()
+            .set("acks", "all")
+            .set("enable.idempotence", idempotent(index).to_string())
+            .set("linger.ms", "2")
+            .set("message.timeout.ms", DELIVERY_TIMEOUT_MS)
+            .set("reconnect.backoff.max.ms", "200")
+            .create()
+            .expect("producer")
+    };
+    // The main topic's producers, half idempotent; then one idempotent producer (index 0)
+    // for each of the retained and the compacted topic.
+    let writer = |stream, index| Writer {
+        stream,
+        index,
+        producer: producer(index),
+    };
+    let writers: Vec<Writer> = (0..config.producers)
+        .map(|index| writer(MAIN, index))
+        .chain([writer(RETAINED, 0), writer(COMPACTED, 0)])
         .collect();
-    let ledger: Arc<Mutex<Ledger>> = Arc::default();
+    let ledgers: HashMap<&str, Arc<Mutex<Ledger>>> = [MAIN, RETAINED, COMPACTED]
+        .iter()
+        .map(|stream| (stream.topic, Arc::default()))
+        .collect();
+    let mut transactions = Transactions::new(broker);
+    transactions.initialise().await?;
     let mut committed: Option<i64> = None;
     let mut report = CrashReport::default();
     let mut checked_from: HashMap<i32, i64> = HashMap::new();
@@ -173,24 +250,23 @@ async fn run_cycles(
         // Write for a while, commit a group offset, then kill the broker mid-flight.
         let run_for = Duration::from_millis(50 + rng.below(config.max_run.as_millis() as u64));
         let stop = Arc::new(AtomicBool::new(false));
-        let writers: Vec<_> = producers
+        let tasks: Vec<_> = writers
             .iter()
-            .enumerate()
-            .map(|(index, producer)| {
+            .map(|writer| {
                 write(
-                    producer.clone(),
+                    writer.clone(),
                     cycle,
-                    index,
                     config.records_per_cycle,
                     config.round_pause,
                     Arc::clone(&stop),
-                    Arc::clone(&ledger),
+                    Arc::clone(&ledgers[writer.stream.topic]),
                 )
             })
             .map(tokio::spawn)
             .collect();
+        let txn_task = transactions.write(cycle, config.round_pause, Arc::clone(&stop));
         tokio::time::sleep(run_for / 2).await;
-        let next = ledger.lock().unwrap().next_offset(0);
+        let next = ledgers[TOPIC].lock().unwrap().next_offset(0);
         if next > 0 && commit(broker, next).is_ok() {
             committed = Some(next);
         }
@@ -210,12 +286,17 @@ async fn run_cycles(
             None
         };
         broker.restart();
-        // Every delivery resolves (acked after the restart, or failed) before checking.
-        for writer in writers {
-            writer
-                .await
+        // Every delivery resolves (acked after the restart, or failed) before checking, and
+        // every transaction is ended by a new producer's initialisation.
+        for task in tasks {
+            task.await
                 .map_err(|error| format!("writer task: {error}"))?;
         }
+        let txns = txn_task
+            .await
+            .map_err(|error| format!("transactional writer task: {error}"))?;
+        transactions.record(txns);
+        transactions.initialise().await?;
         if let Some((path, valid_prefix)) = torn_file {
             check_truncated_at(&path, &valid_prefix)?;
             report.torn_tails_recovered += 1;
@@ -227,67 +308,115 @@ async fn run_cycles(
             || config.until.is_some_and(|until| started.elapsed() >= until);
         let full = cycle % 10 == 9 || last;
         let (acked_now, conflicts, next_offsets) = {
-            let ledger = ledger.lock().unwrap();
+            let ledger = ledgers[TOPIC].lock().unwrap();
             let next: HashMap<i32, i64> = (0..config.partitions)
                 .map(|partition| (partition, ledger.next_offset(partition)))
                 .collect();
             (ledger.acked.clone(), ledger.conflicts.clone(), next)
         };
         let from = if full { HashMap::new() } else { checked_from };
-        report.records_checked += verify_records(broker, config.partitions, &acked_now, &from)
+        let verified = verify_records(broker, TOPIC, config.partitions, &acked_now, &from)
             .map_err(|message| format!("cycle {cycle}: {message}; {conflicts:?}"))?;
+        report.records_checked += verified;
         if let Some(conflict) = conflicts.first() {
             return Err(format!("cycle {cycle}: {conflict}"));
         }
         checked_from = next_offsets;
+        let in_cycle = |message: String| format!("cycle {cycle}: {message}");
+        let retained = ledgers[RETAINED_TOPIC].lock().unwrap().acked.clone();
+        let log_start = retained_log_start(broker)?;
+        if log_start < report.retained_log_start {
+            return Err(in_cycle(format!(
+                "{RETAINED_TOPIC}'s log start went back from {} to {log_start}",
+                report.retained_log_start
+            )));
+        }
+        report.retained_log_start = log_start;
+        report.records_checked +=
+            verify_records(broker, RETAINED_TOPIC, 1, &retained, &HashMap::new())
+                .map_err(in_cycle)?;
+        let compacted = ledgers[compacted::TOPIC].lock().unwrap().acked.clone();
+        report.compacted = compacted::verify(broker, &compacted).map_err(in_cycle)?;
+        report.transactions = transactions.verify().map_err(in_cycle)?;
         if let Some(offset) = committed {
-            verify_commit(broker, offset).map_err(|message| format!("cycle {cycle}: {message}"))?;
+            verify_commit(broker, offset).map_err(in_cycle)?;
         }
         report.segments_verified += verify_segments(broker.data_dir())?;
         report.cycles = cycle + 1;
-        report.acknowledged = acked_now.len();
+        report.acknowledged = ledgers
+            .values()
+            .map(|ledger| ledger.lock().unwrap().acked.len())
+            .sum();
     }
     Ok(report)
 }
 
-async fn create_topic(broker: &SpawnedBroker, partitions: i32) -> Result<(), String> {
+/// Creates the main topic with `partitions`, the retained and compacted topics with one
+/// each, and the transactional producer's topic.
+async fn create_topics(broker: &SpawnedBroker, partitions: i32) -> Result<(), String> {
     let admin: AdminClient<DefaultClientContext> =
         broker.client_config().create().map_err(|e| e.to_string())?;
-    let topic = NewTopic::new(TOPIC, partitions, TopicReplication::Fixed(1));
+    let retention_bytes = RETENTION_BYTES.to_string();
+    let topics = [
+        NewTopic::new(TOPIC, partitions, TopicReplication::Fixed(1)),
+        NewTopic::new(RETAINED_TOPIC, 1, TopicReplication::Fixed(1))
+            .set("retention.bytes", &retention_bytes),
+        NewTopic::new(compacted::TOPIC, 1, TopicReplication::Fixed(1))
+            .set("cleanup.policy", "compact")
+            .set("min.cleanable.dirty.ratio", "0.1"),
+        NewTopic::new(
+            transactions::TOPIC,
+            transactions::PARTITIONS,
+            TopicReplication::Fixed(1),
+        ),
+    ];
     let results = admin
-        .create_topics([&topic], &AdminOptions::new())
+        .create_topics(&topics, &AdminOptions::new())
         .await
         .map_err(|e| e.to_string())?;
-    match results.into_iter().next() {
-        Some(Ok(_)) => Ok(()),
-        other => Err(format!("create topic: {other:?}")),
+    for result in results {
+        result.map_err(|error| format!("create topic: {error:?}"))?;
     }
+    Ok(())
+}
+
+/// The retained topic's log start (its low watermark).
+fn retained_log_start(broker: &SpawnedBroker) -> Result<i64, String> {
+    let consumer: BaseConsumer = broker.client_config().create().map_err(|e| e.to_string())?;
+    consumer
+        .fetch_watermarks(RETAINED_TOPIC, 0, Duration::from_secs(30))
+        .map(|(low, _)| low)
+        .map_err(|e| format!("watermarks: {e}"))
 }
 
 /// Writes up to `count` records in paced rounds until `stop`, then waits for every delivery
 /// (acknowledged, possibly after the restart, or failed); records every acknowledgement.
 async fn write(
-    producer: FutureProducer,
+    writer: Writer,
     cycle: usize,
-    index: usize,
     count: usize,
     round_pause: Duration,
     stop: Arc<AtomicBool>,
     ledger: Arc<Mutex<Ledger>>,
 ) {
+    let Writer {
+        stream,
+        index,
+        producer,
+    } = writer;
     let mut pending = Vec::with_capacity(ROUND_RECORDS);
     let cycle_text = cycle.to_string();
     for i in 0..count {
         if stop.load(Ordering::Relaxed) {
             break;
         }
-        let key = format!("c{cycle}-p{index}-{i}");
-        let value = format!("{key}:{}", "v".repeat(i % 100)).into_bytes();
+        let key = (stream.key)(cycle, index, i);
+        let value = format!("{}:{}", unique_key(cycle, index, i), "v".repeat(i % 100)).into_bytes();
         let headers = OwnedHeaders::new().insert(Header {
             key: "cycle",
             value: Some(cycle_text.as_str()),
         });
-        let record = FutureRecord::to(TOPIC)
+        let record = FutureRecord::to(stream.topic)
             .key(&key)
             .payload(&value)
             .headers(headers);
@@ -371,10 +500,12 @@ fn verify_commit(broker: &SpawnedBroker, expected: i64) -> Result<(), String> {
     }
 }
 
-/// Reads every partition from `from` (default: the beginning) to its high watermark and checks
-/// the acknowledged records there; returns how many were checked.
+/// Reads every partition of `topic` from `from` (default: its log start) to its high watermark
+/// and checks the acknowledged records there; returns how many were checked. Records below
+/// the log start (retention may move it during the read) are not checked.
 fn verify_records(
     broker: &SpawnedBroker,
+    topic: &str,
     partitions: i32,
     acked: &BTreeMap<(i32, i64), Acked>,
     from: &HashMap<i32, i64>,
@@ -383,19 +514,25 @@ fn verify_records(
         .client_config()
         .set("group.id", "crash-verifier")
         .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
         .set("fetch.wait.max.ms", "50")
         .create()
         .map_err(|e| e.to_string())?;
+    let watermarks = |partition| {
+        consumer
+            .fetch_watermarks(topic, partition, Duration::from_secs(30))
+            .map_err(|e| format!("watermarks: {e}"))
+    };
     let mut assignment = TopicPartitionList::new();
     let mut ends = HashMap::new();
+    let mut starts = HashMap::new();
     for partition in 0..partitions {
-        let start = from.get(&partition).copied().unwrap_or(0);
-        let (_, high) = consumer
-            .fetch_watermarks(TOPIC, partition, Duration::from_secs(30))
-            .map_err(|e| format!("watermarks: {e}"))?;
+        let (log_start, high) = watermarks(partition)?;
+        let start = from.get(&partition).copied().unwrap_or(0).max(log_start);
+        starts.insert(partition, start);
         if start < high {
             assignment
-                .add_partition_offset(TOPIC, partition, Offset::Offset(start))
+                .add_partition_offset(topic, partition, Offset::Offset(start))
                 .map_err(|e| e.to_string())?;
             ends.insert(partition, high);
         }
@@ -443,25 +580,76 @@ fn verify_records(
     duplicated_beyond_idempotence(&stored)?;
     let mut checked = 0;
     for (&(partition, offset), record) in acked {
-        if offset < from.get(&partition).copied().unwrap_or(0) {
+        if offset < starts.get(&partition).copied().unwrap_or(0) {
             continue;
         }
         match stored.get(&(partition, offset)) {
             Some(found) if found == record => checked += 1,
             Some(found) => {
                 return Err(format!(
-                "partition {partition} offset {offset}: acknowledged {record:?}, stored {found:?}"
-            ))
+                    "{topic} partition {partition} offset {offset}: acknowledged {record:?}, \
+                     stored {found:?}"
+                ))
             }
+            // Retention removed it while the records were read.
+            None if offset < watermarks(partition)?.0 => {}
             None => {
                 return Err(format!(
-                    "partition {partition} offset {offset}: acknowledged record {} is missing",
+                    "{topic} partition {partition} offset {offset}: acknowledged record {} is \
+                     missing",
                     record.key
                 ))
             }
         }
     }
     Ok(checked)
+}
+
+/// Every record of `topic`'s `partitions` from their log starts to their ends (the high
+/// watermark, or the last stable offset when `config` reads committed), in offset order per
+/// partition.
+fn read_to_end(
+    mut config: rdkafka::ClientConfig,
+    topic: &str,
+    partitions: i32,
+) -> Result<Vec<Stored>, String> {
+    let consumer: BaseConsumer = config
+        .set("group.id", "crash-verifier")
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("enable.partition.eof", "true")
+        .set("fetch.wait.max.ms", "50")
+        .create()
+        .map_err(|e| e.to_string())?;
+    let mut assignment = TopicPartitionList::new();
+    for partition in 0..partitions {
+        assignment
+            .add_partition_offset(topic, partition, Offset::Beginning)
+            .map_err(|e| e.to_string())?;
+    }
+    consumer.assign(&assignment).map_err(|e| e.to_string())?;
+    let mut stored = Vec::new();
+    let mut at_end = HashSet::new();
+    let deadline = Instant::now() + VERIFY_TIMEOUT;
+    while at_end.len() < partitions as usize {
+        if Instant::now() > deadline {
+            return Err(format!("reading {topic} back timed out"));
+        }
+        match consumer.poll(Duration::from_millis(100)) {
+            None => {}
+            Some(Err(KafkaError::PartitionEOF(partition))) => {
+                at_end.insert(partition);
+            }
+            Some(Err(error)) => return Err(format!("consume {topic}: {error}")),
+            Some(Ok(message)) => stored.push(Stored {
+                partition: message.partition(),
+                offset: message.offset(),
+                key: String::from_utf8_lossy(message.key().unwrap_or_default()).into_owned(),
+                value: message.payload().unwrap_or_default().to_vec(),
+            }),
+        }
+    }
+    Ok(stored)
 }
 
 /// Whether producer `index` is idempotent: half of them are.
