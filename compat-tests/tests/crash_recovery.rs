@@ -1,7 +1,7 @@
 //! The short form of the crash test (`make crash-test` runs 100 cycles): producers with
-//! acks=all (to a plain, a retained and a compacted topic) and a transactional producer, the
-//! broker SIGKILLed at random moments, every acknowledged record and every transaction checked
-//! after each restart, torn tails appended and recovered.
+//! acks=all (to a plain, a retained and a compacted topic), a transactional producer and a
+//! consumer group's members, the broker SIGKILLed at random moments, every acknowledged record,
+//! transaction and group commit checked after each restart, torn tails appended and recovered.
 
 use std::time::Duration;
 
@@ -32,4 +32,5 @@ async fn acknowledged_records_survive_kill_dash_nine() {
     assert_eq!(report.torn_tails_recovered, 2);
     assert!(report.acknowledged > 0 && report.records_checked >= report.acknowledged);
     assert!(report.transactions.committed > 0 && report.transactions.aborted > 0);
+    assert!(report.members.commits_acknowledged > 0);
 }

@@ -101,6 +101,12 @@ fn print_report(report: &CrashReport, took: Duration) {
         report.compacted.compacted_away,
         report.compacted.keys_checked
     );
+    let members = &report.members;
+    println!(
+        "group members: {} records consumed, {} commits acknowledged, committed offsets \
+         summed {}, never back",
+        members.consumed, members.commits_acknowledged, members.committed
+    );
     let rss: Vec<String> = report
         .rss_before_kill_mib
         .iter()

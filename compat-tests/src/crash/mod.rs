@@ -1,13 +1,14 @@
 //! Crash testing: a mixed workload runs against a broker that is killed with SIGKILL at random
 //! moments and restarted on the same data. Idempotent and plain acks=all producers write to a
 //! topic, to one trimmed by retention (`retention.bytes`) and to a compacted one; a
-//! transactional producer commits and aborts transactions (`transactions`); a group commits
-//! offsets. After every restart the harness checks that every acknowledged record is readable
+//! transactional producer commits and aborts transactions (`transactions`); the members of a
+//! consumer group consume the first topic and commit what they consumed (`members`), and a
+//! group-less consumer commits an offset now and then. After every restart the harness checks that every acknowledged record is readable
 //! at its acknowledged offset with the same key, value and headers (in the retained topic, at
 //! or above its log start, which never goes back; in the compacted one, each key's newest
 //! acknowledged record or a newer one, `compacted`), that no record of an idempotent producer
 //! is stored twice, that offsets are unique and increasing, that every transaction is all or
-//! nothing, that a committed group offset survived, and that every segment's indexes agree
+//! nothing, that committed group offsets survived and never went back, and that every segment's indexes agree
 //! with its batches (`spool dump-log --verify`). Some cycles also append garbage to a segment
 //! before the restart and check that recovery truncates exactly at the end of the last valid
 //! batch.
@@ -16,6 +17,7 @@
 //! (`spool-crash-test`, 100 cycles); `make soak` an hour of it.
 
 mod compacted;
+mod members;
 mod transactions;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -34,6 +36,8 @@ use rdkafka::{Message, Offset, TopicPartitionList};
 
 use crate::SpawnedBroker;
 pub use compacted::CompactedReport;
+use members::Members;
+pub use members::MembersReport;
 use transactions::Transactions;
 pub use transactions::TxnReport;
 
@@ -87,6 +91,7 @@ pub struct CrashReport {
     pub retained_log_start: i64,
     pub compacted: CompactedReport,
     pub transactions: TxnReport,
+    pub members: MembersReport,
 }
 
 /// A topic the idempotent and plain producers write to, and how each record is keyed.
@@ -238,6 +243,7 @@ async fn run_cycles(
         .collect();
     let mut transactions = Transactions::new(broker);
     transactions.initialise().await?;
+    let mut members = Members::start(broker, TOPIC, config.partitions);
     let mut committed: Option<i64> = None;
     let mut report = CrashReport::default();
     let mut checked_from: HashMap<i32, i64> = HashMap::new();
@@ -338,6 +344,7 @@ async fn run_cycles(
         let compacted = ledgers[compacted::TOPIC].lock().unwrap().acked.clone();
         report.compacted = compacted::verify(broker, &compacted).map_err(in_cycle)?;
         report.transactions = transactions.verify().map_err(in_cycle)?;
+        report.members = members.verify().map_err(in_cycle)?;
         if let Some(offset) = committed {
             verify_commit(broker, offset).map_err(in_cycle)?;
         }
