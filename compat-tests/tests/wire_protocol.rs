@@ -232,6 +232,17 @@ fn produce_rejects_bad_batches_with_kafka_errors() {
     let response = produce(&mut client, 9, "strict", old_magic);
     assert_eq!(response.error_code, INVALID_RECORD);
     assert_eq!(response.record_errors[0].batch_index, 0, "KIP-467 details");
+    // Two records under a header counting one (last offset delta 0, CRC made right):
+    // records left over, which Kafka's reader refuses as an incorrect declared batch size.
+    let mut extra_record = build_batch(2, 0, b"xy");
+    extra_record[23..27].copy_from_slice(&0i32.to_be_bytes());
+    spool::records::batch::set_records(&mut extra_record, 1);
+    let response = produce(&mut client, 9, "strict", extra_record);
+    assert_eq!(
+        response.error_code, INVALID_RECORD,
+        "{:?}",
+        response.error_message
+    );
     let mut two_batches = build_batch(1, 0, b"a");
     two_batches.extend(build_batch(1, 0, b"b"));
     assert_eq!(

@@ -114,12 +114,18 @@ fn read_batch(bytes: &[u8]) {
     let _ = view.check_dense();
     let _ = stamps::record_stamps(bytes);
     let _ = control::marker_kind(view.bytes());
+    let counted = raw::check_record_count(&view);
     let Ok(section) = raw::decompressed_section(&view) else {
         return;
     };
     let Ok(records) = raw::records(&section, view.records_count()) else {
         return;
     };
+    assert_eq!(
+        counted,
+        Ok(()),
+        "the produce path's count check refused readable records"
+    );
     // Every record kept: the same records section, whatever the codec.
     let rebuilt = raw::rebuild(&view, &records).expect("a batch whose records read rebuilds");
     assert_eq!(

@@ -61,9 +61,9 @@ pub fn for_batch_error(error: &BatchError) -> ResponseError {
         | BatchError::Truncated { .. }
         | BatchError::LengthTooSmall(_)
         | BatchError::Records(_) => ResponseError::CorruptMessage,
-        BatchError::UnsupportedMagic(_) | BatchError::InconsistentCount { .. } => {
-            ResponseError::InvalidRecord
-        }
+        BatchError::UnsupportedMagic(_)
+        | BatchError::InconsistentCount { .. }
+        | BatchError::RecordCount { .. } => ResponseError::InvalidRecord,
     }
 }
 

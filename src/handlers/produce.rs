@@ -262,6 +262,7 @@ fn append(
     }
     let batch = BatchView::parse(records)
         .and_then(|batch| batch.check_dense().map(|()| batch))
+        .and_then(|batch| raw::check_record_count(&batch).map(|()| batch))
         .map_err(bad_batch)?;
     if batch.is_control() {
         let message = "client produce requests must not carry control batches".to_owned();

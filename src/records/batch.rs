@@ -54,6 +54,8 @@ pub enum BatchError {
     InconsistentCount { count: i32, last_offset_delta: i32 },
     #[error("records do not decode: {0}")]
     Records(String),
+    #[error("incorrect declared batch size: the header counts {claimed} records, the batch holds {found}")]
+    RecordCount { claimed: i32, found: u64 },
 }
 
 /// Sets a rebuilt batch's attributes (call [`set_records`] after, which recomputes the CRC).
@@ -333,8 +335,8 @@ fn read_i64(bytes: &[u8], at: usize) -> i64 {
 pub mod testing {
     use super::*;
 
-    /// A v2 batch of `count` records whose record area is `payload` (not real records: the
-    /// broker never looks inside), with a correct CRC.
+    /// A v2 batch of `count` records, the first holding `payload` as its value, with a
+    /// correct CRC.
     pub fn build_batch(count: i32, max_timestamp: i64, payload: &[u8]) -> Vec<u8> {
         build_idempotent_batch(-1, -1, -1, count, max_timestamp, payload)
     }
@@ -439,6 +441,33 @@ pub mod testing {
     }
 
     /// Like [`build_batch`], from producer `producer_id` at `epoch`, first sequence `sequence`.
+    /// `count` records in Kafka's v2 layout, without key or headers: the first one's value is
+    /// `payload`, the others' are empty.
+    fn records_section(count: i32, payload: &[u8]) -> Vec<u8> {
+        fn varint(out: &mut Vec<u8>, value: i64) {
+            let mut zigzag = ((value << 1) ^ (value >> 63)) as u64;
+            while zigzag >= 0x80 {
+                out.push(zigzag as u8 | 0x80);
+                zigzag >>= 7;
+            }
+            out.push(zigzag as u8);
+        }
+        let mut section = Vec::new();
+        for at in 0..count.max(0) {
+            let value: &[u8] = if at == 0 { payload } else { &[] };
+            let mut body = vec![0u8]; // attributes
+            varint(&mut body, 0); // timestamp delta
+            varint(&mut body, i64::from(at)); // offset delta
+            varint(&mut body, -1); // no key
+            varint(&mut body, value.len() as i64);
+            body.extend_from_slice(value);
+            varint(&mut body, 0); // no headers
+            varint(&mut section, body.len() as i64);
+            section.extend_from_slice(&body);
+        }
+        section
+    }
+
     pub fn build_idempotent_batch(
         producer_id: i64,
         epoch: i16,
@@ -448,7 +477,7 @@ pub mod testing {
         payload: &[u8],
     ) -> Vec<u8> {
         let mut bytes = vec![0u8; BATCH_HEADER_BYTES];
-        bytes.extend_from_slice(payload);
+        bytes.extend_from_slice(&records_section(count, payload));
         let length = (bytes.len() - LOG_OVERHEAD_BYTES) as i32;
         bytes[BATCH_LENGTH_AT..BATCH_LENGTH_AT + 4].copy_from_slice(&length.to_be_bytes());
         bytes[LEADER_EPOCH_AT..LEADER_EPOCH_AT + 4].copy_from_slice(&(-1i32).to_be_bytes());

@@ -96,6 +96,34 @@ pub fn records(section: &[u8], count: i32) -> Result<Vec<RawRecord<'_>>, BatchEr
 /// Kafka's codec ids in the batch attributes.
 const CODEC_MASK: i16 = 0x07;
 
+/// Checks that an uncompressed batch holds exactly the records its header counts, by their
+/// length prefixes alone (nothing inside a record is read, nothing allocated): Kafka's reader
+/// refuses a batch with records left over or missing, and compaction would later refuse to
+/// rewrite it. A compressed batch passes unchecked: checking it would mean decompressing on
+/// the produce path.
+pub fn check_record_count(batch: &BatchView<'_>) -> Result<(), BatchError> {
+    if batch.compression() & CODEC_MASK != 0 {
+        return Ok(());
+    }
+    let section = &batch.bytes()[BATCH_HEADER_BYTES..];
+    let mut at = 0;
+    let mut found: u64 = 0;
+    while at < section.len() {
+        let length = varint(section, &mut at, 5)?;
+        at = usize::try_from(length)
+            .ok()
+            .and_then(|length| at.checked_add(length))
+            .filter(|&end| end <= section.len())
+            .ok_or_else(|| malformed("length runs past the batch"))?;
+        found += 1;
+    }
+    let claimed = batch.records_count();
+    if u64::try_from(claimed) != Ok(found) {
+        return Err(BatchError::RecordCount { claimed, found });
+    }
+    Ok(())
+}
+
 /// The batch's records section, decompressed (bounded by [`codec::MAX_DECOMPRESSED_BYTES`]).
 pub fn decompressed_section(batch: &BatchView<'_>) -> Result<Vec<u8>, BatchError> {
     codec::decompress(
@@ -142,6 +170,53 @@ mod tests {
     use super::*;
     use crate::records::batch::testing::{build_records_batch, ALL_CODECS};
     use crate::records::stamps::record_stamps;
+
+    #[test]
+    fn an_uncompressed_batch_must_hold_the_records_it_counts() {
+        let bytes = build_records_batch(&[10, 20, 30], ALL_CODECS[0]);
+        let view = BatchView::parse(&bytes).unwrap();
+        assert_eq!(check_record_count(&view), Ok(()));
+        let section = decompressed_section(&view).unwrap();
+        let all = records(&section, 3).unwrap();
+        // The same records under a count of 2 (and its last offset delta): one left over.
+        let mut fewer = bytes.clone();
+        crate::records::batch::set_records(&mut fewer, 2);
+        let fewer_view = BatchView::parse(&fewer).unwrap();
+        assert_eq!(
+            check_record_count(&fewer_view),
+            Err(BatchError::RecordCount {
+                claimed: 2,
+                found: 3
+            })
+        );
+        // Two of the three records under a count of 3: one missing.
+        let missing = rebuild(&view, &all[..2]).unwrap();
+        let mut missing = missing;
+        crate::records::batch::set_records(&mut missing, 3);
+        let missing_view = BatchView::parse(&missing).unwrap();
+        assert_eq!(
+            check_record_count(&missing_view),
+            Err(BatchError::RecordCount {
+                claimed: 3,
+                found: 2
+            })
+        );
+        // A length prefix running past the batch.
+        let mut torn = bytes[..bytes.len() - 1].to_vec();
+        crate::records::batch::set_records(&mut torn, 3);
+        let torn_view = BatchView::parse(&torn).unwrap();
+        assert!(matches!(
+            check_record_count(&torn_view),
+            Err(BatchError::Records(_))
+        ));
+        // A compressed batch is not opened.
+        for codec in ALL_CODECS.into_iter().skip(1) {
+            let mut compressed = build_records_batch(&[1, 2], codec);
+            crate::records::batch::set_records(&mut compressed, 1);
+            let view = BatchView::parse(&compressed).unwrap();
+            assert_eq!(check_record_count(&view), Ok(()));
+        }
+    }
 
     #[test]
     fn recompresses_between_every_pair_of_codecs() {
