@@ -37,91 +37,20 @@ impl Partition {
             .filter_map(|entry| segment::parse_log_file_name(&entry.file_name().to_string_lossy()))
             .collect();
         base_offsets.sort_unstable();
-        // Segments wholly below the log start hold nothing readable: a crash came between
-        // the checkpoint that moved the start and their deletion (or a disk that lied lost
-        // the deletion). They go, as retention would have removed them, before their tails
-        // are looked at.
+        let scan = SegmentScan {
+            topic,
+            index,
+            dir,
+            config: &config,
+            now,
+        };
         let checkpointed_start = checkpoint::read_log_start_offset(dir);
         if let Some(start) = checkpointed_start {
-            let below = base_offsets
-                .windows(2)
-                .take_while(|pair| pair[1] <= start)
-                .count();
-            for &base_offset in &base_offsets[..below] {
-                segment::remove_files(dir, base_offset)?;
-            }
-            base_offsets.drain(..below);
+            scan.remove_below(&mut base_offsets, start)?;
         }
         let recovery_point = checkpoint::read_recovery_point(dir);
-        let mut segments = Vec::with_capacity(base_offsets.len().max(1));
-        let mut recover = recover;
-        'load: loop {
-            segments.clear();
-            for (at, &base_offset) in base_offsets.iter().enumerate() {
-                // Whether it may hold offsets at or past the recovery point: the active segment,
-                // and any whose successor starts past it (a truncation leaves the recovery
-                // point inside a segment).
-                let unflushed = base_offsets
-                    .get(at + 1)
-                    .is_none_or(|&next| next > recovery_point);
-                let scan = (recover && unflushed) || swapped.contains(&base_offset);
-                let (segment, report) =
-                    Segment::open(dir, base_offset, config.index_interval_bytes, scan, now)?;
-                let torn = report.filter(|report| report.truncated_bytes > 0);
-                if torn.is_some() && !recover {
-                    // A cleanly shut down log was torn (a disk acknowledged fsyncs it did not
-                    // do): the clean shutdown is not trusted, and the log is recovered.
-                    tracing::warn!(
-                        topic,
-                        partition = index,
-                        base_offset,
-                        "a segment of a cleanly shut down log is torn; recovering the log"
-                    );
-                    recover = true;
-                    continue 'load;
-                }
-                // A crash can also lose a closed segment's tail whole, at a batch boundary (or
-                // all of it): then it ends before the next segment begins. A compacted log has
-                // such gaps anyway, so there only an empty segment counts (the cleaner removes
-                // the segments it empties, and no roll leaves one). An empty closed segment
-                // counts even where the log was not scanned: only a disk that acknowledged
-                // fsyncs it did not do leaves one behind a clean shutdown.
-                let short = base_offsets.get(at + 1).is_some_and(|&next| {
-                    match scan && !config.compact_enabled {
-                        true => segment.next_offset() < next,
-                        false => segment.is_empty(),
-                    }
-                });
-                if let Some(report) = &torn {
-                    tracing::warn!(
-                        topic,
-                        partition = index,
-                        base_offset,
-                        valid_bytes = report.valid_bytes,
-                        truncated_bytes = report.truncated_bytes,
-                        "recovery truncated a torn segment tail"
-                    );
-                } else if short {
-                    tracing::warn!(
-                        topic,
-                        partition = index,
-                        base_offset,
-                        next_offset = segment.next_offset(),
-                        "recovery found a segment ending before the next one begins"
-                    );
-                }
-                segments.push(segment);
-                if torn.is_some() || short {
-                    // Everything after the first invalid byte or the first gap is gone, later
-                    // segments included.
-                    for &later in &base_offsets[at + 1..] {
-                        segment::remove_files(dir, later)?;
-                    }
-                    break;
-                }
-            }
-            break;
-        }
+        let (mut segments, recover) =
+            scan.load(&base_offsets, &swapped, recovery_point, recover)?;
         // A crash can leave the log ending below its start: DeleteRecords or retention moved
         // the start (durably) past records that were never flushed. As Kafka does, the log
         // then starts again, empty, at its start, so that deleted offsets are not reused.
@@ -219,6 +148,124 @@ impl Partition {
             codec: AtomicI16::new(codec),
             sync_failed: AtomicBool::new(false),
         })
+    }
+}
+
+/// What opening a partition needs to load its segments.
+struct SegmentScan<'a> {
+    topic: &'a str,
+    index: i32,
+    dir: &'a Path,
+    config: &'a LogConfig,
+    now: i64,
+}
+
+impl SegmentScan<'_> {
+    /// Removes the segments wholly below the log start `start`: they hold nothing readable.
+    /// A crash came between the checkpoint that moved the start and their deletion (or a
+    /// disk that lied lost the deletion). They go, as retention would have removed them,
+    /// before their tails are looked at.
+    fn remove_below(&self, base_offsets: &mut Vec<i64>, start: i64) -> Result<(), LogError> {
+        let below = base_offsets
+            .windows(2)
+            .take_while(|pair| pair[1] <= start)
+            .count();
+        for &base_offset in &base_offsets[..below] {
+            segment::remove_files(self.dir, base_offset)?;
+        }
+        base_offsets.drain(..below);
+        Ok(())
+    }
+
+    /// Opens the segments at `base_offsets` (ascending), scanning with `recover` those that
+    /// may hold offsets at or past `recovery_point`, and those compaction just `swapped` in.
+    /// The log ends at the first torn tail or the first segment that stops short of the
+    /// next one: later segments are removed. Returns the segments and whether the log was
+    /// recovered (a torn segment in a cleanly shut down log has it recovered after all).
+    fn load(
+        &self,
+        base_offsets: &[i64],
+        swapped: &[i64],
+        recovery_point: i64,
+        recover: bool,
+    ) -> Result<(Vec<Segment>, bool), LogError> {
+        let Self {
+            topic,
+            index,
+            dir,
+            config,
+            now,
+        } = *self;
+        let mut segments = Vec::with_capacity(base_offsets.len().max(1));
+        let mut recover = recover;
+        'load: loop {
+            segments.clear();
+            for (at, &base_offset) in base_offsets.iter().enumerate() {
+                // Whether it may hold offsets at or past the recovery point: the active segment,
+                // and any whose successor starts past it (a truncation leaves the recovery
+                // point inside a segment).
+                let unflushed = base_offsets
+                    .get(at + 1)
+                    .is_none_or(|&next| next > recovery_point);
+                let scan = (recover && unflushed) || swapped.contains(&base_offset);
+                let (segment, report) =
+                    Segment::open(dir, base_offset, config.index_interval_bytes, scan, now)?;
+                let torn = report.filter(|report| report.truncated_bytes > 0);
+                if torn.is_some() && !recover {
+                    // A cleanly shut down log was torn (a disk acknowledged fsyncs it did not
+                    // do): the clean shutdown is not trusted, and the log is recovered.
+                    tracing::warn!(
+                        topic,
+                        partition = index,
+                        base_offset,
+                        "a segment of a cleanly shut down log is torn; recovering the log"
+                    );
+                    recover = true;
+                    continue 'load;
+                }
+                // A crash can also lose a closed segment's tail whole, at a batch boundary (or
+                // all of it): then it ends before the next segment begins. A compacted log has
+                // such gaps anyway, so there only an empty segment counts (the cleaner removes
+                // the segments it empties, and no roll leaves one). An empty closed segment
+                // counts even where the log was not scanned: only a disk that acknowledged
+                // fsyncs it did not do leaves one behind a clean shutdown.
+                let short = base_offsets.get(at + 1).is_some_and(|&next| {
+                    match scan && !config.compact_enabled {
+                        true => segment.next_offset() < next,
+                        false => segment.is_empty(),
+                    }
+                });
+                if let Some(report) = &torn {
+                    tracing::warn!(
+                        topic,
+                        partition = index,
+                        base_offset,
+                        valid_bytes = report.valid_bytes,
+                        truncated_bytes = report.truncated_bytes,
+                        "recovery truncated a torn segment tail"
+                    );
+                } else if short {
+                    tracing::warn!(
+                        topic,
+                        partition = index,
+                        base_offset,
+                        next_offset = segment.next_offset(),
+                        "recovery found a segment ending before the next one begins"
+                    );
+                }
+                segments.push(segment);
+                if torn.is_some() || short {
+                    // Everything after the first invalid byte or the first gap is gone, later
+                    // segments included.
+                    for &later in &base_offsets[at + 1..] {
+                        segment::remove_files(dir, later)?;
+                    }
+                    break;
+                }
+            }
+            break;
+        }
+        Ok((segments, recover))
     }
 }
 
