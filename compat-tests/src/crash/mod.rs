@@ -3,15 +3,17 @@
 //! topic, to one trimmed by retention (`retention.bytes`) and to a compacted one; a
 //! transactional producer commits and aborts transactions (`transactions`); the members of a
 //! consumer group consume the first topic and commit what they consumed (`members`), and a
-//! group-less consumer commits an offset now and then. After every restart the harness checks that every acknowledged record is readable
-//! at its acknowledged offset with the same key, value and headers (in the retained topic, at
-//! or above its log start, which never goes back; in the compacted one, each key's newest
+//! group-less consumer commits an offset now and then.
+//!
+//! After every restart the harness checks that every acknowledged record is readable at its
+//! acknowledged offset with the same key, value and headers (in the retained topic, at or
+//! above its log start, which never goes back; in the compacted one, each key's newest
 //! acknowledged record or a newer one, `compacted`), that no record of an idempotent producer
 //! is stored twice, that offsets are unique and increasing, that every transaction is all or
-//! nothing, that committed group offsets survived and never went back, and that every segment's indexes agree
-//! with its batches (`spool dump-log --verify`). Some cycles also append garbage to a segment
-//! before the restart and check that recovery truncates exactly at the end of the last valid
-//! batch.
+//! nothing, that committed group offsets survived and never went back, and that every
+//! segment's indexes agree with its batches (`spool dump-log --verify`). Some cycles also
+//! append garbage to a segment before the restart and check that recovery truncates exactly
+//! at the end of the last valid batch.
 //!
 //! `make test` runs a short form (tests/crash_recovery.rs); `make crash-test` the long form
 //! (`spool-crash-test`, 100 cycles); `make soak` an hour of it.
@@ -193,7 +195,12 @@ impl Rng {
 /// directory (kept for inspection).
 pub async fn run(config: &CrashConfig) -> Result<CrashReport, String> {
     let mut broker = SpawnedBroker::start(&format!(
-        "\"num.partitions\" = {}\n\"log.segment.bytes\" = {SEGMENT_BYTES}\n\"log.index.interval.bytes\" = 1024\n\"group.initial.rebalance.delay.ms\" = 0\n\"log.retention.check.interval.ms\" = 1000\n\"log.cleaner.backoff.ms\" = 1000",
+        r#""num.partitions" = {}
+"log.segment.bytes" = {SEGMENT_BYTES}
+"log.index.interval.bytes" = 1024
+"group.initial.rebalance.delay.ms" = 0
+"log.retention.check.interval.ms" = 1000
+"log.cleaner.backoff.ms" = 1000"#,
         config.partitions
     ));
     match run_cycles(config, &mut broker).await {
@@ -324,11 +331,13 @@ async fn run_cycles(
         let verified = verify_records(broker, TOPIC, config.partitions, &acked_now, &from)
             .map_err(|message| format!("cycle {cycle}: {message}; {conflicts:?}"))?;
         report.records_checked += verified;
-        if let Some(conflict) = conflicts.first() {
-            return Err(format!("cycle {cycle}: {conflict}"));
-        }
         checked_from = next_offsets;
         let in_cycle = |message: String| format!("cycle {cycle}: {message}");
+        for (topic, ledger) in &ledgers {
+            if let Some(conflict) = ledger.lock().unwrap().conflicts.first() {
+                return Err(in_cycle(format!("{topic}: {conflict}")));
+            }
+        }
         let retained = ledgers[RETAINED_TOPIC].lock().unwrap().acked.clone();
         let log_start = retained_log_start(broker)?;
         if log_start < report.retained_log_start {
