@@ -54,6 +54,17 @@ fn nullable<'a>(bytes: &'a [u8], at: &mut usize) -> Result<Option<&'a [u8]>, Bat
     Ok(Some(value))
 }
 
+/// Reads the length prefix of the record at `*at` (leaving `*at` past it) and returns where
+/// the record ends, which must be inside `section`.
+fn record_end(section: &[u8], at: &mut usize) -> Result<usize, BatchError> {
+    let length = varint(section, at, 5)?;
+    usize::try_from(length)
+        .ok()
+        .and_then(|length| at.checked_add(length))
+        .filter(|&end| end <= section.len())
+        .ok_or_else(|| malformed("length runs past the batch"))
+}
+
 /// Splits an uncompressed records section into its records, which must be the `count` its
 /// batch's header claims (as Kafka's reader requires): a rebuilt batch takes its count from
 /// the records it keeps, and that count must agree with the header's last offset delta.
@@ -62,12 +73,7 @@ pub fn records(section: &[u8], count: i32) -> Result<Vec<RawRecord<'_>>, BatchEr
     let mut at = 0;
     while at < section.len() {
         let start = at;
-        let length = varint(section, &mut at, 5)?;
-        let end = usize::try_from(length)
-            .ok()
-            .and_then(|length| at.checked_add(length))
-            .filter(|&end| end <= section.len())
-            .ok_or_else(|| malformed("length runs past the batch"))?;
+        let end = record_end(section, &mut at)?;
         let body = &section[..end];
         at += 1; // attributes
         let timestamp_delta = varint(body, &mut at, 10)?;
@@ -109,12 +115,7 @@ pub fn check_record_count(batch: &BatchView<'_>) -> Result<(), BatchError> {
     let mut at = 0;
     let mut found: u64 = 0;
     while at < section.len() {
-        let length = varint(section, &mut at, 5)?;
-        at = usize::try_from(length)
-            .ok()
-            .and_then(|length| at.checked_add(length))
-            .filter(|&end| end <= section.len())
-            .ok_or_else(|| malformed("length runs past the batch"))?;
+        at = record_end(section, &mut at)?;
         found += 1;
     }
     let claimed = batch.records_count();
@@ -190,8 +191,7 @@ mod tests {
             })
         );
         // Two of the three records under a count of 3: one missing.
-        let missing = rebuild(&view, &all[..2]).unwrap();
-        let mut missing = missing;
+        let mut missing = rebuild(&view, &all[..2]).unwrap();
         crate::records::batch::set_records(&mut missing, 3);
         let missing_view = BatchView::parse(&missing).unwrap();
         assert_eq!(
