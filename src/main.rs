@@ -451,6 +451,7 @@ async fn run(mut config: BrokerConfig) -> Result<(), Box<dyn std::error::Error>>
         broker.take_up_roles();
         tokio::spawn(Arc::clone(&broker).run_cluster_reconciler());
         tokio::spawn(Arc::clone(&broker).run_isr_checks());
+        tokio::spawn(Arc::clone(&broker).run_offline_reports());
         tokio::spawn(Arc::clone(&broker.logs).run_high_watermark_checkpoints());
     }
     tokio::spawn(Arc::clone(&broker.logs).run_flush_scheduler());
@@ -605,6 +606,7 @@ async fn join_cluster(
                     security_protocol: listener.protocol.name().to_owned(),
                 })
                 .collect(),
+            offline: Vec::new(),
         },
         new_cluster_id: spool::metadata::store::new_cluster_id(),
         controller: settings.controller.clone(),

@@ -31,6 +31,7 @@ fn config(url: &ClusterUrl, node_id: i32) -> ClusterConfig {
             port: 19_000 + node_id as u16,
             rack: Some(format!("rack-{}", node_id % 2)),
             listeners: Vec::new(),
+            offline: Vec::new(),
         },
         new_cluster_id: format!("cluster-from-node-{node_id}"),
         controller: Default::default(),

@@ -8,6 +8,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use uuid::Uuid;
+
 use super::Broker;
 use crate::cluster::local_replicas::{local_changes, local_replicas, Role};
 use crate::cluster::ClusterImage;
@@ -158,6 +160,36 @@ impl Broker {
                         tracing::debug!(topic = %change.topic, partition = change.partition, %error, "ISR change refused")
                     }
                 }
+            }
+        }
+    }
+}
+
+impl Broker {
+    /// Reports the partitions whose log this broker can no longer write (an fsync or a
+    /// change of their files failed) every [`ISR_CHECK_INTERVAL`], until the broker stops:
+    /// the controller then moves their leadership and drops them from their ISRs, as
+    /// Kafka's does for a failed log directory (KIP-858). They stay offline until a restart.
+    pub async fn run_offline_reports(self: Arc<Self>) {
+        let Some(node) = &self.cluster else {
+            return;
+        };
+        let mut interval = tokio::time::interval(ISR_CHECK_INTERVAL);
+        loop {
+            interval.tick().await;
+            let image = node.image();
+            let mut offline: Vec<(Uuid, i32)> = self
+                .logs
+                .partitions()
+                .iter()
+                .filter(|log| log.is_offline())
+                .filter_map(|log| Some((image.topics.get(log.topic())?.id, log.index())))
+                .collect();
+            offline.sort_unstable();
+            match node.membership().report_offline(offline.clone()).await {
+                Ok(true) => tracing::warn!(?offline, "reported partitions offline"),
+                Ok(false) => {}
+                Err(error) => tracing::warn!(%error, "cannot report offline partitions; retrying"),
             }
         }
     }

@@ -140,17 +140,19 @@ fn elected(
     }
 }
 
-/// What keeps `partition` led by a live in-sync replica, if anything must change.
+/// What keeps partition `key` (`partition` as the image has it) led by a live in-sync
+/// replica, if anything must change. A replica its broker reported offline counts as dead.
 fn next_state(
     replicas: &[i32],
+    key: (Uuid, i32),
     partition: &Partition,
     image: &ClusterImage,
     unclean: bool,
 ) -> Option<(PartitionState, Reason)> {
     let state = &partition.state;
-    let live = |id: &i32| image.brokers.contains_key(id);
+    let live = |id: &i32| image.hosts(*id, key.0, key.1);
     let leader_epoch_now = image.broker_epoch(state.leader);
-    if state.leader != NO_LEADER && leader_epoch_now == Some(state.leader_broker_epoch) {
+    if live(&state.leader) && leader_epoch_now == Some(state.leader_broker_epoch) {
         let isr: Vec<i32> = state
             .isr
             .iter()
@@ -229,7 +231,8 @@ pub fn plan(image: &ClusterImage, config: &ControllerConfig) -> Vec<Decision> {
             continue;
         };
         let unclean = unclean_allowed(&topics_by_id[&topic_id].configs, config.unclean_election);
-        if let Some((state, reason)) = next_state(replicas, current, image, unclean) {
+        let key = (topic_id, partition);
+        if let Some((state, reason)) = next_state(replicas, key, current, image, unclean) {
             decisions.push(Decision::change(
                 topic_id, partition, current, state, reason,
             ));
@@ -455,7 +458,7 @@ fn log_decisions(decisions: &[Decision]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cluster::image::TopicRecord;
+    use crate::cluster::image::{BrokerRegistration, TopicRecord};
 
     const TOPIC: Uuid = Uuid::from_u128(7);
 
@@ -550,6 +553,29 @@ mod tests {
                     again,
                     Reason::Failover
                 ),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_replica_its_broker_reported_offline_counts_as_dead_for_that_partition_only() {
+        // Broker 1 cannot write its replica of partition 0, which it leads, nor broker 3
+        // its replica of partition 1.
+        let mut image = image(
+            &[1, 2, 3],
+            &[&[1, 2, 3], &[1, 2, 3]],
+            &[(1, &[1, 2, 3]), (1, &[1, 2, 3])],
+        );
+        let offline = |broker: &mut BrokerRegistration, partition| {
+            broker.offline.push((TOPIC, partition));
+        };
+        offline(image.brokers.get_mut(&1).expect("broker 1"), 0);
+        offline(image.brokers.get_mut(&3).expect("broker 3"), 1);
+        assert_eq!(
+            plan(&image, &ControllerConfig::default()),
+            [
+                change(0, 2, 4, &[2, 3], Reason::Failover),
+                change(1, 1, 3, &[1, 2], Reason::IsrShrink),
             ]
         );
     }

@@ -49,6 +49,11 @@ pub struct BrokerRegistration {
     /// Every advertised listener; clients are told the one they came in on.
     #[serde(default)]
     pub listeners: Vec<ListenerEndpoint>,
+    /// Partitions (topic id, index) whose log this broker can no longer write: a change of
+    /// its files or an fsync failed. It neither leads them nor stays in their ISR until it
+    /// restarts, as Kafka moves leadership off a failed log directory (KIP-858).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub offline: Vec<(Uuid, i32)>,
 }
 
 /// One advertised listener of a broker.
@@ -286,6 +291,14 @@ impl ClusterImage {
         self.broker_epochs.get(&node_id).copied()
     }
 
+    /// Whether broker `id` is live and can write its replica of partition `partition` of
+    /// the topic `topic_id` (it did not report it offline).
+    pub fn hosts(&self, id: i32, topic_id: Uuid, partition: i32) -> bool {
+        self.brokers
+            .get(&id)
+            .is_some_and(|broker| !broker.offline.contains(&(topic_id, partition)))
+    }
+
     /// The state of `topic`'s partition `partition`.
     pub fn partition(&self, topic: &TopicRecord, partition: i32) -> Option<&Partition> {
         self.partitions.get(&(topic.id, partition))
@@ -456,6 +469,7 @@ impl ClusterImage {
                 port,
                 rack: None,
                 listeners: Vec::new(),
+                offline: Vec::new(),
             };
             image.brokers.insert(node_id, registration);
         }

@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use tokio::sync::watch;
+use uuid::Uuid;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -93,6 +94,8 @@ pub struct Membership {
     session: watch::Receiver<Session>,
     session_timeout: Duration,
     lease_deadline: LeaseDeadline,
+    /// What this broker registers, with the partitions it reported offline.
+    registration: Arc<Mutex<BrokerRegistration>>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -115,10 +118,12 @@ impl Membership {
         };
         let (session_sender, session) = watch::channel(Session::Registered(lease));
         let lease_deadline = LeaseDeadline::new(asked, config.session_timeout);
+        let registration = Arc::new(Mutex::new(config.registration.clone()));
         let keeper = tokio::spawn(keep_session(
             kv.clone(),
             keys.clone(),
             config.clone(),
+            Arc::clone(&registration),
             lease,
             session_sender,
             lease_deadline.clone(),
@@ -145,6 +150,7 @@ impl Membership {
             session,
             session_timeout: config.session_timeout,
             lease_deadline,
+            registration,
             tasks: vec![watcher, keeper, campaign, controller],
         })
     }
@@ -164,7 +170,7 @@ impl Membership {
             .await?;
         let deadline = Instant::now() + config.session_timeout * 2;
         loop {
-            if let Some(granted) = register_anew(kv, keys, config).await? {
+            if let Some(granted) = register_anew(kv, keys, config, &config.registration).await? {
                 tracing::info!(node_id = config.node_id, "registered in the cluster");
                 return Ok(granted);
             }
@@ -224,6 +230,36 @@ impl Membership {
             Ok(Ok(image)) => Some(Arc::clone(&image)),
             _ => None,
         }
+    }
+
+    /// Tells the cluster which partitions (topic id, index; sorted) this broker can no
+    /// longer write: its registration lists them, so the controller moves their leadership
+    /// and drops them from their ISRs. Nothing is written while the image already shows
+    /// them, or while the broker is not registered (registering again lists them). Returns
+    /// whether the store changed.
+    pub async fn report_offline(&self, offline: Vec<(Uuid, i32)>) -> Result<bool, KvError> {
+        let image = self.image();
+        let reported = image.brokers.get(&self.node_id).map(|b| &b.offline);
+        let Session::Registered(lease) = *self.session.borrow() else {
+            return Ok(false);
+        };
+        if reported.is_none_or(|reported| *reported == offline) {
+            return Ok(false);
+        }
+        let registration = {
+            let mut registration = self
+                .registration
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            registration.offline = offline;
+            registration.clone()
+        };
+        let put = Op::Put {
+            key: self.keys.broker(self.node_id),
+            value: serde_json::to_vec(&registration).unwrap_or_default(),
+            lease: Some(lease),
+        };
+        self.kv.commit(Vec::new(), vec![put]).await
     }
 
     /// Creates a topic in the store (as of the image last seen).
@@ -495,6 +531,7 @@ async fn keep_session(
     kv: Kv,
     keys: Keys,
     config: ClusterConfig,
+    registration: Arc<Mutex<BrokerRegistration>>,
     mut lease: LeaseId,
     session: watch::Sender<Session>,
     deadline: LeaseDeadline,
@@ -523,7 +560,11 @@ async fn keep_session(
             "cluster session lost; registering again"
         );
         lease = loop {
-            match rejoin(&kv, &keys, &config, lease).await {
+            let current = registration
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .clone();
+            match rejoin(&kv, &keys, &config, &current, lease).await {
                 Ok(Some((lease, asked))) => {
                     deadline.extend(asked, config.session_timeout);
                     break lease;
@@ -546,10 +587,11 @@ async fn rejoin(
     kv: &Kv,
     keys: &Keys,
     config: &ClusterConfig,
+    registration: &BrokerRegistration,
     old: LeaseId,
 ) -> Result<Option<(LeaseId, Instant)>, KvError> {
     kv.revoke(old).await?;
-    register_anew(kv, keys, config).await
+    register_anew(kv, keys, config, registration).await
 }
 
 /// Registers this broker under a new lease unless its key is held: the lease and when it was
@@ -558,10 +600,11 @@ async fn register_anew(
     kv: &Kv,
     keys: &Keys,
     config: &ClusterConfig,
+    registration: &BrokerRegistration,
 ) -> Result<Option<(LeaseId, Instant)>, KvError> {
     let asked = Instant::now();
     let lease = kv.grant_lease(config.session_timeout).await?;
-    if register(kv, keys, &config.registration, lease).await? {
+    if register(kv, keys, registration, lease).await? {
         return Ok(Some((lease, asked)));
     }
     kv.revoke(lease).await?;

@@ -147,6 +147,7 @@ impl ClusterConfig {
                 port: 9000 + node_id as u16,
                 rack: None,
                 listeners: Vec::new(),
+                offline: Vec::new(),
             },
             new_cluster_id: format!("cluster-of-{node_id}"),
             controller: ControllerConfig::default(),

@@ -173,6 +173,7 @@ struct ReplicationStats {
     power_cuts: u64,
     cuts_at_fsync: u64,
     failing_disks: u64,
+    offline_reports: u64,
     isolations: u64,
     sessions_ended: u64,
     truncations: u64,
@@ -316,14 +317,26 @@ impl<'a> ReplicationSim<'a> {
 
     /// Registers broker `id` anew: a new key, so a new broker epoch.
     fn register(&self, id: i32) {
-        let registration = BrokerRegistration {
-            node_id: id,
-            host: "127.0.0.1".into(),
-            port: 9092 + id as u16,
-            rack: None,
-            listeners: Vec::new(),
+        self.put(self.keys.broker(id), &registration(id, Vec::new()));
+    }
+
+    /// What `Broker::run_offline_reports` does: broker `id`, registered, lists its partition
+    /// in its registration once it can no longer write it (the key stays, so does its
+    /// epoch).
+    fn report_offline(&mut self, id: i32) {
+        let offline = self.brokers[id as usize]
+            .running
+            .as_ref()
+            .is_some_and(|running| running.log.is_offline());
+        let image = self.stored_image();
+        let Some(reported) = image.brokers.get(&id) else {
+            return;
         };
-        self.put(self.keys.broker(id), &registration);
+        if offline && reported.offline.is_empty() {
+            self.note(|| format!("broker {id} reports its partition offline"));
+            self.stats.offline_reports += 1;
+            self.put(self.keys.broker(id), &registration(id, vec![(TOPIC_ID, 0)]));
+        }
     }
 
     /// Ends broker `id`'s session: its registration goes, as when its lease expires.
@@ -468,6 +481,7 @@ impl<'a> ReplicationSim<'a> {
             self.note(|| format!("broker {id} registers again"));
             self.register(id);
         }
+        self.report_offline(id);
         let image = self.stored_image();
         self.apply_image(id, image);
     }
@@ -1251,6 +1265,18 @@ impl<'a> ReplicationSim<'a> {
     }
 }
 
+/// Broker `id`'s registration, with the partitions it reports `offline`.
+fn registration(id: i32, offline: Vec<(Uuid, i32)>) -> BrokerRegistration {
+    BrokerRegistration {
+        node_id: id,
+        host: "127.0.0.1".into(),
+        port: 9092 + id as u16,
+        rack: None,
+        listeners: Vec::new(),
+        offline,
+    }
+}
+
 /// The whole batches of `log` from `from` to `to` (by base offset).
 fn read(log: &Partition, from: i64, to: i64) -> Result<Vec<(i64, Bytes)>, String> {
     let mut batches = Vec::new();
@@ -1324,7 +1350,7 @@ fn acknowledged_records_survive_seeded_elections_crashes_and_partitions() {
         seeds,
         stats,
         elapsed,
-    } = crate::run_seeds(DEFAULT_SEEDS, |seed, stats: &mut ReplicationStats| {
+    } = crate::run_seeds(DEFAULT_SEEDS, &[], |seed, stats: &mut ReplicationStats| {
         run_seed(seed, scratch.path(), &runtime, stats)
     });
     println!(

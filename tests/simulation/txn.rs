@@ -140,10 +140,14 @@ pub fn check_read_committed(
 
 /// Checks the committed offset `committed` of `producer`'s group, as the group coordinator
 /// answers OffsetFetch: it never goes back, it is at least the offset of every transaction
-/// promised to commit, and the transaction that committed it is not an aborted one.
+/// promised to commit, and the transaction that committed it is not an aborted one. While
+/// the coordinator is `completing` the producer's last transaction (its commit is decided,
+/// its markers not all written: EndTxn answers before them, as Kafka's does), that one's
+/// offset is not visible yet, as in Kafka (OffsetFetch answers the stable offset).
 pub fn check_committed_input(
     producer: &mut TxnProducer,
     committed: Option<i64>,
+    completing: bool,
     txns: &Txns,
 ) -> Result<(), String> {
     let group = &producer.group_id;
@@ -151,8 +155,14 @@ pub fn check_committed_input(
         txns.iter()
             .filter(|record| record.transactional_id == producer.transactional_id)
     };
-    let promised = mine()
+    let mut promised: Vec<&TxnRecord> = mine()
         .filter(|record| record.promised == Some(true))
+        .collect();
+    if completing {
+        promised.pop();
+    }
+    let promised = promised
+        .into_iter()
         .filter_map(|record| record.input_offset)
         .max();
     if committed < promised || committed < producer.committed_input {

@@ -211,30 +211,31 @@ impl SegmentScan<'_> {
                 let (segment, report) =
                     Segment::open(dir, base_offset, config.index_interval_bytes, scan, now)?;
                 let torn = report.filter(|report| report.truncated_bytes > 0);
-                if torn.is_some() && !recover {
-                    // A cleanly shut down log was torn (a disk acknowledged fsyncs it did not
-                    // do): the clean shutdown is not trusted, and the log is recovered.
-                    tracing::warn!(
-                        topic,
-                        partition = index,
-                        base_offset,
-                        "a segment of a cleanly shut down log is torn; recovering the log"
-                    );
-                    recover = true;
-                    continue 'load;
-                }
                 // A crash can also lose a closed segment's tail whole, at a batch boundary (or
                 // all of it): then it ends before the next segment begins. A compacted log has
                 // such gaps anyway, so there only an empty segment counts (the cleaner removes
                 // the segments it empties, and no roll leaves one). An empty closed segment
-                // counts even where the log was not scanned: only a disk that acknowledged
-                // fsyncs it did not do leaves one behind a clean shutdown.
+                // counts even where the log was not scanned.
                 let short = base_offsets.get(at + 1).is_some_and(|&next| {
                     match scan && !config.compact_enabled {
                         true => segment.next_offset() < next,
                         false => segment.is_empty(),
                     }
                 });
+                if (torn.is_some() || short) && !recover {
+                    // Only a disk that acknowledged fsyncs it did not do tears a cleanly shut
+                    // down log or empties one of its closed segments: the clean shutdown is
+                    // not trusted, and the log is recovered (which also makes the removal of
+                    // what follows the damage durable).
+                    tracing::warn!(
+                        topic,
+                        partition = index,
+                        base_offset,
+                        "a segment of a cleanly shut down log is torn or empty; recovering the log"
+                    );
+                    recover = true;
+                    continue 'load;
+                }
                 if let Some(report) = &torn {
                     tracing::warn!(
                         topic,
