@@ -114,14 +114,24 @@ impl ClusterNode {
             .replicas
             .get(usize::try_from(partition).ok()?)?
             .clone();
-        Some(match image.partition(record, partition) {
+        let offline_replicas = replicas
+            .iter()
+            .copied()
+            .filter(|&id| !image.hosts(id, record.id, partition))
+            .collect();
+        let view = match image.partition(record, partition) {
             Some(current) => PartitionView {
                 leader: current.state.leader,
                 leader_epoch: current.state.leader_epoch,
                 replicas,
                 isr: current.state.isr.clone(),
+                offline_replicas: Vec::new(),
             },
             None => PartitionView::offline(replicas),
+        };
+        Some(PartitionView {
+            offline_replicas,
+            ..view
         })
     }
 }

@@ -163,6 +163,9 @@ pub struct PartitionView {
     pub leader_epoch: i32,
     pub replicas: Vec<i32>,
     pub isr: Vec<i32>,
+    /// Replicas that cannot serve: their broker is not registered, or reported the
+    /// partition's log offline (a failed fsync).
+    pub offline_replicas: Vec<i32>,
 }
 
 impl PartitionView {
@@ -173,6 +176,7 @@ impl PartitionView {
             leader_epoch: -1,
             replicas,
             isr: Vec::new(),
+            offline_replicas: Vec::new(),
         }
     }
 }
@@ -527,11 +531,15 @@ impl Broker {
         let leader_epoch = self
             .partition(topic, partition)
             .map_or(0, |log| log.leader_epoch());
+        let offline = self
+            .partition(topic, partition)
+            .is_some_and(|log| log.is_offline());
         PartitionView {
             leader: node,
             leader_epoch,
             replicas: vec![node],
             isr: vec![node],
+            offline_replicas: if offline { vec![node] } else { Vec::new() },
         }
     }
 

@@ -3,7 +3,9 @@
 //! alone moves it with its log end; a follower fetches from its leader and takes the
 //! leader's high watermark. A timer proposes the ISR changes a leader sees (followers that
 //! fell behind for `replica.lag.time.max.ms` leave, those that caught up rejoin), by
-//! compare-and-swap in the cluster store.
+//! compare-and-swap in the cluster store. Another reports the replicas whose log went
+//! offline (a failed fsync) in the broker's registration, so the controller moves their
+//! leadership.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -166,8 +168,8 @@ impl Broker {
 }
 
 impl Broker {
-    /// Reports the partitions whose log this broker can no longer write (an fsync or a
-    /// change of their files failed) every [`ISR_CHECK_INTERVAL`], until the broker stops:
+    /// Reports the partitions whose log this broker can no longer write (an fsync failed)
+    /// every [`ISR_CHECK_INTERVAL`], until the broker stops:
     /// the controller then moves their leadership and drops them from their ISRs, as
     /// Kafka's does for a failed log directory (KIP-858). They stay offline until a restart.
     pub async fn run_offline_reports(self: Arc<Self>) {

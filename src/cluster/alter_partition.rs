@@ -78,7 +78,7 @@ pub async fn alter_isr(
     let added = request.isr.iter().filter(|id| !state.isr.contains(id));
     if let Some(&ineligible) = added
         .into_iter()
-        .find(|id| !replicas.contains(id) || !image.brokers.contains_key(id))
+        .find(|&&id| !replicas.contains(&id) || !image.hosts(id, topic.id, request.partition))
     {
         return Err(AlterPartitionError::IneligibleReplica(ineligible));
     }
@@ -201,6 +201,22 @@ mod tests {
                 &kv,
                 &keys,
                 &without_2,
+                &topic,
+                request(vec![1, 2, 3], 1, 0, version)
+            )
+            .await,
+            Err(AlterPartitionError::IneligibleReplica(2))
+        );
+        // Broker 2 reported its replica offline: it cannot rejoin the ISR.
+        let mut offline_2 = image.clone();
+        if let Some(broker) = offline_2.brokers.get_mut(&2) {
+            broker.offline.push((topic.id, 0));
+        }
+        assert_eq!(
+            alter_isr(
+                &kv,
+                &keys,
+                &offline_2,
                 &topic,
                 request(vec![1, 2, 3], 1, 0, version)
             )

@@ -103,9 +103,11 @@ pub enum ElectionError {
     PreferredNotAvailable,
 }
 
-/// The state that makes the preferred replica (the first of `replicas`) the leader.
+/// The state that makes the preferred replica (the first of `replicas`) the leader of
+/// partition `key`.
 pub fn preferred_election(
     replicas: &[i32],
+    key: (Uuid, i32),
     partition: &Partition,
     image: &ClusterImage,
 ) -> Result<PartitionState, ElectionError> {
@@ -116,7 +118,7 @@ pub fn preferred_election(
     if state.leader == preferred {
         return Err(ElectionError::NotNeeded);
     }
-    if !image.brokers.contains_key(&preferred) || !state.isr.contains(&preferred) {
+    if !image.hosts(preferred, key.0, key.1) || !state.isr.contains(&preferred) {
         return Err(ElectionError::PreferredNotAvailable);
     }
     let isr = state.isr.clone();
@@ -279,7 +281,7 @@ pub fn plan_rebalance(image: &ClusterImage, imbalance_percent: u32) -> Vec<Decis
         .filter(|(total, not_led)| not_led.len() * 100 > total * imbalance_percent as usize)
         .flat_map(|(_, not_led)| not_led)
         .filter_map(|(topic_id, partition, replicas, current)| {
-            let state = preferred_election(replicas, current, image).ok()?;
+            let state = preferred_election(replicas, (topic_id, partition), current, image).ok()?;
             Some(Decision::change(
                 topic_id,
                 partition,
@@ -678,12 +680,12 @@ mod tests {
         assert_eq!(plan_rebalance(&image, 100), []);
         let current = &image.partitions[&(TOPIC, 2)];
         assert_eq!(
-            preferred_election(&[2, 1], current, &image),
+            preferred_election(&[2, 1], (TOPIC, 2), current, &image),
             Err(ElectionError::NotNeeded)
         );
         let current = &image.partitions[&(TOPIC, 1)];
         assert_eq!(
-            preferred_election(&[1, 2], current, &image),
+            preferred_election(&[1, 2], (TOPIC, 1), current, &image),
             Err(ElectionError::PreferredNotAvailable)
         );
     }

@@ -5,6 +5,7 @@
 //! the election is decided again on the state as stored.
 
 use thiserror::Error;
+use uuid::Uuid;
 
 use super::controller::{preferred_election, ElectionError};
 use super::image::{ClusterImage, Keys, Partition, PartitionState, NO_LEADER};
@@ -37,9 +38,10 @@ pub enum ElectionRefused {
     Store(#[from] KvError),
 }
 
-/// The state in which a live replica of a leaderless partition leads, alone in sync.
+/// The state in which a live replica of leaderless partition `key` leads, alone in sync.
 fn unclean_election(
     replicas: &[i32],
+    key: (Uuid, i32),
     partition: &Partition,
     image: &ClusterImage,
 ) -> Result<PartitionState, ElectionRefused> {
@@ -49,7 +51,7 @@ fn unclean_election(
     let leader = replicas
         .iter()
         .copied()
-        .find(|id| image.brokers.contains_key(id))
+        .find(|&id| image.hosts(id, key.0, key.1))
         .ok_or(ElectionRefused::EligibleNotAvailable)?;
     Ok(PartitionState {
         leader,
@@ -94,12 +96,18 @@ pub async fn elect(
             .ok_or(ElectionRefused::UnknownPartition)?;
         let next = match kind {
             ElectionKind::Preferred => {
-                preferred_election(replicas, &stored, image).map_err(|error| match error {
-                    ElectionError::NotNeeded => ElectionRefused::NotNeeded,
-                    ElectionError::PreferredNotAvailable => ElectionRefused::PreferredNotAvailable,
-                })?
+                preferred_election(replicas, (record.id, partition), &stored, image).map_err(
+                    |error| match error {
+                        ElectionError::NotNeeded => ElectionRefused::NotNeeded,
+                        ElectionError::PreferredNotAvailable => {
+                            ElectionRefused::PreferredNotAvailable
+                        }
+                    },
+                )?
             }
-            ElectionKind::Unclean => unclean_election(replicas, &stored, image)?,
+            ElectionKind::Unclean => {
+                unclean_election(replicas, (record.id, partition), &stored, image)?
+            }
         };
         let put = Op::Put {
             key: key.clone(),

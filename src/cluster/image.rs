@@ -49,8 +49,8 @@ pub struct BrokerRegistration {
     /// Every advertised listener; clients are told the one they came in on.
     #[serde(default)]
     pub listeners: Vec<ListenerEndpoint>,
-    /// Partitions (topic id, index) whose log this broker can no longer write: a change of
-    /// its files or an fsync failed. It neither leads them nor stays in their ISR until it
+    /// Partitions (topic id, index) whose log this broker can no longer write: an fsync
+    /// failed. It neither leads them nor stays in their ISR until it
     /// restarts, as Kafka moves leadership off a failed log directory (KIP-858).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub offline: Vec<(Uuid, i32)>,

@@ -13,9 +13,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use tokio::sync::watch;
-use uuid::Uuid;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
+use uuid::Uuid;
 
 use super::alter_partition::{alter_isr, AlterIsr, AlterPartitionError};
 use super::broker_configs;
@@ -254,11 +254,7 @@ impl Membership {
             registration.offline = offline;
             registration.clone()
         };
-        let put = Op::Put {
-            key: self.keys.broker(self.node_id),
-            value: serde_json::to_vec(&registration).unwrap_or_default(),
-            lease: Some(lease),
-        };
+        let put = registration_put(&self.keys, &registration, lease);
         self.kv.commit(Vec::new(), vec![put]).await
     }
 
@@ -476,14 +472,22 @@ async fn register(
     registration: &BrokerRegistration,
     lease: LeaseId,
 ) -> Result<bool, KvError> {
-    let key = keys.broker(registration.node_id);
-    let value = serde_json::to_vec(registration).unwrap_or_default();
-    let put = Op::Put {
-        key: key.clone(),
-        value,
+    let absent = Condition::Absent(keys.broker(registration.node_id));
+    kv.commit(
+        vec![absent],
+        vec![registration_put(keys, registration, lease)],
+    )
+    .await
+}
+
+/// Writes `registration` under `lease` (a derived serialization of plain fields: it cannot
+/// fail).
+fn registration_put(keys: &Keys, registration: &BrokerRegistration, lease: LeaseId) -> Op {
+    Op::Put {
+        key: keys.broker(registration.node_id),
+        value: serde_json::to_vec(registration).unwrap_or_default(),
         lease: Some(lease),
-    };
-    kv.commit(vec![Condition::Absent(key)], vec![put]).await
+    }
 }
 
 /// Snapshot, then watch from the next revision; start over whenever the watch ends.

@@ -167,6 +167,7 @@ fn describe(
                 .with_leader_epoch(view.leader_epoch)
                 .with_replica_nodes(broker_ids(&view.replicas))
                 .with_isr_nodes(broker_ids(&view.isr))
+                .with_offline_replicas(broker_ids(&view.offline_replicas))
                 .with_eligible_leader_replicas(Some(Vec::new()))
                 .with_last_known_elr(Some(Vec::new()))
         })

@@ -192,6 +192,7 @@ fn describe(
                 .with_leader_epoch(view.leader_epoch)
                 .with_replica_nodes(broker_ids(&view.replicas))
                 .with_isr_nodes(broker_ids(&view.isr))
+                .with_offline_replicas(broker_ids(&view.offline_replicas))
         })
         .collect();
     MetadataResponseTopic::default()

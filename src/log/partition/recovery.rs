@@ -90,6 +90,17 @@ impl Partition {
             ..
         } = load_producer_states(dir, &segments)?;
         let log_end_offset = segments[segments.len() - 1].next_offset();
+        // Recovery ended the log below its recovery point (a disk that lied kept the
+        // checkpoint, not the records): the point comes down with it, durably, before
+        // anything is appended, or the next recovery would trust segments that lost their
+        // tails.
+        let recovery_point = match recovery_point > log_end_offset {
+            true => {
+                checkpoint::write_recovery_point(dir, log_end_offset)?;
+                log_end_offset
+            }
+            false => recovery_point,
+        };
         // The checkpoint is the log start: compaction may have removed the first segments
         // without moving it. Otherwise the log starts no earlier than its first segment (as
         // Kafka's log loader has it): a checkpoint that a lying disk lost may lie below
@@ -360,8 +371,30 @@ mod tests {
         assert!(!dir.path().join(segment::file_name(next, "log")).exists());
     }
 
-    /// DeleteRecords moved the log start past records a crash then lost: the log starts
-    /// again, empty, at its start, and the deleted offsets are not handed out again.
+    /// A disk that lied kept a recovery point past what it kept of the log: recovery ends
+    /// the log at the first gap and brings the recovery point down to the log end, so that
+    /// the segments rolled from there are scanned after the next crash.
+    #[test]
+    fn a_recovery_point_past_the_recovered_log_end_comes_down() {
+        let dir = tempfile::tempdir().unwrap();
+        let partition = open(dir.path(), test_config(), false);
+        for i in 0..25 {
+            append(&partition, 3, i);
+        }
+        let first = partition.lock().segments[0].log_path().to_path_buf();
+        drop(partition);
+        crate::log::checkpoint::write_recovery_point(dir.path(), 1000).unwrap();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&first)
+            .unwrap()
+            .set_len(0)
+            .unwrap();
+        let recovered = open(dir.path(), test_config(), true);
+        assert_eq!(recovered.log_end_offset(), 0);
+        assert_eq!(crate::log::checkpoint::read_recovery_point(dir.path()), 0);
+    }
+
     /// A disk that acknowledged fsyncs it did not do: behind a clean shutdown, the recovery
     /// point is gone, the first segment lost its last batch and the last one its contents.
     /// Finding the torn segment, recovery does not trust the clean shutdown: it scans the
@@ -470,6 +503,8 @@ mod tests {
         assert!(!first.exists());
     }
 
+    /// DeleteRecords moved the log start past records a crash then lost: the log starts
+    /// again, empty, at its start, and the deleted offsets are not handed out again.
     #[test]
     fn a_log_ending_below_its_start_starts_again_empty_there() {
         let dir = tempfile::tempdir().unwrap();
