@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::cluster::{partition_views, start_cluster};
+use common::cluster::{leaders_and_isrs, start_cluster};
 use common::{committed_reader, read_to_ends, text, TIMEOUT};
 use compat_tests::etcd::SpawnedEtcd;
 use compat_tests::{wait_for, SpawnedBroker};
@@ -71,11 +71,7 @@ fn all_bootstraps(brokers: &[SpawnedBroker]) -> String {
 
 /// Partition → (leader, sorted ISR) as `broker` answers Metadata.
 fn states(broker: &SpawnedBroker) -> Option<BTreeMap<i32, (i32, Vec<i32>)>> {
-    partition_views(broker, TOPIC, PARTITIONS as usize, |partition| {
-        let mut isr = partition.isr().to_vec();
-        isr.sort_unstable();
-        (partition.leader(), isr)
-    })
+    leaders_and_isrs(broker, TOPIC, PARTITIONS as usize)
 }
 
 /// The next of a fixed pseudo-random sequence (the run is the same for a given seed).

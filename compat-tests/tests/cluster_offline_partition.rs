@@ -8,7 +8,7 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::cluster::partition_views;
+use common::cluster::leaders_and_isrs;
 use common::{consume, producer, text, TIMEOUT};
 use compat_tests::etcd::SpawnedEtcd;
 use compat_tests::faults::{DiskFaults, Fault};
@@ -30,12 +30,7 @@ const RECORDS_AFTER: usize = 20;
 
 /// (leader, sorted ISR) of the topic's partition as `broker` sees it.
 fn view(broker: &SpawnedBroker) -> Option<(i32, Vec<i32>)> {
-    partition_views(broker, TOPIC, 1, |partition| {
-        let mut isr = partition.isr().to_vec();
-        isr.sort_unstable();
-        (partition.leader(), isr)
-    })
-    .map(|view| view[&0].clone())
+    leaders_and_isrs(broker, TOPIC, 1).map(|view| view[&0].clone())
 }
 
 /// The offline replicas Metadata v12 reports for the topic's partition.

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::cluster::{partition_views, signal, start_cluster};
+use common::cluster::{leaders_and_isrs, signal, start_cluster};
 use common::{produce, producer, TIMEOUT};
 use compat_tests::etcd::SpawnedEtcd;
 use compat_tests::{wait_for, SpawnedBroker};
@@ -29,12 +29,7 @@ fn admin(broker: &SpawnedBroker) -> AdminClient<DefaultClientContext> {
 
 /// (leader, sorted ISR) of the topic's partition as `broker` sees it.
 fn view(broker: &SpawnedBroker) -> Option<(i32, Vec<i32>)> {
-    partition_views(broker, TOPIC, 1, |partition| {
-        let mut isr = partition.isr().to_vec();
-        isr.sort_unstable();
-        (partition.leader(), isr)
-    })
-    .map(|view| view[&0].clone())
+    leaders_and_isrs(broker, TOPIC, 1).map(|view| view[&0].clone())
 }
 
 /// Whether `broker`'s Metadata lists broker `node_id`.

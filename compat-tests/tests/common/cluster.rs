@@ -92,6 +92,20 @@ pub fn partition_views<T>(
     )
 }
 
+/// Partition → (leader, sorted ISR) of `topic` (with `partitions` partitions), as `broker`
+/// sees it.
+pub fn leaders_and_isrs(
+    broker: &SpawnedBroker,
+    topic: &str,
+    partitions: usize,
+) -> Option<BTreeMap<i32, (i32, Vec<i32>)>> {
+    partition_views(broker, topic, partitions, |partition| {
+        let mut isr = partition.isr().to_vec();
+        isr.sort_unstable();
+        (partition.leader(), isr)
+    })
+}
+
 /// Partition → in-sync replicas (sorted) of `topic` (with `partitions` partitions), as
 /// `broker` sees it.
 pub fn isrs(
