@@ -222,6 +222,10 @@ pub struct Snapshot {
     pub states: ProducerStates,
     #[serde(default)]
     pub txns: TxnState,
+    /// The log start when it was taken: the aborted transactions that ended below it are
+    /// forgotten, so a log found starting lower (its checkpoint lost) cannot use it.
+    #[serde(default)]
+    pub log_start: i64,
 }
 
 /// Writes a snapshot.

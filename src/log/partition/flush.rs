@@ -93,6 +93,7 @@ impl Partition {
             offset: state.log_end_offset(),
             states: state.producers.clone(),
             txns: state.txns.clone(),
+            log_start: state.log_start_offset,
         });
         FlushPlan {
             dir: self.dir.clone(),
@@ -140,6 +141,7 @@ impl Partition {
             offset: state.log_end_offset(),
             states: state.producers.clone(),
             txns: state.txns.clone(),
+            log_start: state.log_start_offset,
         };
         producer_state::write_snapshot(&self.dir, &snapshot)?;
         let active_base = state.active().base_offset();

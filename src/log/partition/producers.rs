@@ -53,15 +53,25 @@ impl Partition {
     }
 }
 
-/// Producer and transaction state as of the end of the log: the snapshot (if it is not past
-/// the log end) plus every batch after it.
-pub(super) fn load_producer_states(dir: &Path, segments: &[Segment]) -> Result<Snapshot, LogError> {
+/// Producer and transaction state as of the end of the log starting at `log_start`: the
+/// snapshot (if it is not past the log end, and knows the log from that start) plus every
+/// batch after it.
+pub(super) fn load_producer_states(
+    dir: &Path,
+    segments: &[Segment],
+    log_start: i64,
+) -> Result<Snapshot, LogError> {
     let log_end = segments.last().map_or(0, Segment::next_offset);
-    let log_start = segments.first().map_or(0, Segment::base_offset);
+    let first_base = segments.first().map_or(0, Segment::base_offset);
     let mut loaded = match producer_state::read_snapshot(dir) {
-        Some(snapshot) if (log_start..=log_end).contains(&snapshot.offset) => snapshot,
+        Some(snapshot)
+            if (first_base..=log_end).contains(&snapshot.offset)
+                && snapshot.log_start <= log_start =>
+        {
+            snapshot
+        }
         _ => Snapshot {
-            offset: log_start,
+            offset: first_base,
             ..Snapshot::default()
         },
     };
@@ -185,6 +195,48 @@ mod tests {
             append(&truncated, 0).unwrap().base_offset,
             0,
             "full replay still knows sequence 0"
+        );
+    }
+
+    /// A snapshot taken once the log start passed an aborted transaction forgot it: a log
+    /// found starting lower (a lying disk lost the log-start checkpoint) replays its
+    /// segments instead, and reads the transaction as aborted again.
+    #[test]
+    fn a_snapshot_taken_above_the_log_start_found_is_not_used() {
+        use crate::records::batch::testing::build_transactional_batch;
+        let dir = tempfile::tempdir().unwrap();
+        let config = || LogConfig {
+            segment_bytes: 1 << 20,
+            ..test_config()
+        };
+        let partition = open(dir.path(), config(), false);
+        let bytes = build_transactional_batch(1, 0, 0, 2, 5, b"txn");
+        partition
+            .append(&BatchView::parse(&bytes).unwrap())
+            .unwrap(); // 0-1
+        partition.append_marker(1, 0, false, 0).unwrap(); // abort at 2
+        append(&partition, 3, 5); // 3-5
+        partition.delete_records_before(3).unwrap();
+        partition.sync_for_shutdown().unwrap();
+        drop(partition);
+        std::fs::remove_file(
+            dir.path()
+                .join(crate::log::checkpoint::LOG_START_OFFSET_FILE),
+        )
+        .unwrap();
+
+        let reopened = open(dir.path(), config(), true);
+        assert_eq!(reopened.log_start_offset(), 0);
+        let read = reopened
+            .read(0, 1 << 20, true, Isolation::ReadCommitted)
+            .unwrap();
+        assert_eq!(
+            read.aborted,
+            [AbortedTxn {
+                producer_id: 1,
+                first_offset: 0,
+                last_offset: 2
+            }]
         );
     }
 

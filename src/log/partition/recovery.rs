@@ -84,11 +84,6 @@ impl Partition {
             segments.iter().try_for_each(Segment::sync_all)?;
             disk::sync_dir(dir)?;
         }
-        let Snapshot {
-            states: producers,
-            txns,
-            ..
-        } = load_producer_states(dir, &segments)?;
         let log_end_offset = segments[segments.len() - 1].next_offset();
         // Recovery ended the log below its recovery point (a disk that lied kept the
         // checkpoint, not the records): the point comes down with it, durably, before
@@ -112,6 +107,11 @@ impl Partition {
             None => first_base,
         }
         .min(log_end_offset);
+        let Snapshot {
+            states: producers,
+            txns,
+            ..
+        } = load_producer_states(dir, &segments, log_start_offset)?;
         let mut epochs = LeaderEpochs::new(checkpoint::read_leader_epochs(dir).unwrap_or_default());
         let truncated = epochs.truncate_after(log_end_offset);
         if epochs.latest().is_none() {

@@ -265,7 +265,7 @@ impl Partition {
             disk::sync_dir(&self.dir)?;
         }
         let log_end_offset = state.log_end_offset();
-        let snapshot = load_producer_states(&self.dir, &state.segments)?;
+        let snapshot = load_producer_states(&self.dir, &state.segments, state.log_start_offset)?;
         state.producers = snapshot.states;
         state.txns = snapshot.txns;
         self.forget_epochs_from(&mut state, log_end_offset)?;
