@@ -169,9 +169,9 @@ impl Broker {
 
 impl Broker {
     /// Reports the partitions whose log this broker can no longer write (an fsync failed)
-    /// every [`ISR_CHECK_INTERVAL`], until the broker stops:
-    /// the controller then moves their leadership and drops them from their ISRs, as
-    /// Kafka's does for a failed log directory (KIP-858). They stay offline until a restart.
+    /// every [`ISR_CHECK_INTERVAL`], until the broker stops: the controller then moves
+    /// their leadership and drops them from their ISRs, as Kafka's does for a failed log
+    /// directory (KIP-858). They stay offline until a restart.
     pub async fn run_offline_reports(self: Arc<Self>) {
         let Some(node) = &self.cluster else {
             return;

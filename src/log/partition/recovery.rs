@@ -192,7 +192,8 @@ impl SegmentScan<'_> {
     /// may hold offsets at or past `recovery_point`, and those compaction just `swapped` in.
     /// The log ends at the first torn tail or the first segment that stops short of the
     /// next one: later segments are removed. Returns the segments and whether the log was
-    /// recovered (a torn segment in a cleanly shut down log has it recovered after all).
+    /// recovered (a torn or emptied segment in a cleanly shut down log has it recovered after
+    /// all).
     fn load(
         &self,
         base_offsets: &[i64],
