@@ -57,10 +57,11 @@ const DEFAULT_SEEDS: u64 = 200;
 /// Seeds past the default range that once failed (long runs found them): a default run
 /// runs them too.
 const FOUND_SEEDS: &[u64] = &[
-    1507, // the checker: a transaction's offsets are not visible until its markers are.
-    3145, // recovery: an empty segment behind a clean shutdown left on a lying disk.
-    7860, // recovery: a recovery point a lying disk kept past the log it kept.
-    8250, // recovery: a producer snapshot that forgot aborts below a log start since lost.
+    1507,  // the checker: a transaction's offsets are not visible until its markers are.
+    3145,  // recovery: an empty segment behind a clean shutdown left on a lying disk.
+    7860,  // recovery: a recovery point a lying disk kept past the log it kept.
+    8250,  // recovery: a producer snapshot that forgot aborts below a log start since lost.
+    11920, // the checker: a log start inside a hole a lie left.
 ];
 /// The first seeds of a run run twice: each must end the same way.
 const REPLAYED_SEEDS: usize = 3;

@@ -194,9 +194,12 @@ impl LogModel {
                 let view = BatchView::parse(&bytes[..size])
                     .map_err(|error| format!("{topic}: a batch read at {offset}: {error}"))?;
                 let base = view.base_offset();
+                // (The log start may fall in a hole a lying disk left.)
                 let dense = match next {
                     Some(expected) => base == expected || self.lost(expected, base),
-                    None => base <= offset && offset <= view.last_offset(),
+                    None => {
+                        (base <= offset && offset <= view.last_offset()) || self.lost(offset, base)
+                    }
                 };
                 if !dense {
                     return Err(format!(
