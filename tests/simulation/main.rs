@@ -62,6 +62,7 @@ const FOUND_SEEDS: &[u64] = &[
     7860,  // recovery: a recovery point a lying disk kept past the log it kept.
     8250,  // recovery: a producer snapshot that forgot aborts below a log start since lost.
     11920, // the checker: a log start inside a hole a lie left.
+    13515, // recovery: a log starting again at its start behind a clean shutdown.
 ];
 /// The first seeds of a run run twice: each must end the same way.
 const REPLAYED_SEEDS: usize = 3;

@@ -69,7 +69,8 @@ impl Partition {
                 segment::remove_files(dir, base_offset)?;
             }
         }
-        if segments.is_empty() {
+        let created = segments.is_empty();
+        if created {
             let base_offset = checkpointed_start.unwrap_or(0);
             segments.push(Segment::create(
                 dir,
@@ -78,9 +79,12 @@ impl Partition {
                 now,
             )?);
         }
-        if recover {
+        if recover || created {
             // What survived the crash counts as durable from here on (the durable offset
             // starts at the log end): the segments' contents, and their directory entries.
+            // A segment created here (a new log, or one starting again at its start, the
+            // old segments removed) has its entry durable before anything is appended to
+            // it: a flush syncs only the segment's data.
             segments.iter().try_for_each(Segment::sync_all)?;
             disk::sync_dir(dir)?;
         }
@@ -530,6 +534,58 @@ mod tests {
         assert_eq!(recovered.log_start_offset(), 20);
         assert_eq!(recovered.log_end_offset(), 20);
         assert_eq!(append(&recovered, 1, 99).base_offset, 20);
+    }
+
+    /// Counts the fsyncs of one directory's entries (every fsync still runs).
+    struct DirSyncs {
+        dir: std::path::PathBuf,
+        count: std::sync::atomic::AtomicUsize,
+    }
+
+    impl crate::log::disk::Interceptor for DirSyncs {
+        fn sync(&self, target: crate::log::disk::Target<'_>) -> Option<std::io::Result<()>> {
+            if matches!(target, crate::log::disk::Target::Dir(dir) if dir == self.dir) {
+                self.count
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            None
+        }
+
+        fn room(&self, _file: &std::fs::File, _len: usize) -> Option<usize> {
+            None
+        }
+    }
+
+    /// A cleanly shut down log found ending below its start (a disk that lied kept the
+    /// marker, not the records) starts again at its start. The new segment's directory
+    /// entry is made durable at once: a flush syncs only the segment's data.
+    #[test]
+    fn a_log_starting_again_behind_a_clean_shutdown_syncs_its_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let partition = open(dir.path(), test_config(), false);
+        append(&partition, 3, 0);
+        assert_eq!(partition.delete_records_before(3).unwrap(), 3);
+        let first = partition.lock().segments[0].log_path().to_path_buf();
+        drop(partition);
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&first)
+            .unwrap()
+            .set_len(0)
+            .unwrap();
+        let syncs = std::sync::Arc::new(DirSyncs {
+            dir: dir.path().to_owned(),
+            count: Default::default(),
+        });
+        let intercepting = crate::log::disk::intercept(syncs.clone());
+        let reopened = open(dir.path(), test_config(), false);
+        drop(intercepting);
+        assert_eq!(reopened.log_end_offset(), 3);
+        assert!(!first.exists());
+        assert!(
+            syncs.count.load(std::sync::atomic::Ordering::Relaxed) > 0,
+            "the directory was synced"
+        );
     }
 
     proptest! {
