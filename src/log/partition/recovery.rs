@@ -294,6 +294,12 @@ mod tests {
     use crate::records::BatchView;
     use proptest::prelude::*;
 
+    /// Cuts the file at `path` to `len` bytes, as a crash can leave it.
+    fn truncate(path: &std::path::Path, len: u64) {
+        let file = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+        file.set_len(len).unwrap();
+    }
+
     #[test]
     fn reopen_after_clean_and_unclean_close_keeps_everything() {
         let dir = tempfile::tempdir().unwrap();
@@ -332,12 +338,7 @@ mod tests {
             )
         };
         drop(partition);
-        std::fs::OpenOptions::new()
-            .write(true)
-            .open(&emptied)
-            .unwrap()
-            .set_len(0)
-            .unwrap();
+        truncate(&emptied, 0);
         let recovered = open(dir.path(), test_config(), true);
         assert_eq!(recovered.log_end_offset(), base);
         assert!(!dir.path().join(segment::file_name(later, "log")).exists());
@@ -365,12 +366,7 @@ mod tests {
         let batch_bytes = std::fs::metadata(&first).unwrap().len() / (next as u64 / 3);
         crate::log::checkpoint::write_recovery_point(dir.path(), 3).unwrap();
         // Two batches, offsets 0 to 5, survive.
-        std::fs::OpenOptions::new()
-            .write(true)
-            .open(&first)
-            .unwrap()
-            .set_len(2 * batch_bytes)
-            .unwrap();
+        truncate(&first, 2 * batch_bytes);
         let recovered = open(dir.path(), test_config(), true);
         assert_eq!(recovered.log_end_offset(), 6);
         assert!(!dir.path().join(segment::file_name(next, "log")).exists());
@@ -389,12 +385,7 @@ mod tests {
         let first = partition.lock().segments[0].log_path().to_path_buf();
         drop(partition);
         crate::log::checkpoint::write_recovery_point(dir.path(), 1000).unwrap();
-        std::fs::OpenOptions::new()
-            .write(true)
-            .open(&first)
-            .unwrap()
-            .set_len(0)
-            .unwrap();
+        truncate(&first, 0);
         let recovered = open(dir.path(), test_config(), true);
         assert_eq!(recovered.log_end_offset(), 0);
         assert_eq!(crate::log::checkpoint::read_recovery_point(dir.path()), 0);
@@ -422,12 +413,7 @@ mod tests {
         std::fs::remove_file(dir.path().join(crate::log::checkpoint::RECOVERY_POINT_FILE)).unwrap();
         let first_bytes = std::fs::metadata(&paths[0]).unwrap().len();
         let batch_bytes = first_bytes / (second as u64 / 3);
-        let set_len = |path: &std::path::Path, len: u64| {
-            let file = std::fs::OpenOptions::new().write(true).open(path);
-            file.unwrap().set_len(len).unwrap();
-        };
-        let kept = first_bytes - batch_bytes;
-        set_len(&paths[0], kept);
+        truncate(&paths[0], first_bytes - batch_bytes);
         let last = paths.last().unwrap();
         let garbage = vec![7u8; std::fs::metadata(last).unwrap().len() as usize];
         std::fs::write(last, garbage).unwrap();
@@ -497,11 +483,7 @@ mod tests {
         drop(partition);
         // DeleteRecords moved the start; the crash came before the segment went.
         crate::log::checkpoint::write_log_start_offset(dir.path(), second).unwrap();
-        let file = std::fs::OpenOptions::new()
-            .write(true)
-            .open(&first)
-            .unwrap();
-        file.set_len(0).unwrap();
+        truncate(&first, 0);
         let recovered = open(dir.path(), test_config(), true);
         assert_eq!(recovered.log_end_offset(), end);
         assert_eq!(recovered.log_start_offset(), second);
@@ -522,12 +504,7 @@ mod tests {
         for entry in std::fs::read_dir(dir.path()).unwrap() {
             let path = entry.unwrap().path();
             if path.extension().is_some_and(|extension| extension == "log") {
-                std::fs::OpenOptions::new()
-                    .write(true)
-                    .open(&path)
-                    .unwrap()
-                    .set_len(0)
-                    .unwrap();
+                truncate(&path, 0);
             }
         }
         let recovered = open(dir.path(), test_config(), true);
@@ -567,12 +544,7 @@ mod tests {
         assert_eq!(partition.delete_records_before(3).unwrap(), 3);
         let first = partition.lock().segments[0].log_path().to_path_buf();
         drop(partition);
-        std::fs::OpenOptions::new()
-            .write(true)
-            .open(&first)
-            .unwrap()
-            .set_len(0)
-            .unwrap();
+        truncate(&first, 0);
         let syncs = std::sync::Arc::new(DirSyncs {
             dir: dir.path().to_owned(),
             count: Default::default(),
@@ -604,7 +576,7 @@ mod tests {
             drop(partition);
             let len = std::fs::metadata(&active.0).unwrap().len();
             let cut = (len as f64 * cut_fraction) as u64;
-            std::fs::OpenOptions::new().write(true).open(&active.0).unwrap().set_len(cut).unwrap();
+            truncate(&active.0, cut);
             let recovered = open(dir.path(), test_config(), true);
             let end = recovered.log_end_offset();
             for info in &appended {
