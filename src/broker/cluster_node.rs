@@ -119,19 +119,18 @@ impl ClusterNode {
             .copied()
             .filter(|&id| !image.hosts(id, record.id, partition))
             .collect();
-        let view = match image.partition(record, partition) {
+        Some(match image.partition(record, partition) {
             Some(current) => PartitionView {
                 leader: current.state.leader,
                 leader_epoch: current.state.leader_epoch,
                 replicas,
                 isr: current.state.isr.clone(),
-                offline_replicas: Vec::new(),
+                offline_replicas,
             },
-            None => PartitionView::offline(replicas),
-        };
-        Some(PartitionView {
-            offline_replicas,
-            ..view
+            None => PartitionView {
+                offline_replicas,
+                ..PartitionView::offline(replicas)
+            },
         })
     }
 }

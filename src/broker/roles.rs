@@ -188,7 +188,7 @@ impl Broker {
                 .filter_map(|log| Some((image.topics.get(log.topic())?.id, log.index())))
                 .collect();
             offline.sort_unstable();
-            match node.membership().report_offline(offline.clone()).await {
+            match node.membership().report_offline(&offline).await {
                 Ok(true) => tracing::warn!(?offline, "reported partitions offline"),
                 Ok(false) => {}
                 Err(error) => tracing::warn!(%error, "cannot report offline partitions; retrying"),

@@ -209,9 +209,8 @@ mod tests {
         );
         // Broker 2 reported its replica offline: it cannot rejoin the ISR.
         let mut offline_2 = image.clone();
-        if let Some(broker) = offline_2.brokers.get_mut(&2) {
-            broker.offline.push((topic.id, 0));
-        }
+        let broker_2 = offline_2.brokers.get_mut(&2).expect("broker 2 registered");
+        broker_2.offline.push((topic.id, 0));
         assert_eq!(
             alter_isr(
                 &kv,

@@ -237,13 +237,13 @@ impl Membership {
     /// and drops them from their ISRs. Nothing is written while the image already shows
     /// them, or while the broker is not registered (registering again lists them). Returns
     /// whether the store changed.
-    pub async fn report_offline(&self, offline: Vec<(Uuid, i32)>) -> Result<bool, KvError> {
+    pub async fn report_offline(&self, offline: &[(Uuid, i32)]) -> Result<bool, KvError> {
         let image = self.image();
         let reported = image.brokers.get(&self.node_id).map(|b| &b.offline);
         let Session::Registered(lease) = *self.session.borrow() else {
             return Ok(false);
         };
-        if reported.is_none_or(|reported| *reported == offline) {
+        if reported.is_none_or(|reported| reported.as_slice() == offline) {
             return Ok(false);
         }
         let registration = {
@@ -251,7 +251,7 @@ impl Membership {
                 .registration
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
-            registration.offline = offline;
+            registration.offline = offline.to_vec();
             registration.clone()
         };
         let put = registration_put(&self.keys, &registration, lease);
